@@ -1,0 +1,206 @@
+//! Domain vocabulary shared by every layer: venues, position keys, signed
+//! sizes, sources and timestamps.
+//!
+//! Sizes are `rust_decimal::Decimal`, signed: positive is long, negative is
+//! short, zero is flat. A venue that reports `side` plus a positive amount is
+//! converted to a signed size at its own edge (`venue/<name>/parse.rs`), so
+//! nothing past the adapters ever sees a side string.
+
+use std::fmt;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. Pure code receives it as `now`; only
+/// [`crate::clock`] reads the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// `self + d`, saturating.
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+    }
+
+    /// How long after `earlier` this is; zero when `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
+    }
+
+    /// Seconds since the epoch as a float, for Prometheus gauges only.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+}
+
+/// The exchanges driftwatch knows. Each has a folder under `venue/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VenueKind {
+    Pacifica,
+}
+
+impl VenueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VenueKind::Pacifica => "pacifica",
+        }
+    }
+}
+
+impl fmt::Display for VenueKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which leg of a symbol a size belongs to. One-way venues (Pacifica, Nado)
+/// only use `Net`; hedge-mode venues (Binance dual-side) hold a `Long` and a
+/// `Short` leg on one symbol at once, and each leg is reconciled on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    Net,
+    Long,
+    Short,
+}
+
+/// One reconcilable position slot: a symbol (exactly as the venue spells it,
+/// case-sensitive) and a leg.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PositionKey {
+    pub symbol: String,
+    pub leg: Leg,
+}
+
+impl PositionKey {
+    pub fn net(symbol: impl Into<String>) -> Self {
+        PositionKey {
+            symbol: symbol.into(),
+            leg: Leg::Net,
+        }
+    }
+}
+
+impl fmt::Display for PositionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.leg {
+            Leg::Net => f.write_str(&self.symbol),
+            Leg::Long => write!(f, "{}:long", self.symbol),
+            Leg::Short => write!(f, "{}:short", self.symbol),
+        }
+    }
+}
+
+/// A position as one source reports it. `size` is signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub key: PositionKey,
+    pub size: Decimal,
+    pub entry_price: Option<Decimal>,
+}
+
+/// One row of the bot's positions table, as driftwatch read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbRow {
+    /// The row's key column, as text (it identifies the row for corrections).
+    pub row_key: String,
+    pub key: PositionKey,
+    /// Signed size, converted exactly once from the column's type.
+    pub size: Decimal,
+}
+
+/// A successful read of the bot's positions (after the mapping's filter).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbSnapshot {
+    pub rows: Vec<DbRow>,
+}
+
+impl DbSnapshot {
+    /// The net size per key: several rows for one symbol (several strategies
+    /// on one account) add up to what the exchange holds.
+    pub fn sizes(&self) -> std::collections::BTreeMap<PositionKey, Decimal> {
+        let mut out = std::collections::BTreeMap::new();
+        for row in &self.rows {
+            *out.entry(row.key.clone()).or_insert(Decimal::ZERO) += row.size;
+        }
+        out
+    }
+}
+
+/// The three places a position is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Ws,
+    Rest,
+    Db,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Ws, Source::Rest, Source::Db];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ws => "ws",
+            Source::Rest => "rest",
+            Source::Db => "db",
+        }
+    }
+}
+
+/// The pairs of sources whose difference is reported as drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pair {
+    WsRest,
+    WsDb,
+    RestDb,
+}
+
+impl Pair {
+    pub const ALL: [Pair; 3] = [Pair::WsRest, Pair::WsDb, Pair::RestDb];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pair::WsRest => "ws_rest",
+            Pair::WsDb => "ws_db",
+            Pair::RestDb => "rest_db",
+        }
+    }
+}
+
+/// Two sizes are the same position when they differ by less than one lot.
+/// This is the one tolerance in driftwatch; it is never an inline literal.
+/// An unknown lot size (`None`) means exact equality.
+pub fn same_size(a: Decimal, b: Decimal, lot_size: Option<Decimal>) -> bool {
+    match lot_size {
+        Some(lot) if lot > Decimal::ZERO => (a - b).abs() < lot,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn mismatch_within_one_lot_is_the_same_size() {
+        assert!(same_size(d("1.00"), d("1.005"), Some(d("0.01"))));
+        assert!(!same_size(d("1.00"), d("1.01"), Some(d("0.01"))));
+        assert!(!same_size(d("1.00"), d("1.000001"), None));
+    }
+
+    #[test]
+    fn timestamps_saturate() {
+        let t = Timestamp(1_000);
+        assert_eq!(t.plus(Duration::from_secs(1)), Timestamp(2_000));
+        assert_eq!(Timestamp(500).since(t), Duration::ZERO);
+    }
+}

@@ -1,0 +1,22 @@
+//! driftwatch: a sidecar that keeps a trading bot's idea of its positions
+//! equal to the exchange's.
+//!
+//! Codemap (pure modules first; they import no tokio, sqlx, reqwest or lettre):
+//! - [`domain`]: venues, position keys, signed `Decimal` sizes, timestamps.
+//! - [`view`]: driftwatch's own stream view of an account, and its trust.
+//! - [`reconcile`]: stream vs REST vs bot DB, per key, with hysteresis.
+//! - [`config`]: YAML config, strictly validated, errors as `file:line:col`.
+//!
+//! The shell:
+//! - [`venue`]: one folder per exchange, all the same shape.
+//! - [`botdb`]: reads the bot's positions table through a validated mapping.
+//! - [`sim`]: the simulated exchange (used by `sim`, `demo` and the tests).
+//! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoints.
+//! - [`app`]: starts and supervises the tasks; [`table`] renders the view.
+//! - [`cli`]: the command line.
+
+pub mod domain;
+pub mod clock;
+pub mod view;
+pub mod reconcile;
+pub mod venue;

@@ -1,0 +1,345 @@
+//! The three-way comparison: the stream view, the REST read and the bot's
+//! database, per (account, position key). Pure: `now` and data in, rows out.
+//!
+//! Entry point: [`Reconciler::reconcile`]. Invariants:
+//! - a source that failed, timed out, went stale or was never read gives an
+//!   *unknown* reading, never a zero; no state other than
+//!   [`State::SourceUntrusted`] is derived from an unknown reading;
+//! - the exchange's size is the stream's, and only when REST agrees with it
+//!   (within one lot); when they differ the row is [`State::StreamDrift`];
+//! - a mismatch counts ([`Row::confirmed`]) only after it has held for
+//!   `confirm_polls` distinct source reads or for `confirm_after`, whichever
+//!   comes first. The hysteresis lives in [`Reconciler`], not in timers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Timestamp};
+use crate::venue::RestSnapshot;
+use crate::view::StreamView;
+
+/// The last outcome of a polled source (REST or DB).
+#[derive(Debug, Clone)]
+pub struct Polled<T> {
+    last_ok: Option<(T, Timestamp)>,
+    last_error: Option<(String, Timestamp)>,
+}
+
+impl<T> Default for Polled<T> {
+    fn default() -> Self {
+        Polled {
+            last_ok: None,
+            last_error: None,
+        }
+    }
+}
+
+impl<T> Polled<T> {
+    pub fn succeeded(&mut self, value: T, now: Timestamp) {
+        self.last_ok = Some((value, now));
+        self.last_error = None;
+    }
+
+    pub fn failed(&mut self, error: impl Into<String>, now: Timestamp) {
+        self.last_error = Some((error.into(), now));
+    }
+
+    /// The value, if the last attempt succeeded and is not older than `stale_after`.
+    pub fn usable(&self, now: Timestamp, stale_after: Duration) -> Result<&T, String> {
+        if let Some((err, _)) = &self.last_error {
+            return Err(err.clone());
+        }
+        match &self.last_ok {
+            None => Err("not read yet".into()),
+            Some((_, at)) if now.since(*at) > stale_after => Err(format!("stale for {}s", now.since(*at).as_secs())),
+            Some((value, _)) => Ok(value),
+        }
+    }
+
+    /// The last good value, however old (for display only).
+    pub fn last(&self) -> Option<&(T, Timestamp)> {
+        self.last_ok.as_ref()
+    }
+
+    pub fn read_at(&self) -> Option<Timestamp> {
+        self.last_ok.as_ref().map(|(_, at)| *at)
+    }
+}
+
+/// Thresholds, all named, all from config.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub confirm_polls: u32,
+    pub confirm_after: Duration,
+    pub rest_stale_after: Duration,
+    pub db_stale_after: Duration,
+    pub stream_silence_after: Duration,
+}
+
+/// Everything known about one account at `now`.
+pub struct AccountInputs<'a> {
+    pub view: &'a StreamView,
+    pub rest: &'a Polled<RestSnapshot>,
+    pub db: &'a Polled<DbSnapshot>,
+    pub lot_sizes: &'a BTreeMap<String, Decimal>,
+}
+
+/// A source's size for one key: `size` is the last known value (possibly
+/// old), `trusted` says whether it may be believed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub size: Option<Decimal>,
+    pub trusted: bool,
+}
+
+impl Reading {
+    /// The size, only when it may be believed.
+    pub fn believed(self) -> Option<Decimal> {
+        if self.trusted {
+            self.size
+        } else {
+            None
+        }
+    }
+}
+
+/// The classification of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    InSync,
+    /// The DB holds a position the exchange does not (the 2025-11-10 ghosts).
+    DbStale,
+    /// The exchange holds a position the DB has no row for (the SOL residual).
+    DbMissing,
+    /// Both hold it, with a different size or side.
+    DbMismatch,
+    /// The stream and REST disagree about the exchange.
+    StreamDrift,
+    /// A source needed to decide is untrusted: nothing may act on this row.
+    SourceUntrusted,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::InSync => "in_sync",
+            State::DbStale => "db_stale",
+            State::DbMissing => "db_missing",
+            State::DbMismatch => "db_mismatch",
+            State::StreamDrift => "stream_drift",
+            State::SourceUntrusted => "source_untrusted",
+        }
+    }
+}
+
+/// One reconciled position slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub key: PositionKey,
+    pub ws: Reading,
+    pub rest: Reading,
+    pub db: Reading,
+    /// Whether the DB has at least one row for this key.
+    pub db_has_row: bool,
+    pub state: State,
+    /// The state has held long enough to count.
+    pub confirmed: bool,
+    /// When the current state began.
+    pub since: Timestamp,
+    /// Distinct source reads seen in the current state.
+    pub observations: u32,
+}
+
+impl Row {
+    /// Signed drift `a - b` for a pair, when both readings are believed.
+    pub fn drift(&self, pair: Pair) -> Option<Decimal> {
+        let (a, b) = match pair {
+            Pair::WsRest => (self.ws, self.rest),
+            Pair::WsDb => (self.ws, self.db),
+            Pair::RestDb => (self.rest, self.db),
+        };
+        Some(a.believed()? - b.believed()?)
+    }
+
+    pub fn reading(&self, source: Source) -> Reading {
+        match source {
+            Source::Ws => self.ws,
+            Source::Rest => self.rest,
+            Source::Db => self.db,
+        }
+    }
+}
+
+/// Trust of one source for a whole account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceHealth {
+    pub source: Source,
+    pub trusted: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+    /// When the source last delivered something good.
+    pub last_good_at: Option<Timestamp>,
+}
+
+/// The reconciled state of one account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountReport {
+    pub rows: Vec<Row>,
+    pub sources: [SourceHealth; 3],
+}
+
+#[derive(Debug, Clone)]
+struct Tracker {
+    state: State,
+    since: Timestamp,
+    observations: u32,
+    token: (Option<Timestamp>, Option<Timestamp>),
+}
+
+/// Holds the hysteresis between calls; everything else is recomputed.
+#[derive(Debug, Default)]
+pub struct Reconciler {
+    trackers: BTreeMap<(usize, PositionKey), Tracker>,
+}
+
+impl Reconciler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reconciles account number `account` (an index the caller keeps stable).
+    pub fn reconcile(&mut self, account: usize, input: &AccountInputs<'_>, policy: &Policy, now: Timestamp) -> AccountReport {
+        let ws_trust = input.view.trust(now, policy.stream_silence_after);
+        let rest = input.rest.usable(now, policy.rest_stale_after);
+        let db = input.db.usable(now, policy.db_stale_after);
+
+        let sources = [
+            SourceHealth {
+                source: Source::Ws,
+                trusted: ws_trust.is_ok(),
+                reason: ws_trust.as_ref().err().map(|u| u.describe()),
+                last_good_at: input.view.last_frame_at(),
+            },
+            SourceHealth {
+                source: Source::Rest,
+                trusted: rest.is_ok(),
+                reason: rest.as_ref().err().cloned(),
+                last_good_at: input.rest.read_at(),
+            },
+            SourceHealth {
+                source: Source::Db,
+                trusted: db.is_ok(),
+                reason: db.as_ref().err().cloned(),
+                last_good_at: input.db.read_at(),
+            },
+        ];
+
+        // Last known sizes, trusted or not, so the table can show them.
+        let ws_sizes: BTreeMap<PositionKey, Decimal> = if input.view.has_baseline() {
+            input.view.positions().iter().map(|(k, p)| (k.clone(), p.size)).collect()
+        } else {
+            BTreeMap::new()
+        };
+        let rest_sizes: BTreeMap<PositionKey, Decimal> = input
+            .rest
+            .last()
+            .map(|(r, _)| r.positions.iter().map(|p| (p.key.clone(), p.size)).collect())
+            .unwrap_or_default();
+        let db_sizes: BTreeMap<PositionKey, Decimal> = input.db.last().map(|(d, _)| d.sizes()).unwrap_or_default();
+
+        let keys: BTreeSet<PositionKey> = ws_sizes
+            .keys()
+            .chain(rest_sizes.keys())
+            .chain(db_sizes.keys())
+            .cloned()
+            .chain(self.trackers.keys().filter(|(a, _)| *a == account).map(|(_, k)| k.clone()))
+            .collect();
+
+        let token = (input.rest.read_at(), input.db.read_at());
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            let lot = input.lot_sizes.get(&key.symbol).copied();
+            let reading = |sizes: &BTreeMap<PositionKey, Decimal>, known: bool, trusted: bool| Reading {
+                size: if known { Some(sizes.get(&key).copied().unwrap_or(Decimal::ZERO)) } else { None },
+                trusted,
+            };
+            let ws = reading(&ws_sizes, input.view.has_baseline(), ws_trust.is_ok());
+            let rest_r = reading(&rest_sizes, input.rest.last().is_some(), rest.is_ok());
+            let db_r = reading(&db_sizes, input.db.last().is_some(), db.is_ok());
+            let db_has_row = db_sizes.contains_key(&key);
+            let state = classify(ws, rest_r, db_r, db_has_row, lot);
+
+            let tracker = self
+                .trackers
+                .entry((account, key.clone()))
+                .and_modify(|t| {
+                    if t.state != state {
+                        *t = Tracker {
+                            state,
+                            since: now,
+                            observations: 1,
+                            token,
+                        };
+                    } else if t.token != token {
+                        t.observations = t.observations.saturating_add(1);
+                        t.token = token;
+                    }
+                })
+                .or_insert(Tracker {
+                    state,
+                    since: now,
+                    observations: 1,
+                    token,
+                });
+            let confirmed = state == State::InSync
+                || tracker.observations >= policy.confirm_polls
+                || now.since(tracker.since) >= policy.confirm_after;
+            let row = Row {
+                key: key.clone(),
+                ws,
+                rest: rest_r,
+                db: db_r,
+                db_has_row,
+                state,
+                confirmed,
+                since: tracker.since,
+                observations: tracker.observations,
+            };
+            // A key that is flat everywhere and in sync is finished: forget it.
+            let flat_everywhere = [ws, rest_r, db_r].iter().all(|r| r.size.is_none_or(|s| s.is_zero())) && !db_has_row;
+            if state == State::InSync && flat_everywhere {
+                self.trackers.remove(&(account, key));
+                continue;
+            }
+            rows.push(row);
+        }
+        AccountReport { rows, sources }
+    }
+}
+
+/// The state of one key from its three readings.
+pub fn classify(ws: Reading, rest: Reading, db: Reading, db_has_row: bool, lot: Option<Decimal>) -> State {
+    let (Some(w), Some(r)) = (ws.believed(), rest.believed()) else {
+        return State::SourceUntrusted;
+    };
+    if !same_size(w, r, lot) {
+        return State::StreamDrift;
+    }
+    let Some(d) = db.believed() else {
+        return State::SourceUntrusted;
+    };
+    if same_size(w, d, lot) {
+        State::InSync
+    } else if w.is_zero() {
+        State::DbStale
+    } else if !db_has_row {
+        State::DbMissing
+    } else {
+        State::DbMismatch
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+use std::str::FromStr;
+
+use super::*;
+use crate::domain::{DbRow, Position};
+use crate::venue::{StreamEvent, StreamStyle};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn r(size: Option<&str>, trusted: bool) -> Reading {
+    Reading {
+        size: size.map(d),
+        trusted,
+    }
+}
+
+#[test]
+fn classification_table() {
+    let lot = Some(d("0.01"));
+    // (ws, rest, db, db_has_row) -> state
+    let cases: Vec<(Reading, Reading, Reading, bool, State)> = vec![
+        (r(Some("1"), true), r(Some("1"), true), r(Some("1"), true), true, State::InSync),
+        (r(Some("1"), true), r(Some("1.005"), true), r(Some("0.995"), true), true, State::InSync),
+        (r(Some("0"), true), r(Some("0"), true), r(Some("5"), true), true, State::DbStale),
+        (r(Some("-0.5"), true), r(Some("-0.5"), true), r(Some("0"), true), false, State::DbMissing),
+        (r(Some("-0.1"), true), r(Some("-0.1"), true), r(Some("0.1"), true), true, State::DbMismatch),
+        (r(Some("0.5"), true), r(Some("0"), true), r(Some("0"), true), false, State::StreamDrift),
+        (r(Some("0.5"), false), r(Some("0"), true), r(Some("0"), true), false, State::SourceUntrusted),
+        (r(Some("0"), true), r(None, false), r(Some("3"), true), true, State::SourceUntrusted),
+        (r(Some("0"), true), r(Some("0"), true), r(Some("3"), false), true, State::SourceUntrusted),
+        (r(None, false), r(None, false), r(None, false), false, State::SourceUntrusted),
+    ];
+    for (i, (ws, rest, db, has_row, want)) in cases.into_iter().enumerate() {
+        assert_eq!(classify(ws, rest, db, has_row, lot), want, "case {i}");
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        confirm_polls: 3,
+        confirm_after: Duration::from_secs(60),
+        rest_stale_after: Duration::from_secs(30),
+        db_stale_after: Duration::from_secs(30),
+        stream_silence_after: Duration::from_secs(30),
+    }
+}
+
+fn pos(symbol: &str, size: &str) -> Position {
+    Position {
+        key: PositionKey::net(symbol),
+        size: d(size),
+        entry_price: None,
+    }
+}
+
+fn row(symbol: &str, size: &str) -> DbRow {
+    DbRow {
+        row_key: symbol.to_lowercase(),
+        key: PositionKey::net(symbol),
+        size: d(size),
+    }
+}
+
+struct World {
+    view: StreamView,
+    rest: Polled<RestSnapshot>,
+    db: Polled<DbSnapshot>,
+    lots: BTreeMap<String, Decimal>,
+}
+
+impl World {
+    fn new(exchange: Vec<Position>, db_rows: Vec<DbRow>) -> World {
+        let mut view = StreamView::new(StreamStyle::FullSnapshots);
+        view.apply(&StreamEvent::Connected, Timestamp(0));
+        view.apply(
+            &StreamEvent::Snapshot {
+                positions: exchange.clone(),
+                seq: Some(1),
+            },
+            Timestamp(0),
+        );
+        let snap = RestSnapshot {
+            positions: exchange,
+            seq: Some(1),
+        };
+        view.verify_with_rest(&snap, |_| None);
+        let mut rest = Polled::default();
+        rest.succeeded(snap, Timestamp(0));
+        let mut db = Polled::default();
+        db.succeeded(DbSnapshot { rows: db_rows }, Timestamp(0));
+        World {
+            view,
+            rest,
+            db,
+            lots: BTreeMap::new(),
+        }
+    }
+
+    fn inputs(&self) -> AccountInputs<'_> {
+        AccountInputs {
+            view: &self.view,
+            rest: &self.rest,
+            db: &self.db,
+            lot_sizes: &self.lots,
+        }
+    }
+}
+
+fn state_of(report: &AccountReport, symbol: &str) -> (State, bool) {
+    let row = report.rows.iter().find(|r| r.key.symbol == symbol).unwrap();
+    (row.state, row.confirmed)
+}
+
+#[test]
+fn the_2025_11_10_incident_shows_ghost_rows_and_keeps_the_real_short() {
+    let world = World::new(
+        vec![pos("ZEC", "-0.1")],
+        vec![row("VIRTUAL", "49.5"), row("WLFI", "601"), row("ZEC", "-0.1")],
+    );
+    let mut rec = Reconciler::new();
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(1));
+    assert_eq!(state_of(&report, "VIRTUAL").0, State::DbStale);
+    assert_eq!(state_of(&report, "WLFI").0, State::DbStale);
+    assert_eq!(state_of(&report, "ZEC"), (State::InSync, true));
+    assert!(report.sources.iter().all(|s| s.trusted));
+}
+
+#[test]
+fn a_mismatch_needs_n_distinct_polls_before_it_counts() {
+    let mut world = World::new(vec![], vec![row("BTC", "1")]);
+    let mut rec = Reconciler::new();
+    let p = policy();
+    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(1)), "BTC"), (State::DbStale, false));
+    // Re-reconciling without a new read is not a new observation.
+    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(2)), "BTC"), (State::DbStale, false));
+    world.db.succeeded(DbSnapshot { rows: vec![row("BTC", "1")] }, Timestamp(3));
+    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(3)), "BTC"), (State::DbStale, false));
+    world.db.succeeded(DbSnapshot { rows: vec![row("BTC", "1")] }, Timestamp(4));
+    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(4)), "BTC"), (State::DbStale, true));
+}
+
+#[test]
+fn a_mismatch_also_counts_after_the_confirm_window() {
+    let world = World::new(vec![], vec![row("BTC", "1")]);
+    let mut rec = Reconciler::new();
+    let p = Policy {
+        rest_stale_after: Duration::from_secs(3600),
+        db_stale_after: Duration::from_secs(3600),
+        stream_silence_after: Duration::from_secs(3600),
+        ..policy()
+    };
+    rec.reconcile(0, &world.inputs(), &p, Timestamp(1));
+    let report = rec.reconcile(0, &world.inputs(), &p, Timestamp(61_001));
+    assert_eq!(state_of(&report, "BTC"), (State::DbStale, true));
+}
+
+#[test]
+fn rest_answering_empty_during_an_outage_is_stream_drift_never_flat() {
+    let mut world = World::new(vec![pos("SOL", "0.5")], vec![row("SOL", "0.5")]);
+    world.rest.succeeded(
+        RestSnapshot {
+            positions: vec![],
+            seq: Some(2),
+        },
+        Timestamp(5),
+    );
+    let mut rec = Reconciler::new();
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(5));
+    let sol = report.rows.iter().find(|r| r.key.symbol == "SOL").unwrap();
+    assert_eq!(sol.state, State::StreamDrift);
+    assert_eq!(sol.drift(Pair::WsRest), Some(d("0.5")));
+}
+
+#[test]
+fn a_failed_source_untrusts_every_row_and_keeps_its_last_values_visible() {
+    let mut world = World::new(vec![], vec![row("BTC", "1")]);
+    world.rest.failed("HTTP 500", Timestamp(2));
+    let mut rec = Reconciler::new();
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(2));
+    let btc = report.rows.iter().find(|r| r.key.symbol == "BTC").unwrap();
+    assert_eq!(btc.state, State::SourceUntrusted);
+    assert_eq!(btc.rest, r(Some("0"), false));
+    assert_eq!(btc.drift(Pair::RestDb), None);
+    assert!(!report.sources[1].trusted);
+}
+
+#[test]
+fn stale_reads_are_untrusted() {
+    let world = World::new(vec![], vec![row("BTC", "1")]);
+    let mut rec = Reconciler::new();
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(31_000));
+    assert_eq!(state_of(&report, "BTC").0, State::SourceUntrusted);
+}
+
+#[test]
+fn a_row_that_resolves_is_dropped_once_flat_everywhere() {
+    let mut world = World::new(vec![], vec![row("BTC", "1")]);
+    let mut rec = Reconciler::new();
+    rec.reconcile(0, &world.inputs(), &policy(), Timestamp(1));
+    world.db.succeeded(DbSnapshot::default(), Timestamp(2));
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(2));
+    assert!(report.rows.is_empty());
+}
+
+#[test]
+fn diff_is_zero_when_all_sources_agree() {
+    let world = World::new(vec![pos("ETH", "-2"), pos("SOL", "3")], vec![row("ETH", "-2"), row("SOL", "3")]);
+    let mut rec = Reconciler::new();
+    let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(1));
+    for row in &report.rows {
+        assert_eq!(row.state, State::InSync);
+        for pair in Pair::ALL {
+            assert_eq!(row.drift(pair), Some(Decimal::ZERO));
+        }
+    }
+}

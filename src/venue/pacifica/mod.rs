@@ -1,0 +1,6 @@
+//! Pacifica (shared/venues/pacifica.md). Full-snapshot stream
+//! (`account_positions`), REST `GET /positions` for verification, `/info` for
+//! lot and tick sizes.
+
+pub mod models;
+pub mod parse;

@@ -1,0 +1,200 @@
+//! Pacifica wire to domain, pure. Tested against every documented example.
+//!
+//! Envelopes are read leniently (§2): `{"success","data","error","code"}`,
+//! a bare `{"error": "..."}`, or a bare array. A body that cannot be
+//! understood is an error, never an empty position list.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::models::{RestMarket, RestPosition, WsPosition, WsTrade};
+use crate::domain::{Position, PositionKey};
+use crate::venue::{MarketInfo, ParseError, RestError, RestSnapshot, StreamEvent};
+
+/// `bid` is long, `ask` is short; the amount is always positive on the wire.
+fn signed(side: &str, amount: Decimal) -> Result<Decimal, ParseError> {
+    if amount.is_sign_negative() {
+        return Err(ParseError(format!("negative amount {amount}")));
+    }
+    match side {
+        "bid" => Ok(amount),
+        "ask" => Ok(-amount),
+        other => Err(ParseError(format!("unknown side {other:?}"))),
+    }
+}
+
+fn position(symbol: &str, side: &str, amount: Decimal, entry: Option<Decimal>) -> Result<Option<Position>, ParseError> {
+    let size = signed(side, amount)?;
+    // A zero amount is a closed position (defensive: the venue normally drops it).
+    if size.is_zero() {
+        return Ok(None);
+    }
+    Ok(Some(Position {
+        key: PositionKey::net(symbol),
+        size,
+        entry_price: entry,
+    }))
+}
+
+/// Reads a REST body into its `data` payload, or the venue's error.
+fn envelope_data(status: u16, body: &[u8]) -> Result<(Value, Option<u64>), RestError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        if (200..300).contains(&status) {
+            RestError::Decode(format!("not JSON: {e}"))
+        } else {
+            RestError::Http {
+                status,
+                message: String::from_utf8_lossy(body).chars().take(200).collect(),
+            }
+        }
+    })?;
+    let obj = match value {
+        Value::Array(_) if (200..300).contains(&status) => return Ok((value, None)),
+        Value::Object(map) => map,
+        _ => return Err(RestError::Decode("body is neither an object nor an array".into())),
+    };
+    let code = obj.get("code").and_then(Value::as_i64);
+    let error = obj.get("error").and_then(Value::as_str).map(str::to_owned);
+    let success = obj.get("success").and_then(Value::as_bool);
+    if !(200..300).contains(&status) || success == Some(false) || (error.is_some() && success != Some(true)) {
+        let message = error.unwrap_or_else(|| "no error message".to_owned());
+        return Err(match code {
+            Some(code) if code != i64::from(status) => RestError::Venue { code, message },
+            _ => RestError::Http { status, message },
+        });
+    }
+    let seq = obj.get("last_order_id").and_then(Value::as_u64);
+    match obj.get("data") {
+        Some(Value::Null) | None => Err(RestError::Decode("success without data".into())),
+        Some(data) => Ok((data.clone(), seq)),
+    }
+}
+
+fn items<T: DeserializeOwned>(data: Value) -> Result<Vec<T>, RestError> {
+    serde_json::from_value(data).map_err(|e| RestError::Decode(e.to_string()))
+}
+
+/// `GET /api/v1/positions?account=...` → the open set and `last_order_id`.
+pub fn positions_response(status: u16, body: &[u8]) -> Result<RestSnapshot, RestError> {
+    let (data, seq) = envelope_data(status, body)?;
+    let wire: Vec<RestPosition> = items(data)?;
+    let mut positions = Vec::with_capacity(wire.len());
+    for p in wire {
+        if let Some(pos) = position(&p.symbol, &p.side, p.amount, p.entry_price).map_err(|e| RestError::Decode(e.0))? {
+            positions.push(pos);
+        }
+    }
+    Ok(RestSnapshot { positions, seq })
+}
+
+/// `GET /api/v1/info` → lot and tick sizes of perpetual markets.
+pub fn info_response(status: u16, body: &[u8]) -> Result<Vec<MarketInfo>, RestError> {
+    let (data, _) = envelope_data(status, body)?;
+    let wire: Vec<RestMarket> = items(data)?;
+    Ok(wire
+        .into_iter()
+        .filter(|m| m.instrument_type.as_deref().is_none_or(|t| t == "perpetual"))
+        .map(|m| MarketInfo {
+            symbol: m.symbol,
+            lot_size: m.lot_size,
+            tick_size: m.tick_size,
+        })
+        .collect())
+}
+
+/// How long a 429 asks us to wait: the `ratelimit` header's `t` (seconds to
+/// refresh, §7), else `Retry-After`, else a default.
+pub fn retry_after(ratelimit: Option<&str>, retry_after: Option<&str>) -> Duration {
+    let from_ratelimit = ratelimit.and_then(|h| {
+        h.split(';')
+            .filter_map(|part| part.trim().strip_prefix("t="))
+            .find_map(|t| u64::from_str(t.trim()).ok())
+    });
+    let secs = from_ratelimit
+        .or_else(|| retry_after.and_then(|v| u64::from_str(v.trim()).ok()))
+        .unwrap_or(5);
+    Duration::from_secs(secs.clamp(1, 120))
+}
+
+/// What one WebSocket text frame means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsFrame {
+    /// `{"channel":"subscribe","data":{...params}}`
+    SubscribeAck { source: String },
+    /// A meaningful stream event.
+    Event(StreamEvent),
+    /// `{"channel":"pong"}` or any channel we do not use.
+    Alive,
+    /// An error frame (`err`/`error`).
+    Error(String),
+}
+
+/// Parses one text frame from `wss://.../ws`.
+pub fn ws_frame(text: &str) -> Result<WsFrame, ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ParseError(format!("not JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ParseError("frame is not an object".into()))?;
+    if let Some(err) = obj.get("err").or_else(|| obj.get("error")).and_then(Value::as_str) {
+        return Ok(WsFrame::Error(err.to_owned()));
+    }
+    let channel = obj.get("channel").and_then(Value::as_str).unwrap_or("");
+    let data = obj.get("data").cloned().unwrap_or(Value::Null);
+    match channel {
+        "subscribe" => Ok(WsFrame::SubscribeAck {
+            source: data.get("source").and_then(Value::as_str).unwrap_or("").to_owned(),
+        }),
+        "account_positions" => {
+            let wire: Vec<WsPosition> = match data {
+                // A close is documented as `data: []`; tolerate `null` the same way
+                // only when the frame is otherwise well-formed.
+                Value::Null => Vec::new(),
+                other => serde_json::from_value(other).map_err(|e| ParseError(format!("account_positions: {e}")))?,
+            };
+            let mut positions = Vec::with_capacity(wire.len());
+            for p in wire {
+                if let Some(pos) = position(&p.s, &p.d, p.a, p.p)? {
+                    positions.push(pos);
+                }
+            }
+            let seq = obj.get("li").and_then(Value::as_u64);
+            Ok(WsFrame::Event(StreamEvent::Snapshot { positions, seq }))
+        }
+        "account_trades" => {
+            let trades: Vec<WsTrade> =
+                serde_json::from_value(data).map_err(|e| ParseError(format!("account_trades: {e}")))?;
+            let mut symbols: Vec<String> = Vec::new();
+            let mut cause = String::new();
+            for t in trades {
+                let tc = t.tc.unwrap_or_default();
+                if tc != "normal" && !tc.is_empty() {
+                    if !symbols.contains(&t.s) {
+                        symbols.push(t.s);
+                    }
+                    cause = tc;
+                }
+            }
+            if symbols.is_empty() {
+                Ok(WsFrame::Alive)
+            } else {
+                Ok(WsFrame::Event(StreamEvent::Dirty { symbols, cause }))
+            }
+        }
+        _ => Ok(WsFrame::Alive),
+    }
+}
+
+/// The subscribe message for one account channel.
+pub fn subscribe_message(source: &str, account: &str) -> String {
+    serde_json::json!({"method": "subscribe", "params": {"source": source, "account": account}}).to_string()
+}
+
+/// The JSON keep-alive (§4.2): protocol pings do not count as client traffic.
+pub const PING_MESSAGE: &str = r#"{"method":"ping"}"#;
+
+#[cfg(test)]
+mod tests;

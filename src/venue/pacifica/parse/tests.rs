@@ -1,0 +1,154 @@
+//! Every documented Pacifica message example, parsed.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use super::*;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/testdata/pacifica/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn documented_positions_response_parses() {
+    let snap = positions_response(200, &fixture("http_get_positions.json")).unwrap();
+    assert_eq!(snap.seq, Some(1557431179));
+    assert_eq!(snap.positions.len(), 1);
+    let p = &snap.positions[0];
+    assert_eq!(p.key.symbol, "AAVE");
+    assert_eq!(p.size, d("-223.72"));
+    assert_eq!(p.entry_price, Some(d("279.283134")));
+}
+
+#[test]
+fn empty_positions_is_an_empty_set_not_an_error() {
+    let snap = positions_response(200, br#"{"success":true,"data":[],"error":null,"code":null,"last_order_id":7}"#).unwrap();
+    assert!(snap.positions.is_empty());
+    assert_eq!(snap.seq, Some(7));
+}
+
+#[test]
+fn bare_array_is_accepted() {
+    let snap = positions_response(200, br#"[{"symbol":"kBONK","side":"bid","amount":"10"}]"#).unwrap();
+    assert_eq!(snap.positions[0].key.symbol, "kBONK");
+    assert_eq!(snap.positions[0].size, d("10"));
+}
+
+#[test]
+fn failures_never_read_as_flat() {
+    for (status, body) in [
+        (200, &b"<html>garbage"[..]),
+        (200, br#"{"success":true,"data":null}"#),
+        (200, br#"{"success":false,"data":null,"error":"Agent not authorized for account","code":400}"#),
+        (500, br#"{"success":false,"data":null,"error":"Internal server error","code":null}"#),
+        (403, b"<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE>"),
+        (200, br#"{"success":true,"data":[{"symbol":"BTC","side":"long","amount":"1"}]}"#),
+    ] {
+        assert!(positions_response(status, body).is_err(), "{}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn bare_error_body_of_the_observed_422_is_an_error() {
+    let body = br#"{"error":"No position found for reduce-only order: HVXrj9PFN5sLqkvWhs5quGsQHKsbaeb75sroPtTiCUWU WLFI"}"#;
+    match positions_response(422, body) {
+        Err(RestError::Http { status: 422, message }) => assert!(message.starts_with("No position found")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn documented_info_response_parses_and_drops_spot() {
+    let markets = info_response(200, &fixture("http_get_info.json")).unwrap();
+    let btc = markets.iter().find(|m| m.symbol == "BTC").unwrap();
+    assert_eq!(btc.lot_size, d("0.00001"));
+    assert_eq!(btc.tick_size, d("1"));
+    assert!(markets.iter().all(|m| m.symbol != "SOL-USDC"));
+}
+
+#[test]
+fn documented_ws_snapshot_parses() {
+    let text = String::from_utf8(fixture("ws_account_positions.json")).unwrap();
+    match ws_frame(&text).unwrap() {
+        WsFrame::Event(StreamEvent::Snapshot { positions, seq }) => {
+            assert_eq!(seq, Some(1559412952));
+            assert_eq!(positions.len(), 1);
+            assert_eq!(positions[0].key.symbol, "BTC");
+            assert_eq!(positions[0].size, d("0.00044"));
+            assert_eq!(positions[0].entry_price, Some(d("87285.5")));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn documented_ws_close_is_an_empty_snapshot() {
+    let frame = ws_frame(r#"{"channel":"account_positions","data":[],"li":1559438203}"#).unwrap();
+    assert_eq!(
+        frame,
+        WsFrame::Event(StreamEvent::Snapshot {
+            positions: vec![],
+            seq: Some(1559438203)
+        })
+    );
+}
+
+#[test]
+fn documented_ack_pong_and_error_frames() {
+    assert_eq!(
+        ws_frame(r#"{"channel":"subscribe","data":{"source":"account_positions","account":"abc"}}"#).unwrap(),
+        WsFrame::SubscribeAck {
+            source: "account_positions".into()
+        }
+    );
+    assert_eq!(ws_frame(r#"{"channel":"pong"}"#).unwrap(), WsFrame::Alive);
+    assert_eq!(
+        ws_frame(r#"{"id":"x","type":"cancel_order","code":420,"err":"Failed to cancel order","t":1,"rl":{"r":1245,"q":1250,"t":56}}"#)
+            .unwrap(),
+        WsFrame::Error("Failed to cancel order".into())
+    );
+}
+
+#[test]
+fn liquidation_trades_mark_symbols_dirty() {
+    let text = String::from_utf8(fixture("ws_account_trades.json")).unwrap();
+    match ws_frame(&text).unwrap() {
+        WsFrame::Event(StreamEvent::Dirty { symbols, cause }) => {
+            assert_eq!(symbols, vec!["SOL".to_string()]);
+            assert_eq!(cause, "market_liquidation");
+        }
+        other => panic!("{other:?}"),
+    }
+    let normal = r#"{"channel":"account_trades","data":[{"h":1,"i":2,"I":null,"u":"a","s":"BTC","p":"1","o":"1","a":"1","te":"fulfill_taker","ts":"open_long","tc":"normal","f":"0","n":"0","t":1,"li":2}]}"#;
+    assert_eq!(ws_frame(normal).unwrap(), WsFrame::Alive);
+}
+
+#[test]
+fn zero_amount_items_are_dropped() {
+    match ws_frame(r#"{"channel":"account_positions","data":[{"s":"ETH","d":"bid","a":"0","p":"1","m":"0","f":"0","i":false,"l":null,"t":1}],"li":5}"#).unwrap() {
+        WsFrame::Event(StreamEvent::Snapshot { positions, .. }) => assert!(positions.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ratelimit_header_gives_the_refresh_time() {
+    assert_eq!(retry_after(Some(r#""credits";r=0;t=32"#), None), Duration::from_secs(32));
+    assert_eq!(retry_after(None, Some("7")), Duration::from_secs(7));
+    assert_eq!(retry_after(None, None), Duration::from_secs(5));
+}
+
+#[test]
+fn subscribe_message_is_documented_shape() {
+    let v: serde_json::Value = serde_json::from_str(&subscribe_message("account_positions", "abc")).unwrap();
+    assert_eq!(v["method"], "subscribe");
+    assert_eq!(v["params"]["source"], "account_positions");
+    assert_eq!(v["params"]["account"], "abc");
+}

@@ -1,0 +1,265 @@
+//! driftwatch's own view of an account's positions, built from the venue's
+//! stream. Pure: it takes events and `now`, holds no locks, reads no clock.
+//!
+//! The stream is the authority; REST only verifies. The view therefore has
+//! one rule that matters more than any other: after every (re)connect it is
+//! *untrusted* until it has a baseline (a snapshot frame, or for per-key
+//! venues a REST seed) **and** a REST read agrees with it. A socket that
+//! drops, goes silent or has not yet sent its snapshot never reads as flat.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::domain::{same_size, Position, PositionKey, Timestamp};
+use crate::venue::{RestSnapshot, StreamEvent, StreamStyle};
+
+/// The state of the link behind the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// No socket (never connected, or dropped).
+    Down,
+    /// Socket open, subscription sent, no baseline yet.
+    AwaitingBaseline,
+    /// Baseline received; frames are applied as they come.
+    Live,
+}
+
+/// Why the view may not be acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Untrusted {
+    Disconnected,
+    AwaitingSnapshot,
+    AwaitingRestAgreement,
+    Silent { for_: Duration },
+}
+
+impl Untrusted {
+    pub fn describe(&self) -> String {
+        match self {
+            Untrusted::Disconnected => "disconnected".into(),
+            Untrusted::AwaitingSnapshot => "awaiting snapshot".into(),
+            Untrusted::AwaitingRestAgreement => "awaiting REST agreement".into(),
+            Untrusted::Silent { for_ } => format!("silent for {}s", for_.as_secs()),
+        }
+    }
+}
+
+/// What applying one event did (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Replaced,
+    Updated,
+    DroppedOutOfOrder,
+    LinkChanged,
+    Liveness,
+    MarkedDirty,
+}
+
+/// The result of comparing a REST read with the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Every key agrees within one lot.
+    Agreed,
+    /// They differ, and the REST read is not older than the view.
+    Disagreed,
+    /// They differ, but the REST read predates the view's last frame.
+    RestOlder,
+    /// The view has no baseline to compare with.
+    NoBaseline,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamView {
+    style: StreamStyle,
+    positions: BTreeMap<PositionKey, Position>,
+    last_seq: Option<u64>,
+    link: Link,
+    verified: bool,
+    last_frame_at: Option<Timestamp>,
+    connected_at: Option<Timestamp>,
+    /// Per-key venues: keys the stream has set since the last connect, which
+    /// a REST seed must not overwrite.
+    set_since_connect: BTreeSet<PositionKey>,
+    dirty: BTreeSet<String>,
+    reconnects: u64,
+}
+
+impl StreamView {
+    pub fn new(style: StreamStyle) -> Self {
+        StreamView {
+            style,
+            positions: BTreeMap::new(),
+            last_seq: None,
+            link: Link::Down,
+            verified: false,
+            last_frame_at: None,
+            connected_at: None,
+            set_since_connect: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            reconnects: 0,
+        }
+    }
+
+    /// Applies one stream event received at `now`.
+    pub fn apply(&mut self, event: &StreamEvent, now: Timestamp) -> Applied {
+        match event {
+            StreamEvent::Connected => {
+                self.link = Link::AwaitingBaseline;
+                self.verified = false;
+                self.connected_at = Some(now);
+                self.last_frame_at = Some(now);
+                self.set_since_connect.clear();
+                // Sequence numbers restart being meaningful with the new snapshot.
+                self.last_seq = None;
+                Applied::LinkChanged
+            }
+            StreamEvent::Disconnected { .. } => {
+                if self.link != Link::Down {
+                    self.reconnects += 1;
+                }
+                self.link = Link::Down;
+                self.verified = false;
+                Applied::LinkChanged
+            }
+            StreamEvent::Subscribed | StreamEvent::Alive => {
+                self.last_frame_at = Some(now);
+                Applied::Liveness
+            }
+            StreamEvent::Dirty { symbols, .. } => {
+                self.last_frame_at = Some(now);
+                self.dirty.extend(symbols.iter().cloned());
+                Applied::MarkedDirty
+            }
+            StreamEvent::Snapshot { positions, seq } => {
+                self.last_frame_at = Some(now);
+                if Self::is_older(*seq, self.last_seq) {
+                    return Applied::DroppedOutOfOrder;
+                }
+                self.last_seq = seq.or(self.last_seq);
+                self.positions = positions
+                    .iter()
+                    .filter(|p| !p.size.is_zero())
+                    .map(|p| (p.key.clone(), p.clone()))
+                    .collect();
+                if self.link == Link::AwaitingBaseline {
+                    self.link = Link::Live;
+                }
+                Applied::Replaced
+            }
+            StreamEvent::Update { position, seq } => {
+                self.last_frame_at = Some(now);
+                if Self::is_older(*seq, self.last_seq) {
+                    return Applied::DroppedOutOfOrder;
+                }
+                self.last_seq = seq.or(self.last_seq);
+                self.set_since_connect.insert(position.key.clone());
+                if position.size.is_zero() {
+                    self.positions.remove(&position.key);
+                } else {
+                    self.positions.insert(position.key.clone(), position.clone());
+                }
+                Applied::Updated
+            }
+        }
+    }
+
+    fn is_older(seq: Option<u64>, last: Option<u64>) -> bool {
+        matches!((seq, last), (Some(s), Some(l)) if s < l)
+    }
+
+    /// Compares a REST read with the view, and marks the view verified when
+    /// they agree. Per-key venues take their baseline from the first REST read
+    /// after a connect (keys the stream already set keep the stream's value).
+    pub fn verify_with_rest(&mut self, rest: &RestSnapshot, lot_size: impl Fn(&str) -> Option<Decimal>) -> Verification {
+        if self.style == StreamStyle::PerKeyUpdates && self.link == Link::AwaitingBaseline {
+            for p in &rest.positions {
+                if !self.set_since_connect.contains(&p.key) {
+                    self.positions.insert(p.key.clone(), p.clone());
+                }
+            }
+            let stale: Vec<PositionKey> = self
+                .positions
+                .keys()
+                .filter(|k| !self.set_since_connect.contains(k) && !rest.positions.iter().any(|p| &p.key == *k))
+                .cloned()
+                .collect();
+            for k in stale {
+                self.positions.remove(&k);
+            }
+            self.link = Link::Live;
+        }
+        if self.link != Link::Live {
+            return Verification::NoBaseline;
+        }
+        let rest_sizes: BTreeMap<&PositionKey, Decimal> = rest.positions.iter().map(|p| (&p.key, p.size)).collect();
+        let keys: BTreeSet<&PositionKey> = rest_sizes.keys().copied().chain(self.positions.keys()).collect();
+        let agree = keys.iter().all(|k| {
+            let a = self.positions.get(*k).map_or(Decimal::ZERO, |p| p.size);
+            let b = rest_sizes.get(*k).copied().unwrap_or(Decimal::ZERO);
+            same_size(a, b, lot_size(&k.symbol))
+        });
+        if agree {
+            self.verified = true;
+            self.dirty.clear();
+            Verification::Agreed
+        } else if Self::is_older(rest.seq, self.last_seq) {
+            Verification::RestOlder
+        } else {
+            Verification::Disagreed
+        }
+    }
+
+    /// Whether the view may be believed at `now`.
+    pub fn trust(&self, now: Timestamp, silence_after: Duration) -> Result<(), Untrusted> {
+        match self.link {
+            Link::Down => return Err(Untrusted::Disconnected),
+            Link::AwaitingBaseline => return Err(Untrusted::AwaitingSnapshot),
+            Link::Live => {}
+        }
+        if let Some(last) = self.last_frame_at {
+            let quiet = now.since(last);
+            if quiet > silence_after {
+                return Err(Untrusted::Silent { for_: quiet });
+            }
+        }
+        if !self.verified {
+            return Err(Untrusted::AwaitingRestAgreement);
+        }
+        Ok(())
+    }
+
+    /// The last known open positions (believe them only if [`Self::trust`] says so).
+    pub fn positions(&self) -> &BTreeMap<PositionKey, Position> {
+        &self.positions
+    }
+
+    /// Whether the view ever had a baseline (so its positions mean something).
+    pub fn has_baseline(&self) -> bool {
+        self.link == Link::Live || (self.link == Link::Down && self.connected_at.is_some())
+    }
+
+    pub fn link(&self) -> Link {
+        self.link
+    }
+
+    pub fn last_frame_at(&self) -> Option<Timestamp> {
+        self.last_frame_at
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.last_seq
+    }
+
+    pub fn dirty(&self) -> &BTreeSet<String> {
+        &self.dirty
+    }
+
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+}
+
+#[cfg(test)]
+mod tests;

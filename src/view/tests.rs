@@ -1,0 +1,190 @@
+use std::str::FromStr;
+
+use super::*;
+use crate::domain::{Position, PositionKey};
+
+const SILENCE: Duration = Duration::from_secs(30);
+
+fn pos(symbol: &str, size: &str) -> Position {
+    Position {
+        key: PositionKey::net(symbol),
+        size: Decimal::from_str(size).unwrap(),
+        entry_price: None,
+    }
+}
+
+fn snap(positions: Vec<Position>, seq: u64) -> StreamEvent {
+    StreamEvent::Snapshot {
+        positions,
+        seq: Some(seq),
+    }
+}
+
+fn rest(positions: Vec<Position>, seq: u64) -> RestSnapshot {
+    RestSnapshot {
+        positions,
+        seq: Some(seq),
+    }
+}
+
+fn no_lots(_: &str) -> Option<Decimal> {
+    None
+}
+
+fn live_view() -> StreamView {
+    let mut v = StreamView::new(StreamStyle::FullSnapshots);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    v.apply(&snap(vec![pos("BTC", "1")], 10), Timestamp(1));
+    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 10), no_lots), Verification::Agreed);
+    v
+}
+
+#[test]
+fn a_new_view_is_untrusted_and_disconnected() {
+    let v = StreamView::new(StreamStyle::FullSnapshots);
+    assert_eq!(v.trust(Timestamp(0), SILENCE), Err(Untrusted::Disconnected));
+}
+
+#[test]
+fn snapshot_alone_is_not_enough_a_rest_read_must_agree() {
+    let mut v = StreamView::new(StreamStyle::FullSnapshots);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    assert_eq!(v.trust(Timestamp(0), SILENCE), Err(Untrusted::AwaitingSnapshot));
+    v.apply(&snap(vec![pos("BTC", "1")], 10), Timestamp(1));
+    assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
+    assert_eq!(v.verify_with_rest(&rest(vec![], 11), no_lots), Verification::Disagreed);
+    assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
+    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 11), no_lots), Verification::Agreed);
+    assert_eq!(v.trust(Timestamp(2), SILENCE), Ok(()));
+}
+
+#[test]
+fn each_frame_replaces_the_open_set() {
+    let mut v = live_view();
+    v.apply(&snap(vec![pos("ETH", "-2")], 11), Timestamp(2));
+    assert_eq!(v.positions().len(), 1);
+    assert!(v.positions().contains_key(&PositionKey::net("ETH")));
+    v.apply(&snap(vec![], 12), Timestamp(3));
+    assert!(v.positions().is_empty());
+}
+
+#[test]
+fn frames_with_a_lower_sequence_are_dropped() {
+    let mut v = live_view();
+    v.apply(&snap(vec![pos("BTC", "2")], 20), Timestamp(2));
+    assert_eq!(v.apply(&snap(vec![pos("BTC", "3")], 15), Timestamp(3)), Applied::DroppedOutOfOrder);
+    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(2));
+    // Equal sequence is applied: li is exchange-wide and funding changes do not bump it.
+    assert_eq!(v.apply(&snap(vec![pos("BTC", "4")], 20), Timestamp(4)), Applied::Replaced);
+}
+
+#[test]
+fn a_disconnect_untrusts_and_keeps_the_last_known_sizes() {
+    let mut v = live_view();
+    v.apply(
+        &StreamEvent::Disconnected {
+            reason: "reset".into(),
+        },
+        Timestamp(5),
+    );
+    assert_eq!(v.trust(Timestamp(5), SILENCE), Err(Untrusted::Disconnected));
+    assert_eq!(v.positions().len(), 1, "a dropped socket is not a flat account");
+    assert_eq!(v.reconnects(), 1);
+    v.apply(&StreamEvent::Connected, Timestamp(6));
+    assert_eq!(v.trust(Timestamp(6), SILENCE), Err(Untrusted::AwaitingSnapshot));
+}
+
+#[test]
+fn silence_untrusts() {
+    let v = live_view();
+    assert!(v.trust(Timestamp(1_000), SILENCE).is_ok());
+    assert!(matches!(v.trust(Timestamp(40_000), SILENCE), Err(Untrusted::Silent { .. })));
+}
+
+#[test]
+fn rest_disagreement_after_verification_does_not_flatten_the_stream() {
+    let mut v = live_view();
+    assert_eq!(v.verify_with_rest(&rest(vec![], 30), no_lots), Verification::Disagreed);
+    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::ONE);
+}
+
+#[test]
+fn an_older_rest_read_is_recognised() {
+    let mut v = live_view();
+    v.apply(&snap(vec![pos("BTC", "2")], 50), Timestamp(2));
+    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 40), no_lots), Verification::RestOlder);
+}
+
+#[test]
+fn agreement_uses_the_lot_size() {
+    let mut v = StreamView::new(StreamStyle::FullSnapshots);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    v.apply(&snap(vec![pos("BTC", "1.000")], 1), Timestamp(0));
+    let lots = |_: &str| Some(Decimal::from_str("0.01").unwrap());
+    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots), Verification::Agreed);
+}
+
+#[test]
+fn per_key_venues_seed_from_rest_and_keep_newer_stream_values() {
+    let mut v = StreamView::new(StreamStyle::PerKeyUpdates);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "0.5"),
+            seq: None,
+        },
+        Timestamp(1),
+    );
+    let seed = RestSnapshot {
+        positions: vec![pos("SOL", "0"), pos("ETH", "-1")],
+        seq: None,
+    };
+    // The REST seed is older than the SOL update, so they disagree on SOL...
+    assert_eq!(v.verify_with_rest(&seed, no_lots), Verification::Disagreed);
+    assert_eq!(v.positions()[&PositionKey::net("SOL")].size, Decimal::from_str("0.5").unwrap());
+    assert_eq!(v.positions()[&PositionKey::net("ETH")].size, Decimal::from(-1));
+    // ...and the next REST read that agrees makes the view trusted.
+    let later = RestSnapshot {
+        positions: vec![pos("SOL", "0.5"), pos("ETH", "-1")],
+        seq: None,
+    };
+    assert_eq!(v.verify_with_rest(&later, no_lots), Verification::Agreed);
+    assert!(v.trust(Timestamp(2), SILENCE).is_ok());
+}
+
+#[test]
+fn a_duplicate_update_changes_nothing() {
+    let mut v = StreamView::new(StreamStyle::PerKeyUpdates);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    let ev = StreamEvent::Update {
+        position: pos("SOL", "0.5"),
+        seq: None,
+    };
+    v.apply(&ev, Timestamp(1));
+    let before = v.positions().clone();
+    v.apply(&ev, Timestamp(2));
+    assert_eq!(&before, v.positions());
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "0"),
+            seq: None,
+        },
+        Timestamp(3),
+    );
+    assert!(v.positions().is_empty(), "a zero update closes the key");
+}
+
+#[test]
+fn dirty_symbols_are_kept_until_rest_agrees() {
+    let mut v = live_view();
+    v.apply(
+        &StreamEvent::Dirty {
+            symbols: vec!["BTC".into()],
+            cause: "market_liquidation".into(),
+        },
+        Timestamp(3),
+    );
+    assert!(v.dirty().contains("BTC"));
+    v.verify_with_rest(&rest(vec![pos("BTC", "1")], 12), no_lots);
+    assert!(v.dirty().is_empty());
+}
