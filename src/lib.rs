@@ -20,3 +20,5 @@ pub mod clock;
 pub mod view;
 pub mod reconcile;
 pub mod venue;
+pub mod config;
+pub mod botdb;

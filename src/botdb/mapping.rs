@@ -1,0 +1,428 @@
+//! How a bot's positions table maps onto driftwatch's view: which table,
+//! which columns, which words mean long and short, which rows belong to the
+//! watched account. Pure: validation and SQL text only.
+//!
+//! Identifiers from config are checked against a strict pattern and then
+//! quoted for the dialect, and filter values are bound as parameters, so a
+//! mapping can never inject SQL.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The SQL dialects driftwatch speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The dialect of a database URL, by scheme.
+    pub fn from_url(url: &str) -> Option<Dialect> {
+        let scheme = url.split(':').next().unwrap_or("");
+        match scheme {
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::MySql),
+            "sqlite" => Some(Dialect::Sqlite),
+            _ => None,
+        }
+    }
+
+    fn quote(self, ident: &Ident) -> String {
+        match self {
+            Dialect::MySql => format!("`{}`", ident.0),
+            Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.0),
+        }
+    }
+
+    fn text_type(self) -> &'static str {
+        match self {
+            Dialect::MySql => "CHAR",
+            Dialect::Postgres | Dialect::Sqlite => "TEXT",
+        }
+    }
+
+    /// The placeholder for the `n`th (1-based) bound parameter.
+    pub fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
+        }
+    }
+}
+
+/// A validated SQL identifier: ASCII letter or underscore, then letters,
+/// digits or underscores, at most 63 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ident(String);
+
+impl Ident {
+    pub fn parse(s: &str) -> Result<Ident, String> {
+        let mut chars = s.chars();
+        let ok_first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        let ok_rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok_first && ok_rest && s.len() <= 63 {
+            Ok(Ident(s.to_owned()))
+        } else {
+            Err(format!(
+                "invalid SQL identifier {s:?}: use letters, digits and underscores, starting with a letter or underscore"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A table name, optionally schema-qualified (`schema.table`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<Ident>,
+    pub table: Ident,
+}
+
+impl TableName {
+    pub fn parse(s: &str) -> Result<TableName, String> {
+        match s.split_once('.') {
+            Some((schema, table)) => Ok(TableName {
+                schema: Some(Ident::parse(schema)?),
+                table: Ident::parse(table)?,
+            }),
+            None => Ok(TableName {
+                schema: None,
+                table: Ident::parse(s)?,
+            }),
+        }
+    }
+
+    fn quoted(&self, d: Dialect) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", d.quote(schema), d.quote(&self.table)),
+            None => d.quote(&self.table),
+        }
+    }
+}
+
+/// How the side of a row is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SideMode {
+    /// A side column with words for long and short; the amount is positive.
+    /// The first word of each list is the one driftwatch writes.
+    Column { column: Ident, long: Vec<String>, short: Vec<String> },
+    /// No side column: the amount is signed (negative is short).
+    SignedAmount,
+}
+
+/// A validated mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub table: TableName,
+    pub key_column: Ident,
+    pub symbol_column: Ident,
+    pub amount_column: Ident,
+    pub side: SideMode,
+    /// `column = value` conditions, all of which a row must meet.
+    pub filter: Vec<(Ident, String)>,
+    /// Database symbol → venue symbol, for bots that spell symbols differently.
+    pub symbols: BTreeMap<String, String>,
+}
+
+/// A mapping as written in the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    /// Start from a known bot's schema: `nexwave`.
+    pub preset: Option<String>,
+    pub table: Option<String>,
+    pub key_column: Option<String>,
+    pub symbol_column: Option<String>,
+    pub side_column: Option<String>,
+    pub amount_column: Option<String>,
+    pub long_values: Option<Vec<String>>,
+    pub short_values: Option<Vec<String>>,
+    /// The amount column is signed and there is no side column.
+    #[serde(default)]
+    pub signed_amount: bool,
+    #[serde(default)]
+    pub filter: BTreeMap<String, String>,
+    #[serde(default)]
+    pub symbols: BTreeMap<String, String>,
+}
+
+/// The presets. `nexwave` is shared/botdb/nexwave_positions.sql, unchanged:
+/// the bot writes the exchange's words `bid`/`ask`, its model comment says
+/// `long`/`short`, so both are read; `bid`/`ask` are written.
+fn preset(name: &str) -> Option<RawMapping> {
+    match name {
+        "nexwave" => Some(RawMapping {
+            preset: None,
+            table: Some("positions".into()),
+            key_column: Some("id".into()),
+            symbol_column: Some("symbol".into()),
+            side_column: Some("side".into()),
+            amount_column: Some("amount".into()),
+            long_values: Some(vec!["bid".into(), "long".into()]),
+            short_values: Some(vec!["ask".into(), "short".into()]),
+            signed_amount: false,
+            filter: BTreeMap::new(),
+            symbols: BTreeMap::new(),
+        }),
+        _ => None,
+    }
+}
+
+/// The names of the presets, for error messages.
+pub const PRESETS: &[&str] = &["nexwave"];
+
+/// One validation error, with the field (relative to the mapping) it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingError {
+    pub field: String,
+    pub message: String,
+}
+
+impl RawMapping {
+    /// Validates, collecting every error.
+    pub fn validate(&self) -> Result<Mapping, Vec<MappingError>> {
+        let mut errors = Vec::new();
+        let base = match &self.preset {
+            None => RawMapping::default(),
+            Some(name) => match preset(name) {
+                Some(p) => p,
+                // Everything else would be a consequence of this one mistake.
+                None => {
+                    push(
+                        &mut errors,
+                        "preset",
+                        format!("unknown preset {name:?}; known presets: {}", PRESETS.join(", ")),
+                    );
+                    return Err(errors);
+                }
+            },
+        };
+        let pick = |mine: &Option<String>, theirs: &Option<String>| mine.clone().or_else(|| theirs.clone());
+
+        let key_column = ident(&mut errors, "key_column", pick(&self.key_column, &base.key_column));
+        let symbol_column = ident(&mut errors, "symbol_column", pick(&self.symbol_column, &base.symbol_column));
+        let amount_column = ident(&mut errors, "amount_column", pick(&self.amount_column, &base.amount_column));
+        let side = if self.signed_amount {
+            if self.side_column.is_some() {
+                push(&mut errors, "side_column", "side_column cannot be used with signed_amount: true".into());
+            }
+            Some(SideMode::SignedAmount)
+        } else {
+            let column = ident(&mut errors, "side_column", pick(&self.side_column, &base.side_column));
+            let long = self.long_values.clone().or(base.long_values.clone()).unwrap_or_default();
+            let short = self.short_values.clone().or(base.short_values.clone()).unwrap_or_default();
+            if long.is_empty() {
+                push(&mut errors, "long_values", "long_values must list at least one word (e.g. [long] or [bid])".into());
+            }
+            if short.is_empty() {
+                push(&mut errors, "short_values", "short_values must list at least one word (e.g. [short] or [ask])".into());
+            }
+            if let Some(w) = long.iter().find(|w| short.contains(w)) {
+                push(&mut errors, "short_values", format!("{w:?} cannot mean both long and short"));
+            }
+            column.map(|column| SideMode::Column { column, long, short })
+        };
+        let table = match pick(&self.table, &base.table) {
+            None => {
+                push(&mut errors, "table", "missing table (or use a preset)".into());
+                None
+            }
+            Some(t) => match TableName::parse(&t) {
+                Ok(t) => Some(t),
+                Err(m) => {
+                    push(&mut errors, "table", m);
+                    None
+                }
+            },
+        };
+        let mut filter = Vec::new();
+        for (column, value) in &self.filter {
+            match Ident::parse(column) {
+                Ok(c) => filter.push((c, value.clone())),
+                Err(m) => push(&mut errors, &format!("filter.{column}"), m),
+            }
+        }
+        match (table, key_column, symbol_column, amount_column, side) {
+            (Some(table), Some(key_column), Some(symbol_column), Some(amount_column), Some(side)) if errors.is_empty() => {
+                Ok(Mapping {
+                    table,
+                    key_column,
+                    symbol_column,
+                    amount_column,
+                    side,
+                    filter,
+                    symbols: self.symbols.clone(),
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+fn push(errors: &mut Vec<MappingError>, field: &str, message: String) {
+    errors.push(MappingError {
+        field: field.to_owned(),
+        message,
+    });
+}
+
+fn ident(errors: &mut Vec<MappingError>, field: &str, value: Option<String>) -> Option<Ident> {
+    match value {
+        None => {
+            push(errors, field, format!("missing {field} (or use a preset)"));
+            None
+        }
+        Some(v) => match Ident::parse(&v) {
+            Ok(i) => Some(i),
+            Err(m) => {
+                push(errors, field, m);
+                None
+            }
+        },
+    }
+}
+
+impl Mapping {
+    /// `SELECT key, symbol, side, amount FROM table WHERE filter...`, and the
+    /// values to bind in order. The key is read as text; the amount keeps its
+    /// column type so that [`crate::botdb`] converts it exactly once.
+    pub fn select_sql(&self, d: Dialect) -> (String, Vec<String>) {
+        let side = match &self.side {
+            SideMode::Column { column, .. } => format!("CAST({} AS {})", d.quote(column), d.text_type()),
+            SideMode::SignedAmount => "NULL".to_owned(),
+        };
+        let mut sql = format!(
+            "SELECT CAST({key} AS {t}), CAST({sym} AS {t}), {side}, {amount} FROM {table}",
+            key = d.quote(&self.key_column),
+            sym = d.quote(&self.symbol_column),
+            t = d.text_type(),
+            amount = d.quote(&self.amount_column),
+            table = self.table.quoted(d),
+        );
+        let mut binds = Vec::new();
+        for (i, (column, value)) in self.filter.iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            sql.push_str(&format!("CAST({} AS {}) = {}", d.quote(column), d.text_type(), d.param(i + 1)));
+            binds.push(value.clone());
+        }
+        sql.push_str(&format!(" ORDER BY {}", d.quote(&self.key_column)));
+        (sql, binds)
+    }
+
+    /// The venue symbol for a database symbol.
+    pub fn venue_symbol<'a>(&'a self, db_symbol: &'a str) -> &'a str {
+        self.symbols.get(db_symbol).map_or(db_symbol, String::as_str)
+    }
+
+    /// +1 for long words, -1 for short words, `None` for anything else.
+    pub fn side_sign(&self, word: Option<&str>) -> Option<i8> {
+        match &self.side {
+            SideMode::SignedAmount => Some(1),
+            SideMode::Column { long, short, .. } => {
+                let w = word?;
+                if long.iter().any(|l| l == w) {
+                    Some(1)
+                } else if short.iter().any(|s| s == w) {
+                    Some(-1)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nexwave() -> Mapping {
+        RawMapping {
+            preset: Some("nexwave".into()),
+            filter: [("strategy_id".to_string(), "vwm_momentum_1".to_string())].into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap()
+    }
+
+    #[test]
+    fn nexwave_preset_selects_with_a_bound_filter() {
+        let (sql, binds) = nexwave().select_sql(Dialect::Postgres);
+        assert_eq!(
+            sql,
+            r#"SELECT CAST("id" AS TEXT), CAST("symbol" AS TEXT), CAST("side" AS TEXT), "amount" FROM "positions" WHERE CAST("strategy_id" AS TEXT) = $1 ORDER BY "id""#
+        );
+        assert_eq!(binds, vec!["vwm_momentum_1".to_string()]);
+        let (sql, _) = nexwave().select_sql(Dialect::MySql);
+        assert!(sql.contains("FROM `positions` WHERE CAST(`strategy_id` AS CHAR) = ?"), "{sql}");
+    }
+
+    #[test]
+    fn hostile_identifiers_are_rejected() {
+        for bad in ["positions; DROP TABLE positions", "a\"b", "1abc", "a b", "x`y", "", "a.b.c"] {
+            let raw = RawMapping {
+                preset: Some("nexwave".into()),
+                table: Some(bad.into()),
+                ..Default::default()
+            };
+            let errs = raw.validate().unwrap_err();
+            assert_eq!(errs[0].field, "table", "{bad}");
+        }
+        let raw = RawMapping {
+            preset: Some("nexwave".into()),
+            filter: [("x = 1 OR 1".to_string(), "v".to_string())].into(),
+            ..Default::default()
+        };
+        assert_eq!(raw.validate().unwrap_err()[0].field, "filter.x = 1 OR 1");
+    }
+
+    #[test]
+    fn every_error_is_collected() {
+        let raw = RawMapping {
+            preset: Some("nope".into()),
+            key_column: Some("bad col".into()),
+            ..Default::default()
+        };
+        let fields: Vec<String> = raw.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, vec!["preset".to_string()], "an unknown preset hides its consequences");
+        let raw = RawMapping {
+            key_column: Some("bad col".into()),
+            ..Default::default()
+        };
+        let fields: Vec<String> = raw.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert!(fields.contains(&"key_column".to_string()));
+        assert!(fields.contains(&"symbol_column".to_string()));
+        assert!(fields.contains(&"table".to_string()));
+    }
+
+    #[test]
+    fn side_words() {
+        let m = nexwave();
+        assert_eq!(m.side_sign(Some("bid")), Some(1));
+        assert_eq!(m.side_sign(Some("short")), Some(-1));
+        assert_eq!(m.side_sign(Some("BID")), None);
+        assert_eq!(m.side_sign(None), None);
+    }
+
+    #[test]
+    fn signed_amount_mode_has_no_side_column() {
+        let raw = RawMapping {
+            table: Some("pos".into()),
+            key_column: Some("id".into()),
+            symbol_column: Some("sym".into()),
+            amount_column: Some("qty".into()),
+            signed_amount: true,
+            ..Default::default()
+        };
+        let m = raw.validate().unwrap();
+        assert_eq!(m.side, SideMode::SignedAmount);
+        assert!(m.select_sql(Dialect::Sqlite).0.contains("NULL"));
+    }
+}

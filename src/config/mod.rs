@@ -1,0 +1,480 @@
+//! The daemon's configuration: strict YAML in, a validated [`Config`] out.
+//!
+//! `check`, `run`, `snapshot` and `close` all use [`load`]. Every error is
+//! reported as `file:line:col: message`: serde_yaml gives the location of a
+//! structural error (unknown field, wrong type, bad duration); the semantic
+//! checks after it collect *every* problem and locate each one through a
+//! [`position::PositionIndex`] of the same text. Secrets are resolved here and
+//! never printed.
+
+pub mod duration;
+pub mod position;
+pub mod secret;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::botdb::mapping::{Dialect, Mapping, RawMapping};
+use crate::domain::VenueKind;
+use crate::reconcile::Policy;
+use duration::Dur;
+use position::PositionIndex;
+pub use secret::{Env, ProcessEnv, Secret, SecretSource};
+
+/// One config problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Unreadable { path: String, source: std::io::Error },
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+// === The file as written ===
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    intervals: RawIntervals,
+    #[serde(default)]
+    reconcile: RawReconcile,
+    bot_db: RawBotDb,
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntervals {
+    rest_poll: Option<Dur>,
+    db_poll: Option<Dur>,
+    markets_refresh: Option<Dur>,
+    reconcile: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReconcile {
+    confirm_polls: Option<u32>,
+    confirm_after: Option<Dur>,
+    rest_stale_after: Option<Dur>,
+    db_stale_after: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBotDb {
+    url: SecretSource,
+    timeout: Option<Dur>,
+    max_connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: String,
+    venue: VenueKind,
+    address: String,
+    rest_url: Option<String>,
+    ws_url: Option<String>,
+    api_key: Option<SecretSource>,
+    #[serde(default)]
+    stream: RawStream,
+    mapping: RawMapping,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStream {
+    ping_interval: Option<Dur>,
+    ack_timeout: Option<Dur>,
+    silence_timeout: Option<Dur>,
+    max_connection_age: Option<Dur>,
+    backoff_initial: Option<Dur>,
+    backoff_max: Option<Dur>,
+    rest_timeout: Option<Dur>,
+}
+
+// === The validated config ===
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// Where `/metrics`, `/healthz`, `/readyz` and `/` are served.
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub intervals: Intervals,
+    pub policy: Policy,
+    pub bot_db: BotDbConfig,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Intervals {
+    pub rest_poll: Duration,
+    pub db_poll: Duration,
+    pub markets_refresh: Duration,
+    pub reconcile: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BotDbConfig {
+    pub url: Secret,
+    pub dialect: Dialect,
+    pub timeout: Duration,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// The label used in metrics and logs.
+    pub name: String,
+    pub venue: VenueKind,
+    /// The venue's account address (Pacifica: the main account's base58 key).
+    pub address: String,
+    pub rest_url: String,
+    pub ws_url: String,
+    pub api_key: Option<Secret>,
+    pub stream: StreamConfig,
+    pub mapping: Mapping,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// JSON ping period; Pacifica drops a client silent for 60 s.
+    pub ping_interval: Duration,
+    /// No subscription ack within this = a failed subscription.
+    pub ack_timeout: Duration,
+    /// No frame at all (pongs included) within this = a dead link.
+    pub silence_timeout: Duration,
+    /// Reconnect before the venue's 24 h cut.
+    pub max_connection_age: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub rest_timeout: Duration,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9733";
+
+fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
+    match v {
+        VenueKind::Pacifica => ("https://api.pacifica.fi/api/v1", "wss://ws.pacifica.fi/ws"),
+    }
+}
+
+/// Loads and validates the config at `path`, resolving secrets from `env`.
+pub fn load(path: &Path, env: &dyn Env) -> Result<(Config, Vec<ConfigError>), LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, path, env)
+}
+
+/// Validates config text. Returns the config and its warnings.
+pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<(Config, Vec<ConfigError>), LoadError> {
+    let file = path.display().to_string();
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| LoadError::Invalid(vec![yaml_error(&file, &e)]))?;
+    let index = PositionIndex::build(text);
+    let mut v = Validator {
+        file: &file,
+        index: &index,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = v.config(raw, path, env);
+    if v.errors.is_empty() {
+        Ok((config, v.warnings))
+    } else {
+        Err(LoadError::Invalid(v.errors))
+    }
+}
+
+/// A serde_yaml error as `file:line:col: message`, without serde_yaml's own
+/// " at line X column Y" suffix.
+pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
+    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let msg = e.to_string();
+    let msg = match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    };
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        col,
+        message: msg,
+    }
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    index: &'a PositionIndex,
+    errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn located(&self, path: &str, message: String) -> ConfigError {
+        let pos = self.index.find(path);
+        ConfigError {
+            file: self.file.to_owned(),
+            line: pos.line,
+            col: pos.col,
+            message,
+        }
+    }
+
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        let e = self.located(path, message.into());
+        self.errors.push(e);
+    }
+
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        let e = self.located(path, message.into());
+        self.warnings.push(e);
+    }
+
+    fn positive(&mut self, path: &str, value: Option<Dur>, default: Duration) -> Duration {
+        match value {
+            Some(Dur(d)) if d.is_zero() => {
+                self.error(path, "must be greater than zero");
+                default
+            }
+            Some(Dur(d)) => d,
+            None => default,
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig, path: &Path, env: &dyn Env) -> Config {
+        let listen = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.error("listen", format!("invalid listen address {:?}: expected host:port, e.g. 127.0.0.1:9733", raw.listen.unwrap_or_default()));
+                DEFAULT_LISTEN.parse().expect("default listen address parses")
+            }
+        };
+        if !listen.ip().is_loopback() {
+            self.warn("listen", format!("listening on {listen}: /metrics shows positions; keep it off public networks"));
+        }
+        let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            self.error("log.level", format!("invalid log level {log_level:?}: use error, warn, info, debug or trace"));
+        }
+
+        let intervals = Intervals {
+            rest_poll: self.positive("intervals.rest_poll", raw.intervals.rest_poll, Duration::from_secs(10)),
+            db_poll: self.positive("intervals.db_poll", raw.intervals.db_poll, Duration::from_secs(10)),
+            markets_refresh: self.positive("intervals.markets_refresh", raw.intervals.markets_refresh, Duration::from_secs(600)),
+            reconcile: self.positive("intervals.reconcile", raw.intervals.reconcile, Duration::from_secs(1)),
+        };
+        if intervals.rest_poll < Duration::from_secs(5) {
+            self.warn(
+                "intervals.rest_poll",
+                "REST polls faster than every 5s spend the rate-limit credits the bot shares (pacifica.md §7)",
+            );
+        }
+
+        let confirm_polls = raw.reconcile.confirm_polls.unwrap_or(3);
+        if confirm_polls == 0 {
+            self.error("reconcile.confirm_polls", "must be at least 1: a single observation never counts");
+        }
+        let policy = Policy {
+            confirm_polls: confirm_polls.max(1),
+            confirm_after: self.positive("reconcile.confirm_after", raw.reconcile.confirm_after, Duration::from_secs(60)),
+            rest_stale_after: self.positive(
+                "reconcile.rest_stale_after",
+                raw.reconcile.rest_stale_after,
+                intervals.rest_poll * 3,
+            ),
+            db_stale_after: self.positive("reconcile.db_stale_after", raw.reconcile.db_stale_after, intervals.db_poll * 3),
+            // Replaced per account below by its stream's silence timeout.
+            stream_silence_after: Duration::from_secs(45),
+        };
+        if policy.rest_stale_after <= intervals.rest_poll {
+            self.error("reconcile.rest_stale_after", "must be longer than intervals.rest_poll, or every read is stale");
+        }
+        if policy.db_stale_after <= intervals.db_poll {
+            self.error("reconcile.db_stale_after", "must be longer than intervals.db_poll, or every read is stale");
+        }
+
+        let url = match raw.bot_db.url.resolve(env) {
+            Ok(s) => s,
+            Err(m) => {
+                self.error("bot_db.url", m);
+                Secret::new("")
+            }
+        };
+        let dialect = Dialect::from_url(url.expose()).unwrap_or_else(|| {
+            if !url.expose().is_empty() {
+                self.error("bot_db.url", "unsupported database URL: use postgres://, mysql:// or sqlite://");
+            }
+            Dialect::Postgres
+        });
+        let max_connections = raw.bot_db.max_connections.unwrap_or(2);
+        if max_connections == 0 {
+            self.error("bot_db.max_connections", "must be at least 1");
+        }
+        let bot_db = BotDbConfig {
+            url,
+            dialect,
+            timeout: self.positive("bot_db.timeout", raw.bot_db.timeout, Duration::from_secs(5)),
+            max_connections: max_connections.max(1),
+        };
+
+        if raw.accounts.is_empty() {
+            self.error("accounts", "at least one account is needed");
+        }
+        let mut names = BTreeSet::new();
+        let mut accounts = Vec::new();
+        for (i, a) in raw.accounts.into_iter().enumerate() {
+            let p = format!("accounts[{i}]");
+            if let Some(acc) = self.account(&p, a, env, &mut names) {
+                accounts.push(acc);
+            }
+        }
+        Config {
+            path: path.to_owned(),
+            listen,
+            log_format: raw.log.format.unwrap_or(LogFormat::Text),
+            log_level,
+            intervals,
+            policy,
+            bot_db,
+            accounts,
+        }
+    }
+
+    fn account(&mut self, p: &str, a: RawAccount, env: &dyn Env, names: &mut BTreeSet<String>) -> Option<AccountConfig> {
+        let name_ok = !a.name.is_empty()
+            && a.name.len() <= 64
+            && a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            self.error(&format!("{p}.name"), format!("invalid account name {:?}: use letters, digits, '-' and '_'", a.name));
+        } else if !names.insert(a.name.clone()) {
+            self.error(&format!("{p}.name"), format!("duplicate account name {:?}", a.name));
+        }
+        match a.venue {
+            VenueKind::Pacifica => match bs58::decode(&a.address).into_vec() {
+                Ok(bytes) if bytes.len() == 32 => {}
+                _ => self.error(
+                    &format!("{p}.address"),
+                    format!("invalid Pacifica account {:?}: expected a base58 Ed25519 public key (32 bytes)", a.address),
+                ),
+            },
+        }
+        let (rest_default, ws_default) = venue_defaults(a.venue);
+        let rest_url = a.rest_url.unwrap_or_else(|| rest_default.to_owned());
+        let ws_url = a.ws_url.unwrap_or_else(|| ws_default.to_owned());
+        if !(rest_url.starts_with("https://") || rest_url.starts_with("http://")) {
+            self.error(&format!("{p}.rest_url"), format!("invalid rest_url {rest_url:?}: expected http:// or https://"));
+        }
+        if !(ws_url.starts_with("wss://") || ws_url.starts_with("ws://")) {
+            self.error(&format!("{p}.ws_url"), format!("invalid ws_url {ws_url:?}: expected ws:// or wss://"));
+        }
+        let api_key = match a.api_key.map(|s| s.resolve(env)) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(m)) => {
+                self.error(&format!("{p}.api_key"), m);
+                None
+            }
+        };
+        let s = a.stream;
+        let sp = |f: &str| format!("{p}.stream.{f}");
+        let ping_interval = self.positive(&sp("ping_interval"), s.ping_interval, Duration::from_secs(15));
+        let stream = StreamConfig {
+            ping_interval,
+            ack_timeout: self.positive(&sp("ack_timeout"), s.ack_timeout, Duration::from_secs(5)),
+            // Three missed pongs.
+            silence_timeout: self.positive(&sp("silence_timeout"), s.silence_timeout, ping_interval * 3),
+            max_connection_age: self.positive(&sp("max_connection_age"), s.max_connection_age, Duration::from_secs(23 * 3600)),
+            backoff_initial: self.positive(&sp("backoff_initial"), s.backoff_initial, Duration::from_millis(500)),
+            backoff_max: self.positive(&sp("backoff_max"), s.backoff_max, Duration::from_secs(30)),
+            rest_timeout: self.positive(&sp("rest_timeout"), s.rest_timeout, Duration::from_secs(10)),
+        };
+        if stream.ping_interval > Duration::from_secs(30) {
+            self.error(&sp("ping_interval"), "must be at most 30s: Pacifica closes connections silent for 60s");
+        }
+        if stream.silence_timeout <= stream.ping_interval {
+            self.error(&sp("silence_timeout"), "must be longer than ping_interval, or every pong arrives too late");
+        }
+        if stream.max_connection_age >= Duration::from_secs(24 * 3600) {
+            self.error(&sp("max_connection_age"), "must be under 24h: the venue cuts every connection at 24h");
+        }
+        if stream.backoff_max < stream.backoff_initial {
+            self.error(&sp("backoff_max"), "must not be shorter than backoff_initial");
+        }
+        let mapping = match a.mapping.validate() {
+            Ok(m) => Some(m),
+            Err(errs) => {
+                for e in errs {
+                    self.error(&format!("{p}.mapping.{}", e.field), e.message);
+                }
+                None
+            }
+        };
+        Some(AccountConfig {
+            name: a.name,
+            venue: a.venue,
+            address: a.address,
+            rest_url: rest_url.trim_end_matches('/').to_owned(),
+            ws_url,
+            api_key,
+            stream,
+            mapping: mapping?,
+        })
+    }
+}
+
+impl Config {
+    /// The reconcile policy for one account (its stream's silence timeout).
+    pub fn policy_for(&self, account: &AccountConfig) -> Policy {
+        Policy {
+            stream_silence_after: account.stream.silence_timeout,
+            ..self.policy.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

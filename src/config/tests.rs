@@ -1,0 +1,78 @@
+//! Bad configs and their exact messages, one row each (blackbox_exporter's
+//! TestLoadBadConfigs). The golden files under testdata/config/ are checked
+//! through the binary in tests/cli.rs.
+
+use std::collections::HashMap;
+
+use super::*;
+
+const ADDR: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
+
+fn env() -> HashMap<String, String> {
+    [("BOT_DB_URL".to_string(), "postgres://bot:hunter2@127.0.0.1/bot".to_string())].into()
+}
+
+fn good() -> String {
+    format!(
+        "bot_db:\n  url: {{env: BOT_DB_URL}}\naccounts:\n  - name: main\n    venue: pacifica\n    address: {ADDR}\n    mapping:\n      preset: nexwave\n      filter: {{strategy_id: vwm_momentum_1}}\n"
+    )
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text, Path::new("c.yaml"), &env()) {
+        Ok(_) => vec![],
+        Err(LoadError::Invalid(errs)) => errs.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+#[test]
+fn a_minimal_config_gets_safe_defaults() {
+    let (c, warnings) = parse(&good(), Path::new("c.yaml"), &env()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    assert!(c.listen.ip().is_loopback());
+    assert_eq!(c.accounts[0].rest_url, "https://api.pacifica.fi/api/v1");
+    assert_eq!(c.bot_db.dialect, Dialect::Postgres);
+    assert_eq!(format!("{:?}", c.bot_db.url), "***");
+    assert!(!format!("{c:?}").contains("hunter2"), "the config's Debug must not leak secrets");
+}
+
+#[test]
+fn bad_configs_and_their_exact_messages() {
+    let g = good();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `stream`, `mapping`"]),
+        (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica`"]),
+        (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h), e.g. \"5s\""]),
+        (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
+        (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
+        (g.replace("preset: nexwave", "preset: nexwave\n      table: \"positions; DROP TABLE positions\""), vec!["c.yaml:9:14: invalid SQL identifier \"positions; DROP TABLE positions\": use letters, digits and underscores, starting with a letter or underscore"]),
+        (g.replace("{env: BOT_DB_URL}", "{env: NOPE}"), vec!["c.yaml:2:3: environment variable NOPE is not set"]),
+        (format!("{g}    stream:\n      ping_interval: 45s\n"), vec!["c.yaml:11:22: must be at most 30s: Pacifica closes connections silent for 60s"]),
+        // Several semantic errors are all reported, in file order.
+        (
+            format!("{g}    stream:\n      ping_interval: 45s\n      max_connection_age: 24h\n  - name: main\n    venue: pacifica\n    address: {ADDR}\n    mapping: {{preset: nope}}\n"),
+            vec![
+                "c.yaml:11:22: must be at most 30s: Pacifica closes connections silent for 60s",
+                "c.yaml:12:27: must be under 24h: the venue cuts every connection at 24h",
+                "c.yaml:13:11: duplicate account name \"main\"",
+                "c.yaml:16:23: unknown preset \"nope\"; known presets: nexwave",
+            ],
+        ),
+        ("bot_db: [\n".to_string(), vec!["c.yaml:1:9: bot_db: invalid type: sequence, expected struct RawBotDb"]),
+        ("bot_db:\n  url: {env: X\n".to_string(), vec!["c.yaml:3:1: did not find expected ',' or '}'"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(errors(&text), want, "\n--- config ---\n{text}");
+    }
+}
+
+#[test]
+fn warnings_do_not_fail_the_load() {
+    let text = format!("{}listen: 0.0.0.0:9733\nintervals:\n  rest_poll: 1s\n", good());
+    let (_, warnings) = parse(&text, Path::new("c.yaml"), &env()).unwrap();
+    let w: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].starts_with("c.yaml:10:9: listening on 0.0.0.0:9733"));
+}
