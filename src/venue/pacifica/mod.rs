@@ -4,3 +4,5 @@
 
 pub mod models;
 pub mod parse;
+pub mod http;
+pub mod ws;

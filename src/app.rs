@@ -1,0 +1,501 @@
+//! Starts and supervises driftwatch's tasks, and owns the core loop.
+//!
+//! Tasks, each named (a task that dies stops the process with its name):
+//! - `stream/<account>`: the venue's WebSocket, reporting [`StreamEvent`]s;
+//! - `rest/<account>`: REST position polls (on a timer, and on demand after
+//!   a reconnect or a liquidation);
+//! - `markets/<account>`: lot and tick sizes, refreshed;
+//! - `db`: reads of the bot's database, for every account's mapping;
+//! - `core`: the only owner of the views; applies inputs, reconciles,
+//!   publishes metrics and the table;
+//! - `http`: `/metrics`, `/healthz`, `/readyz`, `/`.
+//!
+//! The core reads the clock once per input and hands `now` to pure code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use rust_decimal::Decimal;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::botdb::{BotDb, DbError};
+use crate::clock;
+use crate::config::{AccountConfig, Config};
+use crate::domain::{DbSnapshot, Timestamp};
+use crate::http::{self, HttpState};
+use crate::metrics::{AccountLabels, Metrics};
+use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
+use crate::venue::pacifica;
+use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent, StreamStyle};
+use crate::view::{Applied, StreamView, Verification};
+
+/// What the tasks send the core.
+#[derive(Debug)]
+pub enum Input {
+    Stream { account: usize, event: StreamEvent },
+    Rest { account: usize, result: Result<RestSnapshot, RestError> },
+    Markets { account: usize, result: Result<Vec<MarketInfo>, RestError> },
+    Db { account: usize, result: Result<DbSnapshot, DbError> },
+}
+
+/// The reconciled state of every account at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub at: Timestamp,
+    pub accounts: Vec<AccountSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountSnapshot {
+    pub name: String,
+    pub venue: String,
+    pub report: AccountReport,
+}
+
+impl Snapshot {
+    /// Every source of every account is trusted.
+    pub fn all_sources_trusted(&self) -> bool {
+        self.accounts.iter().all(|a| a.report.sources.iter().all(|s| s.trusted))
+    }
+}
+
+/// How to start.
+pub struct Options {
+    /// Serve HTTP on this address (`None`: no HTTP, as for `snapshot`).
+    pub http: Option<SocketAddr>,
+}
+
+/// A running driftwatch.
+pub struct Running {
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub http_addr: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<(String, anyhow::Result<()>)>,
+}
+
+struct AccountState {
+    cfg: AccountConfig,
+    policy: Policy,
+    view: StreamView,
+    rest: Polled<RestSnapshot>,
+    db: Polled<DbSnapshot>,
+    lots: BTreeMap<String, Decimal>,
+    exported: BTreeSet<String>,
+    poll_now: Arc<Notify>,
+}
+
+/// Installs the TLS crypto provider (ring) once per process.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Starts every task. Fails only on what the operator must fix (an address
+/// already in use, an unusable database URL); outages are handled inside.
+pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> {
+    install_crypto();
+    let labels: Vec<AccountLabels<'_>> = config
+        .accounts
+        .iter()
+        .map(|a| AccountLabels {
+            venue: a.venue.as_str(),
+            account: &a.name,
+        })
+        .collect();
+    let metrics = Arc::new(Metrics::new(&labels));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::channel::<Input>(4096);
+    let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
+
+    let db = BotDb::connect_lazy(config.bot_db.url.expose(), config.bot_db.max_connections, config.bot_db.timeout)
+        .map_err(|e| anyhow!("bot database: {e}"))?;
+
+    let mut accounts = Vec::new();
+    for (i, acc) in config.accounts.iter().enumerate() {
+        let poll_now = Arc::new(Notify::new());
+        let rest = pacifica::http::RestClient::new(&acc.rest_url, &acc.address, acc.api_key.clone(), acc.stream.rest_timeout)
+            .map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+        // stream/<account>
+        {
+            let tx = tx.clone();
+            let params = pacifica::ws::StreamParams {
+                url: acc.ws_url.clone(),
+                account: acc.address.clone(),
+                api_key: acc.api_key.clone(),
+                timing: acc.stream.clone(),
+            };
+            let shutdown = shutdown_rx.clone();
+            tasks.spawn(named(format!("stream/{}", acc.name), async move {
+                pacifica::ws::run(
+                    params,
+                    |event| {
+                        let tx = tx.clone();
+                        async move { tx.send(Input::Stream { account: i, event }).await.is_ok() }
+                    },
+                    shutdown,
+                )
+                .await;
+                Ok(())
+            }));
+        }
+        // rest/<account>
+        tasks.spawn(named(
+            format!("rest/{}", acc.name),
+            rest_poller(i, rest.clone(), config.intervals.rest_poll, poll_now.clone(), tx.clone(), metrics.clone(), acc.venue.as_str(), shutdown_rx.clone()),
+        ));
+        // markets/<account>
+        tasks.spawn(named(
+            format!("markets/{}", acc.name),
+            markets_poller(i, rest, config.intervals.markets_refresh, tx.clone(), shutdown_rx.clone()),
+        ));
+        accounts.push(AccountState {
+            cfg: acc.clone(),
+            policy: config.policy_for(acc),
+            view: StreamView::new(StreamStyle::FullSnapshots),
+            rest: Polled::default(),
+            db: Polled::default(),
+            lots: BTreeMap::new(),
+            exported: BTreeSet::new(),
+            poll_now,
+        });
+    }
+
+    tasks.spawn(named(
+        "db".to_owned(),
+        db_poller(db.clone(), config.clone(), tx.clone(), metrics.clone(), shutdown_rx.clone()),
+    ));
+    drop(tx);
+
+    let http_state = HttpState::new(metrics.clone());
+    let mut http_addr = None;
+    if let Some(addr) = options.http {
+        let (listener, local) = http::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        http_addr = Some(local);
+        tasks.spawn(named("http".to_owned(), http::serve(listener, http_state.clone(), shutdown_rx.clone())));
+        tracing::info!(address = %local, "Serving /metrics, /healthz, /readyz and /.");
+    }
+
+    let empty = Arc::new(Snapshot {
+        at: clock::now(),
+        accounts: Vec::new(),
+    });
+    let (snap_tx, snap_rx) = watch::channel(empty);
+    let core = Core {
+        accounts,
+        reconciler: Reconciler::new(),
+        metrics: metrics.clone(),
+        http: http_state,
+        snapshots: snap_tx,
+        tick: config.intervals.reconcile,
+    };
+    tasks.spawn(named("core".to_owned(), core.run(rx, shutdown_rx.clone())));
+
+    Ok(Running {
+        snapshots: snap_rx,
+        http_addr,
+        metrics,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+async fn named(name: String, fut: impl std::future::Future<Output = anyhow::Result<()>>) -> (String, anyhow::Result<()>) {
+    (name, fut.await)
+}
+
+impl Running {
+    /// Waits until a task stops on its own (an error: driftwatch must not
+    /// silently stop watching) or `stop` resolves, then shuts everything down
+    /// within `grace`.
+    pub async fn supervise(mut self, stop: impl std::future::Future<Output = ()>, grace: Duration) -> anyhow::Result<()> {
+        tokio::pin!(stop);
+        let outcome = tokio::select! {
+            _ = &mut stop => Ok(()),
+            joined = self.tasks.join_next() => Err(match joined {
+                Some(Ok((name, Ok(())))) => anyhow!("task {name} stopped unexpectedly"),
+                Some(Ok((name, Err(e)))) => anyhow!("task {name} failed: {e:#}"),
+                Some(Err(e)) if e.is_panic() => anyhow!("a task panicked: {e}"),
+                Some(Err(e)) => anyhow!("a task was cancelled: {e}"),
+                None => anyhow!("no tasks are running"),
+            }),
+        };
+        self.shutdown_within(grace).await;
+        outcome
+    }
+
+    /// Asks every task to stop and waits up to `grace` for them.
+    pub async fn shutdown_within(mut self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "Tasks did not stop within the grace period; aborting them.");
+            self.tasks.abort_all();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rest_poller(
+    account: usize,
+    client: pacifica::http::RestClient,
+    every: Duration,
+    poll_now: Arc<Notify>,
+    tx: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+    venue: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    // Never more than one poll a second, however often a poll is asked for.
+    const MIN_GAP: Duration = Duration::from_secs(1);
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+            _ = poll_now.notified(), if wait > MIN_GAP => {
+                tokio::time::sleep(MIN_GAP).await;
+            }
+        }
+        let started = tokio::time::Instant::now();
+        let result = client.positions().await;
+        metrics
+            .rest_request_duration_seconds
+            .with_label_values(&[venue, "positions"])
+            .observe(started.elapsed().as_secs_f64());
+        wait = match &result {
+            Err(RestError::RateLimited { retry_after }) => (*retry_after).max(every),
+            _ => every,
+        };
+        if let Err(e) = &result {
+            metrics.rest_errors_total.with_label_values(&[venue, e.kind()]).inc();
+        }
+        if tx.send(Input::Rest { account, result }).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn markets_poller(
+    account: usize,
+    client: pacifica::http::RestClient,
+    every: Duration,
+    tx: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        let result = client.markets().await;
+        let wait = if result.is_ok() { every } else { Duration::from_secs(10).min(every) };
+        if tx.send(Input::Markets { account, result }).await.is_err() {
+            return Ok(());
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn db_poller(
+    db: BotDb,
+    config: Config,
+    tx: mpsc::Sender<Input>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    loop {
+        for (account, acc) in config.accounts.iter().enumerate() {
+            let started = tokio::time::Instant::now();
+            let result = db.read(&acc.mapping, config.bot_db.timeout).await;
+            metrics.db_poll_duration_seconds.observe(started.elapsed().as_secs_f64());
+            if result.is_err() {
+                metrics.db_errors_total.inc();
+            }
+            if tx.send(Input::Db { account, result }).await.is_err() {
+                db.close().await;
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                db.close().await;
+                return Ok(());
+            }
+            _ = tokio::time::sleep(config.intervals.db_poll) => {}
+        }
+    }
+}
+
+struct Core {
+    accounts: Vec<AccountState>,
+    reconciler: Reconciler,
+    metrics: Arc<Metrics>,
+    http: Arc<HttpState>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    tick: Duration,
+}
+
+impl Core {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Ok(()),
+                input = rx.recv() => match input {
+                    Some(input) => {
+                        let now = clock::now();
+                        let account = self.apply(input, now);
+                        self.reconcile_one(account, now);
+                    }
+                    None => return Ok(()),
+                },
+                _ = tick.tick() => {
+                    let now = clock::now();
+                    self.publish(now);
+                }
+            }
+        }
+    }
+
+    /// Applies one input; returns the account it concerned.
+    fn apply(&mut self, input: Input, now: Timestamp) -> usize {
+        let m = &self.metrics;
+        match input {
+            Input::Stream { account, event } => {
+                let a = &mut self.accounts[account];
+                let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
+                let was_down = a.view.link() == crate::view::Link::Down;
+                let applied = a.view.apply(&event, now);
+                match &event {
+                    StreamEvent::Connected => {
+                        m.ws_connected.with_label_values(&[venue, name]).set(1.0);
+                        a.poll_now.notify_one();
+                    }
+                    StreamEvent::Disconnected { reason } => {
+                        m.ws_connected.with_label_values(&[venue, name]).set(0.0);
+                        if !was_down {
+                            m.ws_reconnects_total.with_label_values(&[venue, name]).inc();
+                            tracing::warn!(account = %name, reason = %reason, "Stream view untrusted until its snapshot arrives and REST agrees.");
+                        }
+                    }
+                    StreamEvent::Dirty { symbols, cause } => {
+                        tracing::warn!(account = %name, symbols = ?symbols, cause = %cause, "Position changed without the bot; verifying by REST.");
+                        a.poll_now.notify_one();
+                    }
+                    _ => {}
+                }
+                if !matches!(event, StreamEvent::Connected | StreamEvent::Disconnected { .. }) {
+                    m.ws_last_event_timestamp_seconds
+                        .with_label_values(&[venue, name])
+                        .set(now.as_secs_f64());
+                }
+                match applied {
+                    Applied::Replaced | Applied::Updated => {
+                        m.ws_frames_total.with_label_values(&[venue, name, "applied"]).inc();
+                        if a.view.trust(now, a.policy.stream_silence_after).is_err() {
+                            a.poll_now.notify_one();
+                        }
+                    }
+                    Applied::DroppedOutOfOrder => {
+                        m.ws_frames_total.with_label_values(&[venue, name, "out_of_order"]).inc();
+                        tracing::debug!(account = %name, "Dropped a position frame older than the last applied.");
+                    }
+                    _ => {}
+                }
+                account
+            }
+            Input::Rest { account, result } => {
+                let a = &mut self.accounts[account];
+                match result {
+                    Ok(snap) => {
+                        let lots = &a.lots;
+                        let v = a.view.verify_with_rest(&snap, |s| lots.get(s).copied());
+                        if v == Verification::Agreed && a.rest.usable(now, a.policy.rest_stale_after).is_err() {
+                            tracing::info!(account = %a.cfg.name, "REST read succeeded and agrees with the stream.");
+                        }
+                        a.rest.succeeded(snap, now);
+                    }
+                    Err(e) => {
+                        if a.rest.usable(now, a.policy.rest_stale_after).is_ok() {
+                            tracing::warn!(account = %a.cfg.name, error = %e, "REST read failed; REST is untrusted until it succeeds.");
+                        }
+                        a.rest.failed(e.to_string(), now);
+                    }
+                }
+                account
+            }
+            Input::Markets { account, result } => {
+                let a = &mut self.accounts[account];
+                match result {
+                    Ok(markets) => {
+                        a.lots = markets.into_iter().map(|m| (m.symbol, m.lot_size)).collect();
+                    }
+                    Err(e) => tracing::warn!(account = %a.cfg.name, error = %e, "Market info refresh failed; keeping the last lot sizes."),
+                }
+                account
+            }
+            Input::Db { account, result } => {
+                let a = &mut self.accounts[account];
+                match result {
+                    Ok(snap) => {
+                        if a.db.usable(now, a.policy.db_stale_after).is_err() && a.db.last().is_some() {
+                            tracing::info!(account = %a.cfg.name, "Bot database readable again.");
+                        }
+                        a.db.succeeded(snap, now);
+                    }
+                    Err(e) => {
+                        if a.db.usable(now, a.policy.db_stale_after).is_ok() || a.db.last().is_none() {
+                            tracing::error!(account = %a.cfg.name, error = %e, "Bot database read failed; the database is untrusted until it succeeds.");
+                        }
+                        a.db.failed(e.to_string(), now);
+                    }
+                }
+                account
+            }
+        }
+    }
+
+    fn reconcile_one(&mut self, account: usize, now: Timestamp) -> AccountReport {
+        let a = &mut self.accounts[account];
+        let report = self.reconciler.reconcile(
+            account,
+            &AccountInputs {
+                view: &a.view,
+                rest: &a.rest,
+                db: &a.db,
+                lot_sizes: &a.lots,
+            },
+            &a.policy,
+            now,
+        );
+        self.metrics
+            .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
+        report
+    }
+
+    fn publish(&mut self, now: Timestamp) {
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        for i in 0..self.accounts.len() {
+            let report = self.reconcile_one(i, now);
+            accounts.push(AccountSnapshot {
+                name: self.accounts[i].cfg.name.clone(),
+                venue: self.accounts[i].cfg.venue.as_str().to_owned(),
+                report,
+            });
+        }
+        self.metrics.reconciled(now);
+        let snap = Snapshot { at: now, accounts };
+        self.http.set_table(crate::table::render(&snap, now));
+        self.http.ready.store(true, Ordering::Relaxed);
+        let _ = self.snapshots.send(Arc::new(snap));
+    }
+}

@@ -1,0 +1,286 @@
+//! The command line. Errors are printed once, here; nothing below calls
+//! `process::exit`.
+//!
+//! Exit codes: `check` 0 valid, 1 invalid, 2 unreadable; `run` and
+//! `snapshot` 78 (EX_CONFIG) on a bad config; `snapshot` 0 when every
+//! position is in sync and every source trusted, 1 otherwise; 1 on any other
+//! failure.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, LoadError, LogFormat, ProcessEnv};
+
+pub const EX_CONFIG: u8 = 78;
+
+#[derive(Parser, Debug)]
+#[command(name = "driftwatch", version, about = "Keeps a trading bot's positions equal to the exchange's.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Watch the configured accounts and the bot's database; serve /metrics.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the three-way table once and exit.
+    Snapshot {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Give up waiting for every source after this long (e.g. 20s).
+        #[arg(long, default_value = "20s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Validate a config file with the loader `run` uses.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Run the simulated Pacifica exchange on loopback (scripted with POST /_sim/...).
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:9810")]
+        rest_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:9811")]
+        ws_listen: SocketAddr,
+        /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY] (repeatable).
+        #[arg(long = "open")]
+        open: Vec<String>,
+    },
+    /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
+    Demo {
+        #[arg(long, default_value = config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Stop after this long instead of at Ctrl-C (e.g. 15s).
+        #[arg(long = "for", value_parser = parse_duration)]
+        run_for: Option<Duration>,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    config::duration::parse(s)
+}
+
+/// Sets up logging on stderr.
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .or_else(|| tracing_subscriber::EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down."),
+        _ = term => tracing::info!("SIGTERM received; shutting down."),
+    }
+}
+
+/// Runs the parsed command.
+pub fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check { config, deny_warnings } => check(&config, deny_warnings),
+        other => {
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("driftwatch: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(async_main(other))
+        }
+    }
+}
+
+fn check(path: &std::path::Path, deny_warnings: bool) -> ExitCode {
+    match config::load(path, &ProcessEnv) {
+        Ok((_, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w} (warning)");
+            }
+            if deny_warnings && !warnings.is_empty() {
+                ExitCode::from(1)
+            } else {
+                println!("{}: valid", path.display());
+                ExitCode::SUCCESS
+            }
+        }
+        Err(LoadError::Unreadable { .. }) => {
+            if let Err(e) = config::load(path, &ProcessEnv) {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_or_report(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    match config::load(path, &ProcessEnv) {
+        Ok((c, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w} (warning)");
+            }
+            Ok(c)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(EX_CONFIG))
+        }
+    }
+}
+
+async fn async_main(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Run { config } => {
+            let c = match load_or_report(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(c.log_format, &c.log_level);
+            tracing::info!(config = %config.display(), accounts = c.accounts.len(), "Starting driftwatch.");
+            let listen = c.listen;
+            match crate::app::start(c, crate::app::Options { http: Some(listen) }).await {
+                Ok(running) => running.supervise(shutdown_signal(), Duration::from_secs(10)).await,
+                Err(e) => Err(e),
+            }
+        }
+        Command::Snapshot { config, timeout } => {
+            let c = match load_or_report(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(c.log_format, "warn");
+            return snapshot(c, timeout).await;
+        }
+        Command::Sim {
+            rest_listen,
+            ws_listen,
+            open,
+        } => {
+            init_logging(LogFormat::Text, "info");
+            sim(rest_listen, ws_listen, &open).await
+        }
+        Command::Demo { listen, run_for } => {
+            init_logging(LogFormat::Text, "warn");
+            let stop = async move {
+                match run_for {
+                    Some(d) => tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = shutdown_signal() => {}
+                    },
+                    None => shutdown_signal().await,
+                }
+            };
+            crate::demo::run(crate::demo::DemoOptions { listen, run_for }, stop).await
+        }
+        Command::Check { .. } => unreachable!("handled without a runtime"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("driftwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn snapshot(c: config::Config, timeout: Duration) -> ExitCode {
+    let running = match crate::app::start(c, crate::app::Options { http: None }).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("driftwatch: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut snaps = running.snapshots.clone();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break,
+            changed = snaps.changed() => {
+                if changed.is_err() { break; }
+                let s = snaps.borrow_and_update().clone();
+                let settled = s.all_sources_trusted() && !s.accounts.is_empty();
+                last = Some(s);
+                if settled { break; }
+            }
+        }
+    }
+    running.shutdown_within(Duration::from_secs(2)).await;
+    match last {
+        None => {
+            eprintln!("driftwatch: no reconciliation within {timeout:?}");
+            ExitCode::FAILURE
+        }
+        Some(s) => {
+            print!("{}", crate::table::render(&s, s.at));
+            let clean = s.all_sources_trusted()
+                && s.accounts
+                    .iter()
+                    .all(|a| a.report.rows.iter().all(|r| r.state == crate::reconcile::State::InSync));
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Result<()> {
+    use crate::sim::pacifica::{Sim, SimConfig};
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (sim, addrs) = Sim::start(SimConfig::default(), rest, ws, stop_rx).await?;
+    for spec in open {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.as_slice() {
+            [account, symbol, side @ ("bid" | "ask"), amount] => sim.open(account, symbol, side, amount, "0"),
+            [account, symbol, side @ ("bid" | "ask"), amount, entry] => sim.open(account, symbol, side, amount, entry),
+            _ => anyhow::bail!("--open {spec:?}: expected ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY]"),
+        }
+    }
+    println!("Simulated Pacifica on loopback:");
+    println!("  rest_url: {}", addrs.rest_url());
+    println!("  ws_url:   {}", addrs.ws_url());
+    println!("Script it with POST {}/_sim/open|close|liquidate|fault (JSON).", addrs.rest);
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! `driftwatch demo`: the 2025-11-10 incident, replayed on loopback with
+//! nothing to install.
+//!
+//! The simulated Pacifica holds the one real position (ZEC, short 0.1 @
+//! 649.20). The bot's database (an embedded SQLite file with the Nexwave
+//! schema) holds the 16 rows the incident report lists: 15 for positions
+//! closed long ago, and ZEC, whose row still says *long* 0.1: the bot opened
+//! the short at start-up, found a row for ZEC and "changed nothing"
+//! (pacifica.md §10). The demo config is embedded and goes through the same
+//! loader as `run`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::watch;
+
+use crate::config::{self, ProcessEnv};
+use crate::sim::pacifica::{Sim, SimAddrs, SimConfig};
+
+pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
+const CONFIG: &str = include_str!("pacifica.yaml");
+const SCHEMA: &str = include_str!("nexwave_sqlite.sql");
+
+/// The incident report's 16 rows: (symbol, side, amount, entry price).
+pub const INCIDENT_ROWS: [(&str, &str, f64, f64); 16] = [
+    ("VIRTUAL", "bid", 49.5, 1.6078),
+    ("FARTCOIN", "bid", 235.9, 0.3376),
+    ("2Z", "bid", 180.0, 0.1992),
+    ("BNB", "bid", 0.05, 1015.19),
+    ("XRP", "bid", 30.0, 2.4251),
+    ("ASTER", "bid", 53.9, 1.1244),
+    ("PENGU", "bid", 4048.0, 0.0158),
+    ("LDO", "bid", 64.7, 0.8621),
+    ("CRV", "bid", 112.9, 0.4928),
+    ("ENA", "bid", 207.0, 0.3410),
+    ("XPL", "bid", 242.0, 0.3286),
+    ("WLFI", "bid", 601.0, 0.1324),
+    ("PUMP", "bid", 15296.0, 0.0043),
+    ("MON", "bid", 549.0, 0.0592),
+    ("ZEC", "bid", 0.1, 649.2),
+    ("SUI", "bid", 25.8, 2.1764),
+];
+
+/// Creates the SQLite bot database at `path`, seeded with the incident.
+pub async fn seed_sqlite(path: &Path) -> anyhow::Result<()> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut tx = conn.begin().await?;
+    let schema: String = SCHEMA
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for stmt in schema.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        sqlx::query(stmt).execute(&mut *tx).await?;
+    }
+    for (symbol, side, amount, entry) in INCIDENT_ROWS {
+        sqlx::query(
+            "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) \
+             VALUES ('vwm_momentum_1', ?, ?, ?, ?, 0, '2025-11-09T12:00:00Z', '2025-11-09T12:00:00Z')",
+        )
+        .bind(symbol)
+        .bind(side)
+        .bind(amount)
+        .bind(entry)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// The exchange side of the incident: the one real position.
+pub fn seed_exchange(sim: &Sim) {
+    sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
+}
+
+/// The embedded demo config, filled in.
+pub fn config_text(listen: SocketAddr, db_path: &Path, sim: &SimAddrs) -> String {
+    CONFIG
+        .replace("${LISTEN}", &listen.to_string())
+        .replace("${DB_URL}", &format!("sqlite://{}", db_path.display()))
+        .replace("${REST_URL}", &sim.rest_url())
+        .replace("${WS_URL}", &sim.ws_url())
+}
+
+pub struct DemoOptions {
+    pub listen: SocketAddr,
+    /// Stop after this long (for scripted runs); `None` runs until Ctrl-C.
+    pub run_for: Option<Duration>,
+}
+
+/// Runs the demo; returns when it is stopped.
+pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("driftwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db_path = dir.join("nexwave.db");
+    let _ = std::fs::remove_file(&db_path);
+    seed_sqlite(&db_path).await?;
+
+    let (sim_stop, sim_rx) = watch::channel(false);
+    let any: SocketAddr = "127.0.0.1:0".parse()?;
+    let (sim, addrs) = Sim::start(SimConfig::default(), any, any, sim_rx).await?;
+    seed_exchange(&sim);
+
+    // The default port may be taken on a developer's machine: fall back to any.
+    let listen = match tokio::net::TcpListener::bind(opts.listen).await {
+        Ok(l) => {
+            drop(l);
+            opts.listen
+        }
+        Err(_) => any,
+    };
+    let text = config_text(listen, &db_path, &addrs);
+    let (config, _) = config::parse(&text, Path::new("<embedded demo config>"), &ProcessEnv)?;
+    let running = crate::app::start(config, crate::app::Options { http: Some(listen) }).await?;
+    let http = running.http_addr;
+    let mut snaps = running.snapshots.clone();
+
+    println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback.");
+    println!("  simulated exchange: {} (REST), {} (WebSocket)", addrs.rest_url(), addrs.ws_url());
+    println!("  bot database:       {} (Nexwave schema, 16 rows)", db_path.display());
+    if let Some(h) = http {
+        println!("  metrics:            http://{h}/metrics");
+    }
+    println!();
+
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let deadline = opts.run_for.map(|d| tokio::time::Instant::now() + d);
+    let painter = async {
+        let mut last = String::new();
+        loop {
+            if snaps.changed().await.is_err() {
+                return;
+            }
+            let snap = snaps.borrow_and_update().clone();
+            let table = crate::table::render(&snap, snap.at);
+            if tty {
+                // Clear and redraw in place.
+                print!("\x1b[H\x1b[2J{table}\n(Ctrl-C to stop)\n");
+            } else if table != last {
+                println!("{table}");
+            }
+            last = table;
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return;
+            }
+        }
+    };
+    let stop = async {
+        tokio::select! {
+            _ = stop => {}
+            _ = painter => {}
+        }
+    };
+    let result = running.supervise(stop, Duration::from_secs(5)).await;
+    let _ = sim_stop.send(true);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -1,0 +1,122 @@
+//! The HTTP endpoints, served by hyper on their own task so that a stuck
+//! exchange or database call never blocks a scrape:
+//! - `/metrics`: Prometheus text format;
+//! - `/healthz`: 200 while the process serves requests; depends on nothing
+//!   outside it (an exchange outage must not restart driftwatch);
+//! - `/readyz`: 200 once the config is loaded and a first reconciliation ran;
+//! - `/`: a landing page with the current three-way table.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// What the endpoints show; written by the core, read per request.
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    pub ready: AtomicBool,
+    pub table: Mutex<String>,
+}
+
+impl HttpState {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<HttpState> {
+        Arc::new(HttpState {
+            metrics,
+            ready: AtomicBool::new(false),
+            table: Mutex::new(String::from("(no reconciliation yet)")),
+        })
+    }
+
+    pub fn set_table(&self, table: String) {
+        if let Ok(mut t) = self.table.lock() {
+            *t = table;
+        }
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let text = "text/plain; charset=utf-8";
+    Ok(match req.uri().path() {
+        "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics.render()),
+        "/healthz" => respond(StatusCode::OK, text, "ok\n".into()),
+        "/readyz" => {
+            if state.ready.load(Ordering::Relaxed) {
+                respond(StatusCode::OK, text, "ready\n".into())
+            } else {
+                respond(StatusCode::SERVICE_UNAVAILABLE, text, "not ready: no reconciliation yet\n".into())
+            }
+        }
+        "/" => {
+            let table = state.table.lock().map(|t| t.clone()).unwrap_or_default();
+            respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                format!(
+                    "<!doctype html><html><head><title>driftwatch</title><meta http-equiv=\"refresh\" content=\"5\"></head><body>\
+                     <h1>driftwatch {}</h1><p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a> · \
+                     <a href=\"/readyz\">/readyz</a></p><pre>{}</pre></body></html>\n",
+                    env!("CARGO_PKG_VERSION"),
+                    escape(&table)
+                ),
+            )
+        }
+        _ => respond(StatusCode::NOT_FOUND, text, "not found\n".into()),
+    })
+}
+
+/// Binds `addr` (port 0 picks a free one) and returns the bound address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "HTTP accept failed.");
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await {
+                        tracing::debug!(error = %e, "HTTP connection ended with an error.");
+                    }
+                });
+            }
+        }
+    }
+}

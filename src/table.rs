@@ -1,0 +1,97 @@
+//! The three-way table, as `snapshot`, `demo` and the landing page show it.
+//!
+//! A size that cannot be believed is shown with a `?` (the last value the
+//! source gave); a source never read shows `-`.
+
+use std::fmt::Write;
+
+use crate::app::Snapshot;
+use crate::domain::{Pair, Timestamp};
+use crate::reconcile::{Reading, Row, State};
+
+fn size(r: Reading) -> String {
+    match (r.size, r.trusted) {
+        (None, _) => "-".into(),
+        (Some(s), true) => s.normalize().to_string(),
+        (Some(s), false) => format!("{}?", s.normalize()),
+    }
+}
+
+fn drift(row: &Row) -> String {
+    let pair = if row.state == State::StreamDrift { Pair::WsRest } else { Pair::WsDb };
+    match row.drift(pair) {
+        Some(d) if d.is_zero() => "0".into(),
+        Some(d) => format!("{}{} ({})", if d.is_sign_positive() { "+" } else { "" }, d.normalize(), pair.as_str()),
+        None => "-".into(),
+    }
+}
+
+fn state(row: &Row) -> String {
+    let name = row.state.as_str();
+    if row.state == State::InSync || row.confirmed {
+        name.to_owned()
+    } else {
+        format!("{name} (pending {})", row.observations)
+    }
+}
+
+fn age(now: Timestamp, at: Option<Timestamp>) -> String {
+    match at {
+        None => "never".into(),
+        Some(at) => format!("{:.1}s ago", now.since(at).as_secs_f64()),
+    }
+}
+
+/// Renders every account's rows and the freshness of each source.
+pub fn render(snap: &Snapshot, now: Timestamp) -> String {
+    let mut out = String::new();
+    let header = ["ACCOUNT", "SYMBOL", "WS", "REST", "DB", "DRIFT", "STATE"];
+    let mut lines: Vec<[String; 7]> = Vec::new();
+    for a in &snap.accounts {
+        for row in &a.report.rows {
+            lines.push([
+                format!("{}/{}", a.venue, a.name),
+                row.key.to_string(),
+                size(row.ws),
+                size(row.rest),
+                size(row.db),
+                drift(row),
+                state(row),
+            ]);
+        }
+    }
+    let mut widths = header.map(str::len);
+    for l in &lines {
+        for (w, cell) in widths.iter_mut().zip(l.iter()) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let row_text = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let _ = write!(s, "{:<w$}  ", c, w = widths[i]);
+        }
+        s.trim_end().to_owned()
+    };
+    let _ = writeln!(out, "{}", row_text(&header.map(str::to_owned)));
+    if lines.is_empty() {
+        let _ = writeln!(out, "(no open positions anywhere)");
+    }
+    for l in &lines {
+        let _ = writeln!(out, "{}", row_text(l));
+    }
+    let _ = writeln!(out);
+    for a in &snap.accounts {
+        let mut parts = Vec::new();
+        for s in &a.report.sources {
+            let status = if s.trusted {
+                "trusted".to_owned()
+            } else {
+                format!("UNTRUSTED: {}", s.reason.clone().unwrap_or_default())
+            };
+            parts.push(format!("{} {} (last good {})", s.source.as_str(), status, age(now, s.last_good_at)));
+        }
+        let _ = writeln!(out, "{}/{}: {}", a.venue, a.name, parts.join(" | "));
+    }
+    out
+}
