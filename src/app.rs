@@ -250,17 +250,22 @@ async fn rest_poller(
     venue: &'static str,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    // Never more than one poll a second, however often a poll is asked for.
+    // However often a poll is asked for (reconnects, liquidations), polls
+    // stay at least MIN_GAP apart, and a 429's back-off is always honoured.
     const MIN_GAP: Duration = Duration::from_secs(1);
-    let mut wait = Duration::ZERO;
+    let mut next_at = tokio::time::Instant::now();
+    let mut not_before = next_at;
     loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
-            _ = poll_now.notified(), if wait > MIN_GAP => {
-                tokio::time::sleep(MIN_GAP).await;
-            }
+            _ = tokio::time::sleep_until(next_at) => {}
+            _ = poll_now.notified() => {}
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep_until(not_before) => {}
         }
         let started = tokio::time::Instant::now();
         let result = client.positions().await;
@@ -268,10 +273,13 @@ async fn rest_poller(
             .rest_request_duration_seconds
             .with_label_values(&[venue, "positions"])
             .observe(started.elapsed().as_secs_f64());
-        wait = match &result {
-            Err(RestError::RateLimited { retry_after }) => (*retry_after).max(every),
-            _ => every,
-        };
+        let now = tokio::time::Instant::now();
+        next_at = now + every;
+        not_before = now + MIN_GAP.min(every);
+        if let Err(RestError::RateLimited { retry_after }) = &result {
+            not_before = now + *retry_after;
+            next_at = next_at.max(not_before);
+        }
         if let Err(e) = &result {
             metrics.rest_errors_total.with_label_values(&[venue, e.kind()]).inc();
         }

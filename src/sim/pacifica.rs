@@ -67,6 +67,7 @@ pub enum RestFault {
 /// A request the simulator received (for assertions).
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub at: Instant,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -536,6 +537,7 @@ impl Sim {
         let query = req.uri().query().unwrap_or("").to_owned();
         let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
         self.lock().requests.push(Recorded {
+            at: Instant::now(),
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),

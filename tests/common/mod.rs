@@ -1,0 +1,203 @@
+//! Shared test harness: the simulator on loopback, driftwatch started from a
+//! config text, real databases, and waiting with deadlines (never sleeps
+//! standing in for synchronisation).
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftwatch::app::{self, Running, Snapshot};
+use driftwatch::config::{self, Config};
+use driftwatch::reconcile::{Row, State};
+use driftwatch::sim::pacifica::{Sim, SimAddrs, SimConfig};
+use tokio::sync::watch;
+
+pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
+
+/// Whether a missing external service fails the test (CI) or skips it.
+pub fn services_required() -> bool {
+    std::env::var("DRIFTWATCH_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+pub fn skip_or_fail(what: &str, why: impl std::fmt::Display) {
+    if services_required() {
+        panic!("{what} is required (DRIFTWATCH_REQUIRE_SERVICES=1) but unavailable: {why}");
+    }
+    eprintln!("SKIPPED: {what} unavailable: {why}");
+}
+
+pub struct SimHandle {
+    pub sim: Sim,
+    pub addrs: SimAddrs,
+    _stop: watch::Sender<bool>,
+}
+
+pub async fn start_sim(cfg: SimConfig) -> SimHandle {
+    driftwatch::app::install_crypto();
+    let (stop, rx) = watch::channel(false);
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (sim, addrs) = Sim::start(cfg, any, any, rx).await.expect("simulator binds loopback");
+    SimHandle { sim, addrs, _stop: stop }
+}
+
+/// A unique temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("driftwatch-test-{tag}-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    (t % 1_000_000_000) * 1000 + N.fetch_add(1, Ordering::Relaxed) % 1000
+}
+
+/// A config with fast timings, for tests over loopback.
+pub fn fast_config(addrs: &SimAddrs, db_url: &str, mapping: &str) -> String {
+    format!(
+        r#"listen: 127.0.0.1:0
+intervals:
+  rest_poll: 300ms
+  db_poll: 300ms
+  reconcile: 100ms
+reconcile:
+  confirm_polls: 2
+  confirm_after: 5s
+  rest_stale_after: 3s
+  db_stale_after: 3s
+bot_db:
+  url: {{value: "{db_url}"}}
+  timeout: 2s
+accounts:
+  - name: main
+    venue: pacifica
+    address: {ACCOUNT}
+    rest_url: "{rest}"
+    ws_url: "{ws}"
+    stream:
+      ping_interval: 200ms
+      ack_timeout: 1s
+      silence_timeout: 1s
+      backoff_initial: 50ms
+      backoff_max: 200ms
+      rest_timeout: 1s
+    mapping:
+{mapping}
+"#,
+        rest = addrs.rest_url(),
+        ws = addrs.ws_url(),
+    )
+}
+
+pub fn parse_config(text: &str) -> Config {
+    config::parse(text, Path::new("test.yaml"), &config::ProcessEnv)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// A SQLite bot database with the Nexwave schema and the given rows
+/// (symbol, side, amount).
+pub async fn sqlite_db(dir: &TempDir, rows: &[(&str, &str, f64)]) -> String {
+    let path = dir.path().join("bot.db");
+    let _ = std::fs::remove_file(&path);
+    driftwatch::demo::seed_sqlite(&path).await.unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM positions").execute(&pool).await.unwrap();
+    for (symbol, side, amount) in rows {
+        sqlx::query("INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES ('vwm_momentum_1', ?, ?, ?, 1, 0, 'x', 'x')")
+            .bind(symbol).bind(side).bind(amount).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    url
+}
+
+pub const NEXWAVE_MAPPING: &str = "      preset: nexwave\n      filter: {strategy_id: vwm_momentum_1}";
+
+pub async fn start_app(text: &str, http: bool) -> Running {
+    let config = parse_config(text);
+    let listen = config.listen;
+    app::start(config, app::Options { http: http.then_some(listen) }).await.expect("driftwatch starts")
+}
+
+/// Waits for a snapshot that satisfies `pred`, or panics with the last one.
+pub async fn wait_for(running: &Running, what: &str, timeout: Duration, pred: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+    let mut rx = running.snapshots.clone();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if !snap.accounts.is_empty() && pred(&snap) {
+            return snap;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                panic!("timed out waiting for {what}; last table:\n{}", driftwatch::table::render(&snap, snap.at));
+            }
+            r = rx.changed() => r.expect("driftwatch is running"),
+        }
+    }
+}
+
+pub fn row<'a>(snap: &'a Snapshot, symbol: &str) -> Option<&'a Row> {
+    snap.accounts[0].report.rows.iter().find(|r| r.key.symbol == symbol)
+}
+
+pub fn state(snap: &Snapshot, symbol: &str) -> Option<State> {
+    row(snap, symbol).map(|r| r.state)
+}
+
+pub fn ws_trusted(snap: &Snapshot) -> bool {
+    snap.accounts[0].report.sources[0].trusted
+}
+
+pub fn rest_trusted(snap: &Snapshot) -> bool {
+    snap.accounts[0].report.sources[1].trusted
+}
+
+pub fn db_trusted(snap: &Snapshot) -> bool {
+    snap.accounts[0].report.sources[2].trusted
+}
+
+/// The value of one sample in a Prometheus text exposition.
+pub fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Polls `f` until it returns true.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

@@ -1,0 +1,297 @@
+//! driftwatch against the simulated Pacifica over real sockets: snapshot,
+//! update, close, reconnect, silence, out-of-order frames, 429 back-off, and
+//! REST lying about an empty account.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftwatch::reconcile::State;
+use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use futures_util::{SinkExt, StreamExt};
+use rust_decimal::Decimal;
+use tokio_tungstenite::tungstenite::Message;
+
+const T: Duration = Duration::from_secs(10);
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+#[tokio::test]
+async fn snapshot_update_and_close_flow_through_to_the_table() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "0.5", "90000");
+    let dir = TempDir::new("flow");
+    let db = sqlite_db(&dir, &[("BTC", "bid", 0.5)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+
+    let s = wait_for(&app, "BTC in sync", T, |s| state(s, "BTC") == Some(State::InSync)).await;
+    assert!(ws_trusted(&s) && rest_trusted(&s) && db_trusted(&s));
+    assert_eq!(row(&s, "BTC").unwrap().ws.size, Some(d("0.5")));
+
+    // An update: the bot's DB does not know about ETH.
+    sim.sim.open(ACCOUNT, "ETH", "ask", "2", "3000");
+    let s = wait_for(&app, "ETH confirmed missing from the DB", T, |s| {
+        row(s, "ETH").is_some_and(|r| r.state == State::DbMissing && r.confirmed)
+    })
+    .await;
+    assert_eq!(row(&s, "ETH").unwrap().ws.size, Some(d("-2")));
+
+    // A close: BTC leaves the frame; the DB still has it.
+    sim.sim.close(ACCOUNT, "BTC");
+    sim.sim.close(ACCOUNT, "ETH");
+    let s = wait_for(&app, "BTC stale in the DB", T, |s| state(s, "BTC") == Some(State::DbStale)).await;
+    assert_eq!(row(&s, "BTC").unwrap().ws.size, Some(Decimal::ZERO));
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_dropped_socket_reconnects_and_is_untrusted_until_rest_agrees() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "3", "150");
+    let dir = TempDir::new("drop");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 3.0)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "in sync", T, |s| state(s, "SOL") == Some(State::InSync) && ws_trusted(s)).await;
+    assert_eq!(sim.sim.connections_accepted(), 1);
+
+    // Keep REST failing so the new stream cannot be verified yet.
+    sim.sim.set_rest_fault(Some(RestFault::ServerError), None);
+    sim.sim.drop_connections();
+    let s = wait_for(&app, "stream untrusted after the drop", T, |s| !ws_trusted(s)).await;
+    // The last known size is kept, never replaced by "flat".
+    assert_eq!(row(&s, "SOL").unwrap().ws.size, Some(d("3")));
+    assert_eq!(state(&s, "SOL"), Some(State::SourceUntrusted));
+    eventually("a reconnect", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let s = app.snapshots.borrow().clone();
+    assert!(!ws_trusted(&s), "a reconnected stream stays untrusted while REST cannot agree");
+    assert_eq!(
+        s.accounts[0].report.sources[0].reason.as_deref(),
+        Some("awaiting REST agreement")
+    );
+
+    sim.sim.set_rest_fault(None, None);
+    wait_for(&app, "trusted again", T, |s| ws_trusted(s) && state(s, "SOL") == Some(State::InSync)).await;
+    let metrics = app.metrics.render();
+    assert!(sample(&metrics, r#"driftwatch_ws_reconnects_total{account="main",venue="pacifica"}"#).unwrap() >= 1.0);
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_detected_and_replaced() {
+    let sim = start_sim(SimConfig::default()).await;
+    let dir = TempDir::new("silent");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "stream trusted", T, ws_trusted).await;
+    sim.sim.set_silent(true);
+    // silence_timeout is 1s: the stream is distrusted and the client reconnects.
+    wait_for(&app, "stream untrusted while silent", T, |s| !ws_trusted(s)).await;
+    eventually("a reconnect after silence", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    sim.sim.set_silent(false);
+    wait_for(&app, "trusted after the venue speaks again", T, ws_trusted).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn frames_with_an_older_li_are_dropped() {
+    let sim = start_sim(SimConfig::default()).await;
+    let dir = TempDir::new("reorder");
+    let db = sqlite_db(&dir, &[("ETH", "bid", 2.0)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "stream trusted", T, ws_trusted).await;
+
+    sim.sim.reorder_next_frame();
+    sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000"); // held back (older li)
+    sim.sim.open(ACCOUNT, "ETH", "bid", "2", "3000"); // sent first, then the held one
+    let s = wait_for(&app, "ETH at 2 in sync", T, |s| state(s, "ETH") == Some(State::InSync)).await;
+    assert_eq!(row(&s, "ETH").unwrap().ws.size, Some(d("2")), "the late frame with the lower li must not win");
+    let metrics = app.metrics.render();
+    assert_eq!(
+        sample(&metrics, r#"driftwatch_ws_frames_total{account="main",outcome="out_of_order",venue="pacifica"}"#),
+        Some(1.0)
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn rest_429_backs_off_for_the_advertised_refresh_time() {
+    let sim = start_sim(SimConfig::default()).await;
+    let dir = TempDir::new("429");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "REST trusted", T, rest_trusted).await;
+
+    sim.sim.set_rest_fault(Some(RestFault::RateLimited), Some(1));
+    let limited_at = tokio::time::Instant::now();
+    wait_for(&app, "REST untrusted after a 429", T, |s| !rest_trusted(s)).await;
+    wait_for(&app, "REST trusted again", T, rest_trusted).await;
+    let metrics = app.metrics.render();
+    assert_eq!(
+        sample(&metrics, r#"driftwatch_rest_errors_total{kind="rate_limited",venue="pacifica"}"#),
+        Some(1.0)
+    );
+    // The simulator's 429 says `t=2`: the next positions poll waits that long
+    // instead of the 300ms poll interval.
+    let polls: Vec<_> = sim
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/positions" && r.at >= limited_at)
+        .collect();
+    assert!(polls.len() >= 2, "{polls:?}");
+    let gap = polls[1].at - polls[0].at;
+    assert!(gap >= Duration::from_millis(1900), "polled again after only {gap:?}");
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn rest_saying_no_positions_while_the_stream_shows_some_is_never_flat() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let dir = TempDir::new("outage");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "in sync", T, |s| state(s, "SOL") == Some(State::InSync)).await;
+
+    sim.sim.set_rest_fault(Some(RestFault::EmptyPositions), None);
+    let s = wait_for(&app, "stream drift", T, |s| state(s, "SOL") == Some(State::StreamDrift)).await;
+    let sol = row(&s, "SOL").unwrap();
+    assert_eq!(sol.ws.believed(), Some(d("0.5")));
+    assert_eq!(sol.rest.believed(), Some(Decimal::ZERO));
+
+    // Worse: the socket drops during the outage. The new stream cannot be
+    // verified, and nothing reads as flat.
+    sim.sim.drop_connections();
+    eventually("a reconnect", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = app.snapshots.borrow().clone();
+    assert!(!ws_trusted(&s));
+    assert_eq!(state(&s, "SOL"), Some(State::SourceUntrusted));
+    assert_ne!(state(&s, "SOL"), Some(State::DbStale));
+
+    sim.sim.set_rest_fault(None, None);
+    wait_for(&app, "in sync after the outage", T, |s| state(s, "SOL") == Some(State::InSync)).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn rest_errors_of_every_kind_untrust_rest_and_nothing_reads_flat() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "BTC", "ask", "0.01", "90000");
+    let dir = TempDir::new("resterr");
+    let db = sqlite_db(&dir, &[("BTC", "ask", 0.01)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "in sync", T, |s| state(s, "BTC") == Some(State::InSync)).await;
+    for (fault, kind) in [
+        (RestFault::ServerError, "http_5xx"),
+        (RestFault::Garbage, "decode"),
+        (RestFault::Timeout, "timeout"),
+    ] {
+        sim.sim.set_rest_fault(Some(fault), None);
+        let s = wait_for(&app, &format!("REST untrusted under {fault:?}"), T, |s| !rest_trusted(s)).await;
+        assert_eq!(state(&s, "BTC"), Some(State::SourceUntrusted));
+        let metrics = app.metrics.render();
+        let label = format!(r#"driftwatch_rest_errors_total{{kind="{kind}",venue="pacifica"}}"#);
+        assert!(sample(&metrics, &label).unwrap() >= 1.0, "{label}");
+        sim.sim.set_rest_fault(None, None);
+        wait_for(&app, "REST back", T, |s| rest_trusted(s) && state(s, "BTC") == Some(State::InSync)).await;
+    }
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_subscription_without_ack_is_a_failed_subscription() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.set_no_ack(true);
+    let dir = TempDir::new("noack");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    // ack_timeout is 1s: the client gives up on each connection and retries.
+    eventually("retries after missing acks", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    let s = app.snapshots.borrow().clone();
+    assert!(!s.accounts.is_empty());
+    sim.sim.set_no_ack(false);
+    wait_for(&app, "trusted once acks come", T, ws_trusted).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn a_liquidation_is_seen_and_verified() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "1", "150");
+    let dir = TempDir::new("liq");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 1.0)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "in sync", T, |s| state(s, "SOL") == Some(State::InSync)).await;
+    sim.sim.liquidate(ACCOUNT, "SOL");
+    let s = wait_for(&app, "DB stale after liquidation", T, |s| state(s, "SOL") == Some(State::DbStale)).await;
+    assert_eq!(row(&s, "SOL").unwrap().rest.believed(), Some(Decimal::ZERO));
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn the_simulator_keeps_the_venues_quirks() {
+    let sim = start_sim(SimConfig {
+        idle_timeout: Duration::from_millis(400),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "0.001", "90000");
+    let http = reqwest::Client::new();
+
+    // A GET with a body is refused by "CloudFront".
+    let resp = http
+        .get(format!("{}/positions?account={ACCOUNT}", sim.addrs.rest_url()))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("could not be satisfied"));
+
+    // A silent client is cut after the idle timeout.
+    let (mut ws, _) = tokio_tungstenite::connect_async(sim.addrs.ws_url()).await.unwrap();
+    ws.send(Message::text(format!(
+        r#"{{"method":"subscribe","params":{{"source":"account_positions","account":"{ACCOUNT}"}}}}"#
+    )))
+    .await
+    .unwrap();
+    let mut texts = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                texts.push(t.to_string());
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle client must be disconnected");
+    assert!(texts[0].contains(r#""channel":"subscribe""#), "{texts:?}");
+    assert!(texts[1].contains(r#""channel":"account_positions""#) && texts[1].contains(r#""li":"#));
+
+    // Bad params: no ack, no error.
+    let (mut ws, _) = tokio_tungstenite::connect_async(sim.addrs.ws_url()).await.unwrap();
+    ws.send(Message::text(r#"{"method":"subscribe","params":{"source":"account_positions"}}"#))
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"method":"ping"}"#)).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(2), ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.into_text().unwrap().as_str(), r#"{"channel":"pong"}"#);
+
+    // Closing the last position sends `data: []`.
+    let (mut ws, _) = tokio_tungstenite::connect_async(sim.addrs.ws_url()).await.unwrap();
+    ws.send(Message::text(format!(
+        r#"{{"method":"subscribe","params":{{"source":"account_positions","account":"{ACCOUNT}"}}}}"#
+    )))
+    .await
+    .unwrap();
+    let _ack = ws.next().await;
+    let _snapshot = ws.next().await;
+    sim.sim.close(ACCOUNT, "BTC");
+    let frame = ws.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(frame.starts_with(r#"{"channel":"account_positions","data":[],"li":"#), "{frame}");
+}
