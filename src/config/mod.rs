@@ -222,6 +222,8 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<(Config, Vec<Conf
         warnings: Vec::new(),
     };
     let config = v.config(raw, path, env);
+    v.errors.sort_by_key(|e| (e.line, e.col));
+    v.warnings.sort_by_key(|e| (e.line, e.col));
     if v.errors.is_empty() {
         Ok((config, v.warnings))
     } else {
@@ -254,23 +256,30 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn located(&self, path: &str, message: String) -> ConfigError {
-        let pos = self.index.find(path);
+    /// Locates `path` (at its key when `at_key`) and prefixes the message
+    /// with it, as serde_yaml does for structural errors.
+    fn located(&self, path: &str, message: String, at_key: bool) -> ConfigError {
+        let pos = if at_key { self.index.find_key(path) } else { self.index.find(path) };
         ConfigError {
             file: self.file.to_owned(),
             line: pos.line,
             col: pos.col,
-            message,
+            message: format!("{path}: {message}"),
         }
     }
 
     fn error(&mut self, path: &str, message: impl Into<String>) {
-        let e = self.located(path, message.into());
+        let e = self.located(path, message.into(), false);
+        self.errors.push(e);
+    }
+
+    fn error_at_key(&mut self, path: &str, message: impl Into<String>) {
+        let e = self.located(path, message.into(), true);
         self.errors.push(e);
     }
 
     fn warn(&mut self, path: &str, message: impl Into<String>) {
-        let e = self.located(path, message.into());
+        let e = self.located(path, message.into(), false);
         self.warnings.push(e);
     }
 
@@ -448,7 +457,13 @@ impl Validator<'_> {
             Ok(m) => Some(m),
             Err(errs) => {
                 for e in errs {
-                    self.error(&format!("{p}.mapping.{}", e.field), e.message);
+                    let path = format!("{p}.mapping.{}", e.field);
+                    if e.field.starts_with("filter.") {
+                        // The column name is the key: point at it.
+                        self.error_at_key(&path, e.message);
+                    } else {
+                        self.error(&path, e.message);
+                    }
                 }
                 None
             }

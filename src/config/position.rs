@@ -19,6 +19,7 @@ pub struct Pos {
 #[derive(Debug, Default)]
 pub struct PositionIndex {
     values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
 }
 
 impl PositionIndex {
@@ -28,7 +29,16 @@ impl PositionIndex {
         let mut rx = Receiver::default();
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut rx, false);
-        PositionIndex { values: rx.values }
+        PositionIndex {
+            values: rx.values,
+            keys: rx.keys,
+        }
+    }
+
+    /// The position of the key of `path` (for errors about the key itself),
+    /// else of its value.
+    pub fn find_key(&self, path: &str) -> Pos {
+        self.keys.get(path).copied().unwrap_or_else(|| self.find(path))
     }
 
     /// The position of the value at `path`, or of its nearest indexed parent.
@@ -55,6 +65,7 @@ enum Frame {
 struct Receiver {
     stack: Vec<Frame>,
     values: HashMap<String, Pos>,
+    keys: HashMap<String, Pos>,
     /// Container paths whose recorded position is the parser's mark for the
     /// container start (which for block mappings points past the first key);
     /// replaced by the first key's position when it arrives.
@@ -104,6 +115,8 @@ impl MarkedEventReceiver for Receiver {
                             self.values.insert(path.clone(), pos);
                             self.provisional = None;
                         }
+                        let key_path = if path.is_empty() { value.clone() } else { format!("{path}.{value}") };
+                        self.keys.insert(key_path, pos);
                         *key = Some((value, pos));
                     }
                 }

@@ -45,19 +45,19 @@ fn bad_configs_and_their_exact_messages() {
         (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `stream`, `mapping`"]),
         (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h), e.g. \"5s\""]),
-        (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
-        (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
-        (g.replace("preset: nexwave", "preset: nexwave\n      table: \"positions; DROP TABLE positions\""), vec!["c.yaml:9:14: invalid SQL identifier \"positions; DROP TABLE positions\": use letters, digits and underscores, starting with a letter or underscore"]),
-        (g.replace("{env: BOT_DB_URL}", "{env: NOPE}"), vec!["c.yaml:2:3: environment variable NOPE is not set"]),
-        (format!("{g}    stream:\n      ping_interval: 45s\n"), vec!["c.yaml:11:22: must be at most 30s: Pacifica closes connections silent for 60s"]),
+        (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
+        (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: accounts[0].address: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
+        (g.replace("preset: nexwave", "preset: nexwave\n      table: \"positions; DROP TABLE positions\""), vec!["c.yaml:9:14: accounts[0].mapping.table: invalid SQL identifier \"positions; DROP TABLE positions\": use letters, digits and underscores, starting with a letter or underscore"]),
+        (g.replace("{env: BOT_DB_URL}", "{env: NOPE}"), vec!["c.yaml:2:3: bot_db.url: environment variable NOPE is not set"]),
+        (format!("{g}    stream:\n      ping_interval: 45s\n"), vec!["c.yaml:11:22: accounts[0].stream.ping_interval: must be at most 30s: Pacifica closes connections silent for 60s"]),
         // Several semantic errors are all reported, in file order.
         (
             format!("{g}    stream:\n      ping_interval: 45s\n      max_connection_age: 24h\n  - name: main\n    venue: pacifica\n    address: {ADDR}\n    mapping: {{preset: nope}}\n"),
             vec![
-                "c.yaml:11:22: must be at most 30s: Pacifica closes connections silent for 60s",
-                "c.yaml:12:27: must be under 24h: the venue cuts every connection at 24h",
-                "c.yaml:13:11: duplicate account name \"main\"",
-                "c.yaml:16:23: unknown preset \"nope\"; known presets: nexwave",
+                "c.yaml:11:22: accounts[0].stream.ping_interval: must be at most 30s: Pacifica closes connections silent for 60s",
+                "c.yaml:12:27: accounts[0].stream.max_connection_age: must be under 24h: the venue cuts every connection at 24h",
+                "c.yaml:13:11: accounts[1].name: duplicate account name \"main\"",
+                "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave",
             ],
         ),
         ("bot_db: [\n".to_string(), vec!["c.yaml:1:9: bot_db: invalid type: sequence, expected struct RawBotDb"]),
@@ -74,5 +74,5 @@ fn warnings_do_not_fail_the_load() {
     let (_, warnings) = parse(&text, Path::new("c.yaml"), &env()).unwrap();
     let w: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w[0].starts_with("c.yaml:10:9: listening on 0.0.0.0:9733"));
+    assert!(w[0].starts_with("c.yaml:10:9: listen: listening on 0.0.0.0:9733"));
 }

@@ -1,0 +1,123 @@
+//! The binary's commands and exit codes: `check` on a table of bad configs
+//! against golden files, `run` on a bad config, `snapshot` against the
+//! simulator.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn driftwatch() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn check_reports_every_bad_config_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("invalid-") && name.ends_with(".yaml")) {
+            continue;
+        }
+        seen += 1;
+        let out = driftwatch()
+            .args(["check", "--config", &format!("testdata/config/{name}")])
+            .output()
+            .unwrap();
+        let expected = std::fs::read_to_string(path.with_extension("expected")).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
+        assert_eq!(out.status.code(), Some(1), "{name}");
+    }
+    assert!(seen >= 5);
+}
+
+#[test]
+fn check_exit_codes() {
+    let ok = driftwatch().args(["check", "--config", "testdata/config/valid.yaml"]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let missing = driftwatch().args(["check", "--config", "testdata/config/nope.yaml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("testdata/config/nope.yaml: cannot read:"));
+}
+
+#[test]
+fn run_exits_78_on_a_bad_config() {
+    let out = driftwatch()
+        .args(["run", "--config", "testdata/config/invalid-unknown-field.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `treshold`"));
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let out = driftwatch()
+        .args(["check", "--config", "deploy/driftwatch.yaml"])
+        .env("BOT_DB_URL", "postgres://driftwatch@127.0.0.1:5432/nexwave")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn snapshot_prints_the_three_way_table_once() {
+    let sim = start_sim(Default::default()).await;
+    sim.sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
+    let dir = TempDir::new("snapshot");
+    let db = sqlite_db(&dir, &[("ZEC", "ask", 0.1), ("WLFI", "bid", 601.0)]).await;
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, fast_config(&sim.addrs, &db, NEXWAVE_MAPPING)).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        driftwatch()
+            .args(["snapshot", "--config", config.to_str().unwrap(), "--timeout", "10s"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "drift present: exit 1\n{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("ACCOUNT"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("WLFI") && l.contains("601") && l.contains("db_stale")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("in_sync")), "{stdout}");
+    assert!(stdout.contains("ws trusted") && stdout.contains("rest trusted") && stdout.contains("db trusted"), "{stdout}");
+
+    // In sync: exit 0.
+    let db = sqlite_db(&dir, &[("ZEC", "ask", 0.1)]).await;
+    std::fs::write(dir.path().join("c.yaml"), fast_config(&sim.addrs, &db, NEXWAVE_MAPPING)).unwrap();
+    let config = dir.path().join("c.yaml");
+    let out = tokio::task::spawn_blocking(move || {
+        driftwatch()
+            .args(["snapshot", "--config", config.to_str().unwrap(), "--timeout", "10s"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn demo_shows_the_incident_and_serves_metrics() {
+    let out = driftwatch()
+        .args(["demo", "--listen", "127.0.0.1:0", "--for", "6s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("metrics:            http://127.0.0.1:"), "{stdout}");
+    let last_table = stdout.rsplit("ACCOUNT").next().unwrap();
+    assert_eq!(last_table.matches("db_stale").count(), 15, "{last_table}");
+    assert!(last_table.lines().any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("db_mismatch")), "{last_table}");
+    let _ = Duration::ZERO;
+}
