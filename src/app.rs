@@ -37,10 +37,22 @@ use crate::view::{Applied, StreamView, Verification};
 /// What the tasks send the core.
 #[derive(Debug)]
 pub enum Input {
-    Stream { account: usize, event: StreamEvent },
-    Rest { account: usize, result: Result<RestSnapshot, RestError> },
-    Markets { account: usize, result: Result<Vec<MarketInfo>, RestError> },
-    Db { account: usize, result: Result<DbSnapshot, DbError> },
+    Stream {
+        account: usize,
+        event: StreamEvent,
+    },
+    Rest {
+        account: usize,
+        result: Result<RestSnapshot, RestError>,
+    },
+    Markets {
+        account: usize,
+        result: Result<Vec<MarketInfo>, RestError>,
+    },
+    Db {
+        account: usize,
+        result: Result<DbSnapshot, DbError>,
+    },
 }
 
 /// The reconciled state of every account at one moment.
@@ -112,14 +124,23 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
 
-    let db = BotDb::connect_lazy(config.bot_db.url.expose(), config.bot_db.max_connections, config.bot_db.timeout)
-        .map_err(|e| anyhow!("bot database: {e}"))?;
+    let db = BotDb::connect_lazy(
+        config.bot_db.url.expose(),
+        config.bot_db.max_connections,
+        config.bot_db.timeout,
+    )
+    .map_err(|e| anyhow!("bot database: {e}"))?;
 
     let mut accounts = Vec::new();
     for (i, acc) in config.accounts.iter().enumerate() {
         let poll_now = Arc::new(Notify::new());
-        let rest = pacifica::http::RestClient::new(&acc.rest_url, &acc.address, acc.api_key.clone(), acc.stream.rest_timeout)
-            .map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+        let rest = pacifica::http::RestClient::new(
+            &acc.rest_url,
+            &acc.address,
+            acc.api_key.clone(),
+            acc.stream.rest_timeout,
+        )
+        .map_err(|e| anyhow!("account {}: {e}", acc.name))?;
         // stream/<account>
         {
             let tx = tx.clone();
@@ -146,12 +167,27 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         // rest/<account>
         tasks.spawn(named(
             format!("rest/{}", acc.name),
-            rest_poller(i, rest.clone(), config.intervals.rest_poll, poll_now.clone(), tx.clone(), metrics.clone(), acc.venue.as_str(), shutdown_rx.clone()),
+            rest_poller(
+                i,
+                rest.clone(),
+                config.intervals.rest_poll,
+                poll_now.clone(),
+                tx.clone(),
+                metrics.clone(),
+                acc.venue.as_str(),
+                shutdown_rx.clone(),
+            ),
         ));
         // markets/<account>
         tasks.spawn(named(
             format!("markets/{}", acc.name),
-            markets_poller(i, rest, config.intervals.markets_refresh, tx.clone(), shutdown_rx.clone()),
+            markets_poller(
+                i,
+                rest,
+                config.intervals.markets_refresh,
+                tx.clone(),
+                shutdown_rx.clone(),
+            ),
         ));
         accounts.push(AccountState {
             cfg: acc.clone(),
@@ -167,7 +203,13 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
 
     tasks.spawn(named(
         "db".to_owned(),
-        db_poller(db.clone(), config.clone(), tx.clone(), metrics.clone(), shutdown_rx.clone()),
+        db_poller(
+            db.clone(),
+            config.clone(),
+            tx.clone(),
+            metrics.clone(),
+            shutdown_rx.clone(),
+        ),
     ));
     drop(tx);
 
@@ -176,7 +218,10 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     if let Some(addr) = options.http {
         let (listener, local) = http::bind(addr).await.with_context(|| format!("binding {addr}"))?;
         http_addr = Some(local);
-        tasks.spawn(named("http".to_owned(), http::serve(listener, http_state.clone(), shutdown_rx.clone())));
+        tasks.spawn(named(
+            "http".to_owned(),
+            http::serve(listener, http_state.clone(), shutdown_rx.clone()),
+        ));
         tracing::info!(address = %local, "Serving /metrics, /healthz, /readyz and /.");
     }
 
@@ -204,7 +249,10 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     })
 }
 
-async fn named(name: String, fut: impl std::future::Future<Output = anyhow::Result<()>>) -> (String, anyhow::Result<()>) {
+async fn named(
+    name: String,
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> (String, anyhow::Result<()>) {
     (name, fut.await)
 }
 
@@ -212,7 +260,11 @@ impl Running {
     /// Waits until a task stops on its own (an error: driftwatch must not
     /// silently stop watching) or `stop` resolves, then shuts everything down
     /// within `grace`.
-    pub async fn supervise(mut self, stop: impl std::future::Future<Output = ()>, grace: Duration) -> anyhow::Result<()> {
+    pub async fn supervise(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
         tokio::pin!(stop);
         let outcome = tokio::select! {
             _ = &mut stop => Ok(()),
@@ -233,7 +285,10 @@ impl Running {
         let _ = self.shutdown.send(true);
         let drained = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "Tasks did not stop within the grace period; aborting them.");
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "Tasks did not stop within the grace period; aborting them."
+            );
             self.tasks.abort_all();
         }
     }
@@ -298,7 +353,11 @@ async fn markets_poller(
 ) -> anyhow::Result<()> {
     loop {
         let result = client.markets().await;
-        let wait = if result.is_ok() { every } else { Duration::from_secs(10).min(every) };
+        let wait = if result.is_ok() {
+            every
+        } else {
+            Duration::from_secs(10).min(every)
+        };
         if tx.send(Input::Markets { account, result }).await.is_err() {
             return Ok(());
         }
@@ -321,7 +380,9 @@ async fn db_poller(
         for (account, acc) in config.accounts.iter().enumerate() {
             let started = tokio::time::Instant::now();
             let result = db.read(&acc.mapping, config.bot_db.timeout).await;
-            metrics.db_poll_duration_seconds.observe(started.elapsed().as_secs_f64());
+            metrics
+                .db_poll_duration_seconds
+                .observe(started.elapsed().as_secs_f64());
             if result.is_err() {
                 metrics.db_errors_total.inc();
             }
@@ -414,7 +475,9 @@ impl Core {
                         }
                     }
                     Applied::DroppedOutOfOrder => {
-                        m.ws_frames_total.with_label_values(&[venue, name, "out_of_order"]).inc();
+                        m.ws_frames_total
+                            .with_label_values(&[venue, name, "out_of_order"])
+                            .inc();
                         tracing::debug!(account = %name, "Dropped a position frame older than the last applied.");
                     }
                     _ => {}
@@ -447,7 +510,9 @@ impl Core {
                     Ok(markets) => {
                         a.lots = markets.into_iter().map(|m| (m.symbol, m.lot_size)).collect();
                     }
-                    Err(e) => tracing::warn!(account = %a.cfg.name, error = %e, "Market info refresh failed; keeping the last lot sizes."),
+                    Err(e) => {
+                        tracing::warn!(account = %a.cfg.name, error = %e, "Market info refresh failed; keeping the last lot sizes.")
+                    }
                 }
                 account
             }

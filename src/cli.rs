@@ -18,7 +18,11 @@ use crate::config::{self, LoadError, LogFormat, ProcessEnv};
 pub const EX_CONFIG: u8 = 78;
 
 #[derive(Parser, Debug)]
-#[command(name = "driftwatch", version, about = "Keeps a trading bot's positions equal to the exchange's.")]
+#[command(
+    name = "driftwatch",
+    version,
+    about = "Keeps a trading bot's positions equal to the exchange's."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -78,7 +82,9 @@ pub fn init_logging(format: LogFormat, level: &str) {
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .or_else(|| tracing_subscriber::EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -279,7 +285,10 @@ async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Resul
     println!("Simulated Pacifica on loopback:");
     println!("  rest_url: {}", addrs.rest_url());
     println!("  ws_url:   {}", addrs.ws_url());
-    println!("Script it with POST {}/_sim/open|close|liquidate|fault (JSON).", addrs.rest);
+    println!(
+        "Script it with POST {}/_sim/open|close|liquidate|fault (JSON).",
+        addrs.rest
+    );
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     Ok(())

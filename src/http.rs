@@ -61,13 +61,21 @@ fn escape(s: &str) -> String {
 async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let text = "text/plain; charset=utf-8";
     Ok(match req.uri().path() {
-        "/metrics" => respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics.render()),
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics.render(),
+        ),
         "/healthz" => respond(StatusCode::OK, text, "ok\n".into()),
         "/readyz" => {
             if state.ready.load(Ordering::Relaxed) {
                 respond(StatusCode::OK, text, "ready\n".into())
             } else {
-                respond(StatusCode::SERVICE_UNAVAILABLE, text, "not ready: no reconciliation yet\n".into())
+                respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    text,
+                    "not ready: no reconciliation yet\n".into(),
+                )
             }
         }
         "/" => {
@@ -96,7 +104,11 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 }
 
 /// Serves until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             biased;

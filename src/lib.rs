@@ -15,17 +15,17 @@
 //! - [`app`]: starts and supervises the tasks; [`table`] renders the view.
 //! - [`cli`]: the command line.
 
-pub mod domain;
-pub mod clock;
-pub mod view;
-pub mod reconcile;
-pub mod venue;
-pub mod config;
-pub mod botdb;
-pub mod metrics;
-pub mod http;
-pub mod sim;
 pub mod app;
-pub mod table;
-pub mod demo;
+pub mod botdb;
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod metrics;
+pub mod reconcile;
+pub mod sim;
+pub mod table;
+pub mod venue;
+pub mod view;

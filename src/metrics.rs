@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -84,15 +85,19 @@ impl Metrics {
         r.register(Box::new(rest_request_duration_seconds.clone()))
             .expect("metric registered once");
         let db_poll_duration_seconds = Histogram::with_opts(
-            HistogramOpts::new("driftwatch_db_poll_duration_seconds", "Duration of reads of the bot's database.")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "driftwatch_db_poll_duration_seconds",
+                "Duration of reads of the bot's database.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
         )
         .expect("metric definition is valid");
         r.register(Box::new(db_poll_duration_seconds.clone()))
             .expect("metric registered once");
         let db_errors_total = IntCounter::new("driftwatch_db_errors_total", "Failed reads of the bot's database.")
             .expect("metric definition is valid");
-        r.register(Box::new(db_errors_total.clone())).expect("metric registered once");
+        r.register(Box::new(db_errors_total.clone()))
+            .expect("metric registered once");
         let last_reconcile_timestamp_seconds = Gauge::new(
             "driftwatch_last_reconcile_timestamp_seconds",
             "When the last reconciliation cycle finished, in Unix seconds.",
@@ -179,10 +184,14 @@ impl Metrics {
             m.ws_reconnects_total.with_label_values(&[a.venue, a.account]).inc_by(0);
             m.ws_connected.with_label_values(&[a.venue, a.account]).set(0.0);
             for outcome in ["applied", "out_of_order", "unparsable"] {
-                m.ws_frames_total.with_label_values(&[a.venue, a.account, outcome]).inc_by(0);
+                m.ws_frames_total
+                    .with_label_values(&[a.venue, a.account, outcome])
+                    .inc_by(0);
             }
             for s in Source::ALL {
-                m.source_up.with_label_values(&[a.venue, a.account, s.as_str()]).set(0.0);
+                m.source_up
+                    .with_label_values(&[a.venue, a.account, s.as_str()])
+                    .set(0.0);
             }
             for kind in RestError::KINDS {
                 m.rest_errors_total.with_label_values(&[a.venue, kind]).inc_by(0);
@@ -233,14 +242,20 @@ impl Metrics {
         }
         for gone in exported.difference(&now_exported) {
             for source in Source::ALL {
-                let _ = self.position_size.remove_label_values(&[venue, account, gone, source.as_str()]);
+                let _ = self
+                    .position_size
+                    .remove_label_values(&[venue, account, gone, source.as_str()]);
             }
             for pair in Pair::ALL {
-                let _ = self.position_drift.remove_label_values(&[venue, account, gone, pair.as_str()]);
+                let _ = self
+                    .position_drift
+                    .remove_label_values(&[venue, account, gone, pair.as_str()]);
             }
             let _ = self.position_in_sync.remove_label_values(&[venue, account, gone]);
             for s in STATES {
-                let _ = self.position_state.remove_label_values(&[venue, account, gone, s.as_str()]);
+                let _ = self
+                    .position_state
+                    .remove_label_values(&[venue, account, gone, s.as_str()]);
             }
         }
         *exported = now_exported;

@@ -18,10 +18,19 @@ fn size(r: Reading) -> String {
 }
 
 fn drift(row: &Row) -> String {
-    let pair = if row.state == State::StreamDrift { Pair::WsRest } else { Pair::WsDb };
+    let pair = if row.state == State::StreamDrift {
+        Pair::WsRest
+    } else {
+        Pair::WsDb
+    };
     match row.drift(pair) {
         Some(d) if d.is_zero() => "0".into(),
-        Some(d) => format!("{}{} ({})", if d.is_sign_positive() { "+" } else { "" }, d.normalize(), pair.as_str()),
+        Some(d) => format!(
+            "{}{} ({})",
+            if d.is_sign_positive() { "+" } else { "" },
+            d.normalize(),
+            pair.as_str()
+        ),
         None => "-".into(),
     }
 }
@@ -89,7 +98,12 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
             } else {
                 format!("UNTRUSTED: {}", s.reason.clone().unwrap_or_default())
             };
-            parts.push(format!("{} {} (last good {})", s.source.as_str(), status, age(now, s.last_good_at)));
+            parts.push(format!(
+                "{} {} (last good {})",
+                s.source.as_str(),
+                status,
+                age(now, s.last_good_at)
+            ));
         }
         let _ = writeln!(out, "{}/{}: {}", a.venue, a.name, parts.join(" | "));
     }

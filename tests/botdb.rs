@@ -80,14 +80,19 @@ const NEXWAVE_SQL: &str = include_str!("../testdata/botdb/nexwave_positions.sql"
 fn the_nexwave_schema_copy_is_the_shared_one_verbatim() {
     let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/botdb/nexwave_positions.sql");
     match std::fs::read_to_string(&shared) {
-        Ok(text) => assert_eq!(text, NEXWAVE_SQL, "testdata/botdb/nexwave_positions.sql drifted from shared/"),
+        Ok(text) => assert_eq!(
+            text, NEXWAVE_SQL,
+            "testdata/botdb/nexwave_positions.sql drifted from shared/"
+        ),
         Err(_) => eprintln!("SKIPPED: {} not present", shared.display()),
     }
 }
 
 #[tokio::test]
 async fn postgres_nexwave_schema_unchanged_with_the_preset() {
-    let Some(url) = pg_database("nexwave").await else { return };
+    let Some(url) = pg_database("nexwave").await else {
+        return;
+    };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::raw_sql(NEXWAVE_SQL).execute(&pool).await.unwrap();
     for (symbol, side, amount, entry) in driftwatch::demo::INCIDENT_ROWS {
@@ -96,7 +101,9 @@ async fn postgres_nexwave_schema_unchanged_with_the_preset() {
     }
     // Another strategy's row, and a short written with the model comment's word.
     pool.execute("INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES ('other', 'BTC', 'ask', 1, 1, 0, now(), now())").await.unwrap();
-    pool.execute("UPDATE positions SET side = 'short', amount = 0.3 WHERE symbol = 'SUI'").await.unwrap();
+    pool.execute("UPDATE positions SET side = 'short', amount = 0.3 WHERE symbol = 'SUI'")
+        .await
+        .unwrap();
 
     let db = BotDb::connect_lazy(&url, 2, TIMEOUT).unwrap();
     let m = mapping("preset: nexwave\nfilter: {strategy_id: vwm_momentum_1}\n");
@@ -151,7 +158,10 @@ async fn mapping_kinds(url: &str, numeric: &str, pk: &str) {
     let m = mapping("table: words\nkey_column: pk\nsymbol_column: sym\nside_column: dir\namount_column: qty\nlong_values: [long]\nshort_values: [short]\nfilter: {acct: a}\n");
     assert_eq!(
         sizes(&db.read(&m, TIMEOUT).await.unwrap()),
-        BTreeMap::from([("ETH".to_string(), "1.25".to_string()), ("SOL".to_string(), "-0.5".to_string())])
+        BTreeMap::from([
+            ("ETH".to_string(), "1.25".to_string()),
+            ("SOL".to_string(), "-0.5".to_string())
+        ])
     );
     // buy/sell words, a float amount, a symbol map.
     exec(format!(
@@ -162,7 +172,10 @@ async fn mapping_kinds(url: &str, numeric: &str, pk: &str) {
     let m = mapping("table: trades_open\nkey_column: pk\nsymbol_column: sym\nside_column: dir\namount_column: qty\nlong_values: [buy]\nshort_values: [sell]\nsymbols: {ETHUSD: ETH, SOLUSD: SOL}\n");
     assert_eq!(
         sizes(&db.read(&m, TIMEOUT).await.unwrap()),
-        BTreeMap::from([("ETH".to_string(), "0.1".to_string()), ("SOL".to_string(), "-235.9".to_string())])
+        BTreeMap::from([
+            ("ETH".to_string(), "0.1".to_string()),
+            ("SOL".to_string(), "-235.9".to_string())
+        ])
     );
     // A signed amount and no side column; several rows for one symbol add up.
     exec(format!(
@@ -173,7 +186,10 @@ async fn mapping_kinds(url: &str, numeric: &str, pk: &str) {
     let m = mapping("table: signed_pos\nkey_column: pk\nsymbol_column: sym\namount_column: qty\nsigned_amount: true\n");
     assert_eq!(
         sizes(&db.read(&m, TIMEOUT).await.unwrap()),
-        BTreeMap::from([("ETH".to_string(), "-1.5".to_string()), ("SOL".to_string(), "3".to_string())])
+        BTreeMap::from([
+            ("ETH".to_string(), "-1.5".to_string()),
+            ("SOL".to_string(), "3".to_string())
+        ])
     );
     // Amounts stored as text.
     exec(format!(
@@ -218,7 +234,9 @@ async fn postgres_mapping_kinds() {
 
 #[tokio::test]
 async fn mariadb_mapping_kinds() {
-    let Some(url) = mysql_database("kinds").await else { return };
+    let Some(url) = mysql_database("kinds").await else {
+        return;
+    };
     mapping_kinds(&url, "DECIMAL(30,10)", "BIGINT AUTO_INCREMENT PRIMARY KEY").await;
 }
 
@@ -231,7 +249,9 @@ async fn sqlite_mapping_kinds() {
 
 #[tokio::test]
 async fn mariadb_nexwave_schema_with_the_preset() {
-    let Some(url) = mysql_database("nexwave").await else { return };
+    let Some(url) = mysql_database("nexwave").await else {
+        return;
+    };
     let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
     // The Nexwave model in MariaDB's types.
     sqlx::raw_sql(
@@ -247,7 +267,14 @@ async fn mariadb_nexwave_schema_with_the_preset() {
             .bind(symbol).bind(side).bind(amount).bind(entry).execute(&pool).await.unwrap();
     }
     let db = BotDb::connect_lazy(&url, 2, TIMEOUT).unwrap();
-    let got = sizes(&db.read(&mapping("preset: nexwave\nfilter: {strategy_id: vwm_momentum_1}\n"), TIMEOUT).await.unwrap());
+    let got = sizes(
+        &db.read(
+            &mapping("preset: nexwave\nfilter: {strategy_id: vwm_momentum_1}\n"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap(),
+    );
     assert_eq!(got.len(), 16);
     assert_eq!(got["BNB"], "0.05");
     assert_eq!(got["LDO"], "64.7");
@@ -260,7 +287,9 @@ async fn postgres_access_denied_is_a_clear_error() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::raw_sql(NEXWAVE_SQL).execute(&pool).await.unwrap();
     let role = format!("dw_nobody_{}", unique());
-    pool.execute(format!("CREATE ROLE {role} LOGIN").as_str()).await.unwrap();
+    pool.execute(format!("CREATE ROLE {role} LOGIN").as_str())
+        .await
+        .unwrap();
     let db_name = url.rsplit('/').next().unwrap();
     let denied_url = url.replace("postgres@", &format!("{role}@"));
     let db = BotDb::connect_lazy(&denied_url, 1, TIMEOUT).unwrap();
@@ -354,12 +383,22 @@ async fn a_database_that_is_down_untrusts_the_source_in_the_running_watcher() {
     let sim = start_sim(Default::default()).await;
     sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000");
     // Nothing listens on this port: every read fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let url = format!("postgres://postgres@{closed}/none");
     let app = start_app(&fast_config(&sim.addrs, &url, NEXWAVE_MAPPING), false).await;
-    let s = wait_for(&app, "stream and REST trusted, the DB read failed", Duration::from_secs(10), |s| {
-        ws_trusted(s) && rest_trusted(s) && s.accounts[0].report.sources[2].reason.as_deref() != Some("not read yet")
-    })
+    let s = wait_for(
+        &app,
+        "stream and REST trusted, the DB read failed",
+        Duration::from_secs(10),
+        |s| {
+            ws_trusted(s)
+                && rest_trusted(s)
+                && s.accounts[0].report.sources[2].reason.as_deref() != Some("not read yet")
+        },
+    )
     .await;
     assert!(!db_trusted(&s));
     assert_eq!(state(&s, "ETH"), Some(driftwatch::reconcile::State::SourceUntrusted));
@@ -372,7 +411,16 @@ async fn a_database_that_is_down_untrusts_the_source_in_the_running_watcher() {
 
 #[test]
 fn decimal_from_float_is_the_shortest_round_trip() {
-    for (f, s) in [(0.1, "0.1"), (0.05, "0.05"), (649.2, "649.2"), (1015.19, "1015.19"), (0.0043, "0.0043")] {
-        assert_eq!(driftwatch::botdb::decimal_from_f64(f).unwrap(), Decimal::from_str(s).unwrap());
+    for (f, s) in [
+        (0.1, "0.1"),
+        (0.05, "0.05"),
+        (649.2, "649.2"),
+        (1015.19, "1015.19"),
+        (0.0043, "0.0043"),
+    ] {
+        assert_eq!(
+            driftwatch::botdb::decimal_from_f64(f).unwrap(),
+            Decimal::from_str(s).unwrap()
+        );
     }
 }

@@ -41,9 +41,15 @@ fn check_reports_every_bad_config_exactly() {
 
 #[test]
 fn check_exit_codes() {
-    let ok = driftwatch().args(["check", "--config", "testdata/config/valid.yaml"]).output().unwrap();
+    let ok = driftwatch()
+        .args(["check", "--config", "testdata/config/valid.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let missing = driftwatch().args(["check", "--config", "testdata/config/nope.yaml"]).output().unwrap();
+    let missing = driftwatch()
+        .args(["check", "--config", "testdata/config/nope.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).starts_with("testdata/config/nope.yaml: cannot read:"));
 }
@@ -88,9 +94,22 @@ async fn snapshot_prints_the_three_way_table_once() {
     assert_eq!(out.status.code(), Some(1), "drift present: exit 1\n{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("ACCOUNT"), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("WLFI") && l.contains("601") && l.contains("db_stale")), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("in_sync")), "{stdout}");
-    assert!(stdout.contains("ws trusted") && stdout.contains("rest trusted") && stdout.contains("db trusted"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("WLFI") && l.contains("601") && l.contains("db_stale")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("in_sync")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ws trusted") && stdout.contains("rest trusted") && stdout.contains("db trusted"),
+        "{stdout}"
+    );
 
     // In sync: exit 0.
     let db = sqlite_db(&dir, &[("ZEC", "ask", 0.1)]).await;
@@ -114,10 +133,20 @@ fn demo_shows_the_incident_and_serves_metrics() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("metrics:            http://127.0.0.1:"), "{stdout}");
     let last_table = stdout.rsplit("ACCOUNT").next().unwrap();
     assert_eq!(last_table.matches("db_stale").count(), 15, "{last_table}");
-    assert!(last_table.lines().any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("db_mismatch")), "{last_table}");
+    assert!(
+        last_table
+            .lines()
+            .any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("db_mismatch")),
+        "{last_table}"
+    );
     let _ = Duration::ZERO;
 }

@@ -56,11 +56,17 @@ async fn endpoints_serve_and_metrics_pass_promtool() {
         assert!(metrics.contains(name), "missing {name}");
     }
     assert_eq!(
-        sample(&metrics, r#"driftwatch_position_drift{account="main",pair="ws_db",symbol="SOL",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_position_drift{account="main",pair="ws_db",symbol="SOL",venue="pacifica"}"#
+        ),
         Some(0.5)
     );
     assert_eq!(
-        sample(&metrics, r#"driftwatch_position_state{account="main",state="db_stale",symbol="VIRTUAL",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_position_state{account="main",state="db_stale",symbol="VIRTUAL",venue="pacifica"}"#
+        ),
         Some(1.0)
     );
     promtool_check_metrics(&metrics);
@@ -69,7 +75,10 @@ async fn endpoints_serve_and_metrics_pass_promtool() {
 
 #[tokio::test]
 async fn healthz_does_not_depend_on_the_exchange_or_the_database() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let text = format!(
         r#"listen: 127.0.0.1:0
 bot_db:
@@ -92,11 +101,17 @@ accounts:
     assert!(s.accounts[0].report.sources.iter().all(|s| !s.trusted));
     let metrics = get(&format!("{base}/metrics")).await.1;
     assert_eq!(
-        sample(&metrics, r#"driftwatch_source_up{account="main",source="ws",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_source_up{account="main",source="ws",venue="pacifica"}"#
+        ),
         Some(0.0)
     );
     assert_eq!(
-        sample(&metrics, r#"driftwatch_ws_reconnects_total{account="main",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_ws_reconnects_total{account="main",venue="pacifica"}"#
+        ),
         Some(0.0),
         "counters are pre-initialised"
     );

@@ -42,7 +42,10 @@ async fn snapshot_update_and_close_flow_through_to_the_table() {
     // A close: BTC leaves the frame; the DB still has it.
     sim.sim.close(ACCOUNT, "BTC");
     sim.sim.close(ACCOUNT, "ETH");
-    let s = wait_for(&app, "BTC stale in the DB", T, |s| state(s, "BTC") == Some(State::DbStale)).await;
+    let s = wait_for(&app, "BTC stale in the DB", T, |s| {
+        state(s, "BTC") == Some(State::DbStale)
+    })
+    .await;
     assert_eq!(row(&s, "BTC").unwrap().ws.size, Some(Decimal::ZERO));
     app.shutdown_within(Duration::from_secs(2)).await;
 }
@@ -54,7 +57,10 @@ async fn a_dropped_socket_reconnects_and_is_untrusted_until_rest_agrees() {
     let dir = TempDir::new("drop");
     let db = sqlite_db(&dir, &[("SOL", "bid", 3.0)]).await;
     let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
-    wait_for(&app, "in sync", T, |s| state(s, "SOL") == Some(State::InSync) && ws_trusted(s)).await;
+    wait_for(&app, "in sync", T, |s| {
+        state(s, "SOL") == Some(State::InSync) && ws_trusted(s)
+    })
+    .await;
     assert_eq!(sim.sim.connections_accepted(), 1);
 
     // Keep REST failing so the new stream cannot be verified yet.
@@ -67,16 +73,29 @@ async fn a_dropped_socket_reconnects_and_is_untrusted_until_rest_agrees() {
     eventually("a reconnect", T, || async { sim.sim.connections_accepted() >= 2 }).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let s = app.snapshots.borrow().clone();
-    assert!(!ws_trusted(&s), "a reconnected stream stays untrusted while REST cannot agree");
+    assert!(
+        !ws_trusted(&s),
+        "a reconnected stream stays untrusted while REST cannot agree"
+    );
     assert_eq!(
         s.accounts[0].report.sources[0].reason.as_deref(),
         Some("awaiting REST agreement")
     );
 
     sim.sim.set_rest_fault(None, None);
-    wait_for(&app, "trusted again", T, |s| ws_trusted(s) && state(s, "SOL") == Some(State::InSync)).await;
+    wait_for(&app, "trusted again", T, |s| {
+        ws_trusted(s) && state(s, "SOL") == Some(State::InSync)
+    })
+    .await;
     let metrics = app.metrics.render();
-    assert!(sample(&metrics, r#"driftwatch_ws_reconnects_total{account="main",venue="pacifica"}"#).unwrap() >= 1.0);
+    assert!(
+        sample(
+            &metrics,
+            r#"driftwatch_ws_reconnects_total{account="main",venue="pacifica"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
     app.shutdown_within(Duration::from_secs(2)).await;
 }
 
@@ -90,7 +109,10 @@ async fn a_silent_socket_is_detected_and_replaced() {
     sim.sim.set_silent(true);
     // silence_timeout is 1s: the stream is distrusted and the client reconnects.
     wait_for(&app, "stream untrusted while silent", T, |s| !ws_trusted(s)).await;
-    eventually("a reconnect after silence", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    eventually("a reconnect after silence", T, || async {
+        sim.sim.connections_accepted() >= 2
+    })
+    .await;
     sim.sim.set_silent(false);
     wait_for(&app, "trusted after the venue speaks again", T, ws_trusted).await;
     app.shutdown_within(Duration::from_secs(2)).await;
@@ -108,10 +130,17 @@ async fn frames_with_an_older_li_are_dropped() {
     sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000"); // held back (older li)
     sim.sim.open(ACCOUNT, "ETH", "bid", "2", "3000"); // sent first, then the held one
     let s = wait_for(&app, "ETH at 2 in sync", T, |s| state(s, "ETH") == Some(State::InSync)).await;
-    assert_eq!(row(&s, "ETH").unwrap().ws.size, Some(d("2")), "the late frame with the lower li must not win");
+    assert_eq!(
+        row(&s, "ETH").unwrap().ws.size,
+        Some(d("2")),
+        "the late frame with the lower li must not win"
+    );
     let metrics = app.metrics.render();
     assert_eq!(
-        sample(&metrics, r#"driftwatch_ws_frames_total{account="main",outcome="out_of_order",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_ws_frames_total{account="main",outcome="out_of_order",venue="pacifica"}"#
+        ),
         Some(1.0)
     );
     app.shutdown_within(Duration::from_secs(2)).await;
@@ -131,7 +160,10 @@ async fn rest_429_backs_off_for_the_advertised_refresh_time() {
     wait_for(&app, "REST trusted again", T, rest_trusted).await;
     let metrics = app.metrics.render();
     assert_eq!(
-        sample(&metrics, r#"driftwatch_rest_errors_total{kind="rate_limited",venue="pacifica"}"#),
+        sample(
+            &metrics,
+            r#"driftwatch_rest_errors_total{kind="rate_limited",venue="pacifica"}"#
+        ),
         Some(1.0)
     );
     // The simulator's 429 says `t=2`: the next positions poll waits that long
@@ -174,7 +206,10 @@ async fn rest_saying_no_positions_while_the_stream_shows_some_is_never_flat() {
     assert_ne!(state(&s, "SOL"), Some(State::DbStale));
 
     sim.sim.set_rest_fault(None, None);
-    wait_for(&app, "in sync after the outage", T, |s| state(s, "SOL") == Some(State::InSync)).await;
+    wait_for(&app, "in sync after the outage", T, |s| {
+        state(s, "SOL") == Some(State::InSync)
+    })
+    .await;
     app.shutdown_within(Duration::from_secs(2)).await;
 }
 
@@ -192,13 +227,19 @@ async fn rest_errors_of_every_kind_untrust_rest_and_nothing_reads_flat() {
         (RestFault::Timeout, "timeout"),
     ] {
         sim.sim.set_rest_fault(Some(fault), None);
-        let s = wait_for(&app, &format!("REST untrusted under {fault:?}"), T, |s| !rest_trusted(s)).await;
+        let s = wait_for(&app, &format!("REST untrusted under {fault:?}"), T, |s| {
+            !rest_trusted(s)
+        })
+        .await;
         assert_eq!(state(&s, "BTC"), Some(State::SourceUntrusted));
         let metrics = app.metrics.render();
         let label = format!(r#"driftwatch_rest_errors_total{{kind="{kind}",venue="pacifica"}}"#);
         assert!(sample(&metrics, &label).unwrap() >= 1.0, "{label}");
         sim.sim.set_rest_fault(None, None);
-        wait_for(&app, "REST back", T, |s| rest_trusted(s) && state(s, "BTC") == Some(State::InSync)).await;
+        wait_for(&app, "REST back", T, |s| {
+            rest_trusted(s) && state(s, "BTC") == Some(State::InSync)
+        })
+        .await;
     }
     app.shutdown_within(Duration::from_secs(2)).await;
 }
@@ -211,7 +252,10 @@ async fn a_subscription_without_ack_is_a_failed_subscription() {
     let db = sqlite_db(&dir, &[]).await;
     let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
     // ack_timeout is 1s: the client gives up on each connection and retries.
-    eventually("retries after missing acks", T, || async { sim.sim.connections_accepted() >= 2 }).await;
+    eventually("retries after missing acks", T, || async {
+        sim.sim.connections_accepted() >= 2
+    })
+    .await;
     let s = app.snapshots.borrow().clone();
     assert!(!s.accounts.is_empty());
     sim.sim.set_no_ack(false);
@@ -228,7 +272,10 @@ async fn a_liquidation_is_seen_and_verified() {
     let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
     wait_for(&app, "in sync", T, |s| state(s, "SOL") == Some(State::InSync)).await;
     sim.sim.liquidate(ACCOUNT, "SOL");
-    let s = wait_for(&app, "DB stale after liquidation", T, |s| state(s, "SOL") == Some(State::DbStale)).await;
+    let s = wait_for(&app, "DB stale after liquidation", T, |s| {
+        state(s, "SOL") == Some(State::DbStale)
+    })
+    .await;
     assert_eq!(row(&s, "SOL").unwrap().rest.believed(), Some(Decimal::ZERO));
     app.shutdown_within(Duration::from_secs(2)).await;
 }
@@ -275,11 +322,17 @@ async fn the_simulator_keeps_the_venues_quirks() {
 
     // Bad params: no ack, no error.
     let (mut ws, _) = tokio_tungstenite::connect_async(sim.addrs.ws_url()).await.unwrap();
-    ws.send(Message::text(r#"{"method":"subscribe","params":{"source":"account_positions"}}"#))
-        .await
-        .unwrap();
+    ws.send(Message::text(
+        r#"{"method":"subscribe","params":{"source":"account_positions"}}"#,
+    ))
+    .await
+    .unwrap();
     ws.send(Message::text(r#"{"method":"ping"}"#)).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(2), ws.next()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(2), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(first.into_text().unwrap().as_str(), r#"{"channel":"pong"}"#);
 
     // Closing the last position sends `data: []`.
@@ -293,5 +346,8 @@ async fn the_simulator_keeps_the_venues_quirks() {
     let _snapshot = ws.next().await;
     sim.sim.close(ACCOUNT, "BTC");
     let frame = ws.next().await.unwrap().unwrap().into_text().unwrap();
-    assert!(frame.starts_with(r#"{"channel":"account_positions","data":[],"li":"#), "{frame}");
+    assert!(
+        frame.starts_with(r#"{"channel":"account_positions","data":[],"li":"#),
+        "{frame}"
+    );
 }

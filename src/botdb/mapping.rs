@@ -111,7 +111,11 @@ impl TableName {
 pub enum SideMode {
     /// A side column with words for long and short; the amount is positive.
     /// The first word of each list is the one driftwatch writes.
-    Column { column: Ident, long: Vec<String>, short: Vec<String> },
+    Column {
+        column: Ident,
+        long: Vec<String>,
+        short: Vec<String>,
+    },
     /// No side column: the amount is signed (negative is short).
     SignedAmount,
 }
@@ -206,25 +210,57 @@ impl RawMapping {
         let pick = |mine: &Option<String>, theirs: &Option<String>| mine.clone().or_else(|| theirs.clone());
 
         let key_column = ident(&mut errors, "key_column", pick(&self.key_column, &base.key_column));
-        let symbol_column = ident(&mut errors, "symbol_column", pick(&self.symbol_column, &base.symbol_column));
-        let amount_column = ident(&mut errors, "amount_column", pick(&self.amount_column, &base.amount_column));
+        let symbol_column = ident(
+            &mut errors,
+            "symbol_column",
+            pick(&self.symbol_column, &base.symbol_column),
+        );
+        let amount_column = ident(
+            &mut errors,
+            "amount_column",
+            pick(&self.amount_column, &base.amount_column),
+        );
         let side = if self.signed_amount {
             if self.side_column.is_some() {
-                push(&mut errors, "side_column", "side_column cannot be used with signed_amount: true".into());
+                push(
+                    &mut errors,
+                    "side_column",
+                    "side_column cannot be used with signed_amount: true".into(),
+                );
             }
             Some(SideMode::SignedAmount)
         } else {
             let column = ident(&mut errors, "side_column", pick(&self.side_column, &base.side_column));
-            let long = self.long_values.clone().or(base.long_values.clone()).unwrap_or_default();
-            let short = self.short_values.clone().or(base.short_values.clone()).unwrap_or_default();
+            let long = self
+                .long_values
+                .clone()
+                .or(base.long_values.clone())
+                .unwrap_or_default();
+            let short = self
+                .short_values
+                .clone()
+                .or(base.short_values.clone())
+                .unwrap_or_default();
             if long.is_empty() {
-                push(&mut errors, "long_values", "long_values must list at least one word (e.g. [long] or [bid])".into());
+                push(
+                    &mut errors,
+                    "long_values",
+                    "long_values must list at least one word (e.g. [long] or [bid])".into(),
+                );
             }
             if short.is_empty() {
-                push(&mut errors, "short_values", "short_values must list at least one word (e.g. [short] or [ask])".into());
+                push(
+                    &mut errors,
+                    "short_values",
+                    "short_values must list at least one word (e.g. [short] or [ask])".into(),
+                );
             }
             if let Some(w) = long.iter().find(|w| short.contains(w)) {
-                push(&mut errors, "short_values", format!("{w:?} cannot mean both long and short"));
+                push(
+                    &mut errors,
+                    "short_values",
+                    format!("{w:?} cannot mean both long and short"),
+                );
             }
             column.map(|column| SideMode::Column { column, long, short })
         };
@@ -249,7 +285,9 @@ impl RawMapping {
             }
         }
         match (table, key_column, symbol_column, amount_column, side) {
-            (Some(table), Some(key_column), Some(symbol_column), Some(amount_column), Some(side)) if errors.is_empty() => {
+            (Some(table), Some(key_column), Some(symbol_column), Some(amount_column), Some(side))
+                if errors.is_empty() =>
+            {
                 Ok(Mapping {
                     table,
                     key_column,
@@ -308,7 +346,12 @@ impl Mapping {
         let mut binds = Vec::new();
         for (i, (column, value)) in self.filter.iter().enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            sql.push_str(&format!("CAST({} AS {}) = {}", d.quote(column), d.text_type(), d.param(i + 1)));
+            sql.push_str(&format!(
+                "CAST({} AS {}) = {}",
+                d.quote(column),
+                d.text_type(),
+                d.param(i + 1)
+            ));
             binds.push(value.clone());
         }
         sql.push_str(&format!(" ORDER BY {}", d.quote(&self.key_column)));
@@ -361,12 +404,23 @@ mod tests {
         );
         assert_eq!(binds, vec!["vwm_momentum_1".to_string()]);
         let (sql, _) = nexwave().select_sql(Dialect::MySql);
-        assert!(sql.contains("FROM `positions` WHERE CAST(`strategy_id` AS CHAR) = ?"), "{sql}");
+        assert!(
+            sql.contains("FROM `positions` WHERE CAST(`strategy_id` AS CHAR) = ?"),
+            "{sql}"
+        );
     }
 
     #[test]
     fn hostile_identifiers_are_rejected() {
-        for bad in ["positions; DROP TABLE positions", "a\"b", "1abc", "a b", "x`y", "", "a.b.c"] {
+        for bad in [
+            "positions; DROP TABLE positions",
+            "a\"b",
+            "1abc",
+            "a b",
+            "x`y",
+            "",
+            "a.b.c",
+        ] {
             let raw = RawMapping {
                 preset: Some("nexwave".into()),
                 table: Some(bad.into()),
@@ -391,7 +445,11 @@ mod tests {
             ..Default::default()
         };
         let fields: Vec<String> = raw.validate().unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec!["preset".to_string()], "an unknown preset hides its consequences");
+        assert_eq!(
+            fields,
+            vec!["preset".to_string()],
+            "an unknown preset hides its consequences"
+        );
         let raw = RawMapping {
             key_column: Some("bad col".into()),
             ..Default::default()

@@ -229,7 +229,9 @@ fn mysql_amount(row: &MySqlRow) -> Result<Decimal, String> {
         "DECIMAL" => row.try_get::<Decimal, _>(3).map_err(err),
         "DOUBLE" => decimal_from_f64(row.try_get::<f64, _>(3).map_err(err)?),
         "FLOAT" => decimal_from_f32(row.try_get::<f32, _>(3).map_err(err)?),
-        "BIGINT" | "INT" | "MEDIUMINT" | "SMALLINT" | "TINYINT" => Ok(Decimal::from(row.try_get::<i64, _>(3).map_err(err)?)),
+        "BIGINT" | "INT" | "MEDIUMINT" | "SMALLINT" | "TINYINT" => {
+            Ok(Decimal::from(row.try_get::<i64, _>(3).map_err(err)?))
+        }
         "VARCHAR" | "CHAR" | "TEXT" => decimal_from_text(&row.try_get::<String, _>(3).map_err(err)?),
         other => Err(format!("amount column has unsupported type {other}")),
     }

@@ -259,7 +259,11 @@ impl Validator<'_> {
     /// Locates `path` (at its key when `at_key`) and prefixes the message
     /// with it, as serde_yaml does for structural errors.
     fn located(&self, path: &str, message: String, at_key: bool) -> ConfigError {
-        let pos = if at_key { self.index.find_key(path) } else { self.index.find(path) };
+        let pos = if at_key {
+            self.index.find_key(path)
+        } else {
+            self.index.find(path)
+        };
         ConfigError {
             file: self.file.to_owned(),
             line: pos.line,
@@ -298,22 +302,38 @@ impl Validator<'_> {
         let listen = match raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN).parse::<SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
-                self.error("listen", format!("invalid listen address {:?}: expected host:port, e.g. 127.0.0.1:9733", raw.listen.unwrap_or_default()));
+                self.error(
+                    "listen",
+                    format!(
+                        "invalid listen address {:?}: expected host:port, e.g. 127.0.0.1:9733",
+                        raw.listen.unwrap_or_default()
+                    ),
+                );
                 DEFAULT_LISTEN.parse().expect("default listen address parses")
             }
         };
         if !listen.ip().is_loopback() {
-            self.warn("listen", format!("listening on {listen}: /metrics shows positions; keep it off public networks"));
+            self.warn(
+                "listen",
+                format!("listening on {listen}: /metrics shows positions; keep it off public networks"),
+            );
         }
         let log_level = raw.log.level.unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            self.error("log.level", format!("invalid log level {log_level:?}: use error, warn, info, debug or trace"));
+            self.error(
+                "log.level",
+                format!("invalid log level {log_level:?}: use error, warn, info, debug or trace"),
+            );
         }
 
         let intervals = Intervals {
             rest_poll: self.positive("intervals.rest_poll", raw.intervals.rest_poll, Duration::from_secs(10)),
             db_poll: self.positive("intervals.db_poll", raw.intervals.db_poll, Duration::from_secs(10)),
-            markets_refresh: self.positive("intervals.markets_refresh", raw.intervals.markets_refresh, Duration::from_secs(600)),
+            markets_refresh: self.positive(
+                "intervals.markets_refresh",
+                raw.intervals.markets_refresh,
+                Duration::from_secs(600),
+            ),
             reconcile: self.positive("intervals.reconcile", raw.intervals.reconcile, Duration::from_secs(1)),
         };
         if intervals.rest_poll < Duration::from_secs(5) {
@@ -325,25 +345,42 @@ impl Validator<'_> {
 
         let confirm_polls = raw.reconcile.confirm_polls.unwrap_or(3);
         if confirm_polls == 0 {
-            self.error("reconcile.confirm_polls", "must be at least 1: a single observation never counts");
+            self.error(
+                "reconcile.confirm_polls",
+                "must be at least 1: a single observation never counts",
+            );
         }
         let policy = Policy {
             confirm_polls: confirm_polls.max(1),
-            confirm_after: self.positive("reconcile.confirm_after", raw.reconcile.confirm_after, Duration::from_secs(60)),
+            confirm_after: self.positive(
+                "reconcile.confirm_after",
+                raw.reconcile.confirm_after,
+                Duration::from_secs(60),
+            ),
             rest_stale_after: self.positive(
                 "reconcile.rest_stale_after",
                 raw.reconcile.rest_stale_after,
                 intervals.rest_poll * 3,
             ),
-            db_stale_after: self.positive("reconcile.db_stale_after", raw.reconcile.db_stale_after, intervals.db_poll * 3),
+            db_stale_after: self.positive(
+                "reconcile.db_stale_after",
+                raw.reconcile.db_stale_after,
+                intervals.db_poll * 3,
+            ),
             // Replaced per account below by its stream's silence timeout.
             stream_silence_after: Duration::from_secs(45),
         };
         if policy.rest_stale_after <= intervals.rest_poll {
-            self.error("reconcile.rest_stale_after", "must be longer than intervals.rest_poll, or every read is stale");
+            self.error(
+                "reconcile.rest_stale_after",
+                "must be longer than intervals.rest_poll, or every read is stale",
+            );
         }
         if policy.db_stale_after <= intervals.db_poll {
-            self.error("reconcile.db_stale_after", "must be longer than intervals.db_poll, or every read is stale");
+            self.error(
+                "reconcile.db_stale_after",
+                "must be longer than intervals.db_poll, or every read is stale",
+            );
         }
 
         let url = match raw.bot_db.url.resolve(env) {
@@ -355,7 +392,10 @@ impl Validator<'_> {
         };
         let dialect = Dialect::from_url(url.expose()).unwrap_or_else(|| {
             if !url.expose().is_empty() {
-                self.error("bot_db.url", "unsupported database URL: use postgres://, mysql:// or sqlite://");
+                self.error(
+                    "bot_db.url",
+                    "unsupported database URL: use postgres://, mysql:// or sqlite://",
+                );
             }
             Dialect::Postgres
         });
@@ -393,12 +433,23 @@ impl Validator<'_> {
         }
     }
 
-    fn account(&mut self, p: &str, a: RawAccount, env: &dyn Env, names: &mut BTreeSet<String>) -> Option<AccountConfig> {
+    fn account(
+        &mut self,
+        p: &str,
+        a: RawAccount,
+        env: &dyn Env,
+        names: &mut BTreeSet<String>,
+    ) -> Option<AccountConfig> {
         let name_ok = !a.name.is_empty()
             && a.name.len() <= 64
-            && a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && a.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !name_ok {
-            self.error(&format!("{p}.name"), format!("invalid account name {:?}: use letters, digits, '-' and '_'", a.name));
+            self.error(
+                &format!("{p}.name"),
+                format!("invalid account name {:?}: use letters, digits, '-' and '_'", a.name),
+            );
         } else if !names.insert(a.name.clone()) {
             self.error(&format!("{p}.name"), format!("duplicate account name {:?}", a.name));
         }
@@ -407,7 +458,10 @@ impl Validator<'_> {
                 Ok(bytes) if bytes.len() == 32 => {}
                 _ => self.error(
                     &format!("{p}.address"),
-                    format!("invalid Pacifica account {:?}: expected a base58 Ed25519 public key (32 bytes)", a.address),
+                    format!(
+                        "invalid Pacifica account {:?}: expected a base58 Ed25519 public key (32 bytes)",
+                        a.address
+                    ),
                 ),
             },
         }
@@ -415,10 +469,16 @@ impl Validator<'_> {
         let rest_url = a.rest_url.unwrap_or_else(|| rest_default.to_owned());
         let ws_url = a.ws_url.unwrap_or_else(|| ws_default.to_owned());
         if !(rest_url.starts_with("https://") || rest_url.starts_with("http://")) {
-            self.error(&format!("{p}.rest_url"), format!("invalid rest_url {rest_url:?}: expected http:// or https://"));
+            self.error(
+                &format!("{p}.rest_url"),
+                format!("invalid rest_url {rest_url:?}: expected http:// or https://"),
+            );
         }
         if !(ws_url.starts_with("wss://") || ws_url.starts_with("ws://")) {
-            self.error(&format!("{p}.ws_url"), format!("invalid ws_url {ws_url:?}: expected ws:// or wss://"));
+            self.error(
+                &format!("{p}.ws_url"),
+                format!("invalid ws_url {ws_url:?}: expected ws:// or wss://"),
+            );
         }
         let api_key = match a.api_key.map(|s| s.resolve(env)) {
             None => None,
@@ -436,19 +496,32 @@ impl Validator<'_> {
             ack_timeout: self.positive(&sp("ack_timeout"), s.ack_timeout, Duration::from_secs(5)),
             // Three missed pongs.
             silence_timeout: self.positive(&sp("silence_timeout"), s.silence_timeout, ping_interval * 3),
-            max_connection_age: self.positive(&sp("max_connection_age"), s.max_connection_age, Duration::from_secs(23 * 3600)),
+            max_connection_age: self.positive(
+                &sp("max_connection_age"),
+                s.max_connection_age,
+                Duration::from_secs(23 * 3600),
+            ),
             backoff_initial: self.positive(&sp("backoff_initial"), s.backoff_initial, Duration::from_millis(500)),
             backoff_max: self.positive(&sp("backoff_max"), s.backoff_max, Duration::from_secs(30)),
             rest_timeout: self.positive(&sp("rest_timeout"), s.rest_timeout, Duration::from_secs(10)),
         };
         if stream.ping_interval > Duration::from_secs(30) {
-            self.error(&sp("ping_interval"), "must be at most 30s: Pacifica closes connections silent for 60s");
+            self.error(
+                &sp("ping_interval"),
+                "must be at most 30s: Pacifica closes connections silent for 60s",
+            );
         }
         if stream.silence_timeout <= stream.ping_interval {
-            self.error(&sp("silence_timeout"), "must be longer than ping_interval, or every pong arrives too late");
+            self.error(
+                &sp("silence_timeout"),
+                "must be longer than ping_interval, or every pong arrives too late",
+            );
         }
         if stream.max_connection_age >= Duration::from_secs(24 * 3600) {
-            self.error(&sp("max_connection_age"), "must be under 24h: the venue cuts every connection at 24h");
+            self.error(
+                &sp("max_connection_age"),
+                "must be under 24h: the venue cuts every connection at 24h",
+            );
         }
         if stream.backoff_max < stream.backoff_initial {
             self.error(&sp("backoff_max"), "must not be shorter than backoff_initial");

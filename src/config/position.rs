@@ -115,7 +115,11 @@ impl MarkedEventReceiver for Receiver {
                             self.values.insert(path.clone(), pos);
                             self.provisional = None;
                         }
-                        let key_path = if path.is_empty() { value.clone() } else { format!("{path}.{value}") };
+                        let key_path = if path.is_empty() {
+                            value.clone()
+                        } else {
+                            format!("{path}.{value}")
+                        };
                         self.keys.insert(key_path, pos);
                         *key = Some((value, pos));
                     }

@@ -9,7 +9,11 @@ use super::*;
 const ADDR: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 
 fn env() -> HashMap<String, String> {
-    [("BOT_DB_URL".to_string(), "postgres://bot:hunter2@127.0.0.1/bot".to_string())].into()
+    [(
+        "BOT_DB_URL".to_string(),
+        "postgres://bot:hunter2@127.0.0.1/bot".to_string(),
+    )]
+    .into()
 }
 
 fn good() -> String {
@@ -35,7 +39,10 @@ fn a_minimal_config_gets_safe_defaults() {
     assert_eq!(c.accounts[0].rest_url, "https://api.pacifica.fi/api/v1");
     assert_eq!(c.bot_db.dialect, Dialect::Postgres);
     assert_eq!(format!("{:?}", c.bot_db.url), "***");
-    assert!(!format!("{c:?}").contains("hunter2"), "the config's Debug must not leak secrets");
+    assert!(
+        !format!("{c:?}").contains("hunter2"),
+        "the config's Debug must not leak secrets"
+    );
 }
 
 #[test]

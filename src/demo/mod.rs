@@ -127,7 +127,11 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let mut snaps = running.snapshots.clone();
 
     println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback.");
-    println!("  simulated exchange: {} (REST), {} (WebSocket)", addrs.rest_url(), addrs.ws_url());
+    println!(
+        "  simulated exchange: {} (REST), {} (WebSocket)",
+        addrs.rest_url(),
+        addrs.ws_url()
+    );
     println!("  bot database:       {} (Nexwave schema, 16 rows)", db_path.display());
     if let Some(h) = http {
         println!("  metrics:            http://{h}/metrics");

@@ -201,7 +201,8 @@ struct Tracker {
 /// Holds the hysteresis between calls; everything else is recomputed.
 #[derive(Debug, Default)]
 pub struct Reconciler {
-    trackers: BTreeMap<(usize, PositionKey), Tracker>,
+    /// account → key → how long its state has held.
+    trackers: BTreeMap<usize, BTreeMap<PositionKey, Tracker>>,
 }
 
 impl Reconciler {
@@ -210,7 +211,13 @@ impl Reconciler {
     }
 
     /// Reconciles account number `account` (an index the caller keeps stable).
-    pub fn reconcile(&mut self, account: usize, input: &AccountInputs<'_>, policy: &Policy, now: Timestamp) -> AccountReport {
+    pub fn reconcile(
+        &mut self,
+        account: usize,
+        input: &AccountInputs<'_>,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> AccountReport {
         let ws_trust = input.view.trust(now, policy.stream_silence_after);
         let rest = input.rest.usable(now, policy.rest_stale_after);
         let db = input.db.usable(now, policy.db_stale_after);
@@ -237,83 +244,93 @@ impl Reconciler {
         ];
 
         // Last known sizes, trusted or not, so the table can show them.
-        let ws_sizes: BTreeMap<PositionKey, Decimal> = if input.view.has_baseline() {
-            input.view.positions().iter().map(|(k, p)| (k.clone(), p.size)).collect()
+        // Borrowed, not cloned: this runs on every stream frame.
+        let has_baseline = input.view.has_baseline();
+        let ws_sizes: BTreeMap<&PositionKey, Decimal> = if has_baseline {
+            input.view.positions().iter().map(|(k, p)| (k, p.size)).collect()
         } else {
             BTreeMap::new()
         };
-        let rest_sizes: BTreeMap<PositionKey, Decimal> = input
+        let rest_sizes: BTreeMap<&PositionKey, Decimal> = input
             .rest
             .last()
-            .map(|(r, _)| r.positions.iter().map(|p| (p.key.clone(), p.size)).collect())
+            .map(|(r, _)| r.positions.iter().map(|p| (&p.key, p.size)).collect())
             .unwrap_or_default();
-        let db_sizes: BTreeMap<PositionKey, Decimal> = input.db.last().map(|(d, _)| d.sizes()).unwrap_or_default();
-
+        let mut db_sizes: BTreeMap<&PositionKey, Decimal> = BTreeMap::new();
+        if let Some((d, _)) = input.db.last() {
+            for row in &d.rows {
+                *db_sizes.entry(&row.key).or_insert(Decimal::ZERO) += row.size;
+            }
+        }
+        let trackers = self.trackers.entry(account).or_default();
         let keys: BTreeSet<PositionKey> = ws_sizes
             .keys()
             .chain(rest_sizes.keys())
             .chain(db_sizes.keys())
-            .cloned()
-            .chain(self.trackers.keys().filter(|(a, _)| *a == account).map(|(_, k)| k.clone()))
+            .map(|k| (*k).clone())
+            .chain(trackers.keys().cloned())
             .collect();
 
         let token = (input.rest.read_at(), input.db.read_at());
+        let (rest_known, db_known) = (input.rest.last().is_some(), input.db.last().is_some());
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
             let lot = input.lot_sizes.get(&key.symbol).copied();
-            let reading = |sizes: &BTreeMap<PositionKey, Decimal>, known: bool, trusted: bool| Reading {
-                size: if known { Some(sizes.get(&key).copied().unwrap_or(Decimal::ZERO)) } else { None },
+            let reading = |sizes: &BTreeMap<&PositionKey, Decimal>, known: bool, trusted: bool| Reading {
+                size: if known {
+                    Some(sizes.get(&key).copied().unwrap_or(Decimal::ZERO))
+                } else {
+                    None
+                },
                 trusted,
             };
-            let ws = reading(&ws_sizes, input.view.has_baseline(), ws_trust.is_ok());
-            let rest_r = reading(&rest_sizes, input.rest.last().is_some(), rest.is_ok());
-            let db_r = reading(&db_sizes, input.db.last().is_some(), db.is_ok());
+            let ws = reading(&ws_sizes, has_baseline, ws_trust.is_ok());
+            let rest_r = reading(&rest_sizes, rest_known, rest.is_ok());
+            let db_r = reading(&db_sizes, db_known, db.is_ok());
             let db_has_row = db_sizes.contains_key(&key);
             let state = classify(ws, rest_r, db_r, db_has_row, lot);
 
-            let tracker = self
-                .trackers
-                .entry((account, key.clone()))
-                .and_modify(|t| {
-                    if t.state != state {
-                        *t = Tracker {
-                            state,
-                            since: now,
-                            observations: 1,
-                            token,
-                        };
-                    } else if t.token != token {
+            let fresh = Tracker {
+                state,
+                since: now,
+                observations: 1,
+                token,
+            };
+            let tracker = match trackers.get_mut(&key) {
+                Some(t) if t.state != state => {
+                    *t = fresh;
+                    t
+                }
+                Some(t) => {
+                    if t.token != token {
                         t.observations = t.observations.saturating_add(1);
                         t.token = token;
                     }
-                })
-                .or_insert(Tracker {
-                    state,
-                    since: now,
-                    observations: 1,
-                    token,
-                });
+                    t
+                }
+                None => trackers.entry(key.clone()).or_insert(fresh),
+            };
             let confirmed = state == State::InSync
                 || tracker.observations >= policy.confirm_polls
                 || now.since(tracker.since) >= policy.confirm_after;
-            let row = Row {
-                key: key.clone(),
+            let (since, observations) = (tracker.since, tracker.observations);
+            // A key that is flat everywhere and in sync is finished: forget it.
+            let flat_everywhere = [ws, rest_r, db_r].iter().all(|r| r.size.is_none_or(|s| s.is_zero())) && !db_has_row;
+            if state == State::InSync && flat_everywhere {
+                trackers.remove(&key);
+                continue;
+            }
+            rows.push(Row {
+                key,
                 ws,
                 rest: rest_r,
                 db: db_r,
                 db_has_row,
                 state,
                 confirmed,
-                since: tracker.since,
-                observations: tracker.observations,
-            };
-            // A key that is flat everywhere and in sync is finished: forget it.
-            let flat_everywhere = [ws, rest_r, db_r].iter().all(|r| r.size.is_none_or(|s| s.is_zero())) && !db_has_row;
-            if state == State::InSync && flat_everywhere {
-                self.trackers.remove(&(account, key));
-                continue;
-            }
-            rows.push(row);
+                since,
+                observations,
+            });
         }
         AccountReport { rows, sources }
     }

@@ -20,16 +20,76 @@ fn classification_table() {
     let lot = Some(d("0.01"));
     // (ws, rest, db, db_has_row) -> state
     let cases: Vec<(Reading, Reading, Reading, bool, State)> = vec![
-        (r(Some("1"), true), r(Some("1"), true), r(Some("1"), true), true, State::InSync),
-        (r(Some("1"), true), r(Some("1.005"), true), r(Some("0.995"), true), true, State::InSync),
-        (r(Some("0"), true), r(Some("0"), true), r(Some("5"), true), true, State::DbStale),
-        (r(Some("-0.5"), true), r(Some("-0.5"), true), r(Some("0"), true), false, State::DbMissing),
-        (r(Some("-0.1"), true), r(Some("-0.1"), true), r(Some("0.1"), true), true, State::DbMismatch),
-        (r(Some("0.5"), true), r(Some("0"), true), r(Some("0"), true), false, State::StreamDrift),
-        (r(Some("0.5"), false), r(Some("0"), true), r(Some("0"), true), false, State::SourceUntrusted),
-        (r(Some("0"), true), r(None, false), r(Some("3"), true), true, State::SourceUntrusted),
-        (r(Some("0"), true), r(Some("0"), true), r(Some("3"), false), true, State::SourceUntrusted),
-        (r(None, false), r(None, false), r(None, false), false, State::SourceUntrusted),
+        (
+            r(Some("1"), true),
+            r(Some("1"), true),
+            r(Some("1"), true),
+            true,
+            State::InSync,
+        ),
+        (
+            r(Some("1"), true),
+            r(Some("1.005"), true),
+            r(Some("0.995"), true),
+            true,
+            State::InSync,
+        ),
+        (
+            r(Some("0"), true),
+            r(Some("0"), true),
+            r(Some("5"), true),
+            true,
+            State::DbStale,
+        ),
+        (
+            r(Some("-0.5"), true),
+            r(Some("-0.5"), true),
+            r(Some("0"), true),
+            false,
+            State::DbMissing,
+        ),
+        (
+            r(Some("-0.1"), true),
+            r(Some("-0.1"), true),
+            r(Some("0.1"), true),
+            true,
+            State::DbMismatch,
+        ),
+        (
+            r(Some("0.5"), true),
+            r(Some("0"), true),
+            r(Some("0"), true),
+            false,
+            State::StreamDrift,
+        ),
+        (
+            r(Some("0.5"), false),
+            r(Some("0"), true),
+            r(Some("0"), true),
+            false,
+            State::SourceUntrusted,
+        ),
+        (
+            r(Some("0"), true),
+            r(None, false),
+            r(Some("3"), true),
+            true,
+            State::SourceUntrusted,
+        ),
+        (
+            r(Some("0"), true),
+            r(Some("0"), true),
+            r(Some("3"), false),
+            true,
+            State::SourceUntrusted,
+        ),
+        (
+            r(None, false),
+            r(None, false),
+            r(None, false),
+            false,
+            State::SourceUntrusted,
+        ),
     ];
     for (i, (ws, rest, db, has_row, want)) in cases.into_iter().enumerate() {
         assert_eq!(classify(ws, rest, db, has_row, lot), want, "case {i}");
@@ -131,13 +191,35 @@ fn a_mismatch_needs_n_distinct_polls_before_it_counts() {
     let mut world = World::new(vec![], vec![row("BTC", "1")]);
     let mut rec = Reconciler::new();
     let p = policy();
-    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(1)), "BTC"), (State::DbStale, false));
+    assert_eq!(
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(1)), "BTC"),
+        (State::DbStale, false)
+    );
     // Re-reconciling without a new read is not a new observation.
-    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(2)), "BTC"), (State::DbStale, false));
-    world.db.succeeded(DbSnapshot { rows: vec![row("BTC", "1")] }, Timestamp(3));
-    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(3)), "BTC"), (State::DbStale, false));
-    world.db.succeeded(DbSnapshot { rows: vec![row("BTC", "1")] }, Timestamp(4));
-    assert_eq!(state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(4)), "BTC"), (State::DbStale, true));
+    assert_eq!(
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(2)), "BTC"),
+        (State::DbStale, false)
+    );
+    world.db.succeeded(
+        DbSnapshot {
+            rows: vec![row("BTC", "1")],
+        },
+        Timestamp(3),
+    );
+    assert_eq!(
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(3)), "BTC"),
+        (State::DbStale, false)
+    );
+    world.db.succeeded(
+        DbSnapshot {
+            rows: vec![row("BTC", "1")],
+        },
+        Timestamp(4),
+    );
+    assert_eq!(
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(4)), "BTC"),
+        (State::DbStale, true)
+    );
 }
 
 #[test]
@@ -205,7 +287,10 @@ fn a_row_that_resolves_is_dropped_once_flat_everywhere() {
 
 #[test]
 fn diff_is_zero_when_all_sources_agree() {
-    let world = World::new(vec![pos("ETH", "-2"), pos("SOL", "3")], vec![row("ETH", "-2"), row("SOL", "3")]);
+    let world = World::new(
+        vec![pos("ETH", "-2"), pos("SOL", "3")],
+        vec![row("ETH", "-2"), row("SOL", "3")],
+    );
     let mut rec = Reconciler::new();
     let report = rec.reconcile(0, &world.inputs(), &policy(), Timestamp(1));
     for row in &report.rows {

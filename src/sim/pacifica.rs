@@ -94,26 +94,106 @@ pub struct SimMarket {
 /// The markets the simulator lists (its own choices, picked so that the
 /// incident's sizes are whole lots).
 pub const MARKETS: &[SimMarket] = &[
-    SimMarket { symbol: "BTC", tick_size: "1", lot_size: "0.00001" },
-    SimMarket { symbol: "ETH", tick_size: "0.1", lot_size: "0.0001" },
-    SimMarket { symbol: "SOL", tick_size: "0.01", lot_size: "0.01" },
-    SimMarket { symbol: "ZEC", tick_size: "0.01", lot_size: "0.01" },
-    SimMarket { symbol: "VIRTUAL", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "FARTCOIN", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "2Z", tick_size: "0.0001", lot_size: "1" },
-    SimMarket { symbol: "BNB", tick_size: "0.01", lot_size: "0.01" },
-    SimMarket { symbol: "XRP", tick_size: "0.0001", lot_size: "1" },
-    SimMarket { symbol: "ASTER", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "PENGU", tick_size: "0.000001", lot_size: "1" },
-    SimMarket { symbol: "LDO", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "CRV", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "ENA", tick_size: "0.0001", lot_size: "1" },
-    SimMarket { symbol: "XPL", tick_size: "0.0001", lot_size: "1" },
-    SimMarket { symbol: "WLFI", tick_size: "0.0001", lot_size: "1" },
-    SimMarket { symbol: "PUMP", tick_size: "0.000001", lot_size: "1" },
-    SimMarket { symbol: "MON", tick_size: "0.00001", lot_size: "1" },
-    SimMarket { symbol: "SUI", tick_size: "0.0001", lot_size: "0.1" },
-    SimMarket { symbol: "kBONK", tick_size: "0.000001", lot_size: "1" },
+    SimMarket {
+        symbol: "BTC",
+        tick_size: "1",
+        lot_size: "0.00001",
+    },
+    SimMarket {
+        symbol: "ETH",
+        tick_size: "0.1",
+        lot_size: "0.0001",
+    },
+    SimMarket {
+        symbol: "SOL",
+        tick_size: "0.01",
+        lot_size: "0.01",
+    },
+    SimMarket {
+        symbol: "ZEC",
+        tick_size: "0.01",
+        lot_size: "0.01",
+    },
+    SimMarket {
+        symbol: "VIRTUAL",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "FARTCOIN",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "2Z",
+        tick_size: "0.0001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "BNB",
+        tick_size: "0.01",
+        lot_size: "0.01",
+    },
+    SimMarket {
+        symbol: "XRP",
+        tick_size: "0.0001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "ASTER",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "PENGU",
+        tick_size: "0.000001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "LDO",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "CRV",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "ENA",
+        tick_size: "0.0001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "XPL",
+        tick_size: "0.0001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "WLFI",
+        tick_size: "0.0001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "PUMP",
+        tick_size: "0.000001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "MON",
+        tick_size: "0.00001",
+        lot_size: "1",
+    },
+    SimMarket {
+        symbol: "SUI",
+        tick_size: "0.0001",
+        lot_size: "0.1",
+    },
+    SimMarket {
+        symbol: "kBONK",
+        tick_size: "0.000001",
+        lot_size: "1",
+    },
 ];
 
 enum Out {
@@ -364,7 +444,8 @@ impl Sim {
     }
 
     fn positions_frame(st: &State, account: &str) -> String {
-        json!({"channel": "account_positions", "data": Self::positions_json(st, account, true), "li": st.li}).to_string()
+        json!({"channel": "account_positions", "data": Self::positions_json(st, account, true), "li": st.li})
+            .to_string()
     }
 
     fn push_positions(st: &mut State, account: &str) {
@@ -491,7 +572,11 @@ impl Sim {
                 let account = params.get("account").and_then(Value::as_str);
                 let known = matches!(
                     source,
-                    "account_positions" | "account_trades" | "account_order_updates" | "account_orders" | "account_info"
+                    "account_positions"
+                        | "account_trades"
+                        | "account_order_updates"
+                        | "account_orders"
+                        | "account_info"
                 );
                 // Quirk: bad params get neither an ack nor an error.
                 let Some(account) = account.filter(|_| known) else {
@@ -535,7 +620,12 @@ impl Sim {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
-        let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
         self.lock().requests.push(Recorded {
             at: Instant::now(),
             method: method.to_string(),
@@ -553,7 +643,9 @@ impl Sim {
             if let Some(fault) = self.take_rest_fault(&path) {
                 return Ok(match fault {
                     RestFault::RateLimited => rate_limited(),
-                    RestFault::ServerError => envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", None),
+                    RestFault::ServerError => {
+                        envelope_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error", None)
+                    }
                     RestFault::Timeout => {
                         tokio::time::sleep(Duration::from_secs(120)).await;
                         envelope_error(StatusCode::GATEWAY_TIMEOUT, "Request timed out", Some(504))
@@ -581,18 +673,22 @@ impl Sim {
                 Some(a) => {
                     let st = self.lock();
                     let count = st.accounts.get(&a).map_or(0, BTreeMap::len);
-                    ok_json(json!({"success": true, "data": {"balance": "10000", "account_equity": "10000",
+                    ok_json(
+                        json!({"success": true, "data": {"balance": "10000", "account_equity": "10000",
                         "positions_count": count, "orders_count": 0, "stop_orders_count": 0, "fee_level": 0,
-                        "updated_at": (self.inner.clock_ms)()}, "error": null, "code": null}))
+                        "updated_at": (self.inner.clock_ms)()}, "error": null, "code": null}),
+                    )
                 }
             },
             (Method::GET, "/api/v1/info") => {
                 let data: Vec<Value> = MARKETS
                     .iter()
-                    .map(|m| json!({"symbol": m.symbol, "tick_size": m.tick_size, "min_tick": "0", "max_tick": "1000000",
+                    .map(|m| {
+                        json!({"symbol": m.symbol, "tick_size": m.tick_size, "min_tick": "0", "max_tick": "1000000",
                         "lot_size": m.lot_size, "max_leverage": 10, "isolated_only": false, "min_order_size": "10",
                         "max_order_size": "1000000", "funding_rate": "0.0000125", "next_funding_rate": "0.0000125",
-                        "created_at": 1748881333944i64, "instrument_type": "perpetual", "base_asset": m.symbol}))
+                        "created_at": 1748881333944i64, "instrument_type": "perpetual", "base_asset": m.symbol})
+                    })
                     .collect();
                 ok_json(json!({"success": true, "data": data, "error": null, "code": null}))
             }
@@ -654,7 +750,13 @@ impl Sim {
                         if Decimal::from_str(amount).is_err() || !matches!(side, "bid" | "ask") {
                             return bad("side must be bid or ask and amount a decimal string".into());
                         }
-                        self.open(&p.account, &p.symbol, side, amount, p.entry_price.as_deref().unwrap_or("0"));
+                        self.open(
+                            &p.account,
+                            &p.symbol,
+                            side,
+                            amount,
+                            p.entry_price.as_deref().unwrap_or("0"),
+                        );
                     }
                     "/_sim/close" => self.close(&p.account, &p.symbol),
                     _ => self.liquidate(&p.account, &p.symbol),

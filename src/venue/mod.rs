@@ -46,15 +46,9 @@ pub enum StreamEvent {
     /// The venue acknowledged the position subscription.
     Subscribed,
     /// The complete open set (full-snapshot venues).
-    Snapshot {
-        positions: Vec<Position>,
-        seq: Option<u64>,
-    },
+    Snapshot { positions: Vec<Position>, seq: Option<u64> },
     /// One key's new absolute size (per-key venues); zero is closed.
-    Update {
-        position: Position,
-        seq: Option<u64>,
-    },
+    Update { position: Position, seq: Option<u64> },
     /// Something changed these symbols without the bot (liquidation, ADL):
     /// the core asks REST to verify them now.
     Dirty { symbols: Vec<String>, cause: String },

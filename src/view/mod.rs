@@ -172,7 +172,11 @@ impl StreamView {
     /// Compares a REST read with the view, and marks the view verified when
     /// they agree. Per-key venues take their baseline from the first REST read
     /// after a connect (keys the stream already set keep the stream's value).
-    pub fn verify_with_rest(&mut self, rest: &RestSnapshot, lot_size: impl Fn(&str) -> Option<Decimal>) -> Verification {
+    pub fn verify_with_rest(
+        &mut self,
+        rest: &RestSnapshot,
+        lot_size: impl Fn(&str) -> Option<Decimal>,
+    ) -> Verification {
         if self.style == StreamStyle::PerKeyUpdates && self.link == Link::AwaitingBaseline {
             for p in &rest.positions {
                 if !self.set_since_connect.contains(&p.key) {

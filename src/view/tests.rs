@@ -35,7 +35,10 @@ fn live_view() -> StreamView {
     let mut v = StreamView::new(StreamStyle::FullSnapshots);
     v.apply(&StreamEvent::Connected, Timestamp(0));
     v.apply(&snap(vec![pos("BTC", "1")], 10), Timestamp(1));
-    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 10), no_lots), Verification::Agreed);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 10), no_lots),
+        Verification::Agreed
+    );
     v
 }
 
@@ -54,7 +57,10 @@ fn snapshot_alone_is_not_enough_a_rest_read_must_agree() {
     assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
     assert_eq!(v.verify_with_rest(&rest(vec![], 11), no_lots), Verification::Disagreed);
     assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
-    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 11), no_lots), Verification::Agreed);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 11), no_lots),
+        Verification::Agreed
+    );
     assert_eq!(v.trust(Timestamp(2), SILENCE), Ok(()));
 }
 
@@ -72,21 +78,22 @@ fn each_frame_replaces_the_open_set() {
 fn frames_with_a_lower_sequence_are_dropped() {
     let mut v = live_view();
     v.apply(&snap(vec![pos("BTC", "2")], 20), Timestamp(2));
-    assert_eq!(v.apply(&snap(vec![pos("BTC", "3")], 15), Timestamp(3)), Applied::DroppedOutOfOrder);
+    assert_eq!(
+        v.apply(&snap(vec![pos("BTC", "3")], 15), Timestamp(3)),
+        Applied::DroppedOutOfOrder
+    );
     assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(2));
     // Equal sequence is applied: li is exchange-wide and funding changes do not bump it.
-    assert_eq!(v.apply(&snap(vec![pos("BTC", "4")], 20), Timestamp(4)), Applied::Replaced);
+    assert_eq!(
+        v.apply(&snap(vec![pos("BTC", "4")], 20), Timestamp(4)),
+        Applied::Replaced
+    );
 }
 
 #[test]
 fn a_disconnect_untrusts_and_keeps_the_last_known_sizes() {
     let mut v = live_view();
-    v.apply(
-        &StreamEvent::Disconnected {
-            reason: "reset".into(),
-        },
-        Timestamp(5),
-    );
+    v.apply(&StreamEvent::Disconnected { reason: "reset".into() }, Timestamp(5));
     assert_eq!(v.trust(Timestamp(5), SILENCE), Err(Untrusted::Disconnected));
     assert_eq!(v.positions().len(), 1, "a dropped socket is not a flat account");
     assert_eq!(v.reconnects(), 1);
@@ -98,7 +105,10 @@ fn a_disconnect_untrusts_and_keeps_the_last_known_sizes() {
 fn silence_untrusts() {
     let v = live_view();
     assert!(v.trust(Timestamp(1_000), SILENCE).is_ok());
-    assert!(matches!(v.trust(Timestamp(40_000), SILENCE), Err(Untrusted::Silent { .. })));
+    assert!(matches!(
+        v.trust(Timestamp(40_000), SILENCE),
+        Err(Untrusted::Silent { .. })
+    ));
 }
 
 #[test]
@@ -112,7 +122,10 @@ fn rest_disagreement_after_verification_does_not_flatten_the_stream() {
 fn an_older_rest_read_is_recognised() {
     let mut v = live_view();
     v.apply(&snap(vec![pos("BTC", "2")], 50), Timestamp(2));
-    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1")], 40), no_lots), Verification::RestOlder);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 40), no_lots),
+        Verification::RestOlder
+    );
 }
 
 #[test]
@@ -121,7 +134,10 @@ fn agreement_uses_the_lot_size() {
     v.apply(&StreamEvent::Connected, Timestamp(0));
     v.apply(&snap(vec![pos("BTC", "1.000")], 1), Timestamp(0));
     let lots = |_: &str| Some(Decimal::from_str("0.01").unwrap());
-    assert_eq!(v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots), Verification::Agreed);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots),
+        Verification::Agreed
+    );
 }
 
 #[test]
@@ -141,7 +157,10 @@ fn per_key_venues_seed_from_rest_and_keep_newer_stream_values() {
     };
     // The REST seed is older than the SOL update, so they disagree on SOL...
     assert_eq!(v.verify_with_rest(&seed, no_lots), Verification::Disagreed);
-    assert_eq!(v.positions()[&PositionKey::net("SOL")].size, Decimal::from_str("0.5").unwrap());
+    assert_eq!(
+        v.positions()[&PositionKey::net("SOL")].size,
+        Decimal::from_str("0.5").unwrap()
+    );
     assert_eq!(v.positions()[&PositionKey::net("ETH")].size, Decimal::from(-1));
     // ...and the next REST read that agrees makes the view trusted.
     let later = RestSnapshot {

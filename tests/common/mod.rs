@@ -41,7 +41,11 @@ pub async fn start_sim(cfg: SimConfig) -> SimHandle {
     let (stop, rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (sim, addrs) = Sim::start(cfg, any, any, rx).await.expect("simulator binds loopback");
-    SimHandle { sim, addrs, _stop: stop }
+    SimHandle {
+        sim,
+        addrs,
+        _stop: stop,
+    }
 }
 
 /// A unique temporary directory, removed on drop.
@@ -68,7 +72,10 @@ impl Drop for TempDir {
 pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     (t % 1_000_000_000) * 1000 + N.fetch_add(1, Ordering::Relaxed) % 1000
 }
 
@@ -137,11 +144,23 @@ pub const NEXWAVE_MAPPING: &str = "      preset: nexwave\n      filter: {strateg
 pub async fn start_app(text: &str, http: bool) -> Running {
     let config = parse_config(text);
     let listen = config.listen;
-    app::start(config, app::Options { http: http.then_some(listen) }).await.expect("driftwatch starts")
+    app::start(
+        config,
+        app::Options {
+            http: http.then_some(listen),
+        },
+    )
+    .await
+    .expect("driftwatch starts")
 }
 
 /// Waits for a snapshot that satisfies `pred`, or panics with the last one.
-pub async fn wait_for(running: &Running, what: &str, timeout: Duration, pred: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+pub async fn wait_for(
+    running: &Running,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
     let mut rx = running.snapshots.clone();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

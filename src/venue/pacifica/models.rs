@@ -25,11 +25,14 @@ pub struct RestMarket {
     pub instrument_type: Option<String>,
 }
 
-/// One item of a WebSocket `account_positions` frame.
+/// One item of a WebSocket `account_positions` frame. Strings are borrowed
+/// from the frame where they have no escapes (this is the hot path).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct WsPosition {
-    pub s: String,
-    pub d: String,
+pub struct WsPosition<'a> {
+    #[serde(borrow)]
+    pub s: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub d: std::borrow::Cow<'a, str>,
     pub a: Decimal,
     #[serde(default)]
     pub p: Option<Decimal>,

@@ -133,40 +133,79 @@ pub enum WsFrame {
     Error(String),
 }
 
+/// The envelope of a WebSocket frame; `data` is decoded per channel.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    channel: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    li: Option<u64>,
+    #[serde(default)]
+    err: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct AckData {
+    #[serde(default)]
+    source: String,
+}
+
+/// An `account_positions` frame, decoded in one pass.
+#[derive(serde::Deserialize)]
+struct PositionsFrame<'a> {
+    #[serde(borrow)]
+    data: Option<Vec<WsPosition<'a>>>,
+    #[serde(default)]
+    li: Option<u64>,
+}
+
+fn positions_event(wire: Vec<WsPosition<'_>>, seq: Option<u64>) -> Result<WsFrame, ParseError> {
+    let mut positions = Vec::with_capacity(wire.len());
+    for p in wire {
+        if let Some(pos) = position(&p.s, &p.d, p.a, p.p)? {
+            positions.push(pos);
+        }
+    }
+    Ok(WsFrame::Event(StreamEvent::Snapshot { positions, seq }))
+}
+
 /// Parses one text frame from `wss://.../ws`.
 pub fn ws_frame(text: &str) -> Result<WsFrame, ParseError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ParseError(format!("not JSON: {e}")))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| ParseError("frame is not an object".into()))?;
-    if let Some(err) = obj.get("err").or_else(|| obj.get("error")).and_then(Value::as_str) {
-        return Ok(WsFrame::Error(err.to_owned()));
+    // Fast path for the hot channel: the venue writes `channel` first.
+    if text.starts_with(r#"{"channel":"account_positions","#) {
+        if let Ok(f) = serde_json::from_str::<PositionsFrame<'_>>(text) {
+            return positions_event(f.data.unwrap_or_default(), f.li);
+        }
     }
-    let channel = obj.get("channel").and_then(Value::as_str).unwrap_or("");
-    let data = obj.get("data").cloned().unwrap_or(Value::Null);
-    match channel {
-        "subscribe" => Ok(WsFrame::SubscribeAck {
-            source: data.get("source").and_then(Value::as_str).unwrap_or("").to_owned(),
-        }),
+    let env: Envelope<'_> = serde_json::from_str(text).map_err(|e| ParseError(format!("not a JSON object: {e}")))?;
+    if let Some(err) = env
+        .err
+        .or_else(|| env.error.as_ref().and_then(Value::as_str).map(str::to_owned))
+    {
+        return Ok(WsFrame::Error(err));
+    }
+    let data = env.data.map(|d| d.get()).unwrap_or("null");
+    match env.channel.as_deref().unwrap_or("") {
+        "subscribe" => {
+            let ack: AckData = serde_json::from_str(data).unwrap_or(AckData { source: String::new() });
+            Ok(WsFrame::SubscribeAck { source: ack.source })
+        }
         "account_positions" => {
-            let wire: Vec<WsPosition> = match data {
-                // A close is documented as `data: []`; tolerate `null` the same way
-                // only when the frame is otherwise well-formed.
-                Value::Null => Vec::new(),
-                other => serde_json::from_value(other).map_err(|e| ParseError(format!("account_positions: {e}")))?,
+            // A close is documented as `data: []`; `null` is read the same way.
+            let wire: Vec<WsPosition> = if data == "null" {
+                Vec::new()
+            } else {
+                serde_json::from_str(data).map_err(|e| ParseError(format!("account_positions: {e}")))?
             };
-            let mut positions = Vec::with_capacity(wire.len());
-            for p in wire {
-                if let Some(pos) = position(&p.s, &p.d, p.a, p.p)? {
-                    positions.push(pos);
-                }
-            }
-            let seq = obj.get("li").and_then(Value::as_u64);
-            Ok(WsFrame::Event(StreamEvent::Snapshot { positions, seq }))
+            positions_event(wire, env.li)
         }
         "account_trades" => {
             let trades: Vec<WsTrade> =
-                serde_json::from_value(data).map_err(|e| ParseError(format!("account_trades: {e}")))?;
+                serde_json::from_str(data).map_err(|e| ParseError(format!("account_trades: {e}")))?;
             let mut symbols: Vec<String> = Vec::new();
             let mut cause = String::new();
             for t in trades {

@@ -106,7 +106,10 @@ where
     };
     let (mut sink, mut stream) = ws.split();
     for source in ["account_positions", "account_trades"] {
-        if let Err(e) = sink.send(Message::text(parse::subscribe_message(source, &params.account))).await {
+        if let Err(e) = sink
+            .send(Message::text(parse::subscribe_message(source, &params.account)))
+            .await
+        {
             return End::Failed(format!("subscribe failed: {e}"));
         }
     }

@@ -29,7 +29,11 @@ fn documented_positions_response_parses() {
 
 #[test]
 fn empty_positions_is_an_empty_set_not_an_error() {
-    let snap = positions_response(200, br#"{"success":true,"data":[],"error":null,"code":null,"last_order_id":7}"#).unwrap();
+    let snap = positions_response(
+        200,
+        br#"{"success":true,"data":[],"error":null,"code":null,"last_order_id":7}"#,
+    )
+    .unwrap();
     assert!(snap.positions.is_empty());
     assert_eq!(snap.seq, Some(7));
 }
@@ -46,18 +50,35 @@ fn failures_never_read_as_flat() {
     for (status, body) in [
         (200, &b"<html>garbage"[..]),
         (200, br#"{"success":true,"data":null}"#),
-        (200, br#"{"success":false,"data":null,"error":"Agent not authorized for account","code":400}"#),
-        (500, br#"{"success":false,"data":null,"error":"Internal server error","code":null}"#),
-        (403, b"<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE>"),
-        (200, br#"{"success":true,"data":[{"symbol":"BTC","side":"long","amount":"1"}]}"#),
+        (
+            200,
+            br#"{"success":false,"data":null,"error":"Agent not authorized for account","code":400}"#,
+        ),
+        (
+            500,
+            br#"{"success":false,"data":null,"error":"Internal server error","code":null}"#,
+        ),
+        (
+            403,
+            b"<HTML><HEAD><TITLE>ERROR: The request could not be satisfied</TITLE>",
+        ),
+        (
+            200,
+            br#"{"success":true,"data":[{"symbol":"BTC","side":"long","amount":"1"}]}"#,
+        ),
     ] {
-        assert!(positions_response(status, body).is_err(), "{}", String::from_utf8_lossy(body));
+        assert!(
+            positions_response(status, body).is_err(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
 #[test]
 fn bare_error_body_of_the_observed_422_is_an_error() {
-    let body = br#"{"error":"No position found for reduce-only order: HVXrj9PFN5sLqkvWhs5quGsQHKsbaeb75sroPtTiCUWU WLFI"}"#;
+    let body =
+        br#"{"error":"No position found for reduce-only order: HVXrj9PFN5sLqkvWhs5quGsQHKsbaeb75sroPtTiCUWU WLFI"}"#;
     match positions_response(422, body) {
         Err(RestError::Http { status: 422, message }) => assert!(message.starts_with("No position found")),
         other => panic!("{other:?}"),
@@ -140,7 +161,10 @@ fn zero_amount_items_are_dropped() {
 
 #[test]
 fn ratelimit_header_gives_the_refresh_time() {
-    assert_eq!(retry_after(Some(r#""credits";r=0;t=32"#), None), Duration::from_secs(32));
+    assert_eq!(
+        retry_after(Some(r#""credits";r=0;t=32"#), None),
+        Duration::from_secs(32)
+    );
     assert_eq!(retry_after(None, Some("7")), Duration::from_secs(7));
     assert_eq!(retry_after(None, None), Duration::from_secs(5));
 }
