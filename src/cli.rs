@@ -57,7 +57,7 @@ pub enum Command {
         rest_listen: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:9811")]
         ws_listen: SocketAddr,
-        /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY] (repeatable).
+        /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT, optionally :ENTRY (repeatable).
         #[arg(long = "open")]
         open: Vec<String>,
     },

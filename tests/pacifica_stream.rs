@@ -351,3 +351,118 @@ async fn the_simulator_keeps_the_venues_quirks() {
         "{frame}"
     );
 }
+
+#[tokio::test]
+async fn delayed_frames_arrive_late_but_in_order() {
+    let sim = start_sim(SimConfig::default()).await;
+    let dir = TempDir::new("delay");
+    let db = sqlite_db(&dir, &[("ETH", "bid", 3.0)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "stream trusted", T, ws_trusted).await;
+    sim.sim.set_frame_delay(Duration::from_millis(400));
+    let sent = tokio::time::Instant::now();
+    sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000");
+    sim.sim.open(ACCOUNT, "ETH", "bid", "3", "3000");
+    let s = wait_for(&app, "ETH at 3 on the stream", T, |s| {
+        row(s, "ETH").is_some_and(|r| r.ws.size == Some(d("3")))
+    })
+    .await;
+    assert!(sent.elapsed() >= Duration::from_millis(400), "frames were not delayed");
+    assert_eq!(row(&s, "ETH").unwrap().ws.size, Some(d("3")));
+    sim.sim.set_frame_delay(Duration::ZERO);
+    wait_for(&app, "in sync", T, |s| state(s, "ETH") == Some(State::InSync)).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn connections_are_renewed_before_the_venues_cut() {
+    // The venue cuts connections at its age limit (1.5s here)...
+    let sim = start_sim(SimConfig {
+        max_connection_age: Duration::from_millis(1500),
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = TempDir::new("age");
+    let db = sqlite_db(&dir, &[]).await;
+    // ...and driftwatch renews its own after 700ms, before the cut.
+    let text = fast_config(&sim.addrs, &db, NEXWAVE_MAPPING).replace(
+        "      rest_timeout: 1s",
+        "      rest_timeout: 1s\n      max_connection_age: 700ms",
+    );
+    let app = start_app(&text, false).await;
+    wait_for(&app, "stream trusted", T, ws_trusted).await;
+    eventually("planned reconnects", T, || async {
+        sim.sim.connections_accepted() >= 3
+    })
+    .await;
+    wait_for(&app, "trusted after renewals", T, ws_trusted).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    // Without renewal, the venue's cut is survived too.
+    let dir2 = TempDir::new("age2");
+    let db2 = sqlite_db(&dir2, &[]).await;
+    let before = sim.sim.connections_accepted();
+    let app = start_app(&fast_config(&sim.addrs, &db2, NEXWAVE_MAPPING), false).await;
+    eventually("reconnect after the venue's cut", T, || async {
+        sim.sim.connections_accepted() >= before + 2
+    })
+    .await;
+    wait_for(&app, "trusted after the cut", T, ws_trusted).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn the_simulator_is_scriptable_over_http() {
+    let sim = start_sim(SimConfig::default()).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", sim.addrs.rest);
+    let post = |path: &str, body: String| http.post(format!("{base}{path}")).body(body).send();
+    let r = post(
+        "/_sim/open",
+        format!(r#"{{"account":"{ACCOUNT}","symbol":"SOL","side":"ask","amount":"1.5","entry_price":"150"}}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let positions: serde_json::Value = http
+        .get(format!("{}/positions?account={ACCOUNT}", sim.addrs.rest_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    assert_eq!(positions["data"][0]["symbol"], "SOL");
+    assert_eq!(positions["data"][0]["side"], "ask");
+    assert_eq!(positions["data"][0]["amount"], "1.5");
+    assert!(positions["last_order_id"].is_u64());
+
+    let r = post("/_sim/fault", r#"{"rest":"rate_limited","times":1}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let limited = http
+        .get(format!("{}/positions?account={ACCOUNT}", sim.addrs.rest_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["ratelimit"], "\"credits\";r=0;t=2");
+    let r = post("/_sim/fault", r#"{"ws":"sideways"}"#.into()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post("/_sim/close", format!(r#"{{"account":"{ACCOUNT}","symbol":"SOL"}}"#))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let positions: serde_json::Value = http
+        .get(format!("{}/positions?account={ACCOUNT}", sim.addrs.rest_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    assert_eq!(positions["data"], serde_json::json!([]));
+}
