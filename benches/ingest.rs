@@ -58,6 +58,9 @@ fn run(n_positions: usize, budget: Duration) -> f64 {
                     row_key: s.to_string(),
                     key: PositionKey::net(*s),
                     size: Decimal::ONE,
+                    side_word: None,
+                    amount: Decimal::ONE,
+                    updated_at: None,
                 })
                 .collect(),
         },

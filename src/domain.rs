@@ -109,6 +109,12 @@ pub struct DbRow {
     pub key: PositionKey,
     /// Signed size, converted exactly once from the column's type.
     pub size: Decimal,
+    /// The side word as stored (`None` for signed-amount mappings).
+    pub side_word: Option<String>,
+    /// The amount as stored (unsigned with a side column).
+    pub amount: Decimal,
+    /// The bot's last write to this row, when the mapping names the column.
+    pub updated_at: Option<Timestamp>,
 }
 
 /// A successful read of the bot's positions (after the mapping's filter).

@@ -29,3 +29,4 @@ pub mod sim;
 pub mod table;
 pub mod venue;
 pub mod view;
+pub mod plan;

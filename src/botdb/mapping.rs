@@ -30,17 +30,34 @@ impl Dialect {
         }
     }
 
-    fn quote(self, ident: &Ident) -> String {
+    pub fn quote(self, ident: &Ident) -> String {
         match self {
             Dialect::MySql => format!("`{}`", ident.0),
             Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.0),
         }
     }
 
-    fn text_type(self) -> &'static str {
+    pub fn text_type(self) -> &'static str {
         match self {
             Dialect::MySql => "CHAR",
             Dialect::Postgres | Dialect::Sqlite => "TEXT",
+        }
+    }
+
+    fn null_int(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "CAST(NULL AS BIGINT)",
+            Dialect::MySql => "CAST(NULL AS SIGNED)",
+            Dialect::Sqlite => "NULL",
+        }
+    }
+
+    /// A timestamp column as milliseconds since the epoch (an integer).
+    fn epoch_ms(self, quoted: &str) -> String {
+        match self {
+            Dialect::Postgres => format!("CAST(EXTRACT(EPOCH FROM {quoted}) * 1000 AS BIGINT)"),
+            Dialect::MySql => format!("CAST(UNIX_TIMESTAMP({quoted}) * 1000 AS SIGNED)"),
+            Dialect::Sqlite => format!("CAST((julianday({quoted}) - 2440587.5) * 86400000.0 AS INTEGER)"),
         }
     }
 
@@ -98,7 +115,7 @@ impl TableName {
         }
     }
 
-    fn quoted(&self, d: Dialect) -> String {
+    pub fn quoted(&self, d: Dialect) -> String {
         match &self.schema {
             Some(schema) => format!("{}.{}", d.quote(schema), d.quote(&self.table)),
             None => d.quote(&self.table),
@@ -132,6 +149,15 @@ pub struct Mapping {
     pub filter: Vec<(Ident, String)>,
     /// Database symbol → venue symbol, for bots that spell symbols differently.
     pub symbols: BTreeMap<String, String>,
+    /// The bot's last-write time (a timestamp column): corrections wait for
+    /// the settle window after it. driftwatch sets it on every write.
+    pub updated_at_column: Option<Ident>,
+    /// Filled from the exchange's entry price on inserts.
+    pub entry_price_column: Option<Ident>,
+    /// Constant values for other NOT NULL columns on inserts.
+    pub insert_values: Vec<(Ident, String)>,
+    /// Columns set to the current time on inserts.
+    pub insert_timestamp_columns: Vec<Ident>,
 }
 
 /// A mapping as written in the config file.
@@ -154,6 +180,11 @@ pub struct RawMapping {
     pub filter: BTreeMap<String, String>,
     #[serde(default)]
     pub symbols: BTreeMap<String, String>,
+    pub updated_at_column: Option<String>,
+    pub entry_price_column: Option<String>,
+    #[serde(default)]
+    pub insert_values: BTreeMap<String, String>,
+    pub insert_timestamp_columns: Option<Vec<String>>,
 }
 
 /// The presets. `nexwave` is shared/botdb/nexwave_positions.sql, unchanged:
@@ -173,6 +204,11 @@ fn preset(name: &str) -> Option<RawMapping> {
             signed_amount: false,
             filter: BTreeMap::new(),
             symbols: BTreeMap::new(),
+            updated_at_column: Some("updated_at".into()),
+            entry_price_column: Some("entry_price".into()),
+            // realized_pnl has no server default (only a Python-side one).
+            insert_values: [("realized_pnl".to_string(), "0".to_string())].into(),
+            insert_timestamp_columns: Some(vec!["opened_at".into(), "updated_at".into()]),
         }),
         _ => None,
     }
@@ -284,6 +320,35 @@ impl RawMapping {
                 Err(m) => push(&mut errors, &format!("filter.{column}"), m),
             }
         }
+        let optional = |errors: &mut Vec<MappingError>, field: &str, v: Option<String>| match v {
+            None => None,
+            Some(v) => ident(errors, field, Some(v)),
+        };
+        let updated_at_column = optional(
+            &mut errors,
+            "updated_at_column",
+            pick(&self.updated_at_column, &base.updated_at_column),
+        );
+        let entry_price_column = optional(
+            &mut errors,
+            "entry_price_column",
+            pick(&self.entry_price_column, &base.entry_price_column),
+        );
+        let raw_values = if self.insert_values.is_empty() { &base.insert_values } else { &self.insert_values };
+        let mut insert_values = Vec::new();
+        for (column, value) in raw_values {
+            match Ident::parse(column) {
+                Ok(c) => insert_values.push((c, value.clone())),
+                Err(m) => push(&mut errors, &format!("insert_values.{column}"), m),
+            }
+        }
+        let mut insert_timestamp_columns = Vec::new();
+        let raw_ts = self.insert_timestamp_columns.clone().or(base.insert_timestamp_columns.clone()).unwrap_or_default();
+        for column in raw_ts {
+            if let Some(c) = ident(&mut errors, "insert_timestamp_columns", Some(column)) {
+                insert_timestamp_columns.push(c);
+            }
+        }
         match (table, key_column, symbol_column, amount_column, side) {
             (Some(table), Some(key_column), Some(symbol_column), Some(amount_column), Some(side))
                 if errors.is_empty() =>
@@ -296,6 +361,10 @@ impl RawMapping {
                     side,
                     filter,
                     symbols: self.symbols.clone(),
+                    updated_at_column,
+                    entry_price_column,
+                    insert_values,
+                    insert_timestamp_columns,
                 })
             }
             _ => Err(errors),
@@ -335,8 +404,12 @@ impl Mapping {
             SideMode::Column { column, .. } => format!("CAST({} AS {})", d.quote(column), d.text_type()),
             SideMode::SignedAmount => "NULL".to_owned(),
         };
+        let updated = match &self.updated_at_column {
+            Some(c) => d.epoch_ms(&d.quote(c)),
+            None => d.null_int().to_owned(),
+        };
         let mut sql = format!(
-            "SELECT CAST({key} AS {t}), CAST({sym} AS {t}), {side}, {amount} FROM {table}",
+            "SELECT CAST({key} AS {t}), CAST({sym} AS {t}), {side}, {amount}, {updated} FROM {table}",
             key = d.quote(&self.key_column),
             sym = d.quote(&self.symbol_column),
             t = d.text_type(),
@@ -400,7 +473,7 @@ mod tests {
         let (sql, binds) = nexwave().select_sql(Dialect::Postgres);
         assert_eq!(
             sql,
-            r#"SELECT CAST("id" AS TEXT), CAST("symbol" AS TEXT), CAST("side" AS TEXT), "amount" FROM "positions" WHERE CAST("strategy_id" AS TEXT) = $1 ORDER BY "id""#
+            r#"SELECT CAST("id" AS TEXT), CAST("symbol" AS TEXT), CAST("side" AS TEXT), "amount", CAST(EXTRACT(EPOCH FROM "updated_at") * 1000 AS BIGINT) FROM "positions" WHERE CAST("strategy_id" AS TEXT) = $1 ORDER BY "id""#
         );
         assert_eq!(binds, vec!["vwm_momentum_1".to_string()]);
         let (sql, _) = nexwave().select_sql(Dialect::MySql);

@@ -27,7 +27,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, TypeInfo, ValueRef};
 
-use crate::domain::{DbRow, DbSnapshot, PositionKey};
+use crate::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
 use mapping::{Dialect, Mapping};
 
 /// Why a read of the bot's database gave no usable answer.
@@ -104,7 +104,7 @@ impl BotDb {
             BotDb::Sqlite(pool) => fetch_rows!(pool, sql, binds, sqlite_amount),
         };
         let mut rows = Vec::with_capacity(raw.len());
-        for (row_key, symbol, side, amount) in raw {
+        for (row_key, symbol, side, amount, updated_at) in raw {
             let bad = |reason: String| DbError::BadRow {
                 row_key: row_key.clone(),
                 reason,
@@ -125,6 +125,9 @@ impl BotDb {
                 key: PositionKey::net(mapping.venue_symbol(&symbol)),
                 row_key,
                 size,
+                side_word: side,
+                amount,
+                updated_at: updated_at.map(Timestamp),
             });
         }
         Ok(DbSnapshot { rows })
@@ -168,7 +171,8 @@ macro_rules! fetch_rows {
             let key: Option<String> = row.try_get(0).map_err(|e| DbError::Sql(e.to_string()))?;
             let symbol: Option<String> = row.try_get(1).map_err(|e| DbError::Sql(e.to_string()))?;
             let side: Option<String> = row.try_get(2).map_err(|e| DbError::Sql(e.to_string()))?;
-            out.push((key.unwrap_or_default(), symbol, side, $amount(row)));
+            let updated_at: Option<i64> = row.try_get(4).map_err(|e| DbError::Sql(e.to_string()))?;
+            out.push((key.unwrap_or_default(), symbol, side, $amount(row, 3), updated_at));
         }
         out
     }};
@@ -201,53 +205,53 @@ fn err(e: sqlx::Error) -> String {
     e.to_string()
 }
 
-fn pg_amount(row: &PgRow) -> Result<Decimal, String> {
-    let raw = row.try_get_raw(3).map_err(err)?;
+pub(crate) fn pg_amount(row: &PgRow, i: usize) -> Result<Decimal, String> {
+    let raw = row.try_get_raw(i).map_err(err)?;
     if raw.is_null() {
         return Err("NULL amount".into());
     }
     let ty = raw.type_info().name().to_owned();
     match ty.as_str() {
-        "NUMERIC" => row.try_get::<Decimal, _>(3).map_err(err),
-        "FLOAT8" => decimal_from_f64(row.try_get::<f64, _>(3).map_err(err)?),
-        "FLOAT4" => decimal_from_f32(row.try_get::<f32, _>(3).map_err(err)?),
-        "INT8" => Ok(Decimal::from(row.try_get::<i64, _>(3).map_err(err)?)),
-        "INT4" => Ok(Decimal::from(row.try_get::<i32, _>(3).map_err(err)?)),
-        "INT2" => Ok(Decimal::from(row.try_get::<i16, _>(3).map_err(err)?)),
-        "TEXT" | "VARCHAR" | "BPCHAR" => decimal_from_text(&row.try_get::<String, _>(3).map_err(err)?),
+        "NUMERIC" => row.try_get::<Decimal, _>(i).map_err(err),
+        "FLOAT8" => decimal_from_f64(row.try_get::<f64, _>(i).map_err(err)?),
+        "FLOAT4" => decimal_from_f32(row.try_get::<f32, _>(i).map_err(err)?),
+        "INT8" => Ok(Decimal::from(row.try_get::<i64, _>(i).map_err(err)?)),
+        "INT4" => Ok(Decimal::from(row.try_get::<i32, _>(i).map_err(err)?)),
+        "INT2" => Ok(Decimal::from(row.try_get::<i16, _>(i).map_err(err)?)),
+        "TEXT" | "VARCHAR" | "BPCHAR" => decimal_from_text(&row.try_get::<String, _>(i).map_err(err)?),
         other => Err(format!("amount column has unsupported type {other}")),
     }
 }
 
-fn mysql_amount(row: &MySqlRow) -> Result<Decimal, String> {
-    let raw = row.try_get_raw(3).map_err(err)?;
+pub(crate) fn mysql_amount(row: &MySqlRow, i: usize) -> Result<Decimal, String> {
+    let raw = row.try_get_raw(i).map_err(err)?;
     if raw.is_null() {
         return Err("NULL amount".into());
     }
     let ty = raw.type_info().name().to_owned();
     match ty.as_str() {
-        "DECIMAL" => row.try_get::<Decimal, _>(3).map_err(err),
-        "DOUBLE" => decimal_from_f64(row.try_get::<f64, _>(3).map_err(err)?),
-        "FLOAT" => decimal_from_f32(row.try_get::<f32, _>(3).map_err(err)?),
+        "DECIMAL" => row.try_get::<Decimal, _>(i).map_err(err),
+        "DOUBLE" => decimal_from_f64(row.try_get::<f64, _>(i).map_err(err)?),
+        "FLOAT" => decimal_from_f32(row.try_get::<f32, _>(i).map_err(err)?),
         "BIGINT" | "INT" | "MEDIUMINT" | "SMALLINT" | "TINYINT" => {
-            Ok(Decimal::from(row.try_get::<i64, _>(3).map_err(err)?))
+            Ok(Decimal::from(row.try_get::<i64, _>(i).map_err(err)?))
         }
-        "VARCHAR" | "CHAR" | "TEXT" => decimal_from_text(&row.try_get::<String, _>(3).map_err(err)?),
+        "VARCHAR" | "CHAR" | "TEXT" => decimal_from_text(&row.try_get::<String, _>(i).map_err(err)?),
         other => Err(format!("amount column has unsupported type {other}")),
     }
 }
 
-fn sqlite_amount(row: &SqliteRow) -> Result<Decimal, String> {
-    let raw = row.try_get_raw(3).map_err(err)?;
+pub(crate) fn sqlite_amount(row: &SqliteRow, i: usize) -> Result<Decimal, String> {
+    let raw = row.try_get_raw(i).map_err(err)?;
     if raw.is_null() {
         return Err("NULL amount".into());
     }
     // SQLite types values, not columns: look at this value's storage class.
     let ty = raw.type_info().name().to_owned();
     match ty.as_str() {
-        "REAL" => decimal_from_f64(row.try_get::<f64, _>(3).map_err(err)?),
-        "INTEGER" => Ok(Decimal::from(row.try_get::<i64, _>(3).map_err(err)?)),
-        "TEXT" => decimal_from_text(&row.try_get::<String, _>(3).map_err(err)?),
+        "REAL" => decimal_from_f64(row.try_get::<f64, _>(i).map_err(err)?),
+        "INTEGER" => Ok(Decimal::from(row.try_get::<i64, _>(i).map_err(err)?)),
+        "TEXT" => decimal_from_text(&row.try_get::<String, _>(i).map_err(err)?),
         other => Err(format!("amount has unsupported SQLite type {other}")),
     }
 }

@@ -119,6 +119,9 @@ fn row(symbol: &str, size: &str) -> DbRow {
         row_key: symbol.to_lowercase(),
         key: PositionKey::net(symbol),
         size: d(size),
+        side_word: None,
+        amount: d(size),
+        updated_at: None,
     }
 }
 

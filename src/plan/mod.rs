@@ -1,0 +1,252 @@
+//! Action planning: what driftwatch would change in the bot's database, from
+//! a reconciled report. Pure: `now` and data in, a [`CorrectionPlan`] out.
+//!
+//! Policy (the fix for the 2025-11-10 incident, made safe):
+//! - a DB row with no exchange position is deleted (archived first);
+//! - an exchange position with no DB row is inserted, unless inserts are off;
+//! - a row whose size or side differs is updated.
+//!
+//! Guards, each a reason to leave a key alone this cycle:
+//! - only rows in a confirmed mismatch state (which implies the stream, REST
+//!   and the DB were all trusted and the stream and REST agreed), seen in at
+//!   least `confirmations` distinct reads: never on one observation;
+//! - not within `settle` of the bot's own last write to the row;
+//! - never several rows for one key when the change is not a delete
+//!   (ambiguous: which strategy's row is wrong?);
+//! - the mass-change guard refuses the whole cycle when it would change more
+//!   than `max_rows` rows, or more than `max_fraction` of the table.
+//!
+//! Every [`Correction`] carries the evidence it was planned on.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Timestamp};
+use crate::reconcile::{AccountReport, Row, State};
+
+/// What a mapping may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Off,
+    /// Plan, log and count exactly what would be done; change nothing.
+    DryRun,
+    Apply,
+}
+
+#[derive(Debug, Clone)]
+pub struct CorrectionPolicy {
+    pub mode: Mode,
+    /// Insert rows for exchange positions the DB lacks.
+    pub insert: bool,
+    /// Distinct reads a mismatch must have been seen in.
+    pub confirmations: u32,
+    /// Quiet time after the bot's last write to a row.
+    pub settle: Duration,
+    pub max_rows: usize,
+    /// Refuse a cycle that changes more than this fraction of the table.
+    pub max_fraction: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Op {
+    pub const ALL: [Op; 3] = [Op::Created, Op::Updated, Op::Deleted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Created => "created",
+            Op::Updated => "updated",
+            Op::Deleted => "deleted",
+        }
+    }
+}
+
+/// What the three sources said when a correction was planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub ws: Option<Decimal>,
+    pub rest: Option<Decimal>,
+    pub db: Option<Decimal>,
+    pub ws_at: Option<Timestamp>,
+    pub rest_at: Option<Timestamp>,
+    pub db_at: Option<Timestamp>,
+    pub state: String,
+    pub since: Timestamp,
+    pub observations: u32,
+}
+
+/// One row change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    pub op: Op,
+    pub key: PositionKey,
+    /// The row to change (updates and deletes), as read.
+    pub row: Option<DbRow>,
+    /// The signed size the row must hold afterwards (creates and updates).
+    pub target: Option<Decimal>,
+    /// The exchange's entry price, for inserts.
+    pub entry_price: Option<Decimal>,
+    pub evidence: Evidence,
+}
+
+/// Why a mismatched key is left alone this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    NotConfirmed { observations: u32 },
+    Settling { until: Timestamp },
+    Ambiguous { rows: usize },
+    InsertsOff,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorrectionPlan {
+    pub corrections: Vec<Correction>,
+    pub skipped: Vec<(PositionKey, Skip)>,
+    /// Set when the mass-change guard refused the cycle; `corrections` then
+    /// lists what was refused.
+    pub refused: Option<String>,
+}
+
+impl CorrectionPlan {
+    pub fn is_empty(&self) -> bool {
+        self.corrections.is_empty() && self.refused.is_none()
+    }
+
+    /// `N updated, N created, N deleted`.
+    pub fn summary(&self) -> String {
+        let count = |op| self.corrections.iter().filter(|c| c.op == op).count();
+        format!(
+            "{} updated, {} created, {} deleted",
+            count(Op::Updated),
+            count(Op::Created),
+            count(Op::Deleted)
+        )
+    }
+}
+
+/// When each source last delivered, for the evidence.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceTimes {
+    pub ws: Option<Timestamp>,
+    pub rest: Option<Timestamp>,
+    pub db: Option<Timestamp>,
+}
+
+fn evidence(row: &Row, times: SourceTimes) -> Evidence {
+    Evidence {
+        ws: row.ws.believed(),
+        rest: row.rest.believed(),
+        db: row.db.believed(),
+        ws_at: times.ws,
+        rest_at: times.rest,
+        db_at: times.db,
+        state: row.state.as_str().to_owned(),
+        since: row.since,
+        observations: row.observations,
+    }
+}
+
+/// Plans one correction cycle for one account.
+pub fn corrections(
+    report: &AccountReport,
+    db: &DbSnapshot,
+    exchange: &BTreeMap<PositionKey, Position>,
+    times: SourceTimes,
+    policy: &CorrectionPolicy,
+    now: Timestamp,
+) -> CorrectionPlan {
+    let mut plan = CorrectionPlan::default();
+    if policy.mode == Mode::Off {
+        return plan;
+    }
+    for row in &report.rows {
+        if !matches!(row.state, State::DbStale | State::DbMissing | State::DbMismatch) {
+            continue;
+        }
+        if !row.confirmed || row.observations < policy.confirmations {
+            plan.skipped.push((
+                row.key.clone(),
+                Skip::NotConfirmed {
+                    observations: row.observations,
+                },
+            ));
+            continue;
+        }
+        let rows: Vec<&DbRow> = db.rows.iter().filter(|r| r.key == row.key).collect();
+        let settling = rows
+            .iter()
+            .filter_map(|r| r.updated_at)
+            .map(|at| at.plus(policy.settle))
+            .filter(|until| *until > now)
+            .max();
+        if let Some(until) = settling {
+            plan.skipped.push((row.key.clone(), Skip::Settling { until }));
+            continue;
+        }
+        // The stream is the authority (and REST agreed, or the state would be drift).
+        let target = row.ws.believed().unwrap_or(Decimal::ZERO);
+        let ev = evidence(row, times);
+        match row.state {
+            State::DbStale => {
+                for r in rows {
+                    plan.corrections.push(Correction {
+                        op: Op::Deleted,
+                        key: row.key.clone(),
+                        row: Some(r.clone()),
+                        target: None,
+                        entry_price: None,
+                        evidence: ev.clone(),
+                    });
+                }
+            }
+            State::DbMismatch if rows.len() == 1 => plan.corrections.push(Correction {
+                op: Op::Updated,
+                key: row.key.clone(),
+                row: Some(rows[0].clone()),
+                target: Some(target),
+                entry_price: None,
+                evidence: ev,
+            }),
+            State::DbMismatch => plan.skipped.push((row.key.clone(), Skip::Ambiguous { rows: rows.len() })),
+            State::DbMissing if !policy.insert => plan.skipped.push((row.key.clone(), Skip::InsertsOff)),
+            State::DbMissing => plan.corrections.push(Correction {
+                op: Op::Created,
+                key: row.key.clone(),
+                row: None,
+                target: Some(target),
+                entry_price: exchange.get(&row.key).and_then(|p| p.entry_price),
+                evidence: ev,
+            }),
+            _ => {}
+        }
+    }
+    let n = plan.corrections.len();
+    if n > policy.max_rows {
+        plan.refused = Some(format!(
+            "mass-change guard: {n} rows to change in one cycle, more than max_rows {}",
+            policy.max_rows
+        ));
+    } else if let Some(f) = policy.max_fraction {
+        let table = Decimal::from(db.rows.len().max(1));
+        if Decimal::from(n) > f * table {
+            plan.refused = Some(format!(
+                "mass-change guard: {n} of {} rows to change in one cycle, more than max_fraction {f}",
+                db.rows.len()
+            ));
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests;
