@@ -23,12 +23,15 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::actions::{self, CorrectionRequest, CycleReport};
 use crate::botdb::{BotDb, DbError};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::domain::{DbSnapshot, Timestamp};
 use crate::http::{self, HttpState};
 use crate::metrics::{AccountLabels, Metrics};
+use crate::notify::Page;
+use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
 use crate::venue::pacifica;
 use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent, StreamStyle};
@@ -67,6 +70,8 @@ pub struct AccountSnapshot {
     pub name: String,
     pub venue: String,
     pub report: AccountReport,
+    /// The last correction cycle's summary, if any.
+    pub corrections: Option<String>,
 }
 
 impl Snapshot {
@@ -87,6 +92,8 @@ pub struct Running {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub http_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    /// Pages as they happen (subscribe to hear them).
+    pub pages: tokio::sync::broadcast::Sender<Page>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<(String, anyhow::Result<()>)>,
 }
@@ -100,6 +107,12 @@ struct AccountState {
     lots: BTreeMap<String, Decimal>,
     exported: BTreeSet<String>,
     poll_now: Arc<Notify>,
+    correct: CorrectionPolicy,
+    /// A correction cycle is with the corrections task.
+    correcting: bool,
+    /// When the last cycle finished: the next plan needs a DB read after it.
+    corrected_at: Option<Timestamp>,
+    last_corrections: Option<String>,
 }
 
 /// Installs the TLS crypto provider (ring) once per process.
@@ -198,9 +211,14 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             lots: BTreeMap::new(),
             exported: BTreeSet::new(),
             poll_now,
+            correct: acc.correct.clone(),
+            correcting: false,
+            corrected_at: None,
+            last_corrections: None,
         });
     }
 
+    let db_poll_now = Arc::new(Notify::new());
     tasks.spawn(named(
         "db".to_owned(),
         db_poller(
@@ -208,10 +226,63 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             config.clone(),
             tx.clone(),
             metrics.clone(),
+            db_poll_now.clone(),
             shutdown_rx.clone(),
         ),
     ));
     drop(tx);
+
+    // corrections: the only writer to the bot's database.
+    let (pages, _) = tokio::sync::broadcast::channel::<Page>(256);
+    let (correct_tx, correct_rx) = mpsc::channel::<CorrectionRequest>(16);
+    let (done_tx, done_rx) = mpsc::channel::<CycleReport>(16);
+    let targets = config
+        .accounts
+        .iter()
+        .map(|a| actions::AccountTarget {
+            venue: a.venue.as_str().to_owned(),
+            account: a.name.clone(),
+            mapping: a.mapping.clone(),
+            archive: a.archive_table.clone(),
+            mode: a.correct.mode,
+        })
+        .collect();
+    tasks.spawn(named(
+        "corrections".to_owned(),
+        actions::run_corrections(
+            actions::Corrections {
+                db: db.clone(),
+                journal_url: config.journal_url.expose().to_owned(),
+                accounts: targets,
+                metrics: metrics.clone(),
+                pages: pages.clone(),
+            },
+            correct_rx,
+            done_tx,
+            shutdown_rx.clone(),
+        ),
+    ));
+    // pager: every page is logged; email and Alertmanager listen here too.
+    {
+        let mut rx = pages.subscribe();
+        let mut shutdown = shutdown_rx.clone();
+        tasks.spawn(named("pager".to_owned(), async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => return Ok(()),
+                    page = rx.recv() => match page {
+                        Ok(p) => tracing::error!(page = p.id, severity = ?p.severity, venue = %p.venue,
+                            account = %p.account, summary = %p.summary, detail = %p.detail, "Page."),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::error!(missed = n, "Pages were dropped.")
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                }
+            }
+        }));
+    }
 
     let http_state = HttpState::new(metrics.clone());
     let mut http_addr = None;
@@ -237,13 +308,16 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         http: http_state,
         snapshots: snap_tx,
         tick: config.intervals.reconcile,
+        correct_tx,
+        db_poll_now,
     };
-    tasks.spawn(named("core".to_owned(), core.run(rx, shutdown_rx.clone())));
+    tasks.spawn(named("core".to_owned(), core.run(rx, done_rx, shutdown_rx.clone())));
 
     Ok(Running {
         snapshots: snap_rx,
         http_addr,
         metrics,
+        pages,
         shutdown: shutdown_tx,
         tasks,
     })
@@ -374,6 +448,7 @@ async fn db_poller(
     config: Config,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    poll_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     loop {
@@ -398,6 +473,7 @@ async fn db_poller(
                 return Ok(());
             }
             _ = tokio::time::sleep(config.intervals.db_poll) => {}
+            _ = poll_now.notified() => {}
         }
     }
 }
@@ -409,10 +485,17 @@ struct Core {
     http: Arc<HttpState>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     tick: Duration,
+    correct_tx: mpsc::Sender<CorrectionRequest>,
+    db_poll_now: Arc<Notify>,
 }
 
 impl Core {
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Input>,
+        mut done: mpsc::Receiver<CycleReport>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -422,11 +505,24 @@ impl Core {
                 input = rx.recv() => match input {
                     Some(input) => {
                         let now = clock::now();
+                        let db_read = matches!(input, Input::Db { result: Ok(_), .. });
                         let account = self.apply(input, now);
-                        self.reconcile_one(account, now);
+                        let report = self.reconcile_one(account, now);
+                        if db_read {
+                            self.plan_corrections(account, &report, now);
+                        }
                     }
                     None => return Ok(()),
                 },
+                Some(cycle) = done.recv() => {
+                    let now = clock::now();
+                    let a = &mut self.accounts[cycle.account];
+                    a.correcting = false;
+                    a.corrected_at = Some(now);
+                    a.last_corrections = Some(format!("{} (correlation id {})", cycle.summary, cycle.correlation_id));
+                    // Read the table again at once, so the view reflects the change.
+                    self.db_poll_now.notify_one();
+                }
                 _ = tick.tick() => {
                     let now = clock::now();
                     self.publish(now);
@@ -537,6 +633,37 @@ impl Core {
         }
     }
 
+    /// Plans a correction cycle after a DB read, when none is in flight and
+    /// the read is newer than the last cycle.
+    fn plan_corrections(&mut self, account: usize, report: &AccountReport, now: Timestamp) {
+        let a = &mut self.accounts[account];
+        if a.correct.mode == Mode::Off || a.correcting {
+            return;
+        }
+        if a.corrected_at.is_some() && a.db.read_at() <= a.corrected_at {
+            return;
+        }
+        let Ok(db) = a.db.usable(now, a.policy.db_stale_after) else {
+            return;
+        };
+        let times = SourceTimes {
+            ws: a.view.last_frame_at(),
+            rest: a.rest.read_at(),
+            db: a.db.read_at(),
+        };
+        let plan = plan::corrections(report, db, a.view.positions(), times, &a.correct, now);
+        for (key, skip) in &plan.skipped {
+            tracing::debug!(account = %a.cfg.name, symbol = %key, skip = ?skip, "Correction not yet due.");
+        }
+        if plan.is_empty() {
+            return;
+        }
+        match self.correct_tx.try_send(CorrectionRequest { account, plan }) {
+            Ok(()) => a.correcting = true,
+            Err(e) => tracing::warn!(account = %a.cfg.name, error = %e, "Correction task busy; will plan again."),
+        }
+    }
+
     fn reconcile_one(&mut self, account: usize, now: Timestamp) -> AccountReport {
         let a = &mut self.accounts[account];
         let report = self.reconciler.reconcile(
@@ -563,6 +690,7 @@ impl Core {
                 name: self.accounts[i].cfg.name.clone(),
                 venue: self.accounts[i].cfg.venue.as_str().to_owned(),
                 report,
+                corrections: self.accounts[i].last_corrections.clone(),
             });
         }
         self.metrics.reconciled(now);

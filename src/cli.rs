@@ -51,6 +51,17 @@ pub enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Show the action journal: every correction planned, refused, applied or failed.
+    History {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How far back: a duration (e.g. 24h) or epoch milliseconds.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+    },
     /// Run the simulated Pacifica exchange on loopback (scripted with POST /_sim/...).
     Sim {
         #[arg(long, default_value = "127.0.0.1:9810")]
@@ -194,6 +205,13 @@ async fn async_main(command: Command) -> ExitCode {
             init_logging(c.log_format, "warn");
             return snapshot(c, timeout).await;
         }
+        Command::History { config, since, symbol } => {
+            let c = match load_or_report(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            return history(&c, &since, symbol.as_deref()).await;
+        }
         Command::Sim {
             rest_listen,
             ws_listen,
@@ -224,6 +242,51 @@ async fn async_main(command: Command) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitCode {
+    let now = crate::clock::now();
+    let since = match crate::journal::parse_since(since, now) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("driftwatch: --since: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let journal = match crate::journal::Journal::open(c.journal_url.expose()).await {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("driftwatch: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let entries = match journal.history(since, symbol).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("driftwatch: reading the journal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    journal.close().await;
+    println!(
+        "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  CORRELATION",
+        "AT (UTC, ms)", "ACCOUNT", "SYMBOL", "KIND", "OP", "STATUS"
+    );
+    for e in &entries {
+        let kind = if e.kind == "db_correction" {
+            "db"
+        } else {
+            e.kind.as_str()
+        };
+        println!(
+            "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  {}",
+            e.created_at.0, e.account, e.symbol, kind, e.op, e.status, e.correlation_id
+        );
+    }
+    if entries.is_empty() {
+        println!("(no journal entries since {})", since.0);
+    }
+    ExitCode::SUCCESS
 }
 
 async fn snapshot(c: config::Config, timeout: Duration) -> ExitCode {

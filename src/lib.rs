@@ -15,6 +15,7 @@
 //! - [`app`]: starts and supervises the tasks; [`table`] renders the view.
 //! - [`cli`]: the command line.
 
+pub mod actions;
 pub mod app;
 pub mod botdb;
 pub mod cli;
@@ -23,10 +24,12 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod journal;
 pub mod metrics;
+pub mod notify;
+pub mod plan;
 pub mod reconcile;
 pub mod sim;
 pub mod table;
 pub mod venue;
 pub mod view;
-pub mod plan;

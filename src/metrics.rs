@@ -44,8 +44,13 @@ pub struct Metrics {
     pub db_poll_duration_seconds: Histogram,
     pub db_errors_total: IntCounter,
     pub last_reconcile_timestamp_seconds: Gauge,
+    pub db_corrections_total: IntCounterVec,
+    pub db_correction_guard_refusals_total: IntCounterVec,
     pub build_info: GaugeVec,
 }
+
+/// Results of one planned correction, for `driftwatch_db_corrections_total{result}`.
+pub const CORRECTION_RESULTS: [&str; 5] = ["applied", "dry_run", "refused", "failed", "moved"];
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels).expect("metric definition is valid");
@@ -170,6 +175,19 @@ impl Metrics {
             ),
             db_poll_duration_seconds,
             db_errors_total,
+            db_corrections_total: counter_vec(
+                &r,
+                "driftwatch_db_corrections_total",
+                "Planned corrections of the bot's database rows, by operation and result \
+                 (applied, dry_run, refused by a guard, failed, moved: the bot changed the row first).",
+                &["venue", "account", "op", "result"],
+            ),
+            db_correction_guard_refusals_total: counter_vec(
+                &r,
+                "driftwatch_db_correction_guard_refusals_total",
+                "Correction cycles refused by the mass-change guard.",
+                &["venue", "account"],
+            ),
             last_reconcile_timestamp_seconds,
             build_info: gauge_vec(
                 &r,
@@ -196,6 +214,16 @@ impl Metrics {
             for kind in RestError::KINDS {
                 m.rest_errors_total.with_label_values(&[a.venue, kind]).inc_by(0);
             }
+            for op in crate::plan::Op::ALL {
+                for result in CORRECTION_RESULTS {
+                    m.db_corrections_total
+                        .with_label_values(&[a.venue, a.account, op.as_str(), result])
+                        .inc_by(0);
+                }
+            }
+            m.db_correction_guard_refusals_total
+                .with_label_values(&[a.venue, a.account])
+                .inc_by(0);
         }
         m
     }

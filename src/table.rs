@@ -106,6 +106,9 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
             ));
         }
         let _ = writeln!(out, "{}/{}: {}", a.venue, a.name, parts.join(" | "));
+        if let Some(c) = &a.corrections {
+            let _ = writeln!(out, "{}/{}: last correction cycle: {c}", a.venue, a.name);
+        }
     }
     out
 }

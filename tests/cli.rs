@@ -6,7 +6,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
@@ -127,9 +126,9 @@ async fn snapshot_prints_the_three_way_table_once() {
 }
 
 #[test]
-fn demo_shows_the_incident_and_serves_metrics() {
+fn demo_shows_the_incident_then_corrects_it() {
     let out = driftwatch()
-        .args(["demo", "--listen", "127.0.0.1:0", "--for", "6s"])
+        .args(["demo", "--listen", "127.0.0.1:0", "--for", "10s"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -140,13 +139,23 @@ fn demo_shows_the_incident_and_serves_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("metrics:            http://127.0.0.1:"), "{stdout}");
-    let last_table = stdout.rsplit("ACCOUNT").next().unwrap();
-    assert_eq!(last_table.matches("db_stale").count(), 15, "{last_table}");
+    // First the drift: 15 ghost rows and the ZEC row on the wrong side...
+    let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();
     assert!(
-        last_table
-            .lines()
-            .any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("db_mismatch")),
-        "{last_table}"
+        tables.iter().any(|t| t.matches("db_stale").count() == 15
+            && t.lines().any(|l| l.contains("ZEC") && l.contains("db_mismatch"))),
+        "{stdout}"
     );
-    let _ = Duration::ZERO;
+    // ...then one correction cycle, and only the real ZEC short is left.
+    let last = tables.last().unwrap();
+    assert!(
+        last.contains("last correction cycle: applied: 1 updated, 0 created, 15 deleted"),
+        "{last}"
+    );
+    assert!(
+        last.lines()
+            .any(|l| l.contains("ZEC") && l.contains("-0.1") && l.contains("in_sync")),
+        "{last}"
+    );
+    assert_eq!(last.matches("db_stale").count(), 0, "{last}");
 }

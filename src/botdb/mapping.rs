@@ -334,7 +334,11 @@ impl RawMapping {
             "entry_price_column",
             pick(&self.entry_price_column, &base.entry_price_column),
         );
-        let raw_values = if self.insert_values.is_empty() { &base.insert_values } else { &self.insert_values };
+        let raw_values = if self.insert_values.is_empty() {
+            &base.insert_values
+        } else {
+            &self.insert_values
+        };
         let mut insert_values = Vec::new();
         for (column, value) in raw_values {
             match Ident::parse(column) {
@@ -343,7 +347,11 @@ impl RawMapping {
             }
         }
         let mut insert_timestamp_columns = Vec::new();
-        let raw_ts = self.insert_timestamp_columns.clone().or(base.insert_timestamp_columns.clone()).unwrap_or_default();
+        let raw_ts = self
+            .insert_timestamp_columns
+            .clone()
+            .or(base.insert_timestamp_columns.clone())
+            .unwrap_or_default();
         for column in raw_ts {
             if let Some(c) = ident(&mut errors, "insert_timestamp_columns", Some(column)) {
                 insert_timestamp_columns.push(c);
@@ -454,6 +462,298 @@ impl Mapping {
     }
 }
 
+/// The SQL type family of a column, as far as writes care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Float,
+    Numeric,
+    Integer,
+    Text,
+    Timestamp,
+    Other,
+}
+
+impl ColumnKind {
+    /// Classifies a type name from `information_schema` or SQLite's `PRAGMA table_info`.
+    pub fn from_sql_type(t: &str) -> ColumnKind {
+        let t = t.to_ascii_lowercase();
+        if t.contains("double") || t.contains("float") || t.contains("real") {
+            ColumnKind::Float
+        } else if t.contains("numeric") || t.contains("decimal") {
+            ColumnKind::Numeric
+        } else if t.contains("int") {
+            ColumnKind::Integer
+        } else if t.contains("timestamp") || t.contains("date") || t.contains("time") {
+            ColumnKind::Timestamp
+        } else if t.contains("char") || t.contains("text") || t.contains("clob") || t.is_empty() {
+            ColumnKind::Text
+        } else {
+            ColumnKind::Other
+        }
+    }
+}
+
+/// The columns of the mapped table, in order, from introspection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    pub columns: Vec<(String, ColumnKind)>,
+}
+
+impl TableInfo {
+    pub fn kind(&self, column: &Ident) -> Option<ColumnKind> {
+        self.columns.iter().find(|(c, _)| c == column.as_str()).map(|(_, k)| *k)
+    }
+}
+
+/// Where a bound value of an INSERT comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertValue {
+    Constant(String),
+    Symbol,
+    Side,
+    Amount,
+    EntryPrice,
+}
+
+/// Numbered placeholders, in order.
+struct Params {
+    d: Dialect,
+    n: usize,
+}
+
+impl Params {
+    fn next(&mut self) -> String {
+        self.n += 1;
+        self.d.param(self.n)
+    }
+}
+
+impl Dialect {
+    /// Lists a table's columns and types; binds: table name (and schema).
+    pub fn introspect_sql(self, table: &TableName) -> (String, Vec<String>) {
+        let mut binds = vec![table.table.as_str().to_owned()];
+        let sql = match (self, &table.schema) {
+            (Dialect::Postgres, None) => {
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
+                 WHERE table_name = $1 AND table_schema = current_schema() ORDER BY ordinal_position"
+                    .to_owned()
+            }
+            (Dialect::Postgres, Some(s)) => {
+                binds.push(s.as_str().to_owned());
+                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
+                 WHERE table_name = $1 AND table_schema = $2 ORDER BY ordinal_position"
+                    .to_owned()
+            }
+            (Dialect::MySql, None) => {
+                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                 WHERE table_name = ? AND table_schema = DATABASE() ORDER BY ordinal_position"
+                    .to_owned()
+            }
+            (Dialect::MySql, Some(s)) => {
+                binds.push(s.as_str().to_owned());
+                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                 WHERE table_name = ? AND table_schema = ? ORDER BY ordinal_position"
+                    .to_owned()
+            }
+            (Dialect::Sqlite, None) => "SELECT name, type FROM pragma_table_info(?)".to_owned(),
+            (Dialect::Sqlite, Some(s)) => {
+                binds.push(s.as_str().to_owned());
+                "SELECT name, type FROM pragma_table_info(?, ?)".to_owned()
+            }
+        };
+        (sql, binds)
+    }
+}
+
+impl Mapping {
+    fn filter_sql(&self, d: Dialect, p: &mut Params) -> String {
+        self.filter
+            .iter()
+            .map(|(c, _)| format!(" AND CAST({} AS {}) = {}", d.quote(c), d.text_type(), p.next()))
+            .collect()
+    }
+
+    /// Reads one row for a conditional write, locking it where the dialect
+    /// can: every column as text (for the archive), then the amount in its
+    /// own type (for the exact comparison). Binds: key, then filter values.
+    pub fn lock_row_sql(&self, d: Dialect, info: &TableInfo) -> String {
+        let t = d.text_type();
+        let cols: Vec<String> = info
+            .columns
+            .iter()
+            .map(|(c, _)| format!("CAST({} AS {t})", d.quote(&Ident(c.clone()))))
+            .collect();
+        let mut p = Params { d, n: 0 };
+        let key = p.next();
+        let filter = self.filter_sql(d, &mut p);
+        let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
+        format!(
+            "SELECT {}, {} FROM {} WHERE {} = {key}{filter}{lock}",
+            cols.join(", "),
+            d.quote(&self.amount_column),
+            self.table.quoted(d),
+            d.quote(&self.key_column),
+        )
+    }
+
+    /// Whether a row for a symbol exists (before an insert). Binds: symbol, filter values.
+    pub fn exists_sql(&self, d: Dialect) -> String {
+        let mut p = Params { d, n: 0 };
+        let sym = p.next();
+        let filter = self.filter_sql(d, &mut p);
+        let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
+        format!(
+            "SELECT CAST({} AS {}) FROM {} WHERE CAST({} AS {}) = {sym}{filter}{lock}",
+            d.quote(&self.key_column),
+            d.text_type(),
+            self.table.quoted(d),
+            d.quote(&self.symbol_column),
+            d.text_type(),
+        )
+    }
+
+    /// Binds: key.
+    pub fn delete_sql(&self, d: Dialect) -> String {
+        format!(
+            "DELETE FROM {} WHERE {} = {}",
+            self.table.quoted(d),
+            d.quote(&self.key_column),
+            d.param(1)
+        )
+    }
+
+    /// Binds: side word (with a side column), amount, key.
+    pub fn update_sql(&self, d: Dialect) -> String {
+        let mut p = Params { d, n: 0 };
+        let mut sets = Vec::new();
+        if let SideMode::Column { column, .. } = &self.side {
+            sets.push(format!("{} = {}", d.quote(column), p.next()));
+        }
+        sets.push(format!("{} = {}", d.quote(&self.amount_column), p.next()));
+        if let Some(c) = &self.updated_at_column {
+            sets.push(format!("{} = CURRENT_TIMESTAMP", d.quote(c)));
+        }
+        let key = p.next();
+        format!(
+            "UPDATE {} SET {} WHERE {} = {key}",
+            self.table.quoted(d),
+            sets.join(", "),
+            d.quote(&self.key_column)
+        )
+    }
+
+    /// The INSERT for a missing row, and what to bind, in order.
+    pub fn insert_sql(&self, d: Dialect) -> (String, Vec<(Ident, InsertValue)>) {
+        let mut binds: Vec<(Ident, InsertValue)> = Vec::new();
+        for (c, v) in &self.filter {
+            binds.push((c.clone(), InsertValue::Constant(v.clone())));
+        }
+        binds.push((self.symbol_column.clone(), InsertValue::Symbol));
+        if let SideMode::Column { column, .. } = &self.side {
+            binds.push((column.clone(), InsertValue::Side));
+        }
+        binds.push((self.amount_column.clone(), InsertValue::Amount));
+        if let Some(c) = &self.entry_price_column {
+            binds.push((c.clone(), InsertValue::EntryPrice));
+        }
+        for (c, v) in &self.insert_values {
+            if !binds.iter().any(|(b, _)| b == c) {
+                binds.push((c.clone(), InsertValue::Constant(v.clone())));
+            }
+        }
+        let mut p = Params { d, n: 0 };
+        let mut cols: Vec<String> = Vec::new();
+        let mut vals: Vec<String> = Vec::new();
+        for (c, _) in &binds {
+            cols.push(d.quote(c));
+            vals.push(p.next());
+        }
+        for c in &self.insert_timestamp_columns {
+            if !binds.iter().any(|(b, _)| b == c) {
+                cols.push(d.quote(c));
+                vals.push("CURRENT_TIMESTAMP".to_owned());
+            }
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.table.quoted(d),
+            cols.join(", "),
+            vals.join(", ")
+        );
+        (sql, binds)
+    }
+
+    /// The word driftwatch writes for a signed size (the first listed).
+    pub fn side_word_for(&self, size: rust_decimal::Decimal) -> Option<String> {
+        match &self.side {
+            SideMode::SignedAmount => None,
+            SideMode::Column { long, short, .. } => {
+                let words = if size.is_sign_negative() { short } else { long };
+                words.first().cloned()
+            }
+        }
+    }
+
+    /// The database symbol for a venue symbol (the mapping's `symbols`, reversed).
+    pub fn db_symbol<'a>(&'a self, venue_symbol: &'a str) -> &'a str {
+        self.symbols
+            .iter()
+            .find(|(_, v)| v.as_str() == venue_symbol)
+            .map_or(venue_symbol, |(k, _)| k.as_str())
+    }
+}
+
+/// driftwatch's archive table: one row per changed bot row, written in the
+/// same transaction as the change.
+pub fn archive_ddl(d: Dialect, archive: &TableName) -> String {
+    let (id, at, text) = match d {
+        Dialect::Postgres => (
+            "id BIGSERIAL PRIMARY KEY",
+            "archived_at TIMESTAMPTZ NOT NULL DEFAULT now()",
+            "TEXT",
+        ),
+        Dialect::MySql => (
+            "id BIGINT AUTO_INCREMENT PRIMARY KEY",
+            "archived_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)",
+            "TEXT",
+        ),
+        Dialect::Sqlite => (
+            "id INTEGER PRIMARY KEY AUTOINCREMENT",
+            "archived_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP",
+            "TEXT",
+        ),
+    };
+    let short = if d == Dialect::MySql { "VARCHAR(128)" } else { "TEXT" };
+    format!(
+        "CREATE TABLE {} ({id}, {at}, correlation_id {short} NOT NULL, op {short} NOT NULL, venue {short} NOT NULL, \
+         account {short} NOT NULL, symbol {short} NOT NULL, source_table {short} NOT NULL, row_key {short}, \
+         before_row {text}, after_row {text}, reason {text} NOT NULL, evidence {text} NOT NULL)",
+        archive.quoted(d)
+    )
+}
+
+/// Binds, all text: correlation_id, op, venue, account, symbol, source_table,
+/// row_key, before_row, after_row, reason, evidence.
+pub fn archive_insert_sql(d: Dialect, archive: &TableName) -> String {
+    let mut p = Params { d, n: 0 };
+    let vals: Vec<String> = (0..11).map(|_| p.next()).collect();
+    format!(
+        "INSERT INTO {} (correlation_id, op, venue, account, symbol, source_table, row_key, before_row, after_row, reason, evidence) \
+         VALUES ({})",
+        archive.quoted(d),
+        vals.join(", ")
+    )
+}
+
+/// Which archived changes a correlation id left (for journal recovery). Binds: correlation id.
+pub fn archive_lookup_sql(d: Dialect, archive: &TableName) -> String {
+    format!(
+        "SELECT op, symbol, row_key FROM {} WHERE correlation_id = {}",
+        archive.quoted(d),
+        d.param(1)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,5 +855,54 @@ mod tests {
         let m = raw.validate().unwrap();
         assert_eq!(m.side, SideMode::SignedAmount);
         assert!(m.select_sql(Dialect::Sqlite).0.contains("NULL"));
+        assert_eq!(
+            m.update_sql(Dialect::Postgres),
+            r#"UPDATE "pos" SET "qty" = $1 WHERE "id" = $2"#
+        );
+    }
+
+    #[test]
+    fn write_statements_for_the_nexwave_preset() {
+        let m = nexwave();
+        assert_eq!(
+            m.update_sql(Dialect::Postgres),
+            r#"UPDATE "positions" SET "side" = $1, "amount" = $2, "updated_at" = CURRENT_TIMESTAMP WHERE "id" = $3"#
+        );
+        assert_eq!(m.delete_sql(Dialect::MySql), "DELETE FROM `positions` WHERE `id` = ?");
+        let (sql, binds) = m.insert_sql(Dialect::Postgres);
+        assert_eq!(
+            sql,
+            r#"INSERT INTO "positions" ("strategy_id", "symbol", "side", "amount", "entry_price", "realized_pnl", "opened_at", "updated_at") VALUES ($1, $2, $3, $4, $5, $6, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"#
+        );
+        assert_eq!(binds[0].1, InsertValue::Constant("vwm_momentum_1".into()));
+        let info = TableInfo {
+            columns: vec![("id".into(), ColumnKind::Integer), ("amount".into(), ColumnKind::Float)],
+        };
+        assert_eq!(
+            m.lock_row_sql(Dialect::Postgres, &info),
+            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount" FROM "positions" WHERE "id" = $1 AND CAST("strategy_id" AS TEXT) = $2 FOR UPDATE"#
+        );
+        assert_eq!(
+            m.side_word_for(rust_decimal::Decimal::NEGATIVE_ONE).as_deref(),
+            Some("ask")
+        );
+    }
+
+    #[test]
+    fn column_kinds() {
+        for (t, k) in [
+            ("double precision", ColumnKind::Float),
+            ("DOUBLE PRECISION", ColumnKind::Float),
+            ("numeric", ColumnKind::Numeric),
+            ("bigint", ColumnKind::Integer),
+            ("INTEGER", ColumnKind::Integer),
+            ("timestamp with time zone", ColumnKind::Timestamp),
+            ("datetime", ColumnKind::Timestamp),
+            ("text", ColumnKind::Text),
+            ("character varying", ColumnKind::Text),
+            ("json", ColumnKind::Other),
+        ] {
+            assert_eq!(ColumnKind::from_sql_type(t), k, "{t}");
+        }
     }
 }

@@ -19,11 +19,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::botdb::mapping::{Dialect, Mapping, RawMapping};
+use crate::botdb::mapping::{Dialect, Mapping, RawMapping, TableName};
 use crate::domain::VenueKind;
+use crate::plan::{CorrectionPolicy, Mode};
 use crate::reconcile::Policy;
 use duration::Dur;
 use position::PositionIndex;
+use rust_decimal::Decimal;
 pub use secret::{Env, ProcessEnv, Secret, SecretSource};
 
 /// One config problem, located.
@@ -64,7 +66,27 @@ struct RawConfig {
     #[serde(default)]
     reconcile: RawReconcile,
     bot_db: RawBotDb,
+    #[serde(default)]
+    journal: RawJournal,
     accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    url: Option<SecretSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorrect {
+    mode: Option<Mode>,
+    insert: Option<bool>,
+    confirmations: Option<u32>,
+    settle: Option<Dur>,
+    max_rows: Option<usize>,
+    max_fraction: Option<Decimal>,
+    archive_table: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +134,8 @@ struct RawAccount {
     #[serde(default)]
     stream: RawStream,
     mapping: RawMapping,
+    #[serde(default)]
+    correct: RawCorrect,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +169,8 @@ pub struct Config {
     pub intervals: Intervals,
     pub policy: Policy,
     pub bot_db: BotDbConfig,
+    /// driftwatch's own action journal.
+    pub journal_url: Secret,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -176,6 +202,9 @@ pub struct AccountConfig {
     pub api_key: Option<Secret>,
     pub stream: StreamConfig,
     pub mapping: Mapping,
+    pub correct: CorrectionPolicy,
+    /// driftwatch's archive table in the bot's database.
+    pub archive_table: TableName,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +223,8 @@ pub struct StreamConfig {
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9733";
+/// Relative to the working directory; point it at a state directory in deployments.
+pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
 
 fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
     match v {
@@ -410,6 +441,21 @@ impl Validator<'_> {
             max_connections: max_connections.max(1),
         };
 
+        let journal_url = match raw.journal.url.as_ref().map(|s| s.resolve(env)) {
+            None => Secret::new(DEFAULT_JOURNAL),
+            Some(Ok(s)) => s,
+            Some(Err(m)) => {
+                self.error("journal.url", m);
+                Secret::new(DEFAULT_JOURNAL)
+            }
+        };
+        if !matches!(
+            Dialect::from_url(journal_url.expose()),
+            Some(Dialect::Sqlite | Dialect::Postgres)
+        ) {
+            self.error("journal.url", "the journal needs a sqlite:// or postgres:// URL");
+        }
+
         if raw.accounts.is_empty() {
             self.error("accounts", "at least one account is needed");
         }
@@ -429,6 +475,7 @@ impl Validator<'_> {
             intervals,
             policy,
             bot_db,
+            journal_url,
             accounts,
         }
     }
@@ -541,6 +588,42 @@ impl Validator<'_> {
                 None
             }
         };
+        let c = a.correct;
+        let cp = |f: &str| format!("{p}.correct.{f}");
+        let confirmations = c.confirmations.unwrap_or(3);
+        if confirmations < 2 {
+            self.error(
+                &cp("confirmations"),
+                "must be at least 2: never correct on a single observation",
+            );
+        }
+        let max_rows = c.max_rows.unwrap_or(25);
+        if max_rows == 0 {
+            self.error(
+                &cp("max_rows"),
+                "must be at least 1 (use mode: off to disable corrections)",
+            );
+        }
+        if let Some(f) = c.max_fraction {
+            if f <= Decimal::ZERO || f > Decimal::ONE {
+                self.error(&cp("max_fraction"), "must be above 0 and at most 1");
+            }
+        }
+        let correct = CorrectionPolicy {
+            mode: c.mode.unwrap_or(Mode::DryRun),
+            insert: c.insert.unwrap_or(true),
+            confirmations: confirmations.max(2),
+            settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),
+            max_rows: max_rows.max(1),
+            max_fraction: c.max_fraction,
+        };
+        let archive_table = match TableName::parse(c.archive_table.as_deref().unwrap_or("driftwatch_archive")) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                self.error(&cp("archive_table"), m);
+                None
+            }
+        };
         Some(AccountConfig {
             name: a.name,
             venue: a.venue,
@@ -550,6 +633,8 @@ impl Validator<'_> {
             api_key,
             stream,
             mapping: mapping?,
+            correct,
+            archive_table: archive_table?,
         })
     }
 }

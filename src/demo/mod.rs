@@ -7,7 +7,9 @@
 //! closed long ago, and ZEC, whose row still says *long* 0.1: the bot opened
 //! the short at start-up, found a row for ZEC and "changed nothing"
 //! (pacifica.md §10). The demo config is embedded and goes through the same
-//! loader as `run`.
+//! loader as `run`, with corrections on: after two agreeing reads the 15
+//! ghost rows are archived and deleted and the ZEC row becomes the short the
+//! exchange holds, in one transaction.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,6 +91,10 @@ pub fn config_text(listen: SocketAddr, db_path: &Path, sim: &SimAddrs) -> String
     CONFIG
         .replace("${LISTEN}", &listen.to_string())
         .replace("${DB_URL}", &format!("sqlite://{}", db_path.display()))
+        .replace(
+            "${JOURNAL_URL}",
+            &format!("sqlite://{}", db_path.with_file_name("journal.db").display()),
+        )
         .replace("${REST_URL}", &sim.rest_url())
         .replace("${WS_URL}", &sim.ws_url())
 }

@@ -217,7 +217,9 @@ pub fn corrections(
                 entry_price: None,
                 evidence: ev,
             }),
-            State::DbMismatch => plan.skipped.push((row.key.clone(), Skip::Ambiguous { rows: rows.len() })),
+            State::DbMismatch => plan
+                .skipped
+                .push((row.key.clone(), Skip::Ambiguous { rows: rows.len() })),
             State::DbMissing if !policy.insert => plan.skipped.push((row.key.clone(), Skip::InsertsOff)),
             State::DbMissing => plan.corrections.push(Correction {
                 op: Op::Created,

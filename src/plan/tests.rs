@@ -76,7 +76,14 @@ fn the_incident_plans_deletes_for_ghosts_and_an_update_for_zec() {
     }
     rows.push(row("ZEC", "-0.1", "0.1", true, State::DbMismatch, 3));
     db.rows.push(db_row("9", "ZEC", "0.1", Some(0)));
-    let plan = corrections(&report(rows), &db, &BTreeMap::new(), SourceTimes::default(), &policy(), NOW);
+    let plan = corrections(
+        &report(rows),
+        &db,
+        &BTreeMap::new(),
+        SourceTimes::default(),
+        &policy(),
+        NOW,
+    );
     assert_eq!(plan.summary(), "1 updated, 0 created, 3 deleted");
     assert_eq!(plan.refused, None);
     let zec = plan.corrections.iter().find(|c| c.key.symbol == "ZEC").unwrap();
@@ -98,11 +105,21 @@ fn a_single_observation_never_acts() {
         NOW,
     );
     assert!(plan.corrections.is_empty());
-    assert_eq!(plan.skipped, vec![(PositionKey::net("BTC"), Skip::NotConfirmed { observations: 1 })]);
+    assert_eq!(
+        plan.skipped,
+        vec![(PositionKey::net("BTC"), Skip::NotConfirmed { observations: 1 })]
+    );
     // Confirmed by time alone is still not enough distinct reads.
     let mut r = row("BTC", "0", "1", true, State::DbStale, 2);
     r.confirmed = true;
-    let plan = corrections(&report(vec![r]), &db, &BTreeMap::new(), SourceTimes::default(), &policy(), NOW);
+    let plan = corrections(
+        &report(vec![r]),
+        &db,
+        &BTreeMap::new(),
+        SourceTimes::default(),
+        &policy(),
+        NOW,
+    );
     assert!(plan.corrections.is_empty());
 }
 
@@ -139,7 +156,12 @@ fn the_settle_window_after_the_bots_write_is_respected() {
     );
     assert_eq!(
         plan.skipped,
-        vec![(PositionKey::net("BTC"), Skip::Settling { until: Timestamp(NOW.0 + 20_000) })]
+        vec![(
+            PositionKey::net("BTC"),
+            Skip::Settling {
+                until: Timestamp(NOW.0 + 20_000)
+            }
+        )]
     );
 }
 
@@ -155,7 +177,14 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
     )]
     .into();
     let r = report(vec![row("SOL", "0.5", "0", false, State::DbMissing, 3)]);
-    let plan = corrections(&r, &DbSnapshot::default(), &exchange, SourceTimes::default(), &policy(), NOW);
+    let plan = corrections(
+        &r,
+        &DbSnapshot::default(),
+        &exchange,
+        SourceTimes::default(),
+        &policy(),
+        NOW,
+    );
     assert_eq!(plan.summary(), "0 updated, 1 created, 0 deleted");
     assert_eq!(plan.corrections[0].entry_price, Some(d("123.45")));
     let off = CorrectionPolicy {
@@ -179,7 +208,10 @@ fn an_ambiguous_update_is_skipped() {
         &policy(),
         NOW,
     );
-    assert_eq!(plan.skipped, vec![(PositionKey::net("ETH"), Skip::Ambiguous { rows: 2 })]);
+    assert_eq!(
+        plan.skipped,
+        vec![(PositionKey::net("ETH"), Skip::Ambiguous { rows: 2 })]
+    );
 }
 
 #[test]
@@ -191,7 +223,14 @@ fn the_mass_change_guard_refuses_the_cycle() {
         rows.push(row(&s, "0", "1", true, State::DbStale, 3));
         db.rows.push(db_row(&i.to_string(), &s, "1", None));
     }
-    let plan = corrections(&report(rows.clone()), &db, &BTreeMap::new(), SourceTimes::default(), &policy(), NOW);
+    let plan = corrections(
+        &report(rows.clone()),
+        &db,
+        &BTreeMap::new(),
+        SourceTimes::default(),
+        &policy(),
+        NOW,
+    );
     assert_eq!(plan.corrections.len(), 30);
     assert_eq!(
         plan.refused.as_deref(),

@@ -81,6 +81,11 @@ pub fn unique() -> u64 {
 
 /// A config with fast timings, for tests over loopback.
 pub fn fast_config(addrs: &SimAddrs, db_url: &str, mapping: &str) -> String {
+    fast_config_with(addrs, db_url, mapping, "    correct: {mode: off}\n", "sqlite::memory:")
+}
+
+/// As [`fast_config`], with an account-level `correct:` block and a journal URL.
+pub fn fast_config_with(addrs: &SimAddrs, db_url: &str, mapping: &str, correct: &str, journal: &str) -> String {
     format!(
         r#"listen: 127.0.0.1:0
 intervals:
@@ -95,6 +100,8 @@ reconcile:
 bot_db:
   url: {{value: "{db_url}"}}
   timeout: 2s
+journal:
+  url: {{value: "{journal}"}}
 accounts:
   - name: main
     venue: pacifica
@@ -110,7 +117,7 @@ accounts:
       rest_timeout: 1s
     mapping:
 {mapping}
-"#,
+{correct}"#,
         rest = addrs.rest_url(),
         ws = addrs.ws_url(),
     )

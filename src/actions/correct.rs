@@ -1,0 +1,389 @@
+//! Carries out a correction plan on the bot's database: one transaction per
+//! cycle, every changed row archived first, every write conditional on the
+//! row still holding what was read.
+//!
+//! Per correction, inside the transaction:
+//! - update/delete: the row is read again (`FOR UPDATE` where the dialect
+//!   has it) and compared with the values the plan was made from; a row the
+//!   bot changed meanwhile is left alone ([`RowOutcome::Moved`]); otherwise
+//!   its full contents go to the archive table, then it is changed;
+//! - create: if a row for the symbol appeared meanwhile, nothing is
+//!   inserted; otherwise the archive row, then the insert.
+//!
+//! Any error rolls the whole cycle back: the table is exactly as before and
+//! the archive holds nothing of it. Cancel-safety: dropping the future drops
+//! the transaction, which rolls back.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use sqlx::mysql::MySqlArguments;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{MySql, Postgres, Row, Sqlite};
+
+use crate::botdb::mapping::{
+    archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, Dialect, InsertValue, Mapping, TableInfo,
+    TableName,
+};
+use crate::botdb::{mysql_amount, pg_amount, sqlite_amount, BotDb, DbError};
+use crate::plan::{Correction, Op};
+
+/// What happened to one planned correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOutcome {
+    Applied,
+    /// The row no longer held the values read (or appeared, for a create):
+    /// the bot wrote in between; left alone, looked at again next cycle.
+    Moved,
+}
+
+/// Who is correcting, for the archive rows.
+pub struct Context<'a> {
+    pub venue: &'a str,
+    pub account: &'a str,
+    pub mapping: &'a Mapping,
+    pub info: &'a TableInfo,
+    pub archive: &'a TableName,
+    pub correlation_id: &'a str,
+}
+
+/// A value to bind, typed for its column.
+#[derive(Debug, Clone)]
+enum Bind {
+    F64(f64),
+    Dec(Decimal),
+    I64(i64),
+    Text(String),
+}
+
+fn sql(e: sqlx::Error) -> DbError {
+    DbError::Sql(e.to_string())
+}
+
+/// Types `value` (a decimal or text as written in config or computed) for
+/// a column of `kind`. SQLite has no decimal type: it gets text, which its
+/// column affinity converts.
+fn typed(kind: Option<ColumnKind>, dialect: Dialect, value: &str) -> Result<Bind, DbError> {
+    let bad = |what: &str| DbError::Sql(format!("cannot write {value:?} to a {what} column"));
+    match kind.unwrap_or(ColumnKind::Text) {
+        ColumnKind::Float => value.parse::<f64>().map(Bind::F64).map_err(|_| bad("float")),
+        ColumnKind::Numeric if dialect == Dialect::Sqlite => Ok(Bind::Text(value.to_owned())),
+        ColumnKind::Numeric => value.parse::<Decimal>().map(Bind::Dec).map_err(|_| bad("numeric")),
+        ColumnKind::Integer => value.parse::<i64>().map(Bind::I64).map_err(|_| bad("integer")),
+        ColumnKind::Text | ColumnKind::Timestamp | ColumnKind::Other => Ok(Bind::Text(value.to_owned())),
+    }
+}
+
+fn decimal_text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// An amount for a float column goes through `Decimal::to_f64`, the one
+/// conversion back to float, at the edge; others as decimal text.
+fn typed_amount(kind: Option<ColumnKind>, dialect: Dialect, d: Decimal) -> Result<Bind, DbError> {
+    match kind {
+        Some(ColumnKind::Float) => d
+            .to_f64()
+            .map(Bind::F64)
+            .ok_or_else(|| DbError::Sql(format!("{d} does not fit a float"))),
+        k => typed(k, dialect, &decimal_text(d)),
+    }
+}
+
+fn bind_pg(q: Query<'_, Postgres, PgArguments>, b: Bind) -> Query<'_, Postgres, PgArguments> {
+    match b {
+        Bind::F64(v) => q.bind(v),
+        Bind::Dec(v) => q.bind(v),
+        Bind::I64(v) => q.bind(v),
+        Bind::Text(v) => q.bind(v),
+    }
+}
+
+fn bind_my(q: Query<'_, MySql, MySqlArguments>, b: Bind) -> Query<'_, MySql, MySqlArguments> {
+    match b {
+        Bind::F64(v) => q.bind(v),
+        Bind::Dec(v) => q.bind(v),
+        Bind::I64(v) => q.bind(v),
+        Bind::Text(v) => q.bind(v),
+    }
+}
+
+fn bind_lite<'q>(q: Query<'q, Sqlite, SqliteArguments<'q>>, b: Bind) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    match b {
+        Bind::F64(v) => q.bind(v),
+        Bind::Dec(v) => q.bind(v.to_string()),
+        Bind::I64(v) => q.bind(v),
+        Bind::Text(v) => q.bind(v),
+    }
+}
+
+/// The binds of one planned statement, computed before touching the database.
+struct Prepared {
+    /// Lock/exists statement binds.
+    probe: Vec<Bind>,
+    /// The write statement and its binds.
+    write_sql: String,
+    write: Vec<Bind>,
+    after: Value,
+}
+
+fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, DbError> {
+    let m = ctx.mapping;
+    let filters = m.filter.iter().map(|(_, v)| Bind::Text(v.clone()));
+    let key_kind = ctx.info.kind(&m.key_column);
+    let amount_kind = ctx.info.kind(&m.amount_column);
+    match c.op {
+        Op::Deleted | Op::Updated => {
+            let row = c
+                .row
+                .as_ref()
+                .ok_or_else(|| DbError::Sql("a planned update or delete without its row".into()))?;
+            let key = typed(key_kind, d, &row.row_key)?;
+            let probe: Vec<Bind> = std::iter::once(key.clone()).chain(filters).collect();
+            if c.op == Op::Deleted {
+                return Ok(Prepared {
+                    probe,
+                    write_sql: m.delete_sql(d),
+                    write: vec![key],
+                    after: Value::Null,
+                });
+            }
+            let target = c.target.unwrap_or(Decimal::ZERO);
+            let word = m.side_word_for(target);
+            let amount = if word.is_some() { target.abs() } else { target };
+            let mut write = Vec::new();
+            let mut after = Map::new();
+            if let Some(w) = &word {
+                write.push(Bind::Text(w.clone()));
+                after.insert("side".into(), Value::String(w.clone()));
+            }
+            write.push(typed_amount(amount_kind, d, amount)?);
+            after.insert("amount".into(), Value::String(decimal_text(amount)));
+            write.push(key);
+            Ok(Prepared {
+                probe,
+                write_sql: m.update_sql(d),
+                write,
+                after: Value::Object(after),
+            })
+        }
+        Op::Created => {
+            let target = c.target.unwrap_or(Decimal::ZERO);
+            let word = m.side_word_for(target);
+            let amount = if word.is_some() { target.abs() } else { target };
+            let db_symbol = m.db_symbol(&c.key.symbol).to_owned();
+            let probe: Vec<Bind> = std::iter::once(Bind::Text(db_symbol.clone())).chain(filters).collect();
+            let (write_sql, columns) = m.insert_sql(d);
+            let mut write = Vec::new();
+            let mut after = Map::new();
+            for (column, source) in columns {
+                let kind = ctx.info.kind(&column);
+                let (bind, shown) = match source {
+                    InsertValue::Constant(v) => (typed(kind, d, &v)?, v),
+                    InsertValue::Symbol => (Bind::Text(db_symbol.clone()), db_symbol.clone()),
+                    InsertValue::Side => {
+                        let w = word.clone().unwrap_or_default();
+                        (Bind::Text(w.clone()), w)
+                    }
+                    InsertValue::Amount => (typed_amount(kind, d, amount)?, decimal_text(amount)),
+                    InsertValue::EntryPrice => {
+                        let p = c.entry_price.unwrap_or(Decimal::ZERO);
+                        (typed_amount(kind, d, p)?, decimal_text(p))
+                    }
+                };
+                write.push(bind);
+                after.insert(column.as_str().to_owned(), Value::String(shown));
+            }
+            Ok(Prepared {
+                probe,
+                write_sql,
+                write,
+                after: Value::Object(after),
+            })
+        }
+    }
+}
+
+macro_rules! run_cycle {
+    ($pool:expr, $bind:ident, $amount:ident, $d:expr, $ctx:expr, $corrections:expr) => {{
+        let ctx = $ctx;
+        let d = $d;
+        let m = ctx.mapping;
+        let lock_sql = m.lock_row_sql(d, ctx.info);
+        let exists_sql = m.exists_sql(d);
+        let archive_sql = archive_insert_sql(d, ctx.archive);
+        let ncols = ctx.info.columns.len();
+        let side_index = match &m.side {
+            crate::botdb::mapping::SideMode::Column { column, .. } => {
+                ctx.info.columns.iter().position(|(c, _)| c == column.as_str())
+            }
+            crate::botdb::mapping::SideMode::SignedAmount => None,
+        };
+        let mut tx = $pool.begin().await.map_err(sql)?;
+        let mut outcomes = Vec::with_capacity($corrections.len());
+        for c in $corrections {
+            let p = prepare(ctx, d, c)?;
+            let (probe_sql, is_create) = match c.op {
+                Op::Created => (&exists_sql, true),
+                _ => (&lock_sql, false),
+            };
+            let mut q = sqlx::query(probe_sql);
+            for b in p.probe {
+                q = $bind(q, b);
+            }
+            let found = q.fetch_optional(&mut *tx).await.map_err(sql)?;
+            let mut before = Value::Null;
+            let unchanged = match (&found, is_create) {
+                (None, true) => true,
+                (Some(_), true) | (None, false) => false,
+                (Some(r), false) => {
+                    let mut map = Map::new();
+                    for (i, (name, _)) in ctx.info.columns.iter().enumerate() {
+                        let v: Option<String> = r.try_get(i).map_err(sql)?;
+                        map.insert(name.clone(), v.map_or(Value::Null, Value::String));
+                    }
+                    let amount = $amount(r, ncols).map_err(|e| DbError::Sql(e))?;
+                    let side: Option<String> = match side_index {
+                        Some(i) => r.try_get(i).map_err(sql)?,
+                        None => None,
+                    };
+                    before = Value::Object(map);
+                    let planned = c.row.as_ref();
+                    planned.is_some_and(|row| row.amount == amount && row.side_word == side)
+                }
+            };
+            if !unchanged {
+                outcomes.push(RowOutcome::Moved);
+                continue;
+            }
+            let row_key = c.row.as_ref().map(|r| r.row_key.clone());
+            let evidence = serde_json::to_string(&c.evidence).unwrap_or_default();
+            let mut a = sqlx::query(&archive_sql);
+            for v in [
+                Some(ctx.correlation_id.to_owned()),
+                Some(c.op.as_str().to_owned()),
+                Some(ctx.venue.to_owned()),
+                Some(ctx.account.to_owned()),
+                Some(c.key.symbol.clone()),
+                Some(m.table.quoted(Dialect::Postgres)),
+                row_key,
+                (!before.is_null()).then(|| before.to_string()),
+                (!p.after.is_null()).then(|| p.after.to_string()),
+                Some(c.evidence.state.clone()),
+                Some(evidence),
+            ] {
+                a = a.bind(v);
+            }
+            a.execute(&mut *tx).await.map_err(sql)?;
+            let mut w = sqlx::query(&p.write_sql);
+            for b in p.write {
+                w = $bind(w, b);
+            }
+            let done = w.execute(&mut *tx).await.map_err(sql)?;
+            if done.rows_affected() != 1 {
+                return Err(DbError::Sql(format!(
+                    "{} of {} changed {} rows, expected 1; rolled back",
+                    c.op.as_str(),
+                    c.key.symbol,
+                    done.rows_affected()
+                )));
+            }
+            outcomes.push(RowOutcome::Applied);
+        }
+        tx.commit().await.map_err(sql)?;
+        Ok(outcomes)
+    }};
+}
+
+/// Applies `corrections` in one transaction. `Err` means nothing was applied.
+pub async fn apply(db: &BotDb, ctx: &Context<'_>, corrections: &[Correction]) -> Result<Vec<RowOutcome>, DbError> {
+    let d = db.dialect();
+    match db {
+        BotDb::Postgres(pool) => run_cycle!(pool, bind_pg, pg_amount, d, ctx, corrections),
+        BotDb::MySql(pool) => run_cycle!(pool, bind_my, mysql_amount, d, ctx, corrections),
+        BotDb::Sqlite(pool) => run_cycle!(pool, bind_lite, sqlite_amount, d, ctx, corrections),
+    }
+}
+
+macro_rules! fetch_pairs {
+    ($pool:expr, $sql:expr, $binds:expr) => {{
+        let mut q = sqlx::query(&$sql);
+        for b in &$binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all($pool).await.map_err(sql)?;
+        let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+        for r in &rows {
+            let a: Option<String> = r.try_get(0).map_err(sql)?;
+            let b: Option<String> = r.try_get(1).map_err(sql)?;
+            let c: Option<String> = if r.len() > 2 { r.try_get(2).map_err(sql)? } else { None };
+            out.push((a.unwrap_or_default(), b.unwrap_or_default(), c));
+        }
+        out
+    }};
+}
+
+async fn query_text(
+    db: &BotDb,
+    sql_text: String,
+    binds: Vec<String>,
+) -> Result<Vec<(String, String, Option<String>)>, DbError> {
+    Ok(match db {
+        BotDb::Postgres(pool) => fetch_pairs!(pool, sql_text, binds),
+        BotDb::MySql(pool) => fetch_pairs!(pool, sql_text, binds),
+        BotDb::Sqlite(pool) => fetch_pairs!(pool, sql_text, binds),
+    })
+}
+
+/// The mapped table's columns and their types.
+pub async fn introspect(db: &BotDb, table: &TableName) -> Result<TableInfo, DbError> {
+    let (q, binds) = db.dialect().introspect_sql(table);
+    let columns: Vec<(String, ColumnKind)> = query_text(db, q, binds)
+        .await?
+        .into_iter()
+        .map(|(name, ty, _)| (name, ColumnKind::from_sql_type(&ty)))
+        .collect();
+    if columns.is_empty() {
+        return Err(DbError::Sql(format!(
+            "table {} not found (or not visible to this role)",
+            table.quoted(Dialect::Postgres)
+        )));
+    }
+    Ok(TableInfo { columns })
+}
+
+/// Creates the archive table if it does not exist. A least-privilege role
+/// that cannot create tables works as long as the table was created for it.
+pub async fn ensure_archive(db: &BotDb, archive: &TableName) -> Result<(), DbError> {
+    if introspect(db, archive).await.is_ok() {
+        return Ok(());
+    }
+    let ddl = archive_ddl(db.dialect(), archive);
+    let r = match db {
+        BotDb::Postgres(p) => sqlx::query(&ddl).execute(p).await.map(|_| ()),
+        BotDb::MySql(p) => sqlx::query(&ddl).execute(p).await.map(|_| ()),
+        BotDb::Sqlite(p) => sqlx::query(&ddl).execute(p).await.map(|_| ()),
+    };
+    r.map_err(|e| {
+        DbError::Sql(format!(
+            "creating archive table {}: {e}",
+            archive.quoted(Dialect::Postgres)
+        ))
+    })
+}
+
+/// The changes archived under a correlation id: (op, symbol, row key).
+pub async fn archived(
+    db: &BotDb,
+    archive: &TableName,
+    correlation_id: &str,
+) -> Result<Vec<(String, String, Option<String>)>, DbError> {
+    query_text(
+        db,
+        archive_lookup_sql(db.dialect(), archive),
+        vec![correlation_id.to_owned()],
+    )
+    .await
+}

@@ -1,0 +1,392 @@
+//! The only code that changes the world: the bot's database (corrections)
+//! and, later, orders on the venue. Everything here carries out a plan made
+//! by pure code ([`crate::plan`]); nothing here decides.
+//!
+//! [`run_corrections`] is the `corrections` task. Per request it:
+//! 1. journals every planned correction (`pending`, or straight away
+//!    `refused` / `dry_run`) before anything is attempted;
+//! 2. applies the cycle in one transaction ([`correct::apply`]);
+//! 3. journals each outcome, counts it, logs one line per correction, and
+//!    pages on a refusal or a failure.
+//!
+//! At start-up it settles journal entries left `pending` by a crash, from the
+//! archive table the changes were written with.
+
+pub mod correct;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::botdb::mapping::{Mapping, TableInfo, TableName};
+use crate::botdb::BotDb;
+use crate::clock;
+use crate::journal::{self, Entry, Journal};
+use crate::metrics::Metrics;
+use crate::notify::{Page, Severity};
+use crate::plan::{Correction, CorrectionPlan, Mode};
+use correct::{Context, RowOutcome};
+
+/// One account's correction cycle, planned by the core.
+#[derive(Debug)]
+pub struct CorrectionRequest {
+    pub account: usize,
+    pub plan: CorrectionPlan,
+}
+
+/// What became of a cycle, reported back to the core.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub account: usize,
+    pub correlation_id: String,
+    /// e.g. `applied: 0 updated, 0 created, 16 deleted`.
+    pub summary: String,
+    pub changed_anything: bool,
+}
+
+/// What the task needs to know about each account.
+#[derive(Debug, Clone)]
+pub struct AccountTarget {
+    pub venue: String,
+    pub account: String,
+    pub mapping: Mapping,
+    pub archive: TableName,
+    pub mode: Mode,
+}
+
+pub struct Corrections {
+    pub db: BotDb,
+    pub journal_url: String,
+    pub accounts: Vec<AccountTarget>,
+    pub metrics: Arc<Metrics>,
+    pub pages: broadcast::Sender<Page>,
+}
+
+fn detail(c: &Correction) -> String {
+    serde_json::json!({
+        "row_key": c.row.as_ref().map(|r| r.row_key.clone()),
+        "before": c.row.as_ref().map(|r| serde_json::json!({"side": r.side_word, "amount": r.amount.to_string()})),
+        "target": c.target.map(|t| t.to_string()),
+        "evidence": c.evidence,
+    })
+    .to_string()
+}
+
+impl Corrections {
+    fn page(&self, t: &AccountTarget, id: &'static str, severity: Severity, summary: String, detail: String) {
+        let _ = self.pages.send(Page {
+            id,
+            severity,
+            venue: t.venue.clone(),
+            account: t.account.clone(),
+            summary,
+            detail,
+            at: clock::now(),
+        });
+    }
+
+    fn count(&self, t: &AccountTarget, c: &Correction, result: &str) {
+        self.metrics
+            .db_corrections_total
+            .with_label_values(&[&t.venue, &t.account, c.op.as_str(), result])
+            .inc();
+    }
+
+    async fn open_journal(&self, journal: &mut Option<Journal>) -> Option<Journal> {
+        if journal.is_none() {
+            match Journal::open(&self.journal_url).await {
+                Ok(j) => {
+                    self.recover(&j).await;
+                    *journal = Some(j);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.")
+                }
+            }
+        }
+        journal.clone()
+    }
+
+    /// Settles entries a crash left `pending`, from the archive.
+    async fn recover(&self, j: &Journal) {
+        let pending = match j.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot read pending journal entries.");
+                return;
+            }
+        };
+        let mut by_cycle: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for e in pending {
+            by_cycle.entry(e.correlation_id.clone()).or_default().push(e);
+        }
+        for (cid, entries) in by_cycle {
+            let Some(t) = self.accounts.iter().find(|t| t.account == entries[0].account) else {
+                continue;
+            };
+            match correct::archived(&self.db, &t.archive, &cid).await {
+                Ok(archived) => {
+                    let outcomes: Vec<(String, String)> = entries
+                        .iter()
+                        .map(|e| {
+                            let done = archived.iter().any(|(op, sym, _)| *op == e.op && *sym == e.symbol);
+                            (
+                                e.entry_id.clone(),
+                                if done { "applied" } else { "not_applied" }.to_owned(),
+                            )
+                        })
+                        .collect();
+                    let applied = outcomes.iter().filter(|(_, s)| s == "applied").count();
+                    tracing::warn!(correlation_id = %cid, account = %t.account, entries = entries.len(), applied,
+                        "Settled a correction cycle interrupted by a restart, from the archive.");
+                    if let Err(e) = j.finish(&outcomes, clock::now()).await {
+                        tracing::error!(error = %e, "Cannot settle pending journal entries.");
+                    }
+                }
+                Err(e) => tracing::warn!(correlation_id = %cid, error = %e, "Cannot settle pending entries yet."),
+            }
+        }
+    }
+
+    async fn cycle(
+        &self,
+        journal: Option<Journal>,
+        infos: &mut BTreeMap<usize, TableInfo>,
+        req: CorrectionRequest,
+    ) -> CycleReport {
+        let t = &self.accounts[req.account];
+        let cid = journal::new_correlation_id();
+        let now = clock::now();
+        let plan = req.plan;
+        let summary = plan.summary();
+        let report = |summary: String, changed| CycleReport {
+            account: req.account,
+            correlation_id: cid.clone(),
+            summary,
+            changed_anything: changed,
+        };
+        let entry = |i: usize, c: &Correction, status: &str| Entry {
+            entry_id: journal::entry_id(&cid, i),
+            correlation_id: cid.clone(),
+            created_at: now,
+            kind: "db_correction".into(),
+            venue: t.venue.clone(),
+            account: t.account.clone(),
+            symbol: c.key.symbol.clone(),
+            op: c.op.as_str().into(),
+            status: status.into(),
+            detail: detail(c),
+            finished_at: (status != "pending").then_some(now),
+        };
+        let Some(journal) = journal else {
+            for c in &plan.corrections {
+                self.count(t, c, "failed");
+            }
+            self.page(
+                t,
+                "correction_failed",
+                Severity::Critical,
+                format!(
+                    "{}: corrections not applied: the action journal is unavailable",
+                    t.account
+                ),
+                summary.clone(),
+            );
+            return report(format!("failed (no journal): {summary}"), false);
+        };
+
+        if let Some(reason) = &plan.refused {
+            let entries: Vec<Entry> = plan
+                .corrections
+                .iter()
+                .enumerate()
+                .map(|(i, c)| entry(i, c, "refused"))
+                .collect();
+            if let Err(e) = journal.record(&entries).await {
+                tracing::error!(error = %e, "Cannot journal a refused cycle.");
+            }
+            for c in &plan.corrections {
+                self.count(t, c, "refused");
+            }
+            self.metrics
+                .db_correction_guard_refusals_total
+                .with_label_values(&[&t.venue, &t.account])
+                .inc();
+            tracing::error!(correlation_id = %cid, account = %t.account, reason = %reason, would = %summary,
+                "Correction cycle refused by a guard; nothing changed.");
+            self.page(
+                t,
+                "correction_refused",
+                Severity::Critical,
+                format!("{}: correction refused: {reason}", t.account),
+                format!("would have been: {summary}; correlation id {cid}"),
+            );
+            return report(format!("refused ({reason}): {summary}"), false);
+        }
+
+        if t.mode == Mode::DryRun {
+            let entries: Vec<Entry> = plan
+                .corrections
+                .iter()
+                .enumerate()
+                .map(|(i, c)| entry(i, c, "dry_run"))
+                .collect();
+            if let Err(e) = journal.record(&entries).await {
+                tracing::error!(error = %e, "Cannot journal a dry run.");
+            }
+            for c in &plan.corrections {
+                self.count(t, c, "dry_run");
+                tracing::info!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
+                    before = ?c.row.as_ref().map(|r| r.size), after = ?c.target, reason = %c.evidence.state,
+                    "Dry run: would correct the bot's row.");
+            }
+            return report(format!("dry run: {summary}"), false);
+        }
+
+        // Apply: the table's shape, the archive, then the journal, then the change.
+        let info = match infos.get(&req.account) {
+            Some(i) => Ok(i.clone()),
+            None => match correct::introspect(&self.db, &t.mapping.table).await {
+                Ok(i) => match correct::ensure_archive(&self.db, &t.archive).await {
+                    Ok(()) => {
+                        infos.insert(req.account, i.clone());
+                        Ok(i)
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+        };
+        let info = match info {
+            Ok(i) => i,
+            Err(e) => {
+                for c in &plan.corrections {
+                    self.count(t, c, "failed");
+                }
+                self.page(
+                    t,
+                    "correction_failed",
+                    Severity::Critical,
+                    format!("{}: corrections failed: {e}", t.account),
+                    summary.clone(),
+                );
+                return report(format!("failed ({e}): {summary}"), false);
+            }
+        };
+        let entries: Vec<Entry> = plan
+            .corrections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| entry(i, c, "pending"))
+            .collect();
+        if let Err(e) = journal.record(&entries).await {
+            for c in &plan.corrections {
+                self.count(t, c, "failed");
+            }
+            self.page(
+                t,
+                "correction_failed",
+                Severity::Critical,
+                format!("{}: corrections not applied: cannot journal them: {e}", t.account),
+                summary.clone(),
+            );
+            return report(format!("failed (journal): {summary}"), false);
+        }
+        let ctx = Context {
+            venue: &t.venue,
+            account: &t.account,
+            mapping: &t.mapping,
+            info: &info,
+            archive: &t.archive,
+            correlation_id: &cid,
+        };
+        match correct::apply(&self.db, &ctx, &plan.corrections).await {
+            Ok(outcomes) => {
+                let mut statuses = Vec::new();
+                let mut applied = CorrectionPlan::default();
+                for (i, (c, o)) in plan.corrections.iter().zip(&outcomes).enumerate() {
+                    let status = match o {
+                        RowOutcome::Applied => "applied",
+                        RowOutcome::Moved => "moved",
+                    };
+                    if *o == RowOutcome::Applied {
+                        applied.corrections.push(c.clone());
+                    }
+                    statuses.push((journal::entry_id(&cid, i), status.to_owned()));
+                    self.count(t, c, status);
+                    tracing::warn!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
+                        result = status, before = ?c.row.as_ref().map(|r| r.size), after = ?c.target,
+                        reason = %c.evidence.state, "Corrected the bot's row.");
+                }
+                if let Err(e) = journal.finish(&statuses, clock::now()).await {
+                    tracing::error!(correlation_id = %cid, error = %e, "Applied, but cannot journal the outcome; it will be settled from the archive at the next start.");
+                }
+                let moved = outcomes.iter().filter(|o| **o == RowOutcome::Moved).count();
+                let line = format!(
+                    "applied: {}{}",
+                    applied.summary(),
+                    if moved > 0 {
+                        format!(", {moved} left alone (moved)")
+                    } else {
+                        String::new()
+                    }
+                );
+                tracing::warn!(correlation_id = %cid, account = %t.account, summary = %line, "Correction cycle done.");
+                report(line, !applied.corrections.is_empty())
+            }
+            Err(e) => {
+                let statuses: Vec<(String, String)> = (0..plan.corrections.len())
+                    .map(|i| (journal::entry_id(&cid, i), "failed".to_owned()))
+                    .collect();
+                if let Err(je) = journal.finish(&statuses, clock::now()).await {
+                    tracing::error!(error = %je, "Cannot journal a failed cycle.");
+                }
+                for c in &plan.corrections {
+                    self.count(t, c, "failed");
+                }
+                tracing::error!(correlation_id = %cid, account = %t.account, error = %e, "Correction cycle failed and was rolled back; nothing changed.");
+                self.page(
+                    t,
+                    "correction_failed",
+                    Severity::Critical,
+                    format!("{}: correction cycle rolled back: {e}", t.account),
+                    format!("planned: {summary}; correlation id {cid}"),
+                );
+                report(format!("failed, rolled back ({e}): {summary}"), false)
+            }
+        }
+    }
+}
+
+/// The `corrections` task: one cycle at a time, in arrival order.
+pub async fn run_corrections(
+    c: Corrections,
+    mut requests: mpsc::Receiver<CorrectionRequest>,
+    done: mpsc::Sender<CycleReport>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut journal: Option<Journal> = None;
+    let mut infos: BTreeMap<usize, TableInfo> = BTreeMap::new();
+    if c.accounts.iter().any(|t| t.mode != Mode::Off) {
+        c.open_journal(&mut journal).await;
+    }
+    loop {
+        // A cycle in progress is finished before shutdown is honoured: the
+        // transaction either commits or rolls back, and is journaled.
+        let req = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            r = requests.recv() => match r { Some(r) => r, None => break },
+        };
+        let j = c.open_journal(&mut journal).await;
+        let report = c.cycle(j, &mut infos, req).await;
+        if done.send(report).await.is_err() {
+            break;
+        }
+    }
+    if let Some(j) = journal {
+        j.close().await;
+    }
+    Ok(())
+}

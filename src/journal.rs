@@ -1,0 +1,184 @@
+//! driftwatch's own action journal: every action is recorded before it is
+//! attempted and its outcome after, in a store that survives restarts (an
+//! embedded SQLite file by default, or PostgreSQL).
+//!
+//! An entry is `pending` from just before the attempt until its outcome is
+//! known. Entries still `pending` at start-up belong to a cycle interrupted
+//! by a crash or a kill; [`Journal::pending`] lists them so the caller can
+//! settle each from the bot database's archive (written in the same
+//! transaction as the change): archived means `applied`, absent means
+//! `not_applied`. Nothing is ever re-applied from the journal: the next cycle
+//! plans from fresh reads.
+
+use std::str::FromStr;
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::domain::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// `<correlation id>/<index>`.
+    pub entry_id: String,
+    pub correlation_id: String,
+    pub created_at: Timestamp,
+    /// `db_correction` (later also `emergency_close`).
+    pub kind: String,
+    pub venue: String,
+    pub account: String,
+    pub symbol: String,
+    pub op: String,
+    /// `pending`, `applied`, `moved`, `dry_run`, `refused`, `failed`, `not_applied`.
+    pub status: String,
+    /// JSON: what was planned, and the outcome's detail.
+    pub detail: String,
+    pub finished_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pool: AnyPool,
+}
+
+fn err(e: sqlx::Error) -> String {
+    e.to_string()
+}
+
+const DDL: &str = "CREATE TABLE IF NOT EXISTS driftwatch_journal (\
+    entry_id TEXT PRIMARY KEY, correlation_id TEXT NOT NULL, created_at_ms BIGINT NOT NULL, kind TEXT NOT NULL, \
+    venue TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL, op TEXT NOT NULL, status TEXT NOT NULL, \
+    detail TEXT NOT NULL, finished_at_ms BIGINT)";
+
+fn entry(r: &AnyRow) -> Result<Entry, sqlx::Error> {
+    Ok(Entry {
+        entry_id: r.try_get(0)?,
+        correlation_id: r.try_get(1)?,
+        created_at: Timestamp(r.try_get(2)?),
+        kind: r.try_get(3)?,
+        venue: r.try_get(4)?,
+        account: r.try_get(5)?,
+        symbol: r.try_get(6)?,
+        op: r.try_get(7)?,
+        status: r.try_get(8)?,
+        detail: r.try_get(9)?,
+        finished_at: r.try_get::<Option<i64>, _>(10)?.map(Timestamp),
+    })
+}
+
+const COLUMNS: &str =
+    "entry_id, correlation_id, created_at_ms, kind, venue, account, symbol, op, status, detail, finished_at_ms";
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `url` (`sqlite://…?mode=rwc` or `postgres://…`).
+    pub async fn open(url: &str) -> Result<Journal, String> {
+        sqlx::any::install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .map_err(|e| format!("opening the journal: {e}"))?;
+        sqlx::query(DDL)
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("creating the journal table: {e}"))?;
+        Ok(Journal { pool })
+    }
+
+    /// Records entries (one transaction), before the action is attempted.
+    pub async fn record(&self, entries: &[Entry]) -> Result<(), String> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO driftwatch_journal (entry_id, correlation_id, created_at_ms, kind, venue, account, symbol, \
+                 op, status, detail, finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(e.entry_id.clone())
+            .bind(e.correlation_id.clone())
+            .bind(e.created_at.0)
+            .bind(e.kind.clone())
+            .bind(e.venue.clone())
+            .bind(e.account.clone())
+            .bind(e.symbol.clone())
+            .bind(e.op.clone())
+            .bind(e.status.clone())
+            .bind(e.detail.clone())
+            .bind(e.finished_at.map(|t| t.0))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// Records the outcome of entries (one transaction).
+    pub async fn finish(&self, outcomes: &[(String, String)], at: Timestamp) -> Result<(), String> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        for (entry_id, status) in outcomes {
+            sqlx::query("UPDATE driftwatch_journal SET status = $1, finished_at_ms = $2 WHERE entry_id = $3")
+                .bind(status.clone())
+                .bind(at.0)
+                .bind(entry_id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// Entries whose outcome was never recorded.
+    pub async fn pending(&self) -> Result<Vec<Entry>, String> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM driftwatch_journal WHERE status = 'pending' ORDER BY created_at_ms, entry_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(entry).collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Entries since `since`, optionally for one symbol, oldest first.
+    pub async fn history(&self, since: Timestamp, symbol: Option<&str>) -> Result<Vec<Entry>, String> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM driftwatch_journal WHERE created_at_ms >= $1 AND ($2 = '' OR symbol = $3) \
+             ORDER BY created_at_ms, entry_id"
+        ))
+        .bind(since.0)
+        .bind(symbol.unwrap_or("").to_owned())
+        .bind(symbol.unwrap_or("").to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(entry).collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `<correlation id>/<index>`, zero-padded so entries sort in plan order.
+pub fn entry_id(correlation_id: &str, index: usize) -> String {
+    format!("{correlation_id}/{index:04}")
+}
+
+/// A new correlation id (a UUID v4).
+pub fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Parses `--since` values: a duration back from `now` (`90m`, `2h`) or
+/// epoch milliseconds.
+pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, String> {
+    if let Ok(ms) = i64::from_str(s) {
+        return Ok(Timestamp(ms));
+    }
+    let d = crate::config::duration::parse(s)?;
+    Ok(Timestamp(now.0 - d.as_millis() as i64))
+}
