@@ -113,6 +113,9 @@ struct AccountState {
     /// When the last cycle finished: the next plan needs a DB read after it.
     corrected_at: Option<Timestamp>,
     last_corrections: Option<String>,
+    /// The last dry-run or refused plan sent: an identical one is not sent
+    /// again (no repeated journal entries, counts or pages for one situation).
+    last_unapplied: Option<Vec<String>>,
 }
 
 /// Installs the TLS crypto provider (ring) once per process.
@@ -215,6 +218,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             correcting: false,
             corrected_at: None,
             last_corrections: None,
+            last_unapplied: None,
         });
     }
 
@@ -656,7 +660,29 @@ impl Core {
             tracing::debug!(account = %a.cfg.name, symbol = %key, skip = ?skip, "Correction not yet due.");
         }
         if plan.is_empty() {
+            a.last_unapplied = None;
             return;
+        }
+        if a.correct.mode == Mode::DryRun || plan.refused.is_some() {
+            let signature: Vec<String> = plan
+                .corrections
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{:?} {} {:?} {:?}",
+                        c.op,
+                        c.key,
+                        c.row.as_ref().map(|r| &r.row_key),
+                        c.target
+                    )
+                })
+                .collect();
+            if a.last_unapplied.as_ref() == Some(&signature) {
+                return;
+            }
+            a.last_unapplied = Some(signature);
+        } else {
+            a.last_unapplied = None;
         }
         match self.correct_tx.try_send(CorrectionRequest { account, plan }) {
             Ok(()) => a.correcting = true,

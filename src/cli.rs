@@ -270,7 +270,7 @@ async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitC
     journal.close().await;
     println!(
         "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  CORRELATION",
-        "AT (UTC, ms)", "ACCOUNT", "SYMBOL", "KIND", "OP", "STATUS"
+        "AT (UTC)", "ACCOUNT", "SYMBOL", "KIND", "OP", "STATUS"
     );
     for e in &entries {
         let kind = if e.kind == "db_correction" {
@@ -280,11 +280,17 @@ async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitC
         };
         println!(
             "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  {}",
-            e.created_at.0, e.account, e.symbol, kind, e.op, e.status, e.correlation_id
+            e.created_at.to_utc_string(),
+            e.account,
+            e.symbol,
+            kind,
+            e.op,
+            e.status,
+            e.correlation_id
         );
     }
     if entries.is_empty() {
-        println!("(no journal entries since {})", since.0);
+        println!("(no journal entries since {})", since.to_utc_string());
     }
     ExitCode::SUCCESS
 }

@@ -28,6 +28,28 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), by the civil-from-days algorithm.
+    pub fn to_utc_string(self) -> String {
+        let ms = self.0.rem_euclid(1000);
+        let secs = self.0.div_euclid(1000);
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+            sod / 3600,
+            sod % 3600 / 60,
+            sod % 60
+        )
+    }
+
     /// Seconds since the epoch as a float, for Prometheus gauges only.
     pub fn as_secs_f64(self) -> f64 {
         self.0 as f64 / 1000.0
@@ -201,6 +223,14 @@ mod tests {
         assert!(same_size(d("1.00"), d("1.005"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.01"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.000001"), None));
+    }
+
+    #[test]
+    fn utc_strings() {
+        assert_eq!(Timestamp(0).to_utc_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(1_767_225_600_000).to_utc_string(), "2026-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(1_762_799_738_123).to_utc_string(), "2025-11-10T18:35:38.123Z");
+        assert_eq!(Timestamp(951_782_400_000).to_utc_string(), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -25,43 +25,6 @@ use sqlx::Executor;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn pg_base() -> String {
-    std::env::var("DRIFTWATCH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn mysql_base() -> String {
-    std::env::var("DRIFTWATCH_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
-/// A fresh PostgreSQL database; `None` (skipped) when the server is absent.
-async fn pg_database(tag: &str) -> Option<String> {
-    let admin = match sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
-        Ok(p) => p,
-        Err(e) => {
-            skip_or_fail("PostgreSQL", e);
-            return None;
-        }
-    };
-    let name = format!("dw_{tag}_{}", unique());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    admin.close().await;
-    Some(format!("{}/{name}", pg_base()))
-}
-
-async fn mysql_database(tag: &str) -> Option<String> {
-    let admin = match sqlx::MySqlPool::connect(&format!("{}/mysql", mysql_base())).await {
-        Ok(p) => p,
-        Err(e) => {
-            skip_or_fail("MariaDB", e);
-            return None;
-        }
-    };
-    let name = format!("dw_{tag}_{}", unique());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    admin.close().await;
-    Some(format!("{}/{name}", mysql_base()))
-}
-
 fn mapping(yaml: &str) -> driftwatch::botdb::mapping::Mapping {
     let raw: RawMapping = serde_yaml::from_str(yaml).unwrap();
     raw.validate().unwrap()

@@ -227,3 +227,84 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+pub fn pg_base() -> String {
+    std::env::var("DRIFTWATCH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn mysql_base() -> String {
+    std::env::var("DRIFTWATCH_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A fresh PostgreSQL database; `None` (skipped) when the server is absent.
+pub async fn pg_database(tag: &str) -> Option<String> {
+    use sqlx::Executor;
+    let admin = match sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
+        Ok(p) => p,
+        Err(e) => {
+            skip_or_fail("PostgreSQL", e);
+            return None;
+        }
+    };
+    let name = format!("dw_{tag}_{}", unique());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    admin.close().await;
+    Some(format!("{}/{name}", pg_base()))
+}
+
+/// A fresh MariaDB database; `None` (skipped) when the server is absent.
+pub async fn mysql_database(tag: &str) -> Option<String> {
+    use sqlx::Executor;
+    let admin = match sqlx::MySqlPool::connect(&format!("{}/mysql", mysql_base())).await {
+        Ok(p) => p,
+        Err(e) => {
+            skip_or_fail("MariaDB", e);
+            return None;
+        }
+    };
+    let name = format!("dw_{tag}_{}", unique());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    admin.close().await;
+    Some(format!("{}/{name}", mysql_base()))
+}
+
+/// Runs SQL (several statements allowed) against any of the three.
+pub async fn exec(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    sqlx::raw_sql(sql)
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    pool.close().await;
+}
+
+/// Rows of a query whose columns are all text.
+pub async fn texts(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    use sqlx::Row;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let rows = sqlx::query(sql)
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let out = rows
+        .iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| {
+                    // MariaDB's TEXT arrives as a blob through the Any driver.
+                    r.try_get::<Option<String>, _>(i).unwrap_or_else(|_| {
+                        r.try_get::<Option<Vec<u8>>, _>(i)
+                            .unwrap()
+                            .map(|b| String::from_utf8(b).unwrap())
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    pool.close().await;
+    out
+}

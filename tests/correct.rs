@@ -1,0 +1,795 @@
+//! Auto-correction of stale bot-database rows against the real PostgreSQL,
+//! MariaDB and SQLite: the 2025-11-10 incident in one cycle, inserts and
+//! updates, a bot write racing a correction, a failure in the middle, the
+//! mass-change guard, dry run, REST lying during an outage, a restart in the
+//! middle of a cycle, and a least-privilege role.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftwatch::actions::correct::{self, Context, RowOutcome};
+use driftwatch::botdb::mapping::{Dialect, RawMapping, TableName};
+use driftwatch::botdb::BotDb;
+use driftwatch::domain::{DbRow, PositionKey, Timestamp};
+use driftwatch::journal::{self, Entry, Journal};
+use driftwatch::plan::{Correction, Evidence, Op};
+use driftwatch::reconcile::State;
+use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use rust_decimal::Decimal;
+
+const T: Duration = Duration::from_secs(15);
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Pg,
+    My,
+    Lite,
+}
+
+/// A fresh database of `kind` with the Nexwave `positions` table.
+async fn nexwave_db(kind: Kind, tag: &str, dir: &TempDir) -> Option<String> {
+    let url = match kind {
+        Kind::Pg => pg_database(tag).await?,
+        Kind::My => mysql_database(tag).await?,
+        Kind::Lite => format!("sqlite://{}?mode=rwc", dir.path().join(format!("{tag}.db")).display()),
+    };
+    let ddl = match kind {
+        Kind::Pg => include_str!("../testdata/botdb/nexwave_positions.sql").to_owned(),
+        Kind::My => "CREATE TABLE positions (id BIGINT AUTO_INCREMENT PRIMARY KEY, strategy_id VARCHAR(64) NOT NULL, \
+            symbol VARCHAR(64) NOT NULL, side TEXT NOT NULL, amount DOUBLE PRECISION NOT NULL, entry_price DOUBLE PRECISION NOT NULL, \
+            current_price DOUBLE PRECISION, unrealized_pnl DOUBLE PRECISION, realized_pnl DOUBLE PRECISION NOT NULL, \
+            trailing_stop_price DOUBLE PRECISION, opened_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, metadata JSON, \
+            CONSTRAINT uq_positions_strategy_symbol UNIQUE (strategy_id, symbol))"
+            .to_owned(),
+        Kind::Lite => include_str!("../src/demo/nexwave_sqlite.sql").to_owned(),
+    };
+    exec(&url, &ddl).await;
+    Some(url)
+}
+
+fn old_time(kind: Kind) -> &'static str {
+    match kind {
+        Kind::My => "'2025-11-09 12:00:00'",
+        _ => "'2025-11-09T12:00:00Z'",
+    }
+}
+
+async fn insert_rows(url: &str, kind: Kind, rows: &[(&str, &str, f64)]) {
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(sym, side, amount)| {
+            format!(
+                "('vwm_momentum_1', '{sym}', '{side}', {amount}, 1, 0, {t}, {t})",
+                t = old_time(kind)
+            )
+        })
+        .collect();
+    exec(
+        url,
+        &format!(
+            "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES {}",
+            values.join(", ")
+        ),
+    )
+    .await;
+}
+
+fn text(kind: Kind, col: &str) -> String {
+    match kind {
+        Kind::My => format!("CAST({col} AS CHAR)"),
+        _ => format!("CAST({col} AS TEXT)"),
+    }
+}
+
+/// (symbol, side, amount) of every row, by symbol.
+async fn positions(url: &str, kind: Kind) -> Vec<(String, String, String)> {
+    texts(
+        url,
+        &format!(
+            "SELECT symbol, side, {} FROM positions ORDER BY symbol",
+            text(kind, "amount")
+        ),
+    )
+    .await
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].clone().unwrap(),
+            r[1].clone().unwrap(),
+            norm(r[2].as_deref().unwrap()),
+        )
+    })
+    .collect()
+}
+
+/// SQLite prints REAL 6 as "6.0": compare numbers as decimals.
+fn norm(s: &str) -> String {
+    s.parse::<Decimal>().map_or(s.to_owned(), |d| d.normalize().to_string())
+}
+
+fn apply_block(extra: &str) -> String {
+    format!("    correct: {{mode: apply, confirmations: 2{extra}}}\n")
+}
+
+fn journal_url(dir: &TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("journal.db").display())
+}
+
+async fn wait_for_cycle(app: &driftwatch::app::Running) -> String {
+    let s = wait_for(app, "a correction cycle", T, |s| s.accounts[0].corrections.is_some()).await;
+    s.accounts[0].corrections.clone().unwrap()
+}
+
+async fn incident(kind: Kind) {
+    let dir = TempDir::new("incident");
+    let Some(url) = nexwave_db(kind, "incident", &dir).await else {
+        return;
+    };
+    let rows: Vec<(&str, &str, f64)> = driftwatch::demo::INCIDENT_ROWS
+        .iter()
+        .map(|(s, side, a, _)| (*s, *side, *a))
+        .collect();
+    insert_rows(&url, kind, &rows).await;
+    let sim = start_sim(SimConfig::default()).await;
+    driftwatch::demo::seed_exchange(&sim.sim);
+    let text_cfg = fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir));
+    let app = start_app(&text_cfg, false).await;
+
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("applied: 1 updated, 0 created, 15 deleted"),
+        "{summary}"
+    );
+    wait_for(&app, "ZEC in sync, nothing else left", T, |s| {
+        state(s, "ZEC") == Some(State::InSync) && s.accounts[0].report.rows.len() == 1
+    })
+    .await;
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![("ZEC".into(), "ask".into(), "0.1".into())]
+    );
+
+    // 16 archive rows under one correlation id, each with its evidence.
+    let archived = texts(
+        &url,
+        &format!(
+            "SELECT correlation_id, op, symbol, before_row, {}, evidence FROM driftwatch_archive ORDER BY id",
+            text(kind, "after_row")
+        ),
+    )
+    .await;
+    assert_eq!(archived.len(), 16);
+    let cid = archived[0][0].clone().unwrap();
+    assert!(archived.iter().all(|r| r[0].as_deref() == Some(cid.as_str())));
+    assert_eq!(
+        archived.iter().filter(|r| r[1].as_deref() == Some("deleted")).count(),
+        15
+    );
+    let virt = archived.iter().find(|r| r[2].as_deref() == Some("VIRTUAL")).unwrap();
+    let before: serde_json::Value = serde_json::from_str(virt[3].as_deref().unwrap()).unwrap();
+    assert_eq!(before["symbol"], "VIRTUAL");
+    assert_eq!(before["strategy_id"], "vwm_momentum_1");
+    assert!(virt[5].as_deref().unwrap().contains(r#""state":"db_stale""#));
+    let zec = archived.iter().find(|r| r[2].as_deref() == Some("ZEC")).unwrap();
+    assert_eq!(zec[1].as_deref(), Some("updated"));
+    assert_eq!(zec[4].as_deref(), Some(r#"{"amount":"0.1","side":"ask"}"#));
+
+    // The journal says the same.
+    let j = Journal::open(&journal_url(&dir)).await.unwrap();
+    let entries = j.history(Timestamp(0), None).await.unwrap();
+    assert_eq!(entries.len(), 16);
+    assert!(entries.iter().all(|e| e.status == "applied" && e.correlation_id == cid));
+    j.close().await;
+
+    let metrics = app.metrics.render();
+    let m = |op: &str, result: &str| {
+        sample(
+            &metrics,
+            &format!(
+                r#"driftwatch_db_corrections_total{{account="main",op="{op}",result="{result}",venue="pacifica"}}"#
+            ),
+        )
+    };
+    assert_eq!(m("deleted", "applied"), Some(15.0));
+    assert_eq!(m("updated", "applied"), Some(1.0));
+    assert_eq!(m("created", "applied"), Some(0.0));
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn postgres_incident_corrected_in_one_cycle() {
+    incident(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_incident_corrected_in_one_cycle() {
+    incident(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_incident_corrected_in_one_cycle() {
+    incident(Kind::Lite).await;
+}
+
+async fn insert_and_update(kind: Kind) {
+    let dir = TempDir::new("insupd");
+    let Some(url) = nexwave_db(kind, "insupd", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("ETH", "ask", 1.0)]).await;
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
+    sim.sim.open(ACCOUNT, "ETH", "ask", "2", "3000");
+    let app = start_app(
+        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        false,
+    )
+    .await;
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("applied: 1 updated, 1 created, 0 deleted"),
+        "{summary}"
+    );
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![
+            ("ETH".into(), "ask".into(), "2".into()),
+            ("SOL".into(), "bid".into(), "0.5".into())
+        ]
+    );
+    let sol = texts(
+        &url,
+        &format!(
+            "SELECT strategy_id, {}, {} FROM positions WHERE symbol = 'SOL'",
+            text(kind, "entry_price"),
+            text(kind, "realized_pnl")
+        ),
+    )
+    .await;
+    assert_eq!(sol[0][0].as_deref(), Some("vwm_momentum_1"));
+    assert_eq!(norm(sol[0][1].as_deref().unwrap()), "123.45");
+    assert_eq!(norm(sol[0][2].as_deref().unwrap()), "0");
+    wait_for(&app, "all in sync", T, |s| {
+        state(s, "SOL") == Some(State::InSync) && state(s, "ETH") == Some(State::InSync)
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn postgres_insert_and_update_paths() {
+    insert_and_update(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_insert_and_update_paths() {
+    insert_and_update(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_insert_and_update_paths() {
+    insert_and_update(Kind::Lite).await;
+}
+
+fn mapping() -> driftwatch::botdb::mapping::Mapping {
+    let raw: RawMapping = serde_yaml::from_str("preset: nexwave\nfilter: {strategy_id: vwm_momentum_1}\n").unwrap();
+    raw.validate().unwrap()
+}
+
+fn evidence() -> Evidence {
+    Evidence {
+        ws: Some(Decimal::ZERO),
+        rest: Some(Decimal::ZERO),
+        db: Some(Decimal::from(5)),
+        ws_at: None,
+        rest_at: None,
+        db_at: None,
+        state: "db_stale".into(),
+        since: Timestamp(0),
+        observations: 3,
+    }
+}
+
+async fn read_row(db: &BotDb, symbol: &str) -> DbRow {
+    let snap = db.read(&mapping(), Duration::from_secs(5)).await.unwrap();
+    snap.rows.into_iter().find(|r| r.key.symbol == symbol).unwrap()
+}
+
+async fn race(kind: Kind) {
+    let dir = TempDir::new("race");
+    let Some(url) = nexwave_db(kind, "race", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("BTC", "bid", 5.0)]).await;
+    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
+    let m = mapping();
+    let archive = TableName::parse("driftwatch_archive").unwrap();
+    let info = correct::introspect(&db, &m.table).await.unwrap();
+    correct::ensure_archive(&db, &archive).await.unwrap();
+    // driftwatch read BTC at 5 and planned to delete it...
+    let read = read_row(&db, "BTC").await;
+    let delete = Correction {
+        op: Op::Deleted,
+        key: PositionKey::net("BTC"),
+        row: Some(read),
+        target: None,
+        entry_price: None,
+        evidence: evidence(),
+    };
+    // ...and the bot wrote first (it opened more BTC), and inserted SOL.
+    exec(&url, "UPDATE positions SET amount = 6 WHERE symbol = 'BTC'").await;
+    insert_rows(&url, kind, &[("SOL", "bid", 1.0)]).await;
+    let create = Correction {
+        op: Op::Created,
+        key: PositionKey::net("SOL"),
+        row: None,
+        target: Some(Decimal::ONE),
+        entry_price: Some(Decimal::ONE),
+        evidence: evidence(),
+    };
+    let ctx = Context {
+        venue: "pacifica",
+        account: "main",
+        mapping: &m,
+        info: &info,
+        archive: &archive,
+        correlation_id: "race",
+    };
+    let outcomes = correct::apply(&db, &ctx, &[delete, create]).await.unwrap();
+    assert_eq!(outcomes, vec![RowOutcome::Moved, RowOutcome::Moved]);
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![
+            ("BTC".into(), "bid".into(), "6".into()),
+            ("SOL".into(), "bid".into(), "1".into())
+        ],
+        "the bot's writes are not clobbered"
+    );
+    assert!(texts(&url, "SELECT correlation_id FROM driftwatch_archive")
+        .await
+        .is_empty());
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_bot_write_racing_a_correction_is_not_clobbered() {
+    race(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_bot_write_racing_a_correction_is_not_clobbered() {
+    race(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_bot_write_racing_a_correction_is_not_clobbered() {
+    race(Kind::Lite).await;
+}
+
+async fn failure_mid_cycle(kind: Kind) {
+    let dir = TempDir::new("fail");
+    let url = match kind {
+        Kind::Pg => pg_database("fail").await,
+        Kind::My => mysql_database("fail").await,
+        Kind::Lite => Some(format!("sqlite://{}?mode=rwc", dir.path().join("fail.db").display())),
+    };
+    let Some(url) = url else { return };
+    let pk = match kind {
+        Kind::Pg => "BIGSERIAL PRIMARY KEY",
+        Kind::My => "BIGINT AUTO_INCREMENT PRIMARY KEY",
+        Kind::Lite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    exec(
+        &url,
+        &format!(
+            "CREATE TABLE book (id {pk}, sym VARCHAR(20) NOT NULL, dir VARCHAR(8) NOT NULL, qty DOUBLE PRECISION NOT NULL CHECK (qty < 1000));\
+             INSERT INTO book (sym, dir, qty) VALUES ('AAA', 'long', 1), ('BBB', 'long', 1);"
+        ),
+    )
+    .await;
+    let raw: RawMapping = serde_yaml::from_str(
+        "table: book\nkey_column: id\nsymbol_column: sym\nside_column: dir\namount_column: qty\nlong_values: [long]\nshort_values: [short]\n",
+    )
+    .unwrap();
+    let m = raw.validate().unwrap();
+    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
+    let snap = db.read(&m, Duration::from_secs(5)).await.unwrap();
+    let row = |s: &str| snap.rows.iter().find(|r| r.key.symbol == s).unwrap().clone();
+    let archive = TableName::parse("dw_archive").unwrap();
+    let info = correct::introspect(&db, &m.table).await.unwrap();
+    correct::ensure_archive(&db, &archive).await.unwrap();
+    let plan = vec![
+        Correction {
+            op: Op::Deleted,
+            key: PositionKey::net("AAA"),
+            row: Some(row("AAA")),
+            target: None,
+            entry_price: None,
+            evidence: evidence(),
+        },
+        // The second change breaks the table's CHECK constraint.
+        Correction {
+            op: Op::Updated,
+            key: PositionKey::net("BBB"),
+            row: Some(row("BBB")),
+            target: Some(Decimal::from(5000)),
+            entry_price: None,
+            evidence: evidence(),
+        },
+    ];
+    let ctx = Context {
+        venue: "pacifica",
+        account: "main",
+        mapping: &m,
+        info: &info,
+        archive: &archive,
+        correlation_id: "fail",
+    };
+    let err = correct::apply(&db, &ctx, &plan).await.unwrap_err();
+    let msg = err.to_string().to_lowercase();
+    assert!(msg.contains("check") || msg.contains("constraint"), "{err}");
+    let left: Vec<(String, String)> = texts(
+        &url,
+        &format!("SELECT sym, {} FROM book ORDER BY sym", text(kind, "qty")),
+    )
+    .await
+    .into_iter()
+    .map(|r| (r[0].clone().unwrap(), norm(r[1].as_deref().unwrap())))
+    .collect();
+    assert_eq!(
+        left,
+        vec![
+            ("AAA".to_string(), "1".to_string()),
+            ("BBB".to_string(), "1".to_string())
+        ],
+        "the table is exactly as before"
+    );
+    assert!(
+        texts(&url, "SELECT correlation_id FROM dw_archive").await.is_empty(),
+        "no archive rows either"
+    );
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_failure_in_the_middle_rolls_everything_back() {
+    failure_mid_cycle(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_failure_in_the_middle_rolls_everything_back() {
+    failure_mid_cycle(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_failure_in_the_middle_rolls_everything_back() {
+    failure_mid_cycle(Kind::Lite).await;
+}
+
+async fn mass_guard(kind: Kind) {
+    let dir = TempDir::new("guard");
+    let Some(url) = nexwave_db(kind, "guard", &dir).await else {
+        return;
+    };
+    let names: Vec<String> = (0..12).map(|i| format!("GHOST{i}")).collect();
+    let rows: Vec<(&str, &str, f64)> = names.iter().map(|n| (n.as_str(), "bid", 1.0)).collect();
+    insert_rows(&url, kind, &rows).await;
+    let sim = start_sim(SimConfig::default()).await;
+    let app = start_app(
+        &fast_config_with(
+            &sim.addrs,
+            &url,
+            NEXWAVE_MAPPING,
+            &apply_block(", max_rows: 10"),
+            &journal_url(&dir),
+        ),
+        false,
+    )
+    .await;
+    let mut pages = app.pages.subscribe();
+    let page = tokio::time::timeout(T, pages.recv()).await.expect("a page").unwrap();
+    assert_eq!(page.id, "correction_refused");
+    assert!(
+        page.summary
+            .contains("mass-change guard: 12 rows to change in one cycle, more than max_rows 10"),
+        "{}",
+        page.summary
+    );
+    assert_eq!(positions(&url, kind).await.len(), 12, "nothing deleted");
+    let summary = wait_for_cycle(&app).await;
+    assert!(summary.starts_with("refused"), "{summary}");
+    let metrics = app.metrics.render();
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"driftwatch_db_correction_guard_refusals_total{account="main",venue="pacifica"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"driftwatch_db_corrections_total{account="main",op="deleted",result="refused",venue="pacifica"}"#
+        ),
+        Some(12.0)
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+    let j = Journal::open(&journal_url(&dir)).await.unwrap();
+    let entries = j.history(Timestamp(0), None).await.unwrap();
+    assert_eq!(entries.len(), 12);
+    assert!(entries.iter().all(|e| e.status == "refused"));
+}
+
+#[tokio::test]
+async fn postgres_mass_change_guard_refuses_and_pages() {
+    mass_guard(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_mass_change_guard_refuses_and_pages() {
+    mass_guard(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_mass_change_guard_refuses_and_pages() {
+    mass_guard(Kind::Lite).await;
+}
+
+async fn dry_run(kind: Kind) {
+    let dir = TempDir::new("dry");
+    let Some(url) = nexwave_db(kind, "dry", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("VIRTUAL", "bid", 49.5), ("ETH", "bid", 1.0)]).await;
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "ETH", "bid", "2", "3000");
+    sim.sim.open(ACCOUNT, "SOL", "ask", "1", "150");
+    let app = start_app(
+        &fast_config_with(
+            &sim.addrs,
+            &url,
+            NEXWAVE_MAPPING,
+            "    correct: {mode: dry_run, confirmations: 2}\n",
+            &journal_url(&dir),
+        ),
+        false,
+    )
+    .await;
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("dry run: 1 updated, 1 created, 1 deleted"),
+        "{summary}"
+    );
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![
+            ("ETH".into(), "bid".into(), "1".into()),
+            ("VIRTUAL".into(), "bid".into(), "49.5".into())
+        ],
+        "dry run changes nothing"
+    );
+    let metrics = app.metrics.render();
+    for op in ["created", "updated", "deleted"] {
+        assert_eq!(
+            sample(
+                &metrics,
+                &format!(
+                    r#"driftwatch_db_corrections_total{{account="main",op="{op}",result="dry_run",venue="pacifica"}}"#
+                )
+            ),
+            Some(1.0),
+            "{op}"
+        );
+    }
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn postgres_dry_run_changes_nothing() {
+    dry_run(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_dry_run_changes_nothing() {
+    dry_run(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_dry_run_changes_nothing() {
+    dry_run(Kind::Lite).await;
+}
+
+#[tokio::test]
+async fn rest_answering_empty_during_an_outage_deletes_nothing() {
+    let dir = TempDir::new("outage");
+    let Some(url) = nexwave_db(Kind::Pg, "outage", &dir).await else {
+        return;
+    };
+    insert_rows(&url, Kind::Pg, &[("SOL", "bid", 0.5), ("ETH", "ask", 2.0)]).await;
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    sim.sim.open(ACCOUNT, "ETH", "ask", "2", "3000");
+    // The outage is on from the start, and the socket drops in the middle of it.
+    sim.sim.set_rest_fault(Some(RestFault::EmptyPositions), None);
+    let app = start_app(
+        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        false,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    sim.sim.drop_connections();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = app.snapshots.borrow().clone();
+    assert!(!ws_trusted(&s), "a stream REST never agreed with is not trusted");
+    assert!(s.accounts[0].corrections.is_none(), "no correction cycle ran");
+    assert_eq!(positions(&url, Kind::Pg).await.len(), 2, "nothing deleted");
+    // The outage ends: everything agrees, nothing to correct.
+    sim.sim.set_rest_fault(None, None);
+    wait_for(&app, "in sync", T, |s| {
+        state(s, "SOL") == Some(State::InSync) && state(s, "ETH") == Some(State::InSync)
+    })
+    .await;
+    assert_eq!(positions(&url, Kind::Pg).await.len(), 2);
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+async fn restart_mid_cycle(kind: Kind) {
+    let dir = TempDir::new("restart");
+    let Some(url) = nexwave_db(kind, "restart", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("WLFI", "bid", 601.0), ("PUMP", "bid", 15296.0)]).await;
+    let m = mapping();
+    let archive = TableName::parse("driftwatch_archive").unwrap();
+    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
+    let info = correct::introspect(&db, &m.table).await.unwrap();
+    correct::ensure_archive(&db, &archive).await.unwrap();
+
+    // A cycle journaled as pending whose transaction committed (WLFI), and one
+    // whose transaction never happened (PUMP): the process died in between.
+    let journal = Journal::open(&journal_url(&dir)).await.unwrap();
+    let wlfi = read_row(&db, "WLFI").await;
+    let planned = |cid: &str, symbol: &str| Entry {
+        entry_id: journal::entry_id(cid, 0),
+        correlation_id: cid.into(),
+        created_at: Timestamp(1),
+        kind: "db_correction".into(),
+        venue: "pacifica".into(),
+        account: "main".into(),
+        symbol: symbol.into(),
+        op: "deleted".into(),
+        status: "pending".into(),
+        detail: "{}".into(),
+        finished_at: None,
+    };
+    journal
+        .record(&[planned("committed", "WLFI"), planned("lost", "PUMP")])
+        .await
+        .unwrap();
+    let ctx = Context {
+        venue: "pacifica",
+        account: "main",
+        mapping: &m,
+        info: &info,
+        archive: &archive,
+        correlation_id: "committed",
+    };
+    let delete = Correction {
+        op: Op::Deleted,
+        key: PositionKey::net("WLFI"),
+        row: Some(wlfi),
+        target: None,
+        entry_price: None,
+        evidence: evidence(),
+    };
+    assert_eq!(
+        correct::apply(&db, &ctx, &[delete]).await.unwrap(),
+        vec![RowOutcome::Applied]
+    );
+    journal.close().await;
+    db.close().await;
+
+    // driftwatch starts again.
+    let sim = start_sim(SimConfig::default()).await;
+    let app = start_app(
+        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        false,
+    )
+    .await;
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("applied: 0 updated, 0 created, 1 deleted"),
+        "only PUMP is left to do: {summary}"
+    );
+    wait_for(&app, "nothing left", T, |s| s.accounts[0].report.rows.is_empty()).await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    let journal = Journal::open(&journal_url(&dir)).await.unwrap();
+    let entries = journal.history(Timestamp(0), None).await.unwrap();
+    let status = |cid: &str| entries.iter().find(|e| e.correlation_id == cid).unwrap().status.clone();
+    assert_eq!(status("committed"), "applied", "settled from the archive");
+    assert_eq!(status("lost"), "not_applied");
+    let pump: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.symbol == "PUMP" && e.status == "applied")
+        .collect();
+    assert_eq!(pump.len(), 1, "PUMP deleted exactly once: {entries:?}");
+    let wlfi_archived = texts(
+        &url,
+        "SELECT correlation_id FROM driftwatch_archive WHERE symbol = 'WLFI'",
+    )
+    .await;
+    assert_eq!(wlfi_archived.len(), 1, "WLFI was not deleted twice");
+    assert!(positions(&url, kind).await.is_empty());
+}
+
+#[tokio::test]
+async fn postgres_restart_in_the_middle_of_a_cycle_applies_nothing_twice() {
+    restart_mid_cycle(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sqlite_restart_in_the_middle_of_a_cycle_applies_nothing_twice() {
+    restart_mid_cycle(Kind::Lite).await;
+}
+
+/// The grants README.md gives, and nothing more.
+#[tokio::test]
+async fn postgres_least_privilege_role_is_enough() {
+    let dir = TempDir::new("grants");
+    let Some(url) = nexwave_db(Kind::Pg, "grants", &dir).await else {
+        return;
+    };
+    let rows: Vec<(&str, &str, f64)> = driftwatch::demo::INCIDENT_ROWS
+        .iter()
+        .map(|(s, side, a, _)| (*s, *side, *a))
+        .collect();
+    insert_rows(&url, Kind::Pg, &rows).await;
+    let role = format!("dw_role_{}", unique());
+    let archive_ddl =
+        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
+    exec(
+        &url,
+        &format!(
+            "CREATE ROLE {role} LOGIN;\
+             {archive_ddl};\
+             GRANT SELECT, INSERT, UPDATE, DELETE ON positions TO {role};\
+             GRANT USAGE ON SEQUENCE positions_id_seq TO {role};\
+             GRANT SELECT, INSERT ON driftwatch_archive TO {role};\
+             GRANT USAGE ON SEQUENCE driftwatch_archive_id_seq TO {role};"
+        ),
+    )
+    .await;
+    let role_url = url.replace("postgres@", &format!("{role}@"));
+    let sim = start_sim(SimConfig::default()).await;
+    driftwatch::demo::seed_exchange(&sim.sim);
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let app = start_app(
+        &fast_config_with(
+            &sim.addrs,
+            &role_url,
+            NEXWAVE_MAPPING,
+            &apply_block(""),
+            &journal_url(&dir),
+        ),
+        false,
+    )
+    .await;
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("applied: 1 updated, 1 created, 15 deleted"),
+        "{summary}"
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+    // And nothing else: the bot's other tables are out of reach.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&role_url).await.unwrap();
+    let Err(err) = sqlx::query("SELECT count(*) FROM orders").fetch_all(&pool).await else {
+        panic!("the role can read orders");
+    };
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    pool.close().await;
+    exec(&url, &format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
+}
