@@ -159,3 +159,61 @@ fn demo_shows_the_incident_then_corrects_it() {
     );
     assert_eq!(last.matches("db_stale").count(), 0, "{last}");
 }
+
+#[tokio::test]
+async fn history_shows_the_journal() {
+    use driftwatch::domain::Timestamp;
+    use driftwatch::journal::{entry_id, Entry, Journal};
+    let dir = TempDir::new("history");
+    let journal_url = format!("sqlite://{}", dir.path().join("journal.db").display());
+    let j = Journal::open(&journal_url).await.unwrap();
+    let now = driftwatch::clock::now();
+    let e = |i: usize, symbol: &str, op: &str, status: &str, at: i64| Entry {
+        entry_id: entry_id("c1", i),
+        correlation_id: "c1".into(),
+        created_at: Timestamp(at),
+        kind: "db_correction".into(),
+        venue: "pacifica".into(),
+        account: "main".into(),
+        symbol: symbol.into(),
+        op: op.into(),
+        status: status.into(),
+        detail: "{}".into(),
+        finished_at: Some(Timestamp(at)),
+    };
+    j.record(&[
+        e(0, "WLFI", "deleted", "applied", now.0 - 1000),
+        e(1, "ZEC", "updated", "applied", now.0 - 1000),
+        e(2, "OLD", "deleted", "applied", now.0 - 3 * 86_400_000),
+    ])
+    .await
+    .unwrap();
+    j.close().await;
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "bot_db:\n  url: {{value: \"sqlite:///nonexistent.db\"}}\njournal:\n  url: {{value: \"{journal_url}\"}}\naccounts:\n  - name: main\n    venue: pacifica\n    address: {ACCOUNT}\n    mapping: {{preset: nexwave}}\n"
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || driftwatch().args(["history", "--config", &cfg]).output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("AT (UTC)"), "{stdout}");
+    assert!(stdout.contains("WLFI") && stdout.contains("ZEC") && !stdout.contains("OLD"), "default is the last 24h: {stdout}");
+    let cfg = config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        driftwatch()
+            .args(["history", "--config", &cfg, "--since", "7d", "--symbol", "OLD"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OLD") && !stdout.contains("WLFI"), "{stdout}");
+}

@@ -1,4 +1,4 @@
-//! Durations written as `250ms`, `5s`, `2m`, `1h` (or combinations such as `1m30s`).
+//! Durations written as `250ms`, `5s`, `2m`, `1h`, `7d` (or combinations such as `1m30s`).
 
 use std::fmt;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub struct Dur(pub Duration);
 
 pub fn parse(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?}: expected a number and a unit (ms, s, m, h), e.g. \"5s\"");
+    let err = || format!("invalid duration {s:?}: expected a number and a unit (ms, s, m, h, d), e.g. \"5s\"");
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {
@@ -30,6 +30,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             "s" => Duration::from_secs(n),
             "m" => Duration::from_secs(n.saturating_mul(60)),
             "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
             _ => return Err(err()),
         };
         total = total.saturating_add(part);
@@ -70,6 +71,7 @@ mod tests {
         assert_eq!(parse("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse("23h"), Ok(Duration::from_secs(23 * 3600)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 86_400)));
         for bad in ["", "5", "s", "5x", "-1s", "1.5s"] {
             assert!(parse(bad).is_err(), "{bad}");
         }

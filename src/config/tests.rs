@@ -51,7 +51,7 @@ fn bad_configs_and_their_exact_messages() {
     let cases: Vec<(String, Vec<&str>)> = vec![
         (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `stream`, `mapping`, `correct`"]),
         (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica`"]),
-        (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h), e.g. \"5s\""]),
+        (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
         (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: accounts[0].address: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
         (g.replace("preset: nexwave", "preset: nexwave\n      table: \"positions; DROP TABLE positions\""), vec!["c.yaml:9:14: accounts[0].mapping.table: invalid SQL identifier \"positions; DROP TABLE positions\": use letters, digits and underscores, starting with a letter or underscore"]),
