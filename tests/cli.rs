@@ -202,9 +202,17 @@ async fn history_shows_the_journal() {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("AT (UTC)"), "{stdout}");
-    assert!(stdout.contains("WLFI") && stdout.contains("ZEC") && !stdout.contains("OLD"), "default is the last 24h: {stdout}");
+    assert!(
+        stdout.contains("WLFI") && stdout.contains("ZEC") && !stdout.contains("OLD"),
+        "default is the last 24h: {stdout}"
+    );
     let cfg = config.to_str().unwrap().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         driftwatch()
