@@ -793,3 +793,85 @@ async fn postgres_least_privilege_role_is_enough() {
     pool.close().await;
     exec(&url, &format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
 }
+
+async fn large_cycle(kind: Kind) {
+    let dir = TempDir::new("large");
+    let Some(url) = nexwave_db(kind, "large", &dir).await else {
+        return;
+    };
+    let names: Vec<String> = (0..700).map(|i| format!("S{i:03}")).collect();
+    let rows: Vec<(&str, &str, f64)> = names.iter().map(|n| (n.as_str(), "bid", 1.5)).collect();
+    insert_rows(&url, kind, &rows).await;
+    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(10)).unwrap();
+    let m = mapping();
+    let archive = TableName::parse("driftwatch_archive").unwrap();
+    let info = correct::introspect(&db, &m.table).await.unwrap();
+    correct::ensure_archive(&db, &archive).await.unwrap();
+    let snap = db.read(&m, Duration::from_secs(10)).await.unwrap();
+    // 400 deletes and 300 updates (more than one statement's worth each), 300 creates.
+    let mut plan: Vec<Correction> = snap
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Correction {
+            op: if i < 400 { Op::Deleted } else { Op::Updated },
+            key: r.key.clone(),
+            row: Some(r.clone()),
+            target: (i >= 400).then(|| Decimal::new(-25, 1)),
+            entry_price: None,
+            evidence: evidence(),
+        })
+        .collect();
+    plan.extend((0..300).map(|i| Correction {
+        op: Op::Created,
+        key: PositionKey::net(format!("N{i:03}")),
+        row: None,
+        target: Some(Decimal::new(5, 1)),
+        entry_price: Some(Decimal::from(7)),
+        evidence: evidence(),
+    }));
+    let ctx = Context {
+        venue: "pacifica",
+        account: "main",
+        mapping: &m,
+        info: &info,
+        archive: &archive,
+        correlation_id: "large",
+    };
+    let outcomes = correct::apply(&db, &ctx, &plan).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == RowOutcome::Applied));
+    let left = positions(&url, kind).await;
+    assert_eq!(left.len(), 600);
+    assert_eq!(
+        left.iter()
+            .filter(|(_, side, amount)| side == "ask" && amount == "2.5")
+            .count(),
+        300
+    );
+    assert_eq!(
+        left.iter()
+            .filter(|(s, side, amount)| s.starts_with('N') && side == "bid" && amount == "0.5")
+            .count(),
+        300
+    );
+    assert_eq!(
+        texts(&url, "SELECT correlation_id FROM driftwatch_archive").await.len(),
+        1000
+    );
+    db.close().await;
+}
+
+#[tokio::test]
+async fn postgres_large_cycles_cover_every_row() {
+    large_cycle(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn mariadb_large_cycles_cover_every_row() {
+    large_cycle(Kind::My).await;
+}
+
+#[tokio::test]
+async fn sqlite_large_cycles_cover_every_row() {
+    large_cycle(Kind::Lite).await;
+}

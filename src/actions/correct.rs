@@ -119,64 +119,57 @@ fn bind_lite<'q>(q: Query<'q, Sqlite, SqliteArguments<'q>>, b: Bind) -> Query<'q
     }
 }
 
-/// The binds of one planned statement, computed before touching the database.
+/// One correction's values, typed before the transaction starts.
 struct Prepared {
-    /// Lock/exists statement binds.
-    probe: Vec<Bind>,
-    /// The write statement and its binds.
-    write_sql: String,
-    write: Vec<Bind>,
+    /// The row key, typed for the key column (updates and deletes).
+    key: Option<Bind>,
+    key_text: Option<String>,
+    /// Update: side word and amount. Create: the INSERT's row binds.
+    side: Option<String>,
+    amount: Option<Bind>,
+    insert: Vec<Bind>,
+    db_symbol: String,
     after: Value,
 }
 
 fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, DbError> {
     let m = ctx.mapping;
-    let filters = m.filter.iter().map(|(_, v)| Bind::Text(v.clone()));
     let key_kind = ctx.info.kind(&m.key_column);
     let amount_kind = ctx.info.kind(&m.amount_column);
+    let target = c.target.unwrap_or(Decimal::ZERO);
+    let word = m.side_word_for(target);
+    let amount = if word.is_some() { target.abs() } else { target };
+    let db_symbol = m.db_symbol(&c.key.symbol).to_owned();
     match c.op {
         Op::Deleted | Op::Updated => {
             let row = c
                 .row
                 .as_ref()
                 .ok_or_else(|| DbError::Sql("a planned update or delete without its row".into()))?;
-            let key = typed(key_kind, d, &row.row_key)?;
-            let probe: Vec<Bind> = std::iter::once(key.clone()).chain(filters).collect();
-            if c.op == Op::Deleted {
-                return Ok(Prepared {
-                    probe,
-                    write_sql: m.delete_sql(d),
-                    write: vec![key],
-                    after: Value::Null,
-                });
-            }
-            let target = c.target.unwrap_or(Decimal::ZERO);
-            let word = m.side_word_for(target);
-            let amount = if word.is_some() { target.abs() } else { target };
-            let mut write = Vec::new();
             let mut after = Map::new();
-            if let Some(w) = &word {
-                write.push(Bind::Text(w.clone()));
-                after.insert("side".into(), Value::String(w.clone()));
+            if c.op == Op::Updated {
+                if let Some(w) = &word {
+                    after.insert("side".into(), Value::String(w.clone()));
+                }
+                after.insert("amount".into(), Value::String(decimal_text(amount)));
             }
-            write.push(typed_amount(amount_kind, d, amount)?);
-            after.insert("amount".into(), Value::String(decimal_text(amount)));
-            write.push(key);
             Ok(Prepared {
-                probe,
-                write_sql: m.update_sql(d),
-                write,
-                after: Value::Object(after),
+                key: Some(typed(key_kind, d, &row.row_key)?),
+                key_text: Some(row.row_key.clone()),
+                side: word,
+                amount: Some(typed_amount(amount_kind, d, amount)?),
+                insert: Vec::new(),
+                db_symbol,
+                after: if c.op == Op::Updated {
+                    Value::Object(after)
+                } else {
+                    Value::Null
+                },
             })
         }
         Op::Created => {
-            let target = c.target.unwrap_or(Decimal::ZERO);
-            let word = m.side_word_for(target);
-            let amount = if word.is_some() { target.abs() } else { target };
-            let db_symbol = m.db_symbol(&c.key.symbol).to_owned();
-            let probe: Vec<Bind> = std::iter::once(Bind::Text(db_symbol.clone())).chain(filters).collect();
-            let (write_sql, columns) = m.insert_sql(d);
-            let mut write = Vec::new();
+            let (_, columns) = m.insert_sql(d, 1);
+            let mut insert = Vec::new();
             let mut after = Map::new();
             for (column, source) in columns {
                 let kind = ctx.info.kind(&column);
@@ -193,27 +186,38 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
                         (typed_amount(kind, d, p)?, decimal_text(p))
                     }
                 };
-                write.push(bind);
+                insert.push(bind);
                 after.insert(column.as_str().to_owned(), Value::String(shown));
             }
             Ok(Prepared {
-                probe,
-                write_sql,
-                write,
+                key: None,
+                key_text: None,
+                side: word,
+                amount: None,
+                insert,
+                db_symbol,
                 after: Value::Object(after),
             })
         }
     }
 }
 
+/// Rows per statement. Far below every dialect's parameter limit (SQLite's
+/// default is 32,766; an update uses five parameters a row).
+const CHUNK: usize = 250;
+
 macro_rules! run_cycle {
     ($pool:expr, $bind:ident, $amount:ident, $d:expr, $ctx:expr, $corrections:expr) => {{
         let ctx = $ctx;
         let d = $d;
         let m = ctx.mapping;
-        let lock_sql = m.lock_row_sql(d, ctx.info);
-        let exists_sql = m.exists_sql(d);
-        let archive_sql = archive_insert_sql(d, ctx.archive);
+        let corrections: &[Correction] = $corrections;
+        // Everything is typed before the transaction starts.
+        let prepared: Vec<Prepared> = corrections
+            .iter()
+            .map(|c| prepare(ctx, d, c))
+            .collect::<Result<_, _>>()?;
+        let filters: Vec<Bind> = m.filter.iter().map(|(_, v)| Bind::Text(v.clone())).collect();
         let ncols = ctx.info.columns.len();
         let side_index = match &m.side {
             crate::botdb::mapping::SideMode::Column { column, .. } => {
@@ -221,76 +225,165 @@ macro_rules! run_cycle {
             }
             crate::botdb::mapping::SideMode::SignedAmount => None,
         };
+        let with_row: Vec<usize> = (0..corrections.len())
+            .filter(|i| corrections[*i].op != Op::Created)
+            .collect();
+        let creates: Vec<usize> = (0..corrections.len())
+            .filter(|i| corrections[*i].op == Op::Created)
+            .collect();
+
         let mut tx = $pool.begin().await.map_err(sql)?;
-        let mut outcomes = Vec::with_capacity($corrections.len());
-        for c in $corrections {
-            let p = prepare(ctx, d, c)?;
-            let (probe_sql, is_create) = match c.op {
-                Op::Created => (&exists_sql, true),
-                _ => (&lock_sql, false),
-            };
-            let mut q = sqlx::query(probe_sql);
-            for b in p.probe {
-                q = $bind(q, b);
+
+        // 1. Re-read (and lock) every row to change, and every symbol to insert.
+        let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>)> =
+            std::collections::HashMap::new();
+        for chunk in with_row.chunks(CHUNK) {
+            let q2_sql = m.lock_rows_sql(d, ctx.info, chunk.len());
+            let mut q2 = sqlx::query(&q2_sql);
+            for i in chunk {
+                q2 = $bind(q2, prepared[*i].key.clone().expect("rows have keys"));
             }
-            let found = q.fetch_optional(&mut *tx).await.map_err(sql)?;
-            let mut before = Value::Null;
-            let unchanged = match (&found, is_create) {
-                (None, true) => true,
-                (Some(_), true) | (None, false) => false,
-                (Some(r), false) => {
-                    let mut map = Map::new();
-                    for (i, (name, _)) in ctx.info.columns.iter().enumerate() {
-                        let v: Option<String> = r.try_get(i).map_err(sql)?;
-                        map.insert(name.clone(), v.map_or(Value::Null, Value::String));
-                    }
-                    let amount = $amount(r, ncols).map_err(|e| DbError::Sql(e))?;
-                    let side: Option<String> = match side_index {
-                        Some(i) => r.try_get(i).map_err(sql)?,
-                        None => None,
-                    };
-                    before = Value::Object(map);
-                    let planned = c.row.as_ref();
-                    planned.is_some_and(|row| row.amount == amount && row.side_word == side)
+            for f in &filters {
+                q2 = $bind(q2, f.clone());
+            }
+            for r in q2.fetch_all(&mut *tx).await.map_err(sql)? {
+                let mut map = Map::new();
+                for (i, (name, _)) in ctx.info.columns.iter().enumerate() {
+                    let v: Option<String> = r.try_get(i).map_err(sql)?;
+                    map.insert(name.clone(), v.map_or(Value::Null, Value::String));
                 }
-            };
-            if !unchanged {
-                outcomes.push(RowOutcome::Moved);
-                continue;
+                let amount = $amount(&r, ncols).map_err(DbError::Sql)?;
+                let side: Option<String> = match side_index {
+                    Some(i) => r.try_get(i).map_err(sql)?,
+                    None => None,
+                };
+                let key: Option<String> = r.try_get(ncols + 1).map_err(sql)?;
+                current.insert(key.unwrap_or_default(), (map, amount, side));
             }
-            let row_key = c.row.as_ref().map(|r| r.row_key.clone());
-            let evidence = serde_json::to_string(&c.evidence).unwrap_or_default();
-            let mut a = sqlx::query(&archive_sql);
-            for v in [
-                Some(ctx.correlation_id.to_owned()),
-                Some(c.op.as_str().to_owned()),
-                Some(ctx.venue.to_owned()),
-                Some(ctx.account.to_owned()),
-                Some(c.key.symbol.clone()),
-                Some(m.table.quoted(Dialect::Postgres)),
-                row_key,
-                (!before.is_null()).then(|| before.to_string()),
-                (!p.after.is_null()).then(|| p.after.to_string()),
-                Some(c.evidence.state.clone()),
-                Some(evidence),
-            ] {
-                a = a.bind(v);
+        }
+        let mut existing: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for chunk in creates.chunks(CHUNK) {
+            let q_sql = m.existing_symbols_sql(d, chunk.len());
+            let mut q = sqlx::query(&q_sql);
+            for i in chunk {
+                q = $bind(q, Bind::Text(prepared[*i].db_symbol.clone()));
+            }
+            for f in &filters {
+                q = $bind(q, f.clone());
+            }
+            for r in q.fetch_all(&mut *tx).await.map_err(sql)? {
+                let s: Option<String> = r.try_get(0).map_err(sql)?;
+                existing.extend(s);
+            }
+        }
+
+        // 2. Which still hold what the plan was made from.
+        let mut outcomes = Vec::with_capacity(corrections.len());
+        let mut befores: Vec<Value> = Vec::with_capacity(corrections.len());
+        for (c, p) in corrections.iter().zip(&prepared) {
+            let (ok, before) = match c.op {
+                Op::Created => (!existing.contains(&p.db_symbol), Value::Null),
+                _ => match p.key_text.as_ref().and_then(|k| current.get(k)) {
+                    None => (false, Value::Null),
+                    Some((map, amount, side)) => {
+                        let planned = c.row.as_ref();
+                        let same = planned.is_some_and(|row| row.amount == *amount && row.side_word == *side);
+                        (same, Value::Object(map.clone()))
+                    }
+                },
+            };
+            outcomes.push(if ok { RowOutcome::Applied } else { RowOutcome::Moved });
+            befores.push(before);
+        }
+        let applied = |op: Op| -> Vec<usize> {
+            (0..corrections.len())
+                .filter(|i| corrections[*i].op == op && outcomes[*i] == RowOutcome::Applied)
+                .collect()
+        };
+        let all: Vec<usize> = (0..corrections.len())
+            .filter(|i| outcomes[*i] == RowOutcome::Applied)
+            .collect();
+
+        // 3. Archive first, then the changes.
+        for chunk in all.chunks(CHUNK) {
+            let a_sql = archive_insert_sql(d, ctx.archive, chunk.len());
+            let mut a = sqlx::query(&a_sql);
+            for i in chunk {
+                let c = &corrections[*i];
+                for v in [
+                    Some(ctx.correlation_id.to_owned()),
+                    Some(c.op.as_str().to_owned()),
+                    Some(ctx.venue.to_owned()),
+                    Some(ctx.account.to_owned()),
+                    Some(c.key.symbol.clone()),
+                    Some(m.table.quoted(Dialect::Postgres)),
+                    c.row.as_ref().map(|r| r.row_key.clone()),
+                    (!befores[*i].is_null()).then(|| befores[*i].to_string()),
+                    (!prepared[*i].after.is_null()).then(|| prepared[*i].after.to_string()),
+                    Some(c.evidence.state.clone()),
+                    Some(serde_json::to_string(&c.evidence).unwrap_or_default()),
+                ] {
+                    a = a.bind(v);
+                }
             }
             a.execute(&mut *tx).await.map_err(sql)?;
-            let mut w = sqlx::query(&p.write_sql);
-            for b in p.write {
-                w = $bind(w, b);
+        }
+        let expect = |done: u64, want: usize, what: &str| -> Result<(), DbError> {
+            if done as usize == want {
+                Ok(())
+            } else {
+                Err(DbError::Sql(format!(
+                    "{what} changed {done} rows, expected {want}; rolled back"
+                )))
             }
-            let done = w.execute(&mut *tx).await.map_err(sql)?;
-            if done.rows_affected() != 1 {
-                return Err(DbError::Sql(format!(
-                    "{} of {} changed {} rows, expected 1; rolled back",
-                    c.op.as_str(),
-                    c.key.symbol,
-                    done.rows_affected()
-                )));
+        };
+        for chunk in applied(Op::Deleted).chunks(CHUNK) {
+            let q_sql = m.delete_sql(d, chunk.len());
+            let mut q = sqlx::query(&q_sql);
+            for i in chunk {
+                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
             }
-            outcomes.push(RowOutcome::Applied);
+            expect(
+                q.execute(&mut *tx).await.map_err(sql)?.rows_affected(),
+                chunk.len(),
+                "a delete",
+            )?;
+        }
+        for chunk in applied(Op::Updated).chunks(CHUNK) {
+            let q_sql = m.update_sql(d, chunk.len());
+            let mut q = sqlx::query(&q_sql);
+            if matches!(m.side, crate::botdb::mapping::SideMode::Column { .. }) {
+                for i in chunk {
+                    q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                    q = $bind(q, Bind::Text(prepared[*i].side.clone().unwrap_or_default()));
+                }
+            }
+            for i in chunk {
+                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                q = $bind(q, prepared[*i].amount.clone().expect("updates have amounts"));
+            }
+            for i in chunk {
+                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+            }
+            expect(
+                q.execute(&mut *tx).await.map_err(sql)?.rows_affected(),
+                chunk.len(),
+                "an update",
+            )?;
+        }
+        for chunk in applied(Op::Created).chunks(CHUNK) {
+            let (insert_sql, _) = m.insert_sql(d, chunk.len());
+            let mut q = sqlx::query(&insert_sql);
+            for i in chunk {
+                for b in &prepared[*i].insert {
+                    q = $bind(q, b.clone());
+                }
+            }
+            expect(
+                q.execute(&mut *tx).await.map_err(sql)?.rows_affected(),
+                chunk.len(),
+                "an insert",
+            )?;
         }
         tx.commit().await.map_err(sql)?;
         Ok(outcomes)

@@ -573,10 +573,11 @@ impl Mapping {
             .collect()
     }
 
-    /// Reads one row for a conditional write, locking it where the dialect
+    /// Reads `n` rows for conditional writes, locking them where the dialect
     /// can: every column as text (for the archive), then the amount in its
-    /// own type (for the exact comparison). Binds: key, then filter values.
-    pub fn lock_row_sql(&self, d: Dialect, info: &TableInfo) -> String {
+    /// own type (for the exact comparison), then the key as text (to match
+    /// rows to corrections). Binds: `n` keys, then the filter values.
+    pub fn lock_rows_sql(&self, d: Dialect, info: &TableInfo, n: usize) -> String {
         let t = d.text_type();
         let cols: Vec<String> = info
             .columns
@@ -584,66 +585,74 @@ impl Mapping {
             .map(|(c, _)| format!("CAST({} AS {t})", d.quote(&Ident(c.clone()))))
             .collect();
         let mut p = Params { d, n: 0 };
-        let key = p.next();
+        let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
         let filter = self.filter_sql(d, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         format!(
-            "SELECT {}, {} FROM {} WHERE {} = {key}{filter}{lock}",
+            "SELECT {}, {}, CAST({key} AS {t}) FROM {} WHERE {key} IN ({}){filter}{lock}",
             cols.join(", "),
             d.quote(&self.amount_column),
             self.table.quoted(d),
-            d.quote(&self.key_column),
+            keys.join(", "),
+            key = d.quote(&self.key_column),
         )
     }
 
-    /// Whether a row for a symbol exists (before an insert). Binds: symbol, filter values.
-    pub fn exists_sql(&self, d: Dialect) -> String {
+    /// Which of `n` symbols already have a row (before inserts). Binds: `n`
+    /// symbols, then the filter values.
+    pub fn existing_symbols_sql(&self, d: Dialect, n: usize) -> String {
         let mut p = Params { d, n: 0 };
-        let sym = p.next();
+        let syms: Vec<String> = (0..n).map(|_| p.next()).collect();
         let filter = self.filter_sql(d, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
+        let sym = format!("CAST({} AS {})", d.quote(&self.symbol_column), d.text_type());
         format!(
-            "SELECT CAST({} AS {}) FROM {} WHERE CAST({} AS {}) = {sym}{filter}{lock}",
-            d.quote(&self.key_column),
-            d.text_type(),
+            "SELECT {sym} FROM {} WHERE {sym} IN ({}){filter}{lock}",
             self.table.quoted(d),
-            d.quote(&self.symbol_column),
-            d.text_type(),
+            syms.join(", ")
         )
     }
 
-    /// Binds: key.
-    pub fn delete_sql(&self, d: Dialect) -> String {
-        format!(
-            "DELETE FROM {} WHERE {} = {}",
-            self.table.quoted(d),
-            d.quote(&self.key_column),
-            d.param(1)
-        )
-    }
-
-    /// Binds: side word (with a side column), amount, key.
-    pub fn update_sql(&self, d: Dialect) -> String {
+    /// Binds: `n` keys.
+    pub fn delete_sql(&self, d: Dialect, n: usize) -> String {
         let mut p = Params { d, n: 0 };
+        let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
+        format!(
+            "DELETE FROM {} WHERE {} IN ({})",
+            self.table.quoted(d),
+            d.quote(&self.key_column),
+            keys.join(", ")
+        )
+    }
+
+    /// Updates `n` rows in one statement. Binds: with a side column, `n`
+    /// (key, side word) pairs; then `n` (key, amount) pairs; then `n` keys.
+    pub fn update_sql(&self, d: Dialect, n: usize) -> String {
+        let mut p = Params { d, n: 0 };
+        let key = d.quote(&self.key_column);
+        let mut case = |column: &Ident| {
+            let arms: Vec<String> = (0..n).map(|_| format!("WHEN {} THEN {}", p.next(), p.next())).collect();
+            format!("{} = CASE {key} {} END", d.quote(column), arms.join(" "))
+        };
         let mut sets = Vec::new();
         if let SideMode::Column { column, .. } = &self.side {
-            sets.push(format!("{} = {}", d.quote(column), p.next()));
+            sets.push(case(column));
         }
-        sets.push(format!("{} = {}", d.quote(&self.amount_column), p.next()));
+        sets.push(case(&self.amount_column));
         if let Some(c) = &self.updated_at_column {
             sets.push(format!("{} = CURRENT_TIMESTAMP", d.quote(c)));
         }
-        let key = p.next();
+        let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
         format!(
-            "UPDATE {} SET {} WHERE {} = {key}",
+            "UPDATE {} SET {} WHERE {key} IN ({})",
             self.table.quoted(d),
             sets.join(", "),
-            d.quote(&self.key_column)
+            keys.join(", ")
         )
     }
 
-    /// The INSERT for a missing row, and what to bind, in order.
-    pub fn insert_sql(&self, d: Dialect) -> (String, Vec<(Ident, InsertValue)>) {
+    /// The INSERT of `n` missing rows, and what to bind for each row, in order.
+    pub fn insert_sql(&self, d: Dialect, n: usize) -> (String, Vec<(Ident, InsertValue)>) {
         let mut binds: Vec<(Ident, InsertValue)> = Vec::new();
         for (c, v) in &self.filter {
             binds.push((c.clone(), InsertValue::Constant(v.clone())));
@@ -661,24 +670,26 @@ impl Mapping {
                 binds.push((c.clone(), InsertValue::Constant(v.clone())));
             }
         }
+        let mut cols: Vec<String> = binds.iter().map(|(c, _)| d.quote(c)).collect();
+        let stamps: Vec<&Ident> = self
+            .insert_timestamp_columns
+            .iter()
+            .filter(|c| !binds.iter().any(|(b, _)| b == *c))
+            .collect();
+        cols.extend(stamps.iter().map(|c| d.quote(c)));
         let mut p = Params { d, n: 0 };
-        let mut cols: Vec<String> = Vec::new();
-        let mut vals: Vec<String> = Vec::new();
-        for (c, _) in &binds {
-            cols.push(d.quote(c));
-            vals.push(p.next());
-        }
-        for c in &self.insert_timestamp_columns {
-            if !binds.iter().any(|(b, _)| b == c) {
-                cols.push(d.quote(c));
-                vals.push("CURRENT_TIMESTAMP".to_owned());
-            }
-        }
+        let rows: Vec<String> = (0..n)
+            .map(|_| {
+                let mut vals: Vec<String> = binds.iter().map(|_| p.next()).collect();
+                vals.extend(stamps.iter().map(|_| "CURRENT_TIMESTAMP".to_owned()));
+                format!("({})", vals.join(", "))
+            })
+            .collect();
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}) VALUES {}",
             self.table.quoted(d),
             cols.join(", "),
-            vals.join(", ")
+            rows.join(", ")
         );
         (sql, binds)
     }
@@ -732,16 +743,19 @@ pub fn archive_ddl(d: Dialect, archive: &TableName) -> String {
     )
 }
 
-/// Binds, all text: correlation_id, op, venue, account, symbol, source_table,
-/// row_key, before_row, after_row, reason, evidence.
-pub fn archive_insert_sql(d: Dialect, archive: &TableName) -> String {
+/// The archive rows of `n` changes. Binds, all text, per row: correlation_id,
+/// op, venue, account, symbol, source_table, row_key, before_row, after_row,
+/// reason, evidence.
+pub fn archive_insert_sql(d: Dialect, archive: &TableName, n: usize) -> String {
     let mut p = Params { d, n: 0 };
-    let vals: Vec<String> = (0..11).map(|_| p.next()).collect();
+    let rows: Vec<String> = (0..n)
+        .map(|_| format!("({})", (0..11).map(|_| p.next()).collect::<Vec<_>>().join(", ")))
+        .collect();
     format!(
         "INSERT INTO {} (correlation_id, op, venue, account, symbol, source_table, row_key, before_row, after_row, reason, evidence) \
-         VALUES ({})",
+         VALUES {}",
         archive.quoted(d),
-        vals.join(", ")
+        rows.join(", ")
     )
 }
 
@@ -856,8 +870,8 @@ mod tests {
         assert_eq!(m.side, SideMode::SignedAmount);
         assert!(m.select_sql(Dialect::Sqlite).0.contains("NULL"));
         assert_eq!(
-            m.update_sql(Dialect::Postgres),
-            r#"UPDATE "pos" SET "qty" = $1 WHERE "id" = $2"#
+            m.update_sql(Dialect::Postgres, 1),
+            r#"UPDATE "pos" SET "qty" = CASE "id" WHEN $1 THEN $2 END WHERE "id" IN ($3)"#
         );
     }
 
@@ -865,22 +879,25 @@ mod tests {
     fn write_statements_for_the_nexwave_preset() {
         let m = nexwave();
         assert_eq!(
-            m.update_sql(Dialect::Postgres),
-            r#"UPDATE "positions" SET "side" = $1, "amount" = $2, "updated_at" = CURRENT_TIMESTAMP WHERE "id" = $3"#
+            m.update_sql(Dialect::Postgres, 2),
+            r#"UPDATE "positions" SET "side" = CASE "id" WHEN $1 THEN $2 WHEN $3 THEN $4 END, "amount" = CASE "id" WHEN $5 THEN $6 WHEN $7 THEN $8 END, "updated_at" = CURRENT_TIMESTAMP WHERE "id" IN ($9, $10)"#
         );
-        assert_eq!(m.delete_sql(Dialect::MySql), "DELETE FROM `positions` WHERE `id` = ?");
-        let (sql, binds) = m.insert_sql(Dialect::Postgres);
+        assert_eq!(
+            m.delete_sql(Dialect::MySql, 2),
+            "DELETE FROM `positions` WHERE `id` IN (?, ?)"
+        );
+        let (sql, binds) = m.insert_sql(Dialect::Postgres, 2);
         assert_eq!(
             sql,
-            r#"INSERT INTO "positions" ("strategy_id", "symbol", "side", "amount", "entry_price", "realized_pnl", "opened_at", "updated_at") VALUES ($1, $2, $3, $4, $5, $6, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"#
+            r#"INSERT INTO "positions" ("strategy_id", "symbol", "side", "amount", "entry_price", "realized_pnl", "opened_at", "updated_at") VALUES ($1, $2, $3, $4, $5, $6, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), ($7, $8, $9, $10, $11, $12, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"#
         );
         assert_eq!(binds[0].1, InsertValue::Constant("vwm_momentum_1".into()));
         let info = TableInfo {
             columns: vec![("id".into(), ColumnKind::Integer), ("amount".into(), ColumnKind::Float)],
         };
         assert_eq!(
-            m.lock_row_sql(Dialect::Postgres, &info),
-            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount" FROM "positions" WHERE "id" = $1 AND CAST("strategy_id" AS TEXT) = $2 FOR UPDATE"#
+            m.lock_rows_sql(Dialect::Postgres, &info, 2),
+            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount", CAST("id" AS TEXT) FROM "positions" WHERE "id" IN ($1, $2) AND CAST("strategy_id" AS TEXT) = $3 FOR UPDATE"#
         );
         assert_eq!(
             m.side_word_for(rust_decimal::Decimal::NEGATIVE_ONE).as_deref(),
