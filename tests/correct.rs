@@ -875,3 +875,44 @@ async fn mariadb_large_cycles_cover_every_row() {
 async fn sqlite_large_cycles_cover_every_row() {
     large_cycle(Kind::Lite).await;
 }
+
+#[tokio::test]
+async fn the_journal_also_lives_in_postgres() {
+    let Some(url) = pg_database("journal").await else {
+        return;
+    };
+    let j = Journal::open(&url).await.unwrap();
+    let e = |i: usize, status: &str| Entry {
+        entry_id: journal::entry_id("pgj", i),
+        correlation_id: "pgj".into(),
+        created_at: Timestamp(10 + i as i64),
+        kind: "db_correction".into(),
+        venue: "pacifica".into(),
+        account: "main".into(),
+        symbol: format!("S{i}"),
+        op: "deleted".into(),
+        status: status.into(),
+        detail: "{}".into(),
+        finished_at: None,
+    };
+    j.record(&[e(0, "pending"), e(1, "pending"), e(2, "dry_run")])
+        .await
+        .unwrap();
+    assert_eq!(j.pending().await.unwrap().len(), 2);
+    j.finish(&[(journal::entry_id("pgj", 0), "applied".into())], Timestamp(99))
+        .await
+        .unwrap();
+    let pending = j.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].symbol, "S1");
+    let s2 = j.history(Timestamp(0), Some("S0")).await.unwrap();
+    assert_eq!(s2.len(), 1);
+    assert_eq!(s2[0].status, "applied");
+    assert_eq!(s2[0].finished_at, Some(Timestamp(99)));
+    assert_eq!(j.history(Timestamp(12), None).await.unwrap().len(), 1);
+    j.close().await;
+    // Reopening keeps everything (the table is created only if missing).
+    let j = Journal::open(&url).await.unwrap();
+    assert_eq!(j.history(Timestamp(0), None).await.unwrap().len(), 3);
+    j.close().await;
+}
