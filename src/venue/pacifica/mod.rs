@@ -5,4 +5,5 @@
 pub mod http;
 pub mod models;
 pub mod parse;
+pub mod sign;
 pub mod ws;
