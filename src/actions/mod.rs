@@ -12,6 +12,7 @@
 //! At start-up it settles journal entries left `pending` by a crash, from the
 //! archive table the changes were written with.
 
+pub mod close;
 pub mod correct;
 
 use std::collections::BTreeMap;

@@ -18,6 +18,8 @@
 //!
 //! Every [`Correction`] carries the evidence it was planned on.
 
+pub mod close;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

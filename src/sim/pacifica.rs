@@ -41,6 +41,8 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct SimConfig {
     pub idle_timeout: Duration,
     pub max_connection_age: Duration,
+    /// Market orders fill this long after they are accepted (~200 ms on the venue).
+    pub speed_bump: Duration,
 }
 
 impl Default for SimConfig {
@@ -48,8 +50,20 @@ impl Default for SimConfig {
         SimConfig {
             idle_timeout: Duration::from_secs(60),
             max_connection_age: Duration::from_secs(24 * 3600),
+            speed_bump: Duration::from_millis(200),
         }
     }
+}
+
+/// An order the simulator received, with what it answered.
+#[derive(Debug, Clone)]
+pub struct ReceivedOrder {
+    pub at: Instant,
+    pub body: Value,
+    /// Whether the signature verified.
+    pub verified: bool,
+    pub status: u16,
+    pub response: String,
 }
 
 /// How REST misbehaves while a fault is set.
@@ -227,6 +241,18 @@ struct State {
     faults: Faults,
     requests: Vec<Recorded>,
     connections_accepted: u64,
+    orders: Vec<ReceivedOrder>,
+    /// Client order ids seen, per account.
+    cloids: BTreeSet<(String, String)>,
+    /// Agent wallets bound to accounts.
+    agents: BTreeSet<(String, String)>,
+    /// Execute the next order but answer 504 (a response lost on the way).
+    lose_next_order_response: bool,
+    /// Before deciding on the next order, set this position (the venue's
+    /// state moved while the order was in flight).
+    next_order_position: Option<(String, String, Option<(&'static str, Decimal)>)>,
+    /// Answer the next order with 429.
+    rate_limit_next_order: bool,
 }
 
 struct Inner {
@@ -288,6 +314,12 @@ impl Sim {
                     faults: Faults::default(),
                     requests: Vec::new(),
                     connections_accepted: 0,
+                    orders: Vec::new(),
+                    cloids: BTreeSet::new(),
+                    agents: BTreeSet::new(),
+                    lose_next_order_response: false,
+                    next_order_position: None,
+                    rate_limit_next_order: false,
                 }),
                 cfg,
                 clock_ms: wall_ms,
@@ -397,6 +429,48 @@ impl Sim {
         let mut st = self.lock();
         st.faults.rest = fault;
         st.faults.rest_times = times;
+    }
+
+    /// Binds an agent wallet to an account (`POST /agent/bind` on the venue).
+    pub fn bind_agent(&self, account: &str, agent: &str) {
+        self.lock().agents.insert((account.to_owned(), agent.to_owned()));
+    }
+
+    /// Execute the next market order but answer 504, as if the response were lost.
+    pub fn lose_next_order_response(&self) {
+        self.lock().lose_next_order_response = true;
+    }
+
+    /// When the next order arrives, the position is `position` (`None`:
+    /// closed; `Some((side, amount))`), as if it moved while the order was
+    /// in flight.
+    pub fn move_position_before_next_order(&self, account: &str, symbol: &str, position: Option<(&str, &str)>) {
+        let position = position.map(|(side, amount)| {
+            (
+                if side == "ask" { "ask" } else { "bid" },
+                Decimal::from_str(amount).unwrap_or_default(),
+            )
+        });
+        self.lock().next_order_position = Some((account.to_owned(), symbol.to_owned(), position));
+    }
+
+    /// Answer the next market order with 429 (`t=2`).
+    pub fn rate_limit_next_order(&self) {
+        self.lock().rate_limit_next_order = true;
+    }
+
+    /// Every order received, in order.
+    pub fn orders(&self) -> Vec<ReceivedOrder> {
+        self.lock().orders.clone()
+    }
+
+    /// The signed size of a position (zero when none).
+    pub fn position(&self, account: &str, symbol: &str) -> Decimal {
+        self.lock()
+            .accounts
+            .get(account)
+            .and_then(|a| a.get(symbol))
+            .map_or(Decimal::ZERO, |p| if p.side == "ask" { -p.amount } else { p.amount })
     }
 
     // === Observation ===
@@ -636,6 +710,13 @@ impl Sim {
         if path.starts_with("/_sim/") && method == Method::POST {
             return Ok(self.control(&path, &body));
         }
+        if method == Method::POST && path == "/api/v1/orders/create_market" {
+            let limited = std::mem::take(&mut self.lock().rate_limit_next_order);
+            if limited || self.take_rest_fault(&path) == Some(RestFault::RateLimited) {
+                return Ok(rate_limited());
+            }
+            return Ok(self.create_market(&body).await);
+        }
         if method == Method::GET && !body.is_empty() {
             return Ok(cloudfront_403());
         }
@@ -710,6 +791,247 @@ impl Sim {
             }
         }
         Some(fault)
+    }
+
+    /// `POST /api/v1/orders/create_market` (pacifica.md §5): verifies the
+    /// signature, then executes reduce-only (and plain) market orders after
+    /// the speed bump. Errors as the venue gives them: 21, 22, 23 (observed
+    /// as a bare `{"error": …}` with HTTP 422), 36, and a mis-rounded
+    /// amount as HTTP 500.
+    async fn create_market(&self, raw: &[u8]) -> Response<Full<Bytes>> {
+        let (status, body, fill) = self.order_decision(raw);
+        let lose = {
+            let mut st = self.lock();
+            let lose = status == StatusCode::OK && std::mem::take(&mut st.lose_next_order_response);
+            st.orders.push(ReceivedOrder {
+                at: Instant::now(),
+                body: serde_json::from_slice(raw).unwrap_or(Value::Null),
+                verified: status != StatusCode::BAD_REQUEST || !body.contains("Verification failed"),
+                status: status.as_u16(),
+                response: body.clone(),
+            });
+            lose
+        };
+        if let Some((account, symbol, signed_delta, cloid, order_id)) = fill {
+            let sim = self.clone();
+            let bump = self.inner.cfg.speed_bump;
+            tokio::spawn(async move {
+                tokio::time::sleep(bump).await;
+                sim.fill(&account, &symbol, signed_delta, cloid, order_id);
+            });
+        }
+        if lose {
+            return envelope_error(StatusCode::GATEWAY_TIMEOUT, "Request timed out", Some(504));
+        }
+        reply(status, "application/json", body)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn order_decision(
+        &self,
+        raw: &[u8],
+    ) -> (
+        StatusCode,
+        String,
+        Option<(String, String, Decimal, Option<String>, u64)>,
+    ) {
+        let err = |status: StatusCode, message: String, code: Option<i64>| {
+            (
+                status,
+                json!({"success": false, "data": null, "error": message, "code": code}).to_string(),
+                None,
+            )
+        };
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(raw) else {
+            return err(StatusCode::BAD_REQUEST, "Invalid request body".into(), Some(400));
+        };
+        let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(account), Some(signature)) = (s("account"), s("signature")) else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "Missing account or signature".into(),
+                Some(400),
+            );
+        };
+        let Some(timestamp) = body.get("timestamp").and_then(Value::as_u64) else {
+            return err(StatusCode::BAD_REQUEST, "Invalid message".into(), Some(400));
+        };
+        let expiry = body.get("expiry_window").and_then(Value::as_u64).unwrap_or(30_000);
+        let agent = s("agent_wallet");
+        // Everything but the auth fields was signed as `data`.
+        let mut payload = body.clone();
+        for k in ["account", "agent_wallet", "signature", "timestamp", "expiry_window"] {
+            payload.remove(k);
+        }
+        let header = crate::venue::pacifica::sign::Header {
+            kind: "create_market_order".into(),
+            timestamp,
+            expiry_window: expiry,
+        };
+        let Ok(message) = crate::venue::pacifica::sign::canonical_message(&header, &payload) else {
+            return err(StatusCode::BAD_REQUEST, "Invalid message".into(), Some(400));
+        };
+        let signer = match &agent {
+            Some(a) => {
+                if !self.lock().agents.contains(&(account.clone(), a.clone())) {
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        "Agent not authorized for account".into(),
+                        Some(400),
+                    );
+                }
+                a.clone()
+            }
+            None => account.clone(),
+        };
+        if !crate::venue::pacifica::sign::verify(&signer, &message, &signature) {
+            return err(StatusCode::BAD_REQUEST, "Verification failed".into(), Some(400));
+        }
+        let now = (self.inner.clock_ms)();
+        if (timestamp + expiry) < now as u64 {
+            return err(StatusCode::BAD_REQUEST, "Invalid message".into(), Some(400));
+        }
+        let (Some(symbol), Some(side), Some(amount)) = (s("symbol"), s("side"), s("amount")) else {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "Missing symbol, side or amount".into(),
+                Some(400),
+            );
+        };
+        let Some(market) = MARKETS.iter().find(|m| m.symbol == symbol) else {
+            return err(StatusCode::BAD_REQUEST, format!("Book not found: {symbol}"), Some(3));
+        };
+        let (Ok(amount), Ok(lot)) = (Decimal::from_str(&amount), Decimal::from_str(market.lot_size)) else {
+            return err(StatusCode::BAD_REQUEST, "Invalid amount".into(), Some(59));
+        };
+        if amount <= Decimal::ZERO || !(amount % lot).is_zero() {
+            // Mis-rounded amounts have historically been a bare 500 (§3.4).
+            return err(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".into(), None);
+        }
+        if !matches!(side.as_str(), "bid" | "ask") {
+            return err(StatusCode::BAD_REQUEST, format!("Invalid side: {side}"), Some(400));
+        }
+        let cloid = s("client_order_id");
+        let mut st = self.lock();
+        if let Some((acc, sym, position)) = st.next_order_position.take() {
+            let now = (self.inner.clock_ms)();
+            let positions = st.accounts.entry(acc).or_default();
+            match position {
+                None => {
+                    positions.remove(&sym);
+                }
+                Some((side, amount)) => {
+                    positions.insert(
+                        sym,
+                        SimPosition {
+                            side,
+                            amount,
+                            entry_price: Decimal::ONE,
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    );
+                }
+            }
+        }
+        if let Some(c) = &cloid {
+            if st.cloids.contains(&(account.clone(), c.clone())) {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!("Duplicate client order id: {c}"),
+                    Some(36),
+                );
+            }
+        }
+        let reduce_only = body.get("reduce_only").and_then(Value::as_bool).unwrap_or(false);
+        let held = st.accounts.get(&account).and_then(|a| a.get(&symbol)).cloned();
+        if reduce_only {
+            let Some(p) = held else {
+                // As observed in production: HTTP 422 and only an `error` key.
+                return (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": format!("No position found for reduce-only order: {account} {symbol}")})
+                        .to_string(),
+                    None,
+                );
+            };
+            if p.side == side {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid reduce-only order side: must be opposite to position side".into(),
+                    Some(21),
+                );
+            }
+            if amount > p.amount {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Invalid reduce-only order amount: {amount} exceeds position amount {}",
+                        p.amount
+                    ),
+                    Some(22),
+                );
+            }
+        }
+        if let Some(c) = &cloid {
+            st.cloids.insert((account.clone(), c.clone()));
+        }
+        st.li += 1;
+        let order_id = st.li;
+        let delta = if side == "bid" { amount } else { -amount };
+        (
+            StatusCode::OK,
+            json!({"success": true, "data": {"order_id": order_id}, "error": null, "code": null}).to_string(),
+            Some((account, symbol, delta, cloid, order_id)),
+        )
+    }
+
+    /// Applies a fill after the speed bump, and streams what changed.
+    fn fill(&self, account: &str, symbol: &str, delta: Decimal, cloid: Option<String>, order_id: u64) {
+        let now = (self.inner.clock_ms)();
+        let mut st = self.lock();
+        st.li += 1;
+        let li = st.li;
+        let positions = st.accounts.entry(account.to_owned()).or_default();
+        let before = positions
+            .get(symbol)
+            .map_or(Decimal::ZERO, |p| if p.side == "ask" { -p.amount } else { p.amount });
+        let after = before + delta;
+        let entry_price = positions.get(symbol).map_or(Decimal::ONE, |p| p.entry_price);
+        if after.is_zero() {
+            positions.remove(symbol);
+        } else {
+            let created_at = positions.get(symbol).map_or(now, |p| p.created_at);
+            positions.insert(
+                symbol.to_owned(),
+                SimPosition {
+                    side: if after.is_sign_negative() { "ask" } else { "bid" },
+                    amount: after.abs(),
+                    entry_price,
+                    created_at,
+                    updated_at: now,
+                },
+            );
+        }
+        let ts = match (before.is_sign_positive() && !before.is_zero(), delta.is_sign_negative()) {
+            (true, true) => "close_long",
+            (false, false) if !before.is_zero() => "close_short",
+            (_, true) => "open_short",
+            _ => "open_long",
+        };
+        let side = if delta.is_sign_negative() { "ask" } else { "bid" };
+        let trade = json!({"channel": "account_trades", "data": [{"h": li, "i": order_id, "I": cloid, "u": account,
+            "s": symbol, "p": entry_price.to_string(), "o": entry_price.to_string(), "a": delta.abs().to_string(),
+            "te": "fulfill_taker", "ts": ts, "tc": "normal", "f": "0", "n": "0", "t": now, "li": li}]})
+        .to_string();
+        let update = json!({"channel": "account_order_updates", "data": [{"i": order_id, "I": cloid, "u": account,
+            "s": symbol, "d": side, "p": entry_price.to_string(), "ip": entry_price.to_string(), "lp": entry_price.to_string(),
+            "a": delta.abs().to_string(), "f": delta.abs().to_string(), "oe": "fulfill_market", "os": "filled",
+            "ot": "market", "sp": null, "si": null, "r": true, "ct": now, "ut": now, "li": li}]})
+        .to_string();
+        Self::send_to_subscribers(&mut st, "account_trades", account, trade);
+        Self::send_to_subscribers(&mut st, "account_order_updates", account, update);
+        Self::push_positions(&mut st, account);
     }
 
     fn control(&self, path: &str, body: &[u8]) -> Response<Full<Bytes>> {

@@ -77,6 +77,36 @@ impl RestClient {
     }
 }
 
+impl RestClient {
+    /// `POST /orders/create_market` with a signed body (see [`super::sign`]).
+    /// Not cancel-safe in effect: once sent, the order may land whatever the
+    /// caller does; retry with the same client order id.
+    pub async fn create_market_order(
+        &self,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<u64, parse::OrderError> {
+        let mut req = self.http.post(format!("{}/orders/create_market", self.base)).json(body);
+        if let Some(key) = &self.api_key {
+            req = req.header("PF-API-KEY", key.expose());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| parse::OrderError::Unknown(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        if status == 429 {
+            return Err(parse::OrderError::RateLimited {
+                retry_after: retry_after(resp.headers()),
+            });
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| parse::OrderError::Unknown(e.without_url().to_string()))?;
+        parse::order_response(status, &body)
+    }
+}
+
 fn retry_after(headers: &HeaderMap) -> Duration {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     parse::retry_after(h("ratelimit"), h("retry-after"))

@@ -106,6 +106,69 @@ pub fn info_response(status: u16, body: &[u8]) -> Result<Vec<MarketInfo>, RestEr
         .collect())
 }
 
+/// What the venue said to a market order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// Code 23, or HTTP 422 "No position found for reduce-only order": already flat.
+    #[error("no position for a reduce-only order: {0}")]
+    NoPosition(String),
+    /// Code 36: this client order id was used before: an earlier try landed.
+    #[error("duplicate client order id: {0}")]
+    DuplicateClientOrderId(String),
+    /// Code 22: the amount exceeds the position: re-read the size.
+    #[error("amount exceeds the position: {0}")]
+    ExceedsPosition(String),
+    /// Code 21: the side does not oppose the position.
+    #[error("reduce-only side does not oppose the position: {0}")]
+    WrongSide(String),
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// A 5xx, a timeout or a transport error: the outcome is unknown.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Any other refusal.
+    #[error("rejected (HTTP {status}, code {code:?}): {message}")]
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
+}
+
+/// `POST /orders/create_market` → the order id, or why not. Accepts the
+/// wrapped and the bare success shapes, and error bodies with or without
+/// `code` (pacifica.md §2, §5.4).
+pub fn order_response(status: u16, body: &[u8]) -> Result<u64, OrderError> {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = value.get("code").and_then(Value::as_i64);
+    let message = value
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect());
+    if (200..300).contains(&status) && value.get("success").and_then(Value::as_bool) != Some(false) {
+        let id = value
+            .get("data")
+            .and_then(|d| d.get("order_id"))
+            .or_else(|| value.get("order_id"))
+            .and_then(Value::as_u64);
+        return id.ok_or_else(|| OrderError::Unknown(format!("accepted without an order id: {message}")));
+    }
+    if code == Some(23) || message.starts_with("No position found for reduce-only order") {
+        return Err(OrderError::NoPosition(message));
+    }
+    match code {
+        Some(36) => Err(OrderError::DuplicateClientOrderId(message)),
+        Some(22) => Err(OrderError::ExceedsPosition(message)),
+        Some(21) => Err(OrderError::WrongSide(message)),
+        _ if status == 429 || code == Some(429) => Err(OrderError::RateLimited {
+            retry_after: Duration::from_secs(2),
+        }),
+        _ if status >= 500 => Err(OrderError::Unknown(format!("HTTP {status}: {message}"))),
+        _ => Err(OrderError::Rejected { status, code, message }),
+    }
+}
+
 /// How long a 429 asks us to wait: the `ratelimit` header's `t` (seconds to
 /// refresh, §7), else `Retry-After`, else a default.
 pub fn retry_after(ratelimit: Option<&str>, retry_after: Option<&str>) -> Duration {
@@ -237,3 +300,54 @@ pub const PING_MESSAGE: &str = r#"{"method":"ping"}"#;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn order_responses_are_classified() {
+        assert_eq!(
+            order_response(
+                200,
+                br#"{"success":true,"data":{"order_id":42},"error":null,"code":null}"#
+            ),
+            Ok(42)
+        );
+        assert_eq!(order_response(200, br#"{"order_id":12345}"#), Ok(12345));
+        let observed = br#"{"error":"No position found for reduce-only order: HVXrj9PFN5sLqkvWhs5quGsQHKsbaeb75sroPtTiCUWU WLFI"}"#;
+        assert!(matches!(order_response(422, observed), Err(OrderError::NoPosition(_))));
+        assert!(matches!(
+            order_response(400, br#"{"success":false,"data":null,"error":"x","code":23}"#),
+            Err(OrderError::NoPosition(_))
+        ));
+        assert!(matches!(
+            order_response(
+                400,
+                br#"{"success":false,"error":"Duplicate client order id: a","code":36}"#
+            ),
+            Err(OrderError::DuplicateClientOrderId(_))
+        ));
+        assert!(matches!(
+            order_response(400, br#"{"error":"e","code":22}"#),
+            Err(OrderError::ExceedsPosition(_))
+        ));
+        assert!(matches!(
+            order_response(400, br#"{"error":"e","code":21}"#),
+            Err(OrderError::WrongSide(_))
+        ));
+        assert!(matches!(
+            order_response(429, br#"{"error":"Rate limit exceeded","code":429}"#),
+            Err(OrderError::RateLimited { .. })
+        ));
+        assert!(matches!(
+            order_response(500, br#"{"error":"Internal server error"}"#),
+            Err(OrderError::Unknown(_))
+        ));
+        assert!(matches!(order_response(504, b"<html>"), Err(OrderError::Unknown(_))));
+        assert!(matches!(
+            order_response(400, br#"{"success":false,"error":"Verification failed","code":400}"#),
+            Err(OrderError::Rejected { status: 400, .. })
+        ));
+    }
+}

@@ -1,0 +1,408 @@
+//! Reduce-only closes against the simulated Pacifica over real sockets: the
+//! signed request, each documented error code, retries with one client
+//! order id, verification, the disarmed mode, and a restart mid-close.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftwatch::actions::close::{close_position, CloseOutcome, CloseParams};
+use driftwatch::plan::close::{CloseTarget, OrderSide};
+use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use driftwatch::venue::pacifica::http::RestClient;
+use driftwatch::venue::pacifica::parse::OrderError;
+use driftwatch::venue::pacifica::sign::Keypair;
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn main_key() -> Keypair {
+    Keypair::from_seed(std::array::from_fn(|i| i as u8 + 1))
+}
+
+fn agent_key() -> Keypair {
+    Keypair::from_seed(std::array::from_fn(|i| i as u8 + 0x21))
+}
+
+fn params<'a>(signer: &'a Keypair, agent: bool, armed: bool) -> CloseParams<'a> {
+    CloseParams {
+        account: ACCOUNT,
+        signer,
+        agent,
+        slippage_percent: d("1"),
+        expiry_window_ms: 5000,
+        max_attempts: 5,
+        verify_timeout: Duration::from_secs(3),
+        armed,
+    }
+}
+
+fn client(sim: &SimHandle) -> RestClient {
+    RestClient::new(&sim.addrs.rest_url(), ACCOUNT, None, Duration::from_secs(2)).unwrap()
+}
+
+fn cloid() -> String {
+    driftwatch::journal::new_correlation_id()
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        speed_bump: Duration::from_millis(50),
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_long_is_flattened_reduce_only_and_verified() {
+    assert_eq!(main_key().public_base58(), ACCOUNT);
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let key = main_key();
+    let id = cloid();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &id,
+    )
+    .await;
+    match &out {
+        CloseOutcome::Verified { order, attempts, .. } => {
+            assert_eq!(order.side, OrderSide::Ask);
+            assert_eq!(order.amount, d("0.5"));
+            assert_eq!(*attempts, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0].verified, "the simulator verified the signature");
+    let body = &orders[0].body;
+    assert_eq!(body["reduce_only"], true);
+    assert_eq!(body["amount"], "0.5");
+    assert_eq!(body["side"], "ask");
+    assert_eq!(body["slippage_percent"], "1");
+    assert_eq!(body["client_order_id"], id.as_str());
+    assert_eq!(body["account"], ACCOUNT);
+    assert!(body.get("agent_wallet").is_none());
+}
+
+#[tokio::test]
+async fn an_agent_wallet_signs_for_the_main_account() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
+    let agent = agent_key();
+    let p = params(&agent, true, true);
+    // Not bound yet: refused, not retried.
+    let out = close_position(&client(&sim), &p, "ZEC", CloseTarget::Flatten, d("0.01"), &cloid()).await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(m) if m.contains("Agent not authorized")),
+        "{out:?}"
+    );
+    sim.sim.bind_agent(ACCOUNT, &agent.public_base58());
+    let out = close_position(&client(&sim), &p, "ZEC", CloseTarget::Flatten, d("0.01"), &cloid()).await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+    assert_eq!(sim.sim.position(ACCOUNT, "ZEC"), Decimal::ZERO);
+    let last = sim.sim.orders().pop().unwrap();
+    assert_eq!(last.body["agent_wallet"], agent.public_base58().as_str());
+    assert_eq!(last.body["side"], "bid");
+}
+
+#[tokio::test]
+async fn reduce_to_bot_trims_only_the_unexplained_part() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "1.7", "150");
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "SOL",
+        CloseTarget::ReduceTo(d("1.2")),
+        d("0.01"),
+        &cloid(),
+    )
+    .await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("1.2"));
+}
+
+#[tokio::test]
+async fn code_23_means_already_flat() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "WLFI", "bid", "601", "0.13");
+    // The position closes while the order is on its way.
+    sim.sim.move_position_before_next_order(ACCOUNT, "WLFI", None);
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "WLFI",
+        CloseTarget::Flatten,
+        d("1"),
+        &cloid(),
+    )
+    .await;
+    assert_eq!(out, CloseOutcome::AlreadyFlat);
+    assert_eq!(sim.sim.orders()[0].status, 422);
+    // And with no position at the fresh read, nothing is sent at all.
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "WLFI",
+        CloseTarget::Flatten,
+        d("1"),
+        &cloid(),
+    )
+    .await;
+    assert_eq!(out, CloseOutcome::AlreadyFlat);
+    assert_eq!(sim.sim.orders().len(), 1);
+}
+
+#[tokio::test]
+async fn code_22_re_reads_the_size() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000");
+    // The bot reduced it to 0.4 meanwhile: 1.0 exceeds the position.
+    sim.sim
+        .move_position_before_next_order(ACCOUNT, "ETH", Some(("bid", "0.4")));
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "ETH",
+        CloseTarget::Flatten,
+        d("0.0001"),
+        &cloid(),
+    )
+    .await;
+    match out {
+        CloseOutcome::Verified { order, attempts, .. } => {
+            assert_eq!(order.amount, d("0.4"));
+            assert_eq!(attempts, 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    let orders = sim.sim.orders();
+    assert!(orders[0].response.contains(r#""code":22"#));
+    assert_eq!(sim.sim.position(ACCOUNT, "ETH"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn code_21_re_reads_the_side() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "ETH", "bid", "1", "3000");
+    sim.sim
+        .move_position_before_next_order(ACCOUNT, "ETH", Some(("ask", "1")));
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "ETH",
+        CloseTarget::Flatten,
+        d("0.0001"),
+        &cloid(),
+    )
+    .await;
+    match out {
+        CloseOutcome::Verified { order, .. } => assert_eq!(order.side, OrderSide::Bid),
+        other => panic!("{other:?}"),
+    }
+    assert!(sim.sim.orders()[0].response.contains(r#""code":21"#));
+    assert_eq!(sim.sim.position(ACCOUNT, "ETH"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn a_lost_response_is_retried_with_the_same_id_and_code_36_confirms_it() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "ask", "2", "150");
+    sim.sim.lose_next_order_response();
+    let key = main_key();
+    let id = cloid();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &id,
+    )
+    .await;
+    match out {
+        CloseOutcome::Verified { attempts, order_id, .. } => {
+            assert_eq!(attempts, 2);
+            assert_eq!(order_id, None, "the order id was in the lost response");
+        }
+        other => panic!("{other:?}"),
+    }
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 2);
+    assert_eq!(orders[0].status, 200, "the first try executed");
+    assert!(orders[1].response.contains(r#""code":36"#));
+    assert_eq!(orders[0].body["client_order_id"], orders[1].body["client_order_id"]);
+    assert_ne!(orders[0].body["timestamp"], orders[1].body["timestamp"], "re-signed");
+    assert_eq!(
+        sim.sim.position(ACCOUNT, "SOL"),
+        Decimal::ZERO,
+        "closed once, not twice"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_mid_close_does_not_send_a_second_order() {
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let key = main_key();
+    let p = params(&key, false, true);
+    let id = cloid();
+    // The first run signed and sent it, then died before hearing back.
+    let order = driftwatch::plan::close::CloseOrder {
+        symbol: "SOL".into(),
+        side: OrderSide::Ask,
+        amount: d("0.5"),
+    };
+    let body = driftwatch::actions::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64).unwrap();
+    client(&sim).create_market_order(&body).await.unwrap();
+    // The next run finds the intent's id in the journal and carries on with it.
+    let out = close_position(&client(&sim), &p, "SOL", CloseTarget::Flatten, d("0.01"), &id).await;
+    assert!(
+        matches!(out, CloseOutcome::Verified { .. } | CloseOutcome::AlreadyFlat),
+        "{out:?}"
+    );
+    let accepted = sim.sim.orders().iter().filter(|o| o.status == 200).count();
+    assert_eq!(accepted, 1, "exactly one order executed");
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn a_429_backs_off_then_sends() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "0.001", "90000");
+    sim.sim.set_rest_fault(Some(RestFault::RateLimited), Some(1));
+    let key = main_key();
+    // The fault answers the fresh read first: nothing is sent without one.
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "BTC",
+        CloseTarget::Flatten,
+        d("0.00001"),
+        &cloid(),
+    )
+    .await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(m) if m.contains("no fresh position read")),
+        "{out:?}"
+    );
+    assert!(sim.sim.orders().is_empty());
+    // Now on the order itself: the executor waits as long as the venue asks.
+    sim.sim.rate_limit_next_order();
+    let started = tokio::time::Instant::now();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "BTC",
+        CloseTarget::Flatten,
+        d("0.00001"),
+        &cloid(),
+    )
+    .await;
+    match out {
+        CloseOutcome::Verified { attempts, .. } => assert_eq!(attempts, 2),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the ratelimit header said t=2"
+    );
+    assert_eq!(sim.sim.orders().len(), 1, "the 429 was answered before execution");
+    assert_eq!(sim.sim.position(ACCOUNT, "BTC"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn disarmed_sends_nothing_and_returns_the_exact_request() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, false),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &cloid(),
+    )
+    .await;
+    let CloseOutcome::Disarmed { order, body } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(order.amount, d("0.5"));
+    assert_eq!(body["reduce_only"], true);
+    assert!(body["signature"].as_str().unwrap().len() >= 86);
+    assert!(sim.sim.orders().is_empty());
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.5"));
+}
+
+#[tokio::test]
+async fn amounts_off_the_lot_are_floored_and_never_rejected() {
+    let sim = start_sim(fast_sim()).await;
+    // A position off the current lot (the lot size changed since it opened).
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.505", "150");
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &cloid(),
+    )
+    .await;
+    match out {
+        CloseOutcome::Verified { order, .. } => assert_eq!(order.amount, d("0.5")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.005"));
+    // Sent by hand, a mis-rounded amount is the venue's bare HTTP 500.
+    let p = params(&key, false, true);
+    let order = driftwatch::plan::close::CloseOrder {
+        symbol: "SOL".into(),
+        side: OrderSide::Ask,
+        amount: d("0.005"),
+    };
+    let body =
+        driftwatch::actions::close::signed_body(&p, &order, &cloid(), driftwatch::clock::now().0 as u64).unwrap();
+    assert!(matches!(client(&sim).create_market_order(&body).await, Err(OrderError::Unknown(m)) if m.contains("500")));
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_by_signature_verification() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let stranger = Keypair::from_seed([9; 32]);
+    let out = close_position(
+        &client(&sim),
+        &params(&stranger, false, true),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &cloid(),
+    )
+    .await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(m) if m.contains("Verification failed")),
+        "{out:?}"
+    );
+    assert_eq!(sim.sim.orders().len(), 1, "not retried");
+    assert!(!sim.sim.orders()[0].verified);
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.5"));
+}
