@@ -210,6 +210,9 @@ pub const MARKETS: &[SimMarket] = &[
     },
 ];
 
+/// (account, symbol, the position to set: `None` closed, or (side, amount)).
+type PendingMove = (String, String, Option<(&'static str, Decimal)>);
+
 enum Out {
     Frame(String),
     /// Close the socket abruptly (no close frame).
@@ -250,7 +253,7 @@ struct State {
     lose_next_order_response: bool,
     /// Before deciding on the next order, set this position (the venue's
     /// state moved while the order was in flight).
-    next_order_position: Option<(String, String, Option<(&'static str, Decimal)>)>,
+    next_order_position: Option<PendingMove>,
     /// Answer the next order with 429.
     rate_limit_next_order: bool,
 }
