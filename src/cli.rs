@@ -51,6 +51,53 @@ pub enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// The panic button: close positions reduce-only, through the same code
+    /// path as rule-triggered closes (fresh read, lot floor, one client
+    /// order id, verification, the journal).
+    Close {
+        #[arg(long, short, required_unless_present = "offline")]
+        config: Option<PathBuf>,
+        /// The account (by its config name); the only one if omitted.
+        #[arg(long)]
+        account: Option<String>,
+        /// Symbols to close, exactly as the venue spells them.
+        symbols: Vec<String>,
+        /// Close every open position of the account.
+        #[arg(long, conflicts_with = "symbols")]
+        all: bool,
+        /// Sign but do not send (as when disarmed).
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the exact signed request body.
+        #[arg(long)]
+        print_request: bool,
+        /// Build a signed request from explicit inputs, without contacting the venue.
+        #[arg(long, requires_all = ["key_file", "address", "symbol", "side", "amount"])]
+        offline: bool,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The main account (offline).
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        symbol: Option<String>,
+        /// bid or ask (offline).
+        #[arg(long)]
+        side: Option<String>,
+        #[arg(long)]
+        amount: Option<String>,
+        #[arg(long, default_value = "1")]
+        slippage: String,
+        /// The key is an agent wallet (offline).
+        #[arg(long)]
+        agent: bool,
+        #[arg(long)]
+        timestamp: Option<u64>,
+        #[arg(long, default_value_t = 5000)]
+        expiry_window: u64,
+        #[arg(long)]
+        client_order_id: Option<String>,
+    },
     /// Show the action journal: every correction planned, refused, applied or failed.
     History {
         #[arg(long, short)]
@@ -205,6 +252,50 @@ async fn async_main(command: Command) -> ExitCode {
             init_logging(c.log_format, "warn");
             return snapshot(c, timeout).await;
         }
+        Command::Close {
+            config,
+            account,
+            symbols,
+            all,
+            dry_run,
+            print_request,
+            offline,
+            key_file,
+            address,
+            symbol,
+            side,
+            amount,
+            slippage,
+            agent,
+            timestamp,
+            expiry_window,
+            client_order_id,
+        } => {
+            if offline {
+                return close_offline(OfflineClose {
+                    key_file: key_file.unwrap_or_default(),
+                    address: address.unwrap_or_default(),
+                    symbol: symbol.unwrap_or_default(),
+                    side: side.unwrap_or_default(),
+                    amount: amount.unwrap_or_default(),
+                    slippage,
+                    agent,
+                    timestamp,
+                    expiry_window,
+                    client_order_id,
+                });
+            }
+            let Some(config) = config else {
+                eprintln!("driftwatch: close needs --config (or --offline)");
+                return ExitCode::from(2);
+            };
+            let c = match load_or_report(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            init_logging(c.log_format, "warn");
+            return crate::panic_button::run(&c, account.as_deref(), &symbols, all, dry_run, print_request).await;
+        }
         Command::History { config, since, symbol } => {
             let c = match load_or_report(&config) {
                 Ok(c) => c,
@@ -241,6 +332,68 @@ async fn async_main(command: Command) -> ExitCode {
             eprintln!("driftwatch: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+struct OfflineClose {
+    key_file: PathBuf,
+    address: String,
+    symbol: String,
+    side: String,
+    amount: String,
+    slippage: String,
+    agent: bool,
+    timestamp: Option<u64>,
+    expiry_window: u64,
+    client_order_id: Option<String>,
+}
+
+/// Signs a close from explicit inputs and prints the body; no network.
+fn close_offline(o: OfflineClose) -> ExitCode {
+    use crate::plan::close::{CloseOrder, OrderSide};
+    let fail = |m: String| {
+        eprintln!("driftwatch: {m}");
+        ExitCode::from(2)
+    };
+    let key = match std::fs::read_to_string(&o.key_file) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("{}: cannot read: {e}", o.key_file.display())),
+    };
+    let signer = match crate::venue::pacifica::sign::Keypair::from_base58(&key) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("{}: {e}", o.key_file.display())),
+    };
+    let side = match o.side.as_str() {
+        "bid" => OrderSide::Bid,
+        "ask" => OrderSide::Ask,
+        other => return fail(format!("--side {other:?}: expected bid or ask")),
+    };
+    let (Ok(amount), Ok(slippage)) = (o.amount.parse(), o.slippage.parse()) else {
+        return fail("--amount and --slippage must be decimals".into());
+    };
+    let order = CloseOrder {
+        symbol: o.symbol.clone(),
+        side,
+        amount,
+    };
+    let params = crate::actions::close::CloseParams {
+        account: &o.address,
+        signer: &signer,
+        agent: o.agent,
+        slippage_percent: slippage,
+        expiry_window_ms: o.expiry_window,
+        max_attempts: 1,
+        verify_timeout: Duration::ZERO,
+        armed: false,
+    };
+    let cloid = o.client_order_id.unwrap_or_else(crate::journal::new_correlation_id);
+    let ts = o.timestamp.unwrap_or_else(|| crate::clock::now().0 as u64);
+    match crate::actions::close::signed_body(&params, &order, &cloid, ts) {
+        Ok(body) => {
+            println!("{}", serde_json::Value::Object(body));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

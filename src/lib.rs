@@ -27,6 +27,7 @@ pub mod http;
 pub mod journal;
 pub mod metrics;
 pub mod notify;
+pub mod panic_button;
 pub mod plan;
 pub mod reconcile;
 pub mod sim;

@@ -406,3 +406,193 @@ async fn a_wrong_key_is_refused_by_signature_verification() {
     assert!(!sim.sim.orders()[0].verified);
     assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.5"));
 }
+
+const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
+
+fn driftwatch() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+async fn run(args: Vec<String>) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || driftwatch().args(&args).output().unwrap())
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_panic_button_builds_the_sdk_vector_offline() {
+    let dir = TempDir::new("offline");
+    let key = dir.path().join("key");
+    std::fs::write(&key, MAIN_KEYPAIR).unwrap();
+    let (code, stdout, stderr) = run([
+        "close",
+        "--offline",
+        "--key-file",
+        key.to_str().unwrap(),
+        "--address",
+        ACCOUNT,
+        "--symbol",
+        "BTC",
+        "--side",
+        "ask",
+        "--amount",
+        "0.001",
+        "--slippage",
+        "0.5",
+        "--timestamp",
+        "1716200000000",
+        "--expiry-window",
+        "5000",
+        "--client-order-id",
+        "8b2c6f4e-3d1a-4e5b-9c7d-0a1b2c3d4e5f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect())
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let body: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/testdata/vectors/pacifica_signing.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body, vectors["vectors"][0]["rest"]["body"]);
+}
+
+fn close_config(sim: &SimHandle, dir: &TempDir, db: &str, armed: bool) -> std::path::PathBuf {
+    let key = dir.path().join("key");
+    std::fs::write(&key, format!("{MAIN_KEYPAIR}\n")).unwrap();
+    let text = fast_config_with(
+        &sim.addrs,
+        db,
+        NEXWAVE_MAPPING,
+        &format!(
+            "    close: {{key: {{file: {}}}, armed: {armed}, verify_timeout: 3s}}\n",
+            key.display()
+        ),
+        &format!("sqlite://{}", dir.path().join("journal.db").display()),
+    );
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_panic_button_dry_run_prints_the_request_and_sends_nothing() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let dir = TempDir::new("panic-dry");
+    let db = sqlite_db(&dir, &[]).await;
+    let cfg = close_config(&sim, &dir, &db, true);
+    let (code, stdout, stderr) = run(vec![
+        "close".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "SOL".into(),
+        "--dry-run".into(),
+        "--print-request".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("SOL: disarmed: would send ask 0.5 reduce-only (nothing sent)"),
+        "{stdout}"
+    );
+    let body: serde_json::Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(body["reduce_only"], true);
+    assert_eq!(body["amount"], "0.5");
+    assert!(sim.sim.orders().is_empty());
+}
+
+#[tokio::test]
+async fn the_panic_button_closes_everything_and_journals_it() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    sim.sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
+    let dir = TempDir::new("panic-all");
+    let db = sqlite_db(&dir, &[]).await;
+    // Disarmed in the config: nothing is sent even without --dry-run.
+    let cfg = close_config(&sim, &dir, &db, false);
+    let (code, stdout, _) = run(vec![
+        "close".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--all".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout.matches("disarmed").count(), 2, "{stdout}");
+    assert!(sim.sim.orders().is_empty());
+    // Armed.
+    let cfg = close_config(&sim, &dir, &db, true);
+    let (code, stdout, stderr) = run(vec![
+        "close".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--all".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("SOL: closed ask 0.5 reduce-only"), "{stdout}");
+    assert!(stdout.contains("ZEC: closed bid 0.1 reduce-only"), "{stdout}");
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+    assert_eq!(sim.sim.position(ACCOUNT, "ZEC"), Decimal::ZERO);
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    let entries = j.history(driftwatch::domain::Timestamp(0), None).await.unwrap();
+    let verified: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "emergency_close" && e.status == "verified")
+        .collect();
+    assert_eq!(verified.len(), 2, "{entries:?}");
+    // Pressing it again: already flat, no orders.
+    let before = sim.sim.orders().len();
+    let (code, stdout, _) = run(vec![
+        "close".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "SOL".into(),
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("SOL: already flat"), "{stdout}");
+    assert_eq!(sim.sim.orders().len(), before);
+}
+
+#[tokio::test]
+async fn a_close_key_that_is_not_the_accounts_is_a_config_error() {
+    let dir = TempDir::new("badkey");
+    let key = dir.path().join("key");
+    std::fs::write(
+        &key,
+        "fRTLbAQ2w1bisJQNUfEavKowvnYSoFxUawyXbBtw7cUQyoA6ghMhDVotf49MuGeWLgHYtMdxSVRpY6vAGfdEMNP",
+    )
+    .unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "bot_db:\n  url: {{value: \"sqlite:///x.db\"}}\naccounts:\n  - name: main\n    venue: pacifica\n    address: {ACCOUNT}\n    mapping: {{preset: nexwave}}\n    close:\n      key: {{file: {}}}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(vec!["check".into(), "--config".into(), cfg.display().to_string()]).await;
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(":9:7: accounts[0].close.key: the key's public key is not 9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj (set agent: true for an agent wallet bound to it)"),
+        "{stderr}"
+    );
+}

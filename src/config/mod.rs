@@ -136,6 +136,21 @@ struct RawAccount {
     mapping: RawMapping,
     #[serde(default)]
     correct: RawCorrect,
+    close: Option<RawClose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClose {
+    key: SecretSource,
+    #[serde(default)]
+    agent: bool,
+    #[serde(default)]
+    armed: bool,
+    slippage_percent: Option<Decimal>,
+    max_attempts: Option<u32>,
+    verify_timeout: Option<Dur>,
+    expiry_window: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,6 +220,22 @@ pub struct AccountConfig {
     pub correct: CorrectionPolicy,
     /// driftwatch's archive table in the bot's database.
     pub archive_table: TableName,
+    /// How to send reduce-only closes; `None`: this account cannot be closed.
+    pub close: Option<CloseConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseConfig {
+    /// Base58: a 64-byte keypair or a 32-byte seed (checked at load).
+    pub key: Secret,
+    /// The key is an agent wallet bound to the account.
+    pub agent: bool,
+    /// Disarmed (the default), the exact request is logged and not sent.
+    pub armed: bool,
+    pub slippage_percent: Decimal,
+    pub max_attempts: u32,
+    pub verify_timeout: Duration,
+    pub expiry_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -617,6 +648,44 @@ impl Validator<'_> {
             max_rows: max_rows.max(1),
             max_fraction: c.max_fraction,
         };
+        let close = a.close.and_then(|raw| {
+            let kp = |f: &str| format!("{p}.close.{f}");
+            let key = match raw.key.resolve(env) {
+                Ok(k) => k,
+                Err(m) => {
+                    self.error(&kp("key"), m);
+                    return None;
+                }
+            };
+            match crate::venue::pacifica::sign::Keypair::from_base58(key.expose()) {
+                Err(e) => self.error(&kp("key"), e.to_string()),
+                Ok(k) if !raw.agent && k.public_base58() != a.address => self.error(
+                    &kp("key"),
+                    format!(
+                        "the key's public key is not {} (set agent: true for an agent wallet bound to it)",
+                        a.address
+                    ),
+                ),
+                Ok(_) => {}
+            }
+            let slippage = raw.slippage_percent.unwrap_or(Decimal::ONE);
+            if slippage <= Decimal::ZERO || slippage > Decimal::from(10) {
+                self.error(&kp("slippage_percent"), "must be above 0 and at most 10 (percent)");
+            }
+            let max_attempts = raw.max_attempts.unwrap_or(5);
+            if max_attempts == 0 {
+                self.error(&kp("max_attempts"), "must be at least 1");
+            }
+            Some(CloseConfig {
+                key,
+                agent: raw.agent,
+                armed: raw.armed,
+                slippage_percent: slippage,
+                max_attempts: max_attempts.max(1),
+                verify_timeout: raw.verify_timeout.map_or(Duration::from_secs(10), |d| d.0),
+                expiry_window: raw.expiry_window.map_or(Duration::from_secs(5), |d| d.0),
+            })
+        });
         let archive_table = match TableName::parse(c.archive_table.as_deref().unwrap_or("driftwatch_archive")) {
             Ok(t) => Some(t),
             Err(m) => {
@@ -635,6 +704,7 @@ impl Validator<'_> {
             mapping: mapping?,
             correct,
             archive_table: archive_table?,
+            close,
         })
     }
 }

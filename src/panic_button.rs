@@ -1,0 +1,226 @@
+//! `driftwatch close`: the panic button. The same path as a rule-triggered
+//! close: a fresh REST read, [`crate::plan::close::size`], one client order
+//! id per intent journaled before the first send, retries, verification,
+//! and the outcome journaled after. Disarmed accounts (and `--dry-run`)
+//! sign the exact request and do not send it.
+
+use std::process::ExitCode;
+
+use rust_decimal::Decimal;
+
+use crate::actions::close::{close_position, CloseOutcome, CloseParams};
+use crate::clock;
+use crate::config::{AccountConfig, Config};
+use crate::journal::{self, Entry, Journal};
+use crate::plan::close::CloseTarget;
+use crate::venue::pacifica::http::RestClient;
+use crate::venue::pacifica::sign::Keypair;
+
+fn pick<'a>(c: &'a Config, account: Option<&str>) -> Result<&'a AccountConfig, String> {
+    match account {
+        Some(name) => c
+            .accounts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| format!("no account named {name:?} in the config")),
+        None if c.accounts.len() == 1 => Ok(&c.accounts[0]),
+        None => Err("several accounts are configured: choose one with --account".into()),
+    }
+}
+
+pub async fn run(
+    c: &Config,
+    account: Option<&str>,
+    symbols: &[String],
+    all: bool,
+    dry_run: bool,
+    print_request: bool,
+) -> ExitCode {
+    crate::app::install_crypto();
+    let fail = |m: String| {
+        eprintln!("driftwatch: {m}");
+        ExitCode::FAILURE
+    };
+    let acc = match pick(c, account) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let Some(close) = &acc.close else {
+        return fail(format!(
+            "account {} has no close: section (key, armed) in the config",
+            acc.name
+        ));
+    };
+    let signer = match Keypair::from_base58(close.key.expose()) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("close key: {e}")),
+    };
+    if symbols.is_empty() && !all {
+        return fail("name the symbols to close, or --all".into());
+    }
+    let rest = match RestClient::new(
+        &acc.rest_url,
+        &acc.address,
+        acc.api_key.clone(),
+        acc.stream.rest_timeout,
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let lots = match rest.markets().await {
+        Ok(m) => m
+            .into_iter()
+            .map(|m| (m.symbol, m.lot_size))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        Err(e) => return fail(format!("cannot read lot sizes: {e}")),
+    };
+    let targets: Vec<String> = if all {
+        match rest.positions().await {
+            Ok(snap) => snap.positions.into_iter().map(|p| p.key.symbol).collect(),
+            Err(e) => return fail(format!("cannot read positions: {e}")),
+        }
+    } else {
+        symbols.to_vec()
+    };
+    let armed = close.armed && !dry_run;
+    let params = CloseParams {
+        account: &acc.address,
+        signer: &signer,
+        agent: close.agent,
+        slippage_percent: close.slippage_percent,
+        expiry_window_ms: close.expiry_window.as_millis() as u64,
+        max_attempts: close.max_attempts,
+        verify_timeout: close.verify_timeout,
+        armed,
+    };
+    let journal = match Journal::open(c.journal_url.expose()).await {
+        Ok(j) => j,
+        Err(e) if armed => return fail(format!("{e}: no close is sent without the journal")),
+        Err(e) => {
+            eprintln!("driftwatch: {e} (dry run: continuing without the journal)");
+            return dry_without_journal(&rest, &params, &targets, &lots, print_request).await;
+        }
+    };
+    let mut ok = true;
+    for symbol in &targets {
+        let Some(lot) = lots.get(symbol).copied() else {
+            eprintln!("{symbol}: unknown market (not in /info); skipped");
+            ok = false;
+            continue;
+        };
+        let cloid = journal::new_correlation_id();
+        let entry = Entry {
+            entry_id: journal::entry_id(&cloid, 0),
+            correlation_id: cloid.clone(),
+            created_at: clock::now(),
+            kind: "emergency_close".into(),
+            venue: acc.venue.as_str().into(),
+            account: acc.name.clone(),
+            symbol: symbol.clone(),
+            op: "close_position".into(),
+            status: "pending".into(),
+            detail: serde_json::json!({"source": "panic_button", "armed": armed, "client_order_id": cloid}).to_string(),
+            finished_at: None,
+        };
+        if let Err(e) = journal.record(&[entry]).await {
+            eprintln!("{symbol}: cannot journal the close ({e}); not sent");
+            ok = false;
+            continue;
+        }
+        let outcome = close_position(&rest, &params, symbol, CloseTarget::Flatten, lot, &cloid).await;
+        ok &= report(symbol, &outcome, print_request);
+        let _ = journal
+            .finish(
+                &[(journal::entry_id(&cloid, 0), outcome.result().to_owned())],
+                clock::now(),
+            )
+            .await;
+    }
+    journal.close().await;
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn dry_without_journal(
+    rest: &RestClient,
+    params: &CloseParams<'_>,
+    targets: &[String],
+    lots: &std::collections::BTreeMap<String, Decimal>,
+    print_request: bool,
+) -> ExitCode {
+    let mut ok = true;
+    for symbol in targets {
+        let lot = lots.get(symbol).copied().unwrap_or(Decimal::ZERO);
+        let outcome = close_position(
+            rest,
+            params,
+            symbol,
+            CloseTarget::Flatten,
+            lot,
+            &journal::new_correlation_id(),
+        )
+        .await;
+        ok &= report(symbol, &outcome, print_request);
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints one outcome; true when it is not a failure.
+fn report(symbol: &str, outcome: &CloseOutcome, print_request: bool) -> bool {
+    match outcome {
+        CloseOutcome::Verified {
+            order,
+            order_id,
+            attempts,
+        } => {
+            println!(
+                "{symbol}: closed {} {} reduce-only (order {order_id:?}, {attempts} attempt(s)); verified",
+                order.side.as_str(),
+                order.amount
+            );
+            true
+        }
+        CloseOutcome::Unverified { order, position, .. } => {
+            println!(
+                "{symbol}: sent {} {} reduce-only, but the position is still {position}",
+                order.side.as_str(),
+                order.amount
+            );
+            false
+        }
+        CloseOutcome::AlreadyFlat => {
+            println!("{symbol}: already flat");
+            true
+        }
+        CloseOutcome::NothingToReduce => {
+            println!("{symbol}: nothing to reduce");
+            true
+        }
+        CloseOutcome::BelowOneLot { wanted } => {
+            println!("{symbol}: {wanted} is less than one lot; nothing sent");
+            true
+        }
+        CloseOutcome::Disarmed { order, body } => {
+            println!(
+                "{symbol}: disarmed: would send {} {} reduce-only (nothing sent)",
+                order.side.as_str(),
+                order.amount
+            );
+            if print_request {
+                println!("{}", serde_json::Value::Object(body.clone()));
+            }
+            true
+        }
+        CloseOutcome::Failed(e) => {
+            println!("{symbol}: FAILED: {e}");
+            false
+        }
+    }
+}
