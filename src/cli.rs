@@ -98,6 +98,12 @@ pub enum Command {
         #[arg(long)]
         client_order_id: Option<String>,
     },
+    /// Run rule unit tests (like `promtool test rules`): 0 all pass, 1 a test failed, 2 a file is bad.
+    Test {
+        /// Test files (e.g. rules/*_test.yaml).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Show the action journal: every correction planned, refused, applied or failed.
     History {
         #[arg(long, short)]
@@ -175,6 +181,7 @@ pub async fn shutdown_signal() {
 pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { config, deny_warnings } => check(&config, deny_warnings),
+        Command::Test { files } => rule_tests(&files),
         other => {
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -185,6 +192,34 @@ pub fn main(cli: Cli) -> ExitCode {
             };
             rt.block_on(async_main(other))
         }
+    }
+}
+
+fn rule_tests(files: &[PathBuf]) -> ExitCode {
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    for f in files {
+        println!("{}:", f.display());
+        match crate::rules::testing::run_file(f) {
+            Ok(o) => {
+                print!("{}", o.report);
+                passed += o.passed;
+                failed += o.failed;
+            }
+            Err(errors) => {
+                broken += 1;
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if broken > 0 {
+        ExitCode::from(2)
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -324,7 +359,7 @@ async fn async_main(command: Command) -> ExitCode {
             };
             crate::demo::run(crate::demo::DemoOptions { listen, run_for }, stop).await
         }
-        Command::Check { .. } => unreachable!("handled without a runtime"),
+        Command::Check { .. } | Command::Test { .. } => unreachable!("handled without a runtime"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,3 +34,4 @@ pub mod sim;
 pub mod table;
 pub mod venue;
 pub mod view;
+pub mod rules;

@@ -1,0 +1,337 @@
+//! Rules: when to alert, correct the bot's database, re-sync, or close a
+//! position reduce-only. Pure: files are parsed and compiled once
+//! ([`compile`]); [`Engine::evaluate`] takes `now` and the reconciled
+//! accounts and returns [`Decision`]s, each carrying its rule id.
+//!
+//! A rule holds one condition over a scope (venues, accounts, symbols,
+//! named symbol groups). The condition must hold for `for` before the rule
+//! fires; once fired, its actions are not repeated within `cooldown`. A
+//! condition that reads an untrusted source is false (unknown is never a
+//! reason to act), except `stale_source`, which is about exactly that.
+
+pub mod file;
+pub mod testing;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Pair, Source, Timestamp};
+use crate::reconcile::{AccountReport, Row, State};
+
+pub use file::{compile, compile_files, RuleError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Page.
+    Alert,
+    /// Ask for a correction cycle now (the mapping's mode and guards apply).
+    CorrectDb,
+    /// Reconnect the stream (new snapshot) and read REST now.
+    Resync,
+    /// Reduce-only trim of the unexplained part, down to what the bot's DB says.
+    ReduceToBot,
+    /// Reduce-only flatten.
+    ClosePosition,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Alert => "alert",
+            Action::CorrectDb => "correct_db",
+            Action::Resync => "resync",
+            Action::ReduceToBot => "reduce_to_bot",
+            Action::ClosePosition => "close_position",
+        }
+    }
+}
+
+/// A size threshold: base units, or USD notional at the mark price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    Size(Decimal),
+    NotionalUsd(Decimal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftPair {
+    WsRest,
+    ExchangeDb,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    Drift { pair: DriftPair, above: Threshold },
+    /// The exchange holds more than the bot's DB explains.
+    UntrackedPosition { above: Threshold },
+    /// The DB holds a position the exchange does not.
+    StaleDbRow,
+    PositionLimit { above: Threshold },
+    /// |Σ signed notional over the group| above the limit.
+    NetExposure { group: String, above_usd: Decimal },
+    /// A source untrusted for longer than this.
+    StaleSource { source: Source, longer_than: Duration },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub venues: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    /// Symbols, with the groups' members expanded.
+    pub symbols: BTreeSet<String>,
+}
+
+impl Scope {
+    fn matches_account(&self, venue: &str, account: &str) -> bool {
+        (self.venues.is_empty() || self.venues.contains(venue)) && (self.accounts.is_empty() || self.accounts.contains(account))
+    }
+
+    fn matches_symbol(&self, symbol: &str) -> bool {
+        self.symbols.is_empty() || self.symbols.contains(symbol)
+    }
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub scope: Scope,
+    pub condition: Condition,
+    pub hold: Duration,
+    pub cooldown: Duration,
+    pub severity: Severity,
+    pub actions: Vec<Action>,
+}
+
+/// Every rule of every file, compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub groups: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// One account as the rules see it.
+pub struct AccountState<'a> {
+    pub venue: &'a str,
+    pub account: &'a str,
+    pub report: &'a AccountReport,
+    /// Mark prices by symbol (for notional thresholds).
+    pub marks: &'a BTreeMap<String, Decimal>,
+}
+
+/// What a rule decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub rule: String,
+    pub severity: Severity,
+    pub action: Action,
+    pub venue: String,
+    pub account: String,
+    /// The symbol, or the group name for `net_exposure`, or the source for `stale_source`.
+    pub subject: String,
+    /// For `reduce_to_bot`: the signed size the bot's DB explains.
+    pub keep: Option<Decimal>,
+    /// The condition held since.
+    pub since: Timestamp,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    since: Timestamp,
+    last_fired: Option<Timestamp>,
+}
+
+/// Evaluates rules over time: remembers since when each condition holds
+/// and when each rule last fired.
+#[derive(Debug, Default)]
+pub struct Engine {
+    tracks: BTreeMap<(String, String, String, String), Track>,
+}
+
+fn notional(size: Decimal, symbol: &str, marks: &BTreeMap<String, Decimal>) -> Option<Decimal> {
+    marks.get(symbol).map(|m| size.abs() * m)
+}
+
+fn above(value: Decimal, t: Threshold, symbol: &str, marks: &BTreeMap<String, Decimal>) -> bool {
+    match t {
+        Threshold::Size(s) => value.abs() > s,
+        Threshold::NotionalUsd(n) => notional(value, symbol, marks).is_some_and(|v| v > n),
+    }
+}
+
+/// Whether `cond` holds for `row`, and why.
+fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>) -> Option<(String, Option<Decimal>)> {
+    let sym = row.key.symbol.as_str();
+    match cond {
+        Condition::Drift { pair, above: t } => {
+            let p = match pair {
+                DriftPair::WsRest => Pair::WsRest,
+                DriftPair::ExchangeDb => Pair::WsDb,
+            };
+            // exchange_db needs the exchange verified (stream and REST agree).
+            if *pair == DriftPair::ExchangeDb && matches!(row.state, State::StreamDrift | State::SourceUntrusted) {
+                return None;
+            }
+            let d = row.drift(p)?;
+            above(d, *t, sym, marks).then(|| (format!("{} drift {d}", p.as_str()), None))
+        }
+        Condition::UntrackedPosition { above: t } => {
+            if !matches!(row.state, State::DbMissing | State::DbMismatch) {
+                return None;
+            }
+            let ex = row.ws.believed()?;
+            let db = row.db.believed()?;
+            // The part the DB does not explain: same side and larger, or any other side.
+            let explained = if db.is_sign_negative() == ex.is_sign_negative() && db.abs() <= ex.abs() { db } else { Decimal::ZERO };
+            let unexplained = ex - explained;
+            (!unexplained.is_zero() && above(unexplained, *t, sym, marks))
+                .then(|| (format!("exchange holds {ex}, the bot's DB explains {explained}"), Some(explained)))
+        }
+        Condition::StaleDbRow => (row.state == State::DbStale)
+            .then(|| (format!("DB holds {} the exchange does not", row.db.size.unwrap_or_default()), None)),
+        Condition::PositionLimit { above: t } => {
+            if matches!(row.state, State::StreamDrift | State::SourceUntrusted) {
+                return None;
+            }
+            let ex = row.ws.believed()?;
+            above(ex, *t, sym, marks).then(|| (format!("position {ex} over the limit"), Some(Decimal::ZERO)))
+        }
+        _ => None,
+    }
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Conditions that hold now, per (rule, venue, account, subject).
+    fn holding(rules: &RuleSet, accounts: &[AccountState<'_>], now: Timestamp) -> Vec<(usize, String, String, String, String, Option<Decimal>)> {
+        let mut out = Vec::new();
+        for (ri, rule) in rules.rules.iter().enumerate() {
+            for a in accounts {
+                if !rule.scope.matches_account(a.venue, a.account) {
+                    continue;
+                }
+                match &rule.condition {
+                    Condition::StaleSource { source, longer_than } => {
+                        let h = a.report.sources.iter().find(|s| s.source == *source);
+                        if let Some(h) = h.filter(|h| !h.trusted) {
+                            let for_ = h.last_good_at.map_or(Duration::MAX, |t| now.since(t));
+                            if for_ > *longer_than {
+                                let why = format!("{} untrusted: {}", source.as_str(), h.reason.clone().unwrap_or_default());
+                                out.push((ri, a.venue.to_owned(), a.account.to_owned(), source.as_str().to_owned(), why, None));
+                            }
+                        }
+                    }
+                    Condition::NetExposure { group, above_usd } => {
+                        let members = rules.groups.get(group).cloned().unwrap_or_default();
+                        let mut net = Decimal::ZERO;
+                        let mut known = true;
+                        for sym in &members {
+                            let row = a.report.rows.iter().find(|r| &r.key.symbol == sym);
+                            let size = match row {
+                                None => {
+                                    // No row: flat everywhere, if the stream is trusted.
+                                    if !a.report.sources[0].trusted {
+                                        known = false;
+                                    }
+                                    Decimal::ZERO
+                                }
+                                Some(r) if matches!(r.state, State::StreamDrift | State::SourceUntrusted) => {
+                                    known = false;
+                                    Decimal::ZERO
+                                }
+                                Some(r) => r.ws.believed().unwrap_or(Decimal::ZERO),
+                            };
+                            match a.marks.get(sym) {
+                                Some(m) => net += size * m,
+                                None if size.is_zero() => {}
+                                None => known = false,
+                            }
+                        }
+                        if known && net.abs() > *above_usd {
+                            out.push((ri, a.venue.to_owned(), a.account.to_owned(), group.clone(), format!("net exposure {net} USD"), None));
+                        }
+                    }
+                    cond => {
+                        for row in &a.report.rows {
+                            if !rule.scope.matches_symbol(&row.key.symbol) {
+                                continue;
+                            }
+                            if let Some((why, keep)) = row_condition(cond, row, a.marks) {
+                                out.push((ri, a.venue.to_owned(), a.account.to_owned(), row.key.symbol.clone(), why, keep));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The decisions due at `now`. Firing state is kept between calls;
+    /// [`Engine::firing`] lists the rules whose condition has held for `for`.
+    pub fn evaluate(&mut self, rules: &RuleSet, accounts: &[AccountState<'_>], now: Timestamp) -> Vec<Decision> {
+        let holding = Self::holding(rules, accounts, now);
+        let live: BTreeSet<(String, String, String, String)> = holding
+            .iter()
+            .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))
+            .collect();
+        // A condition that stopped holding starts over.
+        self.tracks.retain(|k, _| live.contains(k));
+        let mut decisions = Vec::new();
+        for (ri, venue, account, subject, why, keep) in holding {
+            let rule = &rules.rules[ri];
+            let key = (rule.id.clone(), venue.clone(), account.clone(), subject.clone());
+            let track = self.tracks.entry(key).or_insert(Track { since: now, last_fired: None });
+            if now.since(track.since) < rule.hold {
+                continue;
+            }
+            if track.last_fired.is_some_and(|t| now.since(t) < rule.cooldown) {
+                continue;
+            }
+            track.last_fired = Some(now);
+            for action in &rule.actions {
+                decisions.push(Decision {
+                    rule: rule.id.clone(),
+                    severity: rule.severity,
+                    action: *action,
+                    venue: venue.clone(),
+                    account: account.clone(),
+                    subject: subject.clone(),
+                    keep,
+                    since: track.since,
+                    reason: format!("{}: {why}", rule.id),
+                });
+            }
+        }
+        decisions
+    }
+
+    /// Rules currently firing (condition held for at least `for`), by id.
+    pub fn firing(&self, rules: &RuleSet, now: Timestamp) -> BTreeSet<String> {
+        self.tracks
+            .iter()
+            .filter(|((id, ..), t)| rules.rules.iter().any(|r| &r.id == id && now.since(t.since) >= r.hold))
+            .map(|((id, ..), _)| id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+use std::path::Path;
+use std::str::FromStr;
+
+use super::*;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match compile(text, Path::new("r.yaml")) {
+        Ok(_) => vec![],
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+const GOOD: &str = "groups:
+  eth_sol: [ETH, SOL]
+rules:
+  - id: sol-residual
+    description: The exchange holds what the bot's DB does not.
+    scope: {groups: [eth_sol]}
+    condition:
+      untracked_position: {notional_usd: 50}
+    for: 60s
+    cooldown: 15m
+    severity: critical
+    actions: [alert, reduce_to_bot]
+";
+
+#[test]
+fn a_good_file_compiles() {
+    let set = compile(GOOD, Path::new("r.yaml")).unwrap();
+    let r = &set.rules[0];
+    assert_eq!(r.id, "sol-residual");
+    assert_eq!(r.hold, Duration::from_secs(60));
+    assert_eq!(r.cooldown, Duration::from_secs(900));
+    assert_eq!(r.condition, Condition::UntrackedPosition { above: Threshold::NotionalUsd(d("50")) });
+    assert_eq!(r.scope.symbols.len(), 2);
+    assert_eq!(r.actions, vec![Action::Alert, Action::ReduceToBot]);
+}
+
+#[test]
+fn every_kind_of_mistake_is_rejected_with_its_location() {
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (GOOD.replace("condition:", "conditon:"), vec!["r.yaml:7:5: rules[0]: unknown field `conditon`, expected one of `id`, `description`, `scope`, `condition`, `for`, `cooldown`, `severity`, `actions`"]),
+        (GOOD.replace("severity: critical", "severity: urgent"), vec!["r.yaml:11:15: rules[0].severity: unknown variant `urgent`, expected one of `info`, `warning`, `critical`"]),
+        (GOOD.replace("[alert, reduce_to_bot]", "[alert, panic]"), vec!["r.yaml:12:22: rules[0].actions[1]: unknown variant `panic`, expected one of `alert`, `correct_db`, `resync`, `reduce_to_bot`, `close_position`"]),
+        (GOOD.replace("for: 60s", "for: soon"), vec!["r.yaml:9:10: rules[0].for: invalid duration \"soon\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
+        (GOOD.replace("{notional_usd: 50}", "{notional_usd: 50, size: 1}"), vec!["r.yaml:8:7: rules[0].condition.untracked_position: give exactly one of `size` (base units) or `notional_usd`"]),
+        (GOOD.replace("groups: [eth_sol]", "groups: [btc_eth]"), vec!["r.yaml:6:22: rules[0].scope.groups[0]: unknown group \"btc_eth\""]),
+        (GOOD.replace("id: sol-residual", "id: Sol Residual"), vec!["r.yaml:4:9: rules[0].id: invalid rule id \"Sol Residual\": use lowercase letters, digits, '-' and '_'"]),
+        (GOOD.replace("untracked_position: {notional_usd: 50}", "stale_db_row: {}"), vec!["r.yaml:12:22: rules[0].actions[1]: reduce_to_bot needs a condition about what the bot's DB explains (untracked_position or net_exposure)"]),
+        (GOOD.replace("[alert, reduce_to_bot]", "[alert, reduce_to_bot, close_position]"), vec!["r.yaml:12:37: rules[0].actions[2]: close_position and reduce_to_bot contradict each other; choose one"]),
+        (GOOD.replace("untracked_position: {notional_usd: 50}", "drift: {pair: ws_rest, size: 0.1}").replace("reduce_to_bot", "close_position"), vec!["r.yaml:12:22: rules[0].actions[1]: stream drift means the exchange's own views disagree; resync, do not close"]),
+        (GOOD.replace("untracked_position: {notional_usd: 50}", "untracked_position: {notional_usd: 50}\n      stale_db_row: {}"), vec!["r.yaml:7:5: rules[0].condition: give exactly one condition: drift, untracked_position, stale_db_row, position_limit, net_exposure or stale_source"]),
+        (format!("{GOOD}  - id: sol-residual\n    condition: {{stale_db_row: {{}}}}\n    severity: info\n    actions: [alert]\n"), vec!["r.yaml:13:9: rules[1].id: duplicate rule id \"sol-residual\""]),
+        (GOOD.replace("actions: [alert, reduce_to_bot]", "actions: []"), vec!["r.yaml:12:5: rules[0].actions: a rule needs at least one action"]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(errors(&text), want, "\n{text}");
+    }
+}
