@@ -56,6 +56,10 @@ pub enum Input {
         account: usize,
         result: Result<DbSnapshot, DbError>,
     },
+    Prices {
+        account: usize,
+        result: Result<BTreeMap<String, Decimal>, RestError>,
+    },
 }
 
 /// The reconciled state of every account at one moment.
@@ -116,6 +120,11 @@ struct AccountState {
     /// The last dry-run or refused plan sent: an identical one is not sent
     /// again (no repeated journal entries, counts or pages for one situation).
     last_unapplied: Option<Vec<String>>,
+    marks: BTreeMap<String, Decimal>,
+    last_report: Option<AccountReport>,
+    resync: Arc<Notify>,
+    /// When closes were sent, for the per-hour guard.
+    closes_sent: std::collections::VecDeque<Timestamp>,
 }
 
 /// Installs the TLS crypto provider (ring) once per process.
@@ -148,6 +157,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     .map_err(|e| anyhow!("bot database: {e}"))?;
 
     let mut accounts = Vec::new();
+    let mut close_accounts = Vec::new();
     for (i, acc) in config.accounts.iter().enumerate() {
         let poll_now = Arc::new(Notify::new());
         let rest = pacifica::http::RestClient::new(
@@ -157,6 +167,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             acc.stream.rest_timeout,
         )
         .map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+        let resync = Arc::new(Notify::new());
         // stream/<account>
         {
             let tx = tx.clone();
@@ -165,6 +176,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                 account: acc.address.clone(),
                 api_key: acc.api_key.clone(),
                 timing: acc.stream.clone(),
+                resync: resync.clone(),
             };
             let shutdown = shutdown_rx.clone();
             tasks.spawn(named(format!("stream/{}", acc.name), async move {
@@ -199,8 +211,9 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             format!("markets/{}", acc.name),
             markets_poller(
                 i,
-                rest,
+                rest.clone(),
                 config.intervals.markets_refresh,
+                config.intervals.rest_poll,
                 tx.clone(),
                 shutdown_rx.clone(),
             ),
@@ -219,6 +232,17 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             corrected_at: None,
             last_corrections: None,
             last_unapplied: None,
+            marks: BTreeMap::new(),
+            last_report: None,
+            resync,
+            closes_sent: std::collections::VecDeque::new(),
+        });
+        close_accounts.push(actions::CloseAccount {
+            venue: acc.venue.as_str().to_owned(),
+            account: acc.name.clone(),
+            rest,
+            address: acc.address.clone(),
+            close: acc.close.clone(),
         });
     }
 
@@ -288,6 +312,40 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         }));
     }
 
+    // closes: reduce-only emergency closes, one per (account, symbol) at a time.
+    let (close_tx, close_rx) = mpsc::channel::<actions::CloseRequest>(64);
+    let (close_done_tx, close_done_rx) = mpsc::channel::<actions::CloseDone>(64);
+    tasks.spawn(named(
+        "closes".to_owned(),
+        actions::run_closes(
+            actions::Closes {
+                journal_url: config.journal_url.expose().to_owned(),
+                accounts: close_accounts,
+                metrics: metrics.clone(),
+                pages: pages.clone(),
+            },
+            close_rx,
+            close_done_tx,
+            shutdown_rx.clone(),
+        ),
+    ));
+    // rules: reloaded on SIGHUP and when a file changes; a bad file keeps the old rules.
+    let ids: Vec<String> = config.rules.rules.iter().map(|r| r.id.clone()).collect();
+    metrics.rules_loaded(&ids);
+    let (rules_tx, rules_rx) = watch::channel(Arc::new(config.rules.clone()));
+    if let Some(dir) = config.rules_dir.clone() {
+        tasks.spawn(named(
+            "rules".to_owned(),
+            rules_reloader(
+                dir,
+                config.rules_reload_interval,
+                rules_tx,
+                metrics.clone(),
+                shutdown_rx.clone(),
+            ),
+        ));
+    }
+
     let http_state = HttpState::new(metrics.clone());
     let mut http_addr = None;
     if let Some(addr) = options.http {
@@ -314,8 +372,17 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tick: config.intervals.reconcile,
         correct_tx,
         db_poll_now,
+        rules: rules_rx,
+        engine: crate::rules::Engine::new(),
+        close_tx,
+        in_flight: BTreeSet::new(),
+        guards: config.closes.clone(),
+        pages: pages.clone(),
     };
-    tasks.spawn(named("core".to_owned(), core.run(rx, done_rx, shutdown_rx.clone())));
+    tasks.spawn(named(
+        "core".to_owned(),
+        core.run(rx, done_rx, close_done_rx, shutdown_rx.clone()),
+    ));
 
     Ok(Running {
         snapshots: snap_rx,
@@ -426,23 +493,98 @@ async fn markets_poller(
     account: usize,
     client: pacifica::http::RestClient,
     every: Duration,
+    prices_every: Duration,
     tx: mpsc::Sender<Input>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // Lot sizes every `every`; mark prices every `prices_every`.
+    let mut next_markets = tokio::time::Instant::now();
     loop {
-        let result = client.markets().await;
-        let wait = if result.is_ok() {
-            every
-        } else {
-            Duration::from_secs(10).min(every)
-        };
-        if tx.send(Input::Markets { account, result }).await.is_err() {
+        if tokio::time::Instant::now() >= next_markets {
+            let result = client.markets().await;
+            next_markets = tokio::time::Instant::now()
+                + if result.is_ok() {
+                    every
+                } else {
+                    Duration::from_secs(10).min(every)
+                };
+            if tx.send(Input::Markets { account, result }).await.is_err() {
+                return Ok(());
+            }
+        }
+        let result = client.prices().await;
+        if tx.send(Input::Prices { account, result }).await.is_err() {
             return Ok(());
         }
         tokio::select! {
             biased;
             _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(prices_every) => {}
+        }
+    }
+}
+
+type Fingerprint = Vec<(std::path::PathBuf, Option<std::time::SystemTime>, u64)>;
+
+fn fingerprint(dir: &std::path::Path) -> Fingerprint {
+    crate::rules::file::rule_files(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map_or(0, |m| m.len());
+            (p, modified, len)
+        })
+        .collect()
+}
+
+/// Watches the rules directory (every `every`, and on SIGHUP) and publishes
+/// each good new rule set; a bad one is reported and the old one kept.
+async fn rules_reloader(
+    dir: std::path::PathBuf,
+    every: Duration,
+    tx: watch::Sender<Arc<crate::rules::RuleSet>>,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut last = fingerprint(&dir);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        #[cfg(unix)]
+        let forced = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            _ = hup.recv() => true,
+            _ = tokio::time::sleep(every) => false,
+        };
+        #[cfg(not(unix))]
+        let forced = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep(every) => false,
+        };
+        let now = fingerprint(&dir);
+        if !forced && now == last {
+            continue;
+        }
+        last = now;
+        let files = crate::rules::file::rule_files(&dir).unwrap_or_default();
+        match crate::rules::compile_files(&files) {
+            Ok(set) => {
+                metrics.rules_reload_total.with_label_values(&["success"]).inc();
+                let ids: Vec<String> = set.rules.iter().map(|r| r.id.clone()).collect();
+                metrics.rules_loaded(&ids);
+                tracing::info!(rules = ids.len(), dir = %dir.display(), "Rules reloaded.");
+                let _ = tx.send(Arc::new(set));
+            }
+            Err(errors) => {
+                metrics.rules_reload_total.with_label_values(&["failure"]).inc();
+                for e in &errors {
+                    tracing::error!(error = %e, "Rule reload failed; the previous rules stay in force.");
+                }
+            }
         }
     }
 }
@@ -491,6 +633,13 @@ struct Core {
     tick: Duration,
     correct_tx: mpsc::Sender<CorrectionRequest>,
     db_poll_now: Arc<Notify>,
+    rules: watch::Receiver<Arc<crate::rules::RuleSet>>,
+    engine: crate::rules::Engine,
+    close_tx: mpsc::Sender<actions::CloseRequest>,
+    /// (account, symbol) with a close in flight: never two at once.
+    in_flight: BTreeSet<(usize, String)>,
+    guards: crate::config::CloseGuards,
+    pages: tokio::sync::broadcast::Sender<Page>,
 }
 
 impl Core {
@@ -498,6 +647,7 @@ impl Core {
         mut self,
         mut rx: mpsc::Receiver<Input>,
         mut done: mpsc::Receiver<CycleReport>,
+        mut closes_done: mpsc::Receiver<actions::CloseDone>,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(self.tick);
@@ -515,6 +665,7 @@ impl Core {
                         if db_read {
                             self.plan_corrections(account, &report, now);
                         }
+                        self.evaluate_rules(now);
                     }
                     None => return Ok(()),
                 },
@@ -527,9 +678,17 @@ impl Core {
                     // Read the table again at once, so the view reflects the change.
                     self.db_poll_now.notify_one();
                 }
+                Some(closed) = closes_done.recv() => {
+                    self.in_flight.remove(&(closed.account, closed.symbol.clone()));
+                    let a = &self.accounts[closed.account];
+                    tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result,
+                        summary = %closed.summary, "Close finished.");
+                    a.poll_now.notify_one();
+                }
                 _ = tick.tick() => {
                     let now = clock::now();
                     self.publish(now);
+                    self.evaluate_rules(now);
                 }
             }
         }
@@ -613,6 +772,14 @@ impl Core {
                     Err(e) => {
                         tracing::warn!(account = %a.cfg.name, error = %e, "Market info refresh failed; keeping the last lot sizes.")
                     }
+                }
+                account
+            }
+            Input::Prices { account, result } => {
+                let a = &mut self.accounts[account];
+                match result {
+                    Ok(marks) => a.marks = marks,
+                    Err(e) => tracing::debug!(account = %a.cfg.name, error = %e, "Mark prices not refreshed."),
                 }
                 account
             }
@@ -705,7 +872,196 @@ impl Core {
         );
         self.metrics
             .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
+        a.last_report = Some(report.clone());
         report
+    }
+
+    /// Runs the rules over every account's latest report and carries out
+    /// their decisions: pages, resyncs, correction cycles and closes.
+    fn evaluate_rules(&mut self, now: Timestamp) {
+        let rules = self.rules.borrow().clone();
+        if rules.rules.is_empty() {
+            return;
+        }
+        let states: Vec<crate::rules::AccountState<'_>> = self
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                a.last_report.as_ref().map(|r| crate::rules::AccountState {
+                    venue: a.cfg.venue.as_str(),
+                    account: &a.cfg.name,
+                    report: r,
+                    marks: &a.marks,
+                })
+            })
+            .collect();
+        let decisions = self.engine.evaluate(&rules, &states, now);
+        drop(states);
+        let firing = self.engine.firing(&rules, now);
+        for r in &rules.rules {
+            self.metrics
+                .rule_firing
+                .with_label_values(&[&r.id])
+                .set(if firing.contains(&r.id) { 1.0 } else { 0.0 });
+        }
+        let mut triggered = BTreeSet::new();
+        for d in decisions {
+            if triggered.insert((d.rule.clone(), d.account.clone(), d.subject.clone())) {
+                self.metrics.rule_triggers_total.with_label_values(&[&d.rule]).inc();
+            }
+            let Some(account) = self.accounts.iter().position(|a| a.cfg.name == d.account) else {
+                continue;
+            };
+            tracing::warn!(rule = %d.rule, action = d.action.as_str(), account = %d.account, subject = %d.subject,
+                reason = %d.reason, "Rule fired.");
+            match d.action {
+                crate::rules::Action::Alert => {
+                    let _ = self.pages.send(Page {
+                        id: d.rule.clone(),
+                        severity: match d.severity {
+                            crate::rules::Severity::Critical => crate::notify::Severity::Critical,
+                            _ => crate::notify::Severity::Warning,
+                        },
+                        venue: d.venue.clone(),
+                        account: d.account.clone(),
+                        summary: d.reason.clone(),
+                        detail: format!(
+                            "{} on {}/{} since {}",
+                            d.subject,
+                            d.venue,
+                            d.account,
+                            d.since.to_utc_string()
+                        ),
+                        at: now,
+                    });
+                }
+                crate::rules::Action::Resync => {
+                    let a = &self.accounts[account];
+                    a.resync.notify_one();
+                    a.poll_now.notify_one();
+                }
+                crate::rules::Action::CorrectDb => {
+                    if let Some(report) = self.accounts[account].last_report.clone() {
+                        self.plan_corrections(account, &report, now);
+                    }
+                }
+                crate::rules::Action::ReduceToBot | crate::rules::Action::ClosePosition => {
+                    self.request_closes(account, &rules, &d, now);
+                }
+            }
+        }
+    }
+
+    fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
+        let a = &self.accounts[account];
+        self.metrics
+            .emergency_closes_total
+            .with_label_values(&[a.cfg.venue.as_str(), &a.cfg.name, symbol, "refused"])
+            .inc();
+        tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
+        let _ = self.pages.send(Page {
+            id: d.rule.clone(),
+            severity: crate::notify::Severity::Critical,
+            venue: d.venue.clone(),
+            account: d.account.clone(),
+            summary: format!("{}: close of {symbol} refused: {why}", d.account),
+            detail: d.reason.clone(),
+            at: now,
+        });
+    }
+
+    /// Turns a close decision into close requests, after the global guards:
+    /// one in flight per (account, symbol), `max_per_hour`, `max_notional_usd`.
+    fn request_closes(
+        &mut self,
+        account: usize,
+        rules: &crate::rules::RuleSet,
+        d: &crate::rules::Decision,
+        now: Timestamp,
+    ) {
+        use crate::plan::close::CloseTarget;
+        let a = &self.accounts[account];
+        let Some(report) = &a.last_report else { return };
+        // A group (net exposure) closes each leg's unexplained part.
+        let group = rules.groups.get(&d.subject);
+        let symbols: Vec<String> = match group {
+            Some(members) => members.iter().cloned().collect(),
+            None => vec![d.subject.clone()],
+        };
+        let mut requests = Vec::new();
+        for sym in symbols {
+            let Some(row) = report.rows.iter().find(|r| r.key.symbol == sym) else {
+                continue;
+            };
+            let (Some(ex), Some(db)) = (row.ws.believed(), row.db.believed()) else {
+                continue;
+            };
+            let target = match d.action {
+                crate::rules::Action::ClosePosition => CloseTarget::Flatten,
+                _ => CloseTarget::ReduceTo(if group.is_some() { db } else { d.keep.unwrap_or(db) }),
+            };
+            if let CloseTarget::ReduceTo(keep) = target {
+                if ex.abs() <= keep.abs() {
+                    continue;
+                }
+            }
+            let notional = a.marks.get(&sym).map(|m| ex.abs() * m);
+            requests.push((sym, target, notional));
+        }
+        for (sym, target, notional) in requests {
+            if self.in_flight.contains(&(account, sym.clone())) {
+                continue;
+            }
+            let hour_ago = Timestamp(now.0 - 3_600_000);
+            let sent = {
+                let a = &mut self.accounts[account];
+                while a.closes_sent.front().is_some_and(|t| *t < hour_ago) {
+                    a.closes_sent.pop_front();
+                }
+                a.closes_sent.len()
+            };
+            if sent >= self.guards.max_per_hour as usize {
+                self.refuse_close(
+                    account,
+                    &sym,
+                    d,
+                    format!("{sent} closes in the last hour (max_per_hour)"),
+                    now,
+                );
+                continue;
+            }
+            if let (Some(max), Some(n)) = (self.guards.max_notional_usd, notional) {
+                if n > max {
+                    self.refuse_close(
+                        account,
+                        &sym,
+                        d,
+                        format!("notional {n} USD above max_notional_usd {max}"),
+                        now,
+                    );
+                    continue;
+                }
+            }
+            let lot = self.accounts[account].lots.get(&sym).copied().unwrap_or(Decimal::ZERO);
+            if lot.is_zero() {
+                self.refuse_close(account, &sym, d, "lot size unknown (no market info yet)".into(), now);
+                continue;
+            }
+            let req = actions::CloseRequest {
+                account,
+                symbol: sym.clone(),
+                target,
+                rule: d.rule.clone(),
+                lot,
+            };
+            match self.close_tx.try_send(req) {
+                Ok(()) => {
+                    self.in_flight.insert((account, sym));
+                    self.accounts[account].closes_sent.push_back(now);
+                }
+                Err(e) => tracing::error!(error = %e, "The closes task is not taking requests."),
+            }
+        }
     }
 
     fn publish(&mut self, now: Timestamp) {

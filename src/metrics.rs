@@ -46,8 +46,23 @@ pub struct Metrics {
     pub last_reconcile_timestamp_seconds: Gauge,
     pub db_corrections_total: IntCounterVec,
     pub db_correction_guard_refusals_total: IntCounterVec,
+    pub emergency_closes_total: IntCounterVec,
+    pub rule_firing: GaugeVec,
+    pub rule_triggers_total: IntCounterVec,
+    pub rules_reload_total: IntCounterVec,
     pub build_info: GaugeVec,
 }
+
+/// Results of an emergency close, for `driftwatch_emergency_closes_total{result}`.
+pub const CLOSE_RESULTS: [&str; 7] = [
+    "verified",
+    "unverified",
+    "nothing_to_do",
+    "below_lot",
+    "disarmed",
+    "failed",
+    "refused",
+];
 
 /// Results of one planned correction, for `driftwatch_db_corrections_total{result}`.
 pub const CORRECTION_RESULTS: [&str; 5] = ["applied", "dry_run", "refused", "failed", "moved"];
@@ -182,6 +197,31 @@ impl Metrics {
                  (applied, dry_run, refused by a guard, failed, moved: the bot changed the row first).",
                 &["venue", "account", "op", "result"],
             ),
+            emergency_closes_total: counter_vec(
+                &r,
+                "driftwatch_emergency_closes_total",
+                "Reduce-only emergency closes, by result (verified, unverified, nothing_to_do, below_lot, \
+                 disarmed, failed, refused by a guard).",
+                &["venue", "account", "symbol", "result"],
+            ),
+            rule_firing: gauge_vec(
+                &r,
+                "driftwatch_rule_firing",
+                "1 while a rule's condition has held for its `for` duration, else 0.",
+                &["rule"],
+            ),
+            rule_triggers_total: counter_vec(
+                &r,
+                "driftwatch_rule_triggers_total",
+                "Times a rule fired its actions (after its hold, outside its cooldown).",
+                &["rule"],
+            ),
+            rules_reload_total: counter_vec(
+                &r,
+                "driftwatch_rules_reload_total",
+                "Rule reloads, by result (success, failure: the old rules stay in force).",
+                &["result"],
+            ),
             db_correction_guard_refusals_total: counter_vec(
                 &r,
                 "driftwatch_db_correction_guard_refusals_total",
@@ -198,6 +238,9 @@ impl Metrics {
             registry: r,
         };
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+        for result in ["success", "failure"] {
+            m.rules_reload_total.with_label_values(&[result]).inc_by(0);
+        }
         for a in accounts {
             m.ws_reconnects_total.with_label_values(&[a.venue, a.account]).inc_by(0);
             m.ws_connected.with_label_values(&[a.venue, a.account]).set(0.0);
@@ -291,6 +334,14 @@ impl Metrics {
             self.source_up
                 .with_label_values(&[venue, account, s.source.as_str()])
                 .set(if s.trusted { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Pre-initialises the per-rule series of a (re)loaded rule set.
+    pub fn rules_loaded(&self, ids: &[String]) {
+        for id in ids {
+            self.rule_triggers_total.with_label_values(&[id]).inc_by(0);
+            self.rule_firing.with_label_values(&[id]).set(0.0);
         }
     }
 

@@ -16,8 +16,8 @@ pub enum Severity {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Page {
-    /// Stable id of what is paging, e.g. `correction_refused`.
-    pub id: &'static str,
+    /// Stable id of what is paging: a rule id, or e.g. `correction_refused`.
+    pub id: String,
     pub severity: Severity,
     pub venue: String,
     pub account: String,

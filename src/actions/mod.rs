@@ -75,9 +75,9 @@ fn detail(c: &Correction) -> String {
 }
 
 impl Corrections {
-    fn page(&self, t: &AccountTarget, id: &'static str, severity: Severity, summary: String, detail: String) {
+    fn page(&self, t: &AccountTarget, id: &str, severity: Severity, summary: String, detail: String) {
         let _ = self.pages.send(Page {
-            id,
+            id: id.to_owned(),
             severity,
             venue: t.venue.clone(),
             account: t.account.clone(),
@@ -388,6 +388,264 @@ pub async fn run_corrections(
     }
     if let Some(j) = journal {
         j.close().await;
+    }
+    Ok(())
+}
+
+// === Emergency closes ===
+
+/// A close the core decided on (after its guards).
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    pub account: usize,
+    pub symbol: String,
+    pub target: crate::plan::close::CloseTarget,
+    pub rule: String,
+    pub lot: rust_decimal::Decimal,
+}
+
+/// A close that finished, reported back to the core.
+#[derive(Debug, Clone)]
+pub struct CloseDone {
+    pub account: usize,
+    pub symbol: String,
+    pub result: &'static str,
+    pub summary: String,
+}
+
+/// What the closes task needs per account.
+pub struct CloseAccount {
+    pub venue: String,
+    pub account: String,
+    pub rest: crate::venue::pacifica::http::RestClient,
+    pub address: String,
+    pub close: Option<crate::config::CloseConfig>,
+}
+
+pub struct Closes {
+    pub journal_url: String,
+    pub accounts: Vec<CloseAccount>,
+    pub metrics: Arc<Metrics>,
+    pub pages: broadcast::Sender<Page>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CloseDetail {
+    rule: String,
+    target: crate::plan::close::CloseTarget,
+    lot: rust_decimal::Decimal,
+    client_order_id: String,
+}
+
+impl Closes {
+    /// Runs one close to completion (journal before and after).
+    async fn execute(&self, journal: Option<&Journal>, req: &CloseRequest, cloid: String, resumed: bool) -> CloseDone {
+        let a = &self.accounts[req.account];
+        let page = |severity, summary: String, detail: String| {
+            let _ = self.pages.send(Page {
+                id: req.rule.clone(),
+                severity,
+                venue: a.venue.clone(),
+                account: a.account.clone(),
+                summary,
+                detail,
+                at: clock::now(),
+            });
+        };
+        let done = |result: &'static str, summary: String| {
+            self.metrics
+                .emergency_closes_total
+                .with_label_values(&[&a.venue, &a.account, &req.symbol, result])
+                .inc();
+            CloseDone {
+                account: req.account,
+                symbol: req.symbol.clone(),
+                result,
+                summary,
+            }
+        };
+        let Some(cfg) = &a.close else {
+            page(
+                Severity::Critical,
+                format!(
+                    "{}: {} needs closing but the account has no close: section",
+                    a.account, req.symbol
+                ),
+                req.rule.clone(),
+            );
+            return done("refused", "no close configuration".into());
+        };
+        let signer = match crate::venue::pacifica::sign::Keypair::from_base58(cfg.key.expose()) {
+            Ok(k) => k,
+            Err(e) => return done("failed", format!("close key: {e}")),
+        };
+        let entry_id = journal::entry_id(&cloid, 0);
+        if !resumed {
+            let Some(j) = journal else {
+                page(
+                    Severity::Critical,
+                    format!(
+                        "{}: close of {} not sent: the journal is unavailable",
+                        a.account, req.symbol
+                    ),
+                    req.rule.clone(),
+                );
+                return done("failed", "no journal".into());
+            };
+            let detail = CloseDetail {
+                rule: req.rule.clone(),
+                target: req.target,
+                lot: req.lot,
+                client_order_id: cloid.clone(),
+            };
+            let entry = Entry {
+                entry_id: entry_id.clone(),
+                correlation_id: cloid.clone(),
+                created_at: clock::now(),
+                kind: "emergency_close".into(),
+                venue: a.venue.clone(),
+                account: a.account.clone(),
+                symbol: req.symbol.clone(),
+                op: match req.target {
+                    crate::plan::close::CloseTarget::Flatten => "close_position".into(),
+                    crate::plan::close::CloseTarget::ReduceTo(_) => "reduce_to_bot".into(),
+                },
+                status: "pending".into(),
+                detail: serde_json::to_string(&detail).unwrap_or_default(),
+                finished_at: None,
+            };
+            if let Err(e) = j.record(&[entry]).await {
+                page(
+                    Severity::Critical,
+                    format!(
+                        "{}: close of {} not sent: cannot journal it: {e}",
+                        a.account, req.symbol
+                    ),
+                    req.rule.clone(),
+                );
+                return done("failed", "journal".into());
+            }
+        }
+        let params = close::CloseParams {
+            account: &a.address,
+            signer: &signer,
+            agent: cfg.agent,
+            slippage_percent: cfg.slippage_percent,
+            expiry_window_ms: cfg.expiry_window.as_millis() as u64,
+            max_attempts: cfg.max_attempts,
+            verify_timeout: cfg.verify_timeout,
+            armed: cfg.armed,
+        };
+        let outcome = close::close_position(&a.rest, &params, &req.symbol, req.target, req.lot, &cloid).await;
+        let result = outcome.result();
+        let summary = format!("{outcome:?}");
+        match &outcome {
+            close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
+                symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,
+                request = %serde_json::Value::Object(body.clone()), "Disarmed: this close was NOT sent."),
+            close::CloseOutcome::Verified { order, order_id, .. } => {
+                tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.symbol, side = order.side.as_str(),
+                    amount = %order.amount, order_id = ?order_id, client_order_id = %cloid, "Emergency close verified.");
+                page(
+                    Severity::Critical,
+                    format!(
+                        "{}: closed {} {} {} reduce-only (rule {})",
+                        a.account,
+                        order.side.as_str(),
+                        order.amount,
+                        req.symbol,
+                        req.rule
+                    ),
+                    summary.clone(),
+                );
+            }
+            close::CloseOutcome::Unverified { .. } | close::CloseOutcome::Failed(_) => {
+                tracing::error!(rule = %req.rule, account = %a.account, symbol = %req.symbol, outcome = %summary, "Emergency close did not complete.");
+                page(
+                    Severity::Critical,
+                    format!("{}: emergency close of {} {result}", a.account, req.symbol),
+                    summary.clone(),
+                );
+            }
+            _ => {
+                tracing::info!(rule = %req.rule, account = %a.account, symbol = %req.symbol, outcome = %summary, "Emergency close: nothing to send.")
+            }
+        }
+        if let Some(j) = journal {
+            if let Err(e) = j.finish(&[(entry_id, result.to_owned())], clock::now()).await {
+                tracing::error!(error = %e, "Cannot journal a close's outcome.");
+            }
+        }
+        done(result, summary)
+    }
+}
+
+/// The `closes` task: runs close requests (several symbols at once; the core
+/// never sends two for one symbol), and first resumes closes a restart left
+/// `pending`, with their own client order ids.
+pub async fn run_closes(
+    c: Closes,
+    mut requests: mpsc::Receiver<CloseRequest>,
+    done: mpsc::Sender<CloseDone>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let c = Arc::new(c);
+    let journal = if c.accounts.iter().any(|a| a.close.is_some()) {
+        Journal::open(&c.journal_url)
+            .await
+            .map_err(|e| tracing::error!(error = %e, "The journal is unavailable: no close will be sent."))
+            .ok()
+    } else {
+        None
+    };
+    let mut running: tokio::task::JoinSet<CloseDone> = tokio::task::JoinSet::new();
+    if let Some(j) = &journal {
+        for e in j
+            .pending()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.kind == "emergency_close")
+        {
+            let (Some(account), Ok(detail)) = (
+                c.accounts.iter().position(|a| a.account == e.account),
+                serde_json::from_str::<CloseDetail>(&e.detail),
+            ) else {
+                continue;
+            };
+            tracing::warn!(symbol = %e.symbol, client_order_id = %detail.client_order_id, "Resuming a close interrupted by a restart, with its client order id.");
+            let req = CloseRequest {
+                account,
+                symbol: e.symbol.clone(),
+                target: detail.target,
+                rule: detail.rule,
+                lot: detail.lot,
+            };
+            let (c2, j2) = (c.clone(), j.clone());
+            running.spawn(async move { c2.execute(Some(&j2), &req, detail.client_order_id, true).await });
+        }
+    }
+    loop {
+        if *shutdown.borrow() && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // Shutdown waits for closes in flight (they are not cancel-safe).
+            _ = shutdown.changed(), if running.is_empty() => break,
+            Some(r) = running.join_next(), if !running.is_empty() => {
+                if let Ok(d) = r {
+                    if done.send(d).await.is_err() { break; }
+                }
+            }
+            req = requests.recv(), if !*shutdown.borrow() => match req {
+                Some(req) => {
+                    let (c2, j2) = (c.clone(), journal.clone());
+                    let cloid = journal::new_correlation_id();
+                    running.spawn(async move { c2.execute(j2.as_ref(), &req, cloid, false).await });
+                }
+                None => break,
+            },
+        }
     }
     Ok(())
 }

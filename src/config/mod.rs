@@ -68,7 +68,26 @@ struct RawConfig {
     bot_db: RawBotDb,
     #[serde(default)]
     journal: RawJournal,
+    #[serde(default)]
+    rules: RawRules,
+    #[serde(default)]
+    closes: RawCloses,
     accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    /// Relative to the config file.
+    dir: Option<PathBuf>,
+    reload_interval: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloses {
+    max_per_hour: Option<u32>,
+    max_notional_usd: Option<Decimal>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,7 +205,21 @@ pub struct Config {
     pub bot_db: BotDbConfig,
     /// driftwatch's own action journal.
     pub journal_url: Secret,
+    /// The rules directory (absolute) and its compiled rules.
+    pub rules_dir: Option<PathBuf>,
+    pub rules: crate::rules::RuleSet,
+    pub rules_reload_interval: Duration,
+    pub closes: CloseGuards,
     pub accounts: Vec<AccountConfig>,
+}
+
+/// Global guards on emergency closes.
+#[derive(Debug, Clone)]
+pub struct CloseGuards {
+    /// Per account, over a sliding hour.
+    pub max_per_hour: u32,
+    /// A close worth more than this (at the mark) is refused and paged.
+    pub max_notional_usd: Option<Decimal>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,10 +314,12 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<(Config, Vec<Conf
         file: &file,
         index: &index,
         errors: Vec::new(),
+        rule_errors: Vec::new(),
         warnings: Vec::new(),
     };
     let config = v.config(raw, path, env);
     v.errors.sort_by_key(|e| (e.line, e.col));
+    v.errors.append(&mut v.rule_errors);
     v.warnings.sort_by_key(|e| (e.line, e.col));
     if v.errors.is_empty() {
         Ok((config, v.warnings))
@@ -314,6 +349,8 @@ struct Validator<'a> {
     file: &'a str,
     index: &'a PositionIndex,
     errors: Vec<ConfigError>,
+    /// Errors in rule files (already located in their own files).
+    rule_errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
 }
 
@@ -487,6 +524,37 @@ impl Validator<'_> {
             self.error("journal.url", "the journal needs a sqlite:// or postgres:// URL");
         }
 
+        let rules_dir = raw.rules.dir.as_ref().map(|d| {
+            if d.is_absolute() {
+                d.clone()
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(d)
+            }
+        });
+        let rules = match &rules_dir {
+            None => crate::rules::RuleSet::default(),
+            Some(dir) => match crate::rules::file::rule_files(dir) {
+                Err(e) => {
+                    self.error(
+                        "rules.dir",
+                        format!("cannot read rules directory {}: {e}", dir.display()),
+                    );
+                    crate::rules::RuleSet::default()
+                }
+                Ok(files) => match crate::rules::compile_files(&files) {
+                    Ok(set) => set,
+                    Err(errors) => {
+                        self.rule_errors.extend(errors);
+                        crate::rules::RuleSet::default()
+                    }
+                },
+            },
+        };
+        let closes = CloseGuards {
+            max_per_hour: raw.closes.max_per_hour.unwrap_or(10),
+            max_notional_usd: raw.closes.max_notional_usd,
+        };
+
         if raw.accounts.is_empty() {
             self.error("accounts", "at least one account is needed");
         }
@@ -507,6 +575,10 @@ impl Validator<'_> {
             policy,
             bot_db,
             journal_url,
+            rules_dir,
+            rules,
+            rules_reload_interval: raw.rules.reload_interval.map_or(Duration::from_secs(2), |d| d.0),
+            closes,
             accounts,
         }
     }

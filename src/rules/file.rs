@@ -176,9 +176,15 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
     let mut ids = BTreeSet::new();
     for (i, r) in raw.rules.into_iter().enumerate() {
         let p = format!("rules[{i}]");
-        let id_ok = !r.id.is_empty() && r.id.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+        let id_ok = !r.id.is_empty()
+            && r.id
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
         if !id_ok {
-            c.error(&format!("{p}.id"), format!("invalid rule id {:?}: use lowercase letters, digits, '-' and '_'", r.id));
+            c.error(
+                &format!("{p}.id"),
+                format!("invalid rule id {:?}: use lowercase letters, digits, '-' and '_'", r.id),
+            );
         } else if !ids.insert(r.id.clone()) {
             c.error(&format!("{p}.id"), format!("duplicate rule id {:?}", r.id));
         }
@@ -209,13 +215,14 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
             );
             None
         } else if let Some(d) = &cond.drift {
-            c.threshold(&format!("{cp}.drift"), d.size, d.notional_usd).map(|above| Condition::Drift {
-                pair: match d.pair {
-                    RawPair::WsRest => DriftPair::WsRest,
-                    RawPair::ExchangeDb => DriftPair::ExchangeDb,
-                },
-                above,
-            })
+            c.threshold(&format!("{cp}.drift"), d.size, d.notional_usd)
+                .map(|above| Condition::Drift {
+                    pair: match d.pair {
+                        RawPair::WsRest => DriftPair::WsRest,
+                        RawPair::ExchangeDb => DriftPair::ExchangeDb,
+                    },
+                    above,
+                })
         } else if let Some(t) = &cond.untracked_position {
             c.threshold(&format!("{cp}.untracked_position"), t.size, t.notional_usd)
                 .map(|above| Condition::UntrackedPosition { above })
@@ -226,7 +233,10 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
                 .map(|above| Condition::PositionLimit { above })
         } else if let Some(n) = &cond.net_exposure {
             if !groups.contains_key(&n.group) {
-                c.error(&format!("{cp}.net_exposure.group"), format!("unknown group {:?}", n.group));
+                c.error(
+                    &format!("{cp}.net_exposure.group"),
+                    format!("unknown group {:?}", n.group),
+                );
             }
             Some(Condition::NetExposure {
                 group: n.group.clone(),
@@ -265,8 +275,13 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
             if let Some(m) = contradiction {
                 c.error(&ap, m);
             }
-            if *a == Action::ReduceToBot && seen.contains(&Action::ClosePosition) || *a == Action::ClosePosition && seen.contains(&Action::ReduceToBot) {
-                c.error(&ap, "close_position and reduce_to_bot contradict each other; choose one");
+            if *a == Action::ReduceToBot && seen.contains(&Action::ClosePosition)
+                || *a == Action::ClosePosition && seen.contains(&Action::ReduceToBot)
+            {
+                c.error(
+                    &ap,
+                    "close_position and reduce_to_bot contradict each other; choose one",
+                );
             }
         }
         if let (Some(condition), true) = (condition, c.errors.is_empty()) {

@@ -73,16 +73,29 @@ pub enum DriftPair {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
-    Drift { pair: DriftPair, above: Threshold },
+    Drift {
+        pair: DriftPair,
+        above: Threshold,
+    },
     /// The exchange holds more than the bot's DB explains.
-    UntrackedPosition { above: Threshold },
+    UntrackedPosition {
+        above: Threshold,
+    },
     /// The DB holds a position the exchange does not.
     StaleDbRow,
-    PositionLimit { above: Threshold },
+    PositionLimit {
+        above: Threshold,
+    },
     /// |Σ signed notional over the group| above the limit.
-    NetExposure { group: String, above_usd: Decimal },
+    NetExposure {
+        group: String,
+        above_usd: Decimal,
+    },
     /// A source untrusted for longer than this.
-    StaleSource { source: Source, longer_than: Duration },
+    StaleSource {
+        source: Source,
+        longer_than: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,7 +108,8 @@ pub struct Scope {
 
 impl Scope {
     fn matches_account(&self, venue: &str, account: &str) -> bool {
-        (self.venues.is_empty() || self.venues.contains(venue)) && (self.accounts.is_empty() || self.accounts.contains(account))
+        (self.venues.is_empty() || self.venues.contains(venue))
+            && (self.accounts.is_empty() || self.accounts.contains(account))
     }
 
     fn matches_symbol(&self, symbol: &str) -> bool {
@@ -196,13 +210,25 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
             let ex = row.ws.believed()?;
             let db = row.db.believed()?;
             // The part the DB does not explain: same side and larger, or any other side.
-            let explained = if db.is_sign_negative() == ex.is_sign_negative() && db.abs() <= ex.abs() { db } else { Decimal::ZERO };
+            let explained = if db.is_sign_negative() == ex.is_sign_negative() && db.abs() <= ex.abs() {
+                db
+            } else {
+                Decimal::ZERO
+            };
             let unexplained = ex - explained;
-            (!unexplained.is_zero() && above(unexplained, *t, sym, marks))
-                .then(|| (format!("exchange holds {ex}, the bot's DB explains {explained}"), Some(explained)))
+            (!unexplained.is_zero() && above(unexplained, *t, sym, marks)).then(|| {
+                (
+                    format!("exchange holds {ex}, the bot's DB explains {explained}"),
+                    Some(explained),
+                )
+            })
         }
-        Condition::StaleDbRow => (row.state == State::DbStale)
-            .then(|| (format!("DB holds {} the exchange does not", row.db.size.unwrap_or_default()), None)),
+        Condition::StaleDbRow => (row.state == State::DbStale).then(|| {
+            (
+                format!("DB holds {} the exchange does not", row.db.size.unwrap_or_default()),
+                None,
+            )
+        }),
         Condition::PositionLimit { above: t } => {
             if matches!(row.state, State::StreamDrift | State::SourceUntrusted) {
                 return None;
@@ -220,7 +246,11 @@ impl Engine {
     }
 
     /// Conditions that hold now, per (rule, venue, account, subject).
-    fn holding(rules: &RuleSet, accounts: &[AccountState<'_>], now: Timestamp) -> Vec<(usize, String, String, String, String, Option<Decimal>)> {
+    fn holding(
+        rules: &RuleSet,
+        accounts: &[AccountState<'_>],
+        now: Timestamp,
+    ) -> Vec<(usize, String, String, String, String, Option<Decimal>)> {
         let mut out = Vec::new();
         for (ri, rule) in rules.rules.iter().enumerate() {
             for a in accounts {
@@ -233,8 +263,19 @@ impl Engine {
                         if let Some(h) = h.filter(|h| !h.trusted) {
                             let for_ = h.last_good_at.map_or(Duration::MAX, |t| now.since(t));
                             if for_ > *longer_than {
-                                let why = format!("{} untrusted: {}", source.as_str(), h.reason.clone().unwrap_or_default());
-                                out.push((ri, a.venue.to_owned(), a.account.to_owned(), source.as_str().to_owned(), why, None));
+                                let why = format!(
+                                    "{} untrusted: {}",
+                                    source.as_str(),
+                                    h.reason.clone().unwrap_or_default()
+                                );
+                                out.push((
+                                    ri,
+                                    a.venue.to_owned(),
+                                    a.account.to_owned(),
+                                    source.as_str().to_owned(),
+                                    why,
+                                    None,
+                                ));
                             }
                         }
                     }
@@ -265,7 +306,14 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push((ri, a.venue.to_owned(), a.account.to_owned(), group.clone(), format!("net exposure {net} USD"), None));
+                            out.push((
+                                ri,
+                                a.venue.to_owned(),
+                                a.account.to_owned(),
+                                group.clone(),
+                                format!("net exposure {net} USD"),
+                                None,
+                            ));
                         }
                     }
                     cond => {
@@ -274,7 +322,14 @@ impl Engine {
                                 continue;
                             }
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                out.push((ri, a.venue.to_owned(), a.account.to_owned(), row.key.symbol.clone(), why, keep));
+                                out.push((
+                                    ri,
+                                    a.venue.to_owned(),
+                                    a.account.to_owned(),
+                                    row.key.symbol.clone(),
+                                    why,
+                                    keep,
+                                ));
                             }
                         }
                     }
@@ -298,7 +353,10 @@ impl Engine {
         for (ri, venue, account, subject, why, keep) in holding {
             let rule = &rules.rules[ri];
             let key = (rule.id.clone(), venue.clone(), account.clone(), subject.clone());
-            let track = self.tracks.entry(key).or_insert(Track { since: now, last_fired: None });
+            let track = self.tracks.entry(key).or_insert(Track {
+                since: now,
+                last_fired: None,
+            });
             if now.since(track.since) < rule.hold {
                 continue;
             }

@@ -116,7 +116,8 @@ pub fn run_file(path: &Path) -> Result<Outcome, Vec<String>> {
     let _ = PositionIndex::build(&text);
     let base = path.parent().unwrap_or(Path::new("."));
     let rule_paths: Vec<PathBuf> = raw.rule_files.iter().map(|p| base.join(p)).collect();
-    let rules = super::compile_files(&rule_paths).map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let rules =
+        super::compile_files(&rule_paths).map_err(|es| es.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let mut out = Outcome::default();
     for t in &raw.tests {
         let diff = run_test(&rules, t);
@@ -239,14 +240,23 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
     let mut diff = String::new();
     for w in &want {
         if !times.contains(&w.at.0) {
-            diff.push_str(&format!("        expected at {} but there is no step at that time\n", w.at));
+            diff.push_str(&format!(
+                "        expected at {} but there is no step at that time\n",
+                w.at
+            ));
         }
     }
     for w in want.iter().filter(|w| !got.contains(w)) {
-        diff.push_str(&format!("      - expected at {}: {} {} {}\n", w.at, w.rule, w.action, w.subject));
+        diff.push_str(&format!(
+            "      - expected at {}: {} {} {}\n",
+            w.at, w.rule, w.action, w.subject
+        ));
     }
     for g in got.iter().filter(|g| !want.contains(g)) {
-        diff.push_str(&format!("      + got      at {}: {} {} {}\n", g.at, g.rule, g.action, g.subject));
+        diff.push_str(&format!(
+            "      + got      at {}: {} {} {}\n",
+            g.at, g.rule, g.action, g.subject
+        ));
     }
     diff
 }

@@ -35,7 +35,12 @@ fn a_good_file_compiles() {
     assert_eq!(r.id, "sol-residual");
     assert_eq!(r.hold, Duration::from_secs(60));
     assert_eq!(r.cooldown, Duration::from_secs(900));
-    assert_eq!(r.condition, Condition::UntrackedPosition { above: Threshold::NotionalUsd(d("50")) });
+    assert_eq!(
+        r.condition,
+        Condition::UntrackedPosition {
+            above: Threshold::NotionalUsd(d("50"))
+        }
+    );
     assert_eq!(r.scope.symbols.len(), 2);
     assert_eq!(r.actions, vec![Action::Alert, Action::ReduceToBot]);
 }

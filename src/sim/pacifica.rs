@@ -256,6 +256,8 @@ struct State {
     next_order_position: Option<PendingMove>,
     /// Answer the next order with 429.
     rate_limit_next_order: bool,
+    /// Mark prices set by the script (others default to 100).
+    marks: BTreeMap<String, Decimal>,
 }
 
 struct Inner {
@@ -323,6 +325,7 @@ impl Sim {
                     lose_next_order_response: false,
                     next_order_position: None,
                     rate_limit_next_order: false,
+                    marks: BTreeMap::new(),
                 }),
                 cfg,
                 clock_ms: wall_ms,
@@ -455,6 +458,13 @@ impl Sim {
             )
         });
         self.lock().next_order_position = Some((account.to_owned(), symbol.to_owned(), position));
+    }
+
+    /// Sets a symbol's mark price (`GET /info/prices`).
+    pub fn set_mark(&self, symbol: &str, mark: &str) {
+        if let Ok(m) = Decimal::from_str(mark) {
+            self.lock().marks.insert(symbol.to_owned(), m);
+        }
     }
 
     /// Answer the next market order with 429 (`t=2`).
@@ -764,6 +774,25 @@ impl Sim {
                     )
                 }
             },
+            (Method::GET, "/api/v1/info/prices") => {
+                let now = (self.inner.clock_ms)();
+                let st = self.lock();
+                let data: Vec<Value> = MARKETS
+                    .iter()
+                    .map(|m| {
+                        let mark = st
+                            .marks
+                            .get(m.symbol)
+                            .copied()
+                            .unwrap_or(Decimal::ONE_HUNDRED)
+                            .to_string();
+                        json!({"symbol": m.symbol, "mark": mark, "mid": mark, "oracle": mark, "funding": "0.0000125",
+                            "next_funding": "0.0000125", "open_interest": "1000000", "volume_24h": "1000000",
+                            "yesterday_price": mark, "timestamp": now})
+                    })
+                    .collect();
+                ok_json(json!({"success": true, "data": data, "error": null, "code": null}))
+            }
             (Method::GET, "/api/v1/info") => {
                 let data: Vec<Value> = MARKETS
                     .iter()

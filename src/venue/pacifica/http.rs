@@ -70,6 +70,12 @@ impl RestClient {
         parse::positions_response(status, &body)
     }
 
+    /// Mark prices by symbol.
+    pub async fn prices(&self) -> Result<std::collections::BTreeMap<String, rust_decimal::Decimal>, RestError> {
+        let (status, body) = self.get("/info/prices", &[]).await?;
+        parse::prices_response(status, &body)
+    }
+
     /// Lot and tick sizes of the perpetual markets.
     pub async fn markets(&self) -> Result<Vec<MarketInfo>, RestError> {
         let (status, body) = self.get("/info", &[]).await?;

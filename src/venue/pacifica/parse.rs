@@ -169,6 +169,18 @@ pub fn order_response(status: u16, body: &[u8]) -> Result<u64, OrderError> {
     }
 }
 
+/// `GET /api/v1/info/prices` → mark price by symbol.
+pub fn prices_response(status: u16, body: &[u8]) -> Result<std::collections::BTreeMap<String, Decimal>, RestError> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        symbol: String,
+        mark: Decimal,
+    }
+    let (data, _) = envelope_data(status, body)?;
+    let items: Vec<Item> = items(data)?;
+    Ok(items.into_iter().map(|i| (i.symbol, i.mark)).collect())
+}
+
 /// How long a 429 asks us to wait: the `ratelimit` header's `t` (seconds to
 /// refresh, §7), else `Retry-After`, else a default.
 pub fn retry_after(ratelimit: Option<&str>, retry_after: Option<&str>) -> Duration {
@@ -304,6 +316,13 @@ mod tests;
 #[cfg(test)]
 mod order_tests {
     use super::*;
+
+    #[test]
+    fn documented_prices_response_parses() {
+        let body = br#"{"success":true,"data":[{"funding":"0.00010529","mark":"1.084819","mid":"1.08615","next_funding":"0.00011096","open_interest":"3634796","oracle":"1.084524","symbol":"XPL","timestamp":1759222967974,"volume_24h":"20896698.0672","yesterday_price":"1.3412"}],"error":null,"code":null}"#;
+        let marks = prices_response(200, body).unwrap();
+        assert_eq!(marks["XPL"], "1.084819".parse::<Decimal>().unwrap());
+    }
 
     #[test]
     fn order_responses_are_classified() {

@@ -30,6 +30,8 @@ pub struct StreamParams {
     pub account: String,
     pub api_key: Option<Secret>,
     pub timing: StreamConfig,
+    /// Notified to drop the connection and start over (a new snapshot).
+    pub resync: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Why a connection ended.
@@ -180,6 +182,10 @@ where
             }
             _ = sleep_until(silence_deadline) => {
                 return End::Failed(format!("silent for {:?}", t.silence_timeout));
+            }
+            _ = params.resync.notified() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return End::Planned("resync requested".into());
             }
             _ = sleep_until(age_deadline) => {
                 let _ = sink.send(Message::Close(None)).await;
