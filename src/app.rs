@@ -337,6 +337,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(named(
             "rules".to_owned(),
             rules_reloader(
+                fingerprint(&dir),
                 dir,
                 config.rules_reload_interval,
                 rules_tx,
@@ -542,13 +543,15 @@ fn fingerprint(dir: &std::path::Path) -> Fingerprint {
 /// Watches the rules directory (every `every`, and on SIGHUP) and publishes
 /// each good new rule set; a bad one is reported and the old one kept.
 async fn rules_reloader(
+    // Taken when the rules were loaded, so a change made before this task
+    // first runs is still seen.
+    mut last: Fingerprint,
     dir: std::path::PathBuf,
     every: Duration,
     tx: watch::Sender<Arc<crate::rules::RuleSet>>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut last = fingerprint(&dir);
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {

@@ -1,0 +1,226 @@
+//! Rules in the running daemon, over real sockets against the simulator:
+//! the 2026-02-03 SOL residual closed reduce-only after its hold, disarmed
+//! mode, the guards, a delta-neutral pair, and hot reload.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftwatch::sim::pacifica::SimConfig;
+use rust_decimal::Decimal;
+
+const T: Duration = Duration::from_secs(15);
+const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
+
+const UNTRACKED: &str = "rules:
+  - id: untracked-position
+    condition: {untracked_position: {notional_usd: 25}}
+    for: 1s
+    cooldown: 1m
+    severity: critical
+    actions: [alert, reduce_to_bot]
+";
+
+fn config(sim: &SimHandle, dir: &TempDir, db: &str, rules: &str, armed: bool, extra: &str) -> String {
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("r.yaml"), rules).unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, MAIN_KEYPAIR).unwrap();
+    let account = format!(
+        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: {armed}, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    format!(
+        "{}rules: {{dir: {}, reload_interval: 200ms}}\n{extra}",
+        fast_config_with(
+            &sim.addrs,
+            db,
+            NEXWAVE_MAPPING,
+            &account,
+            &format!("sqlite://{}", dir.path().join("journal.db").display())
+        ),
+        rules_dir.display()
+    )
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        speed_bump: Duration::from_millis(50),
+        ..SimConfig::default()
+    }
+}
+
+async fn eventually_flat(sim: &SimHandle, symbol: &str, want: Decimal) {
+    eventually(&format!("{symbol} at {want}"), T, || async {
+        sim.sim.position(ACCOUNT, symbol) == want
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_sol_residual_is_closed_reduce_only_after_its_hold() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("sol");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&config(&sim, &dir, &db, UNTRACKED, true, ""), false).await;
+    let mut pages = app.pages.subscribe();
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1, "one close, not more");
+    assert_eq!(orders[0].body["reduce_only"], true);
+    assert_eq!(orders[0].body["side"], "ask");
+    assert_eq!(orders[0].body["amount"], "0.5");
+    // Paged with the rule id, and counted.
+    let page = tokio::time::timeout(T, pages.recv()).await.unwrap().unwrap();
+    assert_eq!(page.id, "untracked-position");
+    eventually("the close is counted", T, || async {
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_emergency_closes_total{account="main",result="verified",symbol="SOL",venue="pacifica"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    let metrics = app.metrics.render();
+    assert!(sample(&metrics, r#"driftwatch_rule_triggers_total{rule="untracked-position"}"#).unwrap() >= 1.0);
+    app.shutdown_within(Duration::from_secs(5)).await;
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    let entries = j.history(driftwatch::domain::Timestamp(0), Some("SOL")).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].kind, "emergency_close");
+    assert_eq!(entries[0].op, "reduce_to_bot");
+    assert_eq!(entries[0].status, "verified");
+    assert!(entries[0].detail.contains(r#""rule":"untracked-position""#));
+}
+
+#[tokio::test]
+async fn disarmed_closes_send_nothing() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("disarmed");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&config(&sim, &dir, &db, UNTRACKED, false, ""), false).await;
+    eventually("a disarmed close", T, || async {
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_emergency_closes_total{account="main",result="disarmed",symbol="SOL",venue="pacifica"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    assert!(sim.sim.orders().is_empty());
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), "0.5".parse::<Decimal>().unwrap());
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_close_above_the_notional_cap_is_refused_and_paged() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("cap");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(
+        &config(&sim, &dir, &db, UNTRACKED, true, "closes: {max_notional_usd: 50}\n"),
+        false,
+    )
+    .await;
+    let mut pages = app.pages.subscribe();
+    let refused = tokio::time::timeout(T, async {
+        loop {
+            let p = pages.recv().await.unwrap();
+            if p.summary.contains("refused") {
+                return p;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.summary.contains("notional 62.5 USD above max_notional_usd 50"),
+        "{}",
+        refused.summary
+    );
+    assert!(sim.sim.orders().is_empty());
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_delta_neutral_pair_is_trimmed_back_to_neutral() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("ETH", "3000");
+    sim.sim.set_mark("SOL", "150");
+    // The bot believes ETH +0.1 / SOL -2 ($300 / -$300); the exchange holds 0.5 SOL more short.
+    sim.sim.open(ACCOUNT, "ETH", "bid", "0.1", "3000");
+    sim.sim.open(ACCOUNT, "SOL", "ask", "2.5", "150");
+    let dir = TempDir::new("pair");
+    let db = sqlite_db(&dir, &[("ETH", "bid", 0.1), ("SOL", "ask", 2.0)]).await;
+    let rules = "groups:
+  eth_sol: [ETH, SOL]
+rules:
+  - id: eth-sol-net-exposure
+    scope: {groups: [eth_sol]}
+    condition: {net_exposure: {group: eth_sol, above_usd: 50}}
+    for: 1s
+    severity: critical
+    actions: [alert, reduce_to_bot]
+";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    eventually_flat(&sim, "SOL", "-2".parse().unwrap()).await;
+    assert_eq!(
+        sim.sim.position(ACCOUNT, "ETH"),
+        "0.1".parse::<Decimal>().unwrap(),
+        "the other leg is untouched"
+    );
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].body["side"], "bid");
+    assert_eq!(orders[0].body["amount"], "0.5");
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn rules_reload_on_change_and_a_bad_file_keeps_the_old_rules() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    let dir = TempDir::new("reload");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&config(&sim, &dir, &db, UNTRACKED, true, ""), false).await;
+    let file = dir.path().join("rules").join("r.yaml");
+    let metric = |name: &str| {
+        sample(
+            &app.metrics.render(),
+            &format!(r#"driftwatch_rules_reload_total{{result="{name}"}}"#),
+        )
+    };
+    // A bad file: refused, the old rules stay.
+    std::fs::write(&file, UNTRACKED.replace("severity: critical", "severity: urgent")).unwrap();
+    eventually("a failed reload", T, || async { metric("failure") == Some(1.0) }).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    // A good file: the new rules are in force (a position limit that closes everything above 1 SOL).
+    std::fs::write(
+        &file,
+        "rules:\n  - id: sol-limit\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 1}}\n    severity: critical\n    actions: [close_position]\n",
+    )
+    .unwrap();
+    eventually("a successful reload", T, || async { metric("success") == Some(1.0) }).await;
+    let db_rows = sqlite_db(&dir, &[("SOL", "bid", 2.0)]).await;
+    let _ = db_rows;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    assert!(
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_rule_triggers_total{rule="sol-limit"}"#
+        )
+        .unwrap()
+            >= 1.0
+    );
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
