@@ -224,3 +224,96 @@ async fn rules_reload_on_change_and_a_bad_file_keeps_the_old_rules() {
     );
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+async fn pending_close(dir: &TempDir, cloid: &str) {
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    j.record(&[driftwatch::journal::Entry {
+        entry_id: driftwatch::journal::entry_id(cloid, 0),
+        correlation_id: cloid.into(),
+        created_at: driftwatch::clock::now(),
+        kind: "emergency_close".into(),
+        venue: "pacifica".into(),
+        account: "main".into(),
+        symbol: "SOL".into(),
+        op: "close_position".into(),
+        status: "pending".into(),
+        detail: format!(r#"{{"rule":"sol-limit","target":"flatten","lot":"0.01","client_order_id":"{cloid}"}}"#),
+        finished_at: None,
+    }])
+    .await
+    .unwrap();
+    j.close().await;
+}
+
+#[tokio::test]
+async fn a_restart_resumes_an_unfinished_close_with_its_own_client_order_id() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("resume");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+    // The previous run journaled this close and died before sending it.
+    pending_close(&dir, "11111111-1111-4111-8111-111111111111").await;
+    let app = start_app(&config(&sim, &dir, &db, "rules: []\n", true, ""), false).await;
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        orders[0].body["client_order_id"],
+        "11111111-1111-4111-8111-111111111111"
+    );
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_restart_after_the_order_landed_sends_no_second_order() {
+    use driftwatch::actions::close::{signed_body, CloseParams};
+    use driftwatch::plan::close::{CloseOrder, OrderSide};
+    use driftwatch::venue::pacifica::sign::Keypair;
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(400),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("landed");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+    let cloid = "22222222-2222-4222-8222-222222222222";
+    pending_close(&dir, cloid).await;
+    // The previous run sent it; it is still inside the venue's speed bump.
+    let key = Keypair::from_base58(MAIN_KEYPAIR).unwrap();
+    let p = CloseParams {
+        account: ACCOUNT,
+        signer: &key,
+        agent: false,
+        slippage_percent: Decimal::ONE,
+        expiry_window_ms: 5000,
+        max_attempts: 1,
+        verify_timeout: Duration::ZERO,
+        armed: true,
+    };
+    let order = CloseOrder {
+        symbol: "SOL".into(),
+        side: OrderSide::Ask,
+        amount: "0.5".parse().unwrap(),
+    };
+    let body = signed_body(&p, &order, cloid, driftwatch::clock::now().0 as u64).unwrap();
+    driftwatch::venue::pacifica::http::RestClient::new(&sim.addrs.rest_url(), ACCOUNT, None, Duration::from_secs(2))
+        .unwrap()
+        .create_market_order(&body)
+        .await
+        .unwrap();
+    let app = start_app(&config(&sim, &dir, &db, "rules: []\n", true, ""), false).await;
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let executed = sim.sim.orders().iter().filter(|o| o.status == 200).count();
+    assert_eq!(
+        executed,
+        1,
+        "the resumed close was answered 36 or found flat: {:?}",
+        sim.sim.orders()
+    );
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
