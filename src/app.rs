@@ -76,6 +76,8 @@ pub struct AccountSnapshot {
     pub report: AccountReport,
     /// The last correction cycle's summary, if any.
     pub corrections: Option<String>,
+    /// The last emergency close's outcome, if any.
+    pub closes: Option<String>,
 }
 
 impl Snapshot {
@@ -121,6 +123,7 @@ struct AccountState {
     /// again (no repeated journal entries, counts or pages for one situation).
     last_unapplied: Option<Vec<String>>,
     marks: BTreeMap<String, Decimal>,
+    last_close: Option<String>,
     last_report: Option<AccountReport>,
     resync: Arc<Notify>,
     /// When closes were sent, for the per-hour guard.
@@ -233,6 +236,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             last_corrections: None,
             last_unapplied: None,
             marks: BTreeMap::new(),
+            last_close: None,
             last_report: None,
             resync,
             closes_sent: std::collections::VecDeque::new(),
@@ -683,7 +687,8 @@ impl Core {
                 }
                 Some(closed) = closes_done.recv() => {
                     self.in_flight.remove(&(closed.account, closed.symbol.clone()));
-                    let a = &self.accounts[closed.account];
+                    let a = &mut self.accounts[closed.account];
+                    a.last_close = Some(format!("{} {}: {}", closed.symbol, closed.result, closed.summary));
                     tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result,
                         summary = %closed.summary, "Close finished.");
                     a.poll_now.notify_one();
@@ -1076,6 +1081,7 @@ impl Core {
                 venue: self.accounts[i].cfg.venue.as_str().to_owned(),
                 report,
                 corrections: self.accounts[i].last_corrections.clone(),
+                closes: self.accounts[i].last_close.clone(),
             });
         }
         self.metrics.reconciled(now);

@@ -127,6 +127,9 @@ pub enum Command {
     },
     /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
     Demo {
+        /// incident: the 2025-11-10 stale rows; sol: the 2026-02-03 SOL residual.
+        #[arg(long, value_enum, default_value = "incident")]
+        scenario: crate::demo::Scenario,
         #[arg(long, default_value = config::DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Stop after this long instead of at Ctrl-C (e.g. 15s).
@@ -346,7 +349,11 @@ async fn async_main(command: Command) -> ExitCode {
             init_logging(LogFormat::Text, "info");
             sim(rest_listen, ws_listen, &open).await
         }
-        Command::Demo { listen, run_for } => {
+        Command::Demo {
+            scenario,
+            listen,
+            run_for,
+        } => {
             init_logging(LogFormat::Text, "warn");
             let stop = async move {
                 match run_for {
@@ -357,7 +364,15 @@ async fn async_main(command: Command) -> ExitCode {
                     None => shutdown_signal().await,
                 }
             };
-            crate::demo::run(crate::demo::DemoOptions { listen, run_for }, stop).await
+            crate::demo::run(
+                crate::demo::DemoOptions {
+                    scenario,
+                    listen,
+                    run_for,
+                },
+                stop,
+            )
+            .await
         }
         Command::Check { .. } | Command::Test { .. } => unreachable!("handled without a runtime"),
     };

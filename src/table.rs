@@ -109,6 +109,9 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
         if let Some(c) = &a.corrections {
             let _ = writeln!(out, "{}/{}: last correction cycle: {c}", a.venue, a.name);
         }
+        if let Some(c) = &a.closes {
+            let _ = writeln!(out, "{}/{}: last emergency close: {c}", a.venue, a.name);
+        }
     }
     out
 }

@@ -225,3 +225,31 @@ async fn history_shows_the_journal() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("OLD") && !stdout.contains("WLFI"), "{stdout}");
 }
+
+#[test]
+fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
+    let out = driftwatch()
+        .args(["demo", "--scenario", "sol", "--listen", "127.0.0.1:0", "--for", "12s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("db_missing"), "the residual is seen first: {stdout}");
+    assert!(
+        stdout.contains("last emergency close: SOL verified: closed ask 0.5 SOL reduce-only"),
+        "{stdout}"
+    );
+    let journal = stdout.rsplit("The action journal:").next().unwrap();
+    assert!(
+        journal.lines().any(|l| l.contains("emergency_close")
+            && l.contains("SOL")
+            && l.contains("reduce_to_bot")
+            && l.contains("verified")),
+        "{journal}"
+    );
+}

@@ -76,6 +76,39 @@ pub enum CloseOutcome {
 }
 
 impl CloseOutcome {
+    /// One line for logs, pages and the table.
+    pub fn describe(&self) -> String {
+        match self {
+            CloseOutcome::Verified {
+                order,
+                order_id,
+                attempts,
+            } => format!(
+                "closed {} {} {} reduce-only (order {}, {attempts} attempt(s)), verified",
+                order.side.as_str(),
+                order.amount,
+                order.symbol,
+                order_id.map_or("id lost; duplicate id confirmed it".to_owned(), |i| i.to_string())
+            ),
+            CloseOutcome::Unverified { order, position, .. } => format!(
+                "sent {} {} {} reduce-only, but the position is still {position}",
+                order.side.as_str(),
+                order.amount,
+                order.symbol
+            ),
+            CloseOutcome::AlreadyFlat => "already flat".into(),
+            CloseOutcome::NothingToReduce => "nothing to reduce".into(),
+            CloseOutcome::BelowOneLot { wanted } => format!("{wanted} is less than one lot; nothing sent"),
+            CloseOutcome::Disarmed { order, .. } => format!(
+                "disarmed: would send {} {} {} reduce-only (nothing sent)",
+                order.side.as_str(),
+                order.amount,
+                order.symbol
+            ),
+            CloseOutcome::Failed(e) => format!("failed: {e}"),
+        }
+    }
+
     /// The label for `driftwatch_emergency_closes_total{result}`.
     pub fn result(&self) -> &'static str {
         match self {

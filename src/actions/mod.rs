@@ -538,7 +538,7 @@ impl Closes {
         };
         let outcome = close::close_position(&a.rest, &params, &req.symbol, req.target, req.lot, &cloid).await;
         let result = outcome.result();
-        let summary = format!("{outcome:?}");
+        let summary = outcome.describe();
         match &outcome {
             close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
                 symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,

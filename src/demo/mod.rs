@@ -26,6 +26,9 @@ use crate::sim::pacifica::{Sim, SimAddrs, SimConfig};
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 const CONFIG: &str = include_str!("pacifica.yaml");
 const SCHEMA: &str = include_str!("nexwave_sqlite.sql");
+const DEFAULT_RULES: &str = include_str!("../../rules/default.yaml");
+/// The main key of shared/venues/vectors/pacifica_signing.json (a public test key).
+const DEMO_KEY: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
 
 /// The incident report's 16 rows: (symbol, side, amount, entry price).
 pub const INCIDENT_ROWS: [(&str, &str, f64, f64); 16] = [
@@ -99,7 +102,17 @@ pub fn config_text(listen: SocketAddr, db_path: &Path, sim: &SimAddrs) -> String
         .replace("${WS_URL}", &sim.ws_url())
 }
 
+/// Which incident the demo replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// 2025-11-10: 16 stale rows in a Pacifica bot's database.
+    Incident,
+    /// 2026-02-03: 0.5 SOL left on the exchange that the bot's database does not know.
+    Sol,
+}
+
 pub struct DemoOptions {
+    pub scenario: Scenario,
     pub listen: SocketAddr,
     /// Stop after this long (for scripted runs); `None` runs until Ctrl-C.
     pub run_for: Option<Duration>,
@@ -112,11 +125,33 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let db_path = dir.join("nexwave.db");
     let _ = std::fs::remove_file(&db_path);
     seed_sqlite(&db_path).await?;
+    if opts.scenario == Scenario::Sol {
+        // The bot's database is flat: it believes the SOL leg was closed.
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
+        sqlx::query("DELETE FROM positions").execute(&pool).await?;
+        pool.close().await;
+    }
 
     let (sim_stop, sim_rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let (sim, addrs) = Sim::start(SimConfig::default(), any, any, sim_rx).await?;
-    seed_exchange(&sim);
+    match opts.scenario {
+        Scenario::Incident => seed_exchange(&sim),
+        Scenario::Sol => {
+            sim.set_mark("SOL", "125");
+            sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
+        }
+    }
+    let rules_dir = dir.join("rules");
+    std::fs::create_dir_all(&rules_dir)?;
+    // The shipped default rules, with their holds shortened for the demo.
+    std::fs::write(
+        rules_dir.join("default.yaml"),
+        DEFAULT_RULES.replace("for: 60s", "for: 5s"),
+    )?;
+    let key = dir.join("close-key");
+    // The test key of the venue's signing vectors: the demo trades only the simulator.
+    std::fs::write(&key, DEMO_KEY)?;
 
     // The default port may be taken on a developer's machine: fall back to any.
     let listen = match tokio::net::TcpListener::bind(opts.listen).await {
@@ -126,13 +161,26 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         }
         Err(_) => any,
     };
-    let text = config_text(listen, &db_path, &addrs);
+    let mut text = config_text(listen, &db_path, &addrs);
+    if opts.scenario == Scenario::Sol {
+        text = text.replace("      mode: apply", "      mode: dry_run");
+    }
+    text.push_str(&format!(
+        "    close: {{key: {{file: \"{}\"}}, armed: true, verify_timeout: 5s}}\nrules: {{dir: \"{}\"}}\n",
+        key.display(),
+        rules_dir.display()
+    ));
     let (config, _) = config::parse(&text, Path::new("<embedded demo config>"), &ProcessEnv)?;
     let running = crate::app::start(config, crate::app::Options { http: Some(listen) }).await?;
     let http = running.http_addr;
     let mut snaps = running.snapshots.clone();
 
-    println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback.");
+    match opts.scenario {
+        Scenario::Incident => println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback."),
+        Scenario::Sol => println!(
+            "driftwatch demo: the 2026-02-03 SOL residual on loopback: the bot's database is flat, the exchange holds 0.5 SOL."
+        ),
+    }
     println!(
         "  simulated exchange: {} (REST), {} (WebSocket)",
         addrs.rest_url(),
@@ -173,6 +221,27 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         }
     };
     let result = running.supervise(stop, Duration::from_secs(5)).await;
+    // What the journal recorded, as `driftwatch history` would show it.
+    if let Ok(j) =
+        crate::journal::Journal::open(&format!("sqlite://{}", db_path.with_file_name("journal.db").display())).await
+    {
+        let entries = j.history(crate::domain::Timestamp(0), None).await.unwrap_or_default();
+        let acted: Vec<_> = entries.iter().filter(|e| e.status != "dry_run").collect();
+        if !acted.is_empty() {
+            println!("\nThe action journal:");
+            for e in acted {
+                println!(
+                    "  {}  {:<15}  {:<8}  {:<14}  {}",
+                    e.created_at.to_utc_string(),
+                    e.kind,
+                    e.symbol,
+                    e.op,
+                    e.status
+                );
+            }
+        }
+        j.close().await;
+    }
     let _ = sim_stop.send(true);
     let _ = std::fs::remove_dir_all(&dir);
     result
