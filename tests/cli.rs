@@ -253,3 +253,113 @@ fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
         "{journal}"
     );
 }
+
+#[test]
+fn rule_tests_exit_like_promtool() {
+    let ok = driftwatch().args(["test", "rules/default_test.yaml"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}");
+    assert!(stdout.trim_end().ends_with("8 passed, 0 failed"), "{stdout}");
+
+    let dir = TempDir::new("ruletests");
+    std::fs::copy("rules/default.yaml", dir.path().join("default.yaml")).unwrap();
+    let failing = dir.path().join("f_test.yaml");
+    std::fs::write(
+        &failing,
+        "rule_files: [default.yaml]\ntests:\n  - name: wrong expectation\n    steps:\n      - {at: 0s, exchange: {}, db: {BTC: \"1\"}}\n      - {at: 2m}\n    expect:\n      - {at: 2m, rule: db-stale-row, action: close_position, subject: BTC}\n",
+    )
+    .unwrap();
+    let out = driftwatch().args(["test", failing.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  wrong expectation"), "{stdout}");
+    assert!(
+        stdout.contains("- expected at 120s: db-stale-row close_position BTC"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+ got      at 120s: db-stale-row correct_db BTC"),
+        "{stdout}"
+    );
+
+    let broken = dir.path().join("b_test.yaml");
+    std::fs::write(&broken, "rule_files: [nope.yaml]\ntests: []\n").unwrap();
+    let out = driftwatch().args(["test", broken.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml:1:1: cannot read"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
+    let dir = TempDir::new("sighup");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::copy("rules/default.yaml", rules.join("default.yaml")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nbot_db:\n  url: {{value: \"sqlite://{}/bot.db?mode=rwc\"}}\njournal:\n  url: {{value: \"sqlite://{}/j.db\"}}\nrules: {{dir: rules, reload_interval: 1h}}\naccounts:\n  - name: main\n    venue: pacifica\n    address: {ACCOUNT}\n    rest_url: http://127.0.0.1:9/api/v1\n    ws_url: ws://127.0.0.1:9/ws\n    mapping: {{preset: nexwave}}\n    correct: {{mode: off}}\n",
+            dir.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = driftwatch()
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scrape = || -> String {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let wait = |want: &str| {
+        for _ in 0..100 {
+            if scrape().contains(want) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    assert!(wait("driftwatch_rules_reload_total{result=\"failure\"} 0"));
+    let hup = |pid: u32| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+    };
+    std::fs::write(rules.join("default.yaml"), "rules: [{id: Bad}]\n").unwrap();
+    hup(child.id());
+    assert!(
+        wait("driftwatch_rules_reload_total{result=\"failure\"} 1"),
+        "{}",
+        scrape()
+    );
+    assert!(
+        scrape().contains("driftwatch_rule_firing{rule=\"untracked-position\"}"),
+        "old rules still loaded"
+    );
+    std::fs::copy("rules/default.yaml", rules.join("default.yaml")).unwrap();
+    hup(child.id());
+    assert!(
+        wait("driftwatch_rules_reload_total{result=\"success\"} 1"),
+        "{}",
+        scrape()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
