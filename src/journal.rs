@@ -79,8 +79,22 @@ impl Journal {
         } else {
             url.to_owned()
         };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(1)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL with NORMAL sync: a commit survives the process
+                        // dying (the restart the journal exists for) without an
+                        // fsync on every entry; a power cut may lose the last
+                        // entries, and the next close is sized from a fresh read.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode=WAL").await?;
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous=NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(|e| format!("opening the journal: {e}"))?;

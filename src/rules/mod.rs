@@ -8,6 +8,12 @@
 //! fires; once fired, its actions are not repeated within `cooldown`. A
 //! condition that reads an untrusted source is false (unknown is never a
 //! reason to act), except `stale_source`, which is about exactly that.
+//!
+//! Conditions about the exchange read the stream view, the authority, as
+//! soon as it is trusted; they do not wait for the next REST poll to agree.
+//! That is safe because every close is sized from its own fresh REST read
+//! (a position REST does not show is "already flat": nothing is sent), and
+//! because comparisons with the bot's database need the database trusted.
 
 pub mod file;
 pub mod testing;
@@ -196,17 +202,10 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
                 DriftPair::WsRest => Pair::WsRest,
                 DriftPair::ExchangeDb => Pair::WsDb,
             };
-            // exchange_db needs the exchange verified (stream and REST agree).
-            if *pair == DriftPair::ExchangeDb && matches!(row.state, State::StreamDrift | State::SourceUntrusted) {
-                return None;
-            }
             let d = row.drift(p)?;
             above(d, *t, sym, marks).then(|| (format!("{} drift {d}", p.as_str()), None))
         }
         Condition::UntrackedPosition { above: t } => {
-            if !matches!(row.state, State::DbMissing | State::DbMismatch) {
-                return None;
-            }
             let ex = row.ws.believed()?;
             let db = row.db.believed()?;
             // The part the DB does not explain: same side and larger, or any other side.
@@ -230,9 +229,6 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
             )
         }),
         Condition::PositionLimit { above: t } => {
-            if matches!(row.state, State::StreamDrift | State::SourceUntrusted) {
-                return None;
-            }
             let ex = row.ws.believed()?;
             above(ex, *t, sym, marks).then(|| (format!("position {ex} over the limit"), Some(Decimal::ZERO)))
         }
@@ -293,11 +289,13 @@ impl Engine {
                                     }
                                     Decimal::ZERO
                                 }
-                                Some(r) if matches!(r.state, State::StreamDrift | State::SourceUntrusted) => {
-                                    known = false;
-                                    Decimal::ZERO
-                                }
-                                Some(r) => r.ws.believed().unwrap_or(Decimal::ZERO),
+                                Some(r) => match r.ws.believed() {
+                                    Some(size) => size,
+                                    None => {
+                                        known = false;
+                                        Decimal::ZERO
+                                    }
+                                },
                             };
                             match a.marks.get(sym) {
                                 Some(m) => net += size * m,

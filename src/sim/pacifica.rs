@@ -809,7 +809,12 @@ impl Sim {
         })
     }
 
+    /// REST faults hit account endpoints (positions, account, orders);
+    /// market data (`/info`, `/info/prices`) stays healthy.
     fn take_rest_fault(&self, path: &str) -> Option<RestFault> {
+        if path.starts_with("/api/v1/info") {
+            return None;
+        }
         let mut st = self.lock();
         let fault = st.faults.rest?;
         if fault == RestFault::EmptyPositions && path != "/api/v1/positions" {
