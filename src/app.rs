@@ -1061,6 +1061,7 @@ impl Core {
                 target,
                 rule: d.rule.clone(),
                 lot,
+                retry: 0,
             };
             match self.close_tx.try_send(req) {
                 Ok(()) => {

@@ -259,7 +259,7 @@ fn rule_tests_exit_like_promtool() {
     let ok = driftwatch().args(["test", "rules/default_test.yaml"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{stdout}");
-    assert!(stdout.trim_end().ends_with("8 passed, 0 failed"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("9 passed, 0 failed"), "{stdout}");
 
     let dir = TempDir::new("ruletests");
     std::fs::copy("rules/default.yaml", dir.path().join("default.yaml")).unwrap();

@@ -317,3 +317,36 @@ async fn a_restart_after_the_order_landed_sends_no_second_order() {
     assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn an_unverified_close_is_tried_again_from_a_fresh_read() {
+    let sim = start_sim(fast_sim()).await;
+    let dir = TempDir::new("unverified");
+    let db = sqlite_db(&dir, &[]).await;
+    let rules = "rules:\n  - id: sol-limit\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 1}}\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    // The venue accepts the first close and loses it.
+    sim.sim.skip_next_fill();
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    let accepted: Vec<_> = sim.sim.orders().into_iter().filter(|o| o.status == 200).collect();
+    assert_eq!(accepted.len(), 2, "one lost, one retried");
+    assert_ne!(
+        accepted[0].body["client_order_id"], accepted[1].body["client_order_id"],
+        "a new intent"
+    );
+    eventually("counted", T, || async {
+        let m = app.metrics.render();
+        sample(
+            &m,
+            r#"driftwatch_emergency_closes_total{account="main",result="unverified",symbol="SOL",venue="pacifica"}"#,
+        ) == Some(1.0)
+            && sample(
+                &m,
+                r#"driftwatch_emergency_closes_total{account="main",result="verified",symbol="SOL",venue="pacifica"}"#,
+            ) == Some(1.0)
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+}

@@ -402,7 +402,13 @@ pub struct CloseRequest {
     pub target: crate::plan::close::CloseTarget,
     pub rule: String,
     pub lot: rust_decimal::Decimal,
+    /// Earlier intents for this decision that ended unverified.
+    pub retry: u32,
 }
+
+/// An unverified close is tried again (a new intent, sized from a new fresh
+/// read, so an order that landed late leaves nothing to send) this many times.
+pub const UNVERIFIED_RETRIES: u32 = 2;
 
 /// A close that finished, reported back to the core.
 #[derive(Debug, Clone)]
@@ -598,7 +604,7 @@ pub async fn run_closes(
     } else {
         None
     };
-    let mut running: tokio::task::JoinSet<CloseDone> = tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
     if let Some(j) = &journal {
         for e in j
             .pending()
@@ -620,9 +626,13 @@ pub async fn run_closes(
                 target: detail.target,
                 rule: detail.rule,
                 lot: detail.lot,
+                retry: 0,
             };
             let (c2, j2) = (c.clone(), j.clone());
-            running.spawn(async move { c2.execute(Some(&j2), &req, detail.client_order_id, true).await });
+            running.spawn(async move {
+                let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
+                (req, d)
+            });
         }
     }
     loop {
@@ -633,7 +643,18 @@ pub async fn run_closes(
             // Shutdown waits for closes in flight (they are not cancel-safe).
             _ = shutdown.changed(), if running.is_empty() => break,
             Some(r) = running.join_next(), if !running.is_empty() => {
-                if let Ok(d) = r {
+                if let Ok((req, d)) = r {
+                    if d.result == "unverified" && req.retry < UNVERIFIED_RETRIES {
+                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, "Close unverified; trying again from a fresh read.");
+                        let req = CloseRequest { retry: req.retry + 1, ..req };
+                        let (c2, j2) = (c.clone(), journal.clone());
+                        let cloid = journal::new_correlation_id();
+                        running.spawn(async move {
+                            let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
+                            (req, d)
+                        });
+                        continue;
+                    }
                     if done.send(d).await.is_err() { break; }
                 }
             }
@@ -641,7 +662,10 @@ pub async fn run_closes(
                 Some(req) => {
                     let (c2, j2) = (c.clone(), journal.clone());
                     let cloid = journal::new_correlation_id();
-                    running.spawn(async move { c2.execute(j2.as_ref(), &req, cloid, false).await });
+                    running.spawn(async move {
+                        let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
+                        (req, d)
+                    });
                 }
                 None => break,
             },

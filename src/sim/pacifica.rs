@@ -258,6 +258,8 @@ struct State {
     rate_limit_next_order: bool,
     /// Mark prices set by the script (others default to 100).
     marks: BTreeMap<String, Decimal>,
+    /// Accept the next order but never fill it.
+    skip_next_fill: bool,
 }
 
 struct Inner {
@@ -326,6 +328,7 @@ impl Sim {
                     next_order_position: None,
                     rate_limit_next_order: false,
                     marks: BTreeMap::new(),
+                    skip_next_fill: false,
                 }),
                 cfg,
                 clock_ms: wall_ms,
@@ -458,6 +461,11 @@ impl Sim {
             )
         });
         self.lock().next_order_position = Some((account.to_owned(), symbol.to_owned(), position));
+    }
+
+    /// Accept the next market order but never fill it (lost by the engine).
+    pub fn skip_next_fill(&self) {
+        self.lock().skip_next_fill = true;
     }
 
     /// Sets a symbol's mark price (`GET /info/prices`).
@@ -849,6 +857,7 @@ impl Sim {
             });
             lose
         };
+        let fill = fill.filter(|_| !std::mem::take(&mut self.lock().skip_next_fill));
         if let Some((account, symbol, signed_delta, cloid, order_id)) = fill {
             let sim = self.clone();
             let bump = self.inner.cfg.speed_bump;
