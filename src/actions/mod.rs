@@ -87,6 +87,15 @@ impl Corrections {
         });
     }
 
+    /// A cycle that changed nothing: every planned correction counts as
+    /// failed, and a human hears about it.
+    fn fail(&self, t: &AccountTarget, plan: &CorrectionPlan, summary: String, detail: String) {
+        for c in &plan.corrections {
+            self.count(t, c, "failed");
+        }
+        self.page(t, "correction_failed", Severity::Critical, summary, detail);
+    }
+
     fn count(&self, t: &AccountTarget, c: &Correction, result: &str) {
         self.metrics
             .db_corrections_total
@@ -181,13 +190,9 @@ impl Corrections {
             finished_at: (status != "pending").then_some(now),
         };
         let Some(journal) = journal else {
-            for c in &plan.corrections {
-                self.count(t, c, "failed");
-            }
-            self.page(
+            self.fail(
                 t,
-                "correction_failed",
-                Severity::Critical,
+                &plan,
                 format!(
                     "{}: corrections not applied: the action journal is unavailable",
                     t.account
@@ -262,13 +267,9 @@ impl Corrections {
         let info = match info {
             Ok(i) => i,
             Err(e) => {
-                for c in &plan.corrections {
-                    self.count(t, c, "failed");
-                }
-                self.page(
+                self.fail(
                     t,
-                    "correction_failed",
-                    Severity::Critical,
+                    &plan,
                     format!("{}: corrections failed: {e}", t.account),
                     summary.clone(),
                 );
@@ -282,13 +283,9 @@ impl Corrections {
             .map(|(i, c)| entry(i, c, "pending"))
             .collect();
         if let Err(e) = journal.record(&entries).await {
-            for c in &plan.corrections {
-                self.count(t, c, "failed");
-            }
-            self.page(
+            self.fail(
                 t,
-                "correction_failed",
-                Severity::Critical,
+                &plan,
                 format!("{}: corrections not applied: cannot journal them: {e}", t.account),
                 summary.clone(),
             );
@@ -343,14 +340,10 @@ impl Corrections {
                 if let Err(je) = journal.finish(&statuses, clock::now()).await {
                     tracing::error!(error = %je, "Cannot journal a failed cycle.");
                 }
-                for c in &plan.corrections {
-                    self.count(t, c, "failed");
-                }
                 tracing::error!(correlation_id = %cid, account = %t.account, error = %e, "Correction cycle failed and was rolled back; nothing changed.");
-                self.page(
+                self.fail(
                     t,
-                    "correction_failed",
-                    Severity::Critical,
+                    &plan,
                     format!("{}: correction cycle rolled back: {e}", t.account),
                     format!("planned: {summary}; correlation id {cid}"),
                 );

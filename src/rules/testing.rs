@@ -28,7 +28,6 @@ use serde::Deserialize;
 
 use super::{AccountState, Engine, RuleSet};
 use crate::config::duration::Dur;
-use crate::config::position::PositionIndex;
 use crate::config::yaml_error;
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Timestamp};
 use crate::reconcile::{AccountInputs, Policy, Polled, Reconciler};
@@ -113,7 +112,6 @@ pub fn run_file(path: &Path) -> Result<Outcome, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let file = path.display().to_string();
     let raw: RawTestFile = serde_yaml::from_str(&text).map_err(|e| vec![yaml_error(&file, &e).to_string()])?;
-    let _ = PositionIndex::build(&text);
     let base = path.parent().unwrap_or(Path::new("."));
     let rule_paths: Vec<PathBuf> = raw.rule_files.iter().map(|p| base.join(p)).collect();
     let rules =
