@@ -294,23 +294,65 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             shutdown_rx.clone(),
         ),
     ));
-    // pager: every page is logged; email and Alertmanager listen here too.
+    // pager: every page is logged; with notify.email, the pager decides
+    // what is mailed and the mailer delivers it off this path.
     {
         let mut rx = pages.subscribe();
         let mut shutdown = shutdown_rx.clone();
+        let mut email = None;
+        if let Some(cfg) = config.email.clone() {
+            let (mail_tx, mail_rx) = mpsc::channel::<crate::notify::Mail>(cfg.queue);
+            let pager = crate::notify::Pager::new(cfg.policy);
+            let mailer = crate::notify::email::Mailer::new(cfg)?;
+            metrics.email_enabled();
+            tasks.spawn(named(
+                "mailer".to_owned(),
+                mailer.run(mail_rx, metrics.clone(), shutdown_rx.clone()),
+            ));
+            email = Some((pager, mail_tx));
+        }
+        let metrics = metrics.clone();
         tasks.spawn(named("pager".to_owned(), async move {
             loop {
-                tokio::select! {
+                let page = tokio::select! {
                     biased;
                     _ = shutdown.changed() => return Ok(()),
                     page = rx.recv() => match page {
-                        Ok(p) => tracing::error!(page = p.id, severity = ?p.severity, venue = %p.venue,
-                            account = %p.account, summary = %p.summary, detail = %p.detail, "Page."),
+                        Ok(p) => p,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::error!(missed = n, "Pages were dropped.")
+                            tracing::error!(missed = n, "Pages were dropped.");
+                            continue;
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                     },
+                };
+                match page.status {
+                    crate::notify::Status::Firing => {
+                        tracing::error!(page = %page.id, severity = page.severity.as_str(),
+                        venue = %page.venue, account = %page.account, subject = %page.subject,
+                        summary = %page.summary, detail = %page.detail, "Page.")
+                    }
+                    crate::notify::Status::Resolved => tracing::info!(page = %page.id, venue = %page.venue,
+                        account = %page.account, subject = %page.subject, summary = %page.summary, "Page resolved."),
+                }
+                metrics.pages_total.with_label_values(&["log", "sent"]).inc();
+                let Some((pager, mail_tx)) = email.as_mut() else {
+                    continue;
+                };
+                let result = match pager.offer(&page, clock::now()) {
+                    crate::notify::Verdict::Send(mail) => match mail_tx.try_send(mail) {
+                        // Counted as sent or failed by the mailer.
+                        Ok(()) => None,
+                        Err(_) => Some("dropped"),
+                    },
+                    crate::notify::Verdict::Deduplicated => Some("deduplicated"),
+                    crate::notify::Verdict::RateLimited => Some("rate_limited"),
+                };
+                if let Some(result) = result {
+                    metrics.pages_total.with_label_values(&["email", result]).inc();
+                    if result == "dropped" {
+                        tracing::error!(page = %page.id, "The mail queue is full: page not mailed.");
+                    }
                 }
             }
         }));
@@ -379,6 +421,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         db_poll_now,
         rules: rules_rx,
         engine: crate::rules::Engine::new(),
+        alerted: BTreeMap::new(),
         close_tx,
         in_flight: BTreeSet::new(),
         guards: config.closes.clone(),
@@ -647,6 +690,8 @@ struct Core {
     in_flight: BTreeSet<(usize, String)>,
     guards: crate::config::CloseGuards,
     pages: tokio::sync::broadcast::Sender<Page>,
+    /// Alerts paged and not yet resolved: (rule, venue, account, subject) → severity.
+    alerted: BTreeMap<(String, String, String, String), crate::notify::Severity>,
 }
 
 impl Core {
@@ -924,12 +969,19 @@ impl Core {
                 reason = %d.reason, "Rule fired.");
             match d.action {
                 crate::rules::Action::Alert => {
+                    let severity = match d.severity {
+                        crate::rules::Severity::Critical => crate::notify::Severity::Critical,
+                        _ => crate::notify::Severity::Warning,
+                    };
+                    self.alerted.insert(
+                        (d.rule.clone(), d.venue.clone(), d.account.clone(), d.subject.clone()),
+                        severity,
+                    );
                     let _ = self.pages.send(Page {
+                        status: crate::notify::Status::Firing,
+                        subject: d.subject.clone(),
                         id: d.rule.clone(),
-                        severity: match d.severity {
-                            crate::rules::Severity::Critical => crate::notify::Severity::Critical,
-                            _ => crate::notify::Severity::Warning,
-                        },
+                        severity,
                         venue: d.venue.clone(),
                         account: d.account.clone(),
                         summary: d.reason.clone(),
@@ -958,6 +1010,33 @@ impl Core {
                 }
             }
         }
+        self.resolve_alerts(now);
+    }
+
+    /// Pages the end of every alerted problem whose condition stopped holding.
+    fn resolve_alerts(&mut self, now: Timestamp) {
+        let engine = &self.engine;
+        let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.alerted)
+            .into_iter()
+            .partition(|((rule, venue, account, subject), _)| !engine.holds(rule, venue, account, subject));
+        self.alerted = kept;
+        for ((rule, venue, account, subject), severity) in gone {
+            tracing::info!(rule = %rule, account = %account, subject = %subject, "Rule condition cleared.");
+            let _ = self.pages.send(Page {
+                id: rule.clone(),
+                severity,
+                status: crate::notify::Status::Resolved,
+                summary: format!("{rule}: {subject} no longer meets the condition"),
+                detail: format!(
+                    "{subject} on {venue}/{account} is back within the rule at {}",
+                    now.to_utc_string()
+                ),
+                venue,
+                account,
+                subject,
+                at: now,
+            });
+        }
     }
 
     fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
@@ -968,6 +1047,8 @@ impl Core {
             .inc();
         tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
         let _ = self.pages.send(Page {
+            status: crate::notify::Status::Firing,
+            subject: symbol.to_owned(),
             id: d.rule.clone(),
             severity: crate::notify::Severity::Critical,
             venue: d.venue.clone(),

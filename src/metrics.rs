@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    core::Collector, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -30,6 +30,7 @@ pub const STATES: [State; 6] = [
 
 pub struct Metrics {
     registry: Registry,
+    names: Vec<String>,
     pub position_size: GaugeVec,
     pub position_drift: GaugeVec,
     pub position_in_sync: GaugeVec,
@@ -50,6 +51,7 @@ pub struct Metrics {
     pub rule_firing: GaugeVec,
     pub rule_triggers_total: IntCounterVec,
     pub rules_reload_total: IntCounterVec,
+    pub pages_total: IntCounterVec,
     pub build_info: GaugeVec,
 }
 
@@ -64,19 +66,35 @@ pub const CLOSE_RESULTS: [&str; 7] = [
     "refused",
 ];
 
+/// Results of one page on one channel, for `driftwatch_pages_total{result}`.
+pub const PAGE_RESULTS: [&str; 5] = ["sent", "failed", "deduplicated", "rate_limited", "dropped"];
+
 /// Results of one planned correction, for `driftwatch_db_corrections_total{result}`.
 pub const CORRECTION_RESULTS: [&str; 5] = ["applied", "dry_run", "refused", "failed", "moved"];
 
-fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).expect("metric definition is valid");
-    r.register(Box::new(g.clone())).expect("metric registered once");
-    g
+/// Registers collectors and remembers the name of every family, so tests can
+/// check that dashboards and alerts only name metrics that exist.
+struct Families {
+    registry: Registry,
+    names: Vec<String>,
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition is valid");
-    r.register(Box::new(c.clone())).expect("metric registered once");
-    c
+impl Families {
+    fn add<C: Collector + Clone + 'static>(&mut self, c: C) -> C {
+        self.names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
+        self.registry
+            .register(Box::new(c.clone()))
+            .expect("metric registered once");
+        c
+    }
+}
+
+fn gauge_vec(r: &mut Families, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    r.add(GaugeVec::new(Opts::new(name, help), labels).expect("metric definition is valid"))
+}
+
+fn counter_vec(r: &mut Families, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    r.add(IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition is valid"))
 }
 
 /// Buckets from 5 ms to 10 s.
@@ -92,98 +110,101 @@ impl Metrics {
     /// Registers every family on a fresh registry and pre-initialises the
     /// counters of the given accounts, so `rate()` sees their first increment.
     pub fn new(accounts: &[AccountLabels<'_>]) -> Metrics {
-        let r = Registry::new();
-        let rest_request_duration_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "driftwatch_rest_request_duration_seconds",
-                "Duration of REST requests to the venue, by endpoint.",
+        let mut r = Families {
+            registry: Registry::new(),
+            names: Vec::new(),
+        };
+        let rest_request_duration_seconds = r.add(
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "driftwatch_rest_request_duration_seconds",
+                    "Duration of REST requests to the venue, by endpoint.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["venue", "endpoint"],
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["venue", "endpoint"],
-        )
-        .expect("metric definition is valid");
-        r.register(Box::new(rest_request_duration_seconds.clone()))
-            .expect("metric registered once");
-        let db_poll_duration_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "driftwatch_db_poll_duration_seconds",
-                "Duration of reads of the bot's database.",
+            .expect("metric definition is valid"),
+        );
+        let db_poll_duration_seconds = r.add(
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "driftwatch_db_poll_duration_seconds",
+                    "Duration of reads of the bot's database.",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("metric definition is valid");
-        r.register(Box::new(db_poll_duration_seconds.clone()))
-            .expect("metric registered once");
-        let db_errors_total = IntCounter::new("driftwatch_db_errors_total", "Failed reads of the bot's database.")
-            .expect("metric definition is valid");
-        r.register(Box::new(db_errors_total.clone()))
-            .expect("metric registered once");
-        let last_reconcile_timestamp_seconds = Gauge::new(
-            "driftwatch_last_reconcile_timestamp_seconds",
-            "When the last reconciliation cycle finished, in Unix seconds.",
-        )
-        .expect("metric definition is valid");
-        r.register(Box::new(last_reconcile_timestamp_seconds.clone()))
-            .expect("metric registered once");
+            .expect("metric definition is valid"),
+        );
+        let db_errors_total = r.add(
+            IntCounter::new("driftwatch_db_errors_total", "Failed reads of the bot's database.")
+                .expect("metric definition is valid"),
+        );
+        let last_reconcile_timestamp_seconds = r.add(
+            Gauge::new(
+                "driftwatch_last_reconcile_timestamp_seconds",
+                "When the last reconciliation cycle finished, in Unix seconds.",
+            )
+            .expect("metric definition is valid"),
+        );
 
         let m = Metrics {
             position_size: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_position_size",
                 "Signed position size in base units as each source reports it (NaN when the source is untrusted).",
                 &["venue", "account", "symbol", "source"],
             ),
             position_drift: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_position_drift",
                 "Signed size difference between two sources in base units (NaN when either is untrusted).",
                 &["venue", "account", "symbol", "pair"],
             ),
             position_in_sync: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_position_in_sync",
                 "1 when the stream, REST and the bot's database agree on this position, else 0.",
                 &["venue", "account", "symbol"],
             ),
             position_state: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_position_state",
                 "1 for the position's current reconcile state, 0 for the others.",
                 &["venue", "account", "symbol", "state"],
             ),
             source_up: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_source_up",
                 "1 when the source is connected, fresh and trusted, else 0.",
                 &["venue", "account", "source"],
             ),
             ws_connected: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_ws_connected",
                 "1 while the WebSocket to the venue is open.",
                 &["venue", "account"],
             ),
             ws_reconnects_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_ws_reconnects_total",
                 "WebSocket connections lost and re-established.",
                 &["venue", "account"],
             ),
             ws_last_event_timestamp_seconds: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_ws_last_event_timestamp_seconds",
                 "When the last WebSocket frame arrived, in Unix seconds.",
                 &["venue", "account"],
             ),
             ws_frames_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_ws_frames_total",
                 "Position frames received, by outcome (applied, out_of_order, unparsable).",
                 &["venue", "account", "outcome"],
             ),
             rest_request_duration_seconds,
             rest_errors_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_rest_errors_total",
                 "Failed REST requests to the venue, by kind.",
                 &["venue", "kind"],
@@ -191,52 +212,61 @@ impl Metrics {
             db_poll_duration_seconds,
             db_errors_total,
             db_corrections_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_db_corrections_total",
                 "Planned corrections of the bot's database rows, by operation and result \
                  (applied, dry_run, refused by a guard, failed, moved: the bot changed the row first).",
                 &["venue", "account", "op", "result"],
             ),
             emergency_closes_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_emergency_closes_total",
                 "Reduce-only emergency closes, by result (verified, unverified, nothing_to_do, below_lot, \
                  disarmed, failed, refused by a guard).",
                 &["venue", "account", "symbol", "result"],
             ),
             rule_firing: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_rule_firing",
                 "1 while a rule's condition has held for its `for` duration, else 0.",
                 &["rule"],
             ),
             rule_triggers_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_rule_triggers_total",
                 "Times a rule fired its actions (after its hold, outside its cooldown).",
                 &["rule"],
             ),
             rules_reload_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_rules_reload_total",
                 "Rule reloads, by result (success, failure: the old rules stay in force).",
                 &["result"],
             ),
             db_correction_guard_refusals_total: counter_vec(
-                &r,
+                &mut r,
                 "driftwatch_db_correction_guard_refusals_total",
                 "Correction cycles refused by the mass-change guard.",
                 &["venue", "account"],
             ),
             last_reconcile_timestamp_seconds,
             build_info: gauge_vec(
-                &r,
+                &mut r,
                 "driftwatch_build_info",
                 "Always 1; the labels say which build is running.",
                 &["version"],
             ),
-            registry: r,
+            pages_total: counter_vec(
+                &mut r,
+                "driftwatch_pages_total",
+                "Pages, by channel (log, email) and result (sent, failed, deduplicated, rate_limited, \
+                 dropped: the email queue was full).",
+                &["channel", "result"],
+            ),
+            registry: r.registry,
+            names: r.names,
         };
+        m.pages_total.with_label_values(&["log", "sent"]).inc_by(0);
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
         for result in ["success", "failure"] {
             m.rules_reload_total.with_label_values(&[result]).inc_by(0);
@@ -275,6 +305,19 @@ impl Metrics {
         &self.registry
     }
 
+    /// The name of every metric family driftwatch exports (histograms by
+    /// their base name), whether or not it has series yet.
+    pub fn family_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Pre-initialises the `email` channel's page counters.
+    pub fn email_enabled(&self) {
+        for result in PAGE_RESULTS {
+            self.pages_total.with_label_values(&["email", result]).inc_by(0);
+        }
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
@@ -308,6 +351,13 @@ impl Metrics {
                 self.position_state
                     .with_label_values(&[venue, account, &symbol, s.as_str()])
                     .set(if row.state == s { 1.0 } else { 0.0 });
+            }
+            if !exported.contains(&symbol) {
+                for result in CLOSE_RESULTS {
+                    self.emergency_closes_total
+                        .with_label_values(&[venue, account, &symbol, result])
+                        .inc_by(0);
+                }
             }
             now_exported.insert(symbol);
         }

@@ -77,6 +77,8 @@ fn detail(c: &Correction) -> String {
 impl Corrections {
     fn page(&self, t: &AccountTarget, id: &str, severity: Severity, summary: String, detail: String) {
         let _ = self.pages.send(Page {
+            status: crate::notify::Status::Firing,
+            subject: String::new(),
             id: id.to_owned(),
             severity,
             venue: t.venue.clone(),
@@ -442,6 +444,8 @@ impl Closes {
         let a = &self.accounts[req.account];
         let page = |severity, summary: String, detail: String| {
             let _ = self.pages.send(Page {
+                status: crate::notify::Status::Firing,
+                subject: req.symbol.clone(),
                 id: req.rule.clone(),
                 severity,
                 venue: a.venue.clone(),

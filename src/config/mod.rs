@@ -72,7 +72,33 @@ struct RawConfig {
     rules: RawRules,
     #[serde(default)]
     closes: RawCloses,
+    #[serde(default)]
+    notify: RawNotify,
     accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    email: Option<RawEmail>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    /// `host:port` of the SMTP server.
+    smtp: String,
+    tls: Option<SmtpTls>,
+    username: Option<String>,
+    password: Option<SecretSource>,
+    /// An extra trusted root (PEM), e.g. a private CA.
+    ca_file: Option<PathBuf>,
+    timeout: Option<Dur>,
+    from: String,
+    to: Vec<String>,
+    repeat_interval: Option<Dur>,
+    max_per_hour: Option<u32>,
+    queue: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,7 +236,37 @@ pub struct Config {
     pub rules: crate::rules::RuleSet,
     pub rules_reload_interval: Duration,
     pub closes: CloseGuards,
+    /// Direct email paging; `None`: pages are only logged.
+    pub email: Option<EmailConfig>,
     pub accounts: Vec<AccountConfig>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same host.
+    None,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
+    pub policy: crate::notify::PagerPolicy,
+    /// Mails waiting for the SMTP server; beyond this they are dropped and counted.
+    pub queue: usize,
 }
 
 /// Global guards on emergency closes.
@@ -558,6 +614,7 @@ impl Validator<'_> {
         if raw.accounts.is_empty() {
             self.error("accounts", "at least one account is needed");
         }
+        let email = raw.notify.email.and_then(|e| self.email(e, path, env));
         let mut names = BTreeSet::new();
         let mut accounts = Vec::new();
         for (i, a) in raw.accounts.into_iter().enumerate() {
@@ -579,8 +636,111 @@ impl Validator<'_> {
             rules,
             rules_reload_interval: raw.rules.reload_interval.map_or(Duration::from_secs(2), |d| d.0),
             closes,
+            email,
             accounts,
         }
+    }
+
+    fn email(&mut self, e: RawEmail, path: &Path, env: &dyn Env) -> Option<EmailConfig> {
+        let p = "notify.email";
+        let before = self.errors.len();
+        let (host, port) = match e.smtp.rsplit_once(':').map(|(h, port)| (h, port.parse::<u16>())) {
+            Some((h, Ok(port))) if !h.is_empty() && port > 0 => (h.trim_matches(['[', ']']).to_owned(), port),
+            _ => {
+                self.error(
+                    &format!("{p}.smtp"),
+                    format!(
+                        "invalid SMTP server {:?}: expected host:port, e.g. smtp.example.com:587",
+                        e.smtp
+                    ),
+                );
+                (String::new(), 0)
+            }
+        };
+        let tls = e.tls.unwrap_or(SmtpTls::Starttls);
+        let password = match e.password.map(|s| s.resolve(env)) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(m)) => {
+                self.error(&format!("{p}.password"), m);
+                None
+            }
+        };
+        if e.username.is_some() != password.is_some() {
+            self.error(p, "username and password go together");
+        }
+        if tls == SmtpTls::None && password.is_some() {
+            self.error(
+                &format!("{p}.tls"),
+                "tls: none would send the SMTP password in clear; use starttls or tls",
+            );
+        }
+        let ca_file = e.ca_file.map(|f| {
+            if f.is_absolute() {
+                f
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(f)
+            }
+        });
+        if let Some(f) = &ca_file {
+            if tls == SmtpTls::None {
+                self.error(&format!("{p}.ca_file"), "a CA file needs tls: starttls or tls");
+            } else if let Err(err) = std::fs::read(f) {
+                self.error(&format!("{p}.ca_file"), format!("cannot read {}: {err}", f.display()));
+            }
+        }
+        let from = match e.from.parse::<lettre::message::Mailbox>() {
+            Ok(m) => Some(m),
+            Err(err) => {
+                self.error(&format!("{p}.from"), format!("invalid address {:?}: {err}", e.from));
+                None
+            }
+        };
+        if e.to.is_empty() {
+            self.error_at_key(&format!("{p}.to"), "at least one recipient is needed");
+        }
+        let mut to = Vec::new();
+        for (i, addr) in e.to.iter().enumerate() {
+            match addr.parse::<lettre::message::Mailbox>() {
+                Ok(m) => to.push(m),
+                Err(err) => self.error(&format!("{p}.to[{i}]"), format!("invalid address {addr:?}: {err}")),
+            }
+        }
+        let queue = e.queue.unwrap_or(64);
+        if queue == 0 {
+            self.error(&format!("{p}.queue"), "must be at least 1");
+        }
+        let policy = crate::notify::PagerPolicy {
+            repeat_interval: self.positive(
+                &format!("{p}.repeat_interval"),
+                e.repeat_interval,
+                Duration::from_secs(3600),
+            ),
+            max_per_hour: e.max_per_hour.unwrap_or(20),
+        };
+        if policy.max_per_hour == 0 {
+            self.error(
+                &format!("{p}.max_per_hour"),
+                "must be at least 1; remove notify.email to turn mail off",
+            );
+        }
+        let timeout = self.positive(&format!("{p}.timeout"), e.timeout, Duration::from_secs(10));
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(EmailConfig {
+            host,
+            port,
+            tls,
+            username: e.username,
+            password,
+            ca_file,
+            timeout,
+            from: from?,
+            to,
+            policy,
+            queue,
+        })
     }
 
     fn account(

@@ -379,6 +379,16 @@ impl Engine {
         decisions
     }
 
+    /// Whether a rule's condition still holds for this (venue, account, subject).
+    pub fn holds(&self, rule: &str, venue: &str, account: &str, subject: &str) -> bool {
+        self.tracks.contains_key(&(
+            rule.to_owned(),
+            venue.to_owned(),
+            account.to_owned(),
+            subject.to_owned(),
+        ))
+    }
+
     /// Rules currently firing (condition held for at least `for`), by id.
     pub fn firing(&self, rules: &RuleSet, now: Timestamp) -> BTreeSet<String> {
         self.tracks

@@ -16,6 +16,8 @@ use driftwatch::reconcile::{Row, State};
 use driftwatch::sim::pacifica::{Sim, SimAddrs, SimConfig};
 use tokio::sync::watch;
 
+pub mod smtp;
+
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 
 /// Whether a missing external service fails the test (CI) or skips it.
@@ -307,4 +309,13 @@ pub async fn texts(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect();
     pool.close().await;
     out
+}
+
+/// A loopback port nobody listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
