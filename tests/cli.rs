@@ -68,6 +68,7 @@ fn the_shipped_example_config_is_valid() {
     let out = driftwatch()
         .args(["check", "--config", "deploy/driftwatch.yaml"])
         .env("BOT_DB_URL", "postgres://driftwatch@127.0.0.1:5432/nexwave")
+        .env("SMTP_PASSWORD", "example")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

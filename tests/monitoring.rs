@@ -106,7 +106,10 @@ fn check_expr(what: &str, expr: &str, allowed: &BTreeSet<String>) {
     metric_names(&parsed, &mut names);
     assert!(!names.is_empty(), "{what}: {expr:?} names no metric");
     for n in names {
-        assert!(allowed.contains(&n), "{what}: {expr:?} names {n}, which driftwatch does not export");
+        assert!(
+            allowed.contains(&n),
+            "{what}: {expr:?} names {n}, which driftwatch does not export"
+        );
     }
 }
 
@@ -148,11 +151,17 @@ fn dashboards_follow_the_linter_rules() {
                 p["fieldConfig"]["defaults"]["unit"].as_str().is_some(),
                 "{file}/{title}: unit"
             );
-            assert_eq!(p["datasource"]["uid"], "${datasource}", "{file}/{title}: panel datasource");
+            assert_eq!(
+                p["datasource"]["uid"], "${datasource}",
+                "{file}/{title}: panel datasource"
+            );
             let targets = p["targets"].as_array().unwrap();
             assert!(!targets.is_empty(), "{file}/{title}: no targets");
             for t in targets {
-                assert_eq!(t["datasource"]["uid"], "${datasource}", "{file}/{title}: target datasource");
+                assert_eq!(
+                    t["datasource"]["uid"], "${datasource}",
+                    "{file}/{title}: target datasource"
+                );
                 let expr = t["expr"].as_str().unwrap();
                 for f in ["rate(", "increase("] {
                     for (i, _) in expr.match_indices(f) {
@@ -217,7 +226,10 @@ fn alert_rules_are_annotated_and_name_exported_metrics() {
         let severity = r["labels"]["severity"].as_str().unwrap_or_default();
         assert!(["critical", "warning", "info"].contains(&severity), "{name}: severity");
         for a in ["summary", "description", "runbook_url"] {
-            assert!(r["annotations"][a].as_str().is_some_and(|s| !s.is_empty()), "{name}: {a}");
+            assert!(
+                r["annotations"][a].as_str().is_some_and(|s| !s.is_empty()),
+                "{name}: {a}"
+            );
         }
         let url = r["annotations"]["runbook_url"].as_str().unwrap();
         let anchor = url.split_once("RUNBOOK.md#").map(|x| x.1).unwrap_or_default();
@@ -260,14 +272,20 @@ fn tool(cmd: &str, args: &[&str]) -> Option<std::process::Output> {
 
 fn ok(o: &std::process::Output) -> bool {
     if !o.status.success() {
-        eprintln!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        eprintln!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     o.status.success()
 }
 
 #[test]
 fn promtool_checks_and_unit_tests_the_alert_rules() {
-    let Some(check) = tool("promtool", &["check", "rules", "alerts/driftwatch.rules.yaml"]) else { return };
+    let Some(check) = tool("promtool", &["check", "rules", "alerts/driftwatch.rules.yaml"]) else {
+        return;
+    };
     assert!(ok(&check));
     let test = tool("promtool", &["test", "rules", "alerts/tests/driftwatch_test.yaml"]).unwrap();
     assert!(ok(&test));
@@ -275,13 +293,21 @@ fn promtool_checks_and_unit_tests_the_alert_rules() {
 
 #[test]
 fn the_alertmanager_example_checks_and_routes_as_documented() {
-    let Some(check) = tool("amtool", &["check-config", "alerts/alertmanager.yml"]) else { return };
+    let Some(check) = tool("amtool", &["check-config", "alerts/alertmanager.yml"]) else {
+        return;
+    };
     assert!(ok(&check));
     // (expected receiver, labels)
     let table: &[(&str, &[&str])] = &[
-        ("oncall-email", &["alertname=DriftwatchEmergencyCloseFailed", "severity=critical"]),
+        (
+            "oncall-email",
+            &["alertname=DriftwatchEmergencyCloseFailed", "severity=critical"],
+        ),
         ("oncall-email", &["alertname=DriftwatchDown", "severity=critical"]),
-        ("team-email", &["alertname=DriftwatchBotDatabaseDrift", "severity=warning"]),
+        (
+            "team-email",
+            &["alertname=DriftwatchBotDatabaseDrift", "severity=warning"],
+        ),
         ("team-email", &["alertname=DriftwatchPagingFailing", "severity=warning"]),
         // Not ours: the default receiver.
         ("team-email", &["alertname=SomethingElse", "severity=critical"]),
@@ -329,12 +355,7 @@ impl Drop for Proc {
 
 fn spawn(cmd: &str, args: &[String], log: &Path) -> Option<Proc> {
     let out = std::fs::File::create(log).unwrap();
-    match Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(out)
-        .spawn()
-    {
+    match Command::new(cmd).args(args).stdout(Stdio::null()).stderr(out).spawn() {
         Ok(c) => Some(Proc(c)),
         Err(e) => {
             skip_or_fail(cmd, e);
@@ -398,7 +419,9 @@ fn test_alertmanager_config(dir: &Path, smtp_port: u16) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() {
     let dir = TempDir::new("e2e");
-    let Some(sink) = SmtpSink::start(&dir, SmtpMode::Plain, None) else { return };
+    let Some(sink) = SmtpSink::start(&dir, SmtpMode::Plain, None) else {
+        return;
+    };
 
     // driftwatch beside the simulated venue: SOL agrees everywhere; the bot's
     // database still holds VIRTUAL, long closed on the exchange.
@@ -467,7 +490,12 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
         return;
     };
     wait_ready("alertmanager", &format!("http://127.0.0.1:{am_port}/-/ready"), &am_log).await;
-    wait_ready("prometheus", &format!("http://127.0.0.1:{prom_port}/-/ready"), &prom_log).await;
+    wait_ready(
+        "prometheus",
+        &format!("http://127.0.0.1:{prom_port}/-/ready"),
+        &prom_log,
+    )
+    .await;
     let prom = format!("http://127.0.0.1:{prom_port}");
 
     // Prometheus scrapes driftwatch, the alert fires, Alertmanager mails it
@@ -486,7 +514,12 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
     })
     .await;
     // Still there: the alert fired before any correction.
-    assert_eq!(texts(&db, "SELECT symbol FROM positions WHERE symbol = 'VIRTUAL'").await.len(), 1);
+    assert_eq!(
+        texts(&db, "SELECT symbol FROM positions WHERE symbol = 'VIRTUAL'")
+            .await
+            .len(),
+        1
+    );
 
     // The correction deletes (and archives) the stale row; the alert resolves
     // and Alertmanager says so.
@@ -495,12 +528,11 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
         s.starts_with("[RESOLVED") && s.contains("DriftwatchBotDatabaseDrift")
     })
     .await;
-    assert!(texts(&db, "SELECT symbol FROM positions WHERE symbol = 'VIRTUAL'").await.is_empty());
+    assert!(texts(&db, "SELECT symbol FROM positions WHERE symbol = 'VIRTUAL'")
+        .await
+        .is_empty());
     let alerts = get_json(&format!("{prom}/api/v1/alerts")).await;
-    assert!(
-        !alerts.to_string().contains("DriftwatchBotDatabaseDrift"),
-        "{alerts}"
-    );
+    assert!(!alerts.to_string().contains("DriftwatchBotDatabaseDrift"), "{alerts}");
     sink.wait_for("direct resolution", Duration::from_secs(10), |m| {
         subject(m).starts_with("[driftwatch] RESOLVED db-stale-row pacifica/main VIRTUAL")
     })
