@@ -89,7 +89,11 @@ async fn main() {
         // ...and be verified (one close per symbol is in flight at a time).
         let verified = |m: &str| {
             m.lines()
-                .find(|l| l.starts_with("driftwatch_emergency_closes_total") && l.contains("result=\"verified\""))
+                .find(|l| {
+                    l.starts_with("driftwatch_emergency_closes_total")
+                        && l.contains("result=\"verified\"")
+                        && l.contains("symbol=\"BTC\"")
+                })
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0)

@@ -35,6 +35,15 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Exit 0 when driftwatch's /healthz answers 200 (for images without curl).
+    Healthcheck {
+        /// The endpoint to ask.
+        #[arg(long, default_value = "http://127.0.0.1:9733/healthz")]
+        url: String,
+        /// Give up after this long.
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Print the three-way table once and exit.
     Snapshot {
         #[arg(long, short)]
@@ -349,6 +358,7 @@ async fn async_main(command: Command) -> ExitCode {
             init_logging(LogFormat::Text, "info");
             sim(rest_listen, ws_listen, &open).await
         }
+        Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
         Command::Demo {
             scenario,
             listen,
@@ -564,4 +574,26 @@ async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Resul
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     Ok(())
+}
+
+/// `driftwatch healthcheck`: 0 when `url` answers 200 within `timeout`, else 1.
+async fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
+    let client = match reqwest::Client::builder().timeout(timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("healthcheck: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -363,4 +364,28 @@ fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_0_on_a_live_driftwatch_and_1_otherwise() {
+    let sim = start_sim(Default::default()).await;
+    let dir = TempDir::new("healthcheck");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), true).await;
+    let url = format!("http://{}/healthz", app.http_addr.unwrap());
+    let ok = driftwatch().args(["healthcheck", "--url", &url]).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    app.shutdown_within(Duration::from_secs(2)).await;
+    let down = driftwatch()
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{}/healthz", free_port()),
+            "--timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).starts_with("healthcheck: "));
 }
