@@ -53,7 +53,15 @@ async fn main() {
         dir.display()
     );
     let (cfg, _) = config::parse(&text, std::path::Path::new("bench.yaml"), &config::ProcessEnv).unwrap();
-    let running = app::start(cfg, app::Options { http: None }).await.unwrap();
+    let running = app::start(
+        cfg,
+        app::Options {
+            http: None,
+            record: None,
+        },
+    )
+    .await
+    .unwrap();
     // Wait until the view is trusted and lot sizes are known.
     let mut snaps = running.snapshots.clone();
     loop {

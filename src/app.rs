@@ -32,10 +32,11 @@ use crate::http::{self, HttpState};
 use crate::metrics::{AccountLabels, Metrics};
 use crate::notify::Page;
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
-use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
+use crate::reconcile::{AccountReport, Policy, Reconciler};
+use crate::replay::{AccountSources, Effect, Observation, Observed};
 use crate::venue::pacifica;
 use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent, StreamStyle};
-use crate::view::{Applied, StreamView, Verification};
+use crate::view::{Applied, Verification};
 
 /// What the tasks send the core.
 #[derive(Debug)]
@@ -60,6 +61,20 @@ pub enum Input {
         account: usize,
         result: Result<BTreeMap<String, Decimal>, RestError>,
     },
+}
+
+impl Input {
+    /// The account and what it observed, as recordings hold it.
+    fn observed(self) -> (usize, Observed) {
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        match self {
+            Input::Stream { account, event } => (account, Observed::Stream(event)),
+            Input::Rest { account, result } => (account, Observed::Rest(result.map_err(|e| err(&e)))),
+            Input::Markets { account, result } => (account, Observed::Markets(result.map_err(|e| err(&e)))),
+            Input::Prices { account, result } => (account, Observed::Prices(result.map_err(|e| err(&e)))),
+            Input::Db { account, result } => (account, Observed::Db(result.map_err(|e| err(&e)))),
+        }
+    }
 }
 
 /// The reconciled state of every account at one moment.
@@ -91,6 +106,8 @@ impl Snapshot {
 pub struct Options {
     /// Serve HTTP on this address (`None`: no HTTP, as for `snapshot`).
     pub http: Option<SocketAddr>,
+    /// Record every observation the core receives (`run --record`).
+    pub record: Option<crate::record::RecordConfig>,
 }
 
 /// A running driftwatch.
@@ -107,10 +124,8 @@ pub struct Running {
 struct AccountState {
     cfg: AccountConfig,
     policy: Policy,
-    view: StreamView,
-    rest: Polled<RestSnapshot>,
-    db: Polled<DbSnapshot>,
-    lots: BTreeMap<String, Decimal>,
+    /// The account's sources; changed only through `AccountSources::observe`.
+    src: AccountSources,
     exported: BTreeSet<String>,
     poll_now: Arc<Notify>,
     correct: CorrectionPolicy,
@@ -122,7 +137,6 @@ struct AccountState {
     /// The last dry-run or refused plan sent: an identical one is not sent
     /// again (no repeated journal entries, counts or pages for one situation).
     last_unapplied: Option<Vec<String>>,
-    marks: BTreeMap<String, Decimal>,
     last_close: Option<String>,
     last_report: Option<AccountReport>,
     resync: Arc<Notify>,
@@ -224,10 +238,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         accounts.push(AccountState {
             cfg: acc.clone(),
             policy: config.policy_for(acc),
-            view: StreamView::new(StreamStyle::FullSnapshots),
-            rest: Polled::default(),
-            db: Polled::default(),
-            lots: BTreeMap::new(),
+            src: AccountSources::new(StreamStyle::FullSnapshots),
             exported: BTreeSet::new(),
             poll_now,
             correct: acc.correct.clone(),
@@ -235,7 +246,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             corrected_at: None,
             last_corrections: None,
             last_unapplied: None,
-            marks: BTreeMap::new(),
             last_close: None,
             last_report: None,
             resync,
@@ -410,7 +420,33 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         accounts: Vec::new(),
     });
     let (snap_tx, snap_rx) = watch::channel(empty);
+    let recorder = match options.record {
+        None => None,
+        Some(rc) => {
+            let header = crate::replay::Header {
+                driftwatch_recording: crate::replay::FORMAT_VERSION,
+                started_at: clock::now(),
+                tick: config.intervals.reconcile,
+                accounts: config
+                    .accounts
+                    .iter()
+                    .map(|a| crate::replay::RecordedAccount {
+                        name: a.name.clone(),
+                        venue: a.venue.as_str().to_owned(),
+                        style: StreamStyle::FullSnapshots,
+                        policy: config.policy_for(a),
+                    })
+                    .collect(),
+            };
+            let (tx, rx) = mpsc::channel::<String>(4096);
+            tracing::info!(path = %rc.path.display(), max_bytes = rc.max_bytes, keep = rc.keep, "Recording observations.");
+            let writer = crate::record::start(rc, &header, rx, shutdown_rx.clone())?;
+            tasks.spawn(named("recorder".to_owned(), writer));
+            Some(tx)
+        }
+    };
     let core = Core {
+        recorder,
         accounts,
         reconciler: Reconciler::new(),
         metrics: metrics.clone(),
@@ -690,6 +726,8 @@ struct Core {
     in_flight: BTreeSet<(usize, String)>,
     guards: crate::config::CloseGuards,
     pages: tokio::sync::broadcast::Sender<Page>,
+    /// Where observations go when `--record` is on.
+    recorder: Option<mpsc::Sender<String>>,
     /// Alerts paged and not yet resolved: (rule, venue, account, subject) → severity.
     alerted: BTreeMap<(String, String, String, String), crate::notify::Severity>,
 }
@@ -711,8 +749,22 @@ impl Core {
                 input = rx.recv() => match input {
                     Some(input) => {
                         let now = clock::now();
-                        let db_read = matches!(input, Input::Db { result: Ok(_), .. });
-                        let account = self.apply(input, now);
+                        let (account, observed) = input.observed();
+                        let db_read = matches!(observed, Observed::Db(Ok(_)));
+                        if let Some(rec) = &self.recorder {
+                            let o = Observation { at: now, account: self.accounts[account].cfg.name.clone(), observed };
+                            match serde_json::to_string(&o) {
+                                Ok(line) => {
+                                    if rec.try_send(line).is_err() {
+                                        tracing::warn!("The recorder is behind; an observation was not recorded.");
+                                    }
+                                }
+                                Err(e) => tracing::warn!(error = %e, "An observation could not be recorded."),
+                            }
+                            self.apply(account, &o.observed, now);
+                        } else {
+                            self.apply(account, &observed, now);
+                        }
                         let report = self.reconcile_one(account, now);
                         if db_read {
                             self.plan_corrections(account, &report, now);
@@ -748,15 +800,18 @@ impl Core {
     }
 
     /// Applies one input; returns the account it concerned.
-    fn apply(&mut self, input: Input, now: Timestamp) -> usize {
+    fn apply(&mut self, account: usize, observed: &Observed, now: Timestamp) {
         let m = &self.metrics;
-        match input {
-            Input::Stream { account, event } => {
-                let a = &mut self.accounts[account];
-                let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
-                let was_down = a.view.link() == crate::view::Link::Down;
-                let applied = a.view.apply(&event, now);
-                match &event {
+        let a = &mut self.accounts[account];
+        let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
+        let was_down = a.src.view.link() == crate::view::Link::Down;
+        let rest_was_usable = a.src.rest.usable(now, a.policy.rest_stale_after).is_ok();
+        let db_was_usable = a.src.db.usable(now, a.policy.db_stale_after).is_ok();
+        let db_read_before = a.src.db.last().is_some();
+        let effect = a.src.observe(observed, now);
+        match observed {
+            Observed::Stream(event) => {
+                match event {
                     StreamEvent::Connected => {
                         m.ws_connected.with_label_values(&[venue, name]).set(1.0);
                         a.poll_now.notify_one();
@@ -779,14 +834,14 @@ impl Core {
                         .with_label_values(&[venue, name])
                         .set(now.as_secs_f64());
                 }
-                match applied {
-                    Applied::Replaced | Applied::Updated => {
+                match effect {
+                    Effect::Stream(Applied::Replaced | Applied::Updated) => {
                         m.ws_frames_total.with_label_values(&[venue, name, "applied"]).inc();
-                        if a.view.trust(now, a.policy.stream_silence_after).is_err() {
+                        if a.src.view.trust(now, a.policy.stream_silence_after).is_err() {
                             a.poll_now.notify_one();
                         }
                     }
-                    Applied::DroppedOutOfOrder => {
+                    Effect::Stream(Applied::DroppedOutOfOrder) => {
                         m.ws_frames_total
                             .with_label_values(&[venue, name, "out_of_order"])
                             .inc();
@@ -794,65 +849,31 @@ impl Core {
                     }
                     _ => {}
                 }
-                account
             }
-            Input::Rest { account, result } => {
-                let a = &mut self.accounts[account];
-                match result {
-                    Ok(snap) => {
-                        let lots = &a.lots;
-                        let v = a.view.verify_with_rest(&snap, |s| lots.get(s).copied());
-                        if v == Verification::Agreed && a.rest.usable(now, a.policy.rest_stale_after).is_err() {
-                            tracing::info!(account = %a.cfg.name, "REST read succeeded and agrees with the stream.");
-                        }
-                        a.rest.succeeded(snap, now);
-                    }
-                    Err(e) => {
-                        if a.rest.usable(now, a.policy.rest_stale_after).is_ok() {
-                            tracing::warn!(account = %a.cfg.name, error = %e, "REST read failed; REST is untrusted until it succeeds.");
-                        }
-                        a.rest.failed(e.to_string(), now);
-                    }
+            Observed::Rest(Ok(_)) => {
+                if effect == Effect::Rest(Some(Verification::Agreed)) && !rest_was_usable {
+                    tracing::info!(account = %name, "REST read succeeded and agrees with the stream.");
                 }
-                account
             }
-            Input::Markets { account, result } => {
-                let a = &mut self.accounts[account];
-                match result {
-                    Ok(markets) => {
-                        a.lots = markets.into_iter().map(|m| (m.symbol, m.lot_size)).collect();
-                    }
-                    Err(e) => {
-                        tracing::warn!(account = %a.cfg.name, error = %e, "Market info refresh failed; keeping the last lot sizes.")
-                    }
+            Observed::Rest(Err(e)) => {
+                if rest_was_usable {
+                    tracing::warn!(account = %name, error = %e, "REST read failed; REST is untrusted until it succeeds.");
                 }
-                account
             }
-            Input::Prices { account, result } => {
-                let a = &mut self.accounts[account];
-                match result {
-                    Ok(marks) => a.marks = marks,
-                    Err(e) => tracing::debug!(account = %a.cfg.name, error = %e, "Mark prices not refreshed."),
-                }
-                account
+            Observed::Markets(Err(e)) => {
+                tracing::warn!(account = %name, error = %e, "Market info refresh failed; keeping the last lot sizes.")
             }
-            Input::Db { account, result } => {
-                let a = &mut self.accounts[account];
-                match result {
-                    Ok(snap) => {
-                        if a.db.usable(now, a.policy.db_stale_after).is_err() && a.db.last().is_some() {
-                            tracing::info!(account = %a.cfg.name, "Bot database readable again.");
-                        }
-                        a.db.succeeded(snap, now);
-                    }
-                    Err(e) => {
-                        if a.db.usable(now, a.policy.db_stale_after).is_ok() || a.db.last().is_none() {
-                            tracing::error!(account = %a.cfg.name, error = %e, "Bot database read failed; the database is untrusted until it succeeds.");
-                        }
-                        a.db.failed(e.to_string(), now);
-                    }
+            Observed::Prices(Err(e)) => tracing::debug!(account = %name, error = %e, "Mark prices not refreshed."),
+            Observed::Markets(Ok(_)) | Observed::Prices(Ok(_)) => {}
+            Observed::Db(Ok(_)) => {
+                if !db_was_usable && db_read_before {
+                    tracing::info!(account = %name, "Bot database readable again.");
                 }
-                account
+            }
+            Observed::Db(Err(e)) => {
+                if db_was_usable || !db_read_before {
+                    tracing::error!(account = %name, error = %e, "Bot database read failed; the database is untrusted until it succeeds.");
+                }
             }
         }
     }
@@ -864,18 +885,18 @@ impl Core {
         if a.correct.mode == Mode::Off || a.correcting {
             return;
         }
-        if a.corrected_at.is_some() && a.db.read_at() <= a.corrected_at {
+        if a.corrected_at.is_some() && a.src.db.read_at() <= a.corrected_at {
             return;
         }
-        let Ok(db) = a.db.usable(now, a.policy.db_stale_after) else {
+        let Ok(db) = a.src.db.usable(now, a.policy.db_stale_after) else {
             return;
         };
         let times = SourceTimes {
-            ws: a.view.last_frame_at(),
-            rest: a.rest.read_at(),
-            db: a.db.read_at(),
+            ws: a.src.view.last_frame_at(),
+            rest: a.src.rest.read_at(),
+            db: a.src.db.read_at(),
         };
-        let plan = plan::corrections(report, db, a.view.positions(), times, &a.correct, now);
+        let plan = plan::corrections(report, db, a.src.view.positions(), times, &a.correct, now);
         for (key, skip) in &plan.skipped {
             tracing::debug!(account = %a.cfg.name, symbol = %key, skip = ?skip, "Correction not yet due.");
         }
@@ -912,17 +933,7 @@ impl Core {
 
     fn reconcile_one(&mut self, account: usize, now: Timestamp) -> AccountReport {
         let a = &mut self.accounts[account];
-        let report = self.reconciler.reconcile(
-            account,
-            &AccountInputs {
-                view: &a.view,
-                rest: &a.rest,
-                db: &a.db,
-                lot_sizes: &a.lots,
-            },
-            &a.policy,
-            now,
-        );
+        let report = self.reconciler.reconcile(account, &a.src.inputs(), &a.policy, now);
         self.metrics
             .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
         a.last_report = Some(report.clone());
@@ -944,7 +955,7 @@ impl Core {
                     venue: a.cfg.venue.as_str(),
                     account: &a.cfg.name,
                     report: r,
-                    marks: &a.marks,
+                    marks: &a.src.marks,
                 })
             })
             .collect();
@@ -1094,7 +1105,7 @@ impl Core {
                     continue;
                 }
             }
-            let notional = a.marks.get(&sym).map(|m| ex.abs() * m);
+            let notional = a.src.marks.get(&sym).map(|m| ex.abs() * m);
             requests.push((sym, target, notional));
         }
         for (sym, target, notional) in requests {
@@ -1131,7 +1142,12 @@ impl Core {
                     continue;
                 }
             }
-            let lot = self.accounts[account].lots.get(&sym).copied().unwrap_or(Decimal::ZERO);
+            let lot = self.accounts[account]
+                .src
+                .lots
+                .get(&sym)
+                .copied()
+                .unwrap_or(Decimal::ZERO);
             if lot.is_zero() {
                 self.refuse_close(account, &sym, d, "lot size unknown (no market info yet)".into(), now);
                 continue;

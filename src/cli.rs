@@ -34,6 +34,21 @@ pub enum Command {
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+    /// Run rule files over a recording (`run --record`) and print what each
+    /// rule would have done, and when. Several files (oldest first, e.g.
+    /// FILE.2 FILE.1 FILE) replay as one history.
+    Replay {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The rules directory to try.
+        #[arg(long)]
+        rules: PathBuf,
+        /// Print each decision as a JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Exit 0 when driftwatch's /healthz answers 200 (for images without curl).
     Healthcheck {
@@ -144,7 +159,53 @@ pub enum Command {
         /// Stop after this long instead of at Ctrl-C (e.g. 15s).
         #[arg(long = "for", value_parser = parse_duration)]
         run_for: Option<Duration>,
+        #[command(flatten)]
+        record: RecordArgs,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    /// Record every observation (stream frames, REST and DB reads) as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Rotate the recording when it reaches this size (e.g. 64MiB).
+    #[arg(long, default_value = "64MiB", value_parser = parse_size)]
+    record_max_bytes: u64,
+    /// Rotated recordings to keep (FILE.1 ... FILE.N).
+    #[arg(long, default_value = "4")]
+    record_keep: u32,
+}
+
+impl RecordArgs {
+    fn config(&self) -> Option<crate::record::RecordConfig> {
+        self.record.as_ref().map(|p| crate::record::RecordConfig {
+            path: p.clone(),
+            max_bytes: self.record_max_bytes,
+            keep: self.record_keep,
+        })
+    }
+}
+
+/// `123`, `64KiB`, `64MiB`, `1GiB` (also kB/MB/GB as powers of 1000).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("invalid size {s:?}: e.g. 64MiB"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1_000_000,
+        "MiB" => 1 << 20,
+        "GB" => 1_000_000_000,
+        "GiB" => 1 << 30,
+        other => return Err(format!("invalid size unit {other:?}: use B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v >= 4096)
+        .ok_or_else(|| format!("invalid size {s:?}: at least 4KiB"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -278,7 +339,7 @@ fn load_or_report(path: &std::path::Path) -> Result<config::Config, ExitCode> {
 
 async fn async_main(command: Command) -> ExitCode {
     let result = match command {
-        Command::Run { config } => {
+        Command::Run { config, record } => {
             let c = match load_or_report(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -286,7 +347,15 @@ async fn async_main(command: Command) -> ExitCode {
             init_logging(c.log_format, &c.log_level);
             tracing::info!(config = %config.display(), accounts = c.accounts.len(), "Starting driftwatch.");
             let listen = c.listen;
-            match crate::app::start(c, crate::app::Options { http: Some(listen) }).await {
+            match crate::app::start(
+                c,
+                crate::app::Options {
+                    http: Some(listen),
+                    record: record.config(),
+                },
+            )
+            .await
+            {
                 Ok(running) => running.supervise(shutdown_signal(), Duration::from_secs(10)).await,
                 Err(e) => Err(e),
             }
@@ -359,10 +428,12 @@ async fn async_main(command: Command) -> ExitCode {
             sim(rest_listen, ws_listen, &open).await
         }
         Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
+        Command::Replay { files, rules, json } => return replay(&files, &rules, json),
         Command::Demo {
             scenario,
             listen,
             run_for,
+            record,
         } => {
             init_logging(LogFormat::Text, "warn");
             let stop = async move {
@@ -379,6 +450,7 @@ async fn async_main(command: Command) -> ExitCode {
                     scenario,
                     listen,
                     run_for,
+                    record: record.config(),
                 },
                 stop,
             )
@@ -509,7 +581,15 @@ async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitC
 }
 
 async fn snapshot(c: config::Config, timeout: Duration) -> ExitCode {
-    let running = match crate::app::start(c, crate::app::Options { http: None }).await {
+    let running = match crate::app::start(
+        c,
+        crate::app::Options {
+            http: None,
+            record: None,
+        },
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("driftwatch: {e:#}");
@@ -596,4 +676,99 @@ async fn healthcheck(url: &str, timeout: Duration) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `driftwatch replay`: 0 when replayed, 1 on a bad recording or rule file.
+fn replay(files: &[PathBuf], rules_dir: &std::path::Path, json: bool) -> ExitCode {
+    let rules = match crate::rules::file::rule_files(rules_dir)
+        .map_err(|e| vec![format!("{}: cannot read: {e}", rules_dir.display())])
+        .and_then(|f| crate::rules::compile_files(&f).map_err(|errs| errs.iter().map(|e| e.to_string()).collect()))
+    {
+        Ok(r) => r,
+        Err(errs) => {
+            for e in errs {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut header: Option<crate::replay::Header> = None;
+    let mut observations = Vec::new();
+    for f in files {
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| format!("{}: cannot read: {e}", f.display()))
+            .and_then(|t| crate::replay::parse(&t).map_err(|e| format!("{}: {e}", f.display())));
+        match parsed {
+            Ok((h, mut obs)) => {
+                if header.as_ref().is_some_and(|prev| prev.accounts != h.accounts) {
+                    eprintln!(
+                        "{}: recorded with other accounts than {}",
+                        f.display(),
+                        files[0].display()
+                    );
+                    return ExitCode::FAILURE;
+                }
+                header.get_or_insert(h);
+                observations.append(&mut obs);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let header = header.expect("at least one file");
+    let replayed = crate::replay::replay(&header, &observations, &rules);
+    // Written at once, and a closed pipe (`| head`) is not an error.
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if json {
+        for r in &replayed {
+            let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
+        }
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let span = match (observations.first(), observations.last()) {
+        (Some(a), Some(b)) => format!("{} to {}", a.at.to_utc_string(), b.at.to_utc_string()),
+        _ => "empty".into(),
+    };
+    let _ = writeln!(
+        out,
+        "replayed {} observations of {} account(s), {span}, with {} rule(s) from {}",
+        observations.len(),
+        header.accounts.len(),
+        rules.rules.len(),
+        rules_dir.display()
+    );
+    for r in &replayed {
+        let d = &r.decision;
+        let _ = writeln!(
+            out,
+            "{}  {:<24} {:<15} {}/{} {:<10} {}",
+            r.at.to_utc_string(),
+            d.rule,
+            d.action.as_str(),
+            d.venue,
+            d.account,
+            d.subject,
+            d.reason
+        );
+    }
+    let summary = crate::replay::summary(&replayed);
+    let _ = writeln!(out, "\nper rule:");
+    for rule in &rules.rules {
+        let _ = match summary.get(&rule.id) {
+            Some((n, first, last)) => writeln!(
+                out,
+                "  {:<24} fired {n} time(s), first {}, last {}",
+                rule.id,
+                first.to_utc_string(),
+                last.to_utc_string()
+            ),
+            None => writeln!(out, "  {:<24} never fired", rule.id),
+        };
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    ExitCode::SUCCESS
 }

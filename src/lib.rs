@@ -30,6 +30,8 @@ pub mod notify;
 pub mod panic_button;
 pub mod plan;
 pub mod reconcile;
+pub mod record;
+pub mod replay;
 pub mod rules;
 pub mod sim;
 pub mod table;

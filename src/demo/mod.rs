@@ -116,6 +116,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Stop after this long (for scripted runs); `None` runs until Ctrl-C.
     pub run_for: Option<Duration>,
+    /// Record every observation (as `run --record` does).
+    pub record: Option<crate::record::RecordConfig>,
 }
 
 /// Runs the demo; returns when it is stopped.
@@ -171,7 +173,14 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         rules_dir.display()
     ));
     let (config, _) = config::parse(&text, Path::new("<embedded demo config>"), &ProcessEnv)?;
-    let running = crate::app::start(config, crate::app::Options { http: Some(listen) }).await?;
+    let running = crate::app::start(
+        config,
+        crate::app::Options {
+            http: Some(listen),
+            record: opts.record.clone(),
+        },
+    )
+    .await?;
     let http = running.http_addr;
     let mut snaps = running.snapshots.clone();
 

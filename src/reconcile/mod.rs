@@ -69,7 +69,7 @@ impl<T> Polled<T> {
 }
 
 /// Thresholds, all named, all from config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub confirm_polls: u32,
     pub confirm_after: Duration,

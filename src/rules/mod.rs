@@ -180,6 +180,9 @@ struct Track {
 #[derive(Debug, Default)]
 pub struct Engine {
     tracks: BTreeMap<(String, String, String, String), Track>,
+    /// When each (venue, account) was first evaluated: a source never read
+    /// has been untrusted since then, not forever.
+    first_seen: BTreeMap<(String, String), Timestamp>,
 }
 
 fn notional(size: Decimal, symbol: &str, marks: &BTreeMap<String, Decimal>) -> Option<Decimal> {
@@ -243,6 +246,7 @@ impl Engine {
 
     /// Conditions that hold now, per (rule, venue, account, subject).
     fn holding(
+        &self,
         rules: &RuleSet,
         accounts: &[AccountState<'_>],
         now: Timestamp,
@@ -257,7 +261,12 @@ impl Engine {
                     Condition::StaleSource { source, longer_than } => {
                         let h = a.report.sources.iter().find(|s| s.source == *source);
                         if let Some(h) = h.filter(|h| !h.trusted) {
-                            let for_ = h.last_good_at.map_or(Duration::MAX, |t| now.since(t));
+                            let since = h.last_good_at.or_else(|| {
+                                self.first_seen
+                                    .get(&(a.venue.to_owned(), a.account.to_owned()))
+                                    .copied()
+                            });
+                            let for_ = since.map_or(Duration::MAX, |t| now.since(t));
                             if for_ > *longer_than {
                                 let why = format!(
                                     "{} untrusted: {}",
@@ -340,7 +349,12 @@ impl Engine {
     /// The decisions due at `now`. Firing state is kept between calls;
     /// [`Engine::firing`] lists the rules whose condition has held for `for`.
     pub fn evaluate(&mut self, rules: &RuleSet, accounts: &[AccountState<'_>], now: Timestamp) -> Vec<Decision> {
-        let holding = Self::holding(rules, accounts, now);
+        for a in accounts {
+            self.first_seen
+                .entry((a.venue.to_owned(), a.account.to_owned()))
+                .or_insert(now);
+        }
+        let holding = self.holding(rules, accounts, now);
         let live: BTreeSet<(String, String, String, String)> = holding
             .iter()
             .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))

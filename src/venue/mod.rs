@@ -26,7 +26,8 @@ use rust_decimal::Decimal;
 use crate::domain::Position;
 
 /// How a venue's position stream describes state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StreamStyle {
     /// Every frame is the complete set of open positions; a symbol missing
     /// from a frame is closed. The first frame after subscribing is the
@@ -39,7 +40,8 @@ pub enum StreamStyle {
 
 /// What a stream task reports to the core. The task stamps nothing: the
 /// core reads the clock when the event arrives.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// The socket is open and the subscriptions are sent.
     Connected,
@@ -59,7 +61,7 @@ pub enum StreamEvent {
 }
 
 /// A successful REST read of an account's open positions.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RestSnapshot {
     pub positions: Vec<Position>,
     /// The venue's sequence number at the time of the read, if it has one.
@@ -67,7 +69,7 @@ pub struct RestSnapshot {
 }
 
 /// Lot and tick size of one market, from the venue's market-info endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MarketInfo {
     pub symbol: String,
     pub lot_size: Decimal,

@@ -157,6 +157,7 @@ pub async fn start_app(text: &str, http: bool) -> Running {
         config,
         app::Options {
             http: http.then_some(listen),
+            record: None,
         },
     )
     .await

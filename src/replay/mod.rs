@@ -1,0 +1,253 @@
+//! Recordings and their replay. A recording (`driftwatch run --record`) is
+//! JSON lines: a [`Header`] naming the accounts and their reconcile policy,
+//! then one [`Observation`] per input the core received, stamped with the
+//! `now` the core used. [`Replay`] feeds them through the same pure pipeline
+//! the daemon runs (stream view, REST and DB sources, reconcile, rules), with
+//! the daemon's reconcile tick in between, and returns every decision: what
+//! each rule would have done, and when.
+//!
+//! [`AccountSources`] is the one place an input changes an account's
+//! sources; the daemon's core and the replay both use it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{DbSnapshot, Timestamp};
+use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
+use crate::rules::{AccountState, Decision, Engine, RuleSet};
+use crate::venue::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
+use crate::view::{Applied, StreamView, Verification};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first line of a recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub driftwatch_recording: u32,
+    pub started_at: Timestamp,
+    /// The core's reconcile tick: replay evaluates at this pace between inputs.
+    pub tick: Duration,
+    pub accounts: Vec<RecordedAccount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedAccount {
+    pub name: String,
+    pub venue: String,
+    pub style: StreamStyle,
+    pub policy: Policy,
+}
+
+/// One input to the core. Failed reads keep their message: a failure is an
+/// observation too (it makes a source untrusted), never "flat".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Observed {
+    Stream(StreamEvent),
+    Rest(Result<RestSnapshot, String>),
+    Markets(Result<Vec<MarketInfo>, String>),
+    Prices(Result<BTreeMap<String, Decimal>, String>),
+    Db(Result<DbSnapshot, String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub at: Timestamp,
+    pub account: String,
+    #[serde(flatten)]
+    pub observed: Observed,
+}
+
+/// What the core knows about one account's sources.
+#[derive(Debug)]
+pub struct AccountSources {
+    pub view: StreamView,
+    pub rest: Polled<RestSnapshot>,
+    pub db: Polled<DbSnapshot>,
+    /// Lot sizes by symbol, from the venue's market info.
+    pub lots: BTreeMap<String, Decimal>,
+    /// Mark prices by symbol.
+    pub marks: BTreeMap<String, Decimal>,
+}
+
+/// What an observation did, for the caller's logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Stream(Applied),
+    Rest(Option<Verification>),
+    Other,
+}
+
+impl AccountSources {
+    pub fn new(style: StreamStyle) -> AccountSources {
+        AccountSources {
+            view: StreamView::new(style),
+            rest: Polled::default(),
+            db: Polled::default(),
+            lots: BTreeMap::new(),
+            marks: BTreeMap::new(),
+        }
+    }
+
+    /// Applies one observation at `now`. A failed market or price refresh
+    /// keeps the last values.
+    pub fn observe(&mut self, observed: &Observed, now: Timestamp) -> Effect {
+        match observed {
+            Observed::Stream(event) => Effect::Stream(self.view.apply(event, now)),
+            Observed::Rest(Ok(snap)) => {
+                let lots = &self.lots;
+                let v = self.view.verify_with_rest(snap, |s| lots.get(s).copied());
+                self.rest.succeeded(snap.clone(), now);
+                Effect::Rest(Some(v))
+            }
+            Observed::Rest(Err(e)) => {
+                self.rest.failed(e.clone(), now);
+                Effect::Rest(None)
+            }
+            Observed::Markets(Ok(markets)) => {
+                self.lots = markets.iter().map(|m| (m.symbol.clone(), m.lot_size)).collect();
+                Effect::Other
+            }
+            Observed::Prices(Ok(marks)) => {
+                self.marks = marks.clone();
+                Effect::Other
+            }
+            Observed::Markets(Err(_)) | Observed::Prices(Err(_)) => Effect::Other,
+            Observed::Db(Ok(snap)) => {
+                self.db.succeeded(snap.clone(), now);
+                Effect::Other
+            }
+            Observed::Db(Err(e)) => {
+                self.db.failed(e.clone(), now);
+                Effect::Other
+            }
+        }
+    }
+
+    pub fn inputs(&self) -> AccountInputs<'_> {
+        AccountInputs {
+            view: &self.view,
+            rest: &self.rest,
+            db: &self.db,
+            lot_sizes: &self.lots,
+        }
+    }
+}
+
+/// Why a recording could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("line {line}: {message}")]
+    Line { line: usize, message: String },
+    #[error("not a driftwatch recording: the first line is not a header")]
+    NoHeader,
+}
+
+/// Parses a recording's text: its header and observations, in order.
+pub fn parse(text: &str) -> Result<(Header, Vec<Observation>), ReplayError> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, first) = lines.next().ok_or(ReplayError::NoHeader)?;
+    let header: Header = serde_json::from_str(first).map_err(|_| ReplayError::NoHeader)?;
+    if header.driftwatch_recording != FORMAT_VERSION {
+        return Err(ReplayError::Line {
+            line: 1,
+            message: format!(
+                "recording format {} (this build reads {FORMAT_VERSION})",
+                header.driftwatch_recording
+            ),
+        });
+    }
+    let mut out = Vec::new();
+    for (i, l) in lines {
+        let o: Observation = serde_json::from_str(l).map_err(|e| ReplayError::Line {
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        if !header.accounts.iter().any(|a| a.name == o.account) {
+            return Err(ReplayError::Line {
+                line: i + 1,
+                message: format!("account {:?} is not in the header", o.account),
+            });
+        }
+        out.push(o);
+    }
+    Ok((header, out))
+}
+
+/// A decision and the moment it was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replayed {
+    pub at: Timestamp,
+    pub decision: Decision,
+}
+
+/// Runs `observations` through the pipeline with `rules`.
+pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) -> Vec<Replayed> {
+    let mut sources: Vec<AccountSources> = header.accounts.iter().map(|a| AccountSources::new(a.style)).collect();
+    let mut reports: Vec<Option<AccountReport>> = vec![None; header.accounts.len()];
+    let mut reconciler = Reconciler::default();
+    let mut engine = Engine::new();
+    let mut out = Vec::new();
+    let tick = header.tick.max(Duration::from_millis(10));
+    let mut evaluate = |reports: &[Option<AccountReport>], sources: &[AccountSources], now: Timestamp| {
+        let states: Vec<AccountState<'_>> = header
+            .accounts
+            .iter()
+            .zip(reports)
+            .zip(sources)
+            .filter_map(|((a, r), s)| {
+                r.as_ref().map(|report| AccountState {
+                    venue: &a.venue,
+                    account: &a.name,
+                    report,
+                    marks: &s.marks,
+                })
+            })
+            .collect();
+        for decision in engine.evaluate(rules, &states, now) {
+            out.push(Replayed { at: now, decision });
+        }
+    };
+    let mut next_tick = observations.first().map(|o| o.at.plus(tick));
+    for o in observations {
+        // The daemon reconciles every account on its tick, inputs or not.
+        while let Some(t) = next_tick.filter(|t| *t < o.at) {
+            for (i, a) in header.accounts.iter().enumerate() {
+                reports[i] = Some(reconciler.reconcile(i, &sources[i].inputs(), &a.policy, t));
+            }
+            evaluate(&reports, &sources, t);
+            next_tick = Some(t.plus(tick));
+        }
+        let i = header
+            .accounts
+            .iter()
+            .position(|a| a.name == o.account)
+            .expect("parse checked every account");
+        sources[i].observe(&o.observed, o.at);
+        reports[i] = Some(reconciler.reconcile(i, &sources[i].inputs(), &header.accounts[i].policy, o.at));
+        evaluate(&reports, &sources, o.at);
+    }
+    out
+}
+
+/// Per rule: how often it fired, and its first and last decision.
+pub fn summary(replayed: &[Replayed]) -> BTreeMap<String, (usize, Timestamp, Timestamp)> {
+    let mut out: BTreeMap<String, (usize, Timestamp, Timestamp)> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for r in replayed {
+        // One firing = one (rule, time, subject), whatever its actions.
+        if !seen.insert((r.decision.rule.clone(), r.at, r.decision.subject.clone())) {
+            continue;
+        }
+        let e = out.entry(r.decision.rule.clone()).or_insert((0, r.at, r.at));
+        e.0 += 1;
+        e.2 = r.at;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
