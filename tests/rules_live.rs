@@ -350,3 +350,43 @@ async fn an_unverified_close_is_tried_again_from_a_fresh_read() {
     .await;
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_a_close_in_flight_and_journals_its_outcome() {
+    // The venue holds each order 1.5 s: shutdown arrives while the close is in flight.
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(1500),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("drain");
+    let db = sqlite_db(&dir, &[]).await;
+    let app = start_app(&config(&sim, &dir, &db, UNTRACKED, true, ""), false).await;
+    let journal = format!("sqlite://{}", dir.path().join("journal.db").display());
+    let journal_file = dir.path().join("journal.db");
+    eventually("a close journaled as pending", T, || async {
+        journal_file.exists()
+            && texts(
+                &journal,
+                "SELECT status FROM driftwatch_journal WHERE kind = 'emergency_close'",
+            )
+            .await
+            .iter()
+            .any(|r| r[0].as_deref() == Some("pending"))
+    })
+    .await;
+    let started = std::time::Instant::now();
+    app.shutdown_within(Duration::from_secs(10)).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The close finished before the process let go: sent, filled, verified, journaled.
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+    let rows = texts(
+        &journal,
+        "SELECT status FROM driftwatch_journal WHERE kind = 'emergency_close'",
+    )
+    .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0].as_deref(), Some("verified"));
+}

@@ -632,8 +632,10 @@ pub async fn run_closes(
             });
         }
     }
+    // False once the core is gone: no new closes, but those in flight finish.
+    let mut accepting = true;
     loop {
-        if *shutdown.borrow() && running.is_empty() {
+        if (*shutdown.borrow() || !accepting) && running.is_empty() {
             break;
         }
         tokio::select! {
@@ -652,10 +654,11 @@ pub async fn run_closes(
                         });
                         continue;
                     }
-                    if done.send(d).await.is_err() { break; }
+                    // The core may already be gone at shutdown; the journal has the outcome.
+                    let _ = done.send(d).await;
                 }
             }
-            req = requests.recv(), if !*shutdown.borrow() => match req {
+            req = requests.recv(), if accepting && !*shutdown.borrow() => match req {
                 Some(req) => {
                     let (c2, j2) = (c.clone(), journal.clone());
                     let cloid = journal::new_correlation_id();
@@ -664,7 +667,7 @@ pub async fn run_closes(
                         (req, d)
                     });
                 }
-                None => break,
+                None => accepting = false,
             },
         }
     }
