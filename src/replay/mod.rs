@@ -1,7 +1,7 @@
 //! Recordings and their replay. A recording (`driftwatch run --record`) is
 //! JSON lines: a [`Header`] naming the accounts and their reconcile policy,
 //! then one [`Observation`] per input the core received, stamped with the
-//! `now` the core used. [`Replay`] feeds them through the same pure pipeline
+//! `now` the core used. [`replay()`] feeds them through the same pure pipeline
 //! the daemon runs (stream view, REST and DB sources, reconcile, rules), with
 //! the daemon's reconcile tick in between, and returns every decision: what
 //! each rule would have done, and when.
