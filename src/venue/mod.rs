@@ -17,6 +17,7 @@
 //! - `seq` is the venue's sequence number where it has one (Pacifica `li`);
 //! - hedge-mode legs are separate [`crate::domain::PositionKey`]s.
 
+pub mod nado;
 pub mod pacifica;
 
 use std::time::Duration;
