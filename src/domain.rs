@@ -78,14 +78,17 @@ impl fmt::Display for VenueKind {
 }
 
 /// Which leg of a symbol a size belongs to. One-way venues (Pacifica, Nado)
-/// only use `Net`; hedge-mode venues (Binance dual-side) hold a `Long` and a
+/// use `Net`; hedge-mode venues (Binance dual-side) hold a `Long` and a
 /// `Short` leg on one symbol at once, and each leg is reconciled on its own.
+/// Nado's isolated-margin position in a product is its own `Isolated` leg
+/// beside the cross-margin `Net` one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
     Net,
     Long,
     Short,
+    Isolated,
 }
 
 /// One reconcilable position slot: a symbol (exactly as the venue spells it,
@@ -111,6 +114,7 @@ impl fmt::Display for PositionKey {
             Leg::Net => f.write_str(&self.symbol),
             Leg::Long => write!(f, "{}:long", self.symbol),
             Leg::Short => write!(f, "{}:short", self.symbol),
+            Leg::Isolated => write!(f, "{}:isolated", self.symbol),
         }
     }
 }

@@ -2,5 +2,6 @@
 //! REST and simulator parts follow the Pacifica adapter's shape (see
 //! shared/venues/nado.md and issue 5).
 
+pub mod models;
 pub mod parse;
 pub mod sign;

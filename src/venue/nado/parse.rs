@@ -1,8 +1,284 @@
-//! Nado's fixed-point numbers: prices and base amounts are integers scaled
-//! by 10^18 (x18), sent as decimal strings. Conversions are exact or fail;
-//! nothing passes through a float.
+//! Nado's wire format to venue-neutral values, pure. Prices and base
+//! amounts are integers scaled by 10^18 (x18), sent as decimal strings;
+//! conversions are exact or fail, nothing passes through a float.
+
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
+
+use super::models::{self, Envelope, Event};
+use crate::domain::{Leg, Position, PositionKey};
+use crate::venue::{MarketInfo, RestSnapshot, StreamEvent};
+
+/// One perp market, from the `symbols` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub product_id: u32,
+    pub symbol: String,
+    pub size_increment: Decimal,
+    pub price_increment: Decimal,
+    /// Quote notional.
+    pub min_size: Decimal,
+    /// `not_tradable` means a close will fail.
+    pub trading_status: String,
+}
+
+/// Product ids ↔ symbols, resolved at start-up and refreshed; never hard-coded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Products {
+    pub by_id: BTreeMap<u32, Product>,
+}
+
+impl Products {
+    pub fn symbol(&self, id: u32) -> Option<&str> {
+        self.by_id.get(&id).map(|p| p.symbol.as_str())
+    }
+
+    pub fn id(&self, symbol: &str) -> Option<u32> {
+        self.by_id.values().find(|p| p.symbol == symbol).map(|p| p.product_id)
+    }
+
+    pub fn markets(&self) -> Vec<MarketInfo> {
+        self.by_id
+            .values()
+            .map(|p| MarketInfo {
+                symbol: p.symbol.clone(),
+                lot_size: p.size_increment,
+                tick_size: p.price_increment,
+            })
+            .collect()
+    }
+}
+
+/// A failed or malformed response, classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NadoError {
+    /// `status: failure` with the venue's code and message.
+    #[error("venue error {code}: {message}")]
+    Venue { code: i64, message: String },
+    #[error("unparsable response: {0}")]
+    Parse(String),
+}
+
+impl NadoError {
+    /// 1000/1015: shares the budget with the bot; back off.
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, NadoError::Venue { code: 1000 | 1015, .. })
+    }
+}
+
+fn envelope<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, NadoError> {
+    let e: Envelope<T> = serde_json::from_str(text).map_err(|e| NadoError::Parse(e.to_string()))?;
+    if e.status != "success" {
+        return Err(NadoError::Venue {
+            code: e.error_code.unwrap_or(0),
+            message: e.error.unwrap_or_default(),
+        });
+    }
+    e.data.ok_or_else(|| NadoError::Parse("success without data".into()))
+}
+
+fn x18(s: &str) -> Result<Decimal, NadoError> {
+    parse_x18(s).map_err(NadoError::Parse)
+}
+
+/// `contracts`: (chain id, endpoint address).
+pub fn contracts(text: &str) -> Result<(u64, String), NadoError> {
+    let c: models::Contracts = envelope(text)?;
+    let chain = c
+        .chain_id
+        .parse()
+        .map_err(|_| NadoError::Parse(format!("chain_id {:?}", c.chain_id)))?;
+    Ok((chain, c.endpoint_addr))
+}
+
+/// `symbols` (perps): the product table.
+pub fn symbols(text: &str) -> Result<Products, NadoError> {
+    let s: models::Symbols = envelope(text)?;
+    let mut by_id = BTreeMap::new();
+    for (_, info) in s.symbols {
+        if info.kind != "perp" {
+            continue;
+        }
+        by_id.insert(
+            info.product_id,
+            Product {
+                product_id: info.product_id,
+                symbol: info.symbol,
+                size_increment: x18(&info.size_increment)?,
+                price_increment: x18(&info.price_increment_x18)?,
+                min_size: x18(&info.min_size)?,
+                trading_status: info.trading_status.unwrap_or_else(|| "live".into()),
+            },
+        );
+    }
+    Ok(Products { by_id })
+}
+
+/// What `subaccount_info` says: cross-margin perp positions (zero is flat and
+/// left out) and oracle prices, by symbol. A product missing from `products`
+/// is an error: a position is never dropped for want of a name.
+pub fn subaccount_info(
+    text: &str,
+    products: &Products,
+) -> Result<(Vec<Position>, BTreeMap<String, Decimal>), NadoError> {
+    let info: models::SubaccountInfo = envelope(text)?;
+    if !info.exists {
+        return Err(NadoError::Parse(format!(
+            "subaccount {} does not exist (no deposit yet)",
+            info.subaccount
+        )));
+    }
+    let name = |id: u32| {
+        products
+            .symbol(id)
+            .map(str::to_owned)
+            .ok_or_else(|| NadoError::Parse(format!("unknown perp product {id}: refresh symbols")))
+    };
+    let mut positions = Vec::new();
+    for b in info.perp_balances {
+        let size = x18(&b.balance.amount)?;
+        if size.is_zero() {
+            continue;
+        }
+        positions.push(Position {
+            key: PositionKey::net(name(b.product_id)?),
+            size,
+            entry_price: None,
+        });
+    }
+    let mut marks = BTreeMap::new();
+    for p in info.perp_products {
+        if let Some(sym) = products.symbol(p.product_id) {
+            marks.insert(sym.to_owned(), x18(&p.oracle_price_x18)?);
+        }
+    }
+    Ok((positions, marks))
+}
+
+/// `isolated_positions`: each non-zero base balance as the symbol's
+/// `Isolated` leg.
+pub fn isolated_positions(text: &str, products: &Products) -> Result<Vec<Position>, NadoError> {
+    let iso: models::IsolatedPositions = envelope(text)?;
+    let mut out = Vec::new();
+    for p in iso.isolated_positions {
+        let size = x18(&p.base_balance.balance.amount)?;
+        if size.is_zero() {
+            continue;
+        }
+        let symbol = products
+            .symbol(p.base_balance.product_id)
+            .ok_or_else(|| NadoError::Parse(format!("unknown perp product {}", p.base_balance.product_id)))?;
+        out.push(Position {
+            key: PositionKey {
+                symbol: symbol.to_owned(),
+                leg: Leg::Isolated,
+            },
+            size,
+            entry_price: None,
+        });
+    }
+    Ok(out)
+}
+
+/// One REST read of the account: cross and isolated positions together.
+pub fn rest_snapshot(cross: Vec<Position>, isolated: Vec<Position>) -> RestSnapshot {
+    let mut positions = cross;
+    positions.extend(isolated);
+    RestSnapshot { positions, seq: None }
+}
+
+/// `market_price`: (bid, ask); a side with no orders (`i128::MAX` ask, zero
+/// or negative bid) is `None`.
+pub fn market_price(text: &str) -> Result<(Option<Decimal>, Option<Decimal>), NadoError> {
+    let m: models::MarketPrice = envelope(text)?;
+    let bid: i128 = m.bid_x18.parse().map_err(|_| NadoError::Parse("bid_x18".into()))?;
+    let ask: i128 = m.ask_x18.parse().map_err(|_| NadoError::Parse("ask_x18".into()))?;
+    let side = |v: i128| {
+        (v > 0 && v != i128::MAX)
+            .then(|| from_x18(v))
+            .transpose()
+            .map_err(NadoError::Parse)
+    };
+    Ok((side(bid)?, side(ask)?))
+}
+
+/// A `place_order` response: the digest on success, the classified error
+/// otherwise (2056: an IOC that did not cross; 2064: reduce-only would
+/// increase, i.e. already flat or the side is wrong; ...).
+pub fn place_order_response(text: &str) -> Result<String, NadoError> {
+    let d: models::PlaceOrderData = envelope(text)?;
+    Ok(d.digest)
+}
+
+/// What one subscriptions-socket text frame means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsFrame {
+    /// A perp position's new absolute size (zero: closed).
+    Event(StreamEvent),
+    /// A reply to a control message (subscribe ack, pong), by id.
+    Reply { id: Option<u64> },
+    /// The server refused something (e.g. 2080 without permessage-deflate).
+    Error { code: Option<i64>, message: String },
+    /// Spot/quote balances, fills, other streams: proof of life only.
+    Ignored,
+}
+
+/// Parses one text frame. `position_change` for a product missing from
+/// `products` (spot, quote) is ignored; for a perp it becomes an `Update`
+/// of the `Net` or `Isolated` leg.
+pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| NadoError::Parse(e.to_string()))?;
+    if v.get("type").is_none() {
+        let r: models::Reply = serde_json::from_value(v).map_err(|e| NadoError::Parse(e.to_string()))?;
+        if let Some(message) = r.error {
+            return Ok(WsFrame::Error {
+                code: r.error_code,
+                message,
+            });
+        }
+        return Ok(WsFrame::Reply { id: r.id });
+    }
+    let event: Event = serde_json::from_value(v).map_err(|e| NadoError::Parse(e.to_string()))?;
+    match event {
+        Event::PositionChange(pc) => {
+            let Some(symbol) = products.symbol(pc.product_id) else {
+                return Ok(WsFrame::Ignored);
+            };
+            let ts: u128 = pc
+                .timestamp
+                .parse()
+                .map_err(|_| NadoError::Parse(format!("timestamp {:?}", pc.timestamp)))?;
+            Ok(WsFrame::Event(StreamEvent::Update {
+                position: Position {
+                    key: PositionKey {
+                        symbol: symbol.to_owned(),
+                        leg: if pc.isolated { Leg::Isolated } else { Leg::Net },
+                    },
+                    size: x18(&pc.amount)?,
+                    entry_price: None,
+                },
+                // Nanoseconds order events of one connection; duplicates carry the same size.
+                seq: Some((ts / 1_000) as u64),
+            }))
+        }
+        Event::Liquidation(l) => {
+            let symbols: Vec<String> = l
+                .product_ids
+                .iter()
+                .filter_map(|id| products.symbol(*id).map(str::to_owned))
+                .collect();
+            if symbols.is_empty() {
+                return Ok(WsFrame::Ignored);
+            }
+            Ok(WsFrame::Event(StreamEvent::Dirty {
+                symbols,
+                cause: "liquidation".into(),
+            }))
+        }
+        Event::Fill(_) | Event::Other => Ok(WsFrame::Ignored),
+    }
+}
 
 /// Decimal → x18 integer. Fails when the value has more than 18 decimal
 /// places (it would not be exact) or does not fit an int128.
@@ -40,6 +316,142 @@ pub fn parse_x18(s: &str) -> Result<Decimal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/testdata/nado/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn products() -> Products {
+        symbols(&fixture("rest_symbols.json")).unwrap()
+    }
+
+    #[test]
+    fn every_documented_rest_example_parses() {
+        assert_eq!(
+            contracts(&fixture("rest_contracts.json")).unwrap(),
+            (57073, "0x05ec92D78ED421f3D3Ada77FFdE167106565974E".to_owned())
+        );
+        let p = products();
+        assert_eq!(p.symbol(4), Some("ETH-PERP"));
+        assert_eq!(p.id("SOL-PERP"), Some(8));
+        assert_eq!(p.by_id[&4].size_increment, d("0.001"));
+        assert_eq!(p.by_id[&4].price_increment, d("0.1"));
+        assert_eq!(p.by_id[&8].trading_status, "reduce_only");
+        let (positions, marks) = subaccount_info(&fixture("rest_subaccount_info.json"), &p).unwrap();
+        // Product 2 has amount "0": flat, left out.
+        assert_eq!(
+            positions
+                .iter()
+                .map(|p| (p.key.to_string(), p.size))
+                .collect::<Vec<_>>(),
+            vec![("ETH-PERP".to_owned(), d("-0.1")), ("SOL-PERP".to_owned(), d("3.25"))]
+        );
+        assert_eq!(marks["ETH-PERP"], d("2501.23"));
+        let iso = isolated_positions(&fixture("rest_isolated_positions.json"), &p).unwrap();
+        assert_eq!(iso[0].key.to_string(), "SOL-PERP:isolated");
+        assert_eq!(iso[0].size, d("2"));
+        assert_eq!(rest_snapshot(positions, iso).positions.len(), 3);
+        // An empty ask side is i128::MAX: no price, not a huge one.
+        assert_eq!(
+            market_price(&fixture("rest_market_price.json")).unwrap(),
+            (Some(d("2500.1")), None)
+        );
+        assert_eq!(
+            place_order_response(&fixture("rest_place_order_ok.json")).unwrap(),
+            "0xa4ffecc4da428d812a2e1848d54fc1fc9836fa6ea2714f7ec9cfa912fadc9415"
+        );
+        assert_eq!(
+            place_order_response(&fixture("rest_place_order_2056.json")),
+            Err(NadoError::Venue {
+                code: 2056,
+                message: "Immediate or cancel order does not cross".into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_product_with_a_position_is_an_error_not_a_flat() {
+        let mut p = products();
+        p.by_id.remove(&8);
+        assert!(subaccount_info(&fixture("rest_subaccount_info.json"), &p).is_err());
+        let missing = r#"{"status":"success","data":{"subaccount":"0x00","exists":false},"request_type":"query_subaccount_info"}"#;
+        assert!(subaccount_info(missing, &products()).is_err());
+        let limited = r#"{"status":"failure","error":"rate limited","error_code":1015}"#;
+        assert!(subaccount_info(limited, &products()).unwrap_err().is_rate_limit());
+    }
+
+    #[test]
+    fn every_documented_stream_example_parses() {
+        let p = products();
+        let WsFrame::Event(StreamEvent::Update { position, seq }) =
+            ws_frame(&fixture("ws_position_change.json"), &p).unwrap()
+        else {
+            panic!("not an update")
+        };
+        assert_eq!(
+            (position.key.to_string(), position.size),
+            ("ETH-PERP".to_owned(), d("-0.1"))
+        );
+        assert_eq!(seq, Some(1_767_225_600_123_456));
+        let WsFrame::Event(StreamEvent::Update { position, .. }) =
+            ws_frame(&fixture("ws_position_change_isolated.json"), &p).unwrap()
+        else {
+            panic!("not an update")
+        };
+        assert_eq!(position.key.to_string(), "SOL-PERP:isolated");
+        // The quote product (0) changes on most matches: not a position.
+        assert_eq!(
+            ws_frame(&fixture("ws_position_change_quote.json"), &p).unwrap(),
+            WsFrame::Ignored
+        );
+        // A fill's u64 id above 2^53 parses (and is ignored here).
+        assert_eq!(ws_frame(&fixture("ws_fill.json"), &p).unwrap(), WsFrame::Ignored);
+        assert_eq!(
+            ws_frame(&fixture("ws_liquidation.json"), &p).unwrap(),
+            WsFrame::Event(StreamEvent::Dirty {
+                symbols: vec!["ETH-PERP".into()],
+                cause: "liquidation".into()
+            })
+        );
+        assert_eq!(
+            ws_frame(&fixture("ws_subscribe_ack.json"), &p).unwrap(),
+            WsFrame::Reply { id: Some(1) }
+        );
+        assert_eq!(
+            ws_frame(&fixture("ws_pong.json"), &p).unwrap(),
+            WsFrame::Reply { id: Some(7) }
+        );
+        assert_eq!(
+            ws_frame(&fixture("ws_error.json"), &p).unwrap(),
+            WsFrame::Error {
+                code: Some(2080),
+                message: "websocket compression required".into()
+            }
+        );
+        assert!(ws_frame("not json", &p).is_err());
+    }
+
+    #[test]
+    fn a_duplicate_position_change_changes_nothing() {
+        use crate::domain::Timestamp;
+        use crate::venue::StreamStyle;
+        use crate::view::StreamView;
+        let p = products();
+        let WsFrame::Event(ev) = ws_frame(&fixture("ws_position_change.json"), &p).unwrap() else {
+            panic!("not an event")
+        };
+        let mut view = StreamView::new(StreamStyle::PerKeyUpdates);
+        view.apply(&StreamEvent::Connected, Timestamp(0));
+        view.apply(&ev, Timestamp(1));
+        let once = view.positions().clone();
+        view.apply(&ev, Timestamp(2));
+        assert_eq!(view.positions(), &once);
+        assert_eq!(once.get(&PositionKey::net("ETH-PERP")).map(|p| p.size), Some(d("-0.1")));
+    }
 
     #[test]
     fn x18_round_trips_exactly() {
