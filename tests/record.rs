@@ -187,15 +187,16 @@ fn replay_cli_prints_decisions_and_rejects_bad_input_with_its_location() {
     assert!(stderr.starts_with(&format!("{}: line ", bad.display())), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_a_recording_run_and_exits_0() {
-    let dir = TempDir::new("sigterm");
+/// `driftwatch run --record <dir>/<rec_in>` beside a simulator holding SOL
+/// (and a database that agrees), with stderr captured.
+async fn recording_run(dir: &TempDir, rec_in: &str, extra: &[&str]) -> (SimHandle, std::process::Child, PathBuf) {
     let sim = start_sim(Default::default()).await;
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
-    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+    let db = sqlite_db(dir, &[("SOL", "bid", 0.5)]).await;
     let config = dir.path().join("driftwatch.yaml");
     std::fs::write(&config, fast_config(&sim.addrs, &db, NEXWAVE_MAPPING)).unwrap();
-    let rec = dir.path().join("rec.jsonl");
+    let rec = dir.path().join(rec_in);
+    std::fs::create_dir_all(rec.parent().unwrap()).unwrap();
     let child = driftwatch()
         .args([
             "run",
@@ -204,9 +205,17 @@ async fn sigterm_drains_a_recording_run_and_exits_0() {
             "--record",
             rec.to_str().unwrap(),
         ])
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    (sim, child, rec)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_recording_run_and_exits_0() {
+    let dir = TempDir::new("sigterm");
+    let (_sim, child, rec) = recording_run(&dir, "rec.jsonl", &[]).await;
     eventually("observations recorded", Duration::from_secs(15), || async {
         std::fs::read_to_string(&rec).is_ok_and(|t| t.contains("\"kind\":\"db\""))
     })
@@ -220,14 +229,10 @@ async fn sigterm_drains_a_recording_run_and_exits_0() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(0), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(String::from_utf8_lossy(&status.stderr).contains("SIGTERM received; shutting down."));
+    assert!(stderr.contains("SIGTERM received; shutting down."));
     // Everything recorded was written out: every line parses.
     let (_, obs) = replay::parse(&std::fs::read_to_string(&rec).unwrap()).unwrap();
     assert!(!obs.is_empty());
@@ -238,28 +243,9 @@ async fn a_task_that_dies_stops_the_process_with_its_name() {
     // The recorder cannot rotate once its directory is gone: the task fails,
     // and driftwatch exits non-zero naming it, for its supervisor to restart.
     let dir = TempDir::new("task-dies");
-    let sim = start_sim(Default::default()).await;
-    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
-    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
-    let config = dir.path().join("driftwatch.yaml");
-    std::fs::write(&config, fast_config(&sim.addrs, &db, NEXWAVE_MAPPING)).unwrap();
-    let rec_dir = dir.path().join("recordings");
-    std::fs::create_dir_all(&rec_dir).unwrap();
-    let rec = rec_dir.join("rec.jsonl");
-    let child = driftwatch()
-        .args([
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--record",
-            rec.to_str().unwrap(),
-        ])
-        .args(["--record-max-bytes", "4KiB"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (_sim, child, rec) = recording_run(&dir, "recordings/rec.jsonl", &["--record-max-bytes", "4KiB"]).await;
     eventually("recording started", Duration::from_secs(15), || async { rec.exists() }).await;
-    std::fs::remove_dir_all(&rec_dir).unwrap();
+    std::fs::remove_dir_all(rec.parent().unwrap()).unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()

@@ -169,13 +169,13 @@ pub struct SignedOrder {
 }
 
 #[derive(Serialize)]
-struct PlaceOrderBody<'a> {
-    place_order: PlaceOrder<'a>,
+struct PlaceOrderBody {
+    place_order: PlaceOrder,
 }
 
 #[derive(Serialize)]
-struct PlaceOrder<'a> {
-    signature: &'a str,
+struct PlaceOrder {
+    signature: String,
     product_id: u32,
     order: OrderJson,
 }
@@ -192,6 +192,17 @@ struct OrderJson {
     appendix: String,
 }
 
+/// Signs `digest` and renders the request with the signature in it.
+fn signed<B: Serialize>(signer: &Signer, digest: B256, body: impl FnOnce(String) -> B) -> Result<SignedOrder, String> {
+    let signature = signer.sign_digest(digest)?;
+    let body = serde_json::to_string(&body(hex0x(&signature))).map_err(|e| e.to_string())?;
+    Ok(SignedOrder {
+        digest,
+        signature,
+        body,
+    })
+}
+
 pub fn order_digest(p: &OrderParams) -> B256 {
     let order = Order {
         sender: p.sender,
@@ -205,12 +216,9 @@ pub fn order_digest(p: &OrderParams) -> B256 {
 }
 
 pub fn sign_order(signer: &Signer, p: &OrderParams) -> Result<SignedOrder, String> {
-    let digest = order_digest(p);
-    let signature = signer.sign_digest(digest)?;
-    let sig = hex0x(&signature);
-    let body = serde_json::to_string(&PlaceOrderBody {
+    signed(signer, order_digest(p), |sig| PlaceOrderBody {
         place_order: PlaceOrder {
-            signature: &sig,
+            signature: sig,
             product_id: p.product_id,
             order: OrderJson {
                 sender: hex0x(p.sender.as_slice()),
@@ -222,12 +230,6 @@ pub fn sign_order(signer: &Signer, p: &OrderParams) -> Result<SignedOrder, Strin
             },
         },
     })
-    .map_err(|e| e.to_string())?;
-    Ok(SignedOrder {
-        digest,
-        signature,
-        body,
-    })
 }
 
 #[derive(Serialize)]
@@ -238,7 +240,7 @@ struct CancelBody<'a> {
 #[derive(Serialize)]
 struct Cancel<'a> {
     tx: CancelTx<'a>,
-    signature: &'a str,
+    signature: String,
 }
 
 #[derive(Serialize)]
@@ -264,33 +266,26 @@ pub fn sign_cancel_product_orders(
         productIds: product_ids.to_vec(),
         nonce,
     };
-    let digest = tx.eip712_signing_hash(&domain(chain_id, endpoint));
-    let signature = signer.sign_digest(digest)?;
-    let sig = hex0x(&signature);
-    let body = serde_json::to_string(&CancelBody {
-        cancel_product_orders: Cancel {
-            tx: CancelTx {
-                sender: hex0x(sender.as_slice()),
-                nonce: nonce.to_string(),
-                product_ids,
+    signed(signer, tx.eip712_signing_hash(&domain(chain_id, endpoint)), |sig| {
+        CancelBody {
+            cancel_product_orders: Cancel {
+                tx: CancelTx {
+                    sender: hex0x(sender.as_slice()),
+                    nonce: nonce.to_string(),
+                    product_ids,
+                },
+                signature: sig,
             },
-            signature: &sig,
-        },
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(SignedOrder {
-        digest,
-        signature,
-        body,
+        }
     })
 }
 
 #[derive(Serialize)]
-struct AuthFrame<'a> {
+struct AuthFrame {
     method: &'static str,
     id: u64,
     tx: AuthTx,
-    signature: &'a str,
+    signature: String,
 }
 
 #[derive(Serialize)]
@@ -313,23 +308,16 @@ pub fn sign_stream_authentication(
         sender,
         expiration: expiration_ms,
     };
-    let digest = msg.eip712_signing_hash(&domain(chain_id, endpoint));
-    let signature = signer.sign_digest(digest)?;
-    let sig = hex0x(&signature);
-    let body = serde_json::to_string(&AuthFrame {
-        method: "authenticate",
-        id,
-        tx: AuthTx {
-            sender: hex0x(sender.as_slice()),
-            expiration: expiration_ms.to_string(),
-        },
-        signature: &sig,
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(SignedOrder {
-        digest,
-        signature,
-        body,
+    signed(signer, msg.eip712_signing_hash(&domain(chain_id, endpoint)), |sig| {
+        AuthFrame {
+            method: "authenticate",
+            id,
+            tx: AuthTx {
+                sender: hex0x(sender.as_slice()),
+                expiration: expiration_ms.to_string(),
+            },
+            signature: sig,
+        }
     })
 }
 
