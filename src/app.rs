@@ -35,7 +35,7 @@ use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler};
 use crate::replay::{AccountSources, Effect, Observation, Observed};
 use crate::venue::pacifica;
-use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent, StreamStyle};
+use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent};
 use crate::view::{Applied, Verification};
 
 /// What the tasks send the core.
@@ -74,6 +74,14 @@ impl Input {
             Input::Prices { account, result } => (account, Observed::Prices(result.map_err(|e| err(&e)))),
             Input::Db { account, result } => (account, Observed::Db(result.map_err(|e| err(&e)))),
         }
+    }
+}
+
+/// Rules say info, warning or critical; a page is critical or a warning.
+fn page_severity(s: crate::rules::Severity) -> crate::notify::Severity {
+    match s {
+        crate::rules::Severity::Critical => crate::notify::Severity::Critical,
+        _ => crate::notify::Severity::Warning,
     }
 }
 
@@ -238,7 +246,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         accounts.push(AccountState {
             cfg: acc.clone(),
             policy: config.policy_for(acc),
-            src: AccountSources::new(StreamStyle::FullSnapshots),
+            src: AccountSources::new(crate::venue::stream_style(acc.venue)),
             exported: BTreeSet::new(),
             poll_now,
             correct: acc.correct.clone(),
@@ -433,7 +441,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                     .map(|a| crate::replay::RecordedAccount {
                         name: a.name.clone(),
                         venue: a.venue.as_str().to_owned(),
-                        style: StreamStyle::FullSnapshots,
+                        style: crate::venue::stream_style(a.venue),
                         policy: config.policy_for(a),
                     })
                     .collect(),
@@ -457,7 +465,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         db_poll_now,
         rules: rules_rx,
         engine: crate::rules::Engine::new(),
-        alerted: BTreeMap::new(),
         close_tx,
         in_flight: BTreeSet::new(),
         guards: config.closes.clone(),
@@ -728,8 +735,6 @@ struct Core {
     pages: tokio::sync::broadcast::Sender<Page>,
     /// Where observations go when `--record` is on.
     recorder: Option<mpsc::Sender<String>>,
-    /// Alerts paged and not yet resolved: (rule, venue, account, subject) → severity.
-    alerted: BTreeMap<(String, String, String, String), crate::notify::Severity>,
 }
 
 impl Core {
@@ -751,20 +756,8 @@ impl Core {
                         let now = clock::now();
                         let (account, observed) = input.observed();
                         let db_read = matches!(observed, Observed::Db(Ok(_)));
-                        if let Some(rec) = &self.recorder {
-                            let o = Observation { at: now, account: self.accounts[account].cfg.name.clone(), observed };
-                            match serde_json::to_string(&o) {
-                                Ok(line) => {
-                                    if rec.try_send(line).is_err() {
-                                        tracing::warn!("The recorder is behind; an observation was not recorded.");
-                                    }
-                                }
-                                Err(e) => tracing::warn!(error = %e, "An observation could not be recorded."),
-                            }
-                            self.apply(account, &o.observed, now);
-                        } else {
-                            self.apply(account, &observed, now);
-                        }
+                        self.apply(account, &observed, now);
+                        self.record(account, observed, now);
                         let report = self.reconcile_one(account, now);
                         if db_read {
                             self.plan_corrections(account, &report, now);
@@ -799,7 +792,25 @@ impl Core {
         }
     }
 
-    /// Applies one input; returns the account it concerned.
+    /// Hands an observation to the recorder, if `--record` is on; never waits.
+    fn record(&self, account: usize, observed: Observed, now: Timestamp) {
+        let Some(rec) = &self.recorder else { return };
+        let o = Observation {
+            at: now,
+            account: self.accounts[account].cfg.name.clone(),
+            observed,
+        };
+        match serde_json::to_string(&o) {
+            Ok(line) => {
+                if rec.try_send(line).is_err() {
+                    tracing::warn!("The recorder is behind; an observation was not recorded.");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "An observation could not be recorded."),
+        }
+    }
+
+    /// Applies one observation to its account's sources, with its logs and metrics.
     fn apply(&mut self, account: usize, observed: &Observed, now: Timestamp) {
         let m = &self.metrics;
         let a = &mut self.accounts[account];
@@ -943,10 +954,9 @@ impl Core {
     /// Runs the rules over every account's latest report and carries out
     /// their decisions: pages, resyncs, correction cycles and closes.
     fn evaluate_rules(&mut self, now: Timestamp) {
+        // Evaluated even with no rules: a reload that removed an alerting
+        // rule clears (and resolves) its open problems.
         let rules = self.rules.borrow().clone();
-        if rules.rules.is_empty() {
-            return;
-        }
         let states: Vec<crate::rules::AccountState<'_>> = self
             .accounts
             .iter()
@@ -980,19 +990,11 @@ impl Core {
                 reason = %d.reason, "Rule fired.");
             match d.action {
                 crate::rules::Action::Alert => {
-                    let severity = match d.severity {
-                        crate::rules::Severity::Critical => crate::notify::Severity::Critical,
-                        _ => crate::notify::Severity::Warning,
-                    };
-                    self.alerted.insert(
-                        (d.rule.clone(), d.venue.clone(), d.account.clone(), d.subject.clone()),
-                        severity,
-                    );
                     let _ = self.pages.send(Page {
                         status: crate::notify::Status::Firing,
                         subject: d.subject.clone(),
                         id: d.rule.clone(),
-                        severity,
+                        severity: page_severity(d.severity),
                         venue: d.venue.clone(),
                         account: d.account.clone(),
                         summary: d.reason.clone(),
@@ -1026,25 +1028,23 @@ impl Core {
 
     /// Pages the end of every alerted problem whose condition stopped holding.
     fn resolve_alerts(&mut self, now: Timestamp) {
-        let engine = &self.engine;
-        let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.alerted)
-            .into_iter()
-            .partition(|((rule, venue, account, subject), _)| !engine.holds(rule, venue, account, subject));
-        self.alerted = kept;
-        for ((rule, venue, account, subject), severity) in gone {
-            tracing::info!(rule = %rule, account = %account, subject = %subject, "Rule condition cleared.");
+        for c in self.engine.take_cleared() {
+            tracing::info!(rule = %c.rule, account = %c.account, subject = %c.subject, "Rule condition cleared.");
             let _ = self.pages.send(Page {
-                id: rule.clone(),
-                severity,
-                status: crate::notify::Status::Resolved,
-                summary: format!("{rule}: {subject} no longer meets the condition"),
+                summary: format!("{}: {} no longer meets the condition", c.rule, c.subject),
                 detail: format!(
-                    "{subject} on {venue}/{account} is back within the rule at {}",
+                    "{} on {}/{} is back within the rule at {}",
+                    c.subject,
+                    c.venue,
+                    c.account,
                     now.to_utc_string()
                 ),
-                venue,
-                account,
-                subject,
+                id: c.rule,
+                severity: page_severity(c.severity),
+                status: crate::notify::Status::Resolved,
+                venue: c.venue,
+                account: c.account,
+                subject: c.subject,
                 at: now,
             });
         }

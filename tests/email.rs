@@ -22,7 +22,7 @@ fn email(port: u16, tls: SmtpTls, ca: Option<&TestCa>, auth: Option<(&str, &str)
         tls,
         username: auth.map(|a| a.0.to_owned()),
         password: auth.map(|a| driftwatch::config::Secret::new(a.1)),
-        ca_file: ca.map(|c| c.ca_pem.clone()),
+        ca_pem: ca.map(|c| std::fs::read(&c.ca_pem).unwrap()),
         timeout: Duration::from_secs(3),
         from: "driftwatch <driftwatch@example.com>".parse().unwrap(),
         to: vec!["oncall@example.com".parse().unwrap()],

@@ -260,7 +260,8 @@ pub struct EmailConfig {
     pub tls: SmtpTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    pub ca_file: Option<PathBuf>,
+    /// An extra trusted root (PEM), read from `ca_file` at load.
+    pub ca_pem: Option<Vec<u8>>,
     pub timeout: Duration,
     pub from: lettre::message::Mailbox,
     pub to: Vec<lettre::message::Mailbox>,
@@ -349,6 +350,15 @@ pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
 fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
     match v {
         VenueKind::Pacifica => ("https://api.pacifica.fi/api/v1", "wss://ws.pacifica.fi/ws"),
+    }
+}
+
+/// A path from the config file, relative to the file's own directory.
+fn relative_to(config: &Path, p: PathBuf) -> PathBuf {
+    if p.is_absolute() {
+        p
+    } else {
+        config.parent().unwrap_or(Path::new(".")).join(p)
     }
 }
 
@@ -580,13 +590,7 @@ impl Validator<'_> {
             self.error("journal.url", "the journal needs a sqlite:// or postgres:// URL");
         }
 
-        let rules_dir = raw.rules.dir.as_ref().map(|d| {
-            if d.is_absolute() {
-                d.clone()
-            } else {
-                path.parent().unwrap_or(Path::new(".")).join(d)
-            }
-        });
+        let rules_dir = raw.rules.dir.clone().map(|d| relative_to(path, d));
         let rules = match &rules_dir {
             None => crate::rules::RuleSet::default(),
             Some(dir) => match crate::rules::file::rule_files(dir) {
@@ -675,18 +679,20 @@ impl Validator<'_> {
                 "tls: none would send the SMTP password in clear; use starttls or tls",
             );
         }
-        let ca_file = e.ca_file.map(|f| {
-            if f.is_absolute() {
-                f
-            } else {
-                path.parent().unwrap_or(Path::new(".")).join(f)
-            }
-        });
-        if let Some(f) = &ca_file {
+        // Read and checked once, here: a bad CA file is a config error, not a start-up failure.
+        let mut ca_pem = None;
+        if let Some(f) = e.ca_file.map(|f| relative_to(path, f)) {
+            let at = format!("{p}.ca_file");
             if tls == SmtpTls::None {
-                self.error(&format!("{p}.ca_file"), "a CA file needs tls: starttls or tls");
-            } else if let Err(err) = std::fs::read(f) {
-                self.error(&format!("{p}.ca_file"), format!("cannot read {}: {err}", f.display()));
+                self.error(&at, "a CA file needs tls: starttls or tls");
+            } else {
+                match std::fs::read(&f) {
+                    Err(err) => self.error(&at, format!("cannot read {}: {err}", f.display())),
+                    Ok(pem) if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() => {
+                        self.error(&at, format!("{} is not a PEM certificate", f.display()))
+                    }
+                    Ok(pem) => ca_pem = Some(pem),
+                }
             }
         }
         let from = match e.from.parse::<lettre::message::Mailbox>() {
@@ -734,7 +740,7 @@ impl Validator<'_> {
             tls,
             username: e.username,
             password,
-            ca_file,
+            ca_pem,
             timeout,
             from: from?,
             to,

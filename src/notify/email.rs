@@ -27,17 +27,15 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// Builds the transport; fails on an unreadable or invalid CA file.
+    /// Builds the transport (the config has checked the CA certificate).
     pub fn new(config: EmailConfig) -> anyhow::Result<Mailer> {
         let tls = match config.tls {
             SmtpTls::None => Tls::None,
             mode => {
                 let mut params = TlsParameters::builder(config.host.clone());
-                if let Some(path) = &config.ca_file {
-                    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                    let cert = Certificate::from_pem(&pem)
-                        .with_context(|| format!("{}: not a PEM certificate", path.display()))?;
-                    params = params.add_root_certificate(cert);
+                if let Some(pem) = &config.ca_pem {
+                    params =
+                        params.add_root_certificate(Certificate::from_pem(pem).context("the SMTP CA certificate")?);
                 }
                 let params = params.build_rustls().context("building the SMTP TLS settings")?;
                 if mode == SmtpTls::Tls {

@@ -131,3 +131,65 @@ fn replay_finds_what_a_rule_would_have_done_and_when() {
     .unwrap();
     assert!(replay(&header(), &o, &patient).is_empty());
 }
+
+#[test]
+fn an_alerted_condition_that_stops_holding_is_cleared_once() {
+    use crate::domain::DbRow;
+    let rules = crate::rules::compile(
+        "rules:\n  - id: untracked\n    condition: {untracked_position: {size: 0.1}}\n    severity: critical\n    actions: [alert]\n",
+        std::path::Path::new("r.yaml"),
+    )
+    .unwrap();
+    let h = header();
+    let mut src = AccountSources::new(StreamStyle::FullSnapshots);
+    let mut rec = Reconciler::default();
+    let mut engine = Engine::new();
+    let snap = || {
+        Observed::Rest(Ok(RestSnapshot {
+            positions: vec![sol("0.5")],
+            seq: None,
+        }))
+    };
+    let explained = DbSnapshot {
+        rows: vec![DbRow {
+            row_key: "1".into(),
+            key: PositionKey::net("SOL"),
+            size: "0.5".parse().unwrap(),
+            side_word: None,
+            amount: "0.5".parse().unwrap(),
+            updated_at: None,
+        }],
+    };
+    let steps = [
+        Observed::Stream(StreamEvent::Connected),
+        Observed::Stream(StreamEvent::Snapshot {
+            positions: vec![sol("0.5")],
+            seq: None,
+        }),
+        snap(),
+        Observed::Db(Ok(DbSnapshot::default())),
+        // The bot records its position: the condition no longer holds.
+        Observed::Db(Ok(explained)),
+        snap(),
+    ];
+    let mut fired = 0;
+    let mut cleared = Vec::new();
+    for (i, o) in steps.iter().enumerate() {
+        let now = Timestamp(i as i64 * 1000);
+        src.observe(o, now);
+        let report = rec.reconcile(0, &src.inputs(), &h.accounts[0].policy, now);
+        let states = [AccountState {
+            venue: "pacifica",
+            account: "main",
+            report: &report,
+            marks: &src.marks,
+        }];
+        fired += engine.evaluate(&rules, &states, now).len();
+        cleared.extend(engine.take_cleared());
+    }
+    assert_eq!(fired, 1);
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert_eq!(cleared[0].rule, "untracked");
+    assert_eq!(cleared[0].subject, "SOL");
+    assert_eq!(cleared[0].severity, crate::rules::Severity::Critical);
+}

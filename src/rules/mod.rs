@@ -173,6 +173,19 @@ pub struct Decision {
 struct Track {
     since: Timestamp,
     last_fired: Option<Timestamp>,
+    /// Severity, if it fired an `alert`: its end is worth a page too.
+    alerted: Option<Severity>,
+}
+
+/// An alerted condition that stopped holding (its rule may also have been
+/// removed by a reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleared {
+    pub rule: String,
+    pub severity: Severity,
+    pub venue: String,
+    pub account: String,
+    pub subject: String,
 }
 
 /// Evaluates rules over time: remembers since when each condition holds
@@ -180,6 +193,8 @@ struct Track {
 #[derive(Debug, Default)]
 pub struct Engine {
     tracks: BTreeMap<(String, String, String, String), Track>,
+    /// Alerted conditions that stopped holding since the last `take_cleared`.
+    cleared: Vec<Cleared>,
     /// When each (venue, account) was first evaluated: a source never read
     /// has been untrusted since then, not forever.
     first_seen: BTreeMap<(String, String), Timestamp>,
@@ -359,8 +374,21 @@ impl Engine {
             .iter()
             .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))
             .collect();
-        // A condition that stopped holding starts over.
-        self.tracks.retain(|k, _| live.contains(k));
+        // A condition that stopped holding starts over; an alerted one is cleared.
+        let cleared = &mut self.cleared;
+        self.tracks.retain(|k, t| {
+            let keep = live.contains(k);
+            if let (false, Some(severity)) = (keep, t.alerted) {
+                cleared.push(Cleared {
+                    rule: k.0.clone(),
+                    severity,
+                    venue: k.1.clone(),
+                    account: k.2.clone(),
+                    subject: k.3.clone(),
+                });
+            }
+            keep
+        });
         let mut decisions = Vec::new();
         for (ri, venue, account, subject, why, keep) in holding {
             let rule = &rules.rules[ri];
@@ -368,6 +396,7 @@ impl Engine {
             let track = self.tracks.entry(key).or_insert(Track {
                 since: now,
                 last_fired: None,
+                alerted: None,
             });
             if now.since(track.since) < rule.hold {
                 continue;
@@ -376,6 +405,9 @@ impl Engine {
                 continue;
             }
             track.last_fired = Some(now);
+            if rule.actions.contains(&Action::Alert) {
+                track.alerted = Some(rule.severity);
+            }
             for action in &rule.actions {
                 decisions.push(Decision {
                     rule: rule.id.clone(),
@@ -393,14 +425,9 @@ impl Engine {
         decisions
     }
 
-    /// Whether a rule's condition still holds for this (venue, account, subject).
-    pub fn holds(&self, rule: &str, venue: &str, account: &str, subject: &str) -> bool {
-        self.tracks.contains_key(&(
-            rule.to_owned(),
-            venue.to_owned(),
-            account.to_owned(),
-            subject.to_owned(),
-        ))
+    /// The alerted conditions that stopped holding since the last call.
+    pub fn take_cleared(&mut self) -> Vec<Cleared> {
+        std::mem::take(&mut self.cleared)
     }
 
     /// Rules currently firing (condition held for at least `for`), by id.

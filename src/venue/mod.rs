@@ -39,6 +39,13 @@ pub enum StreamStyle {
     PerKeyUpdates,
 }
 
+/// How a venue's position stream describes state: decided here, once per venue.
+pub fn stream_style(venue: crate::domain::VenueKind) -> StreamStyle {
+    match venue {
+        crate::domain::VenueKind::Pacifica => StreamStyle::FullSnapshots,
+    }
+}
+
 /// What a stream task reports to the core. The task stamps nothing: the
 /// core reads the clock when the event arrives.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
