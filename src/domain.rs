@@ -61,12 +61,14 @@ impl Timestamp {
 #[serde(rename_all = "snake_case")]
 pub enum VenueKind {
     Pacifica,
+    Nado,
 }
 
 impl VenueKind {
     pub fn as_str(self) -> &'static str {
         match self {
             VenueKind::Pacifica => "pacifica",
+            VenueKind::Nado => "nado",
         }
     }
 }

@@ -214,7 +214,7 @@ fn report(symbol: &str, outcome: &CloseOutcome, print_request: bool) -> bool {
                 order.amount
             );
             if print_request {
-                println!("{}", serde_json::Value::Object(body.clone()));
+                println!("{}", body);
             }
             true
         }

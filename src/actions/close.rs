@@ -1,20 +1,29 @@
-//! Carries out one reduce-only close on Pacifica (pacifica.md §5–6).
+//! Carries out one reduce-only close, on any venue (pacifica.md §5–6,
+//! nado.md §5).
 //!
-//! 1. A **fresh** `GET /positions` read, taken for this close: no fresh
-//!    read, no order.
+//! 1. A **fresh** position read, taken for this close: no fresh read, no
+//!    order.
 //! 2. [`crate::plan::close::size`] sizes it: reduce-only, floored to the lot,
 //!    never more than the position.
 //! 3. Disarmed, the exact signed request is returned (for the log), not sent.
-//! 4. Armed, it is sent with one client order id for the whole intent;
-//!    every retry is re-signed with a new timestamp and the same id:
-//!    - 23 / 422 "No position found": already flat, done;
-//!    - 36 duplicate id: an earlier try landed, go verify;
-//!    - 22 exceeds the position: re-read and re-size;
-//!    - 429: wait as long as asked; a 5xx, timeout or transport error: the
-//!      outcome is unknown, retry (the same id makes that safe);
+//! 4. Armed, it is sent; what a refusal means is the venue's
+//!    [`OrderFailure`]:
+//!    - already flat: done;
+//!    - an earlier try landed (Pacifica duplicate client order id, Nado
+//!      digest exists): go verify;
+//!    - does not fit the position, or (Nado) not filled at the worst price:
+//!      re-read, re-size (and re-price), retry;
+//!    - rate limited: wait as long as asked;
+//!    - outcome unknown (5xx, timeout): Pacifica retries with the same
+//!      client order id, which the venue deduplicates; Nado has no such id,
+//!      so it re-reads and re-sizes first (reduce-only caps a late landing);
 //!    - anything else: failed.
-//! 5. Verified afterwards by REST reads until the position is at the sized
+//! 5. Verified afterwards by fresh reads until the position is at the sized
 //!    target, or the verification timeout passes (unverified: page).
+//!
+//! Pacifica signs every retry with a new timestamp and the same client order
+//! id; Nado with a fresh nonce (its receive window) and a worst price that
+//! widens with each attempt, inside the venue's band.
 //!
 //! Cancel-safety: not cancel-safe once an order is sent; callers run it to
 //! completion (the shutdown path waits for it).
@@ -26,11 +35,12 @@ use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::domain::same_size;
-use crate::plan::close::{self, CloseOrder, CloseTarget, Sizing};
+use crate::plan::close::{self, Band, CloseOrder, CloseTarget, OrderSide, Sizing};
+use crate::venue::nado;
 use crate::venue::pacifica::http::RestClient;
 use crate::venue::pacifica::parse::OrderError;
 use crate::venue::pacifica::sign::{self, Header, Keypair};
-use crate::venue::Backoff;
+use crate::venue::{Backoff, OrderFailure};
 
 /// How to send closes for one account.
 pub struct CloseParams<'a> {
@@ -53,13 +63,13 @@ pub enum CloseOutcome {
     /// Sent (or found to have landed) and seen done by a fresh read.
     Verified {
         order: CloseOrder,
-        order_id: Option<u64>,
+        order_id: Option<String>,
         attempts: u32,
     },
     /// Sent, but the position had not reached its target within the timeout.
     Unverified {
         order: CloseOrder,
-        order_id: Option<u64>,
+        order_id: Option<String>,
         position: Decimal,
     },
     AlreadyFlat,
@@ -68,10 +78,7 @@ pub enum CloseOutcome {
         wanted: Decimal,
     },
     /// Disarmed: this exact signed body would have been sent.
-    Disarmed {
-        order: CloseOrder,
-        body: Map<String, Value>,
-    },
+    Disarmed { order: CloseOrder, body: Value },
     Failed(String),
 }
 
@@ -88,7 +95,7 @@ impl CloseOutcome {
                 order.side.as_str(),
                 order.amount,
                 order.symbol,
-                order_id.map_or("id lost; duplicate id confirmed it".to_owned(), |i| i.to_string())
+                order_id.clone().unwrap_or_else(|| "id lost; the venue confirmed an earlier try".to_owned())
             ),
             CloseOutcome::Unverified { order, position, .. } => format!(
                 "sent {} {} {} reduce-only, but the position is still {position}",
@@ -155,21 +162,213 @@ pub fn signed_body(
         .map_err(|e| e.to_string())
 }
 
-async fn fresh_position(rest: &RestClient, symbol: &str) -> Result<Decimal, String> {
-    let snap = rest
-        .positions()
-        .await
-        .map_err(|e| format!("no fresh position read: {e}"))?;
-    Ok(snap
-        .positions
-        .iter()
-        .filter(|p| p.key.symbol == symbol)
-        .map(|p| p.size)
-        .sum())
+impl From<OrderError> for OrderFailure {
+    fn from(e: OrderError) -> OrderFailure {
+        match e {
+            OrderError::NoPosition(m) => OrderFailure::AlreadyFlat(m),
+            OrderError::DuplicateClientOrderId(m) => OrderFailure::Landed(m),
+            OrderError::ExceedsPosition(m) | OrderError::WrongSide(m) => OrderFailure::Resize(m),
+            OrderError::RateLimited { retry_after } => OrderFailure::RateLimited { retry_after },
+            OrderError::Unknown(m) => OrderFailure::Unknown(m),
+            e @ OrderError::Rejected { .. } => OrderFailure::Rejected(e.to_string()),
+        }
+    }
 }
 
-/// Closes `symbol` toward `target`. `client_order_id` identifies the intent
-/// (journal it before calling).
+/// How to send Nado closes for one subaccount.
+pub struct NadoCloseParams<'a> {
+    pub signer: &'a nado::sign::Signer,
+    pub chain_id: u64,
+    /// The Endpoint contract (cancels are verified against it).
+    pub endpoint: alloy_primitives::Address,
+    /// The subaccount the orders are sent for.
+    pub sender: alloy_primitives::B256,
+    /// First attempt's slippage off the same-side top of book, in percent;
+    /// attempt `n` uses `n` times it (inside the venue's band).
+    pub slippage_percent: Decimal,
+    /// Cancel the product's resting orders first.
+    pub cancel_orders_first: bool,
+    pub max_attempts: u32,
+    pub verify_timeout: Duration,
+    pub armed: bool,
+}
+
+/// Nado's price band around the oracle (error 2007 outside it).
+pub const NADO_BAND: Band = Band {
+    low: Decimal::from_parts(2, 0, 0, false, 1),
+    high: Decimal::from_parts(5, 0, 0, false, 0),
+};
+
+/// A venue's side of a close: how to read, sign and send. Each venue
+/// adapter supplies the same three things.
+pub enum Closer<'a> {
+    Pacifica {
+        rest: &'a RestClient,
+        params: &'a CloseParams<'a>,
+    },
+    Nado {
+        rest: &'a nado::http::RestClient,
+        params: &'a NadoCloseParams<'a>,
+    },
+}
+
+/// A fresh read for one close.
+struct Fresh {
+    position: Decimal,
+    /// Nado: what pricing the order needs.
+    nado: Option<nado::http::CloseRead>,
+}
+
+impl Closer<'_> {
+    fn armed(&self) -> bool {
+        match self {
+            Closer::Pacifica { params, .. } => params.armed,
+            Closer::Nado { params, .. } => params.armed,
+        }
+    }
+
+    fn max_attempts(&self) -> u32 {
+        match self {
+            Closer::Pacifica { params, .. } => params.max_attempts,
+            Closer::Nado { params, .. } => params.max_attempts,
+        }
+    }
+
+    fn verify_timeout(&self) -> Duration {
+        match self {
+            Closer::Pacifica { params, .. } => params.verify_timeout,
+            Closer::Nado { params, .. } => params.verify_timeout,
+        }
+    }
+
+    /// Whether a retry after an unknown outcome is deduplicated by the venue.
+    fn idempotent(&self) -> bool {
+        matches!(self, Closer::Pacifica { .. })
+    }
+
+    async fn fresh(&self, symbol: &str) -> Result<Fresh, String> {
+        let fail = |e: crate::venue::RestError| format!("no fresh position read: {e}");
+        match self {
+            Closer::Pacifica { rest, .. } => {
+                let snap = rest.positions().await.map_err(fail)?;
+                Ok(Fresh {
+                    position: snap
+                        .positions
+                        .iter()
+                        .filter(|p| p.key.symbol == symbol)
+                        .map(|p| p.size)
+                        .sum(),
+                    nado: None,
+                })
+            }
+            Closer::Nado { rest, .. } => {
+                let read = rest.close_read(symbol).await.map_err(fail)?;
+                Ok(Fresh {
+                    position: read.position,
+                    nado: Some(read),
+                })
+            }
+        }
+    }
+
+    /// Before the first send (Nado: cancel the product's resting orders).
+    async fn prepare(&self, fresh: &Fresh) {
+        let Closer::Nado { rest, params } = self else {
+            return;
+        };
+        let Some(read) = fresh.nado.as_ref().filter(|_| params.cancel_orders_first) else {
+            return;
+        };
+        let nonce = nado::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF);
+        let body = match nado::sign::sign_cancel_product_orders(
+            params.signer,
+            params.chain_id,
+            params.endpoint,
+            params.sender,
+            &[read.product.product_id],
+            nonce,
+        ) {
+            Ok(s) => s.body,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot sign cancel_product_orders; closing anyway.");
+                return;
+            }
+        };
+        if let Err(e) = rest.cancel(&body).await {
+            tracing::warn!(product = read.product.product_id, error = %e, "cancel_product_orders failed; closing anyway (reduce-only).");
+        }
+    }
+
+    /// The exact signed request for `attempt` (1-based).
+    async fn request(&self, order: &CloseOrder, fresh: &Fresh, client_order_id: &str, attempt: u32) -> Result<Value, String> {
+        match self {
+            Closer::Pacifica { params, .. } => {
+                signed_body(params, order, client_order_id, clock::now().0 as u64).map(Value::Object)
+            }
+            Closer::Nado { rest, params } => {
+                let read = fresh.nado.as_ref().ok_or("no Nado read")?;
+                let (bid, ask) = rest
+                    .market_price(read.product.product_id)
+                    .await
+                    .unwrap_or((None, None));
+                let reference = match order.side {
+                    OrderSide::Ask => bid,
+                    OrderSide::Bid => ask,
+                }
+                .unwrap_or(read.oracle);
+                let price = close::worst_price(
+                    order.side,
+                    reference,
+                    read.oracle,
+                    params.slippage_percent * Decimal::from(attempt.max(1)),
+                    NADO_BAND,
+                    read.product.price_increment,
+                );
+                let amount = match order.side {
+                    OrderSide::Ask => -order.amount,
+                    OrderSide::Bid => order.amount,
+                };
+                let p = nado::sign::OrderParams {
+                    chain_id: params.chain_id,
+                    product_id: read.product.product_id,
+                    sender: params.sender,
+                    price_x18: nado::parse::to_x18(price)?,
+                    amount_x18: nado::parse::to_x18(amount)?,
+                    expiration: rest.venue_now_ms() / 1000 + 1000,
+                    nonce: nado::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF),
+                    appendix: nado::sign::appendix(nado::sign::OrderType::Ioc, true, false),
+                };
+                let signed = nado::sign::sign_order(params.signer, &p)?;
+                serde_json::from_str(&signed.body).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Sends a signed request; the venue's order id or digest.
+    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
+        match self {
+            Closer::Pacifica { rest, .. } => {
+                let Value::Object(map) = body else {
+                    return Err(OrderFailure::Rejected("not an object".into()));
+                };
+                rest.create_market_order(map).await.map(|id| id.to_string()).map_err(Into::into)
+            }
+            Closer::Nado { rest, .. } => rest.execute(&body.to_string()).await,
+        }
+    }
+}
+
+fn sized(symbol: &str, position: Decimal, target: CloseTarget, lot: Decimal) -> Result<CloseOrder, CloseOutcome> {
+    match close::size(symbol, position, target, lot) {
+        Sizing::Send(o) => Ok(o),
+        Sizing::AlreadyFlat => Err(CloseOutcome::AlreadyFlat),
+        Sizing::NothingToReduce => Err(CloseOutcome::NothingToReduce),
+        Sizing::BelowOneLot { wanted } => Err(CloseOutcome::BelowOneLot { wanted }),
+    }
+}
+
+/// Closes `symbol` on Pacifica toward `target`. `client_order_id`
+/// identifies the intent (journal it before calling).
 pub async fn close_position(
     rest: &RestClient,
     params: &CloseParams<'_>,
@@ -178,76 +377,88 @@ pub async fn close_position(
     lot: Decimal,
     client_order_id: &str,
 ) -> CloseOutcome {
-    let position = match fresh_position(rest, symbol).await {
-        Ok(p) => p,
+    close_with(&Closer::Pacifica { rest, params }, symbol, target, lot, client_order_id).await
+}
+
+/// Closes `symbol` toward `target` on the closer's venue.
+pub async fn close_with(
+    venue: &Closer<'_>,
+    symbol: &str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &str,
+) -> CloseOutcome {
+    let mut fresh = match venue.fresh(symbol).await {
+        Ok(f) => f,
         Err(e) => return CloseOutcome::Failed(e),
     };
-    let mut order = match close::size(symbol, position, target, lot) {
-        Sizing::Send(o) => o,
-        Sizing::AlreadyFlat => return CloseOutcome::AlreadyFlat,
-        Sizing::NothingToReduce => return CloseOutcome::NothingToReduce,
-        Sizing::BelowOneLot { wanted } => return CloseOutcome::BelowOneLot { wanted },
+    let mut order = match sized(symbol, fresh.position, target, lot) {
+        Ok(o) => o,
+        Err(outcome) => return outcome,
     };
-    if !params.armed {
-        return match signed_body(params, &order, client_order_id, clock::now().0 as u64) {
+    if !venue.armed() {
+        return match venue.request(&order, &fresh, client_order_id, 1).await {
             Ok(body) => CloseOutcome::Disarmed { order, body },
             Err(e) => CloseOutcome::Failed(e),
         };
     }
+    venue.prepare(&fresh).await;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut order_id = None;
     let mut attempts = 0;
-    let mut expected = position;
     loop {
-        if attempts >= params.max_attempts {
+        if attempts >= venue.max_attempts() {
             return CloseOutcome::Failed(format!("gave up after {attempts} attempts"));
         }
         attempts += 1;
-        let body = match signed_body(params, &order, client_order_id, clock::now().0 as u64) {
+        let body = match venue.request(&order, &fresh, client_order_id, attempts).await {
             Ok(b) => b,
             Err(e) => return CloseOutcome::Failed(e),
         };
-        match rest.create_market_order(&body).await {
+        let reread = match venue.send(&body).await {
             Ok(id) => {
                 order_id = Some(id);
                 break;
             }
             // An earlier try landed: verify it.
-            Err(OrderError::DuplicateClientOrderId(_)) => break,
-            Err(OrderError::NoPosition(_)) => return CloseOutcome::AlreadyFlat,
-            Err(OrderError::ExceedsPosition(_)) | Err(OrderError::WrongSide(_)) => {
-                let fresh = match fresh_position(rest, symbol).await {
-                    Ok(p) => p,
-                    Err(e) => return CloseOutcome::Failed(e),
-                };
-                expected = fresh;
-                order = match close::size(symbol, fresh, target, lot) {
-                    Sizing::Send(o) => o,
-                    Sizing::AlreadyFlat => return CloseOutcome::AlreadyFlat,
-                    Sizing::NothingToReduce => return CloseOutcome::NothingToReduce,
-                    Sizing::BelowOneLot { wanted } => return CloseOutcome::BelowOneLot { wanted },
-                };
+            Err(OrderFailure::Landed(_)) => break,
+            Err(OrderFailure::AlreadyFlat(_)) => return CloseOutcome::AlreadyFlat,
+            Err(OrderFailure::Resize(_)) | Err(OrderFailure::NoFill(_)) => true,
+            Err(OrderFailure::RateLimited { retry_after }) => {
+                tokio::time::sleep(retry_after).await;
+                false
             }
-            Err(OrderError::RateLimited { retry_after }) => tokio::time::sleep(retry_after).await,
-            Err(OrderError::Unknown(e)) => {
-                tracing::warn!(symbol, client_order_id, error = %e, "Close outcome unknown; retrying with the same client order id.");
+            Err(OrderFailure::Unknown(e)) => {
+                tracing::warn!(symbol, client_order_id, error = %e, "Close outcome unknown; retrying.");
                 tokio::time::sleep(backoff.next_delay(rand::random::<f64>())).await;
+                !venue.idempotent()
             }
-            Err(e @ OrderError::Rejected { .. }) => return CloseOutcome::Failed(e.to_string()),
+            Err(e @ OrderFailure::Rejected(_)) => return CloseOutcome::Failed(e.to_string()),
+        };
+        if reread {
+            fresh = match venue.fresh(symbol).await {
+                Ok(f) => f,
+                Err(e) => return CloseOutcome::Failed(e),
+            };
+            order = match sized(symbol, fresh.position, target, lot) {
+                Ok(o) => o,
+                Err(outcome) => return outcome,
+            };
         }
     }
     // Verify: the position must reach what the order leaves.
+    let expected = fresh.position;
     let leaves = match order.side {
-        close::OrderSide::Ask => expected - order.amount,
-        close::OrderSide::Bid => expected + order.amount,
+        OrderSide::Ask => expected - order.amount,
+        OrderSide::Bid => expected + order.amount,
     };
-    let deadline = tokio::time::Instant::now() + params.verify_timeout;
+    let deadline = tokio::time::Instant::now() + venue.verify_timeout();
     let mut last = expected;
     loop {
-        if let Ok(p) = fresh_position(rest, symbol).await {
-            last = p;
+        if let Ok(f) = venue.fresh(symbol).await {
+            last = f.position;
             // Done when it is at (or nearer zero than) what the order leaves.
-            if same_size(p, leaves, Some(lot)) || p.abs() < leaves.abs() {
+            if same_size(last, leaves, Some(lot)) || last.abs() < leaves.abs() {
                 return CloseOutcome::Verified {
                     order,
                     order_id,

@@ -545,7 +545,7 @@ impl Closes {
         match &outcome {
             close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
                 symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,
-                request = %serde_json::Value::Object(body.clone()), "Disarmed: this close was NOT sent."),
+                request = %body, "Disarmed: this close was NOT sent."),
             close::CloseOutcome::Verified { order, order_id, .. } => {
                 tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.symbol, side = order.side.as_str(),
                     amount = %order.amount, order_id = ?order_id, client_order_id = %cloid, "Emergency close verified.");

@@ -176,6 +176,14 @@ struct RawAccount {
     rest_url: Option<String>,
     ws_url: Option<String>,
     api_key: Option<SecretSource>,
+    /// Nado: the subaccount name (12 bytes at most; default "default").
+    subaccount: Option<String>,
+    /// Nado: the chain id the gateway must report (default: Ink mainnet).
+    chain_id: Option<u64>,
+    /// Nado: the Endpoint contract the gateway must report.
+    endpoint: Option<String>,
+    /// Nado: the share of the per-IP query limit driftwatch may use.
+    query_share: Option<Decimal>,
     #[serde(default)]
     stream: RawStream,
     mapping: RawMapping,
@@ -196,6 +204,7 @@ struct RawClose {
     max_attempts: Option<u32>,
     verify_timeout: Option<Dur>,
     expiry_window: Option<Dur>,
+    cancel_orders_first: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,7 +309,8 @@ pub struct AccountConfig {
     /// The label used in metrics and logs.
     pub name: String,
     pub venue: VenueKind,
-    /// The venue's account address (Pacifica: the main account's base58 key).
+    /// The venue's account address (Pacifica: the main account's base58
+    /// key; Nado: the subaccount owner's 0x address).
     pub address: String,
     pub rest_url: String,
     pub ws_url: String,
@@ -312,6 +322,8 @@ pub struct AccountConfig {
     pub archive_table: TableName,
     /// How to send reduce-only closes; `None`: this account cannot be closed.
     pub close: Option<CloseConfig>,
+    /// Set for (and only for) `venue: nado`.
+    pub nado: Option<NadoAccount>,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +338,20 @@ pub struct CloseConfig {
     pub max_attempts: u32,
     pub verify_timeout: Duration,
     pub expiry_window: Duration,
+    /// Nado: cancel the product's resting orders before closing, so none
+    /// can reopen the position (default true).
+    pub cancel_orders_first: bool,
+}
+
+/// What a Nado account needs beyond the owner address.
+#[derive(Debug, Clone)]
+pub struct NadoAccount {
+    /// `0x` + 64 lowercase hex: owner ‖ name.
+    pub subaccount: String,
+    pub chain_id: u64,
+    /// Lowercase `0x` hex.
+    pub endpoint: String,
+    pub query_share: Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -350,6 +376,10 @@ pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
 fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
     match v {
         VenueKind::Pacifica => ("https://api.pacifica.fi/api/v1", "wss://ws.pacifica.fi/ws"),
+        VenueKind::Nado => (
+            "https://gateway.prod.nado.xyz/v1",
+            "wss://gateway.prod.nado.xyz/v1/subscribe",
+        ),
     }
 }
 
@@ -780,7 +810,19 @@ impl Validator<'_> {
                     ),
                 ),
             },
+            VenueKind::Nado => {
+                if a.address.parse::<alloy_primitives::Address>().is_err() {
+                    self.error(
+                        &format!("{p}.address"),
+                        format!(
+                            "invalid Nado owner address {:?}: expected 0x and 40 hex digits",
+                            a.address
+                        ),
+                    );
+                }
+            }
         }
+        let nado = self.nado_account(p, &a);
         let (rest_default, ws_default) = venue_defaults(a.venue);
         let rest_url = a.rest_url.unwrap_or_else(|| rest_default.to_owned());
         let ws_url = a.ws_url.unwrap_or_else(|| ws_default.to_owned());
@@ -824,7 +866,10 @@ impl Validator<'_> {
         if stream.ping_interval > Duration::from_secs(30) {
             self.error(
                 &sp("ping_interval"),
-                "must be at most 30s: Pacifica closes connections silent for 60s",
+                match a.venue {
+                    VenueKind::Pacifica => "must be at most 30s: Pacifica closes connections silent for 60s",
+                    VenueKind::Nado => "must be at most 30s: Nado requires a ping frame at least every 30s",
+                },
             );
         }
         if stream.silence_timeout <= stream.ping_interval {
@@ -895,16 +940,30 @@ impl Validator<'_> {
                     return None;
                 }
             };
-            match crate::venue::pacifica::sign::Keypair::from_base58(key.expose()) {
-                Err(e) => self.error(&kp("key"), e.to_string()),
-                Ok(k) if !raw.agent && k.public_base58() != a.address => self.error(
-                    &kp("key"),
-                    format!(
-                        "the key's public key is not {} (set agent: true for an agent wallet bound to it)",
-                        a.address
+            match a.venue {
+                VenueKind::Pacifica => match crate::venue::pacifica::sign::Keypair::from_base58(key.expose()) {
+                    Err(e) => self.error(&kp("key"), e.to_string()),
+                    Ok(k) if !raw.agent && k.public_base58() != a.address => self.error(
+                        &kp("key"),
+                        format!(
+                            "the key's public key is not {} (set agent: true for an agent wallet bound to it)",
+                            a.address
+                        ),
                     ),
-                ),
-                Ok(_) => {}
+                    Ok(_) => {}
+                },
+                VenueKind::Nado => match crate::venue::nado::sign::Signer::from_hex(key.expose()) {
+                    Err(e) => self.error(&kp("key"), e),
+                    Ok(k) if !raw.agent && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
+                        &kp("key"),
+                        format!(
+                            "the key's address is {}, not the owner {} (set agent: true for the subaccount's linked signer)",
+                            k.address(),
+                            a.address
+                        ),
+                    ),
+                    Ok(_) => {}
+                },
             }
             let slippage = raw.slippage_percent.unwrap_or(Decimal::ONE);
             if slippage <= Decimal::ZERO || slippage > Decimal::from(10) {
@@ -922,6 +981,7 @@ impl Validator<'_> {
                 max_attempts: max_attempts.max(1),
                 verify_timeout: raw.verify_timeout.map_or(Duration::from_secs(10), |d| d.0),
                 expiry_window: raw.expiry_window.map_or(Duration::from_secs(5), |d| d.0),
+                cancel_orders_first: raw.cancel_orders_first.unwrap_or(true),
             })
         });
         let archive_table = match TableName::parse(c.archive_table.as_deref().unwrap_or("driftwatch_archive")) {
@@ -943,6 +1003,66 @@ impl Validator<'_> {
             correct,
             archive_table: archive_table?,
             close,
+            nado,
+        })
+    }
+
+    /// The Nado-only fields: checked for Nado, refused elsewhere.
+    fn nado_account(&mut self, p: &str, a: &RawAccount) -> Option<NadoAccount> {
+        if a.venue != VenueKind::Nado {
+            for (field, set) in [
+                ("subaccount", a.subaccount.is_some()),
+                ("chain_id", a.chain_id.is_some()),
+                ("endpoint", a.endpoint.is_some()),
+                ("query_share", a.query_share.is_some()),
+            ] {
+                if set {
+                    self.error_at_key(&format!("{p}.{field}"), format!("{field} is only for venue: nado"));
+                }
+            }
+            return None;
+        }
+        use crate::venue::nado::sign;
+        let chain_id = a.chain_id.unwrap_or(sign::MAINNET_CHAIN_ID);
+        let endpoint = match (&a.endpoint, chain_id) {
+            (Some(e), _) => e.clone(),
+            (None, sign::MAINNET_CHAIN_ID) => sign::MAINNET_ENDPOINT.to_owned(),
+            (None, sign::TESTNET_CHAIN_ID) => sign::TESTNET_ENDPOINT.to_owned(),
+            (None, other) => {
+                self.error(
+                    &format!("{p}.chain_id"),
+                    format!("chain {other} is neither Ink mainnet (57073) nor testnet (763373): set endpoint too"),
+                );
+                return None;
+            }
+        };
+        if endpoint.parse::<alloy_primitives::Address>().is_err() {
+            self.error(
+                &format!("{p}.endpoint"),
+                format!("invalid Endpoint address {endpoint:?}: expected 0x and 40 hex digits"),
+            );
+        }
+        let name = a.subaccount.clone().unwrap_or_else(|| "default".into());
+        let owner = a.address.parse::<alloy_primitives::Address>().ok()?;
+        let subaccount = match sign::subaccount(owner, &name) {
+            Ok(s) => sign::hex0x(s.as_slice()),
+            Err(e) => {
+                self.error(&format!("{p}.subaccount"), e);
+                return None;
+            }
+        };
+        let query_share = a.query_share.unwrap_or(Decimal::new(25, 2));
+        if query_share <= Decimal::ZERO || query_share > Decimal::ONE {
+            self.error(
+                &format!("{p}.query_share"),
+                "must be above 0 and at most 1 (the bot shares the per-IP limit)",
+            );
+        }
+        Some(NadoAccount {
+            subaccount,
+            chain_id,
+            endpoint: endpoint.to_ascii_lowercase(),
+            query_share,
         })
     }
 }

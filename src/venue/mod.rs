@@ -43,6 +43,7 @@ pub enum StreamStyle {
 pub fn stream_style(venue: crate::domain::VenueKind) -> StreamStyle {
     match venue {
         crate::domain::VenueKind::Pacifica => StreamStyle::FullSnapshots,
+        crate::domain::VenueKind::Nado => StreamStyle::PerKeyUpdates,
     }
 }
 
@@ -66,6 +67,98 @@ pub enum StreamEvent {
     Alive,
     /// The socket is gone; the view is untrusted until it is rebuilt.
     Disconnected { reason: String },
+}
+
+/// One account's REST client, whatever its venue.
+#[derive(Debug, Clone)]
+pub enum Rest {
+    Pacifica(pacifica::http::RestClient),
+    Nado(nado::http::RestClient),
+}
+
+impl Rest {
+    pub fn for_account(acc: &crate::config::AccountConfig) -> Result<Rest, RestError> {
+        match (acc.venue, &acc.nado) {
+            (crate::domain::VenueKind::Pacifica, _) => pacifica::http::RestClient::new(
+                &acc.rest_url,
+                &acc.address,
+                acc.api_key.clone(),
+                acc.stream.rest_timeout,
+            )
+            .map(Rest::Pacifica),
+            (crate::domain::VenueKind::Nado, Some(n)) => nado::http::RestClient::new(
+                &acc.rest_url,
+                nado::http::Identity {
+                    subaccount: n.subaccount.clone(),
+                    chain_id: n.chain_id,
+                    endpoint: n.endpoint.clone(),
+                },
+                n.query_share,
+                acc.stream.rest_timeout,
+            )
+            .map(Rest::Nado),
+            (crate::domain::VenueKind::Nado, None) => Err(RestError::Decode("a Nado account without its subaccount".into())),
+        }
+    }
+
+    /// The account's open positions (a failure is never "flat").
+    pub async fn positions(&self) -> Result<RestSnapshot, RestError> {
+        match self {
+            Rest::Pacifica(c) => c.positions().await,
+            Rest::Nado(c) => c.positions().await,
+        }
+    }
+
+    /// Lot and tick sizes (and, for Nado, the product table and contracts).
+    pub async fn markets(&self) -> Result<Vec<MarketInfo>, RestError> {
+        match self {
+            Rest::Pacifica(c) => c.markets().await,
+            Rest::Nado(c) => c.markets().await,
+        }
+    }
+
+    /// Mark (Nado: oracle) prices by symbol.
+    pub async fn prices(&self) -> Result<std::collections::BTreeMap<String, Decimal>, RestError> {
+        match self {
+            Rest::Pacifica(c) => c.prices().await,
+            Rest::Nado(c) => c.prices().await,
+        }
+    }
+}
+
+/// Runs an account's position stream (reconnecting) until `shutdown`.
+pub async fn run_stream<F, Fut>(
+    acc: &crate::config::AccountConfig,
+    rest: &Rest,
+    resync: std::sync::Arc<tokio::sync::Notify>,
+    emit: F,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    F: FnMut(StreamEvent) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    match rest {
+        Rest::Pacifica(_) => {
+            let params = pacifica::ws::StreamParams {
+                url: acc.ws_url.clone(),
+                account: acc.address.clone(),
+                api_key: acc.api_key.clone(),
+                timing: acc.stream.clone(),
+                resync,
+            };
+            pacifica::ws::run(params, emit, shutdown).await
+        }
+        Rest::Nado(c) => {
+            let params = nado::ws::StreamParams {
+                url: acc.ws_url.clone(),
+                subaccount: c.identity().subaccount.clone(),
+                timing: acc.stream.clone(),
+                products: c.products(),
+                resync,
+            };
+            nado::ws::run(params, emit, shutdown).await
+        }
+    }
 }
 
 /// A successful REST read of an account's open positions.
@@ -126,10 +219,102 @@ impl RestError {
     ];
 }
 
+/// Why a venue refused (or may not have taken) a reduce-only close order,
+/// in the terms the close loop acts on. Each adapter maps its own codes here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrderFailure {
+    /// Nothing to reduce: the position is already flat (Pacifica 23/422).
+    #[error("no position to reduce: {0}")]
+    AlreadyFlat(String),
+    /// The venue has this very order already: an earlier try landed
+    /// (Pacifica 36 duplicate client order id, Nado 2013 digest exists).
+    #[error("an earlier try landed: {0}")]
+    Landed(String),
+    /// The order no longer fits the position (too big, wrong side, would
+    /// increase it): read the position again and re-size.
+    #[error("order does not fit the position: {0}")]
+    Resize(String),
+    /// A taker order that found nothing to trade with at its worst price
+    /// (Nado 2056 IOC does not cross, 2031 FOK not filled): re-price, retry.
+    #[error("not filled at the worst price: {0}")]
+    NoFill(String),
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// A 5xx, timeout, transport error or venue maintenance: the order may or
+    /// may not have landed.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Any other refusal: final.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
 /// A frame or body the adapter could not understand.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ParseError(pub String);
+
+/// A client-side weight budget over sliding windows, for venues whose
+/// limits are weights per window and are shared with the bot (Nado: 2400 per
+/// minute and 400 per 10 s per IP for queries). Pure: the caller passes `now`.
+#[derive(Debug, Clone)]
+pub struct RateBudget {
+    /// (window length, weight allowed in it).
+    limits: Vec<(Duration, u32)>,
+    spent: std::collections::VecDeque<(std::time::Instant, u32)>,
+}
+
+impl RateBudget {
+    pub fn new(limits: &[(Duration, u32)]) -> RateBudget {
+        RateBudget {
+            limits: limits.to_vec(),
+            spent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Spends `weight` at `now` if every window has room; otherwise says how
+    /// long until it would (nothing is spent).
+    pub fn try_spend(&mut self, now: std::time::Instant, weight: u32) -> Result<(), Duration> {
+        let longest = self.limits.iter().map(|l| l.0).max().unwrap_or_default();
+        while let Some(&(at, _)) = self.spent.front() {
+            if now.duration_since(at) >= longest {
+                self.spent.pop_front();
+            } else {
+                break;
+            }
+        }
+        let mut wait = Duration::ZERO;
+        for &(window, limit) in &self.limits {
+            let mut used: u32 = self
+                .spent
+                .iter()
+                .filter(|(at, _)| now.duration_since(*at) < window)
+                .map(|(_, w)| w)
+                .sum();
+            if used + weight <= limit {
+                continue;
+            }
+            // Free the oldest entries in this window until the weight fits.
+            for &(at, w) in self.spent.iter().filter(|(at, _)| now.duration_since(*at) < window) {
+                used -= w;
+                if used + weight <= limit {
+                    wait = wait.max(window - now.duration_since(at));
+                    break;
+                }
+            }
+            if used + weight > limit {
+                // Heavier than the window allows at all: the window length.
+                wait = wait.max(window);
+            }
+        }
+        if wait.is_zero() {
+            self.spent.push_back((now, weight));
+            Ok(())
+        } else {
+            Err(wait)
+        }
+    }
+}
 
 /// Jittered exponential back-off, shared by every reconnect and retry loop.
 #[derive(Debug, Clone)]
@@ -179,5 +364,21 @@ mod tests {
         assert_eq!(b.next_delay(1.0), Duration::from_secs(1));
         b.reset();
         assert_eq!(b.next_delay(0.0), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn rate_budget_waits_for_the_oldest_spend_to_leave_the_window() {
+        let t0 = std::time::Instant::now();
+        let mut b = RateBudget::new(&[(Duration::from_secs(10), 12), (Duration::from_secs(60), 30)]);
+        assert_eq!(b.try_spend(t0, 10), Ok(()));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(1), 2), Ok(()));
+        // 12 spent in the 10 s window: the next waits for the first (at t0) to expire.
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(2), 1), Err(Duration::from_secs(8)));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(10), 10), Ok(()));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(20), 8), Ok(()));
+        // 30 in the minute: full until t0 + 60 s.
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(21), 1), Err(Duration::from_secs(39)));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(60), 1), Ok(()));
+        assert!(b.try_spend(t0, 100).is_err(), "a weight above a window's limit never fits");
     }
 }

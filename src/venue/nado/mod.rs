@@ -1,7 +1,10 @@
-//! Nado (Ink): EIP-712 signing and x18 fixed point so far. The stream,
-//! REST and simulator parts follow the Pacifica adapter's shape (see
-//! shared/venues/nado.md and issue 5).
+//! Nado (Ink), shared/venues/nado.md. Per-key stream (`position_change`,
+//! absolute x18 amounts, nothing replayed after a reconnect) over a
+//! permessage-deflate WebSocket; REST `subaccount_info` + `isolated_positions`
+//! for verification; EIP-712 signed reduce-only IOC closes.
 
+pub mod http;
 pub mod models;
 pub mod parse;
 pub mod sign;
+pub mod ws;

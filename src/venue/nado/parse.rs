@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::models::{self, Envelope, Event};
 use crate::domain::{Leg, Position, PositionKey};
-use crate::venue::{MarketInfo, RestSnapshot, StreamEvent};
+use crate::venue::{MarketInfo, OrderFailure, RestSnapshot, StreamEvent};
 
 /// One perp market, from the `symbols` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +211,19 @@ pub fn place_order_response(text: &str) -> Result<String, NadoError> {
     Ok(d.digest)
 }
 
+/// An execute that returns nothing we need (`cancel_product_orders`):
+/// success, or the classified failure.
+pub fn execute_ok(text: &str) -> Result<(), NadoError> {
+    let e: Envelope<serde_json::Value> = serde_json::from_str(text).map_err(|e| NadoError::Parse(e.to_string()))?;
+    if e.status != "success" {
+        return Err(NadoError::Venue {
+            code: e.error_code.unwrap_or(0),
+            message: e.error.unwrap_or_default(),
+        });
+    }
+    Ok(())
+}
+
 /// What one subscriptions-socket text frame means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WsFrame {
@@ -277,6 +290,33 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
             }))
         }
         Event::Fill(_) | Event::Other => Ok(WsFrame::Ignored),
+    }
+}
+
+/// What a refused `place_order` / `cancel_product_orders` means for the
+/// close loop (nado.md §5 error table).
+pub fn order_failure(e: NadoError) -> OrderFailure {
+    let NadoError::Venue { code, message } = e else {
+        // A body we could not read: the order may have landed.
+        return OrderFailure::Unknown(e.to_string());
+    };
+    let m = format!("{code} {message}");
+    match code {
+        // Rate limit: shares the wallet budget with the bot.
+        1000 | 1015 => OrderFailure::RateLimited {
+            retry_after: std::time::Duration::from_secs(1),
+        },
+        // Maintenance, internal error: try again later.
+        1004 | 2068 | 5000 => OrderFailure::Unknown(m),
+        // This exact digest was taken before: an earlier try landed.
+        2013 => OrderFailure::Landed(m),
+        // Reduce-only would increase: flat already, or the side is wrong.
+        2064 => OrderFailure::Resize(m),
+        // IOC did not cross / FOK not filled: re-price and retry.
+        2056 | 2031 => OrderFailure::NoFill(m),
+        // Nonce receive window missed (clock): a fresh nonce fixes it.
+        2011 | 2012 => OrderFailure::Unknown(m),
+        _ => OrderFailure::Rejected(m),
     }
 }
 

@@ -35,6 +35,9 @@ sol! {
 
 pub const MAINNET_CHAIN_ID: u64 = 57073;
 pub const TESTNET_CHAIN_ID: u64 = 763373;
+/// The Endpoint contracts (verifying contract of every execute but orders).
+pub const MAINNET_ENDPOINT: &str = "0x05ec92D78ED421f3D3Ada77FFdE167106565974E";
+pub const TESTNET_ENDPOINT: &str = "0x698D87105274292B5673367DEC81874Ce3633Ac2";
 
 /// How an order may execute (appendix bits 9–10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
