@@ -34,7 +34,6 @@ use crate::notify::Page;
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler};
 use crate::replay::{AccountSources, Effect, Observation, Observed};
-use crate::venue::pacifica;
 use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent};
 use crate::view::{Applied, Verification};
 
@@ -185,28 +184,18 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let mut close_accounts = Vec::new();
     for (i, acc) in config.accounts.iter().enumerate() {
         let poll_now = Arc::new(Notify::new());
-        let rest = pacifica::http::RestClient::new(
-            &acc.rest_url,
-            &acc.address,
-            acc.api_key.clone(),
-            acc.stream.rest_timeout,
-        )
-        .map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+        let rest = crate::venue::Rest::for_account(acc).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
         let resync = Arc::new(Notify::new());
         // stream/<account>
         {
             let tx = tx.clone();
-            let params = pacifica::ws::StreamParams {
-                url: acc.ws_url.clone(),
-                account: acc.address.clone(),
-                api_key: acc.api_key.clone(),
-                timing: acc.stream.clone(),
-                resync: resync.clone(),
-            };
+            let (acc, rest, resync) = (acc.clone(), rest.clone(), resync.clone());
             let shutdown = shutdown_rx.clone();
             tasks.spawn(named(format!("stream/{}", acc.name), async move {
-                pacifica::ws::run(
-                    params,
+                crate::venue::run_stream(
+                    &acc,
+                    &rest,
+                    resync,
                     |event| {
                         let tx = tx.clone();
                         async move { tx.send(Input::Stream { account: i, event }).await.is_ok() }
@@ -264,6 +253,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             account: acc.name.clone(),
             rest,
             address: acc.address.clone(),
+            nado: acc.nado.clone(),
             close: acc.close.clone(),
         });
     }
@@ -533,7 +523,7 @@ impl Running {
 #[allow(clippy::too_many_arguments)]
 async fn rest_poller(
     account: usize,
-    client: pacifica::http::RestClient,
+    client: crate::venue::Rest,
     every: Duration,
     poll_now: Arc<Notify>,
     tx: mpsc::Sender<Input>,
@@ -582,7 +572,7 @@ async fn rest_poller(
 
 async fn markets_poller(
     account: usize,
-    client: pacifica::http::RestClient,
+    client: crate::venue::Rest,
     every: Duration,
     prices_every: Duration,
     tx: mpsc::Sender<Input>,

@@ -8,13 +8,12 @@ use std::process::ExitCode;
 
 use rust_decimal::Decimal;
 
-use crate::actions::close::{close_position, CloseOutcome, CloseParams};
+use crate::actions::close::{close_account, AccountClose, CloseOutcome};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::journal::{self, Entry, Journal};
 use crate::plan::close::CloseTarget;
-use crate::venue::pacifica::http::RestClient;
-use crate::venue::pacifica::sign::Keypair;
+use crate::venue::Rest;
 
 fn pick<'a>(c: &'a Config, account: Option<&str>) -> Result<&'a AccountConfig, String> {
     match account {
@@ -51,19 +50,10 @@ pub async fn run(
             acc.name
         ));
     };
-    let signer = match Keypair::from_base58(close.key.expose()) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("close key: {e}")),
-    };
     if symbols.is_empty() && !all {
         return fail("name the symbols to close, or --all".into());
     }
-    let rest = match RestClient::new(
-        &acc.rest_url,
-        &acc.address,
-        acc.api_key.clone(),
-        acc.stream.rest_timeout,
-    ) {
+    let rest = match Rest::for_account(acc) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
@@ -83,14 +73,11 @@ pub async fn run(
         symbols.to_vec()
     };
     let armed = close.armed && !dry_run;
-    let params = CloseParams {
-        account: &acc.address,
-        signer: &signer,
-        agent: close.agent,
-        slippage_percent: close.slippage_percent,
-        expiry_window_ms: close.expiry_window.as_millis() as u64,
-        max_attempts: close.max_attempts,
-        verify_timeout: close.verify_timeout,
+    let params = AccountClose {
+        rest: &rest,
+        address: &acc.address,
+        nado: acc.nado.as_ref(),
+        close,
         armed,
     };
     let journal = match Journal::open(c.journal_url.expose()).await {
@@ -98,13 +85,13 @@ pub async fn run(
         Err(e) if armed => return fail(format!("{e}: no close is sent without the journal")),
         Err(e) => {
             eprintln!("driftwatch: {e} (dry run: continuing without the journal)");
-            return dry_without_journal(&rest, &params, &targets, &lots, print_request).await;
+            return dry_without_journal(&params, &targets, &lots, print_request).await;
         }
     };
     let mut ok = true;
     for symbol in &targets {
         let Some(lot) = lots.get(symbol).copied() else {
-            eprintln!("{symbol}: unknown market (not in /info); skipped");
+            eprintln!("{symbol}: unknown market (not in the venue's market list); skipped");
             ok = false;
             continue;
         };
@@ -127,7 +114,7 @@ pub async fn run(
             ok = false;
             continue;
         }
-        let outcome = close_position(&rest, &params, symbol, CloseTarget::Flatten, lot, &cloid).await;
+        let outcome = close_account(&params, symbol, CloseTarget::Flatten, lot, &cloid).await;
         ok &= report(symbol, &outcome, print_request);
         let _ = journal
             .finish(
@@ -145,8 +132,7 @@ pub async fn run(
 }
 
 async fn dry_without_journal(
-    rest: &RestClient,
-    params: &CloseParams<'_>,
+    params: &AccountClose<'_>,
     targets: &[String],
     lots: &std::collections::BTreeMap<String, Decimal>,
     print_request: bool,
@@ -154,8 +140,7 @@ async fn dry_without_journal(
     let mut ok = true;
     for symbol in targets {
         let lot = lots.get(symbol).copied().unwrap_or(Decimal::ZERO);
-        let outcome = close_position(
-            rest,
+        let outcome = close_account(
             params,
             symbol,
             CloseTarget::Flatten,

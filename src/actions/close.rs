@@ -18,6 +18,8 @@
 //!      client order id, which the venue deduplicates; Nado has no such id,
 //!      so it re-reads and re-sizes first (reduce-only caps a late landing);
 //!    - anything else: failed.
+//!    An accepted Nado IOC has already matched when the reply comes; if it
+//!    filled only partly, the rest is sized from a fresh read and sent.
 //! 5. Verified afterwards by fresh reads until the position is at the sized
 //!    target, or the verification timeout passes (unverified: page).
 //!
@@ -78,7 +80,10 @@ pub enum CloseOutcome {
         wanted: Decimal,
     },
     /// Disarmed: this exact signed body would have been sent.
-    Disarmed { order: CloseOrder, body: Value },
+    Disarmed {
+        order: CloseOrder,
+        body: Value,
+    },
     Failed(String),
 }
 
@@ -95,7 +100,9 @@ impl CloseOutcome {
                 order.side.as_str(),
                 order.amount,
                 order.symbol,
-                order_id.clone().unwrap_or_else(|| "id lost; the venue confirmed an earlier try".to_owned())
+                order_id
+                    .clone()
+                    .unwrap_or_else(|| "id lost; the venue confirmed an earlier try".to_owned())
             ),
             CloseOutcome::Unverified { order, position, .. } => format!(
                 "sent {} {} {} reduce-only, but the position is still {position}",
@@ -241,6 +248,12 @@ impl Closer<'_> {
         }
     }
 
+    /// Whether a successful reply means the order already matched (Nado's
+    /// IOC), so a fresh read right after shows its fill.
+    fn fills_before_reply(&self) -> bool {
+        matches!(self, Closer::Nado { .. })
+    }
+
     /// Whether a retry after an unknown outcome is deduplicated by the venue.
     fn idempotent(&self) -> bool {
         matches!(self, Closer::Pacifica { .. })
@@ -300,17 +313,20 @@ impl Closer<'_> {
     }
 
     /// The exact signed request for `attempt` (1-based).
-    async fn request(&self, order: &CloseOrder, fresh: &Fresh, client_order_id: &str, attempt: u32) -> Result<Value, String> {
+    async fn request(
+        &self,
+        order: &CloseOrder,
+        fresh: &Fresh,
+        client_order_id: &str,
+        attempt: u32,
+    ) -> Result<Value, String> {
         match self {
             Closer::Pacifica { params, .. } => {
                 signed_body(params, order, client_order_id, clock::now().0 as u64).map(Value::Object)
             }
             Closer::Nado { rest, params } => {
                 let read = fresh.nado.as_ref().ok_or("no Nado read")?;
-                let (bid, ask) = rest
-                    .market_price(read.product.product_id)
-                    .await
-                    .unwrap_or((None, None));
+                let (bid, ask) = rest.market_price(read.product.product_id).await.unwrap_or((None, None));
                 let reference = match order.side {
                     OrderSide::Ask => bid,
                     OrderSide::Bid => ask,
@@ -351,7 +367,10 @@ impl Closer<'_> {
                 let Value::Object(map) = body else {
                     return Err(OrderFailure::Rejected("not an object".into()));
                 };
-                rest.create_market_order(map).await.map(|id| id.to_string()).map_err(Into::into)
+                rest.create_market_order(map)
+                    .await
+                    .map(|id| id.to_string())
+                    .map_err(Into::into)
             }
             Closer::Nado { rest, .. } => rest.execute(&body.to_string()).await,
         }
@@ -378,6 +397,88 @@ pub async fn close_position(
     client_order_id: &str,
 ) -> CloseOutcome {
     close_with(&Closer::Pacifica { rest, params }, symbol, target, lot, client_order_id).await
+}
+
+/// One account's close, as configured: the venue client, the keys and
+/// the close section.
+pub struct AccountClose<'a> {
+    pub rest: &'a crate::venue::Rest,
+    /// The main account's address (Pacifica), or the owner (Nado).
+    pub address: &'a str,
+    pub nado: Option<&'a crate::config::NadoAccount>,
+    pub close: &'a crate::config::CloseConfig,
+    /// `close.armed`, unless a dry run says otherwise.
+    pub armed: bool,
+}
+
+/// Closes `symbol` toward `target` for a configured account: the keys are
+/// read here (they were checked at config load) and the venue's closer runs.
+pub async fn close_account(
+    a: &AccountClose<'_>,
+    symbol: &str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &str,
+) -> CloseOutcome {
+    let cfg = a.close;
+    match (a.rest, a.nado) {
+        (crate::venue::Rest::Pacifica(rest), _) => {
+            let signer = match Keypair::from_base58(cfg.key.expose()) {
+                Ok(k) => k,
+                Err(e) => return CloseOutcome::Failed(format!("close key: {e}")),
+            };
+            let params = CloseParams {
+                account: a.address,
+                signer: &signer,
+                agent: cfg.agent,
+                slippage_percent: cfg.slippage_percent,
+                expiry_window_ms: cfg.expiry_window.as_millis() as u64,
+                max_attempts: cfg.max_attempts,
+                verify_timeout: cfg.verify_timeout,
+                armed: a.armed,
+            };
+            close_with(
+                &Closer::Pacifica { rest, params: &params },
+                symbol,
+                target,
+                lot,
+                client_order_id,
+            )
+            .await
+        }
+        (crate::venue::Rest::Nado(rest), Some(n)) => {
+            let signer = match nado::sign::Signer::from_hex(cfg.key.expose()) {
+                Ok(k) => k,
+                Err(e) => return CloseOutcome::Failed(format!("close key: {e}")),
+            };
+            let (Ok(endpoint), Ok(sender)) = (
+                n.endpoint.parse::<alloy_primitives::Address>(),
+                n.subaccount.parse::<alloy_primitives::B256>(),
+            ) else {
+                return CloseOutcome::Failed("the Nado endpoint or subaccount does not parse".into());
+            };
+            let params = NadoCloseParams {
+                signer: &signer,
+                chain_id: n.chain_id,
+                endpoint,
+                sender,
+                slippage_percent: cfg.slippage_percent,
+                cancel_orders_first: cfg.cancel_orders_first,
+                max_attempts: cfg.max_attempts,
+                verify_timeout: cfg.verify_timeout,
+                armed: a.armed,
+            };
+            close_with(
+                &Closer::Nado { rest, params: &params },
+                symbol,
+                target,
+                lot,
+                client_order_id,
+            )
+            .await
+        }
+        (crate::venue::Rest::Nado(_), None) => CloseOutcome::Failed("a Nado account without its subaccount".into()),
+    }
 }
 
 /// Closes `symbol` toward `target` on the closer's venue.
@@ -418,6 +519,19 @@ pub async fn close_with(
         let reread = match venue.send(&body).await {
             Ok(id) => {
                 order_id = Some(id);
+                if venue.fills_before_reply() && attempts < venue.max_attempts() {
+                    // An IOC's unfilled part is cancelled: send what remains.
+                    if let Ok(f) = venue.fresh(symbol).await {
+                        let moved = f.position != fresh.position;
+                        if let (true, Ok(next)) = (moved, sized(symbol, f.position, target, lot)) {
+                            tracing::info!(symbol, filled = %(fresh.position - f.position), remaining = %next.amount,
+                                "Close partly filled; sending the rest.");
+                            fresh = f;
+                            order = next;
+                            continue;
+                        }
+                    }
+                }
                 break;
             }
             // An earlier try landed: verify it.

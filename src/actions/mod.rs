@@ -418,8 +418,9 @@ pub struct CloseDone {
 pub struct CloseAccount {
     pub venue: String,
     pub account: String,
-    pub rest: crate::venue::pacifica::http::RestClient,
+    pub rest: crate::venue::Rest,
     pub address: String,
+    pub nado: Option<crate::config::NadoAccount>,
     pub close: Option<crate::config::CloseConfig>,
 }
 
@@ -478,10 +479,6 @@ impl Closes {
             );
             return done("refused", "no close configuration".into());
         };
-        let signer = match crate::venue::pacifica::sign::Keypair::from_base58(cfg.key.expose()) {
-            Ok(k) => k,
-            Err(e) => return done("failed", format!("close key: {e}")),
-        };
         let entry_id = journal::entry_id(&cloid, 0);
         if !resumed {
             let Some(j) = journal else {
@@ -529,17 +526,14 @@ impl Closes {
                 return done("failed", "journal".into());
             }
         }
-        let params = close::CloseParams {
-            account: &a.address,
-            signer: &signer,
-            agent: cfg.agent,
-            slippage_percent: cfg.slippage_percent,
-            expiry_window_ms: cfg.expiry_window.as_millis() as u64,
-            max_attempts: cfg.max_attempts,
-            verify_timeout: cfg.verify_timeout,
+        let target = close::AccountClose {
+            rest: &a.rest,
+            address: &a.address,
+            nado: a.nado.as_ref(),
+            close: cfg,
             armed: cfg.armed,
         };
-        let outcome = close::close_position(&a.rest, &params, &req.symbol, req.target, req.lot, &cloid).await;
+        let outcome = close::close_account(&target, &req.symbol, req.target, req.lot, &cloid).await;
         let result = outcome.result();
         let summary = outcome.describe();
         match &outcome {

@@ -97,7 +97,9 @@ impl Rest {
                 acc.stream.rest_timeout,
             )
             .map(Rest::Nado),
-            (crate::domain::VenueKind::Nado, None) => Err(RestError::Decode("a Nado account without its subaccount".into())),
+            (crate::domain::VenueKind::Nado, None) => {
+                Err(RestError::Decode("a Nado account without its subaccount".into()))
+            }
         }
     }
 
@@ -377,8 +379,14 @@ mod tests {
         assert_eq!(b.try_spend(t0 + Duration::from_secs(10), 10), Ok(()));
         assert_eq!(b.try_spend(t0 + Duration::from_secs(20), 8), Ok(()));
         // 30 in the minute: full until t0 + 60 s.
-        assert_eq!(b.try_spend(t0 + Duration::from_secs(21), 1), Err(Duration::from_secs(39)));
+        assert_eq!(
+            b.try_spend(t0 + Duration::from_secs(21), 1),
+            Err(Duration::from_secs(39))
+        );
         assert_eq!(b.try_spend(t0 + Duration::from_secs(60), 1), Ok(()));
-        assert!(b.try_spend(t0, 100).is_err(), "a weight above a window's limit never fits");
+        assert!(
+            b.try_spend(t0, 100).is_err(),
+            "a weight above a window's limit never fits"
+        );
     }
 }

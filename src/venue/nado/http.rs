@@ -153,7 +153,9 @@ impl RestClient {
     /// Checks `contracts` against the configured chain and Endpoint; a
     /// mismatch keeps every position read failing (fail closed).
     pub async fn check_contracts(&self) -> Result<(), RestError> {
-        let text = self.query(weight::CONTRACTS, serde_json::json!({"type": "contracts"})).await?;
+        let text = self
+            .query(weight::CONTRACTS, serde_json::json!({"type": "contracts"}))
+            .await?;
         let (chain, endpoint) = parse::contracts(&text).map_err(rest_error)?;
         if chain != self.id.chain_id || !endpoint.eq_ignore_ascii_case(&self.id.endpoint) {
             self.contracts_ok.store(false, Ordering::Relaxed);
@@ -194,7 +196,10 @@ impl RestClient {
             tracing::warn!(error = %e, "Nado: cannot measure clock skew; nonces use the local clock.");
         }
         let text = self
-            .query(weight::SYMBOLS, serde_json::json!({"type": "symbols", "product_type": "perp"}))
+            .query(
+                weight::SYMBOLS,
+                serde_json::json!({"type": "symbols", "product_type": "perp"}),
+            )
             .await?;
         let products = parse::symbols(&text).map_err(rest_error)?;
         let markets = products.markets();

@@ -254,6 +254,42 @@ struct CancelTx<'a> {
     product_ids: &'a [u32],
 }
 
+/// The EIP-712 digest of a `CancellationProducts` (Endpoint domain).
+pub fn cancel_products_digest(chain_id: u64, endpoint: Address, sender: B256, product_ids: &[u32], nonce: u64) -> B256 {
+    let tx = CancellationProducts {
+        sender,
+        productIds: product_ids.to_vec(),
+        nonce,
+    };
+    tx.eip712_signing_hash(&domain(chain_id, endpoint))
+}
+
+/// The address that signed `digest` (`r ‖ s ‖ v`, v ∈ {27, 28}); what the
+/// venue checks against the owner or the linked signer.
+pub fn recover(digest: B256, signature: &[u8]) -> Result<Address, RecoverError> {
+    if signature.len() != 65 {
+        return Err(RecoverError::Length);
+    }
+    let v = signature[64];
+    if v != 27 && v != 28 {
+        return Err(RecoverError::V);
+    }
+    let sig = k256::ecdsa::Signature::from_slice(&signature[..64]).map_err(|_| RecoverError::Invalid)?;
+    let recid = k256::ecdsa::RecoveryId::from_byte(v - 27).ok_or(RecoverError::V)?;
+    let key = k256::ecdsa::VerifyingKey::recover_from_prehash(digest.as_slice(), &sig, recid)
+        .map_err(|_| RecoverError::Invalid)?;
+    let point = key.to_encoded_point(false);
+    Ok(Address::from_raw_public_key(&point.as_bytes()[1..]))
+}
+
+/// Why a signature does not recover (the venue's 2027, 2034, 2035).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverError {
+    Length,
+    V,
+    Invalid,
+}
+
 /// A signed `cancel_product_orders` (verified against the Endpoint): the
 /// digest, signature and exact body.
 pub fn sign_cancel_product_orders(
@@ -264,22 +300,16 @@ pub fn sign_cancel_product_orders(
     product_ids: &[u32],
     nonce: u64,
 ) -> Result<SignedOrder, String> {
-    let tx = CancellationProducts {
-        sender,
-        productIds: product_ids.to_vec(),
-        nonce,
-    };
-    signed(signer, tx.eip712_signing_hash(&domain(chain_id, endpoint)), |sig| {
-        CancelBody {
-            cancel_product_orders: Cancel {
-                tx: CancelTx {
-                    sender: hex0x(sender.as_slice()),
-                    nonce: nonce.to_string(),
-                    product_ids,
-                },
-                signature: sig,
+    let digest = cancel_products_digest(chain_id, endpoint, sender, product_ids, nonce);
+    signed(signer, digest, |sig| CancelBody {
+        cancel_product_orders: Cancel {
+            tx: CancelTx {
+                sender: hex0x(sender.as_slice()),
+                nonce: nonce.to_string(),
+                product_ids,
             },
-        }
+            signature: sig,
+        },
     })
 }
 

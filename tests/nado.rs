@@ -1,0 +1,700 @@
+//! Nado over real sockets against the simulated gateway: the
+//! permessage-deflate requirement, the stream's baseline after every
+//! reconnect, duplicate events, reduce-only IOC closes for each documented
+//! error, and the delta-neutral ETH/SOL scenario end to end on PostgreSQL.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use driftwatch::actions::close::{close_with, CloseOutcome, Closer, NadoCloseParams};
+use driftwatch::plan::close::{CloseTarget, OrderSide};
+use driftwatch::sim::nado::{NadoSim, SimAddrs, SimConfig};
+use driftwatch::venue::nado::http::{Identity, RestClient};
+use driftwatch::venue::nado::sign::{self, Signer};
+use driftwatch::venue::Rest;
+use rust_decimal::Decimal;
+use tokio::sync::watch;
+
+const T: Duration = Duration::from_secs(15);
+/// The signing vectors' test key (nado.md §9; never funded).
+const KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
+const SUB: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
+/// Another key: neither the owner nor linked.
+const OTHER_KEY: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+struct Gateway {
+    sim: NadoSim,
+    addrs: SimAddrs,
+    _stop: watch::Sender<bool>,
+}
+
+async fn gateway(cfg: SimConfig) -> Gateway {
+    driftwatch::app::install_crypto();
+    let (stop, rx) = watch::channel(false);
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (sim, addrs) = NadoSim::start(cfg, any, rx).await.expect("simulator binds loopback");
+    Gateway {
+        sim,
+        addrs,
+        _stop: stop,
+    }
+}
+
+async fn client(g: &Gateway) -> RestClient {
+    let c = RestClient::new(
+        &g.addrs.rest_url(),
+        Identity {
+            subaccount: SUB.into(),
+            chain_id: sign::MAINNET_CHAIN_ID,
+            endpoint: sign::MAINNET_ENDPOINT.to_ascii_lowercase(),
+        },
+        d("0.25"),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    c.markets().await.expect("contracts and symbols load");
+    c
+}
+
+fn params(signer: &Signer, armed: bool) -> NadoCloseParams<'_> {
+    NadoCloseParams {
+        signer,
+        chain_id: sign::MAINNET_CHAIN_ID,
+        endpoint: sign::MAINNET_ENDPOINT.parse().unwrap(),
+        sender: SUB.parse().unwrap(),
+        slippage_percent: d("1"),
+        cancel_orders_first: true,
+        max_attempts: 5,
+        verify_timeout: Duration::from_secs(2),
+        armed,
+    }
+}
+
+async fn close(g: &Gateway, key: &str, symbol: &str, target: CloseTarget, lot: &str) -> CloseOutcome {
+    let rest = client(g).await;
+    let signer = Signer::from_hex(key).unwrap();
+    let p = params(&signer, true);
+    close_with(
+        &Closer::Nado {
+            rest: &rest,
+            params: &p,
+        },
+        symbol,
+        target,
+        d(lot),
+        "test",
+    )
+    .await
+}
+
+fn place_orders(g: &Gateway) -> Vec<driftwatch::sim::nado::ReceivedOrder> {
+    g.sim.orders().into_iter().filter(|o| o.kind == "place_order").collect()
+}
+
+// === The subscriptions socket ===
+
+#[tokio::test]
+async fn a_client_without_permessage_deflate_is_refused_with_2080() {
+    let g = gateway(SimConfig::default()).await;
+    // tokio-tungstenite cannot offer the extension.
+    let (mut ws, _) = tokio_tungstenite::connect_async(g.addrs.ws_url()).await.unwrap();
+    use futures_util::StreamExt;
+    let first = tokio::time::timeout(T, ws.next()).await.unwrap().unwrap().unwrap();
+    let text = first.into_text().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error_code"], 2080, "{text}");
+    // And the socket is closed after it.
+    let next = tokio::time::timeout(T, ws.next()).await.unwrap();
+    assert!(
+        matches!(
+            next,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) | None | Some(Err(_))
+        ),
+        "{next:?}"
+    );
+    assert_eq!(g.sim.refused_uncompressed(), 1);
+    assert_eq!(g.sim.connections_accepted(), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_pinging_is_dropped() {
+    let g = gateway(SimConfig {
+        ping_timeout: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    let url: url::Url = g.addrs.ws_url().parse().unwrap();
+    let mut ws = yawc::WebSocket::connect(url)
+        .with_options(driftwatch::venue::nado::ws::client_options())
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    // No ping frames: the venue closes the socket.
+    let end = tokio::time::timeout(T, async {
+        loop {
+            match ws.next().await {
+                None => return "gone",
+                Some(f) if f.opcode() == yawc::OpCode::Close => return "closed",
+                Some(_) => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(end, "gone" | "closed"));
+    assert_eq!(g.sim.refused_uncompressed(), 0, "deflate was negotiated");
+}
+
+fn nado_config(g: &Gateway, db: &str, mapping: &str, rest_poll: &str, extra_account: &str, tail: &str) -> String {
+    format!(
+        r#"listen: 127.0.0.1:0
+intervals:
+  rest_poll: {rest_poll}
+  db_poll: 300ms
+  reconcile: 100ms
+  markets_refresh: 1m
+reconcile:
+  confirm_polls: 2
+  confirm_after: 5s
+  rest_stale_after: 120s
+  db_stale_after: 3s
+bot_db:
+  url: {{value: "{db}"}}
+  timeout: 2s
+journal:
+  url: {{value: "sqlite::memory:"}}
+accounts:
+  - name: hedge
+    venue: nado
+    address: "{OWNER}"
+    rest_url: "{rest}"
+    ws_url: "{ws}"
+    stream:
+      ping_interval: 200ms
+      ack_timeout: 1s
+      silence_timeout: 2s
+      backoff_initial: 50ms
+      backoff_max: 200ms
+      rest_timeout: 1s
+    mapping:
+{mapping}
+{extra_account}{tail}"#,
+        rest = g.addrs.rest_url(),
+        ws = g.addrs.ws_url(),
+    )
+}
+
+const PAIR_MAPPING: &str =
+    "      preset: nexwave\n      filter: {strategy_id: eth_sol_dn}\n      symbols: {ETH: ETH-PERP, SOL: SOL-PERP}";
+
+async fn pair_db(dir: &TempDir, rows: &[(&str, &str, f64)]) -> String {
+    let url = sqlite_db(dir, &[]).await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for (symbol, side, amount) in rows {
+        sqlx::query("INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES ('eth_sol_dn', ?, ?, ?, 1, 0, 'x', 'x')")
+            .bind(symbol).bind(side).bind(amount).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    url
+}
+
+fn ws_size(snap: &driftwatch::app::Snapshot, symbol: &str) -> Option<Decimal> {
+    row(snap, symbol).and_then(|r| r.ws.believed())
+}
+
+fn subaccount_reads(g: &Gateway) -> Vec<tokio::time::Instant> {
+    g.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/query" && String::from_utf8_lossy(&r.body).contains("\"subaccount_info\""))
+        .map(|r| r.at)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_reconnect_is_followed_by_a_rest_read_and_absolute_amounts_apply() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "-2.5");
+    let dir = TempDir::new("nado-reconnect");
+    let db = pair_db(&dir, &[("SOL", "ask", 2.5)]).await;
+    // REST polls only on demand here (a minute apart otherwise).
+    let app = start_app(
+        &nado_config(&g, &db, PAIR_MAPPING, "60s", "    correct: {mode: off}\n", ""),
+        false,
+    )
+    .await;
+    let snap = wait_for(&app, "the baseline", T, |s| {
+        ws_trusted(s) && ws_size(s, "SOL-PERP") == Some(d("-2.5"))
+    })
+    .await;
+    assert_eq!(state(&snap, "SOL-PERP"), Some(driftwatch::reconcile::State::InSync));
+    // The gateway sent gzip-capable requests only.
+    assert!(g
+        .sim
+        .requests()
+        .iter()
+        .all(|r| r.accept_encoding.as_deref().is_some_and(|a| a.contains("gzip"))));
+
+    // A change on the stream: the new absolute amount replaces the old.
+    g.sim.set_position(SUB, "SOL-PERP", "-3");
+    wait_for(&app, "the streamed amount", T, |s| {
+        ws_size(s, "SOL-PERP") == Some(d("-3"))
+    })
+    .await;
+
+    // Drop the socket; while it is gone the position changes and nothing
+    // replays it: only the REST read after the reconnect can know.
+    let reads_before = subaccount_reads(&g).len();
+    g.sim.set_no_ack(true);
+    g.sim.drop_connections();
+    eventually("a reconnect", T, || async { g.sim.connections_accepted() >= 2 }).await;
+    g.sim.set_position(SUB, "SOL-PERP", "-1");
+    let reconnected_at = tokio::time::Instant::now();
+    g.sim.set_no_ack(false);
+    g.sim.drop_connections();
+    let snap = wait_for(&app, "the view rebuilt from REST", T, |s| {
+        ws_trusted(s) && ws_size(s, "SOL-PERP") == Some(d("-1"))
+    })
+    .await;
+    let reads = subaccount_reads(&g);
+    assert!(reads.len() > reads_before, "a REST read followed the reconnect");
+    assert!(reads.iter().any(|t| *t >= reconnected_at));
+    assert!(g.sim.connections_accepted() >= 3);
+    assert_eq!(row(&snap, "SOL-PERP").unwrap().db.believed(), Some(d("-2.5")));
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_duplicate_position_change_changes_nothing() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "0.5");
+    let dir = TempDir::new("nado-dup");
+    let db = pair_db(&dir, &[("ETH", "bid", 0.7)]).await;
+    let app = start_app(
+        &nado_config(&g, &db, PAIR_MAPPING, "60s", "    correct: {mode: off}\n", ""),
+        true,
+    )
+    .await;
+    wait_for(&app, "the baseline", T, |s| {
+        ws_trusted(s) && ws_size(s, "ETH-PERP") == Some(d("0.5"))
+    })
+    .await;
+    let applied = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_ws_frames_total{account="hedge",outcome="applied",venue="nado"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    let before = applied(&app.metrics.render());
+    g.sim.duplicate_next_event();
+    g.sim.set_position(SUB, "ETH-PERP", "0.7");
+    let snap = wait_for(&app, "the change", T, |s| ws_size(s, "ETH-PERP") == Some(d("0.7"))).await;
+    // Let the duplicate arrive too, then compare.
+    eventually("both copies counted", T, || async {
+        applied(&app.metrics.render()) >= before + 2.0
+    })
+    .await;
+    let after = wait_for(&app, "a later reconcile", T, |s| s.at > snap.at).await;
+    assert_eq!(ws_size(&after, "ETH-PERP"), Some(d("0.7")));
+    assert_eq!(state(&after, "ETH-PERP"), state(&snap, "ETH-PERP"));
+    assert_eq!(row(&after, "ETH-PERP").unwrap().ws, row(&snap, "ETH-PERP").unwrap().ws);
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+// === Emergency closes ===
+
+#[tokio::test]
+async fn a_long_is_closed_with_a_signed_reduce_only_ioc_inside_the_band() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1.5");
+    g.sim.set_book("SOL-PERP", Some("139.5"), Some("140.5"), None);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    match &out {
+        CloseOutcome::Verified {
+            order,
+            attempts,
+            order_id,
+        } => {
+            assert_eq!(order.side, OrderSide::Ask);
+            assert_eq!(order.amount, d("1.5"));
+            assert_eq!(*attempts, 1);
+            assert!(order_id
+                .as_deref()
+                .is_some_and(|d| d.starts_with("0x") && d.len() == 66));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+    let all = g.sim.orders();
+    assert_eq!(
+        all[0].kind, "cancel_product_orders",
+        "resting orders are cancelled first"
+    );
+    assert_eq!(
+        all[0].body["cancel_product_orders"]["tx"]["productIds"],
+        serde_json::json!([8])
+    );
+    assert!(all.iter().all(|o| o.verified && o.error_code.is_none()), "{all:?}");
+    let o = &place_orders(&g)[0].body["place_order"];
+    assert_eq!(o["product_id"], 8);
+    assert_eq!(o["order"]["appendix"], "2561", "IOC + reduce-only");
+    assert_eq!(o["order"]["amount"], "-1500000000000000000");
+    assert_eq!(o["order"]["sender"], SUB);
+    // Worst price: 1 % under the bid, floored to the 0.01 tick, in x18.
+    assert_eq!(o["order"]["priceX18"], "138100000000000000000");
+    let nonce: u64 = o["order"]["nonce"].as_str().unwrap().parse().unwrap();
+    let recv = (nonce >> 20) as i64;
+    let now = driftwatch::clock::now().0;
+    assert!(
+        recv > now && recv - now <= 100_000,
+        "receive time inside the venue's window"
+    );
+}
+
+#[tokio::test]
+async fn a_short_is_bought_back_and_a_partial_fill_is_followed_by_the_rest() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "-0.3");
+    // Only 0.1 on offer per order.
+    g.sim.set_book("ETH-PERP", Some("2999"), Some("3001"), Some("0.1"));
+    let out = close(&g, KEY, "ETH-PERP", CloseTarget::Flatten, "0.001").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 3, .. }), "{out:?}");
+    assert_eq!(g.sim.position(SUB, "ETH-PERP"), Decimal::ZERO);
+    let orders = place_orders(&g);
+    assert_eq!(orders.len(), 3);
+    let amounts: Vec<&str> = orders
+        .iter()
+        .map(|o| o.body["place_order"]["order"]["amount"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        amounts,
+        ["300000000000000000", "200000000000000000", "100000000000000000"]
+    );
+}
+
+#[tokio::test]
+async fn error_2056_an_ioc_that_does_not_cross_is_repriced_and_retried() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    g.sim.fail_next_order(2056);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+    let orders = place_orders(&g);
+    assert_eq!(orders[0].error_code, Some(2056));
+    // The second worst price is wider (2 % instead of 1 % under the bid).
+    let price = |i: usize| -> i128 {
+        orders[i].body["place_order"]["order"]["priceX18"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(price(1) < price(0), "{} then {}", price(0), price(1));
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn an_empty_book_never_crosses_and_the_close_gives_up_without_going_outside_the_band() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    g.sim.set_book("SOL-PERP", None, None, None);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(m) if m.contains("gave up")),
+        "{out:?}"
+    );
+    let orders = place_orders(&g);
+    assert_eq!(orders.len(), 5, "max_attempts");
+    assert!(
+        orders.iter().all(|o| o.error_code == Some(2056)),
+        "never 2007 (band) nor 2000 (tick)"
+    );
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), d("2"), "untouched");
+}
+
+#[tokio::test]
+async fn error_2031_a_fok_that_cannot_fill_is_retried_like_2056() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "BTC-PERP", "0.01");
+    g.sim.fail_next_order(2031);
+    let out = close(&g, KEY, "BTC-PERP", CloseTarget::Flatten, "0.00005").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn error_2064_reduce_only_would_increase_rereads_and_finds_it_flat() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    // The position closes while the order is on its way.
+    g.sim.move_position_before_next_order(SUB, "SOL-PERP", "0");
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert_eq!(out, CloseOutcome::AlreadyFlat);
+    assert_eq!(place_orders(&g)[0].error_code, Some(2064));
+    assert_eq!(place_orders(&g).len(), 1);
+}
+
+#[tokio::test]
+async fn error_2064_after_a_flip_resizes_against_the_new_side() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.move_position_before_next_order(SUB, "SOL-PERP", "-0.4");
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    match &out {
+        CloseOutcome::Verified { order, .. } => {
+            assert_eq!(order.side, OrderSide::Bid);
+            assert_eq!(order.amount, d("0.4"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+}
+
+#[tokio::test]
+async fn error_2013_digest_exists_is_verified_by_a_fresh_read_not_trusted() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    // The venue says an identical order exists, but nothing changed.
+    g.sim.fail_next_order(2013);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(
+        matches!(&out, CloseOutcome::Unverified { position, .. } if *position == d("1")),
+        "{out:?}"
+    );
+    assert_eq!(place_orders(&g).len(), 1, "no blind resend");
+}
+
+#[tokio::test]
+async fn error_1000_rate_limit_waits_then_sends() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "XRP-PERP", "-50");
+    g.sim.fail_next_order(1000);
+    let started = tokio::time::Instant::now();
+    let out = close(&g, KEY, "XRP-PERP", CloseTarget::Flatten, "1").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+    let orders = place_orders(&g);
+    assert!(orders[1].at.duration_since(orders[0].at) >= Duration::from_millis(900));
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn error_5000_and_a_lost_response_reread_before_any_resend() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.fail_next_order(5000);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+
+    // Executed, but the answer is lost: the re-read finds it done, and no
+    // second order is sent (Nado has no client order id to deduplicate).
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.lose_next_order_response();
+    let before = place_orders(&g).len();
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert_eq!(out, CloseOutcome::AlreadyFlat);
+    assert_eq!(place_orders(&g).len(), before + 1);
+}
+
+#[tokio::test]
+async fn error_2028_a_key_that_is_neither_owner_nor_linked_is_refused_then_linked_works() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    let out = close(&g, OTHER_KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(&out, CloseOutcome::Failed(m) if m.contains("2028")), "{out:?}");
+    assert_eq!(place_orders(&g).len(), 1, "a refusal is final, not retried");
+    g.sim.link_signer(SUB, Signer::from_hex(OTHER_KEY).unwrap().address());
+    let out = close(&g, OTHER_KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+}
+
+#[tokio::test]
+async fn maintenance_and_other_documented_codes_are_classified() {
+    // 2068 (maintenance) is retried; 2069 (trading blocked) is final.
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.fail_next_order(2068);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.fail_next_order(2069);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(&out, CloseOutcome::Failed(m) if m.contains("2069")), "{out:?}");
+}
+
+#[tokio::test]
+async fn reduce_to_bot_trims_only_the_excess_and_disarmed_sends_nothing() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "-3.37");
+    let rest = client(&g).await;
+    let signer = Signer::from_hex(KEY).unwrap();
+    let p = params(&signer, false);
+    let out = close_with(
+        &Closer::Nado {
+            rest: &rest,
+            params: &p,
+        },
+        "SOL-PERP",
+        CloseTarget::ReduceTo(d("-0.5")),
+        d("0.01"),
+        "t",
+    )
+    .await;
+    match &out {
+        CloseOutcome::Disarmed { order, body } => {
+            assert_eq!(order.amount, d("2.87"));
+            assert_eq!(body["place_order"]["order"]["amount"], "2870000000000000000");
+            assert_eq!(body["place_order"]["order"]["appendix"], "2561");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(g.sim.orders().is_empty(), "disarmed: nothing sent, not even the cancel");
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::ReduceTo(d("-0.5")), "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), d("-0.5"));
+}
+
+#[tokio::test]
+async fn queries_respect_the_shared_per_ip_budget() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    let rest = client(&g).await;
+    // The bot behind the same IP has used nearly all of the 10-second budget.
+    assert!(g.sim.spend_query_weight(395));
+    let err = rest.positions().await.unwrap_err();
+    assert!(
+        matches!(err, driftwatch::venue::RestError::RateLimited { .. }),
+        "a rate limit, never flat: {err:?}"
+    );
+    // The REST enum answers the same through the venue interface.
+    let acc_rest = Rest::Nado(rest);
+    assert!(acc_rest.positions().await.is_err());
+}
+
+// === The delta-neutral scenario, end to end ===
+
+const NET_EXPOSURE: &str = "groups:
+  eth_sol: [ETH-PERP, SOL-PERP]
+rules:
+  - id: eth-sol-net-exposure
+    scope: {groups: [eth_sol]}
+    condition: {net_exposure: {group: eth_sol, above_usd: 100}}
+    for: 1s
+    cooldown: 1m
+    severity: critical
+    actions: [alert, reduce_to_bot]
+";
+
+/// The 2026-02-03 incident on Nado: long 0.5 ETH against short 10.71 SOL
+/// (neutral at 3000/140); the bot reset its view of SOL and kept selling,
+/// so the exchange holds about $400 more short SOL than the bot's database
+/// says. The net-exposure rule trims SOL back to the database's size,
+/// reduce-only, and the database (PostgreSQL, Nexwave schema) stays as the
+/// bot wrote it.
+#[tokio::test]
+async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot() {
+    let Some(url) = pg_database("nado_dn").await else {
+        return;
+    };
+    let schema = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/botdb/nexwave_positions.sql"
+    ))
+    .unwrap();
+    exec(&url, &schema).await;
+    exec(
+        &url,
+        "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES \
+         ('eth_sol_dn', 'ETH', 'bid', 0.5, 3000, 0, now(), now()), ('eth_sol_dn', 'SOL', 'ask', 10.71, 140, 0, now(), now())",
+    )
+    .await;
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "0.5");
+    g.sim.set_position(SUB, "SOL-PERP", "-13.57");
+    let dir = TempDir::new("nado-dn");
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("dn.yaml"), NET_EXPOSURE).unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    let account = format!(
+        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    let text = nado_config(
+        &g,
+        &url,
+        PAIR_MAPPING,
+        "300ms",
+        &account,
+        &format!("rules: {{dir: {}}}\n", rules_dir.display()),
+    )
+    .replace(
+        "url: {value: \"sqlite::memory:\"}",
+        &format!(
+            "url: {{value: \"sqlite://{}\"}}",
+            dir.path().join("journal.db").display()
+        ),
+    );
+    let app = start_app(&text, true).await;
+    let mut pages = app.pages.subscribe();
+    eventually("SOL trimmed to the bot's size", T, || async {
+        g.sim.position(SUB, "SOL-PERP") == d("-10.71")
+    })
+    .await;
+    assert_eq!(
+        g.sim.position(SUB, "ETH-PERP"),
+        d("0.5"),
+        "the explained leg is untouched"
+    );
+    let orders = place_orders(&g);
+    assert_eq!(orders.len(), 1, "one close: {orders:?}");
+    let o = &orders[0].body["place_order"];
+    assert_eq!(o["product_id"], 8);
+    assert_eq!(
+        o["order"]["amount"], "2860000000000000000",
+        "buy back exactly the excess"
+    );
+    assert_eq!(o["order"]["appendix"], "2561");
+    let page = tokio::time::timeout(T, pages.recv()).await.unwrap().unwrap();
+    assert_eq!(page.id, "eth-sol-net-exposure");
+    eventually("the view agrees", T, || async {
+        let snap = app.snapshots.borrow().clone();
+        !snap.accounts.is_empty() && ws_size(&snap, "SOL-PERP") == Some(d("-10.71"))
+    })
+    .await;
+    eventually("the close is counted", T, || async {
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_emergency_closes_total{account="hedge",result="verified",symbol="SOL-PERP",venue="nado"}"#,
+        ) == Some(1.0)
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    let entries = j
+        .history(driftwatch::domain::Timestamp(0), Some("SOL-PERP"))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].op.as_str(), entries[0].status.as_str()),
+        ("reduce_to_bot", "verified")
+    );
+    // The bot's rows are its own: corrections were off.
+    let rows = texts(
+        &url,
+        "SELECT symbol, CAST(amount AS TEXT) FROM positions ORDER BY symbol",
+    )
+    .await;
+    assert_eq!(rows.len(), 2);
+}
