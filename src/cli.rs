@@ -139,19 +139,26 @@ pub enum Command {
         #[arg(long)]
         symbol: Option<String>,
     },
-    /// Run the simulated Pacifica exchange on loopback (scripted with POST /_sim/...).
+    /// Run a simulated exchange on loopback (scripted with POST /_sim/...).
     Sim {
+        /// pacifica, or nado (one port: the gateway and /v1/subscribe on --rest-listen).
+        #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
+        venue: crate::domain::VenueKind,
         #[arg(long, default_value = "127.0.0.1:9810")]
         rest_listen: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:9811")]
         ws_listen: SocketAddr,
-        /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT, optionally :ENTRY (repeatable).
+        /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT, optionally :ENTRY
+        /// (Nado: SUBACCOUNT:SYMBOL:SIGNED_AMOUNT) (repeatable).
         #[arg(long = "open")]
         open: Vec<String>,
     },
     /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
     Demo {
-        /// incident: the 2025-11-10 stale rows; sol: the 2026-02-03 SOL residual.
+        /// pacifica (the default) or nado: the delta-neutral ETH/SOL pair of 2026-02-03.
+        #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
+        venue: crate::domain::VenueKind,
+        /// Pacifica: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).
         #[arg(long, value_enum, default_value = "incident")]
         scenario: crate::demo::Scenario,
         #[arg(long, default_value = config::DEFAULT_LISTEN)]
@@ -206,6 +213,14 @@ fn parse_size(s: &str) -> Result<u64, String> {
     n.checked_mul(mult)
         .filter(|v| *v >= 4096)
         .ok_or_else(|| format!("invalid size {s:?}: at least 4KiB"))
+}
+
+fn parse_venue(s: &str) -> Result<crate::domain::VenueKind, String> {
+    match s {
+        "pacifica" => Ok(crate::domain::VenueKind::Pacifica),
+        "nado" => Ok(crate::domain::VenueKind::Nado),
+        other => Err(format!("unknown venue {other:?}: pacifica or nado")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -420,16 +435,21 @@ async fn async_main(command: Command) -> ExitCode {
             return history(&c, &since, symbol.as_deref()).await;
         }
         Command::Sim {
+            venue,
             rest_listen,
             ws_listen,
             open,
         } => {
             init_logging(LogFormat::Text, "info");
-            sim(rest_listen, ws_listen, &open).await
+            match venue {
+                crate::domain::VenueKind::Pacifica => sim(rest_listen, ws_listen, &open).await,
+                crate::domain::VenueKind::Nado => sim_nado(rest_listen, &open).await,
+            }
         }
         Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
         Command::Replay { files, rules, json } => return replay(&files, &rules, json),
         Command::Demo {
+            venue,
             scenario,
             listen,
             run_for,
@@ -447,6 +467,7 @@ async fn async_main(command: Command) -> ExitCode {
             };
             crate::demo::run(
                 crate::demo::DemoOptions {
+                    venue,
                     scenario,
                     listen,
                     run_for,
@@ -650,6 +671,30 @@ async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Resul
     println!(
         "Script it with POST {}/_sim/open|close|liquidate|fault (JSON).",
         addrs.rest
+    );
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}
+
+async fn sim_nado(listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
+    use crate::sim::nado::{NadoSim, SimConfig};
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (sim, addrs) = NadoSim::start(SimConfig::default(), listen, stop_rx).await?;
+    for spec in open {
+        match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [sub, symbol, amount] if amount.parse::<rust_decimal::Decimal>().is_ok() => {
+                sim.set_position(sub, symbol, amount)
+            }
+            _ => anyhow::bail!("--open {spec:?}: expected SUBACCOUNT:SYMBOL:SIGNED_AMOUNT"),
+        }
+    }
+    println!("Simulated Nado gateway on loopback (chain 57073, mainnet Endpoint):");
+    println!("  rest_url: {}", addrs.rest_url());
+    println!("  ws_url:   {}", addrs.ws_url());
+    println!(
+        "Script it with POST http://{}/_sim/position|liquidate|fault (JSON).",
+        addrs.gateway
     );
     shutdown_signal().await;
     let _ = stop_tx.send(true);

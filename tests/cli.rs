@@ -257,6 +257,37 @@ fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
 }
 
 #[test]
+fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
+    let out = driftwatch()
+        .args(["demo", "--venue", "nado", "--listen", "127.0.0.1:0", "--for", "20s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("simulated Nado"), "{stdout}");
+    assert!(
+        stdout.contains("last emergency close: SOL-PERP verified: closed bid 2.86 SOL-PERP reduce-only"),
+        "{stdout}"
+    );
+    let last = stdout.rsplit("ACCOUNT").next().unwrap();
+    assert!(
+        last.lines().any(|l| l.contains("SOL-PERP") && l.contains("-10.71") && l.contains("in_sync")),
+        "{last}"
+    );
+    let journal = stdout.rsplit("The action journal:").next().unwrap();
+    assert_eq!(
+        journal.lines().filter(|l| l.contains("emergency_close")).count(),
+        1,
+        "{journal}"
+    );
+}
+
+#[test]
 fn rule_tests_exit_like_promtool() {
     let ok = driftwatch().args(["test", "rules/default_test.yaml"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&ok.stdout);

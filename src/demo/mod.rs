@@ -10,6 +10,12 @@
 //! loader as `run`, with corrections on: after two agreeing reads the 15
 //! ghost rows are archived and deleted and the ZEC row becomes the short the
 //! exchange holds, in one transaction.
+//!
+//! `--venue nado` replays the 2026-02-03 incident where it happened: a
+//! delta-neutral ETH/SOL pair on the simulated Nado gateway, whose bot
+//! reset its view of SOL and kept selling. The short SOL leg grows by
+//! about $400 the database never hears of; the `net_exposure` rule over the
+//! pair trims SOL back to the database's size, reduce-only, signed EIP-712.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,10 +27,18 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::watch;
 
 use crate::config::{self, ProcessEnv};
+use crate::sim::nado::{NadoSim, SimConfig as NadoSimConfig};
 use crate::sim::pacifica::{Sim, SimAddrs, SimConfig};
+use rust_decimal::Decimal;
 
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 const CONFIG: &str = include_str!("pacifica.yaml");
+const NADO_CONFIG: &str = include_str!("nado.yaml");
+const DELTA_NEUTRAL_RULES: &str = include_str!("../../rules/delta-neutral.yaml");
+/// The key of shared/venues/vectors/nado_signing.json (a public test key).
+const NADO_DEMO_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// Its default subaccount.
+pub const NADO_SUBACCOUNT: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
 const SCHEMA: &str = include_str!("nexwave_sqlite.sql");
 const DEFAULT_RULES: &str = include_str!("../../rules/default.yaml");
 /// The main key of shared/venues/vectors/pacifica_signing.json (a public test key).
@@ -91,15 +105,34 @@ pub fn seed_exchange(sim: &Sim) {
 
 /// The embedded demo config, filled in.
 pub fn config_text(listen: SocketAddr, db_path: &Path, sim: &SimAddrs) -> String {
-    CONFIG
+    fill(CONFIG, listen, db_path, &sim.rest_url(), &sim.ws_url())
+}
+
+fn fill(template: &str, listen: SocketAddr, db_path: &Path, rest_url: &str, ws_url: &str) -> String {
+    template
         .replace("${LISTEN}", &listen.to_string())
         .replace("${DB_URL}", &format!("sqlite://{}", db_path.display()))
         .replace(
             "${JOURNAL_URL}",
             &format!("sqlite://{}", db_path.with_file_name("journal.db").display()),
         )
-        .replace("${REST_URL}", &sim.rest_url())
-        .replace("${WS_URL}", &sim.ws_url())
+        .replace("${REST_URL}", rest_url)
+        .replace("${WS_URL}", ws_url)
+}
+
+/// The Nado demo's bot database: the pair as the bot opened it.
+async fn seed_nado_pair(db_path: &Path) -> anyhow::Result<()> {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
+    sqlx::query("DELETE FROM positions").execute(&pool).await?;
+    sqlx::query(
+        "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES \
+         ('eth_sol_dn', 'ETH', 'bid', 0.5, 3000, 0, '2026-02-03T08:00:00Z', '2026-02-03T08:00:00Z'), \
+         ('eth_sol_dn', 'SOL', 'ask', 10.71, 140, 0, '2026-02-03T08:00:00Z', '2026-02-03T08:00:00Z')",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
 }
 
 /// Which incident the demo replays.
@@ -112,6 +145,7 @@ pub enum Scenario {
 }
 
 pub struct DemoOptions {
+    pub venue: crate::domain::VenueKind,
     pub scenario: Scenario,
     pub listen: SocketAddr,
     /// Stop after this long (for scripted runs); `None` runs until Ctrl-C.
@@ -136,25 +170,8 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
 
     let (sim_stop, sim_rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse()?;
-    let (sim, addrs) = Sim::start(SimConfig::default(), any, any, sim_rx).await?;
-    match opts.scenario {
-        Scenario::Incident => seed_exchange(&sim),
-        Scenario::Sol => {
-            sim.set_mark("SOL", "125");
-            sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
-        }
-    }
     let rules_dir = dir.join("rules");
     std::fs::create_dir_all(&rules_dir)?;
-    // The shipped default rules, with their holds shortened for the demo.
-    std::fs::write(
-        rules_dir.join("default.yaml"),
-        DEFAULT_RULES.replace("for: 60s", "for: 5s"),
-    )?;
-    let key = dir.join("close-key");
-    // The test key of the venue's signing vectors: the demo trades only the simulator.
-    std::fs::write(&key, DEMO_KEY)?;
-
     // The default port may be taken on a developer's machine: fall back to any.
     let listen = match tokio::net::TcpListener::bind(opts.listen).await {
         Ok(l) => {
@@ -163,10 +180,54 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         }
         Err(_) => any,
     };
-    let mut text = config_text(listen, &db_path, &addrs);
-    if opts.scenario == Scenario::Sol {
-        text = text.replace("      mode: apply", "      mode: dry_run");
-    }
+    let key = dir.join("close-key");
+    let nado = opts.venue == crate::domain::VenueKind::Nado;
+    let (mut text, urls, script) = if nado {
+        let (sim, addrs) = NadoSim::start(NadoSimConfig::default(), any, sim_rx).await?;
+        seed_nado_pair(&db_path).await?;
+        sim.set_position(NADO_SUBACCOUNT, "ETH-PERP", "0.5");
+        sim.set_position(NADO_SUBACCOUNT, "SOL-PERP", "-10.71");
+        std::fs::write(
+            rules_dir.join("delta-neutral.yaml"),
+            DELTA_NEUTRAL_RULES
+                .replace("[ETH, SOL]", "[ETH-PERP, SOL-PERP]")
+                .replace("for: 60s", "for: 5s"),
+        )?;
+        std::fs::write(rules_dir.join("default.yaml"), DEFAULT_RULES)?;
+        std::fs::write(&key, NADO_DEMO_KEY)?;
+        let text = fill(NADO_CONFIG, listen, &db_path, &addrs.rest_url(), &addrs.ws_url());
+        // The bot's view of SOL was reset to zero, so it keeps selling the
+        // hedge: 2.86 SOL (about $400) the database never hears of.
+        let script = tokio::spawn(async move {
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let short = sim.position(NADO_SUBACCOUNT, "SOL-PERP") - Decimal::new(715, 3);
+                sim.set_position(NADO_SUBACCOUNT, "SOL-PERP", &short.to_string());
+            }
+        });
+        (text, (addrs.rest_url(), addrs.ws_url()), Some(script))
+    } else {
+        let (sim, addrs) = Sim::start(SimConfig::default(), any, any, sim_rx).await?;
+        match opts.scenario {
+            Scenario::Incident => seed_exchange(&sim),
+            Scenario::Sol => {
+                sim.set_mark("SOL", "125");
+                sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
+            }
+        }
+        // The shipped default rules, with their holds shortened for the demo.
+        std::fs::write(
+            rules_dir.join("default.yaml"),
+            DEFAULT_RULES.replace("for: 60s", "for: 5s"),
+        )?;
+        // The test key of the venue's signing vectors: the demo trades only the simulator.
+        std::fs::write(&key, DEMO_KEY)?;
+        let mut text = config_text(listen, &db_path, &addrs);
+        if opts.scenario == Scenario::Sol {
+            text = text.replace("      mode: apply", "      mode: dry_run");
+        }
+        (text, (addrs.rest_url(), addrs.ws_url()), None)
+    };
     text.push_str(&format!(
         "    close: {{key: {{file: \"{}\"}}, armed: true, verify_timeout: 5s}}\nrules: {{dir: \"{}\"}}\n",
         key.display(),
@@ -184,18 +245,18 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let http = running.http_addr;
     let mut snaps = running.snapshots.clone();
 
-    match opts.scenario {
-        Scenario::Incident => println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback."),
-        Scenario::Sol => println!(
+    match (nado, opts.scenario) {
+        (true, _) => println!(
+            "driftwatch demo: the 2026-02-03 incident on a simulated Nado: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
+        ),
+        (false, Scenario::Incident) => println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback."),
+        (false, Scenario::Sol) => println!(
             "driftwatch demo: the 2026-02-03 SOL residual on loopback: the bot's database is flat, the exchange holds 0.5 SOL."
         ),
     }
-    println!(
-        "  simulated exchange: {} (REST), {} (WebSocket)",
-        addrs.rest_url(),
-        addrs.ws_url()
-    );
-    println!("  bot database:       {} (Nexwave schema, 16 rows)", db_path.display());
+    println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
+    let rows = if nado { "2 rows: long ETH, short SOL" } else { "Nexwave schema, 16 rows" };
+    println!("  bot database:       {} ({rows})", db_path.display());
     if let Some(h) = http {
         println!("  metrics:            http://{h}/metrics");
     }
@@ -250,6 +311,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
             }
         }
         j.close().await;
+    }
+    if let Some(s) = script {
+        s.abort();
     }
     let _ = sim_stop.send(true);
     let _ = std::fs::remove_dir_all(&dir);
