@@ -276,7 +276,8 @@ fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
     );
     let last = stdout.rsplit("ACCOUNT").next().unwrap();
     assert!(
-        last.lines().any(|l| l.contains("SOL-PERP") && l.contains("-10.71") && l.contains("in_sync")),
+        last.lines()
+            .any(|l| l.contains("SOL-PERP") && l.contains("-10.71") && l.contains("in_sync")),
         "{last}"
     );
     let journal = stdout.rsplit("The action journal:").next().unwrap();

@@ -698,3 +698,85 @@ async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot
     .await;
     assert_eq!(rows.len(), 2);
 }
+
+// === The panic button ===
+
+async fn run_cli(args: Vec<String>) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+            .env_remove("RUST_LOG")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "0.5");
+    g.sim.set_position(SUB, "SOL-PERP", "-10.71");
+    let dir = TempDir::new("nado-panic");
+    let db = pair_db(&dir, &[]).await;
+    let key = dir.path().join("key");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    let account = format!(
+        "    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    let text = nado_config(&g, &db, PAIR_MAPPING, "1s", &account, "").replace(
+        "url: {value: \"sqlite::memory:\"}",
+        &format!(
+            "url: {{value: \"sqlite://{}\"}}",
+            dir.path().join("journal.db").display()
+        ),
+    );
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let args = |extra: &[&str]| {
+        let mut v = vec!["close".to_owned(), "--config".into(), cfg.display().to_string()];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    // A dry run prints the exact signed body and sends nothing.
+    let (code, stdout, stderr) = run_cli(args(&["SOL-PERP", "--dry-run", "--print-request"])).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("SOL-PERP: disarmed: would send bid 10.71 reduce-only"),
+        "{stdout}"
+    );
+    let body: serde_json::Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(body["place_order"]["order"]["appendix"], "2561");
+    assert!(g.sim.orders().is_empty());
+    // Armed: everything open is flattened.
+    let (code, stdout, stderr) = run_cli(args(&["--all"])).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ETH-PERP: closed ask 0.5 reduce-only"), "{stdout}");
+    assert!(stdout.contains("SOL-PERP: closed bid 10.71 reduce-only"), "{stdout}");
+    assert_eq!(g.sim.position(SUB, "ETH-PERP"), Decimal::ZERO);
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    let entries = j.history(driftwatch::domain::Timestamp(0), None).await.unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.kind == "emergency_close" && e.status == "verified" && e.venue == "nado")
+            .count(),
+        2,
+        "{entries:?}"
+    );
+    // Again: already flat, nothing sent.
+    let before = g.sim.orders().len();
+    let (code, stdout, _) = run_cli(args(&["--all"])).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(g.sim.orders().len(), before);
+}

@@ -255,7 +255,11 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         ),
     }
     println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
-    let rows = if nado { "2 rows: long ETH, short SOL" } else { "Nexwave schema, 16 rows" };
+    let rows = if nado {
+        "2 rows: long ETH, short SOL"
+    } else {
+        "Nexwave schema, 16 rows"
+    };
     println!("  bot database:       {} ({rows})", db_path.display());
     if let Some(h) = http {
         println!("  metrics:            http://{h}/metrics");
