@@ -17,9 +17,9 @@
 //!    - outcome unknown (5xx, timeout): Pacifica retries with the same
 //!      client order id, which the venue deduplicates; Nado has no such id,
 //!      so it re-reads and re-sizes first (reduce-only caps a late landing);
-//!    - anything else: failed.
-//!    An accepted Nado IOC has already matched when the reply comes; if it
-//!    filled only partly, the rest is sized from a fresh read and sent.
+//!    - anything else: failed;
+//!    - accepted: a Nado IOC has already matched when the reply comes; if
+//!      it filled only partly, the rest is sized from a fresh read and sent.
 //! 5. Verified afterwards by fresh reads until the position is at the sized
 //!    target, or the verification timeout passes (unverified: page).
 //!
