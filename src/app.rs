@@ -1079,8 +1079,17 @@ impl Core {
             None => vec![d.subject.clone()],
         };
         let mut requests = Vec::new();
+        let mut isolated_only = Vec::new();
         for sym in symbols {
-            let Some(row) = report.rows.iter().find(|r| r.key.symbol == sym) else {
+            // Closes act on the cross (net) leg; an isolated leg is paged, not closed.
+            let Some(row) = report
+                .rows
+                .iter()
+                .find(|r| r.key.symbol == sym && r.key.leg == crate::domain::Leg::Net)
+            else {
+                if report.rows.iter().any(|r| r.key.symbol == sym) {
+                    isolated_only.push(sym);
+                }
                 continue;
             };
             let (Some(ex), Some(db)) = (row.ws.believed(), row.db.believed()) else {
@@ -1097,6 +1106,15 @@ impl Core {
             }
             let notional = a.src.marks.get(&sym).map(|m| ex.abs() * m);
             requests.push((sym, target, notional));
+        }
+        for sym in isolated_only {
+            self.refuse_close(
+                account,
+                &sym,
+                d,
+                "only an isolated or hedge leg is open: not closed automatically".into(),
+                now,
+            );
         }
         for (sym, target, notional) in requests {
             if self.in_flight.contains(&(account, sym.clone())) {

@@ -780,3 +780,64 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(g.sim.orders().len(), before);
 }
+
+#[tokio::test]
+async fn an_isolated_position_is_watched_and_paged_but_not_closed() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.deposit(SUB);
+    let dir = TempDir::new("nado-iso");
+    let db = pair_db(&dir, &[]).await;
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("r.yaml"),
+        "rules:\n  - id: untracked\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 0s\n    severity: critical\n    actions: [alert, reduce_to_bot]\n",
+    )
+    .unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, KEY).unwrap();
+    let account = format!(
+        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    let text = nado_config(
+        &g,
+        &db,
+        PAIR_MAPPING,
+        "300ms",
+        &account,
+        &format!("rules: {{dir: {}}}\n", rules_dir.display()),
+    );
+    let app = start_app(&text, false).await;
+    let mut pages = app.pages.subscribe();
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    // Opened on the stream, in the derived isolated subaccount.
+    g.sim.set_isolated(SUB, "BTC-PERP", "0.01");
+    let snap = wait_for(&app, "the isolated leg", T, |s| {
+        s.accounts[0].report.rows.iter().any(|r| {
+            r.key.symbol == "BTC-PERP"
+                && r.key.leg == driftwatch::domain::Leg::Isolated
+                && r.ws.believed() == Some(d("0.01"))
+        })
+    })
+    .await;
+    assert!(snap.accounts[0]
+        .report
+        .rows
+        .iter()
+        .all(|r| r.key.leg != driftwatch::domain::Leg::Net || r.key.symbol != "BTC-PERP"));
+    let refused = tokio::time::timeout(T, async {
+        loop {
+            let p = pages.recv().await.unwrap();
+            if p.summary.contains("refused") {
+                return p;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused.summary.contains("BTC-PERP"), "{refused:?}");
+    assert!(place_orders(&g).is_empty(), "nothing sent for an isolated leg");
+    assert_eq!(g.sim.orders().len(), 0);
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
