@@ -1,5 +1,7 @@
-//! Ingest throughput: `account_positions` frames through parse → view →
-//! reconcile on one core. Run: `cargo bench --bench ingest`.
+//! Ingest throughput: position frames through parse → view → reconcile →
+//! rule evaluation on one core, for Pacifica (`account_positions`, the whole
+//! open set per frame) and Nado (`position_change`, one product per frame).
+//! Run: `cargo bench --bench ingest`.
 //!
 //! A plain timing harness (no test-time assertions): it prints frames per
 //! second for a few frame shapes; BENCHMARKS.md records the results.
@@ -10,14 +12,15 @@ use std::time::{Duration, Instant};
 
 use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
 use driftwatch::reconcile::{AccountInputs, Policy, Polled, Reconciler};
-use driftwatch::venue::pacifica::parse::{ws_frame, WsFrame};
-use driftwatch::venue::{RestSnapshot, StreamEvent, StreamStyle};
+use driftwatch::rules::{AccountState, Engine, RuleSet};
+use driftwatch::venue::nado::parse::{Product, Products};
+use driftwatch::venue::{nado, pacifica, RestSnapshot, StreamEvent, StreamStyle};
 use driftwatch::view::StreamView;
 use rust_decimal::Decimal;
 
 const SYMBOLS: [&str; 10] = ["BTC", "ETH", "SOL", "ZEC", "SUI", "XRP", "BNB", "ENA", "LDO", "CRV"];
 
-fn frame(n_positions: usize, li: u64, tweak: u64) -> String {
+fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
     let items: Vec<String> = SYMBOLS[..n_positions]
         .iter()
         .enumerate()
@@ -31,102 +34,167 @@ fn frame(n_positions: usize, li: u64, tweak: u64) -> String {
         })
         .collect();
     format!(
-        r#"{{"channel":"account_positions","data":[{}],"li":{li}}}"#,
+        r#"{{"channel":"account_positions","data":[{}],"li":0}}"#,
         items.join(",")
     )
 }
 
-fn run(n_positions: usize, budget: Duration) -> f64 {
-    // 64 distinct frames, cycled, with increasing li.
-    let frames: Vec<String> = (0..64).map(|i| frame(n_positions, 0, i)).collect();
-    let mut view = StreamView::new(StreamStyle::FullSnapshots);
-    view.apply(&StreamEvent::Connected, Timestamp(0));
-    let mut rest = Polled::default();
-    rest.succeeded(
-        RestSnapshot {
-            positions: vec![],
-            seq: Some(0),
-        },
-        Timestamp(0),
-    );
-    let mut db = Polled::default();
-    db.succeeded(
-        DbSnapshot {
-            rows: SYMBOLS[..n_positions]
-                .iter()
-                .map(|s| DbRow {
-                    row_key: s.to_string(),
-                    key: PositionKey::net(*s),
-                    size: Decimal::ONE,
-                    side_word: None,
-                    amount: Decimal::ONE,
-                    updated_at: None,
-                })
-                .collect(),
-        },
-        Timestamp(0),
-    );
-    let lots: BTreeMap<String, Decimal> = SYMBOLS.iter().map(|s| (s.to_string(), Decimal::new(1, 3))).collect();
-    let policy = Policy {
-        confirm_polls: 3,
-        confirm_after: Duration::from_secs(60),
-        rest_stale_after: Duration::from_secs(3600),
-        db_stale_after: Duration::from_secs(3600),
-        stream_silence_after: Duration::from_secs(3600),
-    };
-    let mut rec = Reconciler::new();
+/// A documented `position_change`, for product `2 * (i + 1)`.
+fn nado_frame(i: usize, tweak: u64) -> String {
+    format!(
+        r#"{{"type":"position_change","timestamp":"{}","product_id":{},"subaccount":"0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000","isolated":false,"amount":"{}{:03}000000000000000","v_quote_amount":"-150000000000000000000","reason":"match_orders"}}"#,
+        1_767_225_600_000_000_000u64 + tweak,
+        2 * (i + 1),
+        1 + i,
+        tweak % 1000
+    )
+}
+
+fn nado_products() -> Products {
+    Products {
+        by_id: SYMBOLS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let id = 2 * (i as u32 + 1);
+                (
+                    id,
+                    Product {
+                        product_id: id,
+                        symbol: s.to_string(),
+                        size_increment: Decimal::new(1, 3),
+                        price_increment: Decimal::new(1, 2),
+                        min_size: Decimal::TEN,
+                        trading_status: "live".into(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+fn shipped_rules() -> RuleSet {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = driftwatch::rules::file::rule_files(&root.join("rules")).expect("rules/");
+    driftwatch::rules::compile_files(&files).expect("the shipped rules compile")
+}
+
+struct Pipeline {
+    view: StreamView,
+    rest: Polled<RestSnapshot>,
+    db: Polled<DbSnapshot>,
+    lots: BTreeMap<String, Decimal>,
+    marks: BTreeMap<String, Decimal>,
+    policy: Policy,
+    rec: Reconciler,
+    engine: Engine,
+    rules: RuleSet,
+}
+
+impl Pipeline {
+    fn new(style: StreamStyle, n_db: usize) -> Pipeline {
+        let mut view = StreamView::new(style);
+        view.apply(&StreamEvent::Connected, Timestamp(0));
+        let mut rest = Polled::default();
+        rest.succeeded(
+            RestSnapshot {
+                positions: vec![],
+                seq: Some(0),
+            },
+            Timestamp(0),
+        );
+        let mut db = Polled::default();
+        db.succeeded(
+            DbSnapshot {
+                rows: SYMBOLS[..n_db]
+                    .iter()
+                    .map(|s| DbRow {
+                        row_key: s.to_string(),
+                        key: PositionKey::net(*s),
+                        size: Decimal::ONE,
+                        side_word: None,
+                        amount: Decimal::ONE,
+                        updated_at: None,
+                    })
+                    .collect(),
+            },
+            Timestamp(0),
+        );
+        Pipeline {
+            view,
+            rest,
+            db,
+            lots: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::new(1, 3))).collect(),
+            marks: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::ONE_HUNDRED)).collect(),
+            policy: Policy {
+                confirm_polls: 3,
+                confirm_after: Duration::from_secs(60),
+                rest_stale_after: Duration::from_secs(3600),
+                db_stale_after: Duration::from_secs(3600),
+                stream_silence_after: Duration::from_secs(3600),
+            },
+            rec: Reconciler::new(),
+            engine: Engine::new(),
+            rules: shipped_rules(),
+        }
+    }
+
+    /// One frame's whole path; `rules` off measures the stages before it.
+    fn step(&mut self, event: Option<StreamEvent>, now: Timestamp, rules: bool) {
+        if let Some(ev) = event {
+            self.view.apply(&ev, now);
+        }
+        let report = self.rec.reconcile(
+            0,
+            &AccountInputs {
+                view: &self.view,
+                rest: &self.rest,
+                db: &self.db,
+                lot_sizes: &self.lots,
+            },
+            &self.policy,
+            now,
+        );
+        if rules {
+            let states = [AccountState {
+                venue: "bench",
+                account: "main",
+                report: &report,
+                marks: &self.marks,
+            }];
+            black_box(self.engine.evaluate(&self.rules, &states, now));
+        }
+        black_box(report);
+    }
+}
+
+/// Frames per second through the pipeline, cycling `frames`.
+fn run<P>(frames: &[String], parse: P, style: StreamStyle, n_db: usize, rules: bool, budget: Duration) -> f64
+where
+    P: Fn(&str) -> Option<StreamEvent>,
+{
+    let mut p = Pipeline::new(style, n_db);
     let start = Instant::now();
     let mut n: u64 = 0;
     while start.elapsed() < budget {
-        for f in &frames {
-            // Equal `li` values are applied (funding updates do not bump it).
-            let now = Timestamp(n as i64);
-            if let Ok(WsFrame::Event(ev)) = ws_frame(f) {
-                view.apply(&ev, now);
-            }
-            let report = rec.reconcile(
-                0,
-                &AccountInputs {
-                    view: &view,
-                    rest: &rest,
-                    db: &db,
-                    lot_sizes: &lots,
-                },
-                &policy,
-                now,
-            );
-            black_box(report);
+        for f in frames {
+            p.step(parse(f), Timestamp(n as i64), rules);
             n += 1;
         }
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Where the time goes for one frame shape (parse only, parse + view).
-fn stages(n_positions: usize, budget: Duration) -> (f64, f64) {
-    let f = frame(n_positions, 0, 7);
+fn parse_rate<P: Fn(&str) -> Option<StreamEvent>>(frame: &str, parse: P, budget: Duration) -> f64 {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < budget {
         for _ in 0..1000 {
-            black_box(ws_frame(black_box(&f)).ok());
+            black_box(parse(black_box(frame)));
         }
         n += 1000;
     }
-    let parse = n as f64 / start.elapsed().as_secs_f64();
-    let mut view = StreamView::new(StreamStyle::FullSnapshots);
-    view.apply(&StreamEvent::Connected, Timestamp(0));
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..1000 {
-            if let Ok(WsFrame::Event(ev)) = ws_frame(black_box(&f)) {
-                view.apply(&ev, Timestamp(n as i64));
-            }
-        }
-        n += 1000;
-    }
-    (parse, n as f64 / start.elapsed().as_secs_f64())
+    n as f64 / start.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -143,10 +211,30 @@ fn main() {
     } else {
         Duration::from_millis(30)
     };
-    println!("ingest: account_positions frames through parse -> view -> reconcile, one core");
+    let pacifica = |f: &str| match pacifica::parse::ws_frame(f) {
+        Ok(pacifica::parse::WsFrame::Event(ev)) => Some(ev),
+        _ => None,
+    };
+    let products = nado_products();
+    let nado = |f: &str| match nado::parse::ws_frame(f, &products) {
+        Ok(nado::parse::WsFrame::Event(ev)) => Some(ev),
+        _ => None,
+    };
+    println!("ingest: frames through parse -> view -> reconcile -> rules (the shipped set), one core");
+    println!("  venue     open positions  frames/s (all)  without rules  parse alone");
     for n in [1usize, 3, 10] {
-        let rate = run(n, budget);
-        let (parse, view) = stages(n, budget / 3);
-        println!("  {n:>2} positions/frame: {rate:>12.0} frames/s  (parse alone {parse:.0}/s, parse+view {view:.0}/s)");
+        let frames: Vec<String> = (0..64).map(|i| pacifica_frame(n, i)).collect();
+        let all = run(&frames, pacifica, StreamStyle::FullSnapshots, n, true, budget);
+        let no_rules = run(&frames, pacifica, StreamStyle::FullSnapshots, n, false, budget / 2);
+        let parse = parse_rate(&frames[7], pacifica, budget / 3);
+        println!("  pacifica  {n:>14}  {all:>14.0}  {no_rules:>13.0}  {parse:>11.0}");
+    }
+    // Nado sends one product per frame; the account holds `n` positions.
+    for n in [1usize, 3, 10] {
+        let frames: Vec<String> = (0..64).map(|i| nado_frame(i as usize % n, i)).collect();
+        let all = run(&frames, nado, StreamStyle::PerKeyUpdates, n, true, budget);
+        let no_rules = run(&frames, nado, StreamStyle::PerKeyUpdates, n, false, budget / 2);
+        let parse = parse_rate(&frames[7], nado, budget / 3);
+        println!("  nado      {n:>14}  {all:>14.0}  {no_rules:>13.0}  {parse:>11.0}");
     }
 }

@@ -70,6 +70,9 @@ pub struct SimConfig {
     pub endpoint: String,
     /// Refuse `/v1/subscribe` without permessage-deflate (2080).
     pub require_deflate: bool,
+    /// Perps listed beyond [`PRODUCTS`] (`P0-PERP`, `P1-PERP`, ...: ids
+    /// 1000, 1002, ...), for load tests with many symbols.
+    pub extra_products: u32,
 }
 
 impl Default for SimConfig {
@@ -79,16 +82,17 @@ impl Default for SimConfig {
             chain_id: sign::MAINNET_CHAIN_ID,
             endpoint: sign::MAINNET_ENDPOINT.to_owned(),
             require_deflate: true,
+            extra_products: 0,
         }
     }
 }
 
 /// One perp market (the simulator's choices; ids follow the venue's
 /// metadata: perps are even).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SimProduct {
     pub id: u32,
-    pub symbol: &'static str,
+    pub symbol: std::borrow::Cow<'static, str>,
     pub size_increment: &'static str,
     pub price_increment: &'static str,
     /// Quote notional.
@@ -99,7 +103,7 @@ pub struct SimProduct {
 pub const PRODUCTS: &[SimProduct] = &[
     SimProduct {
         id: 2,
-        symbol: "BTC-PERP",
+        symbol: std::borrow::Cow::Borrowed("BTC-PERP"),
         size_increment: "0.00005",
         price_increment: "1",
         min_size: "10",
@@ -107,7 +111,7 @@ pub const PRODUCTS: &[SimProduct] = &[
     },
     SimProduct {
         id: 4,
-        symbol: "ETH-PERP",
+        symbol: std::borrow::Cow::Borrowed("ETH-PERP"),
         size_increment: "0.001",
         price_increment: "0.1",
         min_size: "10",
@@ -115,7 +119,7 @@ pub const PRODUCTS: &[SimProduct] = &[
     },
     SimProduct {
         id: 8,
-        symbol: "SOL-PERP",
+        symbol: std::borrow::Cow::Borrowed("SOL-PERP"),
         size_increment: "0.01",
         price_increment: "0.01",
         min_size: "10",
@@ -123,7 +127,7 @@ pub const PRODUCTS: &[SimProduct] = &[
     },
     SimProduct {
         id: 10,
-        symbol: "XRP-PERP",
+        symbol: std::borrow::Cow::Borrowed("XRP-PERP"),
         size_increment: "1",
         price_increment: "0.0001",
         min_size: "10",
@@ -131,7 +135,7 @@ pub const PRODUCTS: &[SimProduct] = &[
     },
     SimProduct {
         id: 14,
-        symbol: "BNB-PERP",
+        symbol: std::borrow::Cow::Borrowed("BNB-PERP"),
         size_increment: "0.01",
         price_increment: "0.01",
         min_size: "10",
@@ -139,7 +143,7 @@ pub const PRODUCTS: &[SimProduct] = &[
     },
     SimProduct {
         id: 16,
-        symbol: "HYPE-PERP",
+        symbol: std::borrow::Cow::Borrowed("HYPE-PERP"),
         size_increment: "0.01",
         price_increment: "0.001",
         min_size: "10",
@@ -236,6 +240,7 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     cfg: SimConfig,
+    products: Vec<SimProduct>,
 }
 
 /// A handle to a running simulator. Cloning shares it.
@@ -260,12 +265,17 @@ impl SimAddrs {
     }
 }
 
-fn product(id: u32) -> Option<&'static SimProduct> {
-    PRODUCTS.iter().find(|p| p.id == id)
-}
-
-fn product_by_symbol(symbol: &str) -> Option<&'static SimProduct> {
-    PRODUCTS.iter().find(|p| p.symbol == symbol)
+fn listed(extra: u32) -> Vec<SimProduct> {
+    let mut all = PRODUCTS.to_vec();
+    all.extend((0..extra).map(|i| SimProduct {
+        id: 1000 + 2 * i,
+        symbol: format!("P{i}-PERP").into(),
+        size_increment: "0.01",
+        price_increment: "0.01",
+        min_size: "10",
+        oracle: "100",
+    }));
+    all
 }
 
 fn dec(s: &str) -> Decimal {
@@ -299,12 +309,13 @@ impl NadoSim {
         let addrs = SimAddrs {
             gateway: listener.local_addr()?,
         };
+        let products = listed(cfg.extra_products);
         let sim = NadoSim {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     balances: BTreeMap::new(),
                     linked: BTreeMap::new(),
-                    oracle: PRODUCTS.iter().map(|p| (p.id, dec(p.oracle))).collect(),
+                    oracle: products.iter().map(|p| (p.id, dec(p.oracle))).collect(),
                     books: BTreeMap::new(),
                     conns: HashMap::new(),
                     next_conn: 0,
@@ -318,6 +329,7 @@ impl NadoSim {
                     last_ns: 0,
                 }),
                 cfg,
+                products,
             }),
         };
         tokio::spawn(sim.clone().serve(listener, shutdown));
@@ -326,6 +338,14 @@ impl NadoSim {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn product(&self, id: u32) -> Option<&SimProduct> {
+        self.inner.products.iter().find(|p| p.id == id)
+    }
+
+    fn product_by_symbol(&self, symbol: &str) -> Option<&SimProduct> {
+        self.inner.products.iter().find(|p| p.symbol == symbol)
     }
 
     // === Script ===
@@ -343,7 +363,7 @@ impl NadoSim {
     }
 
     fn set_leg(&self, subaccount: &str, symbol: &str, amount: &str, isolated: bool, reason: &str) {
-        let Some(p) = product_by_symbol(symbol) else { return };
+        let Some(p) = self.product_by_symbol(symbol) else { return };
         let amount = dec(amount);
         let mut st = self.lock();
         let oracle = st.oracle.get(&p.id).copied().unwrap_or_default();
@@ -377,7 +397,7 @@ impl NadoSim {
     /// Liquidates a cross position: `liquidation` to its subscribers, then
     /// the `position_change` (reason `liquidate_subaccount`).
     pub fn liquidate(&self, subaccount: &str, symbol: &str) {
-        let Some(p) = product_by_symbol(symbol) else { return };
+        let Some(p) = self.product_by_symbol(symbol) else { return };
         let sub = lower(subaccount);
         {
             let mut st = self.lock();
@@ -407,7 +427,7 @@ impl NadoSim {
     }
 
     pub fn set_oracle(&self, symbol: &str, price: &str) {
-        if let Some(p) = product_by_symbol(symbol) {
+        if let Some(p) = self.product_by_symbol(symbol) {
             self.lock().oracle.insert(p.id, dec(price));
         }
     }
@@ -415,7 +435,7 @@ impl NadoSim {
     /// Sets the top of book (`None`: that side is empty). Without a book a
     /// product trades at its oracle price on both sides.
     pub fn set_book(&self, symbol: &str, bid: Option<&str>, ask: Option<&str>, depth: Option<&str>) {
-        if let Some(p) = product_by_symbol(symbol) {
+        if let Some(p) = self.product_by_symbol(symbol) {
             self.lock().books.insert(
                 p.id,
                 Book {
@@ -475,7 +495,7 @@ impl NadoSim {
 
     /// When the next order arrives, the cross position is `amount`.
     pub fn move_position_before_next_order(&self, subaccount: &str, symbol: &str, amount: &str) {
-        if let Some(p) = product_by_symbol(symbol) {
+        if let Some(p) = self.product_by_symbol(symbol) {
             self.lock().faults.next_order_position = Some((lower(subaccount), p.id, dec(amount)));
         }
     }
@@ -488,7 +508,7 @@ impl NadoSim {
 
     /// The signed cross position (zero when none).
     pub fn position(&self, subaccount: &str, symbol: &str) -> Decimal {
-        let Some(p) = product_by_symbol(symbol) else {
+        let Some(p) = self.product_by_symbol(symbol) else {
             return Decimal::ZERO;
         };
         self.lock()
@@ -888,9 +908,9 @@ impl NadoSim {
             "status" => success(json!("active"), &request_type),
             "symbols" => {
                 let mut symbols = serde_json::Map::new();
-                for p in PRODUCTS {
+                for p in &self.inner.products {
                     symbols.insert(
-                        p.symbol.to_owned(),
+                        p.symbol.to_string(),
                         json!({"type": "perp", "product_id": p.id, "symbol": p.symbol,
                             "price_increment_x18": x18(dec(p.price_increment)), "size_increment": x18(dec(p.size_increment)),
                             "min_size": x18(dec(p.min_size)), "maker_fee_rate_x18": "0", "taker_fee_rate_x18": "200000000000000",
@@ -933,7 +953,7 @@ impl NadoSim {
                     .get("product_id")
                     .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
                     .unwrap_or(u64::MAX) as u32;
-                if product(pid).is_none() {
+                if self.product(pid).is_none() {
                     return failure(StatusCode::OK, "invalid product", 2, &request_type);
                 }
                 let (bid, ask, _) = self.top_of_book(pid);
@@ -985,7 +1005,9 @@ impl NadoSim {
         let quote = bal
             .and_then(|b| b.get(&(QUOTE, false)))
             .map_or(Decimal::ZERO, |b| b.amount);
-        let perp_products: Vec<Value> = PRODUCTS
+        let perp_products: Vec<Value> = self
+            .inner
+            .products
             .iter()
             .map(|p| {
                 let oracle = st.oracle.get(&p.id).copied().unwrap_or_default();
@@ -1093,7 +1115,7 @@ impl NadoSim {
         let o = po.get("order").cloned().unwrap_or(Value::Null);
         let field = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         let pid = po.get("product_id").and_then(Value::as_u64).unwrap_or(u64::MAX);
-        let Some(prod) = u32::try_from(pid).ok().and_then(product) else {
+        let Some(prod) = u32::try_from(pid).ok().and_then(|id| self.product(id)) else {
             return fail(2, "invalid product");
         };
         let sender_s = lower(&field("sender"));
@@ -1309,7 +1331,7 @@ impl NadoSim {
                     Ok(p) => p,
                     Err(e) => return bad(format!("bad request: {e}")),
                 };
-                if product_by_symbol(&p.symbol).is_none() {
+                if self.product_by_symbol(&p.symbol).is_none() {
                     return bad(format!("unknown symbol {:?}", p.symbol));
                 }
                 if path == "/_sim/liquidate" {
