@@ -50,7 +50,7 @@ fn bad_configs_and_their_exact_messages() {
     let g = good();
     let cases: Vec<(String, Vec<&str>)> = vec![
         (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `stream`, `mapping`, `correct`, `close`"]),
-        (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica`"]),
+        (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica` or `nado`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
         (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: accounts[0].address: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
@@ -82,4 +82,43 @@ fn warnings_do_not_fail_the_load() {
     let w: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].starts_with("c.yaml:10:9: listen: listening on 0.0.0.0:9733"));
+}
+
+#[test]
+fn nado_accounts_and_their_exact_messages() {
+    const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
+    let nado = |extra: &str| {
+        format!(
+            "bot_db:\n  url: {{env: BOT_DB_URL}}\naccounts:\n  - name: hedge\n    venue: nado\n    address: \"{OWNER}\"\n    mapping: {{preset: nexwave}}\n{extra}"
+        )
+    };
+    let (c, _) = parse(&nado(""), Path::new("c.yaml"), &env()).unwrap();
+    let n = c.accounts[0].nado.as_ref().unwrap();
+    assert_eq!(
+        n.subaccount,
+        "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000"
+    );
+    assert_eq!(n.chain_id, 57073);
+    assert_eq!(n.endpoint, "0x05ec92d78ed421f3d3ada77ffde167106565974e");
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            good().replace("    mapping:", "    subaccount: default\n    mapping:"),
+            vec!["c.yaml:7:5: accounts[0].subaccount: subaccount is only for venue: nado"],
+        ),
+        (
+            nado("    chain_id: 1\n"),
+            vec!["c.yaml:8:15: accounts[0].chain_id: chain 1 is neither Ink mainnet (57073) nor testnet (763373): set endpoint too"],
+        ),
+        (
+            nado("    subaccount: a-name-longer-than-12\n"),
+            vec!["c.yaml:8:17: accounts[0].subaccount: subaccount name \"a-name-longer-than-12\" is longer than 12 bytes"],
+        ),
+        (
+            nado("    query_share: 1.5\n"),
+            vec!["c.yaml:8:18: accounts[0].query_share: must be above 0 and at most 1 (the bot shares the per-IP limit)"],
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(errors(&text), want, "\n--- config ---\n{text}");
+    }
 }

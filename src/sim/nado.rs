@@ -363,7 +363,9 @@ impl NadoSim {
     }
 
     fn set_leg(&self, subaccount: &str, symbol: &str, amount: &str, isolated: bool, reason: &str) {
-        let Some(p) = self.product_by_symbol(symbol) else { return };
+        let Some(p) = self.product_by_symbol(symbol) else {
+            return;
+        };
         let amount = dec(amount);
         let mut st = self.lock();
         let oracle = st.oracle.get(&p.id).copied().unwrap_or_default();
@@ -397,7 +399,9 @@ impl NadoSim {
     /// Liquidates a cross position: `liquidation` to its subscribers, then
     /// the `position_change` (reason `liquidate_subaccount`).
     pub fn liquidate(&self, subaccount: &str, symbol: &str) {
-        let Some(p) = self.product_by_symbol(symbol) else { return };
+        let Some(p) = self.product_by_symbol(symbol) else {
+            return;
+        };
         let sub = lower(subaccount);
         {
             let mut st = self.lock();
