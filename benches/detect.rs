@@ -2,54 +2,117 @@
 //! breaks a rule (`for: 0s`) to the simulator receiving the signed reduce-only
 //! close, on loopback. The venue's speed bump comes after receipt and is not
 //! in the figure. The path includes the fresh REST read every close is sized
-//! from. Run: `cargo bench --bench detect`.
+//! from (and, on Nado, the cancel of resting orders and the top-of-book
+//! read that prices the IOC). Run: `cargo bench --bench detect`
+//! (DETECT_VENUES=pacifica,nado by default).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use driftwatch::app;
 use driftwatch::config;
+use driftwatch::sim::nado::NadoSim;
 use driftwatch::sim::pacifica::{Sim, SimConfig};
 use tokio::sync::watch;
 
 const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 const KEY: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
+const NADO_OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
+const NADO_SUB: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
+const NADO_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// One venue's simulator, behind what the rounds need.
+enum Venue {
+    Pacifica(Sim),
+    Nado(NadoSim),
+}
+
+impl Venue {
+    fn open_btc(&self) {
+        match self {
+            Venue::Pacifica(s) => s.open(ACCOUNT, "BTC", "bid", "1", "90000"),
+            Venue::Nado(s) => s.set_position(NADO_SUB, "BTC-PERP", "1"),
+        }
+    }
+
+    /// Receipt times of the orders (Nado: `place_order`s only).
+    fn order_times(&self) -> Vec<tokio::time::Instant> {
+        match self {
+            Venue::Pacifica(s) => s.orders().into_iter().map(|o| o.at).collect(),
+            Venue::Nado(s) => s
+                .orders()
+                .into_iter()
+                .filter(|o| o.kind == "place_order")
+                .map(|o| o.at)
+                .collect(),
+        }
+    }
+
+    fn btc(&self) -> rust_decimal::Decimal {
+        match self {
+            Venue::Pacifica(s) => s.position(ACCOUNT, "BTC"),
+            Venue::Nado(s) => s.position(NADO_SUB, "BTC-PERP"),
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let n = if measuring { 300 } else { 5 };
+    let venues = std::env::var("DETECT_VENUES").unwrap_or_else(|_| "pacifica,nado".into());
+    for v in venues.split(',') {
+        run(v.trim(), n).await;
+    }
+}
+
+async fn run(venue_name: &str, n: usize) {
     app::install_crypto();
     let (_stop, rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (sim, addrs) = Sim::start(
-        SimConfig {
-            speed_bump: Duration::from_millis(1),
-            ..SimConfig::default()
-        },
-        any,
-        any,
-        rx,
-    )
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!("driftwatch-bench-detect-{}", std::process::id()));
+    let nado = venue_name == "nado";
+    let (venue, rest_url, ws_url) = if nado {
+        let (sim, addrs) = NadoSim::start(Default::default(), any, rx).await.unwrap();
+        (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url())
+    } else {
+        let (sim, addrs) = Sim::start(
+            SimConfig {
+                speed_bump: Duration::from_millis(1),
+                ..SimConfig::default()
+            },
+            any,
+            any,
+            rx,
+        )
+        .await
+        .unwrap();
+        (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url())
+    };
+    let (symbol, address, key) = if nado {
+        ("BTC-PERP", format!("\"{NADO_OWNER}\""), NADO_KEY)
+    } else {
+        ("BTC", ACCOUNT.to_owned(), KEY)
+    };
+    if let Venue::Nado(s) = &venue {
+        s.deposit(NADO_SUB);
+    }
+    let dir = std::env::temp_dir().join(format!("driftwatch-bench-detect-{}-{venue_name}", std::process::id()));
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(
         dir.join("rules/r.yaml"),
-        "rules:\n  - id: btc-limit\n    scope: {symbols: [BTC]}\n    condition: {position_limit: {size: 0.5}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n",
+        format!("rules:\n  - id: btc-limit\n    scope: {{symbols: [{symbol}]}}\n    condition: {{position_limit: {{size: 0.5}}}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n"),
     )
     .unwrap();
-    std::fs::write(dir.join("key"), KEY).unwrap();
+    std::fs::write(dir.join("key"), key).unwrap();
     let db = dir.join("bot.db");
     driftwatch::demo::seed_sqlite(&db).await.unwrap();
     let text = format!(
-        "listen: 127.0.0.1:0\nintervals: {{rest_poll: 1s, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: pacifica\n    address: {ACCOUNT}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",
+        "listen: 127.0.0.1:0\nintervals: {{rest_poll: 1s, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: {venue_name}\n    address: {address}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",
         db.display(),
         dir.display(),
         dir.display(),
-        addrs.rest_url(),
-        addrs.ws_url(),
+        rest_url,
+        ws_url,
         dir.display()
     );
     let (cfg, _) = config::parse(&text, std::path::Path::new("bench.yaml"), &config::ProcessEnv).unwrap();
@@ -74,14 +137,14 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
-        let before = sim.orders().len();
+        let before = venue.order_times().len();
         let sent = tokio::time::Instant::now();
-        sim.open(ACCOUNT, "BTC", "bid", "1", "90000");
+        venue.open_btc();
         loop {
             assert!(sent.elapsed() < Duration::from_secs(10), "no close within 10s");
-            let orders = sim.orders();
+            let orders = venue.order_times();
             if orders.len() > before {
-                lat.push(orders[before].at.duration_since(sent));
+                lat.push(orders[before].duration_since(sent));
                 break;
             }
             // The latency is the simulator's receipt time minus `sent`: polling
@@ -90,7 +153,7 @@ async fn main() {
         }
         // Let the close settle before the next round.
         let t0 = tokio::time::Instant::now();
-        while sim.position(ACCOUNT, "BTC") != rust_decimal::Decimal::ZERO {
+        while venue.btc() != rust_decimal::Decimal::ZERO {
             tokio::time::sleep(Duration::from_millis(1)).await;
             assert!(t0.elapsed() < Duration::from_secs(10), "the close did not fill");
         }
@@ -100,7 +163,7 @@ async fn main() {
                 .find(|l| {
                     l.starts_with("driftwatch_emergency_closes_total")
                         && l.contains("result=\"verified\"")
-                        && l.contains("symbol=\"BTC\"")
+                        && l.contains(&format!("symbol=\"{symbol}\""))
                 })
                 .and_then(|l| l.rsplit(' ').next())
                 .and_then(|v| v.parse::<f64>().ok())
@@ -116,7 +179,7 @@ async fn main() {
             .saturating_sub(1)
             .min(lat.len() - 1)]
     };
-    println!("detection to order: {n} closes, frame sent -> signed reduce-only order received (loopback, for: 0s)");
+    println!("detection to order ({venue_name}): {n} closes, frame sent -> signed reduce-only order received (loopback, for: 0s)");
     println!(
         "  p50 {:?}   p99 {:?}   max {:?}",
         pct(0.50),

@@ -503,7 +503,10 @@ pub async fn close_with(
             Err(e) => CloseOutcome::Failed(e),
         };
     }
-    venue.prepare(&fresh).await;
+    // The first request is built (Nado: priced from the book) while the
+    // resting orders are cancelled; it is sent only after both.
+    let (_, first) = tokio::join!(venue.prepare(&fresh), venue.request(&order, &fresh, client_order_id, 1));
+    let mut first = Some(first);
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut order_id = None;
     let mut attempts = 0;
@@ -512,7 +515,11 @@ pub async fn close_with(
             return CloseOutcome::Failed(format!("gave up after {attempts} attempts"));
         }
         attempts += 1;
-        let body = match venue.request(&order, &fresh, client_order_id, attempts).await {
+        let built = match first.take() {
+            Some(b) => b,
+            None => venue.request(&order, &fresh, client_order_id, attempts).await,
+        };
+        let body = match built {
             Ok(b) => b,
             Err(e) => return CloseOutcome::Failed(e),
         };

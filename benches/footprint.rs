@@ -1,0 +1,293 @@
+//! Footprint: the `driftwatch run` process (the release binary, as deployed)
+//! watching many symbols while a simulated venue changes positions at a
+//! steady rate. The driver runs the simulator in-process and measures the
+//! child from /proc:
+//! - start to ready: spawn → `/readyz` 200, and spawn → every source up;
+//! - RSS sampled every 5 s, and the kernel's peak (`VmHWM`);
+//! - CPU: user + system ticks over the event phase, as a share of one core.
+//!
+//! `cargo bench --bench footprint` runs 10 minutes per venue, 1,000
+//! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
+//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica).
+//! Without `--bench` (as `cargo test --all-targets` runs it) it is a
+//! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use tokio::sync::watch;
+
+const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
+const SUB: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
+const PACIFICA_ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Kernel page size and clock ticks, for /proc arithmetic.
+fn clk_tck() -> f64 {
+    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on; read it from getconf when present.
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// utime + stime, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+async fn get(url: &str) -> Option<String> {
+    let r = reqwest::get(url).await.ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.text().await.ok()
+}
+
+enum Venue {
+    Nado(driftwatch::sim::nado::NadoSim),
+    Pacifica(driftwatch::sim::pacifica::Sim),
+}
+
+impl Venue {
+    fn symbol(&self, i: usize) -> String {
+        match self {
+            Venue::Nado(_) => format!("P{i}-PERP"),
+            Venue::Pacifica(_) => format!("S{i}"),
+        }
+    }
+
+    fn set(&self, i: usize, amount: Decimal) {
+        let symbol = self.symbol(i);
+        match self {
+            Venue::Nado(s) => s.set_position(SUB, &symbol, &amount.to_string()),
+            Venue::Pacifica(s) => s.open(PACIFICA_ACCOUNT, &symbol, "bid", &amount.to_string(), "100"),
+        }
+    }
+}
+
+struct Outcome {
+    venue: &'static str,
+    ready_ms: f64,
+    watching_ms: f64,
+    rss_first_min_kib: u64,
+    rss_last_min_kib: u64,
+    peak_kib: u64,
+    cpu_share: f64,
+    events: u64,
+    secs: f64,
+}
+
+async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64, dir: &Path) -> Outcome {
+    driftwatch::app::install_crypto();
+    let (_stop, rx) = watch::channel(false);
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (venue, rest_url, ws_url, account) = if venue_name == "nado" {
+        let cfg = driftwatch::sim::nado::SimConfig {
+            extra_products: symbols as u32,
+            ..Default::default()
+        };
+        let (sim, addrs) = driftwatch::sim::nado::NadoSim::start(cfg, any, rx).await.unwrap();
+        let account = format!("    venue: nado\n    address: \"{OWNER}\"\n");
+        (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url(), account)
+    } else {
+        let (sim, addrs) = driftwatch::sim::pacifica::Sim::start(Default::default(), any, any, rx)
+            .await
+            .unwrap();
+        let account = format!("    venue: pacifica\n    address: {PACIFICA_ACCOUNT}\n");
+        (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url(), account)
+    };
+    let base = Decimal::ONE;
+    for i in 0..symbols {
+        venue.set(i, base);
+    }
+    // The bot's database agrees with the exchange at the start.
+    let db_path = dir.join(format!("{venue_name}.db"));
+    let _ = std::fs::remove_file(&db_path);
+    driftwatch::demo::seed_sqlite(&db_path).await.unwrap();
+    let db_url = format!("sqlite://{}", db_path.display());
+    let pool = sqlx::SqlitePool::connect(&db_url).await.unwrap();
+    sqlx::query("DELETE FROM positions").execute(&pool).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    for i in 0..symbols {
+        sqlx::query("INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) VALUES ('load', ?, 'bid', 1, 100, 0, 'x', 'x')")
+            .bind(venue.symbol(i))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    for f in ["default.yaml", "delta-neutral.yaml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").join(f),
+            rules.join(f),
+        )
+        .unwrap();
+    }
+    let listen = free_port();
+    let config = format!(
+        "listen: {listen}\nlog: {{format: json, level: warn}}\nbot_db:\n  url: {{value: \"{db_url}\"}}\njournal:\n  url: {{value: \"sqlite://{}\"}}\naccounts:\n  - name: load\n{account}    rest_url: \"{rest_url}\"\n    ws_url: \"{ws_url}\"\n    mapping:\n      preset: nexwave\n      filter: {{strategy_id: load}}\n    correct: {{mode: off}}\nrules: {{dir: \"{}\"}}\n",
+        dir.join(format!("{venue_name}-journal.db")).display(),
+        rules.display()
+    );
+    let config_path = dir.join(format!("{venue_name}.yaml"));
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{venue_name}.log"))).unwrap();
+
+    let spawned = Instant::now();
+    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("driftwatch runs");
+    let pid = child.id();
+    let base_url = format!("http://{listen}");
+    let mut ready_ms = f64::NAN;
+    let mut watching_ms = f64::NAN;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if ready_ms.is_nan() && get(&format!("{base_url}/readyz")).await.is_some() {
+            ready_ms = spawned.elapsed().as_secs_f64() * 1e3;
+        }
+        if !ready_ms.is_nan() {
+            if let Some(m) = get(&format!("{base_url}/metrics")).await {
+                let up: Vec<&str> = m.lines().filter(|l| l.starts_with("driftwatch_source_up{")).collect();
+                if up.len() == 3 && up.iter().all(|l| l.ends_with(" 1")) {
+                    watching_ms = spawned.elapsed().as_secs_f64() * 1e3;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    // The event phase: one position change every 1/rate s, round robin,
+    // each symbol moving one lot away from the database and back.
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let ticks0 = cpu_ticks(pid).unwrap_or(0);
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut next_sample = started;
+    let mut next = tokio::time::Instant::now();
+    let mut n: u64 = 0;
+    let step = Decimal::new(1, 2);
+    while started.elapsed() < Duration::from_secs(secs) {
+        next += period;
+        tokio::time::sleep_until(next).await;
+        let i = (n as usize) % symbols;
+        let away = (n as usize / symbols) % 2 == 0;
+        venue.set(i, if away { base + step } else { base });
+        n += 1;
+        if Instant::now() >= next_sample {
+            if let Some(kib) = status_kib(pid, "VmRSS:") {
+                samples.push((started.elapsed().as_secs_f64(), kib));
+            }
+            next_sample += Duration::from_secs(5);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ticks = cpu_ticks(pid).unwrap_or(0).saturating_sub(ticks0);
+    let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let window = 60.0f64.min(elapsed / 3.0);
+    let mean = |it: Vec<u64>| {
+        if it.is_empty() {
+            0
+        } else {
+            it.iter().sum::<u64>() / it.len() as u64
+        }
+    };
+    let first = mean(samples.iter().filter(|(t, _)| *t <= window).map(|s| s.1).collect());
+    let last = mean(
+        samples
+            .iter()
+            .filter(|(t, _)| *t >= elapsed - window)
+            .map(|s| s.1)
+            .collect(),
+    );
+    let csv: String = samples.iter().map(|(t, k)| format!("{t:.1},{k}\n")).collect();
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/footprint-{venue_name}.csv")),
+        format!("seconds,rss_kib\n{csv}"),
+    );
+    Outcome {
+        venue: venue_name,
+        ready_ms,
+        watching_ms,
+        rss_first_min_kib: first,
+        rss_last_min_kib: last,
+        peak_kib,
+        cpu_share: ticks as f64 / clk_tck() / elapsed,
+        events: n,
+        secs: elapsed,
+    }
+}
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let secs = if measuring { env_or("FOOTPRINT_SECS", 600) } else { 3 };
+    let symbols: usize = env_or("FOOTPRINT_SYMBOLS", if measuring { 1000 } else { 50 });
+    let rate: u32 = env_or("FOOTPRINT_RATE", 50);
+    let venues: String = env_or("FOOTPRINT_VENUES", "nado,pacifica".to_owned());
+    let dir = std::env::temp_dir().join(format!("driftwatch-footprint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("footprint: `driftwatch run` watching {symbols} symbols, {rate} events/s, {secs} s per venue");
+    println!("  venue     start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events");
+    for v in venues.split(',') {
+        let name: &'static str = match v.trim() {
+            "nado" => "nado",
+            "pacifica" => "pacifica",
+            other => panic!("FOOTPRINT_VENUES: unknown venue {other:?}"),
+        };
+        let o = rt.block_on(measure(name, symbols, rate, secs, &dir));
+        println!(
+            "  {:<8}  {:>9.1} ms  {:>12.1} ms  {:>8.1} MiB  {:>9.1} MiB  {:>5.1} MiB  {:>12.2} %  {} in {:.0} s",
+            o.venue,
+            o.ready_ms,
+            o.watching_ms,
+            o.rss_first_min_kib as f64 / 1024.0,
+            o.rss_last_min_kib as f64 / 1024.0,
+            o.peak_kib as f64 / 1024.0,
+            o.cpu_share * 100.0,
+            o.events,
+            o.secs
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
