@@ -27,7 +27,7 @@ use yawc::{Frame, OpCode, Options, WebSocket};
 
 use super::parse::{self, Products, WsFrame};
 use crate::config::StreamConfig;
-use crate::venue::{Backoff, StreamEvent};
+use crate::venue::{Backoff, Reconnect, SessionEnd as End, StreamEvent};
 
 pub struct StreamParams {
     pub url: String,
@@ -56,38 +56,17 @@ pub fn client_options() -> Options {
         .with_utf8()
 }
 
-enum End {
-    Shutdown,
-    Planned(String),
-    Failed(String),
-}
-
 /// Runs until `shutdown` turns true or `emit` reports the receiver gone.
 pub async fn run<F, Fut>(params: StreamParams, mut emit: F, mut shutdown: watch::Receiver<bool>)
 where
     F: FnMut(StreamEvent) -> Fut,
     Fut: Future<Output = bool>,
 {
-    let t = &params.timing;
-    let mut backoff = Backoff::new(t.backoff_initial, t.backoff_max);
-    loop {
-        if *shutdown.borrow() {
+    let mut r = Reconnect::new("nado", &params.subaccount, &params.timing);
+    while !*shutdown.borrow() {
+        let end = session(&params, &mut emit, &mut shutdown, &mut r.backoff).await;
+        if !r.again(end, &mut emit, &mut shutdown).await {
             return;
-        }
-        let end = session(&params, &mut emit, &mut shutdown, &mut backoff).await;
-        let (reason, delay) = match end {
-            End::Shutdown => return,
-            End::Planned(r) => (r, Duration::ZERO),
-            End::Failed(r) => (r, backoff.next_delay(rand::random::<f64>())),
-        };
-        tracing::warn!(subaccount = %params.subaccount, reason = %reason, retry_in_ms = delay.as_millis() as u64, "Nado stream lost.");
-        if !emit(StreamEvent::Disconnected { reason }).await {
-            return;
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(delay) => {}
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::parse::{self, WsFrame};
 use crate::config::{Secret, StreamConfig};
-use crate::venue::{Backoff, StreamEvent};
+use crate::venue::{Backoff, Reconnect, SessionEnd as End, StreamEvent};
 
 pub struct StreamParams {
     pub url: String,
@@ -34,41 +34,17 @@ pub struct StreamParams {
     pub resync: std::sync::Arc<tokio::sync::Notify>,
 }
 
-/// Why a connection ended.
-enum End {
-    Shutdown,
-    /// Planned (age limit): reconnect at once.
-    Planned(String),
-    Failed(String),
-}
-
 /// Runs until `shutdown` turns true or `emit` reports the receiver gone.
-/// `emit` returns `false` when nobody listens any more.
 pub async fn run<F, Fut>(params: StreamParams, mut emit: F, mut shutdown: watch::Receiver<bool>)
 where
     F: FnMut(StreamEvent) -> Fut,
     Fut: Future<Output = bool>,
 {
-    let t = &params.timing;
-    let mut backoff = Backoff::new(t.backoff_initial, t.backoff_max);
-    loop {
-        if *shutdown.borrow() {
+    let mut r = Reconnect::new("pacifica", &params.account, &params.timing);
+    while !*shutdown.borrow() {
+        let end = session(&params, &mut emit, &mut shutdown, &mut r.backoff).await;
+        if !r.again(end, &mut emit, &mut shutdown).await {
             return;
-        }
-        let end = session(&params, &mut emit, &mut shutdown, &mut backoff).await;
-        let (reason, delay) = match end {
-            End::Shutdown => return,
-            End::Planned(r) => (r, Duration::ZERO),
-            End::Failed(r) => (r, backoff.next_delay(rand::random::<f64>())),
-        };
-        tracing::warn!(account = %params.account, reason = %reason, retry_in_ms = delay.as_millis() as u64, "Pacifica stream lost.");
-        if !emit(StreamEvent::Disconnected { reason }).await {
-            return;
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(delay) => {}
         }
     }
 }
