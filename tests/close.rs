@@ -409,53 +409,38 @@ async fn a_wrong_key_is_refused_by_signature_verification() {
 
 const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
 
-fn driftwatch() -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"));
-    c.env_remove("RUST_LOG");
-    c
-}
-
-async fn run(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || driftwatch().args(&args).output().unwrap())
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_panic_button_builds_the_sdk_vector_offline() {
     let dir = TempDir::new("offline");
     let key = dir.path().join("key");
     std::fs::write(&key, MAIN_KEYPAIR).unwrap();
-    let (code, stdout, stderr) = run([
-        "close",
-        "--offline",
-        "--key-file",
-        key.to_str().unwrap(),
-        "--address",
-        ACCOUNT,
-        "--symbol",
-        "BTC",
-        "--side",
-        "ask",
-        "--amount",
-        "0.001",
-        "--slippage",
-        "0.5",
-        "--timestamp",
-        "1716200000000",
-        "--expiry-window",
-        "5000",
-        "--client-order-id",
-        "8b2c6f4e-3d1a-4e5b-9c7d-0a1b2c3d4e5f",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect())
+    let (code, stdout, stderr) = run_driftwatch(
+        [
+            "close",
+            "--offline",
+            "--key-file",
+            key.to_str().unwrap(),
+            "--address",
+            ACCOUNT,
+            "--symbol",
+            "BTC",
+            "--side",
+            "ask",
+            "--amount",
+            "0.001",
+            "--slippage",
+            "0.5",
+            "--timestamp",
+            "1716200000000",
+            "--expiry-window",
+            "5000",
+            "--client-order-id",
+            "8b2c6f4e-3d1a-4e5b-9c7d-0a1b2c3d4e5f",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    )
     .await;
     assert_eq!(code, 0, "{stderr}");
     let body: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -495,7 +480,7 @@ async fn the_panic_button_dry_run_prints_the_request_and_sends_nothing() {
     let dir = TempDir::new("panic-dry");
     let db = sqlite_db(&dir, &[]).await;
     let cfg = close_config(&sim, &dir, &db, true);
-    let (code, stdout, stderr) = run(vec![
+    let (code, stdout, stderr) = run_driftwatch(vec![
         "close".into(),
         "--config".into(),
         cfg.display().to_string(),
@@ -524,7 +509,7 @@ async fn the_panic_button_closes_everything_and_journals_it() {
     let db = sqlite_db(&dir, &[]).await;
     // Disarmed in the config: nothing is sent even without --dry-run.
     let cfg = close_config(&sim, &dir, &db, false);
-    let (code, stdout, _) = run(vec![
+    let (code, stdout, _) = run_driftwatch(vec![
         "close".into(),
         "--config".into(),
         cfg.display().to_string(),
@@ -536,7 +521,7 @@ async fn the_panic_button_closes_everything_and_journals_it() {
     assert!(sim.sim.orders().is_empty());
     // Armed.
     let cfg = close_config(&sim, &dir, &db, true);
-    let (code, stdout, stderr) = run(vec![
+    let (code, stdout, stderr) = run_driftwatch(vec![
         "close".into(),
         "--config".into(),
         cfg.display().to_string(),
@@ -559,7 +544,7 @@ async fn the_panic_button_closes_everything_and_journals_it() {
     assert_eq!(verified.len(), 2, "{entries:?}");
     // Pressing it again: already flat, no orders.
     let before = sim.sim.orders().len();
-    let (code, stdout, _) = run(vec![
+    let (code, stdout, _) = run_driftwatch(vec![
         "close".into(),
         "--config".into(),
         cfg.display().to_string(),
@@ -589,7 +574,7 @@ async fn a_close_key_that_is_not_the_accounts_is_a_config_error() {
         ),
     )
     .unwrap();
-    let (code, _, stderr) = run(vec!["check".into(), "--config".into(), cfg.display().to_string()]).await;
+    let (code, _, stderr) = run_driftwatch(vec!["check".into(), "--config".into(), cfg.display().to_string()]).await;
     assert_eq!(code, 1);
     assert!(
         stderr.contains(":9:7: accounts[0].close.key: the key's public key is not 9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj (set agent: true for an agent wallet bound to it)"),

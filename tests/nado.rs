@@ -206,6 +206,34 @@ async fn pair_db(dir: &TempDir, rows: &[(&str, &str, f64)]) -> String {
     url
 }
 
+/// A config for an armed account: the vectors' key in a file, a journal
+/// file, and (given) one rule file. Corrections are off.
+fn armed_config(g: &Gateway, dir: &TempDir, db: &str, rules: Option<&str>) -> String {
+    let key = dir.path().join("key");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    let account = format!(
+        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    let tail = match rules {
+        Some(text) => {
+            let rules_dir = dir.path().join("rules");
+            std::fs::create_dir_all(&rules_dir).unwrap();
+            std::fs::write(rules_dir.join("r.yaml"), text).unwrap();
+            format!("rules: {{dir: {}}}\n", rules_dir.display())
+        }
+        None => String::new(),
+    };
+    nado_config(g, db, PAIR_MAPPING, "300ms", &account, &tail).replace(
+        "url: {value: \"sqlite::memory:\"}",
+        &format!("url: {{value: \"sqlite://{}\"}}", journal_path(dir).display()),
+    )
+}
+
+fn journal_path(dir: &TempDir) -> std::path::PathBuf {
+    dir.path().join("journal.db")
+}
+
 fn ws_size(snap: &driftwatch::app::Snapshot, symbol: &str) -> Option<Decimal> {
     row(snap, symbol).and_then(|r| r.ws.believed())
 }
@@ -619,30 +647,7 @@ async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot
     g.sim.set_position(SUB, "ETH-PERP", "0.5");
     g.sim.set_position(SUB, "SOL-PERP", "-13.57");
     let dir = TempDir::new("nado-dn");
-    let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(rules_dir.join("dn.yaml"), NET_EXPOSURE).unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
-    let account = format!(
-        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
-        key.display()
-    );
-    let text = nado_config(
-        &g,
-        &url,
-        PAIR_MAPPING,
-        "300ms",
-        &account,
-        &format!("rules: {{dir: {}}}\n", rules_dir.display()),
-    )
-    .replace(
-        "url: {value: \"sqlite::memory:\"}",
-        &format!(
-            "url: {{value: \"sqlite://{}\"}}",
-            dir.path().join("journal.db").display()
-        ),
-    );
+    let text = armed_config(&g, &dir, &url, Some(NET_EXPOSURE));
     let app = start_app(&text, true).await;
     let mut pages = app.pages.subscribe();
     eventually("SOL trimmed to the bot's size", T, || async {
@@ -678,7 +683,7 @@ async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot
     })
     .await;
     app.shutdown_within(Duration::from_secs(5)).await;
-    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", journal_path(&dir).display()))
         .await
         .unwrap();
     let entries = j
@@ -701,23 +706,6 @@ async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot
 
 // === The panic button ===
 
-async fn run_cli(args: Vec<String>) -> (i32, String, String) {
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
-            .env_remove("RUST_LOG")
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     let g = gateway(SimConfig::default()).await;
@@ -725,19 +713,7 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     g.sim.set_position(SUB, "SOL-PERP", "-10.71");
     let dir = TempDir::new("nado-panic");
     let db = pair_db(&dir, &[]).await;
-    let key = dir.path().join("key");
-    std::fs::write(&key, format!("{KEY}\n")).unwrap();
-    let account = format!(
-        "    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
-        key.display()
-    );
-    let text = nado_config(&g, &db, PAIR_MAPPING, "1s", &account, "").replace(
-        "url: {value: \"sqlite::memory:\"}",
-        &format!(
-            "url: {{value: \"sqlite://{}\"}}",
-            dir.path().join("journal.db").display()
-        ),
-    );
+    let text = armed_config(&g, &dir, &db, None);
     let cfg = dir.path().join("c.yaml");
     std::fs::write(&cfg, text).unwrap();
     let args = |extra: &[&str]| {
@@ -746,7 +722,7 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
         v
     };
     // A dry run prints the exact signed body and sends nothing.
-    let (code, stdout, stderr) = run_cli(args(&["SOL-PERP", "--dry-run", "--print-request"])).await;
+    let (code, stdout, stderr) = run_driftwatch(args(&["SOL-PERP", "--dry-run", "--print-request"])).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains("SOL-PERP: disarmed: would send bid 10.71 reduce-only"),
@@ -756,13 +732,13 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     assert_eq!(body["place_order"]["order"]["appendix"], "2561");
     assert!(g.sim.orders().is_empty());
     // Armed: everything open is flattened.
-    let (code, stdout, stderr) = run_cli(args(&["--all"])).await;
+    let (code, stdout, stderr) = run_driftwatch(args(&["--all"])).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("ETH-PERP: closed ask 0.5 reduce-only"), "{stdout}");
     assert!(stdout.contains("SOL-PERP: closed bid 10.71 reduce-only"), "{stdout}");
     assert_eq!(g.sim.position(SUB, "ETH-PERP"), Decimal::ZERO);
     assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
-    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+    let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", journal_path(&dir).display()))
         .await
         .unwrap();
     let entries = j.history(driftwatch::domain::Timestamp(0), None).await.unwrap();
@@ -776,7 +752,7 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     );
     // Again: already flat, nothing sent.
     let before = g.sim.orders().len();
-    let (code, stdout, _) = run_cli(args(&["--all"])).await;
+    let (code, stdout, _) = run_driftwatch(args(&["--all"])).await;
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(g.sim.orders().len(), before);
 }
@@ -787,26 +763,11 @@ async fn an_isolated_position_is_watched_and_paged_but_not_closed() {
     g.sim.deposit(SUB);
     let dir = TempDir::new("nado-iso");
     let db = pair_db(&dir, &[]).await;
-    let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(
-        rules_dir.join("r.yaml"),
-        "rules:\n  - id: untracked\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 0s\n    severity: critical\n    actions: [alert, reduce_to_bot]\n",
-    )
-    .unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, KEY).unwrap();
-    let account = format!(
-        "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
-        key.display()
-    );
-    let text = nado_config(
+    let text = armed_config(
         &g,
+        &dir,
         &db,
-        PAIR_MAPPING,
-        "300ms",
-        &account,
-        &format!("rules: {{dir: {}}}\n", rules_dir.display()),
+        Some("rules:\n  - id: untracked\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 0s\n    severity: critical\n    actions: [alert, reduce_to_bot]\n"),
     );
     let app = start_app(&text, false).await;
     let mut pages = app.pages.subscribe();

@@ -320,3 +320,21 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs the driftwatch binary off the runtime's threads: (exit code, stdout, stderr).
+pub async fn run_driftwatch(args: Vec<String>) -> (i32, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+            .env_remove("RUST_LOG")
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -294,14 +294,7 @@ impl RestClient {
     /// `POST /execute` with a signed body; the digest on success. Not
     /// cancel-safe in effect: once sent, the order may land.
     pub async fn execute(&self, body: &str) -> Result<String, OrderFailure> {
-        let (status, text) = match self.post("/execute", body.to_owned()).await {
-            Ok(r) => r,
-            Err(RestError::RateLimited { retry_after }) => return Err(OrderFailure::RateLimited { retry_after }),
-            Err(e) => return Err(OrderFailure::Unknown(e.to_string())),
-        };
-        if status >= 500 {
-            return Err(OrderFailure::Unknown(format!("HTTP {status}")));
-        }
+        let (status, text) = self.post_execute(body).await?;
         match parse::place_order_response(&text) {
             Ok(digest) => Ok(digest),
             // A 4xx without a venue envelope is final.
@@ -312,6 +305,14 @@ impl RestClient {
 
     /// `POST /execute` of a signed `cancel_product_orders`.
     pub async fn cancel(&self, body: &str) -> Result<(), OrderFailure> {
+        let (_, text) = self.post_execute(body).await?;
+        parse::execute_ok(&text).map_err(parse::order_failure)
+    }
+
+    /// `POST /execute`: the status and body of an answer that is not a
+    /// 429 or a 5xx; those (and a lost answer) are failures whose outcome
+    /// is unknown or rate limited.
+    async fn post_execute(&self, body: &str) -> Result<(u16, String), OrderFailure> {
         let (status, text) = match self.post("/execute", body.to_owned()).await {
             Ok(r) => r,
             Err(RestError::RateLimited { retry_after }) => return Err(OrderFailure::RateLimited { retry_after }),
@@ -320,7 +321,7 @@ impl RestClient {
         if status >= 500 {
             return Err(OrderFailure::Unknown(format!("HTTP {status}")));
         }
-        parse::execute_ok(&text).map_err(parse::order_failure)
+        Ok((status, text))
     }
 }
 
