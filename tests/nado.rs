@@ -802,3 +802,47 @@ async fn an_isolated_position_is_watched_and_paged_but_not_closed() {
     assert_eq!(g.sim.orders().len(), 0);
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn failed_or_empty_rest_reads_are_never_flat_and_delete_nothing() {
+    use driftwatch::reconcile::State;
+    use driftwatch::sim::nado::RestFault;
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "-2.5");
+    let dir = TempDir::new("nado-rest-faults");
+    let db = pair_db(&dir, &[("SOL", "ask", 2.5), ("ETH", "bid", 0.5)]).await;
+    // Corrections armed: the ETH row is a real ghost and may go; SOL must stay.
+    let correct = "    correct: {mode: apply, confirmations: 2, max_rows: 5}\n";
+    let app = start_app(&nado_config(&g, &db, PAIR_MAPPING, "300ms", correct, ""), false).await;
+    wait_for(&app, "in sync", T, |s| state(s, "SOL-PERP") == Some(State::InSync)).await;
+    wait_for(&app, "the ghost corrected", T, |s| row(s, "ETH-PERP").is_none()).await;
+    for fault in [
+        RestFault::RateLimited,
+        RestFault::ServerError,
+        RestFault::Garbage,
+        RestFault::Timeout,
+        RestFault::EmptyPositions,
+    ] {
+        g.sim.set_rest_fault(Some(fault), None);
+        let snap = wait_for(&app, &format!("{fault:?} noticed"), T, |s| {
+            !rest_trusted(s) || state(s, "SOL-PERP") == Some(State::StreamDrift)
+        })
+        .await;
+        assert_ne!(state(&snap, "SOL-PERP"), Some(State::InSync), "{fault:?}");
+        // Held for a while: the bot's SOL row stays, nothing is sent.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let rows = texts(
+            &db,
+            "SELECT symbol, side FROM positions WHERE strategy_id = 'eth_sol_dn'",
+        )
+        .await;
+        assert_eq!(rows, vec![vec![Some("SOL".into()), Some("ask".into())]], "{fault:?}");
+        assert!(g.sim.orders().is_empty());
+        g.sim.set_rest_fault(None, None);
+        wait_for(&app, "recovered", T, |s| {
+            rest_trusted(s) && state(s, "SOL-PERP") == Some(State::InSync)
+        })
+        .await;
+    }
+    app.shutdown_within(Duration::from_secs(5)).await;
+}

@@ -209,8 +209,7 @@ struct Faults {
     silent: bool,
     no_ack: bool,
     duplicate_next: bool,
-    rest: Option<RestFault>,
-    rest_times: Option<u32>,
+    rest: super::RestFaults,
     /// Answer the next place_order with this error code.
     next_order_error: Option<i64>,
     lose_next_order_response: bool,
@@ -482,8 +481,7 @@ impl NadoSim {
     /// Makes queries misbehave, for `times` requests or until cleared.
     pub fn set_rest_fault(&self, fault: Option<RestFault>, times: Option<u32>) {
         let mut st = self.lock();
-        st.faults.rest = fault;
-        st.faults.rest_times = times;
+        st.faults.rest.set(fault, times);
     }
 
     /// Answer the next `place_order` with this error code (after the
@@ -832,19 +830,6 @@ impl NadoSim {
         }
     }
 
-    fn take_rest_fault(&self) -> Option<RestFault> {
-        let mut st = self.lock();
-        let fault = st.faults.rest?;
-        if let Some(n) = st.faults.rest_times.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                st.faults.rest = None;
-                st.faults.rest_times = None;
-            }
-        }
-        Some(fault)
-    }
-
     async fn query(&self, q: &Value) -> Response<Full<Bytes>> {
         let kind = q.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
         let request_type = format!("query_{kind}");
@@ -865,7 +850,8 @@ impl NadoSim {
         }
         let account_read = matches!(kind.as_str(), "subaccount_info" | "isolated_positions");
         if account_read {
-            if let Some(fault) = self.take_rest_fault() {
+            let fault = self.lock().faults.rest.take();
+            if let Some(fault) = fault {
                 match fault {
                     RestFault::RateLimited => {
                         return failure(

@@ -232,8 +232,7 @@ struct Faults {
     frame_delay: Duration,
     reorder_next: bool,
     held: Option<(String, String)>,
-    rest: Option<RestFault>,
-    rest_times: Option<u32>,
+    rest: super::RestFaults,
 }
 
 struct State {
@@ -436,8 +435,7 @@ impl Sim {
     /// Makes REST misbehave, for `times` requests or until cleared (`None`).
     pub fn set_rest_fault(&self, fault: Option<RestFault>, times: Option<u32>) {
         let mut st = self.lock();
-        st.faults.rest = fault;
-        st.faults.rest_times = times;
+        st.faults.rest.set(fault, times);
     }
 
     /// Binds an agent wallet to an account (`POST /agent/bind` on the venue).
@@ -824,18 +822,10 @@ impl Sim {
             return None;
         }
         let mut st = self.lock();
-        let fault = st.faults.rest?;
-        if fault == RestFault::EmptyPositions && path != "/api/v1/positions" {
+        if st.faults.rest.peek()? == RestFault::EmptyPositions && path != "/api/v1/positions" {
             return None;
         }
-        if let Some(n) = st.faults.rest_times.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                st.faults.rest = None;
-                st.faults.rest_times = None;
-            }
-        }
-        Some(fault)
+        st.faults.rest.take()
     }
 
     /// `POST /api/v1/orders/create_market` (pacifica.md §5): verifies the
