@@ -846,3 +846,145 @@ async fn failed_or_empty_rest_reads_are_never_flat_and_delete_nothing() {
     }
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// The simulated gateway refuses what the venue documents it refuses, with
+/// the documented codes (driftwatch's own closes never send these: this
+/// checks the simulator the other tests trust).
+#[tokio::test]
+async fn the_simulated_gateway_enforces_the_documented_order_rules() {
+    use driftwatch::venue::nado::sign::{appendix, nonce, sign_order, OrderParams, OrderType};
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    let signer = Signer::from_hex(KEY).unwrap();
+    let now = driftwatch::clock::now().0 as u64;
+    let good = OrderParams {
+        chain_id: sign::MAINNET_CHAIN_ID,
+        product_id: 8,
+        sender: SUB.parse().unwrap(),
+        price_x18: 138_000_000_000_000_000_000,
+        amount_x18: -500_000_000_000_000_000,
+        expiration: now / 1000 + 1000,
+        nonce: nonce(now + 90_000, 7),
+        appendix: appendix(OrderType::Ioc, true, false),
+    };
+    let http = reqwest::Client::builder().gzip(true).build().unwrap();
+    let send = |body: String| {
+        let http = http.clone();
+        let url = format!("{}/execute", g.addrs.rest_url());
+        async move {
+            let v: serde_json::Value = http.post(url).body(body).send().await.unwrap().json().await.unwrap();
+            v
+        }
+    };
+    let code = |v: &serde_json::Value| v["error_code"].as_i64();
+    let cases: Vec<(&str, OrderParams, i64)> = vec![
+        (
+            "price off the 0.01 tick",
+            OrderParams {
+                price_x18: 138_005_000_000_000_000_000,
+                ..good.clone()
+            },
+            2000,
+        ),
+        (
+            "amount off the 0.01 increment",
+            OrderParams {
+                amount_x18: -500_500_000_000_000_000,
+                ..good.clone()
+            },
+            2001,
+        ),
+        (
+            "below 20 % of the oracle",
+            OrderParams {
+                price_x18: 27_000_000_000_000_000_000,
+                ..good.clone()
+            },
+            2007,
+        ),
+        (
+            "expiration in the past (seconds)",
+            OrderParams {
+                expiration: now / 1000 - 5,
+                ..good.clone()
+            },
+            2004,
+        ),
+        (
+            "receive time passed",
+            OrderParams {
+                nonce: nonce(now - 1_000, 7),
+                ..good.clone()
+            },
+            2011,
+        ),
+        (
+            "receive time too far ahead",
+            OrderParams {
+                nonce: nonce(now + 200_000, 7),
+                ..good.clone()
+            },
+            2012,
+        ),
+        (
+            "appendix version 0",
+            OrderParams {
+                appendix: appendix(OrderType::Ioc, true, false) & !0xff,
+                ..good.clone()
+            },
+            2095,
+        ),
+        (
+            "reduce-only GTC",
+            OrderParams {
+                appendix: appendix(OrderType::Default, true, false),
+                ..good.clone()
+            },
+            2067,
+        ),
+        (
+            "reduce-only that would increase",
+            OrderParams {
+                amount_x18: 500_000_000_000_000_000,
+                price_x18: 142_000_000_000_000_000_000,
+                ..good.clone()
+            },
+            2064,
+        ),
+        (
+            "signed for another chain",
+            OrderParams {
+                chain_id: sign::TESTNET_CHAIN_ID,
+                ..good.clone()
+            },
+            2028,
+        ),
+    ];
+    for (what, params, want) in cases {
+        let body = sign_order(&signer, &params).unwrap().body;
+        let v = send(body).await;
+        assert_eq!(code(&v), Some(want), "{what}: {v}");
+        assert_eq!(v["status"], "failure");
+    }
+    // v = 0/1 is refused (2034).
+    let signed = sign_order(&signer, &good).unwrap();
+    let mut sig = signed.signature;
+    sig[64] -= 27;
+    let body = signed.body.replace(&sign::hex0x(&signed.signature), &sign::hex0x(&sig));
+    assert_eq!(code(&send(body).await), Some(2034));
+    // The good one fills, and the same digest again is 2013.
+    let v = send(signed.body.clone()).await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert_eq!(v["data"]["digest"], sign::hex0x(signed.digest.as_slice()));
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), d("0.5"));
+    assert_eq!(code(&send(signed.body).await), Some(2013));
+    // Without Accept-Encoding the gateway refuses the request.
+    let plain = reqwest::Client::builder().no_gzip().build().unwrap();
+    let r = plain
+        .post(format!("{}/query", g.addrs.rest_url()))
+        .body(r#"{"type":"contracts"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
