@@ -746,9 +746,13 @@ impl Core {
                         let now = clock::now();
                         let (account, observed) = input.observed();
                         let db_read = matches!(observed, Observed::Db(Ok(_)));
-                        self.apply(account, &observed, now);
+                        let effect = self.apply(account, &observed, now);
                         self.record(account, observed, now);
-                        let report = self.reconcile_one(account, now);
+                        // Proof of life changes no size: the tick re-checks trust.
+                        if effect == Effect::Stream(Applied::Liveness) {
+                            continue;
+                        }
+                        let report = self.reconcile_one(account, now, false);
                         if db_read {
                             self.plan_corrections(account, &report, now);
                         }
@@ -801,7 +805,7 @@ impl Core {
     }
 
     /// Applies one observation to its account's sources, with its logs and metrics.
-    fn apply(&mut self, account: usize, observed: &Observed, now: Timestamp) {
+    fn apply(&mut self, account: usize, observed: &Observed, now: Timestamp) -> Effect {
         let m = &self.metrics;
         let a = &mut self.accounts[account];
         let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
@@ -877,6 +881,7 @@ impl Core {
                 }
             }
         }
+        effect
     }
 
     /// Plans a correction cycle after a DB read, when none is in flight and
@@ -932,11 +937,17 @@ impl Core {
         }
     }
 
-    fn reconcile_one(&mut self, account: usize, now: Timestamp) -> AccountReport {
+    /// Reconciles one account for the rules; `export` also publishes the
+    /// per-position series (on the tick only: a scrape reads them seconds
+    /// apart, and publishing thousands of series per input would cost more
+    /// than the reconciliation itself).
+    fn reconcile_one(&mut self, account: usize, now: Timestamp, export: bool) -> AccountReport {
         let a = &mut self.accounts[account];
         let report = self.reconciler.reconcile(account, &a.src.inputs(), &a.policy, now);
-        self.metrics
-            .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
+        if export {
+            self.metrics
+                .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
+        }
         a.last_report = Some(report.clone());
         report
     }
@@ -1181,7 +1192,7 @@ impl Core {
     fn publish(&mut self, now: Timestamp) {
         let mut accounts = Vec::with_capacity(self.accounts.len());
         for i in 0..self.accounts.len() {
-            let report = self.reconcile_one(i, now);
+            let report = self.reconcile_one(i, now, true);
             accounts.push(AccountSnapshot {
                 name: self.accounts[i].cfg.name.clone(),
                 venue: self.accounts[i].cfg.venue.as_str().to_owned(),
