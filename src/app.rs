@@ -776,6 +776,8 @@ impl Core {
                     tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result,
                         summary = %closed.summary, "Close finished.");
                     a.poll_now.notify_one();
+                    // A rule that still holds may act again now, not at the next tick.
+                    self.evaluate_rules(clock::now());
                 }
                 _ = tick.tick() => {
                     let now = clock::now();
