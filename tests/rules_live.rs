@@ -367,14 +367,14 @@ async fn shutdown_waits_for_a_close_in_flight_and_journals_its_outcome() {
     let journal = format!("sqlite://{}", dir.path().join("journal.db").display());
     let journal_file = dir.path().join("journal.db");
     eventually("a close journaled as pending", T, || async {
+        // The file exists a moment before its table does.
         journal_file.exists()
-            && texts(
+            && try_texts(
                 &journal,
                 "SELECT status FROM driftwatch_journal WHERE kind = 'emergency_close'",
             )
             .await
-            .iter()
-            .any(|r| r[0].as_deref() == Some("pending"))
+            .is_ok_and(|rows| rows.iter().any(|r| r[0].as_deref() == Some("pending")))
     })
     .await;
     let started = std::time::Instant::now();

@@ -286,13 +286,18 @@ pub async fn exec(url: &str, sql: &str) {
 
 /// Rows of a query whose columns are all text.
 pub async fn texts(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    try_texts(url, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// As [`texts`], with the error returned (for polling a table that may
+/// not exist yet).
+pub async fn try_texts(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
     use sqlx::Row;
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(url).await.unwrap();
-    let rows = sqlx::query(sql)
-        .fetch_all(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let pool = sqlx::AnyPool::connect(url).await?;
+    let rows = sqlx::query(sql).fetch_all(&pool).await;
+    pool.close().await;
+    let rows = rows?;
     let out = rows
         .iter()
         .map(|r| {
@@ -308,8 +313,7 @@ pub async fn texts(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
                 .collect()
         })
         .collect();
-    pool.close().await;
-    out
+    Ok(out)
 }
 
 /// A loopback port nobody listens on (yet).
