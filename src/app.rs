@@ -754,6 +754,8 @@ impl Core {
                         }
                         let report = self.reconcile_one(account, now, false);
                         if db_read {
+                            // Only a DB read plans corrections: the one copy, not one per input.
+                            let report = report.clone();
                             self.plan_corrections(account, &report, now);
                         }
                         self.evaluate_rules(now);
@@ -943,15 +945,14 @@ impl Core {
     /// per-position series (on the tick only: a scrape reads them seconds
     /// apart, and publishing thousands of series per input would cost more
     /// than the reconciliation itself).
-    fn reconcile_one(&mut self, account: usize, now: Timestamp, export: bool) -> AccountReport {
+    fn reconcile_one(&mut self, account: usize, now: Timestamp, export: bool) -> &AccountReport {
         let a = &mut self.accounts[account];
         let report = self.reconciler.reconcile(account, &a.src.inputs(), &a.policy, now);
         if export {
             self.metrics
                 .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
         }
-        a.last_report = Some(report.clone());
-        report
+        a.last_report.insert(report)
     }
 
     /// Runs the rules over every account's latest report and carries out
@@ -1194,7 +1195,7 @@ impl Core {
     fn publish(&mut self, now: Timestamp) {
         let mut accounts = Vec::with_capacity(self.accounts.len());
         for i in 0..self.accounts.len() {
-            let report = self.reconcile_one(i, now, true);
+            let report = self.reconcile_one(i, now, true).clone();
             accounts.push(AccountSnapshot {
                 name: self.accounts[i].cfg.name.clone(),
                 venue: self.accounts[i].cfg.venue.as_str().to_owned(),
