@@ -133,8 +133,11 @@ fn cycle(n: usize, rounds: usize) -> (f64, f64) {
         venue: "pacifica",
         account: "main",
     }]);
-    let mut exported = Default::default();
-    metrics.publish("pacifica", "main", last.as_ref().unwrap(), &mut exported);
+    metrics.publish(vec![driftwatch::metrics::Published {
+        venue: "pacifica".into(),
+        account: "main".into(),
+        report: std::sync::Arc::new(last.unwrap()),
+    }]);
     let mut renders = Vec::new();
     let mut series = 0;
     for _ in 0..rounds.clamp(3, 21) {

@@ -32,7 +32,7 @@ use crate::http::{self, HttpState};
 use crate::metrics::{AccountLabels, Metrics};
 use crate::notify::Page;
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
-use crate::reconcile::{AccountReport, Policy, Reconciler};
+use crate::reconcile::{AccountReport, Policy, Reconciler, Touched};
 use crate::replay::{AccountSources, Effect, Observation, Observed};
 use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent};
 use crate::view::{Applied, Verification};
@@ -95,7 +95,7 @@ pub struct Snapshot {
 pub struct AccountSnapshot {
     pub name: String,
     pub venue: String,
-    pub report: AccountReport,
+    pub report: Arc<AccountReport>,
     /// The last correction cycle's summary, if any.
     pub corrections: Option<String>,
     /// The last emergency close's outcome, if any.
@@ -133,7 +133,6 @@ struct AccountState {
     policy: Policy,
     /// The account's sources; changed only through `AccountSources::observe`.
     src: AccountSources,
-    exported: BTreeSet<String>,
     poll_now: Arc<Notify>,
     correct: CorrectionPolicy,
     /// A correction cycle is with the corrections task.
@@ -236,7 +235,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             cfg: acc.clone(),
             policy: config.policy_for(acc),
             src: AccountSources::new(crate::venue::stream_style(acc.venue)),
-            exported: BTreeSet::new(),
             poll_now,
             correct: acc.correct.clone(),
             correcting: false,
@@ -748,17 +746,15 @@ impl Core {
                         let db_read = matches!(observed, Observed::Db(Ok(_)));
                         let effect = self.apply(account, &observed, now);
                         self.record(account, observed, now);
-                        // Proof of life changes no size: the tick re-checks trust.
-                        if effect == Effect::Stream(Applied::Liveness) {
-                            continue;
-                        }
-                        let report = self.reconcile_one(account, now, false);
+                        let touched = self.accounts[account].src.touched(effect);
+                        let touched = self.refresh(account, now, &touched);
                         if db_read {
                             // Only a DB read plans corrections: the one copy, not one per input.
-                            let report = report.clone();
-                            self.plan_corrections(account, &report, now);
+                            if let Some(report) = self.accounts[account].last_report.clone() {
+                                self.plan_corrections(account, &report, now);
+                            }
                         }
-                        self.evaluate_rules(now);
+                        self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
                     }
                     None => return Ok(()),
                 },
@@ -779,12 +775,12 @@ impl Core {
                         summary = %closed.summary, "Close finished.");
                     a.poll_now.notify_one();
                     // A rule that still holds may act again now, not at the next tick.
-                    self.evaluate_rules(clock::now());
+                    self.evaluate_rules(clock::now(), None);
                 }
                 _ = tick.tick() => {
                     let now = clock::now();
                     self.publish(now);
-                    self.evaluate_rules(now);
+                    self.evaluate_rules(now, None);
                 }
             }
         }
@@ -941,23 +937,18 @@ impl Core {
         }
     }
 
-    /// Reconciles one account for the rules; `export` also publishes the
-    /// per-position series (on the tick only: a scrape reads them seconds
-    /// apart, and publishing thousands of series per input would cost more
-    /// than the reconciliation itself).
-    fn reconcile_one(&mut self, account: usize, now: Timestamp, export: bool) -> &AccountReport {
+    /// Brings one account's report up to date for the rules: the keys an
+    /// input touched, or all of them.
+    fn refresh(&mut self, account: usize, now: Timestamp, touched: &Touched) -> Touched {
         let a = &mut self.accounts[account];
-        let report = self.reconciler.reconcile(account, &a.src.inputs(), &a.policy, now);
-        if export {
-            self.metrics
-                .publish(a.cfg.venue.as_str(), &a.cfg.name, &report, &mut a.exported);
-        }
-        a.last_report.insert(report)
+        self.reconciler
+            .refresh(account, &a.src.inputs(), &a.policy, now, touched, &mut a.last_report)
     }
 
-    /// Runs the rules over every account's latest report and carries out
-    /// their decisions: pages, resyncs, correction cycles and closes.
-    fn evaluate_rules(&mut self, now: Timestamp) {
+    /// Runs the rules over every account's latest report (or only over the
+    /// symbols of one account an input touched) and carries out their
+    /// decisions: pages, resyncs, correction cycles and closes.
+    fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, BTreeSet<String>)>) {
         // Evaluated even with no rules: a reload that removed an alerting
         // rule clears (and resolves) its open problems.
         let rules = self.rules.borrow().clone();
@@ -973,7 +964,11 @@ impl Core {
                 })
             })
             .collect();
-        let decisions = self.engine.evaluate(&rules, &states, now);
+        let focus = focus.as_ref().map(|(i, symbols)| crate::rules::Focus {
+            account: &self.accounts[*i].cfg.name,
+            symbols,
+        });
+        let decisions = self.engine.evaluate_focused(&rules, &states, now, focus);
         drop(states);
         let firing = self.engine.firing(&rules, now);
         for r in &rules.rules {
@@ -1057,9 +1052,7 @@ impl Core {
     fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
         let a = &self.accounts[account];
         self.metrics
-            .emergency_closes_total
-            .with_label_values(&[a.cfg.venue.as_str(), &a.cfg.name, symbol, "refused"])
-            .inc();
+            .close_finished(a.cfg.venue.as_str(), &a.cfg.name, symbol, "refused");
         tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
         let _ = self.pages.send(Page {
             status: crate::notify::Status::Firing,
@@ -1194,16 +1187,28 @@ impl Core {
 
     fn publish(&mut self, now: Timestamp) {
         let mut accounts = Vec::with_capacity(self.accounts.len());
+        let mut published = Vec::with_capacity(self.accounts.len());
         for i in 0..self.accounts.len() {
-            let report = self.reconcile_one(i, now, true).clone();
+            self.refresh(i, now, &Touched::All);
+            let Some(report) = self.accounts[i].last_report.clone() else {
+                continue;
+            };
+            let report = Arc::new(report);
+            let a = &self.accounts[i];
+            published.push(crate::metrics::Published {
+                venue: a.cfg.venue.as_str().to_owned(),
+                account: a.cfg.name.clone(),
+                report: report.clone(),
+            });
             accounts.push(AccountSnapshot {
-                name: self.accounts[i].cfg.name.clone(),
-                venue: self.accounts[i].cfg.venue.as_str().to_owned(),
+                name: a.cfg.name.clone(),
+                venue: a.cfg.venue.as_str().to_owned(),
                 report,
-                corrections: self.accounts[i].last_corrections.clone(),
-                closes: self.accounts[i].last_close.clone(),
+                corrections: a.last_corrections.clone(),
+                closes: a.last_close.clone(),
             });
         }
+        self.metrics.publish(published);
         self.metrics.reconciled(now);
         let snap = Snapshot { at: now, accounts };
         self.http.set_table(crate::table::render(&snap, now));

@@ -5,10 +5,13 @@
 //! Sizes and drifts are exported as floats because Prometheus has no other
 //! number type; driftwatch's decisions never read them back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 use prometheus::{
-    core::Collector, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
     Registry, TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
@@ -31,10 +34,7 @@ pub const STATES: [State; 6] = [
 pub struct Metrics {
     registry: Registry,
     names: Vec<String>,
-    pub position_size: GaugeVec,
-    pub position_drift: GaugeVec,
-    pub position_in_sync: GaugeVec,
-    pub position_state: GaugeVec,
+    positions: PositionFamilies,
     pub source_up: GaugeVec,
     pub ws_connected: GaugeVec,
     pub ws_reconnects_total: IntCounterVec,
@@ -47,7 +47,6 @@ pub struct Metrics {
     pub last_reconcile_timestamp_seconds: Gauge,
     pub db_corrections_total: IntCounterVec,
     pub db_correction_guard_refusals_total: IntCounterVec,
-    pub emergency_closes_total: IntCounterVec,
     pub rule_firing: GaugeVec,
     pub rule_triggers_total: IntCounterVec,
     pub rules_reload_total: IntCounterVec,
@@ -148,30 +147,7 @@ impl Metrics {
         );
 
         let m = Metrics {
-            position_size: gauge_vec(
-                &mut r,
-                "driftwatch_position_size",
-                "Signed position size in base units as each source reports it (NaN when the source is untrusted).",
-                &["venue", "account", "symbol", "source"],
-            ),
-            position_drift: gauge_vec(
-                &mut r,
-                "driftwatch_position_drift",
-                "Signed size difference between two sources in base units (NaN when either is untrusted).",
-                &["venue", "account", "symbol", "pair"],
-            ),
-            position_in_sync: gauge_vec(
-                &mut r,
-                "driftwatch_position_in_sync",
-                "1 when the stream, REST and the bot's database agree on this position, else 0.",
-                &["venue", "account", "symbol"],
-            ),
-            position_state: gauge_vec(
-                &mut r,
-                "driftwatch_position_state",
-                "1 for the position's current reconcile state, 0 for the others.",
-                &["venue", "account", "symbol", "state"],
-            ),
+            positions: r.add(PositionFamilies::new()),
             source_up: gauge_vec(
                 &mut r,
                 "driftwatch_source_up",
@@ -217,13 +193,6 @@ impl Metrics {
                 "Planned corrections of the bot's database rows, by operation and result \
                  (applied, dry_run, refused by a guard, failed, moved: the bot changed the row first).",
                 &["venue", "account", "op", "result"],
-            ),
-            emergency_closes_total: counter_vec(
-                &mut r,
-                "driftwatch_emergency_closes_total",
-                "Reduce-only emergency closes, by result (verified, unverified, nothing_to_do, below_lot, \
-                 disarmed, failed, refused by a guard).",
-                &["venue", "account", "symbol", "result"],
             ),
             rule_firing: gauge_vec(
                 &mut r,
@@ -327,64 +296,32 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Publishes one account's report. `exported` holds the symbols published
-    /// last time; series of symbols that left the report are removed.
-    pub fn publish(&self, venue: &str, account: &str, report: &AccountReport, exported: &mut BTreeSet<String>) {
-        let mut now_exported = BTreeSet::new();
-        for row in &report.rows {
-            let symbol = row.key.to_string();
-            for source in Source::ALL {
-                let r = row.reading(source);
-                self.position_size
-                    .with_label_values(&[venue, account, &symbol, source.as_str()])
-                    .set(r.believed().map_or(f64::NAN, to_f64));
-            }
-            for pair in Pair::ALL {
-                self.position_drift
-                    .with_label_values(&[venue, account, &symbol, pair.as_str()])
-                    .set(row.drift(pair).map_or(f64::NAN, to_f64));
-            }
-            self.position_in_sync
-                .with_label_values(&[venue, account, &symbol])
-                .set(if row.state == State::InSync { 1.0 } else { 0.0 });
-            for s in STATES {
-                self.position_state
-                    .with_label_values(&[venue, account, &symbol, s.as_str()])
-                    .set(if row.state == s { 1.0 } else { 0.0 });
-            }
-            if !exported.contains(&symbol) {
-                for result in CLOSE_RESULTS {
-                    self.emergency_closes_total
-                        .with_label_values(&[venue, account, &symbol, result])
-                        .inc_by(0);
-                }
-            }
-            now_exported.insert(symbol);
-        }
-        for gone in exported.difference(&now_exported) {
-            for source in Source::ALL {
-                let _ = self
-                    .position_size
-                    .remove_label_values(&[venue, account, gone, source.as_str()]);
-            }
-            for pair in Pair::ALL {
-                let _ = self
-                    .position_drift
-                    .remove_label_values(&[venue, account, gone, pair.as_str()]);
-            }
-            let _ = self.position_in_sync.remove_label_values(&[venue, account, gone]);
-            for s in STATES {
-                let _ = self
-                    .position_state
-                    .remove_label_values(&[venue, account, gone, s.as_str()]);
+    /// Publishes the latest reports: the per-position series are rendered
+    /// from them at scrape time (nothing per position is kept in between),
+    /// and each account's `source_up` is set.
+    pub fn publish(&self, accounts: Vec<Published>) {
+        for a in &accounts {
+            for s in &a.report.sources {
+                self.source_up
+                    .with_label_values(&[&a.venue, &a.account, s.source.as_str()])
+                    .set(if s.trusted { 1.0 } else { 0.0 });
             }
         }
-        *exported = now_exported;
-        for s in &report.sources {
-            self.source_up
-                .with_label_values(&[venue, account, s.source.as_str()])
-                .set(if s.trusted { 1.0 } else { 0.0 });
-        }
+        self.positions.lock().accounts = accounts;
+    }
+
+    /// Counts one finished emergency close, by result (one of [`CLOSE_RESULTS`]).
+    pub fn close_finished(&self, venue: &str, account: &str, symbol: &str, result: &str) {
+        let Some(i) = CLOSE_RESULTS.iter().position(|r| *r == result) else {
+            tracing::error!(result, "Unknown close result; not counted.");
+            return;
+        };
+        let mut p = self.positions.lock();
+        let counts = p
+            .closes
+            .entry((venue.to_owned(), account.to_owned(), symbol.to_owned()))
+            .or_default();
+        counts[i] += 1;
     }
 
     /// Pre-initialises the per-rule series of a (re)loaded rule set.
@@ -402,4 +339,266 @@ impl Metrics {
 
 fn to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
+}
+
+/// One account's latest report, as published on the tick.
+#[derive(Clone)]
+pub struct Published {
+    pub venue: String,
+    pub account: String,
+    pub report: Arc<AccountReport>,
+}
+
+#[derive(Default)]
+struct PositionState {
+    accounts: Vec<Published>,
+    /// (venue, account, symbol) → count per [`CLOSE_RESULTS`] entry.
+    closes: BTreeMap<(String, String, String), [u64; CLOSE_RESULTS.len()]>,
+}
+
+/// The per-position families (sizes, drifts, in-sync, states, close
+/// results), built from the latest reports when scraped. A `GaugeVec` would
+/// keep ~20 series objects per watched symbol alive between scrapes (about
+/// 30 KiB each symbol) and cost a full pass to update; this keeps nothing
+/// but the reports the core publishes anyway. Every watched symbol shows all
+/// seven close results, zero until one happens, so `increase()` sees the
+/// first.
+#[derive(Clone)]
+struct PositionFamilies {
+    descs: Arc<[Desc; 5]>,
+    state: Arc<Mutex<PositionState>>,
+}
+
+const POSITION_FAMILIES: [(&str, &str, &str); 5] = [
+    (
+        "driftwatch_position_size",
+        "Signed position size in base units as each source reports it (NaN when the source is untrusted).",
+        "source",
+    ),
+    (
+        "driftwatch_position_drift",
+        "Signed size difference between two sources in base units (NaN when either is untrusted).",
+        "pair",
+    ),
+    (
+        "driftwatch_position_in_sync",
+        "1 when the stream, REST and the bot's database agree on this position, else 0.",
+        "",
+    ),
+    (
+        "driftwatch_position_state",
+        "1 for the position's current reconcile state, 0 for the others.",
+        "state",
+    ),
+    (
+        "driftwatch_emergency_closes_total",
+        "Reduce-only emergency closes, by result (verified, unverified, nothing_to_do, below_lot, \
+         disarmed, failed, refused by a guard).",
+        "result",
+    ),
+];
+
+impl PositionFamilies {
+    fn new() -> PositionFamilies {
+        let descs = POSITION_FAMILIES.map(|(name, help, extra)| {
+            let mut labels = vec!["venue".to_owned(), "account".to_owned(), "symbol".to_owned()];
+            if !extra.is_empty() {
+                labels.push(extra.to_owned());
+            }
+            Desc::new(name.to_owned(), help.to_owned(), labels, HashMap::new()).expect("metric definition is valid")
+        });
+        PositionFamilies {
+            descs: Arc::new(descs),
+            state: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PositionState> {
+        // The state is replaced whole or counted into; a panic elsewhere cannot leave it half-written.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One series: labels sorted by name (as the crate's own vectors do) and a value.
+fn series(labels: [(&str, &str); 4], extra: Option<(&str, &str)>, value: f64, counter: bool) -> proto::Metric {
+    let mut pairs: Vec<LabelPair> = labels
+        .into_iter()
+        .filter(|(n, _)| !n.is_empty())
+        .chain(extra)
+        .map(|(n, v)| {
+            let mut l = LabelPair::default();
+            l.set_name(n.to_owned());
+            l.set_value(v.to_owned());
+            l
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut m = proto::Metric::from_label(pairs);
+    if counter {
+        let mut c = proto::Counter::default();
+        c.set_value(value);
+        m.set_counter(c);
+    } else {
+        let mut g = proto::Gauge::default();
+        g.set_value(value);
+        m.set_gauge(g);
+    }
+    m
+}
+
+impl Collector for PositionFamilies {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // Copied out (shared reports, a few counters) so the core never waits on a scrape.
+        let p = {
+            let p = self.lock();
+            PositionState {
+                accounts: p.accounts.clone(),
+                closes: p.closes.clone(),
+            }
+        };
+        let mut out: [Vec<proto::Metric>; 5] = Default::default();
+        let mut closes_shown = BTreeSet::new();
+        let add_closes = |out: &mut Vec<proto::Metric>, venue: &str, account: &str, symbol: &str| {
+            let counts = p
+                .closes
+                .get(&(venue.to_owned(), account.to_owned(), symbol.to_owned()))
+                .copied()
+                .unwrap_or_default();
+            for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
+                let base = [("venue", venue), ("account", account), ("symbol", symbol), ("", "")];
+                out.push(series(base, Some(("result", result)), n as f64, true));
+            }
+        };
+        for a in &p.accounts {
+            let (venue, account) = (a.venue.as_str(), a.account.as_str());
+            for row in &a.report.rows {
+                let symbol = row.key.to_string();
+                let base = [("venue", venue), ("account", account), ("symbol", symbol.as_str()), ("", "")];
+                for source in Source::ALL {
+                    let v = row.reading(source).believed().map_or(f64::NAN, to_f64);
+                    out[0].push(series(base, Some(("source", source.as_str())), v, false));
+                }
+                for pair in Pair::ALL {
+                    let v = row.drift(pair).map_or(f64::NAN, to_f64);
+                    out[1].push(series(base, Some(("pair", pair.as_str())), v, false));
+                }
+                let in_sync = if row.state == State::InSync { 1.0 } else { 0.0 };
+                out[2].push(series(base, None, in_sync, false));
+                for s in STATES {
+                    let v = if row.state == s { 1.0 } else { 0.0 };
+                    out[3].push(series(base, Some(("state", s.as_str())), v, false));
+                }
+                if closes_shown.insert((venue, account, symbol.clone())) {
+                    add_closes(&mut out[4], venue, account, &symbol);
+                }
+            }
+        }
+        // Closes of symbols no longer watched still count.
+        for (venue, account, symbol) in p.closes.keys() {
+            if !closes_shown.contains(&(venue.as_str(), account.as_str(), symbol.clone())) {
+                add_closes(&mut out[4], venue, account, symbol);
+            }
+        }
+        out.into_iter()
+            .zip(self.descs.iter())
+            .enumerate()
+            .map(|(i, (metrics, desc))| {
+                let mut mf = MetricFamily::default();
+                mf.set_name(desc.fq_name.clone());
+                mf.set_help(desc.help.clone());
+                mf.set_field_type(if i == 4 { MetricType::COUNTER } else { MetricType::GAUGE });
+                mf.set_metric(metrics);
+                mf
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PositionKey, Timestamp};
+    use crate::reconcile::{Reading, Row, SourceHealth};
+
+    fn report(symbols: &[&str]) -> Arc<AccountReport> {
+        let one = Reading {
+            size: Some(Decimal::ONE),
+            trusted: true,
+        };
+        Arc::new(AccountReport {
+            rows: symbols
+                .iter()
+                .map(|s| Row {
+                    key: PositionKey::net(*s),
+                    ws: one,
+                    rest: one,
+                    db: Reading { trusted: false, ..one },
+                    db_has_row: true,
+                    state: State::SourceUntrusted,
+                    confirmed: true,
+                    since: Timestamp(0),
+                    observations: 1,
+                })
+                .collect(),
+            sources: Source::ALL.map(|source| SourceHealth {
+                source,
+                trusted: source != Source::Db,
+                reason: None,
+                last_good_at: None,
+            }),
+        })
+    }
+
+    fn publish(m: &Metrics, symbols: &[&str]) {
+        m.publish(vec![Published {
+            venue: "nado".into(),
+            account: "main".into(),
+            report: report(symbols),
+        }]);
+    }
+
+    fn value(text: &str, series: &str) -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn position_series_follow_the_latest_report_and_closes_keep_counting() {
+        let m = Metrics::new(&[]);
+        publish(&m, &["BTC-PERP", "ETH-PERP"]);
+        m.close_finished("nado", "main", "ETH-PERP", "verified");
+        let text = m.render();
+        let eth = |name: &str, extra: &str| format!("{name}{{account=\"main\",{extra}symbol=\"ETH-PERP\",venue=\"nado\"}}");
+        assert_eq!(value(&text, &eth("driftwatch_position_size", "source=\"ws\",")).as_deref(), Some("1"));
+        assert_eq!(value(&text, &eth("driftwatch_position_size", "source=\"db\",")).as_deref(), Some("NaN"));
+        assert_eq!(value(&text, &eth("driftwatch_position_drift", "pair=\"ws_rest\",")).as_deref(), Some("0"));
+        assert_eq!(value(&text, &eth("driftwatch_position_in_sync", "")).as_deref(), Some("0"));
+        assert_eq!(
+            value(&text, &eth("driftwatch_position_state", "state=\"source_untrusted\",")).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            value(&text, &eth("driftwatch_emergency_closes_total", "result=\"verified\",")).as_deref(),
+            Some("1")
+        );
+        assert!(text.contains("# TYPE driftwatch_emergency_closes_total counter"));
+        assert!(text.contains(
+            "driftwatch_emergency_closes_total{account=\"main\",result=\"failed\",symbol=\"BTC-PERP\",venue=\"nado\"} 0"
+        ));
+        assert!(text.contains("driftwatch_source_up{account=\"main\",source=\"db\",venue=\"nado\"} 0"));
+
+        // ETH leaves the report: its position series go, its close count stays.
+        publish(&m, &["BTC-PERP"]);
+        let text = m.render();
+        assert_eq!(value(&text, &eth("driftwatch_position_in_sync", "")), None);
+        assert_eq!(
+            value(&text, &eth("driftwatch_emergency_closes_total", "result=\"verified\",")).as_deref(),
+            Some("1")
+        );
+        assert!(m.family_names().iter().any(|n| n == "driftwatch_position_state"));
+    }
 }

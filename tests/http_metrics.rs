@@ -69,6 +69,14 @@ async fn endpoints_serve_and_metrics_pass_promtool() {
         ),
         Some(1.0)
     );
+    // Every watched position shows its close results, zero until one happens.
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"driftwatch_emergency_closes_total{account="main",result="failed",symbol="VIRTUAL",venue="pacifica"}"#
+        ),
+        Some(0.0)
+    );
     promtool_check_metrics(&metrics);
     app.shutdown_within(Duration::from_secs(2)).await;
 }

@@ -457,10 +457,7 @@ impl Closes {
             });
         };
         let done = |result: &'static str, summary: String| {
-            self.metrics
-                .emergency_closes_total
-                .with_label_values(&[&a.venue, &a.account, &req.symbol, result])
-                .inc();
+            self.metrics.close_finished(&a.venue, &a.account, &req.symbol, result);
             CloseDone {
                 account: req.account,
                 symbol: req.symbol.clone(),

@@ -198,11 +198,50 @@ struct Tracker {
     token: (Option<Timestamp>, Option<Timestamp>),
 }
 
+/// How much of an account an input can have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    /// Only these keys' sizes (none: a frame that changed no size).
+    Keys(Vec<PositionKey>),
+    /// Anything: a REST or DB read, a link change, lot sizes, marks, the tick.
+    All,
+}
+
+impl Touched {
+    /// The symbols touched, or `None` for the whole account (for [`crate::rules::Focus`]).
+    pub fn symbols(self) -> Option<BTreeSet<String>> {
+        match self {
+            Touched::All => None,
+            Touched::Keys(keys) => Some(keys.into_iter().map(|k| k.symbol).collect()),
+        }
+    }
+}
+
+/// What every row of an account depends on besides its own sizes. While it
+/// is unchanged, a key no input touched keeps its row (except a
+/// time-confirmed mismatch, which the tick's full pass picks up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Context {
+    trusted: [bool; 3],
+    has_baseline: bool,
+    token: (Option<Timestamp>, Option<Timestamp>),
+}
+
 /// Holds the hysteresis between calls; everything else is recomputed.
 #[derive(Debug, Default)]
 pub struct Reconciler {
     /// account → key → how long its state has held.
     trackers: BTreeMap<usize, BTreeMap<PositionKey, Tracker>>,
+    /// account → the context of its last pass.
+    contexts: BTreeMap<usize, Context>,
+}
+
+/// The three sources' sizes for one key, trusted or not.
+struct Readings {
+    ws: Reading,
+    rest: Reading,
+    db: Reading,
+    db_has_row: bool,
 }
 
 impl Reconciler {
@@ -210,19 +249,11 @@ impl Reconciler {
         Self::default()
     }
 
-    /// Reconciles account number `account` (an index the caller keeps stable).
-    pub fn reconcile(
-        &mut self,
-        account: usize,
-        input: &AccountInputs<'_>,
-        policy: &Policy,
-        now: Timestamp,
-    ) -> AccountReport {
+    fn sources(input: &AccountInputs<'_>, policy: &Policy, now: Timestamp) -> [SourceHealth; 3] {
         let ws_trust = input.view.trust(now, policy.stream_silence_after);
         let rest = input.rest.usable(now, policy.rest_stale_after);
         let db = input.db.usable(now, policy.db_stale_after);
-
-        let sources = [
+        [
             SourceHealth {
                 source: Source::Ws,
                 trusted: ws_trust.is_ok(),
@@ -241,12 +272,73 @@ impl Reconciler {
                 reason: db.as_ref().err().cloned(),
                 last_good_at: input.db.read_at(),
             },
-        ];
+        ]
+    }
+
+    fn context(input: &AccountInputs<'_>, sources: &[SourceHealth; 3]) -> Context {
+        Context {
+            trusted: [sources[0].trusted, sources[1].trusted, sources[2].trusted],
+            has_baseline: input.view.has_baseline(),
+            token: (input.rest.read_at(), input.db.read_at()),
+        }
+    }
+
+    /// Brings `report` (this account's last report, if any) up to date
+    /// after an input that touched `touched`. Only the touched keys are
+    /// reconciled again when nothing account-wide changed since the last
+    /// pass; otherwise every key is. Returns what was reconciled.
+    pub fn refresh(
+        &mut self,
+        account: usize,
+        input: &AccountInputs<'_>,
+        policy: &Policy,
+        now: Timestamp,
+        touched: &Touched,
+        report: &mut Option<AccountReport>,
+    ) -> Touched {
+        let sources = Self::sources(input, policy, now);
+        let context = Self::context(input, &sources);
+        let (Touched::Keys(keys), Some(r)) = (touched, report.as_mut()) else {
+            *report = Some(self.reconcile(account, input, policy, now));
+            return Touched::All;
+        };
+        if self.contexts.get(&account) != Some(&context) {
+            *report = Some(self.reconcile(account, input, policy, now));
+            return Touched::All;
+        }
+        r.sources = sources;
+        let trackers = self.trackers.entry(account).or_default();
+        for key in keys {
+            let readings = Readings::of(key, input, &context);
+            let lot = input.lot_sizes.get(&key.symbol).copied();
+            let row = track(trackers, key, readings, lot, policy, now, context.token);
+            match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
+                (Ok(i), Some(row)) => r.rows[i] = row,
+                (Err(i), Some(row)) => r.rows.insert(i, row),
+                (Ok(i), None) => {
+                    r.rows.remove(i);
+                }
+                (Err(_), None) => {}
+            }
+        }
+        Touched::Keys(keys.clone())
+    }
+
+    /// Reconciles account number `account` (an index the caller keeps
+    /// stable): every key any source knows.
+    pub fn reconcile(
+        &mut self,
+        account: usize,
+        input: &AccountInputs<'_>,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> AccountReport {
+        let sources = Self::sources(input, policy, now);
+        let context = Self::context(input, &sources);
 
         // Last known sizes, trusted or not, so the table can show them.
-        // Borrowed, not cloned: this runs on every stream frame.
-        let has_baseline = input.view.has_baseline();
-        let ws_sizes: BTreeMap<&PositionKey, Decimal> = if has_baseline {
+        // Borrowed, not cloned.
+        let ws_sizes: BTreeMap<&PositionKey, Decimal> = if context.has_baseline {
             input.view.positions().iter().map(|(k, p)| (k, p.size)).collect()
         } else {
             BTreeMap::new()
@@ -271,69 +363,118 @@ impl Reconciler {
             .chain(trackers.keys().cloned())
             .collect();
 
-        let token = (input.rest.read_at(), input.db.read_at());
         let (rest_known, db_known) = (input.rest.last().is_some(), input.db.last().is_some());
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
-            let lot = input.lot_sizes.get(&key.symbol).copied();
             let reading = |sizes: &BTreeMap<&PositionKey, Decimal>, known: bool, trusted: bool| Reading {
-                size: if known {
-                    Some(sizes.get(&key).copied().unwrap_or(Decimal::ZERO))
-                } else {
-                    None
-                },
+                size: known.then(|| sizes.get(&key).copied().unwrap_or(Decimal::ZERO)),
                 trusted,
             };
-            let ws = reading(&ws_sizes, has_baseline, ws_trust.is_ok());
-            let rest_r = reading(&rest_sizes, rest_known, rest.is_ok());
-            let db_r = reading(&db_sizes, db_known, db.is_ok());
-            let db_has_row = db_sizes.contains_key(&key);
-            let state = classify(ws, rest_r, db_r, db_has_row, lot);
-
-            let fresh = Tracker {
-                state,
-                since: now,
-                observations: 1,
-                token,
+            let readings = Readings {
+                ws: reading(&ws_sizes, context.has_baseline, context.trusted[0]),
+                rest: reading(&rest_sizes, rest_known, context.trusted[1]),
+                db: reading(&db_sizes, db_known, context.trusted[2]),
+                db_has_row: db_sizes.contains_key(&key),
             };
-            let tracker = match trackers.get_mut(&key) {
-                Some(t) if t.state != state => {
-                    *t = fresh;
-                    t
-                }
-                Some(t) => {
-                    if t.token != token {
-                        t.observations = t.observations.saturating_add(1);
-                        t.token = token;
-                    }
-                    t
-                }
-                None => trackers.entry(key.clone()).or_insert(fresh),
-            };
-            let confirmed = state == State::InSync
-                || tracker.observations >= policy.confirm_polls
-                || now.since(tracker.since) >= policy.confirm_after;
-            let (since, observations) = (tracker.since, tracker.observations);
-            // A key that is flat everywhere and in sync is finished: forget it.
-            let flat_everywhere = [ws, rest_r, db_r].iter().all(|r| r.size.is_none_or(|s| s.is_zero())) && !db_has_row;
-            if state == State::InSync && flat_everywhere {
-                trackers.remove(&key);
-                continue;
-            }
-            rows.push(Row {
-                key,
-                ws,
-                rest: rest_r,
-                db: db_r,
-                db_has_row,
-                state,
-                confirmed,
-                since,
-                observations,
-            });
+            let lot = input.lot_sizes.get(&key.symbol).copied();
+            rows.extend(track(trackers, &key, readings, lot, policy, now, context.token));
         }
+        self.contexts.insert(account, context);
         AccountReport { rows, sources }
     }
+}
+
+impl Readings {
+    /// One key's readings, looked up directly (the incremental path).
+    fn of(key: &PositionKey, input: &AccountInputs<'_>, context: &Context) -> Readings {
+        let ws = context
+            .has_baseline
+            .then(|| input.view.positions().get(key).map_or(Decimal::ZERO, |p| p.size));
+        // As the full pass's maps do: a repeated key's last entry counts.
+        let rest = input.rest.last().map(|(r, _)| {
+            r.positions
+                .iter()
+                .rfind(|p| &p.key == key)
+                .map_or(Decimal::ZERO, |p| p.size)
+        });
+        let mut db_has_row = false;
+        let db = input.db.last().map(|(d, _)| {
+            d.rows
+                .iter()
+                .filter(|r| &r.key == key)
+                .inspect(|_| db_has_row = true)
+                .map(|r| r.size)
+                .sum::<Decimal>()
+        });
+        Readings {
+            ws: Reading {
+                size: ws,
+                trusted: context.trusted[0],
+            },
+            rest: Reading {
+                size: rest,
+                trusted: context.trusted[1],
+            },
+            db: Reading {
+                size: db,
+                trusted: context.trusted[2],
+            },
+            db_has_row,
+        }
+    }
+}
+
+/// Classifies one key and advances its hysteresis; `None` when the key is
+/// flat everywhere and in sync (finished: it is forgotten).
+fn track(
+    trackers: &mut BTreeMap<PositionKey, Tracker>,
+    key: &PositionKey,
+    r: Readings,
+    lot: Option<Decimal>,
+    policy: &Policy,
+    now: Timestamp,
+    token: (Option<Timestamp>, Option<Timestamp>),
+) -> Option<Row> {
+    let state = classify(r.ws, r.rest, r.db, r.db_has_row, lot);
+    let flat_everywhere = [r.ws, r.rest, r.db].iter().all(|x| x.size.is_none_or(|s| s.is_zero())) && !r.db_has_row;
+    if state == State::InSync && flat_everywhere {
+        trackers.remove(key);
+        return None;
+    }
+    let fresh = Tracker {
+        state,
+        since: now,
+        observations: 1,
+        token,
+    };
+    let tracker = match trackers.get_mut(key) {
+        Some(t) if t.state != state => {
+            *t = fresh;
+            t
+        }
+        Some(t) => {
+            if t.token != token {
+                t.observations = t.observations.saturating_add(1);
+                t.token = token;
+            }
+            t
+        }
+        None => trackers.entry(key.clone()).or_insert(fresh),
+    };
+    let confirmed = state == State::InSync
+        || tracker.observations >= policy.confirm_polls
+        || now.since(tracker.since) >= policy.confirm_after;
+    Some(Row {
+        key: key.clone(),
+        ws: r.ws,
+        rest: r.rest,
+        db: r.db,
+        db_has_row: r.db_has_row,
+        state,
+        confirmed,
+        since: tracker.since,
+        observations: tracker.observations,
+    })
 }
 
 /// The state of one key from its three readings.

@@ -303,3 +303,99 @@ fn diff_is_zero_when_all_sources_agree() {
         }
     }
 }
+
+mod incremental {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One stream input: a per-key update, or a whole snapshot.
+    #[derive(Debug, Clone)]
+    enum Frame {
+        Update(usize, i64),
+        Snapshot(Vec<(usize, i64)>),
+    }
+
+    const SYMBOLS: [&str; 5] = ["BTC", "ETH", "SOL", "XRP", "DOGE"];
+
+    fn frame() -> impl Strategy<Value = Frame> {
+        prop_oneof![
+            (0..5usize, -3..4i64).prop_map(|(s, n)| Frame::Update(s, n)),
+            proptest::collection::vec((0..5usize, -3..4i64), 0..5).prop_map(Frame::Snapshot),
+        ]
+    }
+
+    fn event(f: &Frame, seq: u64) -> StreamEvent {
+        let p = |s: usize, n: i64| pos(SYMBOLS[s], &n.to_string());
+        match f {
+            Frame::Update(s, n) => StreamEvent::Update {
+                position: p(*s, *n),
+                seq: Some(seq),
+            },
+            Frame::Snapshot(items) => {
+                let mut seen = BTreeSet::new();
+                StreamEvent::Snapshot {
+                    positions: items.iter().filter(|(s, _)| seen.insert(*s)).map(|(s, n)| p(*s, *n)).collect(),
+                    seq: Some(seq),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Refreshing only the keys a frame changed gives the report a full
+        /// pass gives, frame after frame (with REST and DB reads between).
+        #[test]
+        fn refreshing_touched_keys_equals_a_full_pass(
+            frames in proptest::collection::vec((frame(), 0..6u8), 1..40)
+        ) {
+            let mut world = World::new(
+                vec![pos("BTC", "1"), pos("SOL", "-2")],
+                vec![row("BTC", "1"), row("ETH", "4")],
+            );
+            let p = policy();
+            let (mut full, mut inc) = (Reconciler::new(), Reconciler::new());
+            let mut report = None;
+            for (i, (f, read)) in frames.iter().enumerate() {
+                let now = Timestamp(1 + i as i64);
+                let touched = match read {
+                    // Now and then a REST or DB read: an account-wide change.
+                    0 => {
+                        let positions = world.view.positions().values().cloned().collect();
+                        world.rest.succeeded(RestSnapshot { positions, seq: Some(2 + i as u64) }, now);
+                        Touched::All
+                    }
+                    1 => {
+                        world.db.succeeded(DbSnapshot { rows: vec![row("SOL", "-2")] }, now);
+                        Touched::All
+                    }
+                    _ => {
+                        world.view.apply(&event(f, 2 + i as u64), now);
+                        Touched::Keys(world.view.changed().to_vec())
+                    }
+                };
+                inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
+                let want = full.reconcile(0, &world.inputs(), &p, now);
+                prop_assert_eq!(report.as_ref().unwrap(), &want);
+            }
+        }
+    }
+
+    #[test]
+    fn a_change_of_trust_reconciles_every_key() {
+        let mut world = World::new(vec![pos("BTC", "1")], vec![row("BTC", "1"), row("ETH", "2")]);
+        let p = policy();
+        let mut rec = Reconciler::new();
+        let mut report = None;
+        rec.refresh(0, &world.inputs(), &p, Timestamp(1), &Touched::All, &mut report);
+        world.rest.failed("HTTP 503", Timestamp(2));
+        // The input names no key, but REST's trust changed: every row follows.
+        let done = rec.refresh(0, &world.inputs(), &p, Timestamp(2), &Touched::Keys(vec![]), &mut report);
+        assert_eq!(done, Touched::All);
+        assert!(report
+            .unwrap()
+            .rows
+            .iter()
+            .all(|r| r.state == State::SourceUntrusted));
+    }
+}

@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DbSnapshot, Timestamp};
-use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
-use crate::rules::{AccountState, Decision, Engine, RuleSet};
+use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
+use crate::rules::{AccountState, Decision, Engine, Focus, RuleSet};
 use crate::venue::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::{Applied, StreamView, Verification};
 
@@ -127,6 +127,22 @@ impl AccountSources {
         }
     }
 
+    /// What an observation's `effect` can have changed, for
+    /// [`Reconciler::refresh`]: a stream frame only the keys whose size it
+    /// changed; anything else the whole account.
+    pub fn touched(&self, effect: Effect) -> Touched {
+        match effect {
+            Effect::Stream(
+                Applied::Updated
+                | Applied::Replaced
+                | Applied::DroppedOutOfOrder
+                | Applied::Liveness
+                | Applied::MarkedDirty,
+            ) => Touched::Keys(self.view.changed().to_vec()),
+            Effect::Stream(Applied::LinkChanged) | Effect::Rest(_) | Effect::Other => Touched::All,
+        }
+    }
+
     pub fn inputs(&self) -> AccountInputs<'_> {
         AccountInputs {
             view: &self.view,
@@ -192,7 +208,7 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
     let mut engine = Engine::new();
     let mut out = Vec::new();
     let tick = header.tick.max(Duration::from_millis(10));
-    let mut evaluate = |reports: &[Option<AccountReport>], sources: &[AccountSources], now: Timestamp| {
+    let mut evaluate = |reports: &[Option<AccountReport>], sources: &[AccountSources], now: Timestamp, focus: Option<(usize, BTreeSet<String>)>| {
         let states: Vec<AccountState<'_>> = header
             .accounts
             .iter()
@@ -207,7 +223,11 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
                 })
             })
             .collect();
-        for decision in engine.evaluate(rules, &states, now) {
+        let focus = focus.as_ref().map(|(i, symbols)| Focus {
+            account: &header.accounts[*i].name,
+            symbols,
+        });
+        for decision in engine.evaluate_focused(rules, &states, now, focus) {
             out.push(Replayed { at: now, decision });
         }
     };
@@ -216,9 +236,9 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
         // The daemon reconciles every account on its tick, inputs or not.
         while let Some(t) = next_tick.filter(|t| *t < o.at) {
             for (i, a) in header.accounts.iter().enumerate() {
-                reports[i] = Some(reconciler.reconcile(i, &sources[i].inputs(), &a.policy, t));
+                reconciler.refresh(i, &sources[i].inputs(), &a.policy, t, &Touched::All, &mut reports[i]);
             }
-            evaluate(&reports, &sources, t);
+            evaluate(&reports, &sources, t, None);
             next_tick = Some(t.plus(tick));
         }
         let i = header
@@ -226,9 +246,12 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
             .iter()
             .position(|a| a.name == o.account)
             .expect("parse checked every account");
-        sources[i].observe(&o.observed, o.at);
-        reports[i] = Some(reconciler.reconcile(i, &sources[i].inputs(), &header.accounts[i].policy, o.at));
-        evaluate(&reports, &sources, o.at);
+        // As the daemon's core does: only what the input touched.
+        let effect = sources[i].observe(&o.observed, o.at);
+        let touched = sources[i].touched(effect);
+        let policy = &header.accounts[i].policy;
+        let refreshed = reconciler.refresh(i, &sources[i].inputs(), policy, o.at, &touched, &mut reports[i]);
+        evaluate(&reports, &sources, o.at, refreshed.symbols().map(|s| (i, s)));
     }
     out
 }

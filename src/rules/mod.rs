@@ -152,6 +152,30 @@ pub struct AccountState<'a> {
     pub marks: &'a BTreeMap<String, Decimal>,
 }
 
+/// The part of the accounts an evaluation looks at: one account's
+/// account-wide conditions (sources, groups) and the rows of `symbols`.
+/// Conditions outside it keep their state as the last evaluation left it.
+#[derive(Debug, Clone, Copy)]
+pub struct Focus<'a> {
+    pub account: &'a str,
+    pub symbols: &'a BTreeSet<String>,
+}
+
+impl Focus<'_> {
+    /// Whether the condition of `rule` about `subject` in `account` is in view.
+    fn covers(&self, rule: Option<&Rule>, account: &str, subject: &str) -> bool {
+        if account != self.account {
+            return false;
+        }
+        match rule.map(|r| &r.condition) {
+            Some(Condition::StaleSource { .. } | Condition::NetExposure { .. }) => true,
+            // A removed rule's conditions are cleared on any evaluation.
+            None => true,
+            Some(_) => self.symbols.contains(subject),
+        }
+    }
+}
+
 /// What a rule decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -265,11 +289,15 @@ impl Engine {
         rules: &RuleSet,
         accounts: &[AccountState<'_>],
         now: Timestamp,
+        focus: Option<Focus<'_>>,
     ) -> Vec<(usize, String, String, String, String, Option<Decimal>)> {
         let mut out = Vec::new();
         for (ri, rule) in rules.rules.iter().enumerate() {
             for a in accounts {
                 if !rule.scope.matches_account(a.venue, a.account) {
+                    continue;
+                }
+                if focus.is_some_and(|f| f.account != a.account) {
                     continue;
                 }
                 match &rule.condition {
@@ -339,7 +367,15 @@ impl Engine {
                         }
                     }
                     cond => {
-                        for row in &a.report.rows {
+                        let rows: Box<dyn Iterator<Item = &Row>> = match focus {
+                            None => Box::new(a.report.rows.iter()),
+                            Some(f) => Box::new(f.symbols.iter().flat_map(|sym| {
+                                // Rows are sorted by key, so a symbol's legs are adjacent.
+                                let start = a.report.rows.partition_point(|r| r.key.symbol < *sym);
+                                a.report.rows[start..].iter().take_while(move |r| r.key.symbol == *sym)
+                            })),
+                        };
+                        for row in rows {
                             if !rule.scope.matches_symbol(&row.key.symbol) {
                                 continue;
                             }
@@ -364,12 +400,24 @@ impl Engine {
     /// The decisions due at `now`. Firing state is kept between calls;
     /// [`Engine::firing`] lists the rules whose condition has held for `for`.
     pub fn evaluate(&mut self, rules: &RuleSet, accounts: &[AccountState<'_>], now: Timestamp) -> Vec<Decision> {
+        self.evaluate_focused(rules, accounts, now, None)
+    }
+
+    /// [`Engine::evaluate`], looking only at `focus` when given (the rows an
+    /// input touched); the full evaluation on the tick looks at the rest.
+    pub fn evaluate_focused(
+        &mut self,
+        rules: &RuleSet,
+        accounts: &[AccountState<'_>],
+        now: Timestamp,
+        focus: Option<Focus<'_>>,
+    ) -> Vec<Decision> {
         for a in accounts {
             self.first_seen
                 .entry((a.venue.to_owned(), a.account.to_owned()))
                 .or_insert(now);
         }
-        let holding = self.holding(rules, accounts, now);
+        let holding = self.holding(rules, accounts, now, focus);
         let live: BTreeSet<(String, String, String, String)> = holding
             .iter()
             .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))
@@ -377,7 +425,8 @@ impl Engine {
         // A condition that stopped holding starts over; an alerted one is cleared.
         let cleared = &mut self.cleared;
         self.tracks.retain(|k, t| {
-            let keep = live.contains(k);
+            let in_view = focus.is_none_or(|f| f.covers(rules.rules.iter().find(|r| r.id == k.0), &k.2, &k.3));
+            let keep = !in_view || live.contains(k);
             if let (false, Some(severity)) = (keep, t.alerted) {
                 cleared.push(Cleared {
                     rule: k.0.clone(),

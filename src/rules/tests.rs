@@ -66,3 +66,86 @@ fn every_kind_of_mistake_is_rejected_with_its_location() {
         assert_eq!(errors(&text), want, "\n{text}");
     }
 }
+
+mod focus {
+    use super::*;
+    use crate::domain::PositionKey;
+    use crate::reconcile::{Reading, SourceHealth};
+
+    fn report(sizes: &[(&str, &str)]) -> AccountReport {
+        let reading = |s: &str| Reading {
+            size: Some(d(s)),
+            trusted: true,
+        };
+        AccountReport {
+            rows: sizes
+                .iter()
+                .map(|(sym, size)| Row {
+                    key: PositionKey::net(*sym),
+                    ws: reading(size),
+                    rest: reading(size),
+                    db: reading(size),
+                    db_has_row: true,
+                    state: State::InSync,
+                    confirmed: true,
+                    since: Timestamp(0),
+                    observations: 1,
+                })
+                .collect(),
+            sources: Source::ALL.map(|source| SourceHealth {
+                source,
+                trusted: true,
+                reason: None,
+                last_good_at: Some(Timestamp(0)),
+            }),
+        }
+    }
+
+    const LIMIT: &str = "rules:
+  - id: limit
+    condition: {position_limit: {size: 0.5}}
+    cooldown: 1h
+    severity: warning
+    actions: [alert]
+";
+
+    fn evaluate(engine: &mut Engine, rules: &RuleSet, r: &AccountReport, at: i64, focus: &[&str]) -> Vec<String> {
+        let marks = BTreeMap::new();
+        let state = AccountState {
+            venue: "pacifica",
+            account: "main",
+            report: r,
+            marks: &marks,
+        };
+        let symbols: BTreeSet<String> = focus.iter().map(|s| s.to_string()).collect();
+        let focus = (!focus.is_empty()).then_some(Focus {
+            account: "main",
+            symbols: &symbols,
+        });
+        engine
+            .evaluate_focused(rules, &[state], Timestamp(at), focus)
+            .into_iter()
+            .map(|d| d.subject)
+            .collect()
+    }
+
+    #[test]
+    fn a_focused_evaluation_leaves_other_symbols_as_they_were() {
+        let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();
+        let mut engine = Engine::new();
+        let both = report(&[("BTC", "1"), ("ETH", "1")]);
+        assert_eq!(evaluate(&mut engine, &rules, &both, 1, &[]), ["BTC", "ETH"]);
+        // BTC went flat, but only ETH is in focus: BTC's alert is not cleared
+        // (the next full evaluation decides), ETH stays in its cooldown.
+        let eth_only = report(&[("ETH", "1")]);
+        assert!(evaluate(&mut engine, &rules, &eth_only, 2, &["ETH"]).is_empty());
+        assert!(engine.take_cleared().is_empty());
+        // Focused on BTC: its condition is gone and its alert resolves.
+        assert!(evaluate(&mut engine, &rules, &eth_only, 3, &["BTC"]).is_empty());
+        let cleared: Vec<String> = engine.take_cleared().into_iter().map(|c| c.subject).collect();
+        assert_eq!(cleared, ["BTC"]);
+        // A symbol that starts breaking the rule fires when it is in focus.
+        let sol = report(&[("ETH", "1"), ("SOL", "2")]);
+        assert_eq!(evaluate(&mut engine, &rules, &sol, 4, &["SOL"]), ["SOL"]);
+    }
+}

@@ -84,6 +84,8 @@ pub struct StreamView {
     set_since_connect: BTreeSet<PositionKey>,
     dirty: BTreeSet<String>,
     reconnects: u64,
+    /// Keys whose size the last applied event changed.
+    changed: Vec<PositionKey>,
 }
 
 impl StreamView {
@@ -99,11 +101,13 @@ impl StreamView {
             set_since_connect: BTreeSet::new(),
             dirty: BTreeSet::new(),
             reconnects: 0,
+            changed: Vec::new(),
         }
     }
 
     /// Applies one stream event received at `now`.
     pub fn apply(&mut self, event: &StreamEvent, now: Timestamp) -> Applied {
+        self.changed.clear();
         match event {
             StreamEvent::Connected => {
                 self.link = Link::AwaitingBaseline;
@@ -138,11 +142,19 @@ impl StreamView {
                     return Applied::DroppedOutOfOrder;
                 }
                 self.last_seq = seq.or(self.last_seq);
-                self.positions = positions
+                let next: BTreeMap<PositionKey, Position> = positions
                     .iter()
                     .filter(|p| !p.size.is_zero())
                     .map(|p| (p.key.clone(), p.clone()))
                     .collect();
+                self.changed.extend(
+                    next.iter()
+                        .filter(|(k, p)| self.positions.get(*k).is_none_or(|old| old.size != p.size))
+                        .map(|(k, _)| k.clone()),
+                );
+                self.changed
+                    .extend(self.positions.keys().filter(|k| !next.contains_key(*k)).cloned());
+                self.positions = next;
                 if self.link == Link::AwaitingBaseline {
                     self.link = Link::Live;
                 }
@@ -155,6 +167,7 @@ impl StreamView {
                 }
                 self.last_seq = seq.or(self.last_seq);
                 self.set_since_connect.insert(position.key.clone());
+                self.changed.push(position.key.clone());
                 if position.size.is_zero() {
                     self.positions.remove(&position.key);
                 } else {
@@ -254,6 +267,13 @@ impl StreamView {
 
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
+    }
+
+    /// Keys whose size the last applied event changed (empty after any
+    /// event that changed no size; a snapshot lists what differs from the
+    /// open set it replaced).
+    pub fn changed(&self) -> &[PositionKey] {
+        &self.changed
     }
 
     pub fn dirty(&self) -> &BTreeSet<String> {

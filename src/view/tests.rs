@@ -207,3 +207,27 @@ fn dirty_symbols_are_kept_until_rest_agrees() {
     v.verify_with_rest(&rest(vec![pos("BTC", "1")], 12), no_lots);
     assert!(v.dirty().is_empty());
 }
+
+#[test]
+fn a_frame_reports_the_keys_whose_size_it_changed() {
+    let mut v = StreamView::new(StreamStyle::FullSnapshots);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    v.apply(&snap(vec![pos("BTC", "1"), pos("ETH", "2")], 1), Timestamp(1));
+    let keys = |v: &StreamView| v.changed().iter().map(|k| k.symbol.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&v), ["BTC", "ETH"]);
+    // Same BTC, ETH resized, SOL new; a snapshot without a key closed it.
+    v.apply(&snap(vec![pos("BTC", "1"), pos("ETH", "3"), pos("SOL", "1")], 2), Timestamp(2));
+    assert_eq!(keys(&v), ["ETH", "SOL"]);
+    v.apply(&snap(vec![pos("ETH", "3"), pos("SOL", "1")], 3), Timestamp(3));
+    assert_eq!(keys(&v), ["BTC"]);
+    v.apply(&StreamEvent::Alive, Timestamp(4));
+    assert!(v.changed().is_empty());
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "0"),
+            seq: Some(4),
+        },
+        Timestamp(5),
+    );
+    assert_eq!(keys(&v), ["SOL"]);
+}
