@@ -8,7 +8,9 @@
 //!
 //! `cargo bench --bench footprint` runs 10 minutes per venue, 1,000
 //! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
-//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica).
+//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica), and
+//! FOOTPRINT_WRAPPER (a profiler to run the child under). The driver scrapes
+//! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
 
@@ -99,6 +101,10 @@ struct Outcome {
     rss_first_min_kib: u64,
     rss_last_min_kib: u64,
     peak_kib: u64,
+    /// At the end: anonymous memory (heap, stacks) and file-backed (the mapped binary).
+    anon_kib: u64,
+    file_kib: u64,
+    threads: u64,
     cpu_share: f64,
     events: u64,
     secs: f64,
@@ -164,7 +170,12 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let log = std::fs::File::create(dir.join(format!("{venue_name}.log"))).unwrap();
 
     let spawned = Instant::now();
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+    // FOOTPRINT_WRAPPER runs the child under a profiler (e.g. "valgrind --tool=massif").
+    let wrapper = std::env::var("FOOTPRINT_WRAPPER").unwrap_or_default();
+    let mut argv: Vec<String> = wrapper.split_whitespace().map(str::to_owned).collect();
+    argv.push(env!("CARGO_BIN_EXE_driftwatch").to_owned());
+    let mut child: Child = Command::new(&argv[0])
+        .args(&argv[1..])
         .args(["run", "--config"])
         .arg(&config_path)
         .stdout(Stdio::null())
@@ -176,11 +187,14 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let mut ready_ms = f64::NAN;
     let mut watching_ms = f64::NAN;
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last_scrape = Instant::now() - Duration::from_secs(1);
     while Instant::now() < deadline {
         if ready_ms.is_nan() && get(&format!("{base_url}/readyz")).await.is_some() {
             ready_ms = spawned.elapsed().as_secs_f64() * 1e3;
         }
-        if !ready_ms.is_nan() {
+        // /metrics at most every 50 ms: a scrape is not free at 1,000 symbols.
+        if !ready_ms.is_nan() && last_scrape.elapsed() >= Duration::from_millis(50) {
+            last_scrape = Instant::now();
             if let Some(m) = get(&format!("{base_url}/metrics")).await {
                 let up: Vec<&str> = m.lines().filter(|l| l.starts_with("driftwatch_source_up{")).collect();
                 if up.len() == 3 && up.iter().all(|l| l.ends_with(" 1")) {
@@ -199,6 +213,8 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let ticks0 = cpu_ticks(pid).unwrap_or(0);
     let mut samples: Vec<(f64, u64)> = Vec::new();
     let mut next_sample = started;
+    let scrape_every = Duration::from_secs(env_or("FOOTPRINT_SCRAPE_SECS", 15));
+    let mut next_scrape = started;
     let mut next = tokio::time::Instant::now();
     let mut n: u64 = 0;
     let step = Decimal::new(1, 2);
@@ -209,6 +225,11 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         let away = (n as usize / symbols) % 2 == 0;
         venue.set(i, if away { base + step } else { base });
         n += 1;
+        // Scraped as Prometheus would (every FOOTPRINT_SCRAPE_SECS, 15 by default).
+        if Instant::now() >= next_scrape {
+            let _ = get(&format!("{base_url}/metrics")).await;
+            next_scrape += scrape_every;
+        }
         if Instant::now() >= next_sample {
             if let Some(kib) = status_kib(pid, "VmRSS:") {
                 samples.push((started.elapsed().as_secs_f64(), kib));
@@ -219,6 +240,15 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let elapsed = started.elapsed().as_secs_f64();
     let ticks = cpu_ticks(pid).unwrap_or(0).saturating_sub(ticks0);
     let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
+    let anon_kib = status_kib(pid, "RssAnon:").unwrap_or(0);
+    let file_kib = status_kib(pid, "RssFile:").unwrap_or(0);
+    let threads = status_kib(pid, "Threads:").unwrap_or(0);
+    // SIGTERM first (a profiler wrapping the child writes its report on the way out).
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let stop_by = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < stop_by && matches!(child.try_wait(), Ok(None)) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = child.kill();
     let _ = child.wait();
     let window = 60.0f64.min(elapsed / 3.0);
@@ -249,6 +279,9 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         rss_first_min_kib: first,
         rss_last_min_kib: last,
         peak_kib,
+        anon_kib,
+        file_kib,
+        threads,
         cpu_share: ticks as f64 / clk_tck() / elapsed,
         events: n,
         secs: elapsed,
@@ -268,7 +301,7 @@ fn main() {
         .build()
         .unwrap();
     println!("footprint: `driftwatch run` watching {symbols} symbols, {rate} events/s, {secs} s per venue");
-    println!("  venue     start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events");
+    println!("  venue     start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events          at the end: anon + file, threads");
     for v in venues.split(',') {
         let name: &'static str = match v.trim() {
             "nado" => "nado",
@@ -277,7 +310,7 @@ fn main() {
         };
         let o = rt.block_on(measure(name, symbols, rate, secs, &dir));
         println!(
-            "  {:<8}  {:>9.1} ms  {:>12.1} ms  {:>8.1} MiB  {:>9.1} MiB  {:>5.1} MiB  {:>12.2} %  {} in {:.0} s",
+            "  {:<8}  {:>9.1} ms  {:>12.1} ms  {:>8.1} MiB  {:>9.1} MiB  {:>5.1} MiB  {:>12.2} %  {} in {:.0} s  {:.1} + {:.1} MiB, {}",
             o.venue,
             o.ready_ms,
             o.watching_ms,
@@ -286,7 +319,10 @@ fn main() {
             o.peak_kib as f64 / 1024.0,
             o.cpu_share * 100.0,
             o.events,
-            o.secs
+            o.secs,
+            o.anon_kib as f64 / 1024.0,
+            o.file_kib as f64 / 1024.0,
+            o.threads
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
-use driftwatch::reconcile::{AccountInputs, Policy, Polled, Reconciler};
-use driftwatch::rules::{AccountState, Engine, RuleSet};
+use driftwatch::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
+use driftwatch::rules::{AccountState, Engine, Focus, RuleSet};
 use driftwatch::venue::nado::parse::{Product, Products};
 use driftwatch::venue::{nado, pacifica, RestSnapshot, StreamEvent, StreamStyle};
 use driftwatch::view::StreamView;
@@ -87,6 +87,7 @@ struct Pipeline {
     marks: BTreeMap<String, Decimal>,
     policy: Policy,
     rec: Reconciler,
+    report: Option<AccountReport>,
     engine: Engine,
     rules: RuleSet,
 }
@@ -134,37 +135,46 @@ impl Pipeline {
                 stream_silence_after: Duration::from_secs(3600),
             },
             rec: Reconciler::new(),
+            report: None,
             engine: Engine::new(),
             rules: shipped_rules(),
         }
     }
 
-    /// One frame's whole path; `rules` off measures the stages before it.
+    /// One frame's whole path, as the daemon's core takes it (only the keys
+    /// the frame changed are reconciled and evaluated); `rules` off
+    /// measures the stages before the rules.
     fn step(&mut self, event: Option<StreamEvent>, now: Timestamp, rules: bool) {
-        if let Some(ev) = event {
-            self.view.apply(&ev, now);
-        }
-        let report = self.rec.reconcile(
-            0,
-            &AccountInputs {
-                view: &self.view,
-                rest: &self.rest,
-                db: &self.db,
-                lot_sizes: &self.lots,
-            },
-            &self.policy,
-            now,
-        );
+        let touched = match event {
+            Some(ev) => {
+                self.view.apply(&ev, now);
+                Touched::Keys(self.view.changed().to_vec())
+            }
+            None => Touched::Keys(vec![]),
+        };
+        let inputs = AccountInputs {
+            view: &self.view,
+            rest: &self.rest,
+            db: &self.db,
+            lot_sizes: &self.lots,
+        };
+        let done = self
+            .rec
+            .refresh(0, &inputs, &self.policy, now, &touched, &mut self.report);
         if rules {
             let states = [AccountState {
                 venue: "bench",
                 account: "main",
-                report: &report,
+                report: self.report.as_ref().expect("refreshed"),
                 marks: &self.marks,
             }];
-            black_box(self.engine.evaluate(&self.rules, &states, now));
+            let symbols = done.symbols();
+            let focus = symbols.as_ref().map(|symbols| Focus {
+                account: "main",
+                symbols,
+            });
+            black_box(self.engine.evaluate_focused(&self.rules, &states, now, focus));
         }
-        black_box(report);
     }
 }
 

@@ -968,14 +968,19 @@ impl Core {
             account: &self.accounts[*i].cfg.name,
             symbols,
         });
+        let full = focus.is_none();
         let decisions = self.engine.evaluate_focused(&rules, &states, now, focus);
         drop(states);
-        let firing = self.engine.firing(&rules, now);
-        for r in &rules.rules {
-            self.metrics
-                .rule_firing
-                .with_label_values(&[&r.id])
-                .set(if firing.contains(&r.id) { 1.0 } else { 0.0 });
+        // The gauge goes with full evaluations (at least every tick): it
+        // walks every held condition, which an input's focus does not need.
+        if full {
+            let firing = self.engine.firing(&rules, now);
+            for r in &rules.rules {
+                self.metrics
+                    .rule_firing
+                    .with_label_values(&[&r.id])
+                    .set(if firing.contains(&r.id) { 1.0 } else { 0.0 });
+            }
         }
         let mut triggered = BTreeSet::new();
         for d in decisions {
@@ -1210,9 +1215,9 @@ impl Core {
         }
         self.metrics.publish(published);
         self.metrics.reconciled(now);
-        let snap = Snapshot { at: now, accounts };
-        self.http.set_table(crate::table::render(&snap, now));
+        let snap = Arc::new(Snapshot { at: now, accounts });
+        self.http.set_snapshot(snap.clone());
         self.http.ready.store(true, Ordering::Relaxed);
-        let _ = self.snapshots.send(Arc::new(snap));
+        let _ = self.snapshots.send(snap);
     }
 }

@@ -271,7 +271,15 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check { config, deny_warnings } => check(&config, deny_warnings),
         Command::Test { files } => rule_tests(&files),
         other => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            // `run` is a sidecar: one thread does its work at a few percent
+            // of a core (BENCHMARKS.md), with one allocator arena and no
+            // cross-thread wake-ups. The demo and the simulators, which
+            // serve load, get a thread per core.
+            let mut builder = match other {
+                Command::Run { .. } => tokio::runtime::Builder::new_current_thread(),
+                _ => tokio::runtime::Builder::new_multi_thread(),
+            };
+            let rt = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("driftwatch: cannot start the runtime: {e}");

@@ -21,13 +21,16 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::app::Snapshot;
 use crate::metrics::Metrics;
 
 /// What the endpoints show; written by the core, read per request.
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub ready: AtomicBool,
-    pub table: Mutex<String>,
+    /// The latest reconciled state; the table is drawn from it per request
+    /// (not per tick: at 1,000 symbols drawing costs more than reconciling).
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
 }
 
 impl HttpState {
@@ -35,13 +38,13 @@ impl HttpState {
         Arc::new(HttpState {
             metrics,
             ready: AtomicBool::new(false),
-            table: Mutex::new(String::from("(no reconciliation yet)")),
+            snapshot: Mutex::new(None),
         })
     }
 
-    pub fn set_table(&self, table: String) {
-        if let Ok(mut t) = self.table.lock() {
-            *t = table;
+    pub fn set_snapshot(&self, snapshot: Arc<Snapshot>) {
+        if let Ok(mut s) = self.snapshot.lock() {
+            *s = Some(snapshot);
         }
     }
 }
@@ -79,7 +82,11 @@ async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Respons
             }
         }
         "/" => {
-            let table = state.table.lock().map(|t| t.clone()).unwrap_or_default();
+            let snapshot = state.snapshot.lock().ok().and_then(|s| s.clone());
+            let table = match snapshot {
+                Some(snap) => crate::table::render(&snap, snap.at),
+                None => "(no reconciliation yet)".to_owned(),
+            };
             respond(
                 StatusCode::OK,
                 "text/html; charset=utf-8",

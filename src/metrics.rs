@@ -5,13 +5,12 @@
 //! Sizes and drifts are exported as floats because Prometheus has no other
 //! number type; driftwatch's decisions never read them back.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+ Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
     Registry, TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
@@ -147,7 +146,7 @@ impl Metrics {
         );
 
         let m = Metrics {
-            positions: r.add(PositionFamilies::new()),
+            positions: PositionFamilies::default(),
             source_up: gauge_vec(
                 &mut r,
                 "driftwatch_source_up",
@@ -233,7 +232,11 @@ impl Metrics {
                 &["channel", "result"],
             ),
             registry: r.registry,
-            names: r.names,
+            names: {
+                let mut names = r.names;
+                names.extend(POSITION_FAMILIES.iter().map(|f| f.0.to_owned()));
+                names
+            },
         };
         m.pages_total.with_label_values(&["log", "sent"]).inc_by(0);
         m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
@@ -289,11 +292,12 @@ impl Metrics {
 
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        let mut out = String::new();
+        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "Failed to encode metrics.");
         }
-        String::from_utf8(buf).unwrap_or_default()
+        self.positions.render(&mut out);
+        out
     }
 
     /// Publishes the latest reports: the per-position series are rendered
@@ -357,164 +361,147 @@ struct PositionState {
 }
 
 /// The per-position families (sizes, drifts, in-sync, states, close
-/// results), built from the latest reports when scraped. A `GaugeVec` would
-/// keep ~20 series objects per watched symbol alive between scrapes (about
-/// 30 KiB each symbol) and cost a full pass to update; this keeps nothing
-/// but the reports the core publishes anyway. Every watched symbol shows all
-/// seven close results, zero until one happens, so `increase()` sees the
-/// first.
-#[derive(Clone)]
+/// results), written as text from the latest reports when scraped. Neither a
+/// `GaugeVec` (~20 series objects per watched symbol alive between scrapes,
+/// about 30 KiB a symbol, and a full pass to update) nor a custom collector
+/// (~20,000 label and metric structs built per scrape at 1,000 symbols,
+/// ~14 MiB of garbage each time) is needed: this keeps nothing but the
+/// reports the core publishes anyway and writes each line once. Every watched
+/// symbol shows all seven close results, zero until one happens, so
+/// `increase()` sees the first.
+#[derive(Default)]
 struct PositionFamilies {
-    descs: Arc<[Desc; 5]>,
-    state: Arc<Mutex<PositionState>>,
+    state: Mutex<PositionState>,
 }
 
-const POSITION_FAMILIES: [(&str, &str, &str); 5] = [
+/// (name, help, type, the extra label after venue/account/symbol).
+const POSITION_FAMILIES: [(&str, &str, &str, &str); 5] = [
     (
         "driftwatch_position_size",
         "Signed position size in base units as each source reports it (NaN when the source is untrusted).",
+        "gauge",
         "source",
     ),
     (
         "driftwatch_position_drift",
         "Signed size difference between two sources in base units (NaN when either is untrusted).",
+        "gauge",
         "pair",
     ),
     (
         "driftwatch_position_in_sync",
         "1 when the stream, REST and the bot's database agree on this position, else 0.",
+        "gauge",
         "",
     ),
     (
         "driftwatch_position_state",
         "1 for the position's current reconcile state, 0 for the others.",
+        "gauge",
         "state",
     ),
     (
         "driftwatch_emergency_closes_total",
         "Reduce-only emergency closes, by result (verified, unverified, nothing_to_do, below_lot, \
          disarmed, failed, refused by a guard).",
+        "counter",
         "result",
     ),
 ];
 
-impl PositionFamilies {
-    fn new() -> PositionFamilies {
-        let descs = POSITION_FAMILIES.map(|(name, help, extra)| {
-            let mut labels = vec!["venue".to_owned(), "account".to_owned(), "symbol".to_owned()];
-            if !extra.is_empty() {
-                labels.push(extra.to_owned());
-            }
-            Desc::new(name.to_owned(), help.to_owned(), labels, HashMap::new()).expect("metric definition is valid")
-        });
-        PositionFamilies {
-            descs: Arc::new(descs),
-            state: Arc::default(),
-        }
+/// A label value as the text format wants it.
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains(['\\', '"', '\n']) {
+        v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+    } else {
+        v.into()
     }
+}
 
+/// A sample value as the text format wants it.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
+
+impl PositionFamilies {
     fn lock(&self) -> MutexGuard<'_, PositionState> {
         // The state is replaced whole or counted into; a panic elsewhere cannot leave it half-written.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-/// One series: labels sorted by name (as the crate's own vectors do) and a value.
-fn series(labels: [(&str, &str); 4], extra: Option<(&str, &str)>, value: f64, counter: bool) -> proto::Metric {
-    let mut pairs: Vec<LabelPair> = labels
-        .into_iter()
-        .filter(|(n, _)| !n.is_empty())
-        .chain(extra)
-        .map(|(n, v)| {
-            let mut l = LabelPair::default();
-            l.set_name(n.to_owned());
-            l.set_value(v.to_owned());
-            l
-        })
-        .collect();
-    pairs.sort_by(|a, b| a.name().cmp(b.name()));
-    let mut m = proto::Metric::from_label(pairs);
-    if counter {
-        let mut c = proto::Counter::default();
-        c.set_value(value);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-    }
-    m
-}
-
-impl Collector for PositionFamilies {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
+    /// Appends the five families, in the text format, to `out`.
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write;
         // Copied out (shared reports, a few counters) so the core never waits on a scrape.
-        let p = {
+        let (accounts, closes) = {
             let p = self.lock();
-            PositionState {
-                accounts: p.accounts.clone(),
-                closes: p.closes.clone(),
-            }
+            (p.accounts.clone(), p.closes.clone())
         };
-        let mut out: [Vec<proto::Metric>; 5] = Default::default();
-        let mut closes_shown = BTreeSet::new();
-        let add_closes = |out: &mut Vec<proto::Metric>, venue: &str, account: &str, symbol: &str| {
-            let counts = p
-                .closes
-                .get(&(venue.to_owned(), account.to_owned(), symbol.to_owned()))
-                .copied()
-                .unwrap_or_default();
-            for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
-                let base = [("venue", venue), ("account", account), ("symbol", symbol), ("", "")];
-                out.push(series(base, Some(("result", result)), n as f64, true));
+        for (i, (name, help, kind, extra)) in POSITION_FAMILIES.into_iter().enumerate() {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            // Labels in name order, as the registry's own families write them.
+            let mut line = |venue: &str, account: &str, symbol: &str, extra_value: Option<&str>, v: f64| {
+                let _ = write!(out, "{name}{{account=\"{}\",", escape(account));
+                // Every extra label (pair, result, source, state) sorts before `symbol`.
+                if let Some(x) = extra_value {
+                    let _ = write!(out, "{extra}=\"{x}\",");
+                }
+                let _ = write!(out, "symbol=\"{}\"", escape(symbol));
+                let _ = writeln!(out, ",venue=\"{}\"}} {}", escape(venue), number(v));
+            };
+            let mut shown: BTreeSet<(&str, &str, String)> = BTreeSet::new();
+            for a in &accounts {
+                let (venue, account) = (a.venue.as_str(), a.account.as_str());
+                for row in &a.report.rows {
+                    let symbol = row.key.to_string();
+                    match i {
+                        0 => {
+                            for source in Source::ALL {
+                                let v = row.reading(source).believed().map_or(f64::NAN, to_f64);
+                                line(venue, account, &symbol, Some(source.as_str()), v);
+                            }
+                        }
+                        1 => {
+                            for pair in Pair::ALL {
+                                let v = row.drift(pair).map_or(f64::NAN, to_f64);
+                                line(venue, account, &symbol, Some(pair.as_str()), v);
+                            }
+                        }
+                        2 => line(venue, account, &symbol, None, f64::from(u8::from(row.state == State::InSync))),
+                        3 => {
+                            for s in STATES {
+                                line(venue, account, &symbol, Some(s.as_str()), f64::from(u8::from(row.state == s)));
+                            }
+                        }
+                        _ => {
+                            let key = (venue.to_owned(), account.to_owned(), symbol.clone());
+                            let counts = closes.get(&key).copied().unwrap_or_default();
+                            if shown.insert((venue, account, symbol.clone())) {
+                                for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
+                                    line(venue, account, &symbol, Some(result), n as f64);
+                                }
+                            }
+                        }
+                    }
+                }
             }
-        };
-        for a in &p.accounts {
-            let (venue, account) = (a.venue.as_str(), a.account.as_str());
-            for row in &a.report.rows {
-                let symbol = row.key.to_string();
-                let base = [("venue", venue), ("account", account), ("symbol", symbol.as_str()), ("", "")];
-                for source in Source::ALL {
-                    let v = row.reading(source).believed().map_or(f64::NAN, to_f64);
-                    out[0].push(series(base, Some(("source", source.as_str())), v, false));
-                }
-                for pair in Pair::ALL {
-                    let v = row.drift(pair).map_or(f64::NAN, to_f64);
-                    out[1].push(series(base, Some(("pair", pair.as_str())), v, false));
-                }
-                let in_sync = if row.state == State::InSync { 1.0 } else { 0.0 };
-                out[2].push(series(base, None, in_sync, false));
-                for s in STATES {
-                    let v = if row.state == s { 1.0 } else { 0.0 };
-                    out[3].push(series(base, Some(("state", s.as_str())), v, false));
-                }
-                if closes_shown.insert((venue, account, symbol.clone())) {
-                    add_closes(&mut out[4], venue, account, &symbol);
+            if i == 4 {
+                // Closes of symbols no longer watched still count.
+                for ((venue, account, symbol), counts) in &closes {
+                    if !shown.contains(&(venue.as_str(), account.as_str(), symbol.clone())) {
+                        for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
+                            line(venue, account, symbol, Some(result), *n as f64);
+                        }
+                    }
                 }
             }
         }
-        // Closes of symbols no longer watched still count.
-        for (venue, account, symbol) in p.closes.keys() {
-            if !closes_shown.contains(&(venue.as_str(), account.as_str(), symbol.clone())) {
-                add_closes(&mut out[4], venue, account, symbol);
-            }
-        }
-        out.into_iter()
-            .zip(self.descs.iter())
-            .enumerate()
-            .map(|(i, (metrics, desc))| {
-                let mut mf = MetricFamily::default();
-                mf.set_name(desc.fq_name.clone());
-                mf.set_help(desc.help.clone());
-                mf.set_field_type(if i == 4 { MetricType::COUNTER } else { MetricType::GAUGE });
-                mf.set_metric(metrics);
-                mf
-            })
-            .collect()
     }
 }
 

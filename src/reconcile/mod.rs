@@ -227,13 +227,41 @@ struct Context {
     token: (Option<Timestamp>, Option<Timestamp>),
 }
 
-/// Holds the hysteresis between calls; everything else is recomputed.
+/// The REST and DB sizes by key, as of the last full pass: built by it,
+/// looked up by the incremental one.
+#[derive(Debug, Default)]
+struct Sizes {
+    rest: BTreeMap<PositionKey, Decimal>,
+    db: BTreeMap<PositionKey, Decimal>,
+}
+
+impl Sizes {
+    fn of(input: &AccountInputs<'_>) -> Sizes {
+        let rest = input
+            .rest
+            .last()
+            .map(|(r, _)| r.positions.iter().map(|p| (p.key.clone(), p.size)).collect())
+            .unwrap_or_default();
+        let mut db: BTreeMap<PositionKey, Decimal> = BTreeMap::new();
+        if let Some((d, _)) = input.db.last() {
+            for row in &d.rows {
+                *db.entry(row.key.clone()).or_insert(Decimal::ZERO) += row.size;
+            }
+        }
+        Sizes { rest, db }
+    }
+}
+
+/// Holds the hysteresis between calls, and what the incremental pass needs
+/// from the last full one; everything else is recomputed.
 #[derive(Debug, Default)]
 pub struct Reconciler {
     /// account → key → how long its state has held.
     trackers: BTreeMap<usize, BTreeMap<PositionKey, Tracker>>,
     /// account → the context of its last pass.
     contexts: BTreeMap<usize, Context>,
+    /// account → REST and DB sizes by key.
+    sizes: BTreeMap<usize, Sizes>,
 }
 
 /// The three sources' sizes for one key, trusted or not.
@@ -308,8 +336,10 @@ impl Reconciler {
         }
         r.sources = sources;
         let trackers = self.trackers.entry(account).or_default();
+        // The last full pass had this context, so its sizes are these reads'.
+        let sizes = self.sizes.entry(account).or_insert_with(|| Sizes::of(input));
         for key in keys {
-            let readings = Readings::of(key, input, &context);
+            let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
             let row = track(trackers, key, readings, lot, policy, now, context.token);
             match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
@@ -336,49 +366,26 @@ impl Reconciler {
         let sources = Self::sources(input, policy, now);
         let context = Self::context(input, &sources);
 
-        // Last known sizes, trusted or not, so the table can show them.
-        // Borrowed, not cloned.
-        let ws_sizes: BTreeMap<&PositionKey, Decimal> = if context.has_baseline {
-            input.view.positions().iter().map(|(k, p)| (k, p.size)).collect()
-        } else {
-            BTreeMap::new()
-        };
-        let rest_sizes: BTreeMap<&PositionKey, Decimal> = input
-            .rest
-            .last()
-            .map(|(r, _)| r.positions.iter().map(|p| (&p.key, p.size)).collect())
-            .unwrap_or_default();
-        let mut db_sizes: BTreeMap<&PositionKey, Decimal> = BTreeMap::new();
-        if let Some((d, _)) = input.db.last() {
-            for row in &d.rows {
-                *db_sizes.entry(&row.key).or_insert(Decimal::ZERO) += row.size;
-            }
-        }
+        // Rebuilt on every full pass: every REST or DB read comes through one.
+        let sizes = Sizes::of(input);
         let trackers = self.trackers.entry(account).or_default();
-        let keys: BTreeSet<PositionKey> = ws_sizes
-            .keys()
-            .chain(rest_sizes.keys())
-            .chain(db_sizes.keys())
-            .map(|k| (*k).clone())
-            .chain(trackers.keys().cloned())
+        // Every key any source knows (the stream's only once it had a
+        // baseline), and every key still tracked.
+        let ws_keys = input.view.positions().keys().filter(|_| context.has_baseline);
+        let keys: BTreeSet<PositionKey> = ws_keys
+            .chain(sizes.rest.keys())
+            .chain(sizes.db.keys())
+            .chain(trackers.keys())
+            .cloned()
             .collect();
-
-        let (rest_known, db_known) = (input.rest.last().is_some(), input.db.last().is_some());
         let mut rows = Vec::with_capacity(keys.len());
         for key in keys {
-            let reading = |sizes: &BTreeMap<&PositionKey, Decimal>, known: bool, trusted: bool| Reading {
-                size: known.then(|| sizes.get(&key).copied().unwrap_or(Decimal::ZERO)),
-                trusted,
-            };
-            let readings = Readings {
-                ws: reading(&ws_sizes, context.has_baseline, context.trusted[0]),
-                rest: reading(&rest_sizes, rest_known, context.trusted[1]),
-                db: reading(&db_sizes, db_known, context.trusted[2]),
-                db_has_row: db_sizes.contains_key(&key),
-            };
+            // Last known sizes, trusted or not, so the table can show them.
+            let readings = Readings::of(&key, input, &sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
             rows.extend(track(trackers, &key, readings, lot, policy, now, context.token));
         }
+        self.sizes.insert(account, sizes);
         self.contexts.insert(account, context);
         AccountReport { rows, sources }
     }
@@ -386,26 +393,16 @@ impl Reconciler {
 
 impl Readings {
     /// One key's readings, looked up directly (the incremental path).
-    fn of(key: &PositionKey, input: &AccountInputs<'_>, context: &Context) -> Readings {
+    fn of(key: &PositionKey, input: &AccountInputs<'_>, sizes: &Sizes, context: &Context) -> Readings {
         let ws = context
             .has_baseline
             .then(|| input.view.positions().get(key).map_or(Decimal::ZERO, |p| p.size));
-        // As the full pass's maps do: a repeated key's last entry counts.
-        let rest = input.rest.last().map(|(r, _)| {
-            r.positions
-                .iter()
-                .rfind(|p| &p.key == key)
-                .map_or(Decimal::ZERO, |p| p.size)
-        });
-        let mut db_has_row = false;
-        let db = input.db.last().map(|(d, _)| {
-            d.rows
-                .iter()
-                .filter(|r| &r.key == key)
-                .inspect(|_| db_has_row = true)
-                .map(|r| r.size)
-                .sum::<Decimal>()
-        });
+        let rest = input
+            .rest
+            .last()
+            .map(|_| sizes.rest.get(key).copied().unwrap_or(Decimal::ZERO));
+        let db_size = sizes.db.get(key).copied();
+        let db = input.db.last().map(|_| db_size.unwrap_or(Decimal::ZERO));
         Readings {
             ws: Reading {
                 size: ws,
@@ -419,7 +416,7 @@ impl Readings {
                 size: db,
                 trusted: context.trusted[2],
             },
-            db_has_row,
+            db_has_row: db_size.is_some(),
         }
     }
 }

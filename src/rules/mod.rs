@@ -161,21 +161,6 @@ pub struct Focus<'a> {
     pub symbols: &'a BTreeSet<String>,
 }
 
-impl Focus<'_> {
-    /// Whether the condition of `rule` about `subject` in `account` is in view.
-    fn covers(&self, rule: Option<&Rule>, account: &str, subject: &str) -> bool {
-        if account != self.account {
-            return false;
-        }
-        match rule.map(|r| &r.condition) {
-            Some(Condition::StaleSource { .. } | Condition::NetExposure { .. }) => true,
-            // A removed rule's conditions are cleared on any evaluation.
-            None => true,
-            Some(_) => self.symbols.contains(subject),
-        }
-    }
-}
-
 /// What a rule decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -423,21 +408,30 @@ impl Engine {
             .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))
             .collect();
         // A condition that stopped holding starts over; an alerted one is cleared.
-        let cleared = &mut self.cleared;
-        self.tracks.retain(|k, t| {
-            let in_view = focus.is_none_or(|f| f.covers(rules.rules.iter().find(|r| r.id == k.0), &k.2, &k.3));
-            let keep = !in_view || live.contains(k);
-            if let (false, Some(severity)) = (keep, t.alerted) {
-                cleared.push(Cleared {
-                    rule: k.0.clone(),
+        let ended: Vec<(String, String, String, String)> = match focus {
+            None => self.tracks.keys().filter(|k| !live.contains(*k)).cloned().collect(),
+            // Only the conditions in view: O(rules × symbols), not O(tracks).
+            Some(f) => Self::in_view(rules, accounts, f)
+                .into_iter()
+                .filter(|k| self.tracks.contains_key(k) && !live.contains(k))
+                .collect(),
+        };
+        for k in ended {
+            if let Some(Track {
+                alerted: Some(severity),
+                ..
+            }) = self.tracks.remove(&k)
+            {
+                let (rule, venue, account, subject) = k;
+                self.cleared.push(Cleared {
+                    rule,
                     severity,
-                    venue: k.1.clone(),
-                    account: k.2.clone(),
-                    subject: k.3.clone(),
+                    venue,
+                    account,
+                    subject,
                 });
             }
-            keep
-        });
+        }
         let mut decisions = Vec::new();
         for (ri, venue, account, subject, why, keep) in holding {
             let rule = &rules.rules[ri];
@@ -472,6 +466,25 @@ impl Engine {
             }
         }
         decisions
+    }
+
+    /// Every (rule, venue, account, subject) a focused evaluation looks at:
+    /// the focused account's account-wide conditions and its symbols' rows.
+    /// (A rule removed by a reload is cleared by the next full evaluation.)
+    fn in_view(rules: &RuleSet, accounts: &[AccountState<'_>], f: Focus<'_>) -> Vec<(String, String, String, String)> {
+        let Some(venue) = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for r in rules.rules.iter().filter(|r| r.scope.matches_account(venue, f.account)) {
+            let key = |subject: &str| (r.id.clone(), venue.to_owned(), f.account.to_owned(), subject.to_owned());
+            match &r.condition {
+                Condition::StaleSource { source, .. } => out.push(key(source.as_str())),
+                Condition::NetExposure { group, .. } => out.push(key(group)),
+                _ => out.extend(f.symbols.iter().map(|s| key(s))),
+            }
+        }
+        out
     }
 
     /// The alerted conditions that stopped holding since the last call.
