@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use prometheus::core::Collector;
 use prometheus::{
- Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -473,10 +472,22 @@ impl PositionFamilies {
                                 line(venue, account, &symbol, Some(pair.as_str()), v);
                             }
                         }
-                        2 => line(venue, account, &symbol, None, f64::from(u8::from(row.state == State::InSync))),
+                        2 => line(
+                            venue,
+                            account,
+                            &symbol,
+                            None,
+                            f64::from(u8::from(row.state == State::InSync)),
+                        ),
                         3 => {
                             for s in STATES {
-                                line(venue, account, &symbol, Some(s.as_str()), f64::from(u8::from(row.state == s)));
+                                line(
+                                    venue,
+                                    account,
+                                    &symbol,
+                                    Some(s.as_str()),
+                                    f64::from(u8::from(row.state == s)),
+                                );
                             }
                         }
                         _ => {
@@ -559,11 +570,24 @@ mod tests {
         publish(&m, &["BTC-PERP", "ETH-PERP"]);
         m.close_finished("nado", "main", "ETH-PERP", "verified");
         let text = m.render();
-        let eth = |name: &str, extra: &str| format!("{name}{{account=\"main\",{extra}symbol=\"ETH-PERP\",venue=\"nado\"}}");
-        assert_eq!(value(&text, &eth("driftwatch_position_size", "source=\"ws\",")).as_deref(), Some("1"));
-        assert_eq!(value(&text, &eth("driftwatch_position_size", "source=\"db\",")).as_deref(), Some("NaN"));
-        assert_eq!(value(&text, &eth("driftwatch_position_drift", "pair=\"ws_rest\",")).as_deref(), Some("0"));
-        assert_eq!(value(&text, &eth("driftwatch_position_in_sync", "")).as_deref(), Some("0"));
+        let eth =
+            |name: &str, extra: &str| format!("{name}{{account=\"main\",{extra}symbol=\"ETH-PERP\",venue=\"nado\"}}");
+        assert_eq!(
+            value(&text, &eth("driftwatch_position_size", "source=\"ws\",")).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            value(&text, &eth("driftwatch_position_size", "source=\"db\",")).as_deref(),
+            Some("NaN")
+        );
+        assert_eq!(
+            value(&text, &eth("driftwatch_position_drift", "pair=\"ws_rest\",")).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            value(&text, &eth("driftwatch_position_in_sync", "")).as_deref(),
+            Some("0")
+        );
         assert_eq!(
             value(&text, &eth("driftwatch_position_state", "state=\"source_untrusted\",")).as_deref(),
             Some("1")

@@ -335,7 +335,11 @@ mod incremental {
             Frame::Snapshot(items) => {
                 let mut seen = BTreeSet::new();
                 StreamEvent::Snapshot {
-                    positions: items.iter().filter(|(s, _)| seen.insert(*s)).map(|(s, n)| p(*s, *n)).collect(),
+                    positions: items
+                        .iter()
+                        .filter(|(s, _)| seen.insert(*s))
+                        .map(|(s, n)| p(*s, *n))
+                        .collect(),
                     seq: Some(seq),
                 }
             }
@@ -390,12 +394,15 @@ mod incremental {
         rec.refresh(0, &world.inputs(), &p, Timestamp(1), &Touched::All, &mut report);
         world.rest.failed("HTTP 503", Timestamp(2));
         // The input names no key, but REST's trust changed: every row follows.
-        let done = rec.refresh(0, &world.inputs(), &p, Timestamp(2), &Touched::Keys(vec![]), &mut report);
+        let done = rec.refresh(
+            0,
+            &world.inputs(),
+            &p,
+            Timestamp(2),
+            &Touched::Keys(vec![]),
+            &mut report,
+        );
         assert_eq!(done, Touched::All);
-        assert!(report
-            .unwrap()
-            .rows
-            .iter()
-            .all(|r| r.state == State::SourceUntrusted));
+        assert!(report.unwrap().rows.iter().all(|r| r.state == State::SourceUntrusted));
     }
 }

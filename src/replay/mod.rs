@@ -208,7 +208,10 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
     let mut engine = Engine::new();
     let mut out = Vec::new();
     let tick = header.tick.max(Duration::from_millis(10));
-    let mut evaluate = |reports: &[Option<AccountReport>], sources: &[AccountSources], now: Timestamp, focus: Option<(usize, BTreeSet<String>)>| {
+    let mut evaluate = |reports: &[Option<AccountReport>],
+                        sources: &[AccountSources],
+                        now: Timestamp,
+                        focus: Option<(usize, BTreeSet<String>)>| {
         let states: Vec<AccountState<'_>> = header
             .accounts
             .iter()

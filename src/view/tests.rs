@@ -216,7 +216,10 @@ fn a_frame_reports_the_keys_whose_size_it_changed() {
     let keys = |v: &StreamView| v.changed().iter().map(|k| k.symbol.clone()).collect::<Vec<_>>();
     assert_eq!(keys(&v), ["BTC", "ETH"]);
     // Same BTC, ETH resized, SOL new; a snapshot without a key closed it.
-    v.apply(&snap(vec![pos("BTC", "1"), pos("ETH", "3"), pos("SOL", "1")], 2), Timestamp(2));
+    v.apply(
+        &snap(vec![pos("BTC", "1"), pos("ETH", "3"), pos("SOL", "1")], 2),
+        Timestamp(2),
+    );
     assert_eq!(keys(&v), ["ETH", "SOL"]);
     v.apply(&snap(vec![pos("ETH", "3"), pos("SOL", "1")], 3), Timestamp(3));
     assert_eq!(keys(&v), ["BTC"]);
