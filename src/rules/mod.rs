@@ -178,6 +178,24 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// One condition's identity. Ordered by account and subject first, so a
+/// focused evaluation finds a symbol's conditions with one range query.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct TrackKey {
+    account: String,
+    subject: String,
+    rule: String,
+    venue: String,
+}
+
+/// A condition that holds now.
+struct Held {
+    rule: usize,
+    key: TrackKey,
+    why: String,
+    keep: Option<Decimal>,
+}
+
 #[derive(Debug, Clone)]
 struct Track {
     since: Timestamp,
@@ -201,7 +219,7 @@ pub struct Cleared {
 /// and when each rule last fired.
 #[derive(Debug, Default)]
 pub struct Engine {
-    tracks: BTreeMap<(String, String, String, String), Track>,
+    tracks: BTreeMap<TrackKey, Track>,
     /// Alerted conditions that stopped holding since the last `take_cleared`.
     cleared: Vec<Cleared>,
     /// When each (venue, account) was first evaluated: a source never read
@@ -275,9 +293,20 @@ impl Engine {
         accounts: &[AccountState<'_>],
         now: Timestamp,
         focus: Option<Focus<'_>>,
-    ) -> Vec<(usize, String, String, String, String, Option<Decimal>)> {
+    ) -> Vec<Held> {
         let mut out = Vec::new();
         for (ri, rule) in rules.rules.iter().enumerate() {
+            let held = |a: &AccountState<'_>, subject: String, why: String, keep: Option<Decimal>| Held {
+                rule: ri,
+                key: TrackKey {
+                    account: a.account.to_owned(),
+                    subject,
+                    rule: rule.id.clone(),
+                    venue: a.venue.to_owned(),
+                },
+                why,
+                keep,
+            };
             for a in accounts {
                 if !rule.scope.matches_account(a.venue, a.account) {
                     continue;
@@ -301,14 +330,7 @@ impl Engine {
                                     source.as_str(),
                                     h.reason.clone().unwrap_or_default()
                                 );
-                                out.push((
-                                    ri,
-                                    a.venue.to_owned(),
-                                    a.account.to_owned(),
-                                    source.as_str().to_owned(),
-                                    why,
-                                    None,
-                                ));
+                                out.push(held(a, source.as_str().to_owned(), why, None));
                             }
                         }
                     }
@@ -341,14 +363,7 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push((
-                                ri,
-                                a.venue.to_owned(),
-                                a.account.to_owned(),
-                                group.clone(),
-                                format!("net exposure {net} USD"),
-                                None,
-                            ));
+                            out.push(held(a, group.clone(), format!("net exposure {net} USD"), None));
                         }
                     }
                     cond => {
@@ -365,14 +380,7 @@ impl Engine {
                                 continue;
                             }
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                out.push((
-                                    ri,
-                                    a.venue.to_owned(),
-                                    a.account.to_owned(),
-                                    row.key.symbol.clone(),
-                                    why,
-                                    keep,
-                                ));
+                                out.push(held(a, row.key.symbol.clone(), why, keep));
                             }
                         }
                     }
@@ -403,39 +411,59 @@ impl Engine {
                 .or_insert(now);
         }
         let holding = self.holding(rules, accounts, now, focus);
-        let live: BTreeSet<(String, String, String, String)> = holding
-            .iter()
-            .map(|(ri, v, a, s, _, _)| (rules.rules[*ri].id.clone(), v.clone(), a.clone(), s.clone()))
-            .collect();
+        let live: BTreeSet<&TrackKey> = holding.iter().map(|h| &h.key).collect();
         // A condition that stopped holding starts over; an alerted one is cleared.
-        let ended: Vec<(String, String, String, String)> = match focus {
-            None => self.tracks.keys().filter(|k| !live.contains(*k)).cloned().collect(),
-            // Only the conditions in view: O(rules × symbols), not O(tracks).
-            Some(f) => Self::in_view(rules, accounts, f)
-                .into_iter()
-                .filter(|k| self.tracks.contains_key(k) && !live.contains(k))
-                .collect(),
+        let ended: Vec<TrackKey> = match focus {
+            None => self.tracks.keys().filter(|k| !live.contains(k)).cloned().collect(),
+            // Only the conditions in view, found by range: O(symbols · log n), not O(n).
+            Some(f) => {
+                let mut subjects: BTreeSet<&str> = f.symbols.iter().map(String::as_str).collect();
+                for r in &rules.rules {
+                    match &r.condition {
+                        Condition::StaleSource { source, .. } => subjects.insert(source.as_str()),
+                        Condition::NetExposure { group, .. } => subjects.insert(group.as_str()),
+                        _ => false,
+                    };
+                }
+                let mut out = Vec::new();
+                for subject in subjects {
+                    let from = TrackKey {
+                        account: f.account.to_owned(),
+                        subject: subject.to_owned(),
+                        rule: String::new(),
+                        venue: String::new(),
+                    };
+                    out.extend(
+                        self.tracks
+                            .range(from..)
+                            .take_while(|(k, _)| k.account == f.account && k.subject == subject)
+                            .filter(|(k, _)| !live.contains(k))
+                            .map(|(k, _)| k.clone()),
+                    );
+                }
+                out
+            }
         };
+        drop(live);
         for k in ended {
             if let Some(Track {
                 alerted: Some(severity),
                 ..
             }) = self.tracks.remove(&k)
             {
-                let (rule, venue, account, subject) = k;
                 self.cleared.push(Cleared {
-                    rule,
+                    rule: k.rule,
                     severity,
-                    venue,
-                    account,
-                    subject,
+                    venue: k.venue,
+                    account: k.account,
+                    subject: k.subject,
                 });
             }
         }
         let mut decisions = Vec::new();
-        for (ri, venue, account, subject, why, keep) in holding {
+        for Held { rule: ri, key, why, keep } in holding {
             let rule = &rules.rules[ri];
-            let key = (rule.id.clone(), venue.clone(), account.clone(), subject.clone());
+            let (venue, account, subject) = (key.venue.clone(), key.account.clone(), key.subject.clone());
             let track = self.tracks.entry(key).or_insert(Track {
                 since: now,
                 last_fired: None,
@@ -468,25 +496,6 @@ impl Engine {
         decisions
     }
 
-    /// Every (rule, venue, account, subject) a focused evaluation looks at:
-    /// the focused account's account-wide conditions and its symbols' rows.
-    /// (A rule removed by a reload is cleared by the next full evaluation.)
-    fn in_view(rules: &RuleSet, accounts: &[AccountState<'_>], f: Focus<'_>) -> Vec<(String, String, String, String)> {
-        let Some(venue) = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for r in rules.rules.iter().filter(|r| r.scope.matches_account(venue, f.account)) {
-            let key = |subject: &str| (r.id.clone(), venue.to_owned(), f.account.to_owned(), subject.to_owned());
-            match &r.condition {
-                Condition::StaleSource { source, .. } => out.push(key(source.as_str())),
-                Condition::NetExposure { group, .. } => out.push(key(group)),
-                _ => out.extend(f.symbols.iter().map(|s| key(s))),
-            }
-        }
-        out
-    }
-
     /// The alerted conditions that stopped holding since the last call.
     pub fn take_cleared(&mut self) -> Vec<Cleared> {
         std::mem::take(&mut self.cleared)
@@ -496,8 +505,8 @@ impl Engine {
     pub fn firing(&self, rules: &RuleSet, now: Timestamp) -> BTreeSet<String> {
         self.tracks
             .iter()
-            .filter(|((id, ..), t)| rules.rules.iter().any(|r| &r.id == id && now.since(t.since) >= r.hold))
-            .map(|((id, ..), _)| id.clone())
+            .filter(|(k, t)| rules.rules.iter().any(|r| r.id == k.rule && now.since(t.since) >= r.hold))
+            .map(|(k, _)| k.rule.clone())
             .collect()
     }
 }
