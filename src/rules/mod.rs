@@ -461,7 +461,13 @@ impl Engine {
             }
         }
         let mut decisions = Vec::new();
-        for Held { rule: ri, key, why, keep } in holding {
+        for Held {
+            rule: ri,
+            key,
+            why,
+            keep,
+        } in holding
+        {
             let rule = &rules.rules[ri];
             let (venue, account, subject) = (key.venue.clone(), key.account.clone(), key.subject.clone());
             let track = self.tracks.entry(key).or_insert(Track {
@@ -505,7 +511,12 @@ impl Engine {
     pub fn firing(&self, rules: &RuleSet, now: Timestamp) -> BTreeSet<String> {
         self.tracks
             .iter()
-            .filter(|(k, t)| rules.rules.iter().any(|r| r.id == k.rule && now.since(t.since) >= r.hold))
+            .filter(|(k, t)| {
+                rules
+                    .rules
+                    .iter()
+                    .any(|r| r.id == k.rule && now.since(t.since) >= r.hold)
+            })
             .map(|(k, _)| k.rule.clone())
             .collect()
     }
