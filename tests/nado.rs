@@ -514,6 +514,31 @@ async fn error_1000_rate_limit_waits_then_sends() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_fresh_read_is_waited_out_briefly_and_never_sized_without() {
+    use driftwatch::sim::nado::RestFault;
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    // One 429 on the close's own read: waited out (1 s), then read and closed.
+    g.sim.set_rest_fault(Some(RestFault::RateLimited), Some(1));
+    let started = tokio::time::Instant::now();
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 1, .. }), "{out:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+    // A limit that outlasts the wait: no read, so no order.
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    let before = place_orders(&g).len();
+    g.sim.set_rest_fault(Some(RestFault::RateLimited), Some(100));
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(e) if e.contains("no fresh position read")),
+        "{out:?}"
+    );
+    assert_eq!(place_orders(&g).len(), before, "nothing sized without a fresh read");
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), d("2"));
+}
+
+#[tokio::test]
 async fn error_5000_and_a_lost_response_reread_before_any_resend() {
     let g = gateway(SimConfig::default()).await;
     g.sim.set_position(SUB, "SOL-PERP", "1");

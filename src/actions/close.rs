@@ -42,7 +42,12 @@ use crate::venue::nado;
 use crate::venue::pacifica::http::RestClient;
 use crate::venue::pacifica::parse::OrderError;
 use crate::venue::pacifica::sign::{self, Header, Keypair};
-use crate::venue::{Backoff, OrderFailure};
+use crate::venue::{Backoff, OrderFailure, RestError};
+
+/// How long a close waits out rate limits for its fresh read before it
+/// gives up (the polls share the budget; a close outranks them but is not
+/// allowed to overspend it).
+pub const FRESH_READ_WAIT: Duration = Duration::from_secs(3);
 
 /// How to send closes for one account.
 pub struct CloseParams<'a> {
@@ -259,11 +264,28 @@ impl Closer<'_> {
         matches!(self, Closer::Pacifica { .. })
     }
 
+    /// A fresh read. A rate-limited read (the client's own budget, which the
+    /// polls share, or the venue's 429) is waited out for up to
+    /// [`FRESH_READ_WAIT`] in all; any other failure, or a longer wait, is
+    /// no read (and so no order).
     async fn fresh(&self, symbol: &str) -> Result<Fresh, String> {
-        let fail = |e: crate::venue::RestError| format!("no fresh position read: {e}");
+        let deadline = tokio::time::Instant::now() + FRESH_READ_WAIT;
+        loop {
+            match self.read(symbol).await {
+                Err(RestError::RateLimited { retry_after })
+                    if tokio::time::Instant::now() + retry_after <= deadline =>
+                {
+                    tokio::time::sleep(retry_after).await;
+                }
+                r => return r.map_err(|e| format!("no fresh position read: {e}")),
+            }
+        }
+    }
+
+    async fn read(&self, symbol: &str) -> Result<Fresh, RestError> {
         match self {
             Closer::Pacifica { rest, .. } => {
-                let snap = rest.positions().await.map_err(fail)?;
+                let snap = rest.positions().await?;
                 Ok(Fresh {
                     position: snap
                         .positions
@@ -275,7 +297,7 @@ impl Closer<'_> {
                 })
             }
             Closer::Nado { rest, .. } => {
-                let read = rest.close_read(symbol).await.map_err(fail)?;
+                let read = rest.close_read(symbol).await?;
                 Ok(Fresh {
                     position: read.position,
                     nado: Some(read),
