@@ -455,6 +455,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         engine: crate::rules::Engine::new(),
         close_tx,
         in_flight: BTreeSet::new(),
+        backing_off: BTreeMap::new(),
         guards: config.closes.clone(),
         pages: pages.clone(),
     };
@@ -719,6 +720,9 @@ struct Core {
     close_tx: mpsc::Sender<actions::CloseRequest>,
     /// (account, symbol) with a close in flight: never two at once.
     in_flight: BTreeSet<(usize, String)>,
+    /// (account, symbol) whose last close failed: (consecutive failures,
+    /// no new close before). Cleared by a close that ends otherwise.
+    backing_off: BTreeMap<(usize, String), (u32, Timestamp)>,
     guards: crate::config::CloseGuards,
     pages: tokio::sync::broadcast::Sender<Page>,
     /// Where observations go when `--record` is on.
@@ -768,7 +772,17 @@ impl Core {
                     self.db_poll_now.notify_one();
                 }
                 Some(closed) = closes_done.recv() => {
-                    self.in_flight.remove(&(closed.account, closed.symbol.clone()));
+                    let key = (closed.account, closed.symbol.clone());
+                    self.in_flight.remove(&key);
+                    if matches!(closed.result, "failed" | "unverified") {
+                        let failures = self.backing_off.get(&key).map_or(0, |b| b.0) + 1;
+                        let delay = crate::plan::close::retry_delay(failures);
+                        tracing::warn!(symbol = %closed.symbol, failures, delay = ?delay,
+                            "The close did not complete; the next one for this symbol waits.");
+                        self.backing_off.insert(key, (failures, clock::now().plus(delay)));
+                    } else {
+                        self.backing_off.remove(&key);
+                    }
                     let a = &mut self.accounts[closed.account];
                     a.last_close = Some(format!("{} {}: {}", closed.symbol, closed.result, closed.summary));
                     tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result,
@@ -1129,7 +1143,8 @@ impl Core {
             );
         }
         for (sym, target, notional) in requests {
-            if self.in_flight.contains(&(account, sym.clone())) {
+            let key = (account, sym.clone());
+            if self.in_flight.contains(&key) || self.backing_off.get(&key).is_some_and(|b| now < b.1) {
                 continue;
             }
             let hour_ago = Timestamp(now.0 - 3_600_000);

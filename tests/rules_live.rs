@@ -390,3 +390,39 @@ async fn shutdown_waits_for_a_close_in_flight_and_journals_its_outcome() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0][0].as_deref(), Some("verified"));
 }
+
+#[tokio::test]
+async fn a_failing_close_backs_off_instead_of_spending_the_hours_closes() {
+    use driftwatch::sim::pacifica::RestFault;
+    let sim = start_sim(fast_sim()).await;
+    let dir = TempDir::new("backoff");
+    let db = sqlite_db(&dir, &[]).await;
+    // No cooldown: the rule holds and asks again at every evaluation.
+    let rules = "rules:\n  - id: sol-limit\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 1}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    let mut pages = app.pages.subscribe();
+    // Every REST read fails: each close finds no fresh read and fails.
+    sim.sim.set_rest_fault(Some(RestFault::ServerError), None);
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    let failed = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_emergency_closes_total{account="main",result="failed",symbol="SOL",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("a failed close", T, || async { failed(&app.metrics.render()) >= 1.0 }).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // 1 s, 2 s, 4 s apart: at most three in 3.5 s, not the hour's ten (max_per_hour).
+    let n = failed(&app.metrics.render());
+    assert!((2.0..=3.0).contains(&n), "{n} failed closes in 3.5 s");
+    while let Ok(p) = pages.try_recv() {
+        assert!(!p.summary.contains("refused"), "{}", p.summary);
+    }
+    assert!(sim.sim.orders().is_empty(), "no order without a fresh read");
+    // The venue recovers: the next try closes it.
+    sim.sim.set_rest_fault(None, None);
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+}

@@ -138,6 +138,16 @@ pub fn worst_price(
     p.max(low).min(high).normalize()
 }
 
+/// How long a symbol waits before the next close after `failures`
+/// consecutive failed (or unverified) ones: 1 s, doubling, at most 60 s. A
+/// rule that still holds (cooldown 0 included) does not retry a failing
+/// close in a tight loop, nor spend the hour's `max_per_hour` on one
+/// passing rate limit.
+pub fn retry_delay(failures: u32) -> std::time::Duration {
+    let secs = 1u64 << failures.saturating_sub(1).min(6);
+    std::time::Duration::from_secs(secs.min(60))
+}
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -148,6 +158,13 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn a_failing_close_backs_off_to_a_minute() {
+        let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(retry_delay(u32::MAX).as_secs(), 60);
     }
 
     #[test]
