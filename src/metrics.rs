@@ -492,11 +492,8 @@ impl PositionFamilies {
                         }
                         _ => {
                             let key = (venue.to_owned(), account.to_owned(), symbol.clone());
-                            let counts = closes.get(&key).copied().unwrap_or_default();
                             if shown.insert((venue, account, symbol.clone())) {
-                                for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
-                                    line(venue, account, &symbol, Some(result), n as f64);
-                                }
+                                close_results(&mut line, venue, account, &symbol, closes.get(&key));
                             }
                         }
                     }
@@ -506,9 +503,7 @@ impl PositionFamilies {
                 // Closes of symbols no longer watched still count.
                 for ((venue, account, symbol), counts) in &closes {
                     if !shown.contains(&(venue.as_str(), account.as_str(), symbol.clone())) {
-                        for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
-                            line(venue, account, symbol, Some(result), *n as f64);
-                        }
+                        close_results(&mut line, venue, account, symbol, Some(counts));
                     }
                 }
             }
@@ -516,39 +511,29 @@ impl PositionFamilies {
     }
 }
 
+/// One symbol's `emergency_closes_total` lines, a line per result (zero
+/// when it never happened).
+fn close_results(
+    line: &mut impl FnMut(&str, &str, &str, Option<&str>, f64),
+    venue: &str,
+    account: &str,
+    symbol: &str,
+    counts: Option<&[u64; CLOSE_RESULTS.len()]>,
+) {
+    let counts = counts.copied().unwrap_or_default();
+    for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
+        line(venue, account, symbol, Some(result), n as f64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{PositionKey, Timestamp};
-    use crate::reconcile::{Reading, Row, SourceHealth};
+    use crate::reconcile::fixtures;
 
     fn report(symbols: &[&str]) -> Arc<AccountReport> {
-        let one = Reading {
-            size: Some(Decimal::ONE),
-            trusted: true,
-        };
-        Arc::new(AccountReport {
-            rows: symbols
-                .iter()
-                .map(|s| Row {
-                    key: PositionKey::net(*s),
-                    ws: one,
-                    rest: one,
-                    db: Reading { trusted: false, ..one },
-                    db_has_row: true,
-                    state: State::SourceUntrusted,
-                    confirmed: true,
-                    since: Timestamp(0),
-                    observations: 1,
-                })
-                .collect(),
-            sources: Source::ALL.map(|source| SourceHealth {
-                source,
-                trusted: source != Source::Db,
-                reason: None,
-                last_good_at: None,
-            }),
-        })
+        let sizes: Vec<(&str, &str)> = symbols.iter().map(|s| (*s, "1")).collect();
+        Arc::new(fixtures::without(fixtures::agreeing(&sizes), Source::Db))
     }
 
     fn publish(m: &Metrics, symbols: &[&str]) {

@@ -510,3 +510,55 @@ pub fn classify(ws: Reading, rest: Reading, db: Reading, db_has_row: bool, lot: 
 
 #[cfg(test)]
 mod tests;
+
+/// Reports for the tests of the modules that read them (rules, metrics).
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// Every source trusted and agreeing on each `(symbol, size)`; in sync.
+    pub fn agreeing(sizes: &[(&str, &str)]) -> AccountReport {
+        let reading = |s: &str| Reading {
+            size: Some(s.parse().expect("a decimal size")),
+            trusted: true,
+        };
+        AccountReport {
+            rows: sizes
+                .iter()
+                .map(|(symbol, size)| Row {
+                    key: PositionKey::net(*symbol),
+                    ws: reading(size),
+                    rest: reading(size),
+                    db: reading(size),
+                    db_has_row: true,
+                    state: State::InSync,
+                    confirmed: true,
+                    since: Timestamp(0),
+                    observations: 1,
+                })
+                .collect(),
+            sources: Source::ALL.map(|source| SourceHealth {
+                source,
+                trusted: true,
+                reason: None,
+                last_good_at: Some(Timestamp(0)),
+            }),
+        }
+    }
+
+    /// `report` with `source` untrusted: its readings kept but not
+    /// believed, every row `SourceUntrusted`.
+    pub fn without(mut report: AccountReport, source: Source) -> AccountReport {
+        for row in &mut report.rows {
+            match source {
+                Source::Ws => row.ws.trusted = false,
+                Source::Rest => row.rest.trusted = false,
+                Source::Db => row.db.trusted = false,
+            }
+            row.state = State::SourceUntrusted;
+        }
+        report.sources[source as usize].trusted = false;
+        report.sources[source as usize].last_good_at = None;
+        report
+    }
+}

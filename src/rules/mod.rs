@@ -418,7 +418,9 @@ impl Engine {
             // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
                 let mut subjects: BTreeSet<&str> = f.symbols.iter().map(String::as_str).collect();
-                for r in &rules.rules {
+                let venue = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue);
+                let in_scope = |r: &&Rule| venue.is_some_and(|v| r.scope.matches_account(v, f.account));
+                for r in rules.rules.iter().filter(in_scope) {
                     match &r.condition {
                         Condition::StaleSource { source, .. } => subjects.insert(source.as_str()),
                         Condition::NetExposure { group, .. } => subjects.insert(group.as_str()),
@@ -469,12 +471,18 @@ impl Engine {
         } in holding
         {
             let rule = &rules.rules[ri];
-            let (venue, account, subject) = (key.venue.clone(), key.account.clone(), key.subject.clone());
-            let track = self.tracks.entry(key).or_insert(Track {
-                since: now,
-                last_fired: None,
-                alerted: None,
-            });
+            // The key is cloned when a condition starts and when it fires, not while it holds.
+            if !self.tracks.contains_key(&key) {
+                let new = Track {
+                    since: now,
+                    last_fired: None,
+                    alerted: None,
+                };
+                self.tracks.insert(key.clone(), new);
+            }
+            let Some(track) = self.tracks.get_mut(&key) else {
+                continue;
+            };
             if now.since(track.since) < rule.hold {
                 continue;
             }
@@ -490,9 +498,9 @@ impl Engine {
                     rule: rule.id.clone(),
                     severity: rule.severity,
                     action: *action,
-                    venue: venue.clone(),
-                    account: account.clone(),
-                    subject: subject.clone(),
+                    venue: key.venue.clone(),
+                    account: key.account.clone(),
+                    subject: key.subject.clone(),
                     keep,
                     since: track.since,
                     reason: format!("{}: {why}", rule.id),

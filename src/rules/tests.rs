@@ -69,37 +69,7 @@ fn every_kind_of_mistake_is_rejected_with_its_location() {
 
 mod focus {
     use super::*;
-    use crate::domain::PositionKey;
-    use crate::reconcile::{Reading, SourceHealth};
-
-    fn report(sizes: &[(&str, &str)]) -> AccountReport {
-        let reading = |s: &str| Reading {
-            size: Some(d(s)),
-            trusted: true,
-        };
-        AccountReport {
-            rows: sizes
-                .iter()
-                .map(|(sym, size)| Row {
-                    key: PositionKey::net(*sym),
-                    ws: reading(size),
-                    rest: reading(size),
-                    db: reading(size),
-                    db_has_row: true,
-                    state: State::InSync,
-                    confirmed: true,
-                    since: Timestamp(0),
-                    observations: 1,
-                })
-                .collect(),
-            sources: Source::ALL.map(|source| SourceHealth {
-                source,
-                trusted: true,
-                reason: None,
-                last_good_at: Some(Timestamp(0)),
-            }),
-        }
-    }
+    use crate::reconcile::fixtures::agreeing as report;
 
     const LIMIT: &str = "rules:
   - id: limit
