@@ -56,8 +56,35 @@ impl Venue {
     }
 }
 
+/// What the process believes, for a failed round: sources, the row, the last close.
+fn state(running: &app::Running, symbol: &str) -> String {
+    let snap = running.snapshots.borrow().clone();
+    snap.accounts
+        .iter()
+        .map(|a| {
+            let sources: Vec<String> = a
+                .report
+                .sources
+                .iter()
+                .map(|s| format!("{:?} trusted={} {:?}", s.source, s.trusted, s.reason))
+                .collect();
+            let row = a.report.rows.iter().find(|r| r.key.symbol == symbol);
+            format!(
+                "{}: sources [{}]; row {row:?}; last close {:?}",
+                a.name,
+                sources.join(", "),
+                a.closes
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        driftwatch::cli::init_logging(config::LogFormat::Text, "warn");
+    }
     let measuring = std::env::args().any(|a| a == "--bench");
     let n = if measuring { 300 } else { 5 };
     // Nado is opt-in until its rounds are reliable (BENCHMARKS.md).
@@ -128,12 +155,14 @@ async fn run(venue_name: &str, n: usize) {
     .unwrap();
     // Wait until the view is trusted and lot sizes are known.
     let mut snaps = running.snapshots.clone();
-    loop {
-        snaps.changed().await.unwrap();
-        let s = snaps.borrow().clone();
-        if s.all_sources_trusted() {
-            break;
+    let ready = tokio::time::timeout(Duration::from_secs(20), async {
+        while !snaps.borrow_and_update().all_sources_trusted() {
+            snaps.changed().await.unwrap();
         }
+    })
+    .await;
+    if ready.is_err() {
+        panic!("{venue_name}: not trusted after 20 s: {}", state(&running, symbol));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut lat = Vec::with_capacity(n);
@@ -142,7 +171,9 @@ async fn run(venue_name: &str, n: usize) {
         let sent = tokio::time::Instant::now();
         venue.open_btc();
         loop {
-            assert!(sent.elapsed() < Duration::from_secs(10), "no close within 10s");
+            if sent.elapsed() > Duration::from_secs(10) {
+                panic!("round {i}: no close within 10 s: {}", state(&running, symbol));
+            }
             let orders = venue.order_times();
             if orders.len() > before {
                 lat.push(orders[before].duration_since(sent));
@@ -156,7 +187,9 @@ async fn run(venue_name: &str, n: usize) {
         let t0 = tokio::time::Instant::now();
         while venue.btc() != rust_decimal::Decimal::ZERO {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            assert!(t0.elapsed() < Duration::from_secs(10), "the close did not fill");
+            if t0.elapsed() > Duration::from_secs(10) {
+                panic!("round {i}: the close did not fill: {}", state(&running, symbol));
+            }
         }
         // ...and be finished (one close per symbol is in flight at a time).
         let finished = |m: &str| -> f64 {
@@ -169,10 +202,9 @@ async fn run(venue_name: &str, n: usize) {
         };
         let t0 = tokio::time::Instant::now();
         while finished(&running.metrics.render()) < (i + 1) as f64 {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "round {i}: the close did not finish"
-            );
+            if t0.elapsed() > Duration::from_secs(10) {
+                panic!("round {i}: the close did not finish: {}", state(&running, symbol));
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
