@@ -48,12 +48,52 @@ impl Venue {
         }
     }
 
+    /// When the last position read before `order` reached the simulator
+    /// (the close's fresh read, which its size comes from).
+    fn read_before(&self, order: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        let reads: Vec<tokio::time::Instant> = match self {
+            Venue::Pacifica(s) => s
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == "/api/v1/positions")
+                .map(|r| r.at)
+                .collect(),
+            Venue::Nado(s) => s
+                .requests()
+                .into_iter()
+                .filter(|r| String::from_utf8_lossy(&r.body).contains("subaccount_info"))
+                .map(|r| r.at)
+                .collect(),
+        };
+        reads.into_iter().filter(|at| *at <= order).max()
+    }
+
     fn btc(&self) -> rust_decimal::Decimal {
         match self {
             Venue::Pacifica(s) => s.position(ACCOUNT, "BTC"),
             Venue::Nado(s) => s.position(NADO_SUB, "BTC-PERP"),
         }
     }
+}
+
+/// "p50 .. p99 .. max ..", or "none" for no samples.
+fn percentiles(v: &mut [Duration]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.sort();
+    let pct = |p: f64| {
+        v[((v.len() as f64 * p).ceil() as usize)
+            .saturating_sub(1)
+            .min(v.len() - 1)]
+    };
+    format!(
+        "p50 {:?}   p99 {:?}   max {:?}   ({} rounds)",
+        pct(0.50),
+        pct(0.99),
+        v[v.len() - 1],
+        v.len()
+    )
 }
 
 /// What the process believes, for a failed round: sources, the row, the last close.
@@ -134,8 +174,17 @@ async fn run(venue_name: &str, n: usize) {
     std::fs::write(dir.join("key"), key).unwrap();
     let db = dir.join("bot.db");
     driftwatch::demo::seed_sqlite(&db).await.unwrap();
+    // Nado's queries are weighed against a per-IP budget (400 per 10 s, 2400
+    // a minute; nado.md §6). A round spends about 20 (the close's reads, the
+    // book, the verification and the REST read that follows a close), so the
+    // bench takes the whole budget, polls every 5 s and paces its rounds.
+    let (rest_poll, share, pace) = if nado {
+        ("5s", "\n    query_share: 1", Duration::from_millis(600))
+    } else {
+        ("1s", "", Duration::ZERO)
+    };
     let text = format!(
-        "listen: 127.0.0.1:0\nintervals: {{rest_poll: 1s, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: {venue_name}\n    address: {address}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",
+        "listen: 127.0.0.1:0\nintervals: {{rest_poll: {rest_poll}, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: {venue_name}\n    address: {address}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}{share}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",
         db.display(),
         dir.display(),
         dir.display(),
@@ -166,9 +215,16 @@ async fn run(venue_name: &str, n: usize) {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut lat = Vec::with_capacity(n);
+    let mut round_started: Option<tokio::time::Instant> = None;
+    // Where the time goes: frame sent -> fresh read received -> order received.
+    let (mut to_read, mut read_to_order) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
+        if let Some(last) = round_started {
+            tokio::time::sleep_until(last + pace).await;
+        }
         let before = venue.order_times().len();
         let sent = tokio::time::Instant::now();
+        round_started = Some(sent);
         venue.open_btc();
         loop {
             if sent.elapsed() > Duration::from_secs(10) {
@@ -176,7 +232,12 @@ async fn run(venue_name: &str, n: usize) {
             }
             let orders = venue.order_times();
             if orders.len() > before {
-                lat.push(orders[before].duration_since(sent));
+                let order = orders[before];
+                lat.push(order.duration_since(sent));
+                if let Some(read) = venue.read_before(order).filter(|r| *r >= sent) {
+                    to_read.push(read.duration_since(sent));
+                    read_to_order.push(order.duration_since(read));
+                }
                 break;
             }
             // The latency is the simulator's receipt time minus `sent`: polling
@@ -208,18 +269,12 @@ async fn run(venue_name: &str, n: usize) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    lat.sort();
-    let pct = |p: f64| {
-        lat[((lat.len() as f64 * p).ceil() as usize)
-            .saturating_sub(1)
-            .min(lat.len() - 1)]
-    };
     println!("detection to order ({venue_name}): {n} closes, frame sent -> signed reduce-only order received (loopback, for: 0s)");
+    println!("  {}", percentiles(&mut lat));
+    println!("  of which frame -> fresh read received: {}", percentiles(&mut to_read));
     println!(
-        "  p50 {:?}   p99 {:?}   max {:?}",
-        pct(0.50),
-        pct(0.99),
-        lat[lat.len() - 1]
+        "           fresh read -> order received: {}",
+        percentiles(&mut read_to_order)
     );
     running.shutdown_within(Duration::from_secs(3)).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -246,13 +246,20 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             resync,
             closes_sent: std::collections::VecDeque::new(),
         });
+        let close = match &acc.close {
+            Some(c) => {
+                let keys = actions::close::CloseKeys::load(&rest, acc.nado.as_ref(), c)
+                    .map_err(|e| anyhow::anyhow!("accounts.{}.close: {e}", acc.name))?;
+                Some((c.clone(), keys))
+            }
+            None => None,
+        };
         close_accounts.push(actions::CloseAccount {
             venue: acc.venue.as_str().to_owned(),
             account: acc.name.clone(),
             rest,
             address: acc.address.clone(),
-            nado: acc.nado.clone(),
-            close: acc.close.clone(),
+            close,
         });
     }
 

@@ -4,11 +4,12 @@
 //! and the outcome journaled after. Disarmed accounts (and `--dry-run`)
 //! sign the exact request and do not send it.
 
+use std::future::ready;
 use std::process::ExitCode;
 
 use rust_decimal::Decimal;
 
-use crate::actions::close::{close_account, AccountClose, CloseOutcome};
+use crate::actions::close::{close_account, AccountClose, CloseKeys, CloseOutcome};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::journal::{self, Entry, Journal};
@@ -73,10 +74,14 @@ pub async fn run(
         symbols.to_vec()
     };
     let armed = close.armed && !dry_run;
+    let keys = match CloseKeys::load(&rest, acc.nado.as_ref(), close) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
     let params = AccountClose {
         rest: &rest,
         address: &acc.address,
-        nado: acc.nado.as_ref(),
+        keys: &keys,
         close,
         armed,
     };
@@ -114,7 +119,7 @@ pub async fn run(
             ok = false;
             continue;
         }
-        let outcome = close_account(&params, symbol, CloseTarget::Flatten, lot, &cloid).await;
+        let outcome = close_account(&params, symbol, CloseTarget::Flatten, lot, &cloid, ready(Ok(()))).await;
         ok &= report(symbol, &outcome, print_request);
         let _ = journal
             .finish(
@@ -146,6 +151,7 @@ async fn dry_without_journal(
             CloseTarget::Flatten,
             lot,
             &journal::new_correlation_id(),
+            ready(Ok(())),
         )
         .await;
         ok &= report(symbol, &outcome, print_request);

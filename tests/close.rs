@@ -581,3 +581,40 @@ async fn a_close_key_that_is_not_the_accounts_is_a_config_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn nothing_is_sent_before_the_journal_entry_is_written_and_nothing_without_it() {
+    use driftwatch::actions::close::{close_gated, Closer};
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let (key, rest) = (main_key(), client(&sim));
+    let p = params(&key, false, true);
+    let venue = Closer::Pacifica {
+        rest: &rest,
+        params: &p,
+    };
+    // The journal cannot write: the fresh read may run, no order is sent.
+    let failing = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Err("disk full".to_owned())
+    };
+    let out = close_gated(&venue, "SOL", CloseTarget::Flatten, d("0.01"), &cloid(), failing).await;
+    assert!(
+        matches!(&out, CloseOutcome::Failed(e) if e.contains("not sent: disk full")),
+        "{out:?}"
+    );
+    assert!(sim.sim.orders().is_empty());
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.5"));
+    // A slow journal: the order waits for it.
+    let written = std::sync::Mutex::new(None);
+    let slow = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        *written.lock().unwrap() = Some(tokio::time::Instant::now());
+        Ok(())
+    };
+    let out = close_gated(&venue, "SOL", CloseTarget::Flatten, d("0.01"), &cloid(), slow).await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0].at >= written.lock().unwrap().expect("the journal wrote"));
+}

@@ -421,37 +421,69 @@ pub async fn close_position(
     close_with(&Closer::Pacifica { rest, params }, symbol, target, lot, client_order_id).await
 }
 
+/// An account's close keys, parsed once when the account is set up (config
+/// load has checked them), not per close.
+pub enum CloseKeys {
+    Pacifica(Keypair),
+    Nado {
+        signer: nado::sign::Signer,
+        chain_id: u64,
+        endpoint: alloy_primitives::Address,
+        sender: alloy_primitives::B256,
+    },
+}
+
+impl CloseKeys {
+    /// The keys for `rest`'s venue from the close section (and, on Nado, the
+    /// subaccount).
+    pub fn load(
+        rest: &crate::venue::Rest,
+        nado: Option<&crate::config::NadoAccount>,
+        cfg: &crate::config::CloseConfig,
+    ) -> Result<CloseKeys, String> {
+        match (rest, nado) {
+            (crate::venue::Rest::Pacifica(_), _) => Keypair::from_base58(cfg.key.expose())
+                .map(CloseKeys::Pacifica)
+                .map_err(|e| format!("close key: {e}")),
+            (crate::venue::Rest::Nado(_), Some(n)) => Ok(CloseKeys::Nado {
+                signer: nado::sign::Signer::from_hex(cfg.key.expose()).map_err(|e| format!("close key: {e}"))?,
+                chain_id: n.chain_id,
+                endpoint: n.endpoint.parse().map_err(|_| "the Nado endpoint does not parse")?,
+                sender: n.subaccount.parse().map_err(|_| "the Nado subaccount does not parse")?,
+            }),
+            (crate::venue::Rest::Nado(_), None) => Err("a Nado account without its subaccount".into()),
+        }
+    }
+}
+
 /// One account's close, as configured: the venue client, the keys and
 /// the close section.
 pub struct AccountClose<'a> {
     pub rest: &'a crate::venue::Rest,
     /// The main account's address (Pacifica), or the owner (Nado).
     pub address: &'a str,
-    pub nado: Option<&'a crate::config::NadoAccount>,
+    pub keys: &'a CloseKeys,
     pub close: &'a crate::config::CloseConfig,
     /// `close.armed`, unless a dry run says otherwise.
     pub armed: bool,
 }
 
-/// Closes `symbol` toward `target` for a configured account: the keys are
-/// read here (they were checked at config load) and the venue's closer runs.
+/// Closes `symbol` toward `target` for a configured account. Nothing is
+/// sent before `journaled` has succeeded; the fresh read runs meanwhile.
 pub async fn close_account(
     a: &AccountClose<'_>,
     symbol: &str,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
+    journaled: impl std::future::Future<Output = Result<(), String>>,
 ) -> CloseOutcome {
     let cfg = a.close;
-    match (a.rest, a.nado) {
-        (crate::venue::Rest::Pacifica(rest), _) => {
-            let signer = match Keypair::from_base58(cfg.key.expose()) {
-                Ok(k) => k,
-                Err(e) => return CloseOutcome::Failed(format!("close key: {e}")),
-            };
+    match (a.rest, a.keys) {
+        (crate::venue::Rest::Pacifica(rest), CloseKeys::Pacifica(signer)) => {
             let params = CloseParams {
                 account: a.address,
-                signer: &signer,
+                signer,
                 agent: cfg.agent,
                 slippage_percent: cfg.slippage_percent,
                 expiry_window_ms: cfg.expiry_window.as_millis() as u64,
@@ -459,47 +491,33 @@ pub async fn close_account(
                 verify_timeout: cfg.verify_timeout,
                 armed: a.armed,
             };
-            close_with(
-                &Closer::Pacifica { rest, params: &params },
-                symbol,
-                target,
-                lot,
-                client_order_id,
-            )
-            .await
+            let venue = Closer::Pacifica { rest, params: &params };
+            close_gated(&venue, symbol, target, lot, client_order_id, journaled).await
         }
-        (crate::venue::Rest::Nado(rest), Some(n)) => {
-            let signer = match nado::sign::Signer::from_hex(cfg.key.expose()) {
-                Ok(k) => k,
-                Err(e) => return CloseOutcome::Failed(format!("close key: {e}")),
-            };
-            let (Ok(endpoint), Ok(sender)) = (
-                n.endpoint.parse::<alloy_primitives::Address>(),
-                n.subaccount.parse::<alloy_primitives::B256>(),
-            ) else {
-                return CloseOutcome::Failed("the Nado endpoint or subaccount does not parse".into());
-            };
-            let params = NadoCloseParams {
-                signer: &signer,
-                chain_id: n.chain_id,
+        (
+            crate::venue::Rest::Nado(rest),
+            CloseKeys::Nado {
+                signer,
+                chain_id,
                 endpoint,
                 sender,
+            },
+        ) => {
+            let params = NadoCloseParams {
+                signer,
+                chain_id: *chain_id,
+                endpoint: *endpoint,
+                sender: *sender,
                 slippage_percent: cfg.slippage_percent,
                 cancel_orders_first: cfg.cancel_orders_first,
                 max_attempts: cfg.max_attempts,
                 verify_timeout: cfg.verify_timeout,
                 armed: a.armed,
             };
-            close_with(
-                &Closer::Nado { rest, params: &params },
-                symbol,
-                target,
-                lot,
-                client_order_id,
-            )
-            .await
+            let venue = Closer::Nado { rest, params: &params };
+            close_gated(&venue, symbol, target, lot, client_order_id, journaled).await
         }
-        (crate::venue::Rest::Nado(_), None) => CloseOutcome::Failed("a Nado account without its subaccount".into()),
+        _ => CloseOutcome::Failed("the close keys are for another venue".into()),
     }
 }
 
@@ -511,7 +529,25 @@ pub async fn close_with(
     lot: Decimal,
     client_order_id: &str,
 ) -> CloseOutcome {
-    let mut fresh = match venue.fresh(symbol).await {
+    close_gated(venue, symbol, target, lot, client_order_id, std::future::ready(Ok(()))).await
+}
+
+/// [`close_with`], sending nothing unless `gate` (the journal's "before"
+/// entry) succeeds. The fresh read is taken while the gate runs: reading
+/// changes nothing, and the close is sooner by the journal's write.
+pub async fn close_gated(
+    venue: &Closer<'_>,
+    symbol: &str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &str,
+    gate: impl std::future::Future<Output = Result<(), String>>,
+) -> CloseOutcome {
+    let (read, gate) = tokio::join!(venue.fresh(symbol), gate);
+    if let Err(e) = gate {
+        return CloseOutcome::Failed(format!("not sent: {e}"));
+    }
+    let mut fresh = match read {
         Ok(f) => f,
         Err(e) => return CloseOutcome::Failed(e),
     };

@@ -420,8 +420,8 @@ pub struct CloseAccount {
     pub account: String,
     pub rest: crate::venue::Rest,
     pub address: String,
-    pub nado: Option<crate::config::NadoAccount>,
-    pub close: Option<crate::config::CloseConfig>,
+    /// The close section and its keys, parsed once.
+    pub close: Option<(crate::config::CloseConfig, close::CloseKeys)>,
 }
 
 pub struct Closes {
@@ -465,7 +465,7 @@ impl Closes {
                 summary,
             }
         };
-        let Some(cfg) = &a.close else {
+        let Some((cfg, keys)) = &a.close else {
             page(
                 Severity::Critical,
                 format!(
@@ -477,18 +477,13 @@ impl Closes {
             return done("refused", "no close configuration".into());
         };
         let entry_id = journal::entry_id(&cloid, 0);
-        if !resumed {
-            let Some(j) = journal else {
-                page(
-                    Severity::Critical,
-                    format!(
-                        "{}: close of {} not sent: the journal is unavailable",
-                        a.account, req.symbol
-                    ),
-                    req.rule.clone(),
-                );
-                return done("failed", "no journal".into());
-            };
+        // The "before" entry; nothing is sent until it is written (a resumed
+        // close has its entry already).
+        let journaled = async {
+            if resumed {
+                return Ok(());
+            }
+            let j = journal.ok_or("the journal is unavailable")?;
             let detail = CloseDetail {
                 rule: req.rule.clone(),
                 target: req.target,
@@ -511,26 +506,16 @@ impl Closes {
                 detail: serde_json::to_string(&detail).unwrap_or_default(),
                 finished_at: None,
             };
-            if let Err(e) = j.record(&[entry]).await {
-                page(
-                    Severity::Critical,
-                    format!(
-                        "{}: close of {} not sent: cannot journal it: {e}",
-                        a.account, req.symbol
-                    ),
-                    req.rule.clone(),
-                );
-                return done("failed", "journal".into());
-            }
-        }
+            j.record(&[entry]).await.map_err(|e| format!("cannot journal it: {e}"))
+        };
         let target = close::AccountClose {
             rest: &a.rest,
             address: &a.address,
-            nado: a.nado.as_ref(),
+            keys,
             close: cfg,
             armed: cfg.armed,
         };
-        let outcome = close::close_account(&target, &req.symbol, req.target, req.lot, &cloid).await;
+        let outcome = close::close_account(&target, &req.symbol, req.target, req.lot, &cloid, journaled).await;
         let result = outcome.result();
         let summary = outcome.describe();
         match &outcome {
