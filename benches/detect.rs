@@ -1,10 +1,12 @@
-//! Detection to order on the wire: from the simulator sending the frame that
-//! breaks a rule (`for: 0s`) to the simulator receiving the signed reduce-only
-//! close, on loopback. The venue's speed bump comes after receipt and is not
-//! in the figure. The path includes the fresh REST read every close is sized
-//! from (and, on Nado, the cancel of resting orders and the top-of-book
-//! read that prices the IOC). Run: `cargo bench --bench detect`
-//! (DETECT_VENUES=pacifica by default; `nado` is opt-in, see BENCHMARKS.md).
+//! Detection to order on the wire: from the simulator writing the frame that
+//! breaks a rule (`for: 0s`) to its socket, to the simulator having read the
+//! signed reduce-only close (before it verifies the signature or applies its
+//! speed bump), on loopback. The path includes the fresh REST read every
+//! close is sized from (and, on Nado, the cancel of resting orders and the
+//! top-of-book read that prices the IOC). driftwatch runs as `run` runs it:
+//! its own thread, a current-thread runtime. Run: `cargo bench --bench
+//! detect` (`DETECT_VENUES=pacifica,nado`; Pacifica alone by default, Nado's
+//! rounds are paced by its query budget and take three minutes).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -35,16 +37,38 @@ impl Venue {
         }
     }
 
-    /// Receipt times of the orders (Nado: `place_order`s only).
+    /// When each order request reached the simulator (its body read, before
+    /// the simulator verifies the signature; Nado: `place_order`s only).
     fn order_times(&self) -> Vec<tokio::time::Instant> {
         match self {
-            Venue::Pacifica(s) => s.orders().into_iter().map(|o| o.at).collect(),
-            Venue::Nado(s) => s
-                .orders()
+            Venue::Pacifica(s) => s
+                .requests()
                 .into_iter()
-                .filter(|o| o.kind == "place_order")
-                .map(|o| o.at)
+                .filter(|r| r.path == "/api/v1/orders/create_market")
+                .map(|r| r.at)
                 .collect(),
+            Venue::Nado(s) => s
+                .requests()
+                .into_iter()
+                .filter(|r| String::from_utf8_lossy(&r.body).contains("\"place_order\""))
+                .map(|r| r.at)
+                .collect(),
+        }
+    }
+
+    fn watch_next_frame(&self) {
+        match self {
+            Venue::Pacifica(s) => s.watch_next_frame(),
+            Venue::Nado(s) => s.watch_next_frame(),
+        }
+    }
+
+    /// When the first stream frame after [`Venue::watch_next_frame`] was
+    /// written to the socket.
+    fn next_frame_written(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Venue::Pacifica(s) => s.next_frame_written(),
+            Venue::Nado(s) => s.next_frame_written(),
         }
     }
 
@@ -76,6 +100,51 @@ impl Venue {
     }
 }
 
+/// The process under test, run as `driftwatch run` runs it: on its own
+/// thread, on a current-thread runtime; the simulator and the rounds run on
+/// the bench's runtime.
+struct Process {
+    snapshots: watch::Receiver<std::sync::Arc<app::Snapshot>>,
+    metrics: std::sync::Arc<driftwatch::metrics::Metrics>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Process {
+    async fn start(cfg: config::Config) -> Process {
+        let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let options = app::Options {
+                    http: None,
+                    record: None,
+                };
+                let running = app::start(cfg, options).await.unwrap();
+                let _ = up_tx.send((running.snapshots.clone(), running.metrics.clone()));
+                let _ = stop_rx.await;
+                running.shutdown_within(Duration::from_secs(3)).await;
+            });
+        });
+        let (snapshots, metrics) = up_rx.await.expect("the process starts");
+        Process {
+            snapshots,
+            metrics,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
 /// "p50 .. p99 .. max ..", or "none" for no samples.
 fn percentiles(v: &mut [Duration]) -> String {
     if v.is_empty() {
@@ -97,7 +166,7 @@ fn percentiles(v: &mut [Duration]) -> String {
 }
 
 /// What the process believes, for a failed round: sources, the row, the last close.
-fn state(running: &app::Running, symbol: &str) -> String {
+fn state(running: &Process, symbol: &str) -> String {
     let snap = running.snapshots.borrow().clone();
     snap.accounts
         .iter()
@@ -127,7 +196,7 @@ async fn main() {
     }
     let measuring = std::env::args().any(|a| a == "--bench");
     let n = if measuring { 300 } else { 5 };
-    // Nado is opt-in until its rounds are reliable (BENCHMARKS.md).
+    // Nado is opt-in: its rounds are paced by the venue's query budget.
     let venues = std::env::var("DETECT_VENUES").unwrap_or_else(|_| "pacifica".into());
     for v in venues.split(',') {
         run(v.trim(), n).await;
@@ -193,15 +262,7 @@ async fn run(venue_name: &str, n: usize) {
         dir.display()
     );
     let (cfg, _) = config::parse(&text, std::path::Path::new("bench.yaml"), &config::ProcessEnv).unwrap();
-    let running = app::start(
-        cfg,
-        app::Options {
-            http: None,
-            record: None,
-        },
-    )
-    .await
-    .unwrap();
+    let running = Process::start(cfg).await;
     // Wait until the view is trusted and lot sizes are known.
     let mut snaps = running.snapshots.clone();
     let ready = tokio::time::timeout(Duration::from_secs(20), async {
@@ -218,30 +279,40 @@ async fn run(venue_name: &str, n: usize) {
     let mut round_started: Option<tokio::time::Instant> = None;
     // Where the time goes: frame sent -> fresh read received -> order received.
     let (mut to_read, mut read_to_order) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
+    // Round 0 is a warm-up, not counted: right after start-up the stream may
+    // still be waiting for the REST read that verifies it, and no close is
+    // sent on an unverified stream (the next poll, up to a second later, lets
+    // it through).
+    for i in 0..=n {
         if let Some(last) = round_started {
             tokio::time::sleep_until(last + pace).await;
         }
         let before = venue.order_times().len();
-        let sent = tokio::time::Instant::now();
-        round_started = Some(sent);
+        let opened = tokio::time::Instant::now();
+        round_started = Some(opened);
+        venue.watch_next_frame();
         venue.open_btc();
         loop {
-            if sent.elapsed() > Duration::from_secs(10) {
+            if opened.elapsed() > Duration::from_secs(10) {
                 panic!("round {i}: no close within 10 s: {}", state(&running, symbol));
             }
             let orders = venue.order_times();
             if orders.len() > before {
                 let order = orders[before];
-                lat.push(order.duration_since(sent));
-                if let Some(read) = venue.read_before(order).filter(|r| *r >= sent) {
-                    to_read.push(read.duration_since(sent));
-                    read_to_order.push(order.duration_since(read));
+                // From the frame leaving the simulator (its socket write), not
+                // from the simulator being told to build it.
+                let sent = venue.next_frame_written().unwrap_or(opened);
+                if i > 0 {
+                    lat.push(order.duration_since(sent));
+                    if let Some(read) = venue.read_before(order).filter(|r| *r >= sent) {
+                        to_read.push(read.duration_since(sent));
+                        read_to_order.push(order.duration_since(read));
+                    }
                 }
                 break;
             }
-            // The latency is the simulator's receipt time minus `sent`: polling
-            // granularity does not enter the figure.
+            // The latency is the simulator's receipt time minus the frame's
+            // write time: polling granularity does not enter the figure.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         // Let the close settle before the next round.
@@ -276,6 +347,6 @@ async fn run(venue_name: &str, n: usize) {
         "           fresh read -> order received: {}",
         percentiles(&mut read_to_order)
     );
-    running.shutdown_within(Duration::from_secs(3)).await;
+    running.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

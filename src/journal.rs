@@ -67,6 +67,26 @@ fn entry(r: &AnyRow) -> Result<Entry, sqlx::Error> {
     })
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn insert(e: &Entry) -> Query<'static> {
+    sqlx::query(
+        "INSERT INTO driftwatch_journal (entry_id, correlation_id, created_at_ms, kind, venue, account, symbol, \
+         op, status, detail, finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(e.entry_id.clone())
+    .bind(e.correlation_id.clone())
+    .bind(e.created_at.0)
+    .bind(e.kind.clone())
+    .bind(e.venue.clone())
+    .bind(e.account.clone())
+    .bind(e.symbol.clone())
+    .bind(e.op.clone())
+    .bind(e.status.clone())
+    .bind(e.detail.clone())
+    .bind(e.finished_at.map(|t| t.0))
+}
+
 const COLUMNS: &str =
     "entry_id, correlation_id, created_at_ms, kind, venue, account, symbol, op, status, detail, finished_at_ms";
 
@@ -82,6 +102,10 @@ impl Journal {
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(1)
+            // A server's idle connection may have died (checked before use);
+            // a local SQLite file cannot, and the check costs a round trip
+            // on every close.
+            .test_before_acquire(!sqlite)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
@@ -105,28 +129,16 @@ impl Journal {
         Ok(Journal { pool })
     }
 
-    /// Records entries (one transaction), before the action is attempted.
+    /// Records entries (one transaction; one entry is one statement),
+    /// before the action is attempted.
     pub async fn record(&self, entries: &[Entry]) -> Result<(), String> {
+        if let [e] = entries {
+            // A close's entry is on its latency path: no BEGIN/COMMIT round trips.
+            return insert(e).execute(&self.pool).await.map(drop).map_err(err);
+        }
         let mut tx = self.pool.begin().await.map_err(err)?;
         for e in entries {
-            sqlx::query(
-                "INSERT INTO driftwatch_journal (entry_id, correlation_id, created_at_ms, kind, venue, account, symbol, \
-                 op, status, detail, finished_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(e.entry_id.clone())
-            .bind(e.correlation_id.clone())
-            .bind(e.created_at.0)
-            .bind(e.kind.clone())
-            .bind(e.venue.clone())
-            .bind(e.account.clone())
-            .bind(e.symbol.clone())
-            .bind(e.op.clone())
-            .bind(e.status.clone())
-            .bind(e.detail.clone())
-            .bind(e.finished_at.map(|t| t.0))
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
+            insert(e).execute(&mut *tx).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }

@@ -218,6 +218,8 @@ struct Faults {
 }
 
 struct State {
+    /// When the first frame after [`NadoSim::watch_next_frame`] was written.
+    next_frame_written: Option<Instant>,
     /// subaccount → (product, isolated) → balance. Entries stay after a
     /// close with amount zero, as the venue lists them.
     balances: BTreeMap<String, BTreeMap<(u32, bool), Balance>>,
@@ -312,6 +314,7 @@ impl NadoSim {
         let sim = NadoSim {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
+                    next_frame_written: None,
                     balances: BTreeMap::new(),
                     linked: BTreeMap::new(),
                     oracle: products.iter().map(|p| (p.id, dec(p.oracle))).collect(),
@@ -533,6 +536,17 @@ impl NadoSim {
         self.lock().refused_uncompressed
     }
 
+    /// Start timing the next stream frame: [`Self::next_frame_written`]
+    /// then says when the first frame after this call left for a client
+    /// (written to its socket).
+    pub fn watch_next_frame(&self) {
+        self.lock().next_frame_written = None;
+    }
+
+    pub fn next_frame_written(&self) -> Option<Instant> {
+        self.lock().next_frame_written
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -675,6 +689,7 @@ impl NadoSim {
                         if ws.send(Frame::text(f)).await.is_err() {
                             break;
                         }
+                        self.lock().next_frame_written.get_or_insert_with(Instant::now);
                     }
                     Some(Out::Drop) | None => break,
                 },

@@ -236,6 +236,8 @@ struct Faults {
 }
 
 struct State {
+    /// When the first frame after [`SimHandle::watch_next_frame`] was written.
+    next_frame_written: Option<Instant>,
     li: u64,
     accounts: BTreeMap<String, BTreeMap<String, SimPosition>>,
     conns: HashMap<u64, Conn>,
@@ -313,6 +315,7 @@ impl Sim {
         let sim = Sim {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
+                    next_frame_written: None,
                     li: 1_557_000_000,
                     accounts: BTreeMap::new(),
                     conns: HashMap::new(),
@@ -505,6 +508,17 @@ impl Sim {
     }
 
     /// Every REST request received so far.
+    /// Start timing the next stream frame: [`Self::next_frame_written`]
+    /// then says when the first frame after this call left for a client
+    /// (written to its socket).
+    pub fn watch_next_frame(&self) {
+        self.lock().next_frame_written = None;
+    }
+
+    pub fn next_frame_written(&self) -> Option<Instant> {
+        self.lock().next_frame_written
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -620,6 +634,7 @@ impl Sim {
                         if sink.send(Message::text(f)).await.is_err() {
                             return;
                         }
+                        sim.lock().next_frame_written.get_or_insert_with(Instant::now);
                     }
                 }
             }
