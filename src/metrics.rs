@@ -33,6 +33,10 @@ pub struct Metrics {
     registry: Registry,
     names: Vec<String>,
     positions: PositionFamilies,
+    /// The last exposition's length: the next is allocated once at about
+    /// that size (at 1,000 symbols it is ~2 MB; growing by doubling would
+    /// hold the old and the new buffer at once on every scrape).
+    last_len: std::sync::atomic::AtomicUsize,
     pub source_up: GaugeVec,
     pub ws_connected: GaugeVec,
     pub ws_reconnects_total: IntCounterVec,
@@ -146,6 +150,7 @@ impl Metrics {
 
         let m = Metrics {
             positions: PositionFamilies::default(),
+            last_len: Default::default(),
             source_up: gauge_vec(
                 &mut r,
                 "driftwatch_source_up",
@@ -291,11 +296,14 @@ impl Metrics {
 
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.last_len.load(Relaxed);
+        let mut out = String::with_capacity(last + last / 16);
         if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "Failed to encode metrics.");
         }
         self.positions.render(&mut out);
+        self.last_len.store(out.len(), Relaxed);
         out
     }
 
