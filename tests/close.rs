@@ -286,37 +286,41 @@ async fn a_restart_mid_close_does_not_send_a_second_order() {
 #[tokio::test]
 async fn a_429_backs_off_then_sends() {
     let sim = start_sim(fast_sim()).await;
+    let key = main_key();
+    let close = || async {
+        close_position(
+            &client(&sim),
+            &params(&key, false, true),
+            "BTC",
+            CloseTarget::Flatten,
+            d("0.00001"),
+            &cloid(),
+        )
+        .await
+    };
+    // A 429 on the fresh read is waited out (the header says t=2, inside
+    // the 3 s a close waits for its read), then the close goes through.
     sim.sim.open(ACCOUNT, "BTC", "bid", "0.001", "90000");
     sim.sim.set_rest_fault(Some(RestFault::RateLimited), Some(1));
-    let key = main_key();
-    // The fault answers the fresh read first: nothing is sent without one.
-    let out = close_position(
-        &client(&sim),
-        &params(&key, false, true),
-        "BTC",
-        CloseTarget::Flatten,
-        d("0.00001"),
-        &cloid(),
-    )
-    .await;
+    let started = tokio::time::Instant::now();
+    let out = close().await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 1, .. }), "{out:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(sim.sim.orders().len(), 1);
+    // A limit that outlasts the wait: no read, so nothing is sent.
+    sim.sim.open(ACCOUNT, "BTC", "bid", "0.001", "90000");
+    sim.sim.set_rest_fault(Some(RestFault::RateLimited), Some(100));
+    let out = close().await;
     assert!(
         matches!(&out, CloseOutcome::Failed(m) if m.contains("no fresh position read")),
         "{out:?}"
     );
-    assert!(sim.sim.orders().is_empty());
+    assert_eq!(sim.sim.orders().len(), 1, "nothing sent without a fresh read");
+    sim.sim.set_rest_fault(None, None);
     // Now on the order itself: the executor waits as long as the venue asks.
     sim.sim.rate_limit_next_order();
     let started = tokio::time::Instant::now();
-    let out = close_position(
-        &client(&sim),
-        &params(&key, false, true),
-        "BTC",
-        CloseTarget::Flatten,
-        d("0.00001"),
-        &cloid(),
-    )
-    .await;
-    match out {
+    match close().await {
         CloseOutcome::Verified { attempts, .. } => assert_eq!(attempts, 2),
         other => panic!("{other:?}"),
     }
@@ -324,7 +328,7 @@ async fn a_429_backs_off_then_sends() {
         started.elapsed() >= Duration::from_secs(2),
         "the ratelimit header said t=2"
     );
-    assert_eq!(sim.sim.orders().len(), 1, "the 429 was answered before execution");
+    assert_eq!(sim.sim.orders().len(), 2, "the 429 was answered before execution");
     assert_eq!(sim.sim.position(ACCOUNT, "BTC"), Decimal::ZERO);
 }
 
