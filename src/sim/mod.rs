@@ -36,3 +36,29 @@ impl RestFaults {
         Some(fault)
     }
 }
+
+/// How many requests a simulator remembers: tests and benches read a few
+/// hundred, and the demo runs one for as long as it is left running.
+pub const REQUEST_LOG: usize = 10_000;
+
+/// Appends `item` to a request log, dropping the older half when it is full.
+fn remember<T>(log: &mut Vec<T>, item: T) {
+    if log.len() >= REQUEST_LOG {
+        log.drain(..REQUEST_LOG / 2);
+    }
+    log.push(item);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_request_log_is_bounded_and_keeps_the_newest() {
+        let mut log = Vec::new();
+        for i in 0..3 * super::REQUEST_LOG {
+            super::remember(&mut log, i);
+        }
+        assert!(log.len() <= super::REQUEST_LOG);
+        assert_eq!(log.last(), Some(&(3 * super::REQUEST_LOG - 1)));
+        assert!(log.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
+    }
+}

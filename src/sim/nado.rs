@@ -803,13 +803,16 @@ impl NadoSim {
             .await
             .map(|b| b.to_bytes().to_vec())
             .unwrap_or_default();
-        self.lock().requests.push(Recorded {
-            at: Instant::now(),
-            method: method.to_string(),
-            path: path.clone(),
-            body: body.clone(),
-            accept_encoding: accept_encoding.clone(),
-        });
+        super::remember(
+            &mut self.lock().requests,
+            Recorded {
+                at: Instant::now(),
+                method: method.to_string(),
+                path: path.clone(),
+                body: body.clone(),
+                accept_encoding: accept_encoding.clone(),
+            },
+        );
         if path.starts_with("/_sim/") && method == Method::POST {
             return self.control(&path, &body);
         }

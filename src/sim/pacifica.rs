@@ -734,13 +734,16 @@ impl Sim {
             .await
             .map(|b| b.to_bytes().to_vec())
             .unwrap_or_default();
-        self.lock().requests.push(Recorded {
-            at: Instant::now(),
-            method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
-            body: body.clone(),
-        });
+        super::remember(
+            &mut self.lock().requests,
+            Recorded {
+                at: Instant::now(),
+                method: method.to_string(),
+                path: path.clone(),
+                query: query.clone(),
+                body: body.clone(),
+            },
+        );
         if path.starts_with("/_sim/") && method == Method::POST {
             return Ok(self.control(&path, &body));
         }
