@@ -37,20 +37,29 @@ impl Venue {
         }
     }
 
-    /// When each order request reached the simulator (its body read, before
-    /// the simulator verifies the signature; Nado: `place_order`s only).
-    fn order_times(&self) -> Vec<tokio::time::Instant> {
+    /// Orders the simulator has taken (Nado: `place_order`s only); cheap
+    /// enough to poll, unlike the request log.
+    fn orders_taken(&self) -> usize {
+        match self {
+            Venue::Pacifica(s) => s.orders().len(),
+            Venue::Nado(s) => s.orders().iter().filter(|o| o.kind == "place_order").count(),
+        }
+    }
+
+    /// When each request of one kind reached the simulator (its body read,
+    /// before any verification): Pacifica by path, Nado by request type.
+    fn request_times(&self, pacifica_path: &str, nado_type: &str) -> Vec<tokio::time::Instant> {
         match self {
             Venue::Pacifica(s) => s
                 .requests()
                 .into_iter()
-                .filter(|r| r.path == "/api/v1/orders/create_market")
+                .filter(|r| r.path == pacifica_path)
                 .map(|r| r.at)
                 .collect(),
             Venue::Nado(s) => s
                 .requests()
                 .into_iter()
-                .filter(|r| String::from_utf8_lossy(&r.body).contains("\"place_order\""))
+                .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("\"{nado_type}\"")))
                 .map(|r| r.at)
                 .collect(),
         }
@@ -70,26 +79,6 @@ impl Venue {
             Venue::Pacifica(s) => s.next_frame_written(),
             Venue::Nado(s) => s.next_frame_written(),
         }
-    }
-
-    /// When the last position read before `order` reached the simulator
-    /// (the close's fresh read, which its size comes from).
-    fn read_before(&self, order: tokio::time::Instant) -> Option<tokio::time::Instant> {
-        let reads: Vec<tokio::time::Instant> = match self {
-            Venue::Pacifica(s) => s
-                .requests()
-                .into_iter()
-                .filter(|r| r.path == "/api/v1/positions")
-                .map(|r| r.at)
-                .collect(),
-            Venue::Nado(s) => s
-                .requests()
-                .into_iter()
-                .filter(|r| String::from_utf8_lossy(&r.body).contains("subaccount_info"))
-                .map(|r| r.at)
-                .collect(),
-        };
-        reads.into_iter().filter(|at| *at <= order).max()
     }
 
     fn btc(&self) -> rust_decimal::Decimal {
@@ -287,7 +276,7 @@ async fn run(venue_name: &str, n: usize) {
         if let Some(last) = round_started {
             tokio::time::sleep_until(last + pace).await;
         }
-        let before = venue.order_times().len();
+        let before = venue.orders_taken();
         let opened = tokio::time::Instant::now();
         round_started = Some(opened);
         venue.watch_next_frame();
@@ -296,15 +285,21 @@ async fn run(venue_name: &str, n: usize) {
             if opened.elapsed() > Duration::from_secs(10) {
                 panic!("round {i}: no close within 10 s: {}", state(&running, symbol));
             }
-            let orders = venue.order_times();
-            if orders.len() > before {
-                let order = orders[before];
+            if venue.orders_taken() > before {
                 // From the frame leaving the simulator (its socket write), not
-                // from the simulator being told to build it.
+                // from the simulator being told to build it, to the order's
+                // receipt; split at the close's fresh read.
                 let sent = venue.next_frame_written().unwrap_or(opened);
+                let after = |times: Vec<tokio::time::Instant>| times.into_iter().filter(|t| *t >= sent);
+                let order = after(venue.request_times("/api/v1/orders/create_market", "place_order"))
+                    .min()
+                    .expect("the order taken was received");
+                let read = after(venue.request_times("/api/v1/positions", "subaccount_info"))
+                    .filter(|t| *t <= order)
+                    .max();
                 if i > 0 {
                     lat.push(order.duration_since(sent));
-                    if let Some(read) = venue.read_before(order).filter(|r| *r >= sent) {
+                    if let Some(read) = read {
                         to_read.push(read.duration_since(sent));
                         read_to_order.push(order.duration_since(read));
                     }

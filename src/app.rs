@@ -782,11 +782,12 @@ impl Core {
                     let key = (closed.account, closed.symbol.clone());
                     self.in_flight.remove(&key);
                     if matches!(closed.result, "failed" | "unverified") {
-                        let failures = self.backing_off.get(&key).map_or(0, |b| b.0) + 1;
+                        let now = clock::now();
+                        let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
                         let delay = crate::plan::close::retry_delay(failures);
                         tracing::warn!(symbol = %closed.symbol, failures, delay = ?delay,
                             "The close did not complete; the next one for this symbol waits.");
-                        self.backing_off.insert(key, (failures, clock::now().plus(delay)));
+                        self.backing_off.insert(key, (failures, now.plus(delay)));
                     } else {
                         self.backing_off.remove(&key);
                     }

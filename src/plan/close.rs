@@ -145,7 +145,20 @@ pub fn worst_price(
 /// passing rate limit.
 pub fn retry_delay(failures: u32) -> std::time::Duration {
     let secs = 1u64 << failures.saturating_sub(1).min(6);
-    std::time::Duration::from_secs(secs.min(60))
+    std::time::Duration::from_secs(secs).min(RETRY_DELAY_MAX)
+}
+
+/// The longest [`retry_delay`]. A failure more than this after the last
+/// wait ended starts the count again: it is a new outage, not the same one.
+pub const RETRY_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Consecutive failures counting this one, given the last failure's count
+/// and when its wait ended.
+pub fn failures_after(last: Option<(u32, crate::domain::Timestamp)>, now: crate::domain::Timestamp) -> u32 {
+    match last {
+        Some((n, until)) if now.since(until) <= RETRY_DELAY_MAX => n.saturating_add(1),
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +178,15 @@ mod tests {
         let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(retry_delay(u32::MAX).as_secs(), 60);
+    }
+
+    #[test]
+    fn a_failure_long_after_the_last_wait_starts_the_count_again() {
+        use crate::domain::Timestamp;
+        assert_eq!(failures_after(None, Timestamp(0)), 1);
+        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(5_000)), 4);
+        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(70_000)), 4);
+        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(70_001)), 1);
     }
 
     #[test]

@@ -547,6 +547,8 @@ impl NadoSim {
         self.lock().next_frame_written
     }
 
+    /// The REST requests received, oldest first (the most recent
+    /// [`super::REQUEST_LOG`] at most).
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }

@@ -236,7 +236,7 @@ struct Faults {
 }
 
 struct State {
-    /// When the first frame after [`SimHandle::watch_next_frame`] was written.
+    /// When the first frame after [`Sim::watch_next_frame`] was written.
     next_frame_written: Option<Instant>,
     li: u64,
     accounts: BTreeMap<String, BTreeMap<String, SimPosition>>,
@@ -507,7 +507,6 @@ impl Sim {
         self.lock().connections_accepted
     }
 
-    /// Every REST request received so far.
     /// Start timing the next stream frame: [`Self::next_frame_written`]
     /// then says when the first frame after this call left for a client
     /// (written to its socket).
@@ -519,6 +518,8 @@ impl Sim {
         self.lock().next_frame_written
     }
 
+    /// The REST requests received, oldest first (the most recent
+    /// [`super::REQUEST_LOG`] at most).
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
