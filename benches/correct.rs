@@ -1,10 +1,15 @@
 //! One correction cycle against PostgreSQL: a Nexwave `positions` table of
 //! 10,000 rows, 1,000 of them to correct (600 deletes, 300 updates, 100
 //! inserts), applied in one transaction with its archive rows.
-//! Run: `cargo bench --bench correct` (needs PostgreSQL on 127.0.0.1:5432,
-//! or DRIFTWATCH_TEST_PG).
+//!
+//!   cargo bench --bench correct   (PostgreSQL on 127.0.0.1:5432, or DRIFTWATCH_TEST_PG)
+//!
+//! Criterion times `actions::correct::apply` alone; before each cycle the
+//! table is rebuilt to its 10,000 rows and the archive emptied (not timed).
 
 use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode};
 
 use driftwatch::actions::correct::{self, Context};
 use driftwatch::botdb::mapping::{RawMapping, TableName};
@@ -30,41 +35,47 @@ fn evidence(state: &str) -> Evidence {
     }
 }
 
-async fn setup(base: &str, name: &str) -> String {
+const DB: &str = "dw_bench_correct";
+
+/// The table's starting state: `ROWS` open positions of strategy `s`.
+fn fill() -> String {
+    format!(
+        "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) \
+         SELECT 's', 'S' || g, 'bid', 1.5, 1, 0, now() - interval '1 day', now() - interval '1 day' FROM generate_series(1, {ROWS}) g"
+    )
+}
+
+/// A fresh database holding the Nexwave schema, unchanged; its URL.
+async fn create(base: &str) -> String {
     let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
         .await
         .expect("PostgreSQL");
-    let _ = admin.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await;
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let _ = admin.execute(format!("DROP DATABASE IF EXISTS {DB}").as_str()).await;
+    admin.execute(format!("CREATE DATABASE {DB}").as_str()).await.unwrap();
     admin.close().await;
-    let url = format!("{base}/{name}");
+    let url = format!("{base}/{DB}");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     sqlx::raw_sql(include_str!("../testdata/botdb/nexwave_positions.sql"))
         .execute(&pool)
         .await
         .unwrap();
-    pool.execute(
-        format!(
-            "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) \
-             SELECT 's', 'S' || g, 'bid', 1.5, 1, 0, now() - interval '1 day', now() - interval '1 day' FROM generate_series(1, {ROWS}) g"
-        )
-        .as_str(),
-    )
-    .await
-    .unwrap();
     pool.close().await;
     url
 }
 
-async fn run(base: &str) -> Duration {
-    let url = setup(base, "dw_bench_correct").await;
-    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(30)).unwrap();
+/// One cycle on a table rebuilt to its starting state; the time `apply` took.
+async fn cycle(db: &BotDb, pool: &sqlx::PgPool) -> Duration {
+    sqlx::raw_sql("TRUNCATE positions RESTART IDENTITY; DELETE FROM driftwatch_archive")
+        .execute(pool)
+        .await
+        .unwrap();
+    pool.execute(fill().as_str()).await.unwrap();
     let raw: RawMapping = serde_yaml::from_str("preset: nexwave\nfilter: {strategy_id: s}\n").unwrap();
     let m = raw.validate().unwrap();
     let snap = db.read(&m, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(snap.rows.len(), ROWS);
     let archive = TableName::parse("driftwatch_archive").unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
-    correct::ensure_archive(&db, &archive).await.unwrap();
+    let info = correct::introspect(db, &m.table).await.unwrap();
     let mut plan = Vec::new();
     for (i, row) in snap.rows.iter().take(900).enumerate() {
         let (op, target, state) = if i < 600 {
@@ -100,36 +111,49 @@ async fn run(base: &str) -> Duration {
         correlation_id: "bench",
     };
     let started = Instant::now();
-    let outcomes = correct::apply(&db, &ctx, &plan).await.unwrap();
+    let outcomes = correct::apply(db, &ctx, &plan).await.unwrap();
     let took = started.elapsed();
     assert_eq!(outcomes.len(), 1000);
-    db.close().await;
     took
 }
 
-#[tokio::main]
-async fn main() {
-    let measuring = std::env::args().any(|a| a == "--bench");
+fn main() {
     let base = std::env::var("DRIFTWATCH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    if sqlx::PgPool::connect(&format!("{base}/postgres")).await.is_err() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if rt.block_on(sqlx::PgPool::connect(&format!("{base}/postgres"))).is_err() {
+        if std::env::var_os("DRIFTWATCH_REQUIRE_SERVICES").is_some() {
+            panic!("correct: no PostgreSQL at {base}");
+        }
         println!("correct: SKIPPED (no PostgreSQL at {base})");
         return;
     }
-    let runs = if measuring { 5 } else { 1 };
-    let mut times: Vec<Duration> = Vec::new();
-    for _ in 0..runs {
-        times.push(run(&base).await);
+    let (db, pool) = rt.block_on(async {
+        let url = create(&base).await;
+        let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(30)).unwrap();
+        correct::ensure_archive(&db, &TableName::parse("driftwatch_archive").unwrap())
+            .await
+            .unwrap();
+        (db, sqlx::PgPool::connect(&url).await.unwrap())
+    });
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    {
+        let mut g = c.benchmark_group("correct");
+        g.sampling_mode(SamplingMode::Flat);
+        g.bench_function("10000_rows_1000_corrections", |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(cycle(&db, &pool))).sum())
+        });
+        g.finish();
     }
-    times.sort();
-    println!(
-        "correction cycle: {ROWS} rows, 1,000 corrections (600 deleted, 300 updated, 100 created), one transaction"
-    );
-    println!(
-        "  runs: {:?}",
-        times
-            .iter()
-            .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1000.0))
-            .collect::<Vec<_>>()
-    );
-    println!("  median: {:.1} ms", times[times.len() / 2].as_secs_f64() * 1000.0);
+    c.final_summary();
+    rt.block_on(async {
+        pool.close().await;
+        db.close().await
+    });
 }

@@ -1,14 +1,21 @@
 //! Ingest throughput: position frames through parse → view → reconcile →
 //! rule evaluation on one core, for Pacifica (`account_positions`, the whole
 //! open set per frame) and Nado (`position_change`, one product per frame).
-//! Run: `cargo bench --bench ingest`.
 //!
-//! A plain timing harness (no test-time assertions): it prints frames per
-//! second for a few frame shapes; BENCHMARKS.md records the results.
+//!   cargo bench --bench ingest
+//!
+//! Criterion reports frames per second (`thrpt`) for three groups: the
+//! whole path (`ingest`), the path without the rules (`ingest_no_rules`)
+//! and the venue decoder alone (`parse`), each at 1, 3 and 10 open
+//! positions. BENCHMARKS.md records the results.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
 use driftwatch::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
@@ -73,12 +80,6 @@ fn nado_products() -> Products {
     }
 }
 
-fn shipped_rules() -> RuleSet {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let files = driftwatch::rules::file::rule_files(&root.join("rules")).expect("rules/");
-    driftwatch::rules::compile_files(&files).expect("the shipped rules compile")
-}
-
 struct Pipeline {
     view: StreamView,
     rest: Polled<RestSnapshot>,
@@ -137,7 +138,7 @@ impl Pipeline {
             rec: Reconciler::new(),
             report: None,
             engine: Engine::new(),
-            rules: shipped_rules(),
+            rules: common::shipped_rules(),
         }
     }
 
@@ -178,73 +179,72 @@ impl Pipeline {
     }
 }
 
-/// Frames per second through the pipeline, cycling `frames`.
-fn run<P>(frames: &[String], parse: P, style: StreamStyle, n_db: usize, rules: bool, budget: Duration) -> f64
-where
-    P: Fn(&str) -> Option<StreamEvent>,
-{
-    let mut p = Pipeline::new(style, n_db);
-    let start = Instant::now();
-    let mut n: u64 = 0;
-    while start.elapsed() < budget {
-        for f in frames {
-            p.step(parse(f), Timestamp(n as i64), rules);
-            n += 1;
-        }
+type Parse<'a> = Box<dyn Fn(&str) -> Option<StreamEvent> + 'a>;
+
+/// The frames of one case: 64 of them, cycled, each changing the sizes.
+fn frames(venue: &str, n: usize) -> Vec<String> {
+    match venue {
+        "pacifica" => (0..64).map(|i| pacifica_frame(n, i)).collect(),
+        // Nado sends one product per frame; the account holds `n` positions.
+        _ => (0..64).map(|i| nado_frame(i as usize % n, i)).collect(),
     }
-    n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn parse_rate<P: Fn(&str) -> Option<StreamEvent>>(frame: &str, parse: P, budget: Duration) -> f64 {
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..1000 {
-            black_box(parse(black_box(frame)));
-        }
-        n += 1000;
+fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
+    match venue {
+        "pacifica" => Box::new(|f: &str| match pacifica::parse::ws_frame(f) {
+            Ok(pacifica::parse::WsFrame::Event(ev)) => Some(ev),
+            _ => None,
+        }),
+        _ => Box::new(move |f: &str| match nado::parse::ws_frame(f, products) {
+            Ok(nado::parse::WsFrame::Event(ev)) => Some(ev),
+            _ => None,
+        }),
     }
-    n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn main() {
-    // `cargo test --all-targets` runs bench binaries without `--bench`: a
-    // short smoke run then, the real measurement only under `cargo bench`.
-    let measuring = std::env::args().any(|a| a == "--bench");
-    let budget = if measuring {
-        Duration::from_secs(
-            std::env::var("BENCH_SECS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(3),
-        )
-    } else {
-        Duration::from_millis(30)
-    };
-    let pacifica = |f: &str| match pacifica::parse::ws_frame(f) {
-        Ok(pacifica::parse::WsFrame::Event(ev)) => Some(ev),
-        _ => None,
-    };
+fn ingest(c: &mut Criterion) {
     let products = nado_products();
-    let nado = |f: &str| match nado::parse::ws_frame(f, &products) {
-        Ok(nado::parse::WsFrame::Event(ev)) => Some(ev),
-        _ => None,
+    let style = |venue: &str| match venue {
+        "pacifica" => StreamStyle::FullSnapshots,
+        _ => StreamStyle::PerKeyUpdates,
     };
-    println!("ingest: frames through parse -> view -> reconcile -> rules (the shipped set), one core");
-    println!("  venue     open positions  frames/s (all)  without rules  parse alone");
-    for n in [1usize, 3, 10] {
-        let frames: Vec<String> = (0..64).map(|i| pacifica_frame(n, i)).collect();
-        let all = run(&frames, pacifica, StreamStyle::FullSnapshots, n, true, budget);
-        let no_rules = run(&frames, pacifica, StreamStyle::FullSnapshots, n, false, budget / 2);
-        let parse = parse_rate(&frames[7], pacifica, budget / 3);
-        println!("  pacifica  {n:>14}  {all:>14.0}  {no_rules:>13.0}  {parse:>11.0}");
+    for (group, rules) in [("ingest", true), ("ingest_no_rules", false)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(64));
+        for venue in ["pacifica", "nado"] {
+            for n in [1usize, 3, 10] {
+                let frames = frames(venue, n);
+                let parse = parser(venue, &products);
+                let mut p = Pipeline::new(style(venue), n);
+                let mut clock = 0i64;
+                g.bench_function(BenchmarkId::new(venue, n), |b| {
+                    b.iter(|| {
+                        for f in &frames {
+                            clock += 1;
+                            p.step(parse(f), Timestamp(clock), rules);
+                        }
+                    })
+                });
+            }
+        }
+        g.finish();
     }
-    // Nado sends one product per frame; the account holds `n` positions.
-    for n in [1usize, 3, 10] {
-        let frames: Vec<String> = (0..64).map(|i| nado_frame(i as usize % n, i)).collect();
-        let all = run(&frames, nado, StreamStyle::PerKeyUpdates, n, true, budget);
-        let no_rules = run(&frames, nado, StreamStyle::PerKeyUpdates, n, false, budget / 2);
-        let parse = parse_rate(&frames[7], nado, budget / 3);
-        println!("  nado      {n:>14}  {all:>14.0}  {no_rules:>13.0}  {parse:>11.0}");
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    for venue in ["pacifica", "nado"] {
+        for n in [1usize, 3, 10] {
+            let frame = &frames(venue, n)[7];
+            let parse = parser(venue, &products);
+            g.bench_function(BenchmarkId::new(venue, n), |b| b.iter(|| parse(black_box(frame))));
+        }
     }
+    g.finish();
 }
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = ingest
+}
+criterion_main!(benches);

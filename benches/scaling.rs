@@ -1,159 +1,88 @@
-//! Cost per cycle as the number of positions grows, and /metrics rendering.
+//! Cost per cycle as the number of positions grows.
 //!
-//!   cargo bench --bench scaling     (writes benches/scaling.svg)
+//!   cargo bench --bench scaling     (then writes benches/scaling.svg)
 //!
 //! One cycle = what the core does on its tick for one account: reconcile the
 //! stream view, the REST read and the DB snapshot, then evaluate the shipped
 //! rules (rules/default.yaml + delta-neutral.yaml). Every position is in a
-//! different symbol; a tenth of them drift, so rules have work to do. The
-//! scrape figure renders /metrics after publishing a report of that size.
+//! different symbol; a tenth of them drift, so rules have work to do.
+//! Criterion measures each size (`thrpt` is positions per second); the plot
+//! is drawn from the medians criterion saved.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Timestamp};
-use driftwatch::metrics::{AccountLabels, Metrics};
-use driftwatch::reconcile::{AccountInputs, Policy, Polled, Reconciler};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use driftwatch::domain::Timestamp;
+use driftwatch::reconcile::Reconciler;
 use driftwatch::rules::{AccountState, Engine};
-use driftwatch::venue::{RestSnapshot, StreamEvent, StreamStyle};
-use driftwatch::view::StreamView;
-use rust_decimal::Decimal;
 
-struct World {
-    view: StreamView,
-    rest: Polled<RestSnapshot>,
-    db: Polled<DbSnapshot>,
-    lots: BTreeMap<String, Decimal>,
-    marks: BTreeMap<String, Decimal>,
+const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
+const GROUP: &str = "cycle";
+
+fn cycle(c: &mut Criterion) {
+    let rules = common::shipped_rules();
+    let mut g = c.benchmark_group(GROUP);
+    g.sampling_mode(SamplingMode::Flat);
+    for n in SIZES {
+        let w = common::world(n);
+        let inputs = w.inputs();
+        let policy = common::policy();
+        let mut rec = Reconciler::new();
+        let mut engine = Engine::new();
+        let mut round = 0i64;
+        g.throughput(Throughput::Elements(n as u64));
+        if n >= 100_000 {
+            g.sample_size(10).measurement_time(Duration::from_secs(15));
+        } else {
+            g.sample_size(30).measurement_time(Duration::from_secs(5));
+        }
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                round += 1;
+                let now = Timestamp(1000 * round);
+                let report = rec.reconcile(0, &inputs, &policy, now);
+                let decisions = engine.evaluate(
+                    &rules,
+                    &[AccountState {
+                        venue: "pacifica",
+                        account: "main",
+                        report: &report,
+                        marks: &w.marks,
+                    }],
+                    now,
+                );
+                black_box((report, decisions))
+            })
+        });
+    }
+    g.finish();
 }
 
-fn world(n: usize) -> World {
-    let sym = |i: usize| format!("S{i:06}");
-    let pos = |i: usize| Position {
-        key: PositionKey {
-            symbol: sym(i),
-            leg: Leg::Net,
-        },
-        size: Decimal::new(1 + i as i64 % 7, 1),
-        entry_price: None,
-    };
-    let positions: Vec<Position> = (0..n).map(pos).collect();
-    let mut view = StreamView::new(StreamStyle::FullSnapshots);
-    view.apply(&StreamEvent::Connected, Timestamp(0));
-    view.apply(
-        &StreamEvent::Snapshot {
-            positions: positions.clone(),
-            seq: None,
-        },
-        Timestamp(0),
-    );
-    let mut rest = Polled::default();
-    let snap = RestSnapshot { positions, seq: None };
-    let lots: BTreeMap<String, Decimal> = (0..n).map(|i| (sym(i), Decimal::new(1, 2))).collect();
-    view.verify_with_rest(&snap, |s| lots.get(s).copied());
-    rest.succeeded(snap, Timestamp(0));
-    let mut db = Polled::default();
-    db.succeeded(
-        DbSnapshot {
-            rows: (0..n)
-                .map(|i| {
-                    // Every tenth row is stale by one lot: drift for the rules.
-                    let size = pos(i).size + if i % 10 == 0 { Decimal::ONE } else { Decimal::ZERO };
-                    DbRow {
-                        row_key: i.to_string(),
-                        key: PositionKey::net(sym(i)),
-                        size,
-                        side_word: None,
-                        amount: size,
-                        updated_at: None,
-                    }
-                })
-                .collect(),
-        },
-        Timestamp(0),
-    );
-    let marks = (0..n).map(|i| (sym(i), Decimal::new(100, 0))).collect();
-    World {
-        view,
-        rest,
-        db,
-        lots,
-        marks,
+/// Where criterion keeps its results (its own rule: `CRITERION_HOME`, else
+/// the cargo target directory).
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
     }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("criterion")
 }
 
-fn policy() -> Policy {
-    Policy {
-        confirm_polls: 3,
-        confirm_after: Duration::from_secs(60),
-        rest_stale_after: Duration::from_secs(3600),
-        db_stale_after: Duration::from_secs(3600),
-        stream_silence_after: Duration::from_secs(3600),
-    }
-}
-
-/// Median seconds per cycle at `n` positions.
-fn cycle(n: usize, rounds: usize) -> (f64, f64) {
-    let w = world(n);
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let files = driftwatch::rules::file::rule_files(&root.join("rules")).unwrap();
-    let rules = driftwatch::rules::compile_files(&files).unwrap();
-    let mut rec = Reconciler::new();
-    let mut engine = Engine::new();
-    let inputs = AccountInputs {
-        view: &w.view,
-        rest: &w.rest,
-        db: &w.db,
-        lot_sizes: &w.lots,
-    };
-    let mut times = Vec::with_capacity(rounds);
-    let mut last = None;
-    for r in 0..rounds {
-        let now = Timestamp(1000 * (r as i64 + 1));
-        let t = Instant::now();
-        let report = rec.reconcile(0, &inputs, &policy(), now);
-        let decisions = engine.evaluate(
-            &rules,
-            &[AccountState {
-                venue: "pacifica",
-                account: "main",
-                report: &report,
-                marks: &w.marks,
-            }],
-            now,
-        );
-        times.push(t.elapsed().as_secs_f64());
-        black_box(decisions);
-        last = Some(report);
-    }
-    times.sort_by(f64::total_cmp);
-    // Scrape: publish the last report, then render /metrics.
-    let metrics = Metrics::new(&[AccountLabels {
-        venue: "pacifica",
-        account: "main",
-    }]);
-    metrics.publish(vec![driftwatch::metrics::Published {
-        venue: "pacifica".into(),
-        account: "main".into(),
-        report: std::sync::Arc::new(last.unwrap()),
-    }]);
-    let mut renders = Vec::new();
-    let mut series = 0;
-    for _ in 0..rounds.clamp(3, 21) {
-        let t = Instant::now();
-        let text = metrics.render();
-        renders.push(t.elapsed().as_secs_f64());
-        series = text.lines().filter(|l| !l.starts_with('#')).count();
-    }
-    renders.sort_by(f64::total_cmp);
-    if n == 500 || n == 1000 {
-        println!(
-            "  scrape at {n} positions: {series} series rendered in {:.2} ms (median)",
-            renders[renders.len() / 2] * 1e3
-        );
-    }
-    (times[times.len() / 2], series as f64)
+/// The median seconds per cycle criterion saved for `n`, if it measured it.
+fn saved_median(n: usize) -> Option<f64> {
+    let path = criterion_home()
+        .join(GROUP)
+        .join(n.to_string())
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(v["median"]["point_estimate"].as_f64()? / 1e9)
 }
 
 fn svg(points: &[(usize, f64)]) -> String {
@@ -232,36 +161,27 @@ fn svg(points: &[(usize, f64)]) -> String {
 }
 
 fn main() {
-    let measuring = std::env::args().any(|a| a == "--bench");
-    let sizes: &[usize] = if measuring {
-        &[100, 500, 1_000, 10_000, 100_000]
-    } else {
-        &[100, 1_000]
+    let mut c = Criterion::default().configure_from_args();
+    cycle(&mut c);
+    c.final_summary();
+    // Under `cargo test` criterion runs each case once and saves nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let points: Option<Vec<(usize, f64)>> = SIZES.iter().map(|&n| saved_median(n).map(|t| (n, t))).collect();
+    let Some(points) = points else {
+        println!("plot: not drawn (criterion has not measured every size; run the whole bench)");
+        return;
     };
     println!("cost per cycle (reconcile + shipped rules), one account, median:");
-    let mut points = Vec::new();
-    for &n in sizes {
-        let rounds = if n >= 100_000 {
-            7
-        } else if n >= 10_000 {
-            21
-        } else {
-            101
-        };
-        let rounds = if measuring { rounds } else { 3 };
-        let (t, series) = cycle(n, rounds);
+    for (n, t) in &points {
         println!(
-            "  {n:>7} positions: {:>9.3} ms per cycle, {:>6.2} µs per position; /metrics {series} series",
+            "  {n:>7} positions: {:>9.3} ms per cycle, {:>6.2} µs per position",
             t * 1e3,
-            t * 1e6 / n as f64
+            t * 1e6 / *n as f64
         );
-        if n != 500 {
-            points.push((n, t));
-        }
     }
-    if measuring {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scaling.svg");
-        std::fs::write(&path, svg(&points)).unwrap();
-        println!("plot: {}", path.display());
-    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/scaling.svg");
+    std::fs::write(&path, svg(&points)).expect("write benches/scaling.svg");
+    println!("plot: {}", path.display());
 }
