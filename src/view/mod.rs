@@ -142,19 +142,7 @@ impl StreamView {
                     return Applied::DroppedOutOfOrder;
                 }
                 self.last_seq = seq.or(self.last_seq);
-                let next: BTreeMap<PositionKey, Position> = positions
-                    .iter()
-                    .filter(|p| !p.size.is_zero())
-                    .map(|p| (p.key.clone(), p.clone()))
-                    .collect();
-                self.changed.extend(
-                    next.iter()
-                        .filter(|(k, p)| self.positions.get(*k).is_none_or(|old| old.size != p.size))
-                        .map(|(k, _)| k.clone()),
-                );
-                self.changed
-                    .extend(self.positions.keys().filter(|k| !next.contains_key(*k)).cloned());
-                self.positions = next;
+                self.replace_all(positions);
                 if self.link == Link::AwaitingBaseline {
                     self.link = Link::Live;
                 }
@@ -175,6 +163,58 @@ impl StreamView {
                 }
                 Applied::Updated
             }
+        }
+    }
+
+    /// Makes the open set exactly `positions` (zero sizes dropped; of two
+    /// items for one key the later wins), updating kept entries in place:
+    /// one merge of the sorted frame with the sorted view, no allocation for
+    /// a key that stays open. `changed` gets the keys whose size changed or
+    /// that appeared, in key order, then the keys that closed.
+    fn replace_all(&mut self, positions: &[Position]) {
+        let mut next: Vec<&Position> = positions.iter().filter(|p| !p.size.is_zero()).collect();
+        next.sort_by(|a, b| a.key.cmp(&b.key));
+        next.dedup_by(|later, earlier| {
+            let same = later.key == earlier.key;
+            if same {
+                *earlier = *later;
+            }
+            same
+        });
+        let mut next = next.into_iter().peekable();
+        let (mut opened, mut closed) = (Vec::new(), Vec::new());
+        for (key, held) in self.positions.iter_mut() {
+            while let Some(p) = next.next_if(|p| p.key < *key) {
+                self.changed.push(p.key.clone());
+                opened.push(p);
+            }
+            match next.next_if(|p| p.key == *key) {
+                Some(p) => {
+                    // Every field but the key, so a new field cannot be missed.
+                    let Position {
+                        key: _,
+                        size,
+                        entry_price,
+                    } = *p;
+                    if held.size != size {
+                        self.changed.push(key.clone());
+                    }
+                    held.size = size;
+                    held.entry_price = entry_price;
+                }
+                None => closed.push(key.clone()),
+            }
+        }
+        for p in next {
+            self.changed.push(p.key.clone());
+            opened.push(p);
+        }
+        for key in closed {
+            self.positions.remove(&key);
+            self.changed.push(key);
+        }
+        for p in opened {
+            self.positions.insert(p.key.clone(), p.clone());
         }
     }
 

@@ -234,3 +234,49 @@ fn a_frame_reports_the_keys_whose_size_it_changed() {
     );
     assert_eq!(keys(&v), ["SOL"]);
 }
+
+mod snapshots {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn frame() -> impl Strategy<Value = Vec<Position>> {
+        let item = (
+            prop::sample::select(vec!["BTC", "ETH", "SOL", "ZEC"]),
+            prop::sample::select(vec!["0", "1", "-1", "2.5"]),
+            prop::option::of(prop::sample::select(vec!["10", "11"])),
+        )
+            .prop_map(|(s, size, entry)| Position {
+                entry_price: entry.map(|e| Decimal::from_str(e).unwrap()),
+                ..pos(s, size)
+            });
+        prop::collection::vec(item, 0..6)
+    }
+
+    proptest! {
+        /// A snapshot leaves exactly what collecting it into a map would (the
+        /// last item of a key wins, zero sizes drop out), and reports the keys
+        /// whose size changed or that opened, in order, then those closed.
+        #[test]
+        fn a_snapshot_replaces_the_open_set_as_a_map_would(first in frame(), second in frame()) {
+            let mut v = StreamView::new(StreamStyle::FullSnapshots);
+            v.apply(&StreamEvent::Connected, Timestamp(0));
+            v.apply(&snap(first, 1), Timestamp(1));
+            let before = v.positions().clone();
+            v.apply(&snap(second.clone(), 2), Timestamp(2));
+            let expected: BTreeMap<PositionKey, Position> = second
+                .iter()
+                .filter(|p| !p.size.is_zero())
+                .map(|p| (p.key.clone(), p.clone()))
+                .collect();
+            prop_assert_eq!(v.positions(), &expected);
+            let mut changed: Vec<PositionKey> = expected
+                .iter()
+                .filter(|(k, p)| before.get(*k).is_none_or(|old| old.size != p.size))
+                .map(|(k, _)| k.clone())
+                .collect();
+            changed.extend(before.keys().filter(|k| !expected.contains_key(*k)).cloned());
+            prop_assert_eq!(v.changed(), &changed[..]);
+        }
+    }
+}

@@ -5,5 +5,6 @@
 pub mod http;
 pub mod models;
 pub mod parse;
+mod scan;
 pub mod sign;
 pub mod ws;

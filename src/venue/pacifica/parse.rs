@@ -250,8 +250,11 @@ fn positions_event(wire: Vec<WsPosition<'_>>, seq: Option<u64>) -> Result<WsFram
 
 /// Parses one text frame from `wss://.../ws`.
 pub fn ws_frame(text: &str) -> Result<WsFrame, ParseError> {
-    // Fast path for the hot channel: the venue writes `channel` first.
+    // Fast paths for the hot channel: the venue writes `channel` first.
     if text.starts_with(r#"{"channel":"account_positions","#) {
+        if let Some((items, li)) = super::scan::account_positions(text) {
+            return positions_event(items, li);
+        }
         if let Ok(f) = serde_json::from_str::<PositionsFrame<'_>>(text) {
             return positions_event(f.data.unwrap_or_default(), f.li);
         }

@@ -176,3 +176,144 @@ fn subscribe_message_is_documented_shape() {
     assert_eq!(v["params"]["source"], "account_positions");
     assert_eq!(v["params"]["account"], "abc");
 }
+
+/// The serde reading of a frame the fast path would take (the reference the
+/// hand-written scanner must agree with).
+fn serde_reading(text: &str) -> Option<Result<WsFrame, ParseError>> {
+    serde_json::from_str::<PositionsFrame<'_>>(text)
+        .ok()
+        .map(|f| positions_event(f.data.unwrap_or_default(), f.li))
+}
+
+fn scanned(text: &str) -> Option<Result<WsFrame, ParseError>> {
+    super::super::scan::account_positions(text).map(|(items, li)| positions_event(items, li))
+}
+
+#[test]
+fn the_scanner_reads_the_documented_frames_as_serde_does() {
+    let documented = String::from_utf8(fixture("ws_account_positions.json")).unwrap();
+    for text in [
+        documented.as_str(),
+        r#"{"channel":"account_positions","data":[],"li":1559438203}"#,
+        r#"{"channel":"account_positions","data":[{"s":"BTC","d":"bid","a":"0.00044","p":"87285.5","m":"0","f":"-0.00023989","i":false,"l":"-95166.79231","t":1764133656974},{"s":"SOL","d":"ask","a":"12","p":null,"i":true,"l":null,"t":1}],"li":1559412952}"#,
+        r#"{"channel":"account_positions","data":null}"#,
+        // scientific notation, read exactly by both
+        r#"{"channel":"account_positions","data":[{"s":"BTC","d":"bid","a":"1e-3"}],"li":1}"#,
+    ] {
+        let fast = scanned(text).unwrap_or_else(|| panic!("the scanner refused {text}"));
+        assert_eq!(Some(fast), serde_reading(text), "{text}");
+    }
+}
+
+#[test]
+fn the_scanner_leaves_what_it_does_not_understand_to_serde() {
+    for text in [
+        // an escape in a symbol
+        r#"{"channel":"account_positions","data":[{"s":"B\u0054C","d":"bid","a":"1"}],"li":1}"#,
+        // an amount as a number: serde refuses it, so must the scanner
+        r#"{"channel":"account_positions","data":[{"s":"BTC","d":"bid","a":1}],"li":1}"#,
+        // a duplicate field, a nested value, a missing field, a trailing comma
+        r#"{"channel":"account_positions","data":[{"s":"BTC","s":"ETH","d":"bid","a":"1"}],"li":1}"#,
+        r#"{"channel":"account_positions","data":[{"s":"BTC","d":"bid","a":"1","x":{"y":1}}],"li":1}"#,
+        r#"{"channel":"account_positions","data":[{"s":"BTC","a":"1"}],"li":1}"#,
+        r#"{"channel":"account_positions","data":[{"s":"BTC","d":"bid","a":"1"},],"li":1}"#,
+        // no data at all, a negative or fractional li, trailing text
+        r#"{"channel":"account_positions","li":1}"#,
+        r#"{"channel":"account_positions","data":[],"li":-1}"#,
+        r#"{"channel":"account_positions","data":[],"li":1.5}"#,
+        r#"{"channel":"account_positions","data":[],"li":1} x"#,
+    ] {
+        assert_eq!(scanned(text), None, "{text}");
+    }
+}
+
+mod scanner_agrees {
+    use proptest::prelude::*;
+
+    use super::{scanned, serde_reading};
+
+    /// A value as the venue might write it, or as it should never arrive.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#""BTC""#.to_string()),
+            Just(r#""bid""#.to_string()),
+            Just(r#""ask""#.to_string()),
+            Just(r#""0.00044""#.to_string()),
+            Just(r#""-95166.79231""#.to_string()),
+            Just(r#""0""#.to_string()),
+            Just(r#""1e3""#.to_string()),
+            Just(r#""x\"y""#.to_string()),
+            Just(r#""é""#.to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("1764133656974".to_string()),
+            Just("-0.5e+2".to_string()),
+            Just("01".to_string()),
+            Just("[]".to_string()),
+            Just(r#"{"k":1}"#.to_string()),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("s"),
+            Just("d"),
+            Just("a"),
+            Just("p"),
+            Just("m"),
+            Just("i"),
+            Just("l"),
+            Just("t")
+        ];
+        (key, value()).prop_map(|(k, v)| format!(r#""{k}":{v}"#))
+    }
+
+    /// An item with the three required fields most of the time.
+    fn item() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["BTC", "ETH", "SOL"]),
+            prop::sample::select(vec!["bid", "ask", "buy"]),
+            prop::sample::select(vec!["1", "0.5", "0", "-2", "3.000"]),
+            prop::collection::vec(field(), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(s, d, a, mut extra, complete)| {
+                let mut fields = vec![format!(r#""s":"{s}""#), format!(r#""d":"{d}""#)];
+                if complete {
+                    fields.push(format!(r#""a":"{a}""#));
+                }
+                fields.append(&mut extra);
+                format!("{{{}}}", fields.join(","))
+            })
+    }
+
+    fn frame() -> impl Strategy<Value = String> {
+        (
+            prop::collection::vec(item(), 0..4),
+            prop_oneof![Just(",\"li\":7"), Just(""), Just(",\"li\":null"), Just(",\"li\":-3")],
+            any::<bool>(),
+        )
+            .prop_map(|(items, li, spaced)| {
+                let sep = if spaced { " ,\n " } else { "," };
+                format!(r#"{{"channel":"account_positions","data":[{}]{li}}}"#, items.join(sep))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_the_scanner_reads_serde_reads_the_same(text in frame(), cut in 0usize..400, byte in 0u8..128) {
+            if let Some(fast) = scanned(&text) {
+                prop_assert_eq!(Some(fast), serde_reading(&text), "{}", text);
+            }
+            // The same frame with one byte replaced (often broken JSON).
+            let mut bytes = text.clone().into_bytes();
+            let i = cut % bytes.len();
+            bytes[i] = byte;
+            if let Ok(mutated) = String::from_utf8(bytes) {
+                if let Some(fast) = scanned(&mutated) {
+                    prop_assert_eq!(Some(fast), serde_reading(&mutated), "{}", mutated);
+                }
+            }
+        }
+    }
+}
