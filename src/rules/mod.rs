@@ -406,9 +406,10 @@ impl Engine {
         focus: Option<Focus<'_>>,
     ) -> Vec<Decision> {
         for a in accounts {
-            self.first_seen
-                .entry((a.venue.to_owned(), a.account.to_owned()))
-                .or_insert(now);
+            // Looked up before it is inserted: no key is built on every frame.
+            if !self.first_seen.keys().any(|(v, acc)| v == a.venue && acc == a.account) {
+                self.first_seen.insert((a.venue.to_owned(), a.account.to_owned()), now);
+            }
         }
         let holding = self.holding(rules, accounts, now, focus);
         let live: BTreeSet<&TrackKey> = holding.iter().map(|h| &h.key).collect();

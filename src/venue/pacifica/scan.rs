@@ -28,13 +28,9 @@ pub(super) fn account_positions(text: &str) -> Option<(Vec<WsPosition<'_>>, Opti
             break;
         }
         first = false;
-        match c.string()? {
-            "data" if data.is_none() => {
-                c.eat(b':')?;
-                data = Some(c.items()?);
-            }
+        match c.key()? {
+            "data" if data.is_none() => data = Some(c.items()?),
             "li" if !seen_li => {
-                c.eat(b':')?;
                 seen_li = true;
                 li = match c.scalar()? {
                     "null" => None,
@@ -42,10 +38,7 @@ pub(super) fn account_positions(text: &str) -> Option<(Vec<WsPosition<'_>>, Opti
                 };
             }
             "data" | "li" => return None,
-            _ => {
-                c.eat(b':')?;
-                c.skip_value()?;
-            }
+            _ => c.skip_value()?,
         }
     }
     c.skip_ws();
@@ -85,6 +78,23 @@ impl<'a> Cursor<'a> {
         self.at = start + len + 1;
         // Both ends are ASCII quotes, so both are character boundaries.
         self.text.get(start..start + len)
+    }
+
+    /// An object key: the one-letter keys of the venue's compact frames are
+    /// read in place (`"s":`), any other through [`Cursor::string`]. The
+    /// colon after the key is consumed.
+    fn key(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let b = self.text.as_bytes();
+        if let [b'"', k, b'"', b':', ..] = b[self.at..] {
+            if k.is_ascii_alphanumeric() {
+                self.at += 4;
+                return self.text.get(self.at - 3..self.at - 2);
+            }
+        }
+        let key = self.string()?;
+        self.eat(b':')?;
+        Some(key)
     }
 
     /// `true`, `false`, `null` or a JSON number: its text.
@@ -135,9 +145,7 @@ impl<'a> Cursor<'a> {
         let (mut s, mut d, mut a, mut p) = (None, None, None, None::<Option<Decimal>>);
         if self.eat(b'}').is_none() {
             loop {
-                let key = self.string()?;
-                self.eat(b':')?;
-                match key {
+                match self.key()? {
                     "s" if s.is_none() => s = Some(self.string()?),
                     "d" if d.is_none() => d = Some(self.string()?),
                     "a" if a.is_none() => a = Some(decimal(self.string()?)?),
