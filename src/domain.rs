@@ -6,7 +6,6 @@
 //! converted to a signed size at its own edge (`venue/<name>/parse.rs`), so
 //! nothing past the adapters ever sees a side string.
 
-use std::cmp::Ordering;
 use std::fmt;
 use std::time::Duration;
 
@@ -96,42 +95,10 @@ pub enum Leg {
 
 /// One reconcilable position slot: a symbol (exactly as the venue spells it,
 /// case-sensitive) and a leg.
-///
-/// Keys order by symbol (byte order, as `str` orders), then leg.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PositionKey {
     pub symbol: String,
     pub leg: Leg,
-}
-
-impl Ord for PositionKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        symbol_order(&self.symbol, &other.symbol).then(self.leg.cmp(&other.leg))
-    }
-}
-
-impl PartialOrd for PositionKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// `a.cmp(b)`, computed in registers for symbols of up to 16 bytes (every
-/// venue's): keys are compared in every ordered map of the hot path, and a
-/// library `memcmp` call per comparison was the largest single cost there.
-/// Zero-padded big-endian words order as the bytes do; where they tie, the
-/// shorter string is a prefix of the longer, so the length decides.
-fn symbol_order(a: &str, b: &str) -> Ordering {
-    fn word(s: &[u8]) -> u128 {
-        s.iter()
-            .enumerate()
-            .fold(0, |w, (i, &byte)| w | u128::from(byte) << (8 * (15 - i)))
-    }
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() > 16 || b.len() > 16 {
-        return a.cmp(b);
-    }
-    word(a).cmp(&word(b)).then(a.len().cmp(&b.len()))
 }
 
 impl PositionKey {
@@ -262,23 +229,6 @@ mod tests {
         assert!(same_size(d("1.00"), d("1.005"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.01"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.000001"), None));
-    }
-
-    proptest::proptest! {
-        /// Keys order exactly as `(symbol, leg)` would, for short and long
-        /// symbols, prefixes, zero bytes and non-ASCII text alike.
-        #[test]
-        fn keys_order_as_their_symbol_then_leg(
-            a in "[AB\\x00é]{0,18}",
-            b in "[AB\\x00é]{0,18}",
-            la in 0usize..4,
-            lb in 0usize..4,
-        ) {
-            let legs = [Leg::Net, Leg::Long, Leg::Short, Leg::Isolated];
-            let ka = PositionKey { symbol: a.clone(), leg: legs[la] };
-            let kb = PositionKey { symbol: b.clone(), leg: legs[lb] };
-            proptest::prop_assert_eq!(ka.cmp(&kb), (a.as_str(), legs[la]).cmp(&(b.as_str(), legs[lb])));
-        }
     }
 
     #[test]
