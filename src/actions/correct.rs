@@ -212,6 +212,11 @@ macro_rules! run_cycle {
         let d = $d;
         let m = ctx.mapping;
         let corrections: &[Correction] = $corrections;
+        // PostgreSQL switches a named prepared statement to a generic plan
+        // after five runs; for `key IN ($1 … $250)` on a long-lived pool that
+        // plan made a cycle 1.9x slower (BENCHMARKS.md). Unnamed statements
+        // are planned for their values every time.
+        let keep = d != Dialect::Postgres;
         // Everything is typed before the transaction starts.
         let prepared: Vec<Prepared> = corrections
             .iter()
@@ -239,7 +244,7 @@ macro_rules! run_cycle {
             std::collections::HashMap::new();
         for chunk in with_row.chunks(CHUNK) {
             let q2_sql = m.lock_rows_sql(d, ctx.info, chunk.len());
-            let mut q2 = sqlx::query(&q2_sql);
+            let mut q2 = sqlx::query(&q2_sql).persistent(keep);
             for i in chunk {
                 q2 = $bind(q2, prepared[*i].key.clone().expect("rows have keys"));
             }
@@ -264,7 +269,7 @@ macro_rules! run_cycle {
         let mut existing: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in creates.chunks(CHUNK) {
             let q_sql = m.existing_symbols_sql(d, chunk.len());
-            let mut q = sqlx::query(&q_sql);
+            let mut q = sqlx::query(&q_sql).persistent(keep);
             for i in chunk {
                 q = $bind(q, Bind::Text(prepared[*i].db_symbol.clone()));
             }
@@ -307,7 +312,7 @@ macro_rules! run_cycle {
         // 3. Archive first, then the changes.
         for chunk in all.chunks(CHUNK) {
             let a_sql = archive_insert_sql(d, ctx.archive, chunk.len());
-            let mut a = sqlx::query(&a_sql);
+            let mut a = sqlx::query(&a_sql).persistent(keep);
             for i in chunk {
                 let c = &corrections[*i];
                 for v in [
@@ -339,7 +344,7 @@ macro_rules! run_cycle {
         };
         for chunk in applied(Op::Deleted).chunks(CHUNK) {
             let q_sql = m.delete_sql(d, chunk.len());
-            let mut q = sqlx::query(&q_sql);
+            let mut q = sqlx::query(&q_sql).persistent(keep);
             for i in chunk {
                 q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
             }
@@ -351,7 +356,7 @@ macro_rules! run_cycle {
         }
         for chunk in applied(Op::Updated).chunks(CHUNK) {
             let q_sql = m.update_sql(d, chunk.len());
-            let mut q = sqlx::query(&q_sql);
+            let mut q = sqlx::query(&q_sql).persistent(keep);
             if matches!(m.side, crate::botdb::mapping::SideMode::Column { .. }) {
                 for i in chunk {
                     q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
@@ -373,7 +378,7 @@ macro_rules! run_cycle {
         }
         for chunk in applied(Op::Created).chunks(CHUNK) {
             let (insert_sql, _) = m.insert_sql(d, chunk.len());
-            let mut q = sqlx::query(&insert_sql);
+            let mut q = sqlx::query(&insert_sql).persistent(keep);
             for i in chunk {
                 for b in &prepared[*i].insert {
                     q = $bind(q, b.clone());

@@ -192,8 +192,35 @@ struct TrackKey {
 struct Held {
     rule: usize,
     key: TrackKey,
-    why: String,
+    why: Why,
     keep: Option<Decimal>,
+}
+
+/// Why a condition holds: the figures, put into words only when its rule
+/// fires (a condition can hold for every frame of hours).
+#[derive(Debug, Clone)]
+enum Why {
+    Drift(Pair, Decimal),
+    Untracked { exchange: Decimal, explained: Decimal },
+    StaleDbRow(Decimal),
+    OverLimit(Decimal),
+    Exposure(Decimal),
+    Untrusted { source: Source, reason: String },
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Drift(pair, d) => write!(f, "{} drift {d}", pair.as_str()),
+            Why::Untracked { exchange, explained } => {
+                write!(f, "exchange holds {exchange}, the bot's DB explains {explained}")
+            }
+            Why::StaleDbRow(size) => write!(f, "DB holds {size} the exchange does not"),
+            Why::OverLimit(size) => write!(f, "position {size} over the limit"),
+            Why::Exposure(net) => write!(f, "net exposure {net} USD"),
+            Why::Untrusted { source, reason } => write!(f, "{} untrusted: {reason}", source.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -238,8 +265,8 @@ fn above(value: Decimal, t: Threshold, symbol: &str, marks: &BTreeMap<String, De
     }
 }
 
-/// Whether `cond` holds for `row`, and why.
-fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>) -> Option<(String, Option<Decimal>)> {
+/// Whether `cond` holds for `row`: why, and the size to keep if it closes.
+fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>) -> Option<(Why, Option<Decimal>)> {
     let sym = row.key.symbol.as_str();
     match cond {
         Condition::Drift { pair, above: t } => {
@@ -248,7 +275,7 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
                 DriftPair::ExchangeDb => Pair::WsDb,
             };
             let d = row.drift(p)?;
-            above(d, *t, sym, marks).then(|| (format!("{} drift {d}", p.as_str()), None))
+            above(d, *t, sym, marks).then_some((Why::Drift(p, d), None))
         }
         Condition::UntrackedPosition { above: t } => {
             let ex = row.ws.believed()?;
@@ -260,22 +287,20 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
                 Decimal::ZERO
             };
             let unexplained = ex - explained;
-            (!unexplained.is_zero() && above(unexplained, *t, sym, marks)).then(|| {
-                (
-                    format!("exchange holds {ex}, the bot's DB explains {explained}"),
-                    Some(explained),
-                )
-            })
+            (!unexplained.is_zero() && above(unexplained, *t, sym, marks)).then_some((
+                Why::Untracked {
+                    exchange: ex,
+                    explained,
+                },
+                Some(explained),
+            ))
         }
-        Condition::StaleDbRow => (row.state == State::DbStale).then(|| {
-            (
-                format!("DB holds {} the exchange does not", row.db.size.unwrap_or_default()),
-                None,
-            )
-        }),
+        Condition::StaleDbRow => {
+            (row.state == State::DbStale).then(|| (Why::StaleDbRow(row.db.size.unwrap_or_default()), None))
+        }
         Condition::PositionLimit { above: t } => {
             let ex = row.ws.believed()?;
-            above(ex, *t, sym, marks).then(|| (format!("position {ex} over the limit"), Some(Decimal::ZERO)))
+            above(ex, *t, sym, marks).then_some((Why::OverLimit(ex), Some(Decimal::ZERO)))
         }
         _ => None,
     }
@@ -296,7 +321,7 @@ impl Engine {
     ) -> Vec<Held> {
         let mut out = Vec::new();
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held = |a: &AccountState<'_>, subject: String, why: String, keep: Option<Decimal>| Held {
+            let held = |a: &AccountState<'_>, subject: String, why: Why, keep: Option<Decimal>| Held {
                 rule: ri,
                 key: TrackKey {
                     account: a.account.to_owned(),
@@ -325,11 +350,10 @@ impl Engine {
                             });
                             let for_ = since.map_or(Duration::MAX, |t| now.since(t));
                             if for_ > *longer_than {
-                                let why = format!(
-                                    "{} untrusted: {}",
-                                    source.as_str(),
-                                    h.reason.clone().unwrap_or_default()
-                                );
+                                let why = Why::Untrusted {
+                                    source: *source,
+                                    reason: h.reason.clone().unwrap_or_default(),
+                                };
                                 out.push(held(a, source.as_str().to_owned(), why, None));
                             }
                         }
@@ -363,7 +387,7 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(a, group.clone(), format!("net exposure {net} USD"), None));
+                            out.push(held(a, group.clone(), Why::Exposure(net), None));
                         }
                     }
                     cond => {
