@@ -320,6 +320,23 @@ impl Engine {
         focus: Option<Focus<'_>>,
     ) -> Vec<Held> {
         let mut out = Vec::new();
+        // The rows in focus, found once per account rather than once per rule.
+        // Rows are sorted by key, so a symbol's legs are adjacent.
+        let focused: Vec<Option<Vec<&Row>>> = accounts
+            .iter()
+            .map(|a| {
+                let f = focus.filter(|f| f.account == a.account)?;
+                Some(
+                    f.symbols
+                        .iter()
+                        .flat_map(|sym| {
+                            let start = a.report.rows.partition_point(|r| r.key.symbol < *sym);
+                            a.report.rows[start..].iter().take_while(move |r| r.key.symbol == *sym)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
             let held = |a: &AccountState<'_>, subject: String, why: Why, keep: Option<Decimal>| Held {
                 rule: ri,
@@ -332,7 +349,7 @@ impl Engine {
                 why,
                 keep,
             };
-            for a in accounts {
+            for (a, focused) in accounts.iter().zip(&focused) {
                 if !rule.scope.matches_account(a.venue, a.account) {
                     continue;
                 }
@@ -391,13 +408,9 @@ impl Engine {
                         }
                     }
                     cond => {
-                        let rows: Box<dyn Iterator<Item = &Row>> = match focus {
+                        let rows: Box<dyn Iterator<Item = &Row>> = match focused {
                             None => Box::new(a.report.rows.iter()),
-                            Some(f) => Box::new(f.symbols.iter().flat_map(|sym| {
-                                // Rows are sorted by key, so a symbol's legs are adjacent.
-                                let start = a.report.rows.partition_point(|r| r.key.symbol < *sym);
-                                a.report.rows[start..].iter().take_while(move |r| r.key.symbol == *sym)
-                            })),
+                            Some(rows) => Box::new(rows.iter().copied()),
                         };
                         for row in rows {
                             if !rule.scope.matches_symbol(&row.key.symbol) {
