@@ -11,14 +11,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
-use driftwatch::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
+use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler, Touched};
+use driftwatch::replay::AccountSources;
 use driftwatch::rules::{AccountState, Engine, Focus, RuleSet};
 use driftwatch::venue::nado::parse::{Product, Products};
 use driftwatch::venue::{nado, pacifica, RestSnapshot, StreamEvent, StreamStyle};
@@ -81,11 +81,7 @@ fn nado_products() -> Products {
 }
 
 struct Pipeline {
-    view: StreamView,
-    rest: Polled<RestSnapshot>,
-    db: Polled<DbSnapshot>,
-    lots: BTreeMap<String, Decimal>,
-    marks: BTreeMap<String, Decimal>,
+    sources: AccountSources,
     policy: Policy,
     rec: Reconciler,
     report: Option<AccountReport>,
@@ -123,18 +119,14 @@ impl Pipeline {
             Timestamp(0),
         );
         Pipeline {
-            view,
-            rest,
-            db,
-            lots: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::new(1, 3))).collect(),
-            marks: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::ONE_HUNDRED)).collect(),
-            policy: Policy {
-                confirm_polls: 3,
-                confirm_after: Duration::from_secs(60),
-                rest_stale_after: Duration::from_secs(3600),
-                db_stale_after: Duration::from_secs(3600),
-                stream_silence_after: Duration::from_secs(3600),
+            sources: AccountSources {
+                view,
+                rest,
+                db,
+                lots: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::new(1, 3))).collect(),
+                marks: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::ONE_HUNDRED)).collect(),
             },
+            policy: common::policy(),
             rec: Reconciler::new(),
             report: None,
             engine: Engine::new(),
@@ -148,26 +140,20 @@ impl Pipeline {
     fn step(&mut self, event: Option<StreamEvent>, now: Timestamp, rules: bool) {
         let touched = match event {
             Some(ev) => {
-                self.view.apply(&ev, now);
-                Touched::Keys(self.view.changed().to_vec())
+                self.sources.view.apply(&ev, now);
+                Touched::Keys(self.sources.view.changed().to_vec())
             }
             None => Touched::Keys(vec![]),
         };
-        let inputs = AccountInputs {
-            view: &self.view,
-            rest: &self.rest,
-            db: &self.db,
-            lot_sizes: &self.lots,
-        };
         let done = self
             .rec
-            .refresh(0, &inputs, &self.policy, now, &touched, &mut self.report);
+            .refresh(0, &self.sources.inputs(), &self.policy, now, &touched, &mut self.report);
         if rules {
             let states = [AccountState {
                 venue: "bench",
                 account: "main",
                 report: self.report.as_ref().expect("refreshed"),
-                marks: &self.marks,
+                marks: &self.sources.marks,
             }];
             let symbols = done.symbols();
             let focus = symbols.as_ref().map(|symbols| Focus {

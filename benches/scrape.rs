@@ -26,7 +26,7 @@ fn scrape(c: &mut Criterion) {
         metrics.publish(vec![Published {
             venue: "pacifica".into(),
             account: "main".into(),
-            report: Arc::new(common::world(n).report()),
+            report: Arc::new(common::report(&common::world(n))),
         }]);
         let series = metrics.render().lines().filter(|l| !l.starts_with('#')).count();
         g.bench_function(BenchmarkId::new("series", series), |b| {

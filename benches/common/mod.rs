@@ -9,21 +9,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Timestamp};
-use driftwatch::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler};
+use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler};
+use driftwatch::replay::AccountSources;
 use driftwatch::rules::RuleSet;
 use driftwatch::venue::{RestSnapshot, StreamEvent, StreamStyle};
 use driftwatch::view::StreamView;
 use rust_decimal::Decimal;
 
-pub struct World {
-    pub view: StreamView,
-    pub rest: Polled<RestSnapshot>,
-    pub db: Polled<DbSnapshot>,
-    pub lots: BTreeMap<String, Decimal>,
-    pub marks: BTreeMap<String, Decimal>,
-}
-
-pub fn world(n: usize) -> World {
+/// The account, as the core holds it.
+pub fn world(n: usize) -> AccountSources {
     let sym = |i: usize| format!("S{i:06}");
     let pos = |i: usize| Position {
         key: PositionKey {
@@ -69,7 +63,7 @@ pub fn world(n: usize) -> World {
         Timestamp(0),
     );
     let marks = (0..n).map(|i| (sym(i), Decimal::new(100, 0))).collect();
-    World {
+    AccountSources {
         view,
         rest,
         db,
@@ -88,20 +82,9 @@ pub fn policy() -> Policy {
     }
 }
 
-impl World {
-    pub fn inputs(&self) -> AccountInputs<'_> {
-        AccountInputs {
-            view: &self.view,
-            rest: &self.rest,
-            db: &self.db,
-            lot_sizes: &self.lots,
-        }
-    }
-
-    /// A full reconciliation of the account, as the core's tick makes it.
-    pub fn report(&self) -> AccountReport {
-        Reconciler::new().reconcile(0, &self.inputs(), &policy(), Timestamp(1000))
-    }
+/// A full reconciliation of the account, as the core's tick makes it.
+pub fn report(w: &AccountSources) -> AccountReport {
+    Reconciler::new().reconcile(0, &w.inputs(), &policy(), Timestamp(1000))
 }
 
 /// The shipped rule set (rules/default.yaml and delta-neutral.yaml).
