@@ -196,6 +196,16 @@ struct Held {
     keep: Option<Decimal>,
 }
 
+/// Which rows of one account an evaluation looks at.
+enum InView<'r> {
+    /// Every row (a full evaluation).
+    All,
+    /// Only the rows of the symbols in focus.
+    Rows(Vec<&'r Row>),
+    /// None: the focus is on another account.
+    Nothing,
+}
+
 /// Why a condition holds: the figures, put into words only when its rule
 /// fires (a condition can hold for every frame of hours).
 #[derive(Debug, Clone)]
@@ -311,6 +321,15 @@ impl Engine {
         Self::default()
     }
 
+    /// When `venue`/`account` was first evaluated (found without building
+    /// an owned key: this runs on every frame).
+    fn first_seen(&self, venue: &str, account: &str) -> Option<Timestamp> {
+        self.first_seen
+            .iter()
+            .find(|((v, acc), _)| v == venue && acc == account)
+            .map(|(_, t)| *t)
+    }
+
     /// Conditions that hold now, per (rule, venue, account, subject).
     fn holding(
         &self,
@@ -320,13 +339,15 @@ impl Engine {
         focus: Option<Focus<'_>>,
     ) -> Vec<Held> {
         let mut out = Vec::new();
-        // The rows in focus, found once per account rather than once per rule.
-        // Rows are sorted by key, so a symbol's legs are adjacent.
-        let focused: Vec<Option<Vec<&Row>>> = accounts
+        // What each account shows this evaluation, found once per account
+        // rather than once per rule.
+        let in_view: Vec<InView<'_>> = accounts
             .iter()
-            .map(|a| {
-                let f = focus.filter(|f| f.account == a.account)?;
-                Some(
+            .map(|a| match focus {
+                None => InView::All,
+                Some(f) if f.account != a.account => InView::Nothing,
+                // Rows are sorted by key, so a symbol's legs are adjacent.
+                Some(f) => InView::Rows(
                     f.symbols
                         .iter()
                         .flat_map(|sym| {
@@ -334,7 +355,7 @@ impl Engine {
                             a.report.rows[start..].iter().take_while(move |r| r.key.symbol == *sym)
                         })
                         .collect(),
-                )
+                ),
             })
             .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
@@ -349,22 +370,15 @@ impl Engine {
                 why,
                 keep,
             };
-            for (a, focused) in accounts.iter().zip(&focused) {
-                if !rule.scope.matches_account(a.venue, a.account) {
-                    continue;
-                }
-                if focus.is_some_and(|f| f.account != a.account) {
+            for (a, in_view) in accounts.iter().zip(&in_view) {
+                if matches!(in_view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
                     continue;
                 }
                 match &rule.condition {
                     Condition::StaleSource { source, longer_than } => {
                         let h = a.report.sources.iter().find(|s| s.source == *source);
                         if let Some(h) = h.filter(|h| !h.trusted) {
-                            let since = h.last_good_at.or_else(|| {
-                                self.first_seen
-                                    .get(&(a.venue.to_owned(), a.account.to_owned()))
-                                    .copied()
-                            });
+                            let since = h.last_good_at.or_else(|| self.first_seen(a.venue, a.account));
                             let for_ = since.map_or(Duration::MAX, |t| now.since(t));
                             if for_ > *longer_than {
                                 let why = Why::Untrusted {
@@ -408,9 +422,9 @@ impl Engine {
                         }
                     }
                     cond => {
-                        let rows: Box<dyn Iterator<Item = &Row>> = match focused {
-                            None => Box::new(a.report.rows.iter()),
-                            Some(rows) => Box::new(rows.iter().copied()),
+                        let rows: Box<dyn Iterator<Item = &Row>> = match in_view {
+                            InView::Rows(rows) => Box::new(rows.iter().copied()),
+                            _ => Box::new(a.report.rows.iter()),
                         };
                         for row in rows {
                             if !rule.scope.matches_symbol(&row.key.symbol) {
@@ -444,7 +458,7 @@ impl Engine {
     ) -> Vec<Decision> {
         for a in accounts {
             // Looked up before it is inserted: no key is built on every frame.
-            if !self.first_seen.keys().any(|(v, acc)| v == a.venue && acc == a.account) {
+            if self.first_seen(a.venue, a.account).is_none() {
                 self.first_seen.insert((a.venue.to_owned(), a.account.to_owned()), now);
             }
         }

@@ -37,6 +37,16 @@ impl RestFaults {
     }
 }
 
+/// A request's whole body (empty if the client broke off mid-body).
+async fn body(req: hyper::Request<hyper::body::Incoming>) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default()
+}
+
 /// How many requests a simulator remembers: tests and benches read a few
 /// hundred, and the demo runs one for as long as it is left running.
 pub const REQUEST_LOG: usize = 10_000;

@@ -39,7 +39,7 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Either, Empty, Full};
+use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -799,12 +799,7 @@ impl NadoSim {
             .get(hyper::header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = req
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .unwrap_or_default();
+        let body = super::body(req).await;
         super::remember(
             &mut self.lock().requests,
             Recorded {
