@@ -44,6 +44,10 @@ pub enum Input {
         account: usize,
         event: StreamEvent,
     },
+    /// A REST positions request is about to be sent.
+    RestRequested {
+        account: usize,
+    },
     Rest {
         account: usize,
         result: Result<RestSnapshot, RestError>,
@@ -68,6 +72,7 @@ impl Input {
         let err = |e: &dyn std::fmt::Display| e.to_string();
         match self {
             Input::Stream { account, event } => (account, Observed::Stream(event)),
+            Input::RestRequested { account } => (account, Observed::RestRequested),
             Input::Rest { account, result } => (account, Observed::Rest(result.map_err(|e| err(&e)))),
             Input::Markets { account, result } => (account, Observed::Markets(result.map_err(|e| err(&e)))),
             Input::Prices { account, result } => (account, Observed::Prices(result.map_err(|e| err(&e)))),
@@ -139,6 +144,10 @@ struct AccountState {
     correcting: bool,
     /// When the last cycle finished: the next plan needs a DB read after it.
     corrected_at: Option<Timestamp>,
+    /// After a failed cycle: (consecutive failures, no new cycle before).
+    correction_retry: Option<(u32, Timestamp)>,
+    /// After a resubscribe for a missing baseline: (tries, no new one before).
+    stream_retry: Option<(u32, Timestamp)>,
     last_corrections: Option<String>,
     /// The last dry-run or refused plan sent: an identical one is not sent
     /// again (no repeated journal entries, counts or pages for one situation).
@@ -216,6 +225,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                 tx.clone(),
                 metrics.clone(),
                 acc.venue.as_str(),
+                acc.name.clone(),
                 shutdown_rx.clone(),
             ),
         ));
@@ -239,6 +249,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             correct: acc.correct.clone(),
             correcting: false,
             corrected_at: None,
+            correction_retry: None,
+            stream_retry: None,
             last_corrections: None,
             last_unapplied: None,
             last_close: None,
@@ -448,8 +460,23 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             Some(tx)
         }
     };
+    // rule-state: when rules fired, kept in the journal so a cooldown
+    // outlives a restart. Loaded before the core starts.
+    let mut engine = crate::rules::Engine::new();
+    let (fired_tx, fired_rx) = mpsc::channel::<Vec<crate::rules::Fired>>(256);
+    match crate::journal::Journal::open(config.journal_url.expose()).await {
+        Ok(j) => {
+            match j.fired().await {
+                Ok(fired) => engine.restore(fired),
+                Err(e) => tracing::error!(error = %e, "Cannot read when rules last fired; cooldowns start afresh."),
+            }
+            tasks.spawn(named("rule-state".to_owned(), rule_state_writer(j, fired_rx)));
+        }
+        Err(e) => tracing::error!(error = %e, "The journal is unavailable: rule cooldowns will not survive a restart."),
+    }
     let core = Core {
         recorder,
+        fired: fired_tx,
         accounts,
         reconciler: Reconciler::new(),
         metrics: metrics.clone(),
@@ -459,7 +486,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         correct_tx,
         db_poll_now,
         rules: rules_rx,
-        engine: crate::rules::Engine::new(),
+        engine,
         close_tx,
         in_flight: BTreeSet::new(),
         backing_off: BTreeMap::new(),
@@ -479,6 +506,21 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// Journals rule firings as the core reports them. It ends when the core
+/// does (the channel closes), after writing what it was given.
+async fn rule_state_writer(
+    journal: crate::journal::Journal,
+    mut rx: mpsc::Receiver<Vec<crate::rules::Fired>>,
+) -> anyhow::Result<()> {
+    while let Some(fired) = rx.recv().await {
+        if let Err(e) = journal.record_fired(&fired).await {
+            tracing::error!(error = %e, "Cannot journal when rules fired; their cooldowns may not survive a restart.");
+        }
+    }
+    journal.close().await;
+    Ok(())
 }
 
 async fn named(
@@ -535,6 +577,7 @@ async fn rest_poller(
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
     venue: &'static str,
+    name: String,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     // However often a poll is asked for (reconnects, liquidations), polls
@@ -554,8 +597,22 @@ async fn rest_poller(
             _ = shutdown.changed() => return Ok(()),
             _ = tokio::time::sleep_until(not_before) => {}
         }
+        // The core stamps the reading with this moment, and stops trusting
+        // REST if no answer comes within the poll interval.
+        if tx.send(Input::RestRequested { account }).await.is_err() {
+            return Ok(());
+        }
         let started = tokio::time::Instant::now();
-        let result = client.positions().await;
+        let read = client.positions();
+        tokio::pin!(read);
+        let result = tokio::select! {
+            r = &mut read => r,
+            _ = tokio::time::sleep(every) => {
+                tracing::warn!(account = %name, waited_s = every.as_secs(),
+                    "REST read has not answered within the poll interval; REST is untrusted until it does.");
+                read.await
+            }
+        };
         metrics
             .rest_request_duration_seconds
             .with_label_values(&[venue, "positions"])
@@ -734,6 +791,8 @@ struct Core {
     pages: tokio::sync::broadcast::Sender<Page>,
     /// Where observations go when `--record` is on.
     recorder: Option<mpsc::Sender<String>>,
+    /// Rule firings, to the journal (cooldowns that survive a restart).
+    fired: mpsc::Sender<Vec<crate::rules::Fired>>,
 }
 
 impl Core {
@@ -759,13 +818,14 @@ impl Core {
                         self.record(account, observed, now);
                         let touched = self.accounts[account].src.touched(effect);
                         let touched = self.refresh(account, now, &touched);
+                        // The rules see an input first: a correction never overtakes them.
+                        self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
                         if db_read {
                             // Only a DB read plans corrections: the one copy, not one per input.
                             if let Some(report) = self.accounts[account].last_report.clone() {
                                 self.plan_corrections(account, &report, now);
                             }
                         }
-                        self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
                     }
                     None => return Ok(()),
                 },
@@ -774,6 +834,17 @@ impl Core {
                     let a = &mut self.accounts[cycle.account];
                     a.correcting = false;
                     a.corrected_at = Some(now);
+                    // A failure that will recur (permission, constraint,
+                    // schema) is not retried at every DB read: 1 s, doubling to 60 s.
+                    if let actions::CycleOutcome::Failed(f) = &cycle.outcome {
+                        let failures = crate::plan::close::failures_after(a.correction_retry, now);
+                        let delay = crate::plan::close::retry_delay(failures);
+                        tracing::warn!(account = %a.cfg.name, failures, delay = ?delay, reason = %f.summary,
+                            "Correction cycle failed; the next waits.");
+                        a.correction_retry = Some((failures, now.plus(delay)));
+                    } else {
+                        a.correction_retry = None;
+                    }
                     a.last_corrections = Some(format!("{} (correlation id {})", cycle.summary, cycle.correlation_id));
                     // Read the table again at once, so the view reflects the change.
                     self.db_poll_now.notify_one();
@@ -801,10 +872,38 @@ impl Core {
                 }
                 _ = tick.tick() => {
                     let now = clock::now();
+                    self.recover_streams(now);
                     self.publish(now);
                     self.evaluate_rules(now, None);
                 }
             }
+        }
+    }
+
+    /// A stream that connected but has brought no baseline for twice its
+    /// silence timeout (subscribed, ponging, saying nothing) is resubscribed
+    /// by a reconnect, on a back-off (1 s doubling to 60 s between tries).
+    /// A refused REST baseline is not such a case: a reconnect cannot settle it.
+    fn recover_streams(&mut self, now: Timestamp) {
+        for a in &mut self.accounts {
+            let view = &a.src.view;
+            if view.link() != crate::view::Link::AwaitingBaseline || view.in_conflict() {
+                if view.link() == crate::view::Link::Live {
+                    a.stream_retry = None;
+                }
+                continue;
+            }
+            let waited = view.connected_at().map_or(Duration::ZERO, |t| now.since(t));
+            if waited <= a.policy.stream_silence_after * 2 || a.stream_retry.is_some_and(|(_, until)| now < until) {
+                continue;
+            }
+            let failures = crate::plan::close::failures_after(a.stream_retry, now);
+            let delay = crate::plan::close::retry_delay(failures);
+            a.stream_retry = Some((failures, now.plus(delay)));
+            tracing::warn!(account = %a.cfg.name, waited_s = waited.as_secs(), attempt = failures,
+                "The stream has brought no baseline since it connected; reconnecting to resubscribe.");
+            a.resync.notify_one();
+            a.poll_now.notify_one();
         }
     }
 
@@ -832,9 +931,21 @@ impl Core {
         let a = &mut self.accounts[account];
         let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
         let was_down = a.src.view.link() == crate::view::Link::Down;
-        let rest_was_usable = a.src.rest.usable(now, a.policy.rest_stale_after).is_ok();
-        let db_was_usable = a.src.db.usable(now, a.policy.db_stale_after).is_ok();
+        let rest_was_usable = a
+            .src
+            .rest
+            .usable(now, a.policy.rest_stale_after, a.policy.rest_answer_within)
+            .is_ok();
+        let db_was_usable = a
+            .src
+            .db
+            .usable(now, a.policy.db_stale_after, a.policy.db_stale_after)
+            .is_ok();
         let db_read_before = a.src.db.last().is_some();
+        let was_conflict = matches!(
+            a.src.view.trust(now, a.policy.stream_silence_after),
+            Err(crate::view::Untrusted::BaselineConflict { .. })
+        );
         let effect = a.src.observe(observed, now);
         match observed {
             Observed::Stream(event) => {
@@ -881,6 +992,12 @@ impl Core {
                 if effect == Effect::Rest(Some(Verification::Agreed)) && !rest_was_usable {
                     tracing::info!(account = %name, "REST read succeeded and agrees with the stream.");
                 }
+                if effect == Effect::Rest(Some(Verification::BaselineConflict)) && !was_conflict {
+                    if let Err(why) = a.src.view.trust(now, a.policy.stream_silence_after) {
+                        tracing::error!(account = %name, reason = %why.describe(),
+                            "REST offered a baseline that contradicts the last trusted view; the account is untrusted (no correction, no close) until a stream event or REST settles it.");
+                    }
+                }
             }
             Observed::Rest(Err(e)) => {
                 if rest_was_usable {
@@ -891,7 +1008,7 @@ impl Core {
                 tracing::warn!(account = %name, error = %e, "Market info refresh failed; keeping the last lot sizes.")
             }
             Observed::Prices(Err(e)) => tracing::debug!(account = %name, error = %e, "Mark prices not refreshed."),
-            Observed::Markets(Ok(_)) | Observed::Prices(Ok(_)) => {}
+            Observed::Markets(Ok(_)) | Observed::Prices(Ok(_)) | Observed::RestRequested => {}
             Observed::Db(Ok(_)) => {
                 if !db_was_usable && db_read_before {
                     tracing::info!(account = %name, "Bot database readable again.");
@@ -913,10 +1030,13 @@ impl Core {
         if a.correct.mode == Mode::Off || a.correcting {
             return;
         }
+        if a.correction_retry.is_some_and(|(_, until)| now < until) {
+            return;
+        }
         if a.corrected_at.is_some() && a.src.db.read_at() <= a.corrected_at {
             return;
         }
-        let Ok(db) = a.src.db.usable(now, a.policy.db_stale_after) else {
+        let Ok(db) = a.src.db.usable(now, a.policy.db_stale_after, a.policy.db_stale_after) else {
             return;
         };
         let times = SourceTimes {
@@ -924,7 +1044,11 @@ impl Core {
             rest: a.src.rest.read_at(),
             db: a.src.db.read_at(),
         };
-        let plan = plan::corrections(report, db, a.src.view.positions(), times, &a.correct, now);
+        let holds = self.engine.holds(&self.rules.borrow(), &a.cfg.name, now);
+        let plan = plan::corrections(report, db, a.src.view.positions(), times, &holds, &a.correct, now);
+        if let Some(b) = &plan.blocked {
+            tracing::debug!(account = %a.cfg.name, blocked = ?b, "No corrections: the account's evidence disagrees.");
+        }
         for (key, skip) in &plan.skipped {
             tracing::debug!(account = %a.cfg.name, symbol = %key, skip = ?skip, "Correction not yet due.");
         }
@@ -993,6 +1117,10 @@ impl Core {
         let full = focus.is_none();
         let decisions = self.engine.evaluate_focused(&rules, &states, now, focus);
         drop(states);
+        let fired = self.engine.take_fired();
+        if !fired.is_empty() && self.fired.try_send(fired).is_err() {
+            tracing::warn!("The rule-state writer is behind; a firing was not journaled.");
+        }
         // The gauge goes with full evaluations (at least every tick): it
         // walks every held condition, which an input's focus does not need.
         if full {
@@ -1112,8 +1240,24 @@ impl Core {
             Some(members) => members.iter().cloned().collect(),
             None => vec![d.subject.clone()],
         };
+        // Nothing is closed in an account whose exchange views disagree. A
+        // rule that keeps asking is refused (and paged) on the failed-close
+        // back-off, not at every evaluation.
+        if let Some(b) = crate::plan::exchange_blocked(report) {
+            let key = (account, d.subject.clone());
+            if self.backing_off.get(&key).is_some_and(|b| now < b.1) {
+                return;
+            }
+            let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
+            let delay = crate::plan::close::retry_delay(failures);
+            self.backing_off.insert(key, (failures, now.plus(delay)));
+            let why = format!("no close while {}", b.describe());
+            self.refuse_close(account, &d.subject, d, why, now);
+            return;
+        }
         let mut requests = Vec::new();
         let mut isolated_only = Vec::new();
+        let mut refused = Vec::new();
         for sym in symbols {
             // Closes act on the cross (net) leg; an isolated leg is paged, not closed.
             let Some(row) = report
@@ -1126,12 +1270,23 @@ impl Core {
                 }
                 continue;
             };
-            let (Some(ex), Some(db)) = (row.ws.believed(), row.db.believed()) else {
+            let Some(ex) = row.ws.believed() else {
+                refused.push((sym, "the exchange's size is unknown".to_owned()));
                 continue;
             };
             let target = match d.action {
                 crate::rules::Action::ClosePosition => CloseTarget::Flatten,
-                _ => CloseTarget::ReduceTo(if group.is_some() { db } else { d.keep.unwrap_or(db) }),
+                _ => {
+                    // What the bot explains must be known to trim to it.
+                    let Some(db) = row.db.believed() else {
+                        refused.push((
+                            sym,
+                            "the bot's database is untrusted: what it explains is unknown".into(),
+                        ));
+                        continue;
+                    };
+                    CloseTarget::ReduceTo(if group.is_some() { db } else { d.keep.unwrap_or(db) })
+                }
             };
             if let CloseTarget::ReduceTo(keep) = target {
                 if ex.abs() <= keep.abs() {
@@ -1140,6 +1295,9 @@ impl Core {
             }
             let notional = a.src.marks.get(&sym).map(|m| ex.abs() * m);
             requests.push((sym, target, notional));
+        }
+        for (sym, why) in refused {
+            self.refuse_close(account, &sym, d, why, now);
         }
         for sym in isolated_only {
             self.refuse_close(
@@ -1169,6 +1327,17 @@ impl Core {
                     &sym,
                     d,
                     format!("{sent} closes in the last hour (max_per_hour)"),
+                    now,
+                );
+                continue;
+            }
+            if let (Some(_), None) = (self.guards.max_notional_usd, notional) {
+                // Unknown means refuse: the cap cannot be checked without a price.
+                self.refuse_close(
+                    account,
+                    &sym,
+                    d,
+                    "mark price unknown: max_notional_usd cannot be checked".into(),
                     now,
                 );
                 continue;

@@ -587,10 +587,9 @@ async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitC
         "AT (UTC)", "ACCOUNT", "SYMBOL", "KIND", "OP", "STATUS"
     );
     for e in &entries {
-        let kind = if e.kind == "db_correction" {
-            "db"
-        } else {
-            e.kind.as_str()
+        let kind = match e.kind {
+            crate::journal::Kind::DbCorrection => "db",
+            crate::journal::Kind::EmergencyClose => "close",
         };
         println!(
             "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  {}",

@@ -17,6 +17,40 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use crate::domain::Timestamp;
+use crate::rules::Fired;
+
+/// What an entry records. Each kind is settled after a crash by its own
+/// owner: corrections from the bot database's archive, closes by resuming
+/// them; neither ever touches the other's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    DbCorrection,
+    EmergencyClose,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::DbCorrection => "db_correction",
+            Kind::EmergencyClose => "emergency_close",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Kind, String> {
+        match s {
+            "db_correction" => Ok(Kind::DbCorrection),
+            "emergency_close" => Ok(Kind::EmergencyClose),
+            other => Err(format!("unknown journal entry kind {other:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -24,8 +58,7 @@ pub struct Entry {
     pub entry_id: String,
     pub correlation_id: String,
     pub created_at: Timestamp,
-    /// `db_correction` (later also `emergency_close`).
-    pub kind: String,
+    pub kind: Kind,
     pub venue: String,
     pub account: String,
     pub symbol: String,
@@ -51,12 +84,17 @@ const DDL: &str = "CREATE TABLE IF NOT EXISTS driftwatch_journal (\
     venue TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL, op TEXT NOT NULL, status TEXT NOT NULL, \
     detail TEXT NOT NULL, finished_at_ms BIGINT)";
 
+/// When each rule last fired for each subject: a cooldown outlives a restart.
+const FIRED_DDL: &str = "CREATE TABLE IF NOT EXISTS driftwatch_rule_fired (\
+    rule TEXT NOT NULL, venue TEXT NOT NULL, account TEXT NOT NULL, subject TEXT NOT NULL, \
+    fired_at_ms BIGINT NOT NULL, PRIMARY KEY (rule, venue, account, subject))";
+
 fn entry(r: &AnyRow) -> Result<Entry, sqlx::Error> {
     Ok(Entry {
         entry_id: r.try_get(0)?,
         correlation_id: r.try_get(1)?,
         created_at: Timestamp(r.try_get(2)?),
-        kind: r.try_get(3)?,
+        kind: Kind::parse(&r.try_get::<String, _>(3)?).map_err(|e| sqlx::Error::Decode(e.into()))?,
         venue: r.try_get(4)?,
         account: r.try_get(5)?,
         symbol: r.try_get(6)?,
@@ -77,7 +115,7 @@ fn insert(e: &Entry) -> Query<'static> {
     .bind(e.entry_id.clone())
     .bind(e.correlation_id.clone())
     .bind(e.created_at.0)
-    .bind(e.kind.clone())
+    .bind(e.kind.as_str())
     .bind(e.venue.clone())
     .bind(e.account.clone())
     .bind(e.symbol.clone())
@@ -122,11 +160,54 @@ impl Journal {
             .connect(&url)
             .await
             .map_err(|e| format!("opening the journal: {e}"))?;
-        sqlx::query(DDL)
-            .execute(&pool)
-            .await
-            .map_err(|e| format!("creating the journal table: {e}"))?;
+        for ddl in [DDL, FIRED_DDL] {
+            sqlx::query(ddl)
+                .execute(&pool)
+                .await
+                .map_err(|e| format!("creating the journal tables: {e}"))?;
+        }
         Ok(Journal { pool })
+    }
+
+    /// Records rule firings (the latest per rule and subject is kept).
+    pub async fn record_fired(&self, fired: &[Fired]) -> Result<(), String> {
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        for f in fired {
+            sqlx::query(
+                "INSERT INTO driftwatch_rule_fired (rule, venue, account, subject, fired_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rule, venue, account, subject) \
+                 DO UPDATE SET fired_at_ms = excluded.fired_at_ms",
+            )
+            .bind(f.rule.clone())
+            .bind(f.venue.clone())
+            .bind(f.account.clone())
+            .bind(f.subject.clone())
+            .bind(f.at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    /// When each rule last fired for each subject.
+    pub async fn fired(&self) -> Result<Vec<Fired>, String> {
+        let rows = sqlx::query("SELECT rule, venue, account, subject, fired_at_ms FROM driftwatch_rule_fired")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Fired {
+                    rule: r.try_get(0)?,
+                    venue: r.try_get(1)?,
+                    account: r.try_get(2)?,
+                    subject: r.try_get(3)?,
+                    at: Timestamp(r.try_get(4)?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err)
     }
 
     /// Records entries (one transaction; one entry is one statement),
@@ -158,11 +239,13 @@ impl Journal {
         tx.commit().await.map_err(err)
     }
 
-    /// Entries whose outcome was never recorded.
-    pub async fn pending(&self) -> Result<Vec<Entry>, String> {
+    /// Entries of `kind` whose outcome was never recorded.
+    pub async fn pending(&self, kind: Kind) -> Result<Vec<Entry>, String> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM driftwatch_journal WHERE status = 'pending' ORDER BY created_at_ms, entry_id"
+            "SELECT {COLUMNS} FROM driftwatch_journal WHERE status = 'pending' AND kind = $1 \
+             ORDER BY created_at_ms, entry_id"
         ))
+        .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(err)?;

@@ -105,7 +105,7 @@ pub async fn run(
             entry_id: journal::entry_id(&cloid, 0),
             correlation_id: cloid.clone(),
             created_at: clock::now(),
-            kind: "emergency_close".into(),
+            kind: crate::journal::Kind::EmergencyClose,
             venue: acc.venue.as_str().into(),
             account: acc.name.clone(),
             symbol: symbol.clone(),

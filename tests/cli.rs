@@ -148,11 +148,26 @@ fn demo_shows_the_incident_then_corrects_it() {
             && t.lines().any(|l| l.contains("ZEC") && l.contains("db_mismatch"))),
         "{stdout}"
     );
-    // ...then one correction cycle, and only the real ZEC short is left.
+    // ...then the rule alerts, the 15 ghosts go in one cycle (ZEC's row is
+    // adopted on its own: the demo sets `adopt: true`), and only the real
+    // ZEC short is left.
     let last = tables.last().unwrap();
     assert!(
-        last.contains("last correction cycle: applied: 1 updated, 0 created, 15 deleted"),
+        last.contains("last correction cycle: applied: 0 updated, 0 created, 15 deleted")
+            || last.contains("last correction cycle: applied: 1 updated, 0 created, 15 deleted"),
         "{last}"
+    );
+    // The order (alert, then correction) is the planner's: src/plan/tests.rs.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("db-stale-row"), "the stale-row rule fired: {stderr}");
+    let journal = stdout.rsplit("The action journal:").next().unwrap();
+    assert_eq!(
+        journal
+            .lines()
+            .filter(|l| l.contains("deleted") && l.contains("applied"))
+            .count(),
+        15,
+        "{journal}"
     );
     assert!(
         last.lines()
@@ -174,7 +189,7 @@ async fn history_shows_the_journal() {
         entry_id: entry_id("c1", i),
         correlation_id: "c1".into(),
         created_at: Timestamp(at),
-        kind: "db_correction".into(),
+        kind: driftwatch::journal::Kind::DbCorrection,
         venue: "pacifica".into(),
         account: "main".into(),
         symbol: symbol.into(),

@@ -543,7 +543,7 @@ async fn the_panic_button_closes_everything_and_journals_it() {
     let entries = j.history(driftwatch::domain::Timestamp(0), None).await.unwrap();
     let verified: Vec<_> = entries
         .iter()
-        .filter(|e| e.kind == "emergency_close" && e.status == "verified")
+        .filter(|e| e.kind == driftwatch::journal::Kind::EmergencyClose && e.status == "verified")
         .collect();
     assert_eq!(verified.len(), 2, "{entries:?}");
     // Pressing it again: already flat, no orders.

@@ -134,7 +134,15 @@ async fn incident(kind: Kind) {
     insert_rows(&url, kind, &rows).await;
     let sim = start_sim(SimConfig::default()).await;
     driftwatch::demo::seed_exchange(&sim.sim);
-    let text_cfg = fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir));
+    // In the incident the ZEC short was the bot's own: rewriting its row is
+    // configured explicitly (`adopt`), never a default.
+    let text_cfg = fast_config_with(
+        &sim.addrs,
+        &url,
+        NEXWAVE_MAPPING,
+        &apply_block(", adopt: true"),
+        &journal_url(&dir),
+    );
     let app = start_app(&text_cfg, false).await;
 
     let summary = wait_for_cycle(&app).await;
@@ -223,7 +231,13 @@ async fn insert_and_update(kind: Kind) {
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
     sim.sim.open(ACCOUNT, "ETH", "ask", "2", "3000");
     let app = start_app(
-        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        &fast_config_with(
+            &sim.addrs,
+            &url,
+            NEXWAVE_MAPPING,
+            &apply_block(", insert: true, adopt: true"),
+            &journal_url(&dir),
+        ),
         false,
     )
     .await;
@@ -271,6 +285,61 @@ async fn mariadb_insert_and_update_paths() {
 #[tokio::test]
 async fn sqlite_insert_and_update_paths() {
     insert_and_update(Kind::Lite).await;
+}
+
+/// The 2026-02-03 incident with the defaults: the exchange holds SOL the bot
+/// never opened and more ETH than its row says. Neither is written into the
+/// bot's database (that would make the exposure look intended), while a
+/// stale row beside them is still corrected.
+async fn unexplained_exposure_is_not_adopted(kind: Kind) {
+    let dir = TempDir::new("noadopt");
+    let Some(url) = nexwave_db(kind, "noadopt", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("ETH", "ask", 1.0), ("VIRTUAL", "bid", 49.5)]).await;
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.537", "123.45");
+    sim.sim.open(ACCOUNT, "ETH", "ask", "2", "3000");
+    let app = start_app(
+        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        false,
+    )
+    .await;
+    // The positive signal: a cycle ran, on the same evidence that showed SOL and ETH.
+    let summary = wait_for_cycle(&app).await;
+    assert!(
+        summary.starts_with("applied: 0 updated, 0 created, 1 deleted"),
+        "{summary}"
+    );
+    let s = wait_for(&app, "SOL and ETH confirmed unexplained", T, |s| {
+        let confirmed = |sym: &str| {
+            s.accounts[0]
+                .report
+                .rows
+                .iter()
+                .any(|r| r.key.symbol == sym && r.confirmed && r.observations >= 3)
+        };
+        confirmed("SOL") && confirmed("ETH")
+    })
+    .await;
+    assert_eq!(state(&s, "SOL"), Some(State::DbMissing));
+    assert_eq!(state(&s, "ETH"), Some(State::DbMismatch));
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![("ETH".into(), "ask".into(), "1".into())],
+        "the stale row went; the unexplained exposure was not written in"
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn postgres_unexplained_exposure_is_not_adopted() {
+    unexplained_exposure_is_not_adopted(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sqlite_unexplained_exposure_is_not_adopted() {
+    unexplained_exposure_is_not_adopted(Kind::Lite).await;
 }
 
 fn mapping() -> driftwatch::botdb::mapping::Mapping {
@@ -551,7 +620,7 @@ async fn dry_run(kind: Kind) {
             &sim.addrs,
             &url,
             NEXWAVE_MAPPING,
-            "    correct: {mode: dry_run, confirmations: 2}\n",
+            "    correct: {mode: dry_run, confirmations: 2, insert: true, adopt: true}\n",
             &journal_url(&dir),
         ),
         false,
@@ -655,7 +724,7 @@ async fn restart_mid_cycle(kind: Kind) {
         entry_id: journal::entry_id(cid, 0),
         correlation_id: cid.into(),
         created_at: Timestamp(1),
-        kind: "db_correction".into(),
+        kind: driftwatch::journal::Kind::DbCorrection,
         venue: "pacifica".into(),
         account: "main".into(),
         symbol: symbol.into(),
@@ -771,7 +840,7 @@ async fn postgres_least_privilege_role_is_enough() {
             &sim.addrs,
             &role_url,
             NEXWAVE_MAPPING,
-            &apply_block(""),
+            &apply_block(", insert: true, adopt: true"),
             &journal_url(&dir),
         ),
         false,
@@ -886,7 +955,7 @@ async fn the_journal_also_lives_in_postgres() {
         entry_id: journal::entry_id("pgj", i),
         correlation_id: "pgj".into(),
         created_at: Timestamp(10 + i as i64),
-        kind: "db_correction".into(),
+        kind: driftwatch::journal::Kind::DbCorrection,
         venue: "pacifica".into(),
         account: "main".into(),
         symbol: format!("S{i}"),
@@ -898,21 +967,195 @@ async fn the_journal_also_lives_in_postgres() {
     j.record(&[e(0, "pending"), e(1, "pending"), e(2, "dry_run")])
         .await
         .unwrap();
-    assert_eq!(j.pending().await.unwrap().len(), 2);
+    // A pending close beside them is not a correction's to settle.
+    let close = Entry {
+        entry_id: journal::entry_id("pgc", 0),
+        correlation_id: "pgc".into(),
+        kind: driftwatch::journal::Kind::EmergencyClose,
+        ..e(9, "pending")
+    };
+    j.record(&[close]).await.unwrap();
+    assert_eq!(
+        j.pending(driftwatch::journal::Kind::DbCorrection).await.unwrap().len(),
+        2
+    );
+    let closes = j.pending(driftwatch::journal::Kind::EmergencyClose).await.unwrap();
+    assert_eq!(closes.len(), 1);
+    assert_eq!(closes[0].symbol, "S9");
     j.finish(&[(journal::entry_id("pgj", 0), "applied".into())], Timestamp(99))
         .await
         .unwrap();
-    let pending = j.pending().await.unwrap();
+    let pending = j.pending(driftwatch::journal::Kind::DbCorrection).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].symbol, "S1");
     let s2 = j.history(Timestamp(0), Some("S0")).await.unwrap();
     assert_eq!(s2.len(), 1);
     assert_eq!(s2[0].status, "applied");
     assert_eq!(s2[0].finished_at, Some(Timestamp(99)));
-    assert_eq!(j.history(Timestamp(12), None).await.unwrap().len(), 1);
+    assert_eq!(j.history(Timestamp(12), None).await.unwrap().len(), 2);
     j.close().await;
     // Reopening keeps everything (the table is created only if missing).
     let j = Journal::open(&url).await.unwrap();
-    assert_eq!(j.history(Timestamp(0), None).await.unwrap().len(), 3);
+    assert_eq!(j.history(Timestamp(0), None).await.unwrap().len(), 4);
     j.close().await;
+}
+
+/// Issue [safety] 1: REST starts hanging; the bot then inserts a row for a
+/// symbol the exchange does not hold. The last REST reading was taken before
+/// the row existed, so it is no evidence about it: the row must stay. (With
+/// the reading stamped at its answer, or REST trusted until its 10 s timeout,
+/// the row was deleted two seconds after it appeared.)
+async fn a_hanging_rest_read_judges_no_row(kind: Kind) {
+    let dir = TempDir::new("hang");
+    let Some(url) = nexwave_db(kind, "hang", &dir).await else {
+        return;
+    };
+    insert_rows(&url, kind, &[("BTC", "bid", 1.0)]).await;
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "1", "90000");
+    // No settle window: the freshness rule alone must hold the row.
+    let text_cfg = fast_config_with(
+        &sim.addrs,
+        &url,
+        NEXWAVE_MAPPING,
+        &apply_block(", settle: 1ms"),
+        &journal_url(&dir),
+    )
+    .replace("rest_timeout: 1s", "rest_timeout: 10s")
+    .replace("rest_stale_after: 3s", "rest_stale_after: 30s");
+    let app = start_app(&text_cfg, false).await;
+    wait_for(&app, "in sync", T, |s| {
+        state(s, "BTC") == Some(State::InSync) && rest_trusted(s)
+    })
+    .await;
+
+    sim.sim
+        .set_rest_fault(Some(driftwatch::sim::pacifica::RestFault::Timeout), None);
+    let s = wait_for(&app, "REST untrusted: no answer", T, |s| !rest_trusted(s)).await;
+    let reason = s.accounts[0].report.sources[1].reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("no answer for"), "{reason}");
+    insert_rows(&url, kind, &[("ETH", "bid", 2.0)]).await;
+    // The positive signal: the ETH row has been read, and the DB polled
+    // many times since (300 ms apart), each time with REST hanging.
+    let seen = wait_for(&app, "the new row read", T, |s| state(s, "ETH").is_some()).await;
+    let seen_at = seen.accounts[0].report.sources[2].last_good_at.unwrap();
+    let s = wait_for(&app, "ten more DB reads", T, |s| {
+        s.accounts[0].report.sources[2]
+            .last_good_at
+            .is_some_and(|t| t.0 >= seen_at.0 + 3_000)
+    })
+    .await;
+    assert_eq!(state(&s, "ETH"), Some(State::SourceUntrusted));
+    assert!(s.accounts[0].corrections.is_none(), "{:?}", s.accounts[0].corrections);
+    assert_eq!(
+        positions(&url, kind).await,
+        vec![
+            ("BTC".into(), "bid".into(), "1".into()),
+            ("ETH".into(), "bid".into(), "2".into())
+        ]
+    );
+    sim.sim.set_rest_fault(None, None);
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn postgres_a_hanging_rest_read_judges_no_row() {
+    a_hanging_rest_read_judges_no_row(Kind::Pg).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_hanging_rest_read_judges_no_row() {
+    a_hanging_rest_read_judges_no_row(Kind::Lite).await;
+}
+
+/// Issue [safety] 7: with DELETE revoked, every cycle fails. It must not be
+/// retried at every DB read (it was: 318 rolled-back cycles a second and a
+/// critical page each): cycles back off (1 s, doubling), the failure pages
+/// once, and its end pages when a cycle succeeds again.
+#[tokio::test]
+async fn postgres_a_permission_error_backs_off_and_pages_once() {
+    let dir = TempDir::new("perm");
+    let Some(url) = nexwave_db(Kind::Pg, "perm", &dir).await else {
+        return;
+    };
+    insert_rows(&url, Kind::Pg, &[("VIRTUAL", "bid", 49.5)]).await;
+    let role = format!("dw_perm_{}", unique());
+    let archive_ddl =
+        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
+    exec(
+        &url,
+        &format!(
+            "CREATE ROLE {role} LOGIN;\
+             {archive_ddl};\
+             GRANT SELECT, INSERT, UPDATE ON positions TO {role};\
+             GRANT USAGE ON SEQUENCE positions_id_seq TO {role};\
+             GRANT SELECT, INSERT ON driftwatch_archive TO {role};\
+             GRANT USAGE ON SEQUENCE driftwatch_archive_id_seq TO {role};"
+        ),
+    )
+    .await;
+    let role_url = url.replace("postgres@", &format!("{role}@"));
+    let sim = start_sim(SimConfig::default()).await;
+    let app = start_app(
+        &fast_config_with(
+            &sim.addrs,
+            &role_url,
+            NEXWAVE_MAPPING,
+            &apply_block(""),
+            &journal_url(&dir),
+        ),
+        false,
+    )
+    .await;
+    let mut pages = app.pages.subscribe();
+    let failed = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_db_corrections_total{account="main",op="deleted",result="failed",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("a failed cycle", T, || async { failed(&app.metrics.render()) >= 1.0 }).await;
+    let first = std::time::Instant::now();
+    // DB reads every 300 ms: without the back-off that is a cycle per read.
+    eventually("the third failed cycle", T, || async {
+        failed(&app.metrics.render()) >= 3.0
+    })
+    .await;
+    assert!(
+        first.elapsed() >= Duration::from_millis(2_500),
+        "1 s then 2 s between failures, not one per DB read: {:?}",
+        first.elapsed()
+    );
+    let mut firing = 0;
+    while let Ok(p) = pages.try_recv() {
+        if p.id == "correction_failed" {
+            assert_eq!(p.status, driftwatch::notify::Status::Firing);
+            assert!(p.summary.contains("permission denied"), "{}", p.summary);
+            firing += 1;
+        }
+    }
+    assert_eq!(firing, 1, "one page for one reason");
+    // The permission comes back: the row goes, and the page resolves.
+    exec(&url, &format!("GRANT DELETE ON positions TO {role};")).await;
+    eventually("the stale row deleted", T, || async {
+        positions(&url, Kind::Pg).await.is_empty()
+    })
+    .await;
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        match pages.try_recv() {
+            Ok(p) if p.id == "correction_failed" => {
+                assert_eq!(p.status, driftwatch::notify::Status::Resolved, "{}", p.summary);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                assert!(std::time::Instant::now() < deadline, "no resolution page");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    app.shutdown_within(Duration::from_secs(2)).await;
+    exec(&url, &format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
 }

@@ -279,7 +279,10 @@ async fn every_reconnect_is_followed_by_a_rest_read_and_absolute_amounts_apply()
     .await;
 
     // Drop the socket; while it is gone the position changes and nothing
-    // replays it: only the REST read after the reconnect can know.
+    // replays it. The REST read after the reconnect says -1, which
+    // contradicts what the view last held while trusted (-3) with no stream
+    // event to explain it: an outage could answer that too, so it is not
+    // taken as the baseline, and the account is untrusted.
     let reads_before = subaccount_reads(&g).len();
     g.sim.set_no_ack(true);
     g.sim.drop_connections();
@@ -288,14 +291,28 @@ async fn every_reconnect_is_followed_by_a_rest_read_and_absolute_amounts_apply()
     let reconnected_at = tokio::time::Instant::now();
     g.sim.set_no_ack(false);
     g.sim.drop_connections();
-    let snap = wait_for(&app, "the view rebuilt from REST", T, |s| {
-        ws_trusted(s) && ws_size(s, "SOL-PERP") == Some(d("-1"))
+    let snap = wait_for(&app, "the REST baseline refused", T, |s| {
+        s.accounts[0].report.sources[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("REST baseline contradicts the last trusted view (SOL-PERP)"))
     })
     .await;
+    assert_eq!(
+        state(&snap, "SOL-PERP"),
+        Some(driftwatch::reconcile::State::SourceUntrusted)
+    );
     let reads = subaccount_reads(&g);
     assert!(reads.len() > reads_before, "a REST read followed the reconnect");
     assert!(reads.iter().any(|t| *t >= reconnected_at));
     assert!(g.sim.connections_accepted() >= 3);
+    // A stream event for the product settles it: the view is rebuilt from
+    // the stream and REST agrees.
+    g.sim.set_position(SUB, "SOL-PERP", "-1.5");
+    let snap = wait_for(&app, "the view rebuilt after a stream event", T, |s| {
+        ws_trusted(s) && ws_size(s, "SOL-PERP") == Some(d("-1.5"))
+    })
+    .await;
     assert_eq!(row(&snap, "SOL-PERP").unwrap().db.believed(), Some(d("-2.5")));
     app.shutdown_within(Duration::from_secs(5)).await;
 }
@@ -770,7 +787,9 @@ async fn the_panic_button_flattens_a_nado_subaccount_and_journals_it() {
     assert_eq!(
         entries
             .iter()
-            .filter(|e| e.kind == "emergency_close" && e.status == "verified" && e.venue == "nado")
+            .filter(|e| e.kind == driftwatch::journal::Kind::EmergencyClose
+                && e.status == "verified"
+                && e.venue == "nado")
             .count(),
         2,
         "{entries:?}"

@@ -232,9 +232,13 @@ async fn rest_errors_of_every_kind_untrust_rest_and_nothing_reads_flat() {
         })
         .await;
         assert_eq!(state(&s, "BTC"), Some(State::SourceUntrusted));
-        let metrics = app.metrics.render();
+        // A hanging read makes REST untrusted before its timeout; the error
+        // is counted when the timeout ends it.
         let label = format!(r#"driftwatch_rest_errors_total{{kind="{kind}",venue="pacifica"}}"#);
-        assert!(sample(&metrics, &label).unwrap() >= 1.0, "{label}");
+        eventually(&label, T, || async {
+            sample(&app.metrics.render(), &label).is_some_and(|n| n >= 1.0)
+        })
+        .await;
         sim.sim.set_rest_fault(None, None);
         wait_for(&app, "REST back", T, |s| {
             rest_trusted(s) && state(s, "BTC") == Some(State::InSync)
@@ -465,4 +469,33 @@ async fn the_simulator_is_scriptable_over_http() {
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap();
     assert_eq!(positions["data"], serde_json::json!([]));
+}
+
+/// Issue [safety] 6: a stream that reconnects, is acknowledged and keeps
+/// ponging but never sends its snapshot used to stay "awaiting snapshot" for
+/// good (nothing reconnected it: pongs count as frames). The core now
+/// resubscribes it after twice the silence timeout, on a back-off.
+#[tokio::test]
+async fn a_stream_that_never_sends_its_snapshot_is_resubscribed() {
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "1", "90000");
+    let dir = TempDir::new("nosnap");
+    let db = sqlite_db(&dir, &[("BTC", "bid", 1.0)]).await;
+    let app = start_app(&fast_config(&sim.addrs, &db, NEXWAVE_MAPPING), false).await;
+    wait_for(&app, "stream trusted", T, ws_trusted).await;
+    sim.sim.set_withhold_snapshot(true);
+    sim.sim.drop_connections();
+    wait_for(&app, "awaiting its snapshot", T, |s| {
+        s.accounts[0].report.sources[0].reason.as_deref() == Some("awaiting snapshot")
+    })
+    .await;
+    let accepted = sim.sim.connections_accepted();
+    // The venue recovers, but sends nothing until it is asked again.
+    sim.sim.set_withhold_snapshot(false);
+    wait_for(&app, "trusted after a resubscribe", T, ws_trusted).await;
+    assert!(
+        sim.sim.connections_accepted() > accepted,
+        "a new subscription brought the snapshot"
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
 }

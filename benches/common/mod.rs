@@ -40,7 +40,7 @@ pub fn world(n: usize) -> AccountSources {
     let mut rest = Polled::default();
     let snap = RestSnapshot { positions, seq: None };
     let lots: BTreeMap<String, Decimal> = (0..n).map(|i| (sym(i), Decimal::new(1, 2))).collect();
-    view.verify_with_rest(&snap, |s| lots.get(s).copied());
+    view.verify_with_rest(&snap, |s| lots.get(s).copied(), Timestamp(0));
     rest.succeeded(snap, Timestamp(0));
     let mut db = Polled::default();
     db.succeeded(
@@ -79,6 +79,7 @@ pub fn policy() -> Policy {
         rest_stale_after: Duration::from_secs(3600),
         db_stale_after: Duration::from_secs(3600),
         stream_silence_after: Duration::from_secs(3600),
+        rest_answer_within: Duration::from_secs(10),
     }
 }
 

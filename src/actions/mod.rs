@@ -44,6 +44,28 @@ pub struct CycleReport {
     /// e.g. `applied: 0 updated, 0 created, 16 deleted`.
     pub summary: String,
     pub changed_anything: bool,
+    pub outcome: CycleOutcome,
+}
+
+/// How a cycle ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CycleOutcome {
+    /// Applied in one transaction (some rows may have moved meanwhile).
+    Applied,
+    DryRun,
+    /// Refused whole by the mass-change guard.
+    Refused,
+    /// Changed nothing when it should have (a failure that will likely
+    /// recur: permission, constraint, schema, journal): the core backs off,
+    /// and the task pages once per reason.
+    Failed(Failure),
+}
+
+/// A failed cycle's page, held back when it repeats the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub summary: String,
+    pub detail: String,
 }
 
 /// What the task needs to know about each account.
@@ -90,12 +112,49 @@ impl Corrections {
     }
 
     /// A cycle that changed nothing: every planned correction counts as
-    /// failed, and a human hears about it.
-    fn fail(&self, t: &AccountTarget, plan: &CorrectionPlan, summary: String, detail: String) {
+    /// failed; the page goes with the cycle's report (see [`run_corrections`]).
+    fn fail(&self, t: &AccountTarget, plan: &CorrectionPlan, summary: String, detail: String) -> Failure {
         for c in &plan.corrections {
             self.count(t, c, "failed");
         }
-        self.page(t, "correction_failed", Severity::Critical, summary, detail);
+        Failure { summary, detail }
+    }
+
+    /// Pages a failure once per reason (a repeat is logged), and its end
+    /// when a cycle of that account succeeds again.
+    fn page_failure(&self, failing: &mut BTreeMap<usize, Failure>, account: usize, failure: Option<Failure>) {
+        let t = &self.accounts[account];
+        match failure {
+            Some(f) if failing.get(&account).map(|p| &p.summary) == Some(&f.summary) => {
+                tracing::warn!(account = %t.account, reason = %f.summary, "Correction cycle failed again, for the same reason; not paged again.");
+            }
+            Some(f) => {
+                self.page(
+                    t,
+                    "correction_failed",
+                    Severity::Critical,
+                    f.summary.clone(),
+                    f.detail.clone(),
+                );
+                failing.insert(account, f);
+            }
+            None => {
+                if let Some(f) = failing.remove(&account) {
+                    tracing::info!(account = %t.account, "Correction cycles succeed again.");
+                    let _ = self.pages.send(Page {
+                        status: crate::notify::Status::Resolved,
+                        subject: String::new(),
+                        id: "correction_failed".to_owned(),
+                        severity: Severity::Critical,
+                        venue: t.venue.clone(),
+                        account: t.account.clone(),
+                        summary: format!("{}: corrections succeed again", t.account),
+                        detail: format!("the failure was: {}", f.summary),
+                        at: clock::now(),
+                    });
+                }
+            }
+        }
     }
 
     fn count(&self, t: &AccountTarget, c: &Correction, result: &str) {
@@ -122,7 +181,8 @@ impl Corrections {
 
     /// Settles entries a crash left `pending`, from the archive.
     async fn recover(&self, j: &Journal) {
-        let pending = match j.pending().await {
+        // Corrections only: an interrupted close is the closes task's to resume.
+        let pending = match j.pending(journal::Kind::DbCorrection).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot read pending journal entries.");
@@ -172,17 +232,19 @@ impl Corrections {
         let now = clock::now();
         let plan = req.plan;
         let summary = plan.summary();
-        let report = |summary: String, changed| CycleReport {
+        let report = |summary: String, changed, outcome| CycleReport {
             account: req.account,
             correlation_id: cid.clone(),
             summary,
             changed_anything: changed,
+            outcome,
         };
+        let failed = |summary: String, failure: Failure| report(summary, false, CycleOutcome::Failed(failure));
         let entry = |i: usize, c: &Correction, status: &str| Entry {
             entry_id: journal::entry_id(&cid, i),
             correlation_id: cid.clone(),
             created_at: now,
-            kind: "db_correction".into(),
+            kind: journal::Kind::DbCorrection,
             venue: t.venue.clone(),
             account: t.account.clone(),
             symbol: c.key.symbol.clone(),
@@ -192,7 +254,7 @@ impl Corrections {
             finished_at: (status != "pending").then_some(now),
         };
         let Some(journal) = journal else {
-            self.fail(
+            let f = self.fail(
                 t,
                 &plan,
                 format!(
@@ -201,7 +263,7 @@ impl Corrections {
                 ),
                 summary.clone(),
             );
-            return report(format!("failed (no journal): {summary}"), false);
+            return failed(format!("failed (no journal): {summary}"), f);
         };
 
         if let Some(reason) = &plan.refused {
@@ -230,7 +292,7 @@ impl Corrections {
                 format!("{}: correction refused: {reason}", t.account),
                 format!("would have been: {summary}; correlation id {cid}"),
             );
-            return report(format!("refused ({reason}): {summary}"), false);
+            return report(format!("refused ({reason}): {summary}"), false, CycleOutcome::Refused);
         }
 
         if t.mode == Mode::DryRun {
@@ -249,7 +311,7 @@ impl Corrections {
                     before = ?c.row.as_ref().map(|r| r.size), after = ?c.target, reason = %c.evidence.state,
                     "Dry run: would correct the bot's row.");
             }
-            return report(format!("dry run: {summary}"), false);
+            return report(format!("dry run: {summary}"), false, CycleOutcome::DryRun);
         }
 
         // Apply: the table's shape, the archive, then the journal, then the change.
@@ -269,13 +331,13 @@ impl Corrections {
         let info = match info {
             Ok(i) => i,
             Err(e) => {
-                self.fail(
+                let f = self.fail(
                     t,
                     &plan,
                     format!("{}: corrections failed: {e}", t.account),
                     summary.clone(),
                 );
-                return report(format!("failed ({e}): {summary}"), false);
+                return failed(format!("failed ({e}): {summary}"), f);
             }
         };
         let entries: Vec<Entry> = plan
@@ -285,13 +347,13 @@ impl Corrections {
             .map(|(i, c)| entry(i, c, "pending"))
             .collect();
         if let Err(e) = journal.record(&entries).await {
-            self.fail(
+            let f = self.fail(
                 t,
                 &plan,
                 format!("{}: corrections not applied: cannot journal them: {e}", t.account),
                 summary.clone(),
             );
-            return report(format!("failed (journal): {summary}"), false);
+            return failed(format!("failed (journal): {summary}"), f);
         }
         let ctx = Context {
             venue: &t.venue,
@@ -333,7 +395,7 @@ impl Corrections {
                     }
                 );
                 tracing::warn!(correlation_id = %cid, account = %t.account, summary = %line, "Correction cycle done.");
-                report(line, !applied.corrections.is_empty())
+                report(line, !applied.corrections.is_empty(), CycleOutcome::Applied)
             }
             Err(e) => {
                 let statuses: Vec<(String, String)> = (0..plan.corrections.len())
@@ -343,13 +405,13 @@ impl Corrections {
                     tracing::error!(error = %je, "Cannot journal a failed cycle.");
                 }
                 tracing::error!(correlation_id = %cid, account = %t.account, error = %e, "Correction cycle failed and was rolled back; nothing changed.");
-                self.fail(
+                let f = self.fail(
                     t,
                     &plan,
                     format!("{}: correction cycle rolled back: {e}", t.account),
                     format!("planned: {summary}; correlation id {cid}"),
                 );
-                report(format!("failed, rolled back ({e}): {summary}"), false)
+                failed(format!("failed, rolled back ({e}): {summary}"), f)
             }
         }
     }
@@ -364,6 +426,8 @@ pub async fn run_corrections(
 ) -> anyhow::Result<()> {
     let mut journal: Option<Journal> = None;
     let mut infos: BTreeMap<usize, TableInfo> = BTreeMap::new();
+    // account → the failure last paged, until a cycle succeeds.
+    let mut failing: BTreeMap<usize, Failure> = BTreeMap::new();
     if c.accounts.iter().any(|t| t.mode != Mode::Off) {
         c.open_journal(&mut journal).await;
     }
@@ -377,6 +441,11 @@ pub async fn run_corrections(
         };
         let j = c.open_journal(&mut journal).await;
         let report = c.cycle(j, &mut infos, req).await;
+        match &report.outcome {
+            CycleOutcome::Failed(f) => c.page_failure(&mut failing, report.account, Some(f.clone())),
+            CycleOutcome::Applied => c.page_failure(&mut failing, report.account, None),
+            CycleOutcome::DryRun | CycleOutcome::Refused => {}
+        }
         if done.send(report).await.is_err() {
             break;
         }
@@ -494,7 +563,7 @@ impl Closes {
                 entry_id: entry_id.clone(),
                 correlation_id: cloid.clone(),
                 created_at: clock::now(),
-                kind: "emergency_close".into(),
+                kind: journal::Kind::EmergencyClose,
                 venue: a.venue.clone(),
                 account: a.account.clone(),
                 symbol: req.symbol.clone(),
@@ -580,11 +649,10 @@ pub async fn run_closes(
     let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
     if let Some(j) = &journal {
         for e in j
-            .pending()
+            .pending(journal::Kind::EmergencyClose)
             .await
             .unwrap_or_default()
             .into_iter()
-            .filter(|e| e.kind == "emergency_close")
         {
             let (Some(account), Ok(detail)) = (
                 c.accounts.iter().position(|a| a.account == e.account),

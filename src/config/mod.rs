@@ -127,6 +127,7 @@ struct RawJournal {
 struct RawCorrect {
     mode: Option<Mode>,
     insert: Option<bool>,
+    adopt: Option<bool>,
     confirmations: Option<u32>,
     settle: Option<Dur>,
     max_rows: Option<usize>,
@@ -564,6 +565,7 @@ impl Validator<'_> {
             ),
             // Replaced per account below by its stream's silence timeout.
             stream_silence_after: Duration::from_secs(45),
+            rest_answer_within: intervals.rest_poll,
         };
         if policy.rest_stale_after <= intervals.rest_poll {
             self.error(
@@ -925,7 +927,8 @@ impl Validator<'_> {
         }
         let correct = CorrectionPolicy {
             mode: c.mode.unwrap_or(Mode::DryRun),
-            insert: c.insert.unwrap_or(true),
+            insert: c.insert.unwrap_or(false),
+            adopt: c.adopt.unwrap_or(false),
             confirmations: confirmations.max(2),
             settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),
             max_rows: max_rows.max(1),

@@ -7,9 +7,10 @@
 //! closed long ago, and ZEC, whose row still says *long* 0.1: the bot opened
 //! the short at start-up, found a row for ZEC and "changed nothing"
 //! (pacifica.md §10). The demo config is embedded and goes through the same
-//! loader as `run`, with corrections on: after two agreeing reads the 15
-//! ghost rows are archived and deleted and the ZEC row becomes the short the
-//! exchange holds, in one transaction.
+//! loader as `run`, with corrections on: once the `db-stale-row` rule has
+//! alerted, the 15 ghost rows are archived and deleted in one transaction,
+//! and (the demo config sets `adopt: true`) the ZEC row becomes the short
+//! the exchange holds.
 //!
 //! `--venue nado` replays the 2026-02-03 incident where it happened: a
 //! delta-neutral ETH/SOL pair on the simulated Nado gateway, whose bot
@@ -218,7 +219,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         // The shipped default rules, with their holds shortened for the demo.
         std::fs::write(
             rules_dir.join("default.yaml"),
-            DEFAULT_RULES.replace("for: 60s", "for: 5s"),
+            DEFAULT_RULES
+                .replace("for: 60s", "for: 5s")
+                .replace("for: 2m", "for: 3s"),
         )?;
         // The test key of the venue's signing vectors: the demo trades only the simulator.
         std::fs::write(&key, DEMO_KEY)?;

@@ -3,13 +3,25 @@
 //!
 //! Policy (the fix for the 2025-11-10 incident, made safe):
 //! - a DB row with no exchange position is deleted (archived first);
-//! - an exchange position with no DB row is inserted, unless inserts are off;
-//! - a row whose size or side differs is updated.
+//! - a row that says more than the exchange holds, on the same side, is
+//!   brought down to the exchange's size;
+//! - exposure the bot's rows do not explain (no row, a smaller row, the
+//!   other side) is the rules' matter first: it is written into the bot's
+//!   database only when `insert` (no row) or `adopt` (a row) says so
+//!   explicitly, and never while a rule about the symbol holds.
 //!
-//! Guards, each a reason to leave a key alone this cycle:
+//! Guards, each a reason to leave a key (or the whole account) alone this cycle:
+//! - nothing in an account where the stream and REST disagree about any key,
+//!   or any source is untrusted ([`Blocked`]): an account's evidence is
+//!   judged whole;
 //! - only rows in a confirmed mismatch state (which implies the stream, REST
 //!   and the DB were all trusted and the stream and REST agreed), seen in at
-//!   least `confirmations` distinct reads: never on one observation;
+//!   least `confirmations` distinct REST reads: never on one observation;
+//! - only on a REST reading *taken after* the mismatch was first seen and
+//!   after the bot's last write to the row (a read that was already under way
+//!   judges the world before the row);
+//! - nothing while a rule's condition about the symbol is pending (the rule
+//!   alerts before driftwatch corrects);
 //! - not within `settle` of the bot's own last write to the row;
 //! - never several rows for one key when the change is not a delete
 //!   (ambiguous: which strategy's row is wrong?);
@@ -28,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
+use crate::rules::RuleHold;
 
 /// What a mapping may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -42,8 +55,12 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct CorrectionPolicy {
     pub mode: Mode,
-    /// Insert rows for exchange positions the DB lacks.
+    /// Insert rows for exchange positions the DB lacks (off by default: an
+    /// unexplained position is the rules' matter).
     pub insert: bool,
+    /// Rewrite a row to the exchange's larger size or other side (off by
+    /// default, for the same reason).
+    pub adopt: bool,
     /// Distinct reads a mismatch must have been seen in.
     pub confirmations: u32,
     /// Quiet time after the bot's last write to a row.
@@ -104,10 +121,37 @@ pub struct Correction {
 /// Why a mismatched key is left alone this cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
-    NotConfirmed { observations: u32 },
-    Settling { until: Timestamp },
-    Ambiguous { rows: usize },
+    NotConfirmed {
+        observations: u32,
+    },
+    Settling {
+        until: Timestamp,
+    },
+    Ambiguous {
+        rows: usize,
+    },
     InsertsOff,
+    /// The exchange holds more than the row, or the other side: exposure
+    /// the bot does not explain, left to the rules (`adopt: false`).
+    Unexplained,
+    /// A rule's condition about the symbol is pending (it alerts first), or,
+    /// for a change that would adopt exposure, holds at all.
+    RuleHolds(RuleHold),
+    /// No REST reading taken after the mismatch was first seen (or after
+    /// the bot's last write to the row).
+    NotFresh {
+        rest_taken_at: Option<Timestamp>,
+    },
+}
+
+/// Why a whole account is left alone this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocked {
+    /// The stream and REST disagree about these keys (an empty REST reply
+    /// while the stream holds positions is such a disagreement).
+    Disagreement(Vec<PositionKey>),
+    /// A source is untrusted, so no key can be judged.
+    Untrusted,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,6 +161,8 @@ pub struct CorrectionPlan {
     /// Set when the mass-change guard refused the cycle; `corrections` then
     /// lists what was refused.
     pub refused: Option<String>,
+    /// Set when the account's evidence disagrees: nothing is planned.
+    pub blocked: Option<Blocked>,
 }
 
 impl CorrectionPlan {
@@ -158,17 +204,87 @@ fn evidence(row: &Row, times: SourceTimes) -> Evidence {
     }
 }
 
-/// Plans one correction cycle for one account.
+/// The keys where the stream and REST disagree: a REST reading taken
+/// after the stream last changed the key, that still differs. (One taken
+/// before is REST lagging a moving position: not evidence either way.)
+fn disagreeing(report: &AccountReport) -> Vec<PositionKey> {
+    report
+        .rows
+        .iter()
+        .filter(|r| r.state == State::StreamDrift && !r.rest_lags)
+        .map(|r| r.key.clone())
+        .collect()
+}
+
+/// Whether an account's evidence may be acted on at all: every source
+/// trusted, and the stream and REST agreeing about every key.
+pub fn blocked(report: &AccountReport) -> Option<Blocked> {
+    if report.sources.iter().any(|s| !s.trusted) {
+        return Some(Blocked::Untrusted);
+    }
+    let drifting = disagreeing(report);
+    if !drifting.is_empty() {
+        return Some(Blocked::Disagreement(drifting));
+    }
+    report
+        .rows
+        .iter()
+        .any(|r| r.state == State::SourceUntrusted)
+        .then_some(Blocked::Untrusted)
+}
+
+/// Whether the exchange side of an account may be acted on (a close): the
+/// stream and REST trusted, and agreeing about every key. The bot's
+/// database is not needed to flatten.
+pub fn exchange_blocked(report: &AccountReport) -> Option<Blocked> {
+    use crate::domain::Source;
+    if report
+        .sources
+        .iter()
+        .any(|s| matches!(s.source, Source::Ws | Source::Rest) && !s.trusted)
+    {
+        return Some(Blocked::Untrusted);
+    }
+    let drifting = disagreeing(report);
+    (!drifting.is_empty()).then_some(Blocked::Disagreement(drifting))
+}
+
+impl Blocked {
+    pub fn describe(&self) -> String {
+        match self {
+            Blocked::Untrusted => "a source is untrusted".into(),
+            Blocked::Disagreement(keys) => {
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                format!("the stream and REST disagree about {}", keys.join(", "))
+            }
+        }
+    }
+}
+
+/// Whether a change from the row's `db` size to the exchange's `ex` would
+/// write exposure the bot does not explain into its database: a larger size,
+/// or the other side.
+pub fn adopts(db: Decimal, ex: Decimal) -> bool {
+    !ex.is_zero() && (ex.is_sign_negative() != db.is_sign_negative() || db.is_zero() || ex.abs() > db.abs())
+}
+
+/// Plans one correction cycle for one account. `holds` says, by symbol,
+/// which rules' conditions hold on this account (see [`RuleHold`]).
 pub fn corrections(
     report: &AccountReport,
     db: &DbSnapshot,
     exchange: &BTreeMap<PositionKey, Position>,
     times: SourceTimes,
+    holds: &BTreeMap<String, RuleHold>,
     policy: &CorrectionPolicy,
     now: Timestamp,
 ) -> CorrectionPlan {
     let mut plan = CorrectionPlan::default();
     if policy.mode == Mode::Off {
+        return plan;
+    }
+    if let Some(b) = blocked(report) {
+        plan.blocked = Some(b);
         return plan;
     }
     for row in &report.rows {
@@ -195,8 +311,41 @@ pub fn corrections(
             plan.skipped.push((row.key.clone(), Skip::Settling { until }));
             continue;
         }
+        // The REST reading must have been taken after the mismatch began and
+        // after the bot last wrote the row: one already under way judged the
+        // world before the row changed.
+        let judged = rows.iter().filter_map(|r| r.updated_at).fold(row.since, Timestamp::max);
+        if times.rest.is_none_or(|taken| taken <= judged) {
+            plan.skipped.push((
+                row.key.clone(),
+                Skip::NotFresh {
+                    rest_taken_at: times.rest,
+                },
+            ));
+            continue;
+        }
         // The stream is the authority (and REST agreed, or the state would be drift).
         let target = row.ws.believed().unwrap_or(Decimal::ZERO);
+        let adopting = match row.state {
+            State::DbMissing => true,
+            State::DbMismatch => adopts(row.db.believed().unwrap_or(Decimal::ZERO), target),
+            _ => false,
+        };
+        match holds.get(&row.key.symbol) {
+            Some(h @ RuleHold::Pending) => {
+                plan.skipped.push((row.key.clone(), Skip::RuleHolds(*h)));
+                continue;
+            }
+            Some(h) if adopting => {
+                plan.skipped.push((row.key.clone(), Skip::RuleHolds(*h)));
+                continue;
+            }
+            _ => {}
+        }
+        if adopting && row.state == State::DbMismatch && !policy.adopt {
+            plan.skipped.push((row.key.clone(), Skip::Unexplained));
+            continue;
+        }
         let ev = evidence(row, times);
         match row.state {
             State::DbStale => {

@@ -22,6 +22,7 @@ fn row(symbol: &str, ws: &str, db: &str, has_row: bool, state: State, observatio
         rest: reading(ws),
         db: reading(db),
         db_has_row: has_row,
+        rest_lags: false,
         state,
         confirmed: observations >= 3,
         since: Timestamp(0),
@@ -57,6 +58,7 @@ fn policy() -> CorrectionPolicy {
     CorrectionPolicy {
         mode: Mode::Apply,
         insert: true,
+        adopt: false,
         confirmations: 3,
         settle: Duration::from_secs(30),
         max_rows: 25,
@@ -65,6 +67,15 @@ fn policy() -> CorrectionPolicy {
 }
 
 const NOW: Timestamp = Timestamp(1_000_000);
+
+/// Every source read just now: a REST reading taken after every row's state began.
+fn fresh() -> SourceTimes {
+    SourceTimes {
+        ws: Some(NOW),
+        rest: Some(NOW),
+        db: Some(NOW),
+    }
+}
 
 #[test]
 fn the_incident_plans_deletes_for_ghosts_and_an_update_for_zec() {
@@ -76,14 +87,32 @@ fn the_incident_plans_deletes_for_ghosts_and_an_update_for_zec() {
     }
     rows.push(row("ZEC", "-0.1", "0.1", true, State::DbMismatch, 3));
     db.rows.push(db_row("9", "ZEC", "0.1", Some(0)));
+    let adopt = CorrectionPolicy {
+        adopt: true,
+        ..policy()
+    };
     let plan = corrections(
+        &report(rows.clone()),
+        &db,
+        &BTreeMap::new(),
+        fresh(),
+        &BTreeMap::new(),
+        &adopt,
+        NOW,
+    );
+    // By default the flipped ZEC row is exposure the bot does not explain:
+    // the rules' matter, not rewritten.
+    let default = corrections(
         &report(rows),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
+    assert_eq!(default.summary(), "0 updated, 0 created, 3 deleted");
+    assert_eq!(default.skipped, vec![(PositionKey::net("ZEC"), Skip::Unexplained)]);
     assert_eq!(plan.summary(), "1 updated, 0 created, 3 deleted");
     assert_eq!(plan.refused, None);
     let zec = plan.corrections.iter().find(|c| c.key.symbol == "ZEC").unwrap();
@@ -100,7 +129,8 @@ fn a_single_observation_never_acts() {
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 1)]),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -116,7 +146,8 @@ fn a_single_observation_never_acts() {
         &report(vec![r]),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -133,7 +164,8 @@ fn untrusted_drifting_and_in_sync_rows_are_never_touched() {
             &report(vec![row("BTC", "0", "1", true, state, 9)]),
             &db,
             &BTreeMap::new(),
-            SourceTimes::default(),
+            fresh(),
+            &BTreeMap::new(),
             &policy(),
             NOW,
         );
@@ -150,7 +182,8 @@ fn the_settle_window_after_the_bots_write_is_respected() {
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -181,7 +214,8 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
         &r,
         &DbSnapshot::default(),
         &exchange,
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -191,7 +225,15 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
         insert: false,
         ..policy()
     };
-    let plan = corrections(&r, &DbSnapshot::default(), &exchange, SourceTimes::default(), &off, NOW);
+    let plan = corrections(
+        &r,
+        &DbSnapshot::default(),
+        &exchange,
+        fresh(),
+        &BTreeMap::new(),
+        &off,
+        NOW,
+    );
     assert_eq!(plan.skipped, vec![(PositionKey::net("SOL"), Skip::InsertsOff)]);
 }
 
@@ -201,10 +243,11 @@ fn an_ambiguous_update_is_skipped() {
         rows: vec![db_row("1", "ETH", "1", None), db_row("2", "ETH", "1", None)],
     };
     let plan = corrections(
-        &report(vec![row("ETH", "3", "2", true, State::DbMismatch, 3)]),
+        &report(vec![row("ETH", "1", "2", true, State::DbMismatch, 3)]),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -227,7 +270,8 @@ fn the_mass_change_guard_refuses_the_cycle() {
         &report(rows.clone()),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &policy(),
         NOW,
     );
@@ -244,7 +288,15 @@ fn the_mass_change_guard_refuses_the_cycle() {
     for i in 0..40 {
         db.rows.push(db_row(&format!("x{i}"), &format!("K{i}"), "1", None));
     }
-    let plan = corrections(&report(rows), &db, &BTreeMap::new(), SourceTimes::default(), &frac, NOW);
+    let plan = corrections(
+        &report(rows),
+        &db,
+        &BTreeMap::new(),
+        fresh(),
+        &BTreeMap::new(),
+        &frac,
+        NOW,
+    );
     assert_eq!(
         plan.refused.as_deref(),
         Some("mass-change guard: 30 of 70 rows to change in one cycle, more than max_fraction 0.4")
@@ -264,9 +316,169 @@ fn mode_off_plans_nothing() {
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 9)]),
         &db,
         &BTreeMap::new(),
-        SourceTimes::default(),
+        fresh(),
+        &BTreeMap::new(),
         &off,
         NOW,
     );
     assert!(plan.is_empty());
+}
+
+fn one_stale_btc() -> (AccountReport, DbSnapshot) {
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "BTC", "1", None)],
+    };
+    (report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]), db)
+}
+
+#[test]
+fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
+    let (mut r, db) = one_stale_btc();
+    r.rows[0].since = Timestamp(NOW.0 - 2_000);
+    // REST's last reading was sent before the row was first seen (a read that hung).
+    let before = SourceTimes {
+        rest: Some(Timestamp(NOW.0 - 4_500)),
+        ..fresh()
+    };
+    let plan = corrections(&r, &db, &BTreeMap::new(), before, &BTreeMap::new(), &policy(), NOW);
+    assert!(plan.corrections.is_empty());
+    assert_eq!(
+        plan.skipped,
+        vec![(
+            PositionKey::net("BTC"),
+            Skip::NotFresh {
+                rest_taken_at: Some(Timestamp(NOW.0 - 4_500))
+            }
+        )]
+    );
+    // Nor one taken before the bot's own last write to the row.
+    let written = DbSnapshot {
+        rows: vec![db_row("1", "BTC", "1", Some(NOW.0 - 1_000))],
+    };
+    let after_since = SourceTimes {
+        rest: Some(Timestamp(NOW.0 - 1_500)),
+        ..fresh()
+    };
+    let quick = CorrectionPolicy {
+        settle: Duration::ZERO,
+        ..policy()
+    };
+    let plan = corrections(
+        &r,
+        &written,
+        &BTreeMap::new(),
+        after_since,
+        &BTreeMap::new(),
+        &quick,
+        NOW,
+    );
+    assert!(plan.corrections.is_empty(), "{plan:?}");
+    // A reading taken after both is.
+    let plan = corrections(&r, &written, &BTreeMap::new(), fresh(), &BTreeMap::new(), &quick, NOW);
+    assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
+}
+
+#[test]
+fn any_disagreement_in_the_account_blocks_every_correction() {
+    let (mut r, mut db) = one_stale_btc();
+    // REST answers empty while the stream holds SOL: SOL drifts, and the
+    // stale BTC row (which neither holds) must not be deleted on that read.
+    let mut sol = row("SOL", "2", "2", true, State::StreamDrift, 9);
+    sol.rest = reading("0");
+    r.rows.push(sol);
+    db.rows.push(db_row("2", "SOL", "2", None));
+    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &BTreeMap::new(), &policy(), NOW);
+    assert!(plan.is_empty());
+    assert_eq!(plan.blocked, Some(Blocked::Disagreement(vec![PositionKey::net("SOL")])));
+    // An untrusted source anywhere blocks too.
+    let (r, db) = one_stale_btc();
+    let r = crate::reconcile::fixtures::without(r, Source::Rest);
+    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &BTreeMap::new(), &policy(), NOW);
+    assert_eq!(plan.blocked, Some(Blocked::Untrusted));
+}
+
+#[test]
+fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() {
+    let (r, db) = one_stale_btc();
+    let pending: BTreeMap<String, RuleHold> = [("BTC".to_owned(), RuleHold::Pending)].into();
+    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &pending, &policy(), NOW);
+    assert_eq!(
+        plan.skipped,
+        vec![(PositionKey::net("BTC"), Skip::RuleHolds(RuleHold::Pending))]
+    );
+    // Once the rule has fired (alerted), the stale row is corrected.
+    let fired: BTreeMap<String, RuleHold> = [("BTC".to_owned(), RuleHold::Fired)].into();
+    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &fired, &policy(), NOW);
+    assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
+    // An insert or a growing update waits while any rule holds, even with
+    // insert and adopt on.
+    let eager = CorrectionPolicy {
+        insert: true,
+        adopt: true,
+        ..policy()
+    };
+    let sol: BTreeMap<String, RuleHold> = [("SOL".to_owned(), RuleHold::Fired)].into();
+    let missing = report(vec![row("SOL", "0.537", "0", false, State::DbMissing, 3)]);
+    let plan = corrections(
+        &missing,
+        &DbSnapshot::default(),
+        &BTreeMap::new(),
+        fresh(),
+        &sol,
+        &eager,
+        NOW,
+    );
+    assert_eq!(
+        plan.skipped,
+        vec![(PositionKey::net("SOL"), Skip::RuleHolds(RuleHold::Fired))]
+    );
+    let grown = report(vec![row("SOL", "1.237", "0.2", true, State::DbMismatch, 3)]);
+    let sol_db = DbSnapshot {
+        rows: vec![db_row("1", "SOL", "0.2", None)],
+    };
+    let plan = corrections(&grown, &sol_db, &BTreeMap::new(), fresh(), &sol, &eager, NOW);
+    assert!(plan.corrections.is_empty());
+}
+
+#[test]
+fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "SOL", "1.237", None)],
+    };
+    // The bot believes more than is open: corrected down.
+    let plan = corrections(
+        &report(vec![row("SOL", "0.2", "1.237", true, State::DbMismatch, 3)]),
+        &db,
+        &BTreeMap::new(),
+        fresh(),
+        &BTreeMap::new(),
+        &policy(),
+        NOW,
+    );
+    assert_eq!(plan.summary(), "1 updated, 0 created, 0 deleted");
+    // The exchange holds more than the row: the incident's residual, not adopted.
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "SOL", "0.2", None)],
+    };
+    let plan = corrections(
+        &report(vec![row("SOL", "1.237", "0.2", true, State::DbMismatch, 3)]),
+        &db,
+        &BTreeMap::new(),
+        fresh(),
+        &BTreeMap::new(),
+        &policy(),
+        NOW,
+    );
+    assert_eq!(plan.skipped, vec![(PositionKey::net("SOL"), Skip::Unexplained)]);
+    for (db, ex, adopting) in [
+        ("0.2", "1.237", true),
+        ("1.237", "0.2", false),
+        ("1", "-1", true),
+        ("-1", "-0.5", false),
+        ("-1", "-2", true),
+        ("0", "1", true),
+        ("1", "0", false),
+    ] {
+        assert_eq!(adopts(d(db), d(ex)), adopting, "{db} -> {ex}");
+    }
 }

@@ -21,10 +21,18 @@ use crate::venue::RestSnapshot;
 use crate::view::StreamView;
 
 /// The last outcome of a polled source (REST or DB).
+///
+/// A reading is stamped with when its request was *sent* (when the caller
+/// said so with [`Polled::requested`]), not when its answer arrived: a
+/// request that hung while the world changed judges the world as it was
+/// before. A request outstanding for longer than the policy allows makes the
+/// source untrusted at once, not at its timeout.
 #[derive(Debug, Clone)]
 pub struct Polled<T> {
     last_ok: Option<(T, Timestamp)>,
     last_error: Option<(String, Timestamp)>,
+    /// When the outstanding request was sent, if one is.
+    requested_at: Option<Timestamp>,
     /// Successful reads so far: tells two reads apart even within one millisecond.
     reads: u64,
 }
@@ -34,24 +42,39 @@ impl<T> Default for Polled<T> {
         Polled {
             last_ok: None,
             last_error: None,
+            requested_at: None,
             reads: 0,
         }
     }
 }
 
 impl<T> Polled<T> {
+    /// A request was sent at `now`; its answer will be stamped with `now`.
+    pub fn requested(&mut self, now: Timestamp) {
+        self.requested_at = Some(now);
+    }
+
     pub fn succeeded(&mut self, value: T, now: Timestamp) {
-        self.last_ok = Some((value, now));
+        let taken = self.requested_at.take().map_or(now, |at| at.min(now));
+        self.last_ok = Some((value, taken));
         self.last_error = None;
         self.reads += 1;
     }
 
     pub fn failed(&mut self, error: impl Into<String>, now: Timestamp) {
+        self.requested_at = None;
         self.last_error = Some((error.into(), now));
     }
 
-    /// The value, if the last attempt succeeded and is not older than `stale_after`.
-    pub fn usable(&self, now: Timestamp, stale_after: Duration) -> Result<&T, String> {
+    /// The value, if the last attempt succeeded, was taken no longer than
+    /// `stale_after` ago, and no request has been outstanding for longer
+    /// than `answer_within`.
+    pub fn usable(&self, now: Timestamp, stale_after: Duration, answer_within: Duration) -> Result<&T, String> {
+        if let Some(at) = self.requested_at {
+            if now.since(at) > answer_within {
+                return Err(format!("no answer for {}s", now.since(at).as_secs()));
+            }
+        }
         if let Some((err, _)) = &self.last_error {
             return Err(err.clone());
         }
@@ -62,13 +85,19 @@ impl<T> Polled<T> {
         }
     }
 
-    /// The last good value, however old (for display only).
+    /// The last good value and when it was taken, however old (for display only).
     pub fn last(&self) -> Option<&(T, Timestamp)> {
         self.last_ok.as_ref()
     }
 
+    /// When the last good reading was taken (its request sent).
     pub fn read_at(&self) -> Option<Timestamp> {
         self.last_ok.as_ref().map(|(_, at)| *at)
+    }
+
+    /// Successful reads so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
     }
 }
 
@@ -80,6 +109,14 @@ pub struct Policy {
     pub rest_stale_after: Duration,
     pub db_stale_after: Duration,
     pub stream_silence_after: Duration,
+    /// A REST request outstanding for longer than this (the poll interval)
+    /// makes REST untrusted at once.
+    #[serde(default = "default_answer_within")]
+    pub rest_answer_within: Duration,
+}
+
+fn default_answer_within() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// Everything known about one account at `now`.
@@ -147,12 +184,15 @@ pub struct Row {
     pub db: Reading,
     /// Whether the DB has at least one row for this key.
     pub db_has_row: bool,
+    /// REST's reading was taken before the stream last changed this key: a
+    /// difference between them is REST lagging, not disagreement.
+    pub rest_lags: bool,
     pub state: State,
     /// The state has held long enough to count.
     pub confirmed: bool,
     /// When the current state began.
     pub since: Timestamp,
-    /// Distinct source reads seen in the current state.
+    /// Distinct REST readings seen in the current state (the first counts).
     pub observations: u32,
 }
 
@@ -199,7 +239,9 @@ struct Tracker {
     state: State,
     since: Timestamp,
     observations: u32,
-    token: (Option<Timestamp>, Option<Timestamp>),
+    /// REST's read count when last counted: only a new REST reading is a
+    /// new observation (DB reads judge nothing about the exchange).
+    rest_reads: u64,
 }
 
 /// How much of an account an input can have changed.
@@ -279,6 +321,7 @@ struct Readings {
     rest: Reading,
     db: Reading,
     db_has_row: bool,
+    rest_lags: bool,
 }
 
 impl Reconciler {
@@ -288,14 +331,17 @@ impl Reconciler {
 
     fn sources(input: &AccountInputs<'_>, policy: &Policy, now: Timestamp) -> [SourceHealth; 3] {
         let ws_trust = input.view.trust(now, policy.stream_silence_after);
-        let rest = input.rest.usable(now, policy.rest_stale_after);
-        let db = input.db.usable(now, policy.db_stale_after);
+        let rest = input
+            .rest
+            .usable(now, policy.rest_stale_after, policy.rest_answer_within);
+        let db = input.db.usable(now, policy.db_stale_after, policy.db_stale_after);
         [
             SourceHealth {
                 source: Source::Ws,
                 trusted: ws_trust.is_ok(),
                 reason: ws_trust.as_ref().err().map(|u| u.describe()),
-                last_good_at: input.view.last_frame_at(),
+                // Position data, not pongs: a silent-but-ponging stream goes stale.
+                last_good_at: input.view.last_good_at(),
             },
             SourceHealth {
                 source: Source::Rest,
@@ -350,7 +396,7 @@ impl Reconciler {
         for key in keys {
             let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
-            let row = track(trackers, key, readings, lot, policy, now, context.token);
+            let row = track(trackers, key, readings, lot, policy, now, input.rest.reads);
             match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
                 (Ok(i), Some(row)) => r.rows[i] = row,
                 (Err(i), Some(row)) => r.rows.insert(i, row),
@@ -395,7 +441,7 @@ impl Reconciler {
             // Last known sizes, trusted or not, so the table can show them.
             let readings = Readings::of(&key, input, &sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
-            rows.extend(track(trackers, &key, readings, lot, policy, now, context.token));
+            rows.extend(track(trackers, &key, readings, lot, policy, now, input.rest.reads));
         }
         self.sizes.insert(account, sizes);
         self.contexts.insert(account, context);
@@ -429,6 +475,10 @@ impl Readings {
                 trusted: context.trusted[2],
             },
             db_has_row: db_size.is_some(),
+            rest_lags: match (input.view.changed_at(key), input.rest.read_at()) {
+                (Some(changed), Some(taken)) => taken < changed,
+                _ => false,
+            },
         }
     }
 }
@@ -442,7 +492,7 @@ fn track(
     lot: Option<Decimal>,
     policy: &Policy,
     now: Timestamp,
-    token: (Option<Timestamp>, Option<Timestamp>),
+    rest_reads: u64,
 ) -> Option<Row> {
     let state = classify(r.ws, r.rest, r.db, r.db_has_row, lot);
     let flat_everywhere = [r.ws, r.rest, r.db].iter().all(|x| x.size.is_none_or(|s| s.is_zero())) && !r.db_has_row;
@@ -454,7 +504,7 @@ fn track(
         state,
         since: now,
         observations: 1,
-        token,
+        rest_reads,
     };
     let tracker = match trackers.get_mut(key) {
         Some(t) if t.state != state => {
@@ -462,9 +512,9 @@ fn track(
             t
         }
         Some(t) => {
-            if t.token != token {
+            if t.rest_reads != rest_reads {
                 t.observations = t.observations.saturating_add(1);
-                t.token = token;
+                t.rest_reads = rest_reads;
             }
             t
         }
@@ -479,6 +529,7 @@ fn track(
         rest: r.rest,
         db: r.db,
         db_has_row: r.db_has_row,
+        rest_lags: r.rest_lags,
         state,
         confirmed,
         since: tracker.since,
@@ -531,6 +582,7 @@ pub(crate) mod fixtures {
                     rest: reading(size),
                     db: reading(size),
                     db_has_row: true,
+                    rest_lags: false,
                     state: State::InSync,
                     confirmed: true,
                     since: Timestamp(0),

@@ -103,6 +103,7 @@ fn policy() -> Policy {
         rest_stale_after: Duration::from_secs(30),
         db_stale_after: Duration::from_secs(30),
         stream_silence_after: Duration::from_secs(30),
+        rest_answer_within: Duration::from_secs(10),
     }
 }
 
@@ -147,7 +148,7 @@ impl World {
             positions: exchange,
             seq: Some(1),
         };
-        view.verify_with_rest(&snap, |_| None);
+        view.verify_with_rest(&snap, |_| None, Timestamp(0));
         let mut rest = Polled::default();
         rest.succeeded(snap, Timestamp(0));
         let mut db = Polled::default();
@@ -190,7 +191,7 @@ fn the_2025_11_10_incident_shows_ghost_rows_and_keeps_the_real_short() {
 }
 
 #[test]
-fn a_mismatch_needs_n_distinct_polls_before_it_counts() {
+fn a_mismatch_needs_n_distinct_rest_readings_before_it_counts() {
     let mut world = World::new(vec![], vec![row("BTC", "1")]);
     let mut rec = Reconciler::new();
     let p = policy();
@@ -203,26 +204,58 @@ fn a_mismatch_needs_n_distinct_polls_before_it_counts() {
         state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(2)), "BTC"),
         (State::DbStale, false)
     );
-    world.db.succeeded(
-        DbSnapshot {
-            rows: vec![row("BTC", "1")],
-        },
-        Timestamp(3),
-    );
+    // Nor is a new DB read: it judges nothing about the exchange.
+    for t in [3, 4, 5] {
+        world.db.succeeded(
+            DbSnapshot {
+                rows: vec![row("BTC", "1")],
+            },
+            Timestamp(t),
+        );
+        assert_eq!(
+            state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(t)), "BTC"),
+            (State::DbStale, false)
+        );
+    }
+    let flat = || RestSnapshot {
+        positions: vec![],
+        seq: None,
+    };
+    world.rest.succeeded(flat(), Timestamp(6));
     assert_eq!(
-        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(3)), "BTC"),
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(6)), "BTC"),
         (State::DbStale, false)
     );
-    world.db.succeeded(
-        DbSnapshot {
-            rows: vec![row("BTC", "1")],
-        },
-        Timestamp(4),
-    );
+    world.rest.succeeded(flat(), Timestamp(7));
     assert_eq!(
-        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(4)), "BTC"),
+        state_of(&rec.reconcile(0, &world.inputs(), &p, Timestamp(7)), "BTC"),
         (State::DbStale, true)
     );
+}
+
+#[test]
+fn a_rest_request_without_an_answer_is_untrusted_at_once_and_stamps_its_reading_when_sent() {
+    let mut world = World::new(vec![], vec![row("BTC", "1")]);
+    let mut rec = Reconciler::new();
+    let p = policy();
+    world.rest.requested(Timestamp(1_000));
+    // Within the answer window the last reading still counts...
+    let r = rec.reconcile(0, &world.inputs(), &p, Timestamp(10_000));
+    assert!(r.sources[1].trusted);
+    // ...past it REST is untrusted at once, long before any timeout.
+    let r = rec.reconcile(0, &world.inputs(), &p, Timestamp(11_001));
+    assert!(!r.sources[1].trusted);
+    assert_eq!(r.sources[1].reason.as_deref(), Some("no answer for 10s"));
+    assert_eq!(state_of(&r, "BTC").0, State::SourceUntrusted);
+    // When the answer comes, it is a reading taken when it was asked for.
+    world.rest.succeeded(
+        RestSnapshot {
+            positions: vec![],
+            seq: None,
+        },
+        Timestamp(12_000),
+    );
+    assert_eq!(world.rest.read_at(), Some(Timestamp(1_000)));
 }
 
 #[test]

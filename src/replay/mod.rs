@@ -47,6 +47,9 @@ pub struct RecordedAccount {
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 pub enum Observed {
     Stream(StreamEvent),
+    /// A REST positions request was sent: its answer is a reading taken now,
+    /// and if none comes within the poll interval REST is untrusted.
+    RestRequested,
     Rest(Result<RestSnapshot, String>),
     Markets(Result<Vec<MarketInfo>, String>),
     Prices(Result<BTreeMap<String, Decimal>, String>),
@@ -97,9 +100,13 @@ impl AccountSources {
     pub fn observe(&mut self, observed: &Observed, now: Timestamp) -> Effect {
         match observed {
             Observed::Stream(event) => Effect::Stream(self.view.apply(event, now)),
+            Observed::RestRequested => {
+                self.rest.requested(now);
+                Effect::Other
+            }
             Observed::Rest(Ok(snap)) => {
                 let lots = &self.lots;
-                let v = self.view.verify_with_rest(snap, |s| lots.get(s).copied());
+                let v = self.view.verify_with_rest(snap, |s| lots.get(s).copied(), now);
                 self.rest.succeeded(snap.clone(), now);
                 Effect::Rest(Some(v))
             }

@@ -16,6 +16,7 @@ fn header() -> Header {
                 rest_stale_after: Duration::from_secs(30),
                 db_stale_after: Duration::from_secs(30),
                 stream_silence_after: Duration::from_secs(30),
+                rest_answer_within: Duration::from_secs(10),
             },
         }],
     }

@@ -241,6 +241,16 @@ struct Track {
     alerted: Option<Severity>,
 }
 
+/// What the rules are doing about one symbol of an account, for the
+/// correction planner: a correction never overtakes a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleHold {
+    /// A condition holds and its rule has not fired yet.
+    Pending,
+    /// Its rule has fired (alerted or acted), and the condition still holds.
+    Fired,
+}
+
 /// An alerted condition that stopped holding (its rule may also have been
 /// removed by a reload).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +272,22 @@ pub struct Engine {
     /// When each (venue, account) was first evaluated: a source never read
     /// has been untrusted since then, not forever.
     first_seen: BTreeMap<(String, String), Timestamp>,
+    /// When each condition's rule last fired, kept after the condition
+    /// stops holding (and across restarts, through [`Engine::restore`]), so
+    /// a cooldown is never forgotten.
+    fired: BTreeMap<TrackKey, Timestamp>,
+    /// Firings since the last [`Engine::take_fired`], for the journal.
+    newly_fired: Vec<Fired>,
+}
+
+/// A rule that fired for one subject, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub rule: String,
+    pub venue: String,
+    pub account: String,
+    pub subject: String,
+    pub at: Timestamp,
 }
 
 fn notional(size: Decimal, symbol: &str, marks: &BTreeMap<String, Decimal>) -> Option<Decimal> {
@@ -319,6 +345,26 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>)
 impl Engine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Restores when rules last fired (from the journal, at start-up): their
+    /// cooldowns hold across the restart.
+    pub fn restore(&mut self, fired: impl IntoIterator<Item = Fired>) {
+        for f in fired {
+            let key = TrackKey {
+                account: f.account,
+                subject: f.subject,
+                rule: f.rule,
+                venue: f.venue,
+            };
+            let at = self.fired.entry(key).or_insert(f.at);
+            *at = (*at).max(f.at);
+        }
+    }
+
+    /// The firings since the last call, to be journaled.
+    pub fn take_fired(&mut self) -> Vec<Fired> {
+        std::mem::take(&mut self.newly_fired)
     }
 
     /// When `venue`/`account` was first evaluated (found without building
@@ -462,6 +508,11 @@ impl Engine {
                 self.first_seen.insert((a.venue.to_owned(), a.account.to_owned()), now);
             }
         }
+        if focus.is_none() {
+            // A firing older than every cooldown restrains nothing.
+            let longest = rules.rules.iter().map(|r| r.cooldown).max().unwrap_or_default();
+            self.fired.retain(|_, at| now.since(*at) < longest);
+        }
         let holding = self.holding(rules, accounts, now, focus);
         let live: BTreeSet<&TrackKey> = holding.iter().map(|h| &h.key).collect();
         // A condition that stopped holding starts over; an alerted one is cleared.
@@ -538,10 +589,18 @@ impl Engine {
             if now.since(track.since) < rule.hold {
                 continue;
             }
-            if track.last_fired.is_some_and(|t| now.since(t) < rule.cooldown) {
+            if self.fired.get(&key).is_some_and(|t| now.since(*t) < rule.cooldown) {
                 continue;
             }
             track.last_fired = Some(now);
+            self.fired.insert(key.clone(), now);
+            self.newly_fired.push(Fired {
+                rule: key.rule.clone(),
+                venue: key.venue.clone(),
+                account: key.account.clone(),
+                subject: key.subject.clone(),
+                at: now,
+            });
             if rule.actions.contains(&Action::Alert) {
                 track.alerted = Some(rule.severity);
             }
@@ -560,6 +619,33 @@ impl Engine {
             }
         }
         decisions
+    }
+
+    /// By symbol, what the conditions held on `account` are doing; a
+    /// pending one outweighs a fired one. A group's condition (net exposure)
+    /// holds each of its members.
+    pub fn holds(&self, rules: &RuleSet, account: &str, now: Timestamp) -> BTreeMap<String, RuleHold> {
+        let mut out: BTreeMap<String, RuleHold> = BTreeMap::new();
+        for (k, t) in self.tracks.iter().filter(|(k, _)| k.account == account) {
+            // A condition held past its `for` whose rule is in cooldown for
+            // this subject has been spoken about: it counts as fired.
+            let rule = rules.rules.iter().find(|r| r.id == k.rule);
+            let cooling = rule.is_some_and(|r| {
+                now.since(t.since) >= r.hold && self.fired.get(k).is_some_and(|f| now.since(*f) < r.cooldown)
+            });
+            let hold = if t.last_fired.is_some() || cooling {
+                RuleHold::Fired
+            } else {
+                RuleHold::Pending
+            };
+            let members = rules.groups.get(&k.subject);
+            let subjects = members.into_iter().flatten().chain(std::iter::once(&k.subject));
+            for s in subjects {
+                let e = out.entry(s.clone()).or_insert(hold);
+                *e = (*e).min(hold);
+            }
+        }
+        out
     }
 
     /// The alerted conditions that stopped holding since the last call.

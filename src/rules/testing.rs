@@ -137,6 +137,7 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
         rest_stale_after: Duration::from_secs(u32::MAX as u64),
         db_stale_after: Duration::from_secs(u32::MAX as u64),
         stream_silence_after: Duration::from_secs(u32::MAX as u64),
+        rest_answer_within: Duration::from_secs(10),
     };
     let mut view = StreamView::new(StreamStyle::FullSnapshots);
     let mut rest: Polled<RestSnapshot> = Polled::default();
@@ -187,7 +188,7 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
         if failing.contains(&Source::Rest) {
             rest.failed("test: failing", now);
         } else {
-            view.verify_with_rest(&rest_snap, |_| None);
+            view.verify_with_rest(&rest_snap, |_| None, now);
             rest.succeeded(rest_snap, now);
         }
         if failing.contains(&Source::Db) {

@@ -118,4 +118,62 @@ mod focus {
         let sol = report(&[("ETH", "1"), ("SOL", "2")]);
         assert_eq!(evaluate(&mut engine, &rules, &sol, 4, &["SOL"]), ["SOL"]);
     }
+
+    #[test]
+    fn a_cooldown_outlives_the_condition_and_a_restart() {
+        let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();
+        let mut engine = Engine::new();
+        let over = report(&[("BTC", "1")]);
+        let flat = report(&[]);
+        assert_eq!(evaluate(&mut engine, &rules, &over, 0, &[]), ["BTC"]);
+        let fired = engine.take_fired();
+        assert_eq!(fired.len(), 1);
+        assert_eq!((fired[0].subject.as_str(), fired[0].at), ("BTC", Timestamp(0)));
+        // The condition clears (or a source merely goes untrusted) and comes back:
+        // still inside the hour's cooldown, nothing fires.
+        assert!(evaluate(&mut engine, &rules, &flat, 60_000, &[]).is_empty());
+        assert!(evaluate(&mut engine, &rules, &over, 240_000, &[]).is_empty());
+        // A restart that restores the journaled firings keeps the cooldown too.
+        let mut restarted = Engine::new();
+        restarted.restore(fired);
+        assert!(evaluate(&mut restarted, &rules, &over, 300_000, &[]).is_empty());
+        assert!(restarted.take_fired().is_empty());
+        // After the cooldown it fires again.
+        assert_eq!(evaluate(&mut restarted, &rules, &over, 3_600_001, &[]), ["BTC"]);
+    }
+
+    #[test]
+    fn holds_say_pending_until_the_rule_fires_and_fired_while_it_cools_down() {
+        let rules = compile(
+            "rules:\n  - id: stale\n    condition: {position_limit: {size: 0.5}}\n    for: 2m\n    cooldown: 30m\n    severity: warning\n    actions: [alert]\n",
+            Path::new("r.yaml"),
+        )
+        .unwrap();
+        let mut engine = Engine::new();
+        let over = report(&[("BTC", "1")]);
+        assert!(evaluate(&mut engine, &rules, &over, 0, &[]).is_empty());
+        assert_eq!(
+            engine.holds(&rules, "main", Timestamp(0)).get("BTC"),
+            Some(&RuleHold::Pending)
+        );
+        assert_eq!(evaluate(&mut engine, &rules, &over, 120_000, &[]), ["BTC"]);
+        assert_eq!(
+            engine.holds(&rules, "main", Timestamp(120_000)).get("BTC"),
+            Some(&RuleHold::Fired)
+        );
+        // Cleared and back within the cooldown: pending for its `for`, then
+        // counted as spoken for (it will not fire again until the cooldown ends).
+        evaluate(&mut engine, &rules, &report(&[]), 130_000, &[]);
+        evaluate(&mut engine, &rules, &over, 140_000, &[]);
+        assert_eq!(
+            engine.holds(&rules, "main", Timestamp(140_000)).get("BTC"),
+            Some(&RuleHold::Pending)
+        );
+        assert!(evaluate(&mut engine, &rules, &over, 260_000, &[]).is_empty());
+        assert_eq!(
+            engine.holds(&rules, "main", Timestamp(260_000)).get("BTC"),
+            Some(&RuleHold::Fired)
+        );
+        assert!(engine.holds(&rules, "other", Timestamp(260_000)).is_empty());
+    }
 }

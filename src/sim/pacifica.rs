@@ -229,6 +229,7 @@ struct Conn {
 struct Faults {
     silent: bool,
     no_ack: bool,
+    withhold_snapshot: bool,
     frame_delay: Duration,
     reorder_next: bool,
     held: Option<(String, String)>,
@@ -422,6 +423,12 @@ impl Sim {
     /// Withhold subscription acks (as for a subscription with bad params).
     pub fn set_no_ack(&self, no_ack: bool) {
         self.lock().faults.no_ack = no_ack;
+    }
+
+    /// Ack `account_positions` subscriptions but withhold their first
+    /// snapshot (pongs still flow): a stream that looks alive and says nothing.
+    pub fn set_withhold_snapshot(&self, withhold: bool) {
+        self.lock().faults.withhold_snapshot = withhold;
     }
 
     /// Delay every outgoing frame.
@@ -698,7 +705,7 @@ impl Sim {
                 if !st.faults.no_ack {
                     let _ = tx.send(Out::Frame(json!({"channel": "subscribe", "data": params}).to_string()));
                 }
-                if source == "account_positions" {
+                if source == "account_positions" && !st.faults.withhold_snapshot {
                     let _ = tx.send(Out::Frame(Self::positions_frame(&st, account)));
                 }
             }

@@ -32,7 +32,14 @@ pub enum Untrusted {
     Disconnected,
     AwaitingSnapshot,
     AwaitingRestAgreement,
-    Silent { for_: Duration },
+    Silent {
+        for_: Duration,
+    },
+    /// The REST baseline offered after a reconnect contradicts what the view
+    /// last held while trusted, with no stream event to explain it.
+    BaselineConflict {
+        keys: Vec<PositionKey>,
+    },
 }
 
 impl Untrusted {
@@ -42,6 +49,13 @@ impl Untrusted {
             Untrusted::AwaitingSnapshot => "awaiting snapshot".into(),
             Untrusted::AwaitingRestAgreement => "awaiting REST agreement".into(),
             Untrusted::Silent { for_ } => format!("silent for {}s", for_.as_secs()),
+            Untrusted::BaselineConflict { keys } => {
+                let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                format!(
+                    "REST baseline contradicts the last trusted view ({}); waiting for a stream event or REST to agree",
+                    keys.join(", ")
+                )
+            }
         }
     }
 }
@@ -68,6 +82,9 @@ pub enum Verification {
     RestOlder,
     /// The view has no baseline to compare with.
     NoBaseline,
+    /// Offered as a baseline, the REST read contradicts the last trusted
+    /// view: refused (see [`Untrusted::BaselineConflict`]).
+    BaselineConflict,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +103,22 @@ pub struct StreamView {
     reconnects: u64,
     /// Keys whose size the last applied event changed.
     changed: Vec<PositionKey>,
+    /// When the stream last changed each key's size.
+    changed_at: BTreeMap<PositionKey, Timestamp>,
+    /// A REST read has agreed with the view since the last connect.
+    agreed_since_connect: bool,
+    /// Per-key venues: what the view knew when its link last dropped, kept
+    /// across reconnects until a new baseline is earned; a REST baseline is
+    /// judged against it. Complete (an absent key is flat) when taken from a
+    /// view REST had agreed with; otherwise it knows only the keys the stream
+    /// spoke for.
+    judge: Option<BTreeMap<PositionKey, Decimal>>,
+    judge_complete: bool,
+    /// Keys where the offered REST baseline contradicted `judge`.
+    conflict: Vec<PositionKey>,
+    /// When a REST read last agreed with the view, or the view last changed
+    /// while trusted: when its position data was last good.
+    last_good_at: Option<Timestamp>,
 }
 
 impl StreamView {
@@ -102,14 +135,55 @@ impl StreamView {
             dirty: BTreeSet::new(),
             reconnects: 0,
             changed: Vec::new(),
+            changed_at: BTreeMap::new(),
+            agreed_since_connect: false,
+            judge: None,
+            judge_complete: false,
+            conflict: Vec::new(),
+            last_good_at: None,
         }
     }
 
     /// Applies one stream event received at `now`.
     pub fn apply(&mut self, event: &StreamEvent, now: Timestamp) -> Applied {
+        let applied = self.apply_event(event, now);
+        for k in &self.changed {
+            match self.changed_at.get_mut(k) {
+                Some(at) => *at = now,
+                None => {
+                    self.changed_at.insert(k.clone(), now);
+                }
+            }
+        }
+        if !self.changed.is_empty() && self.verified {
+            self.last_good_at = Some(now);
+        }
+        applied
+    }
+
+    fn apply_event(&mut self, event: &StreamEvent, now: Timestamp) -> Applied {
         self.changed.clear();
         match event {
             StreamEvent::Connected => {
+                // What the view held while last trusted judges the next
+                // baseline; a connection that never earned agreement keeps
+                // the older judge.
+                if self.style == StreamStyle::PerKeyUpdates {
+                    if self.agreed_since_connect {
+                        self.judge = Some(self.positions.iter().map(|(k, p)| (k.clone(), p.size)).collect());
+                        self.judge_complete = true;
+                    } else if !self.set_since_connect.is_empty() {
+                        // Never agreed, but the stream spoke for these keys:
+                        // that is evidence too.
+                        let judge = self.judge.get_or_insert_with(BTreeMap::new);
+                        for k in &self.set_since_connect {
+                            let size = self.positions.get(k).map_or(Decimal::ZERO, |p| p.size);
+                            judge.insert(k.clone(), size);
+                        }
+                    }
+                }
+                self.agreed_since_connect = false;
+                self.conflict.clear();
                 self.link = Link::AwaitingBaseline;
                 self.verified = false;
                 self.connected_at = Some(now);
@@ -229,8 +303,38 @@ impl StreamView {
         &mut self,
         rest: &RestSnapshot,
         lot_size: impl Fn(&str) -> Option<Decimal>,
+        now: Timestamp,
     ) -> Verification {
         if self.style == StreamStyle::PerKeyUpdates && self.link == Link::AwaitingBaseline {
+            // A baseline must be earned: one that contradicts the last
+            // trusted view, where no stream event since the connect explains
+            // it, is refused (an outage that answers "no positions" must not
+            // become the truth). REST agreeing with the judge again, or the
+            // stream speaking for the key, settles it.
+            if let Some(judge) = &self.judge {
+                let rest_sizes: BTreeMap<&PositionKey, Decimal> =
+                    rest.positions.iter().map(|p| (&p.key, p.size)).collect();
+                let keys: BTreeSet<&PositionKey> = if self.judge_complete {
+                    judge.keys().chain(rest_sizes.keys().copied()).collect()
+                } else {
+                    judge.keys().collect()
+                };
+                let conflict: Vec<PositionKey> = keys
+                    .into_iter()
+                    .filter(|k| !self.set_since_connect.contains(*k))
+                    .filter(|k| {
+                        let was = judge.get(*k).copied().unwrap_or(Decimal::ZERO);
+                        let now = rest_sizes.get(*k).copied().unwrap_or(Decimal::ZERO);
+                        !same_size(was, now, lot_size(&k.symbol))
+                    })
+                    .cloned()
+                    .collect();
+                if !conflict.is_empty() {
+                    self.conflict = conflict;
+                    return Verification::BaselineConflict;
+                }
+            }
+            self.conflict.clear();
             for p in &rest.positions {
                 if !self.set_since_connect.contains(&p.key) {
                     self.positions.insert(p.key.clone(), p.clone());
@@ -259,6 +363,10 @@ impl StreamView {
         });
         if agree {
             self.verified = true;
+            self.agreed_since_connect = true;
+            self.judge = None;
+            self.judge_complete = false;
+            self.last_good_at = Some(now);
             self.dirty.clear();
             Verification::Agreed
         } else if Self::is_older(rest.seq, self.last_seq) {
@@ -272,6 +380,11 @@ impl StreamView {
     pub fn trust(&self, now: Timestamp, silence_after: Duration) -> Result<(), Untrusted> {
         match self.link {
             Link::Down => return Err(Untrusted::Disconnected),
+            Link::AwaitingBaseline if !self.conflict.is_empty() => {
+                return Err(Untrusted::BaselineConflict {
+                    keys: self.conflict.clone(),
+                })
+            }
             Link::AwaitingBaseline => return Err(Untrusted::AwaitingSnapshot),
             Link::Live => {}
         }
@@ -303,6 +416,27 @@ impl StreamView {
 
     pub fn last_frame_at(&self) -> Option<Timestamp> {
         self.last_frame_at
+    }
+
+    /// When the view's position data was last good: a REST read agreed, or
+    /// the stream changed a size while the view was trusted. Pongs do not count.
+    pub fn last_good_at(&self) -> Option<Timestamp> {
+        self.last_good_at
+    }
+
+    /// When the link last (re)connected.
+    pub fn connected_at(&self) -> Option<Timestamp> {
+        self.connected_at
+    }
+
+    /// Whether a REST baseline was refused as contradicting the last trusted view.
+    pub fn in_conflict(&self) -> bool {
+        !self.conflict.is_empty()
+    }
+
+    /// When the stream last changed `key`'s size, if it ever did.
+    pub fn changed_at(&self, key: &PositionKey) -> Option<Timestamp> {
+        self.changed_at.get(key).copied()
     }
 
     pub fn last_seq(&self) -> Option<u64> {

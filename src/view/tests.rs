@@ -36,7 +36,7 @@ fn live_view() -> StreamView {
     v.apply(&StreamEvent::Connected, Timestamp(0));
     v.apply(&snap(vec![pos("BTC", "1")], 10), Timestamp(1));
     assert_eq!(
-        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 10), no_lots),
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 10), no_lots, Timestamp(0)),
         Verification::Agreed
     );
     v
@@ -55,10 +55,13 @@ fn snapshot_alone_is_not_enough_a_rest_read_must_agree() {
     assert_eq!(v.trust(Timestamp(0), SILENCE), Err(Untrusted::AwaitingSnapshot));
     v.apply(&snap(vec![pos("BTC", "1")], 10), Timestamp(1));
     assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
-    assert_eq!(v.verify_with_rest(&rest(vec![], 11), no_lots), Verification::Disagreed);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![], 11), no_lots, Timestamp(0)),
+        Verification::Disagreed
+    );
     assert_eq!(v.trust(Timestamp(1), SILENCE), Err(Untrusted::AwaitingRestAgreement));
     assert_eq!(
-        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 11), no_lots),
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 11), no_lots, Timestamp(0)),
         Verification::Agreed
     );
     assert_eq!(v.trust(Timestamp(2), SILENCE), Ok(()));
@@ -114,7 +117,10 @@ fn silence_untrusts() {
 #[test]
 fn rest_disagreement_after_verification_does_not_flatten_the_stream() {
     let mut v = live_view();
-    assert_eq!(v.verify_with_rest(&rest(vec![], 30), no_lots), Verification::Disagreed);
+    assert_eq!(
+        v.verify_with_rest(&rest(vec![], 30), no_lots, Timestamp(0)),
+        Verification::Disagreed
+    );
     assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::ONE);
 }
 
@@ -123,7 +129,7 @@ fn an_older_rest_read_is_recognised() {
     let mut v = live_view();
     v.apply(&snap(vec![pos("BTC", "2")], 50), Timestamp(2));
     assert_eq!(
-        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 40), no_lots),
+        v.verify_with_rest(&rest(vec![pos("BTC", "1")], 40), no_lots, Timestamp(0)),
         Verification::RestOlder
     );
 }
@@ -135,7 +141,7 @@ fn agreement_uses_the_lot_size() {
     v.apply(&snap(vec![pos("BTC", "1.000")], 1), Timestamp(0));
     let lots = |_: &str| Some(Decimal::from_str("0.01").unwrap());
     assert_eq!(
-        v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots),
+        v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots, Timestamp(0)),
         Verification::Agreed
     );
 }
@@ -156,7 +162,10 @@ fn per_key_venues_seed_from_rest_and_keep_newer_stream_values() {
         seq: None,
     };
     // The REST seed is older than the SOL update, so they disagree on SOL...
-    assert_eq!(v.verify_with_rest(&seed, no_lots), Verification::Disagreed);
+    assert_eq!(
+        v.verify_with_rest(&seed, no_lots, Timestamp(0)),
+        Verification::Disagreed
+    );
     assert_eq!(
         v.positions()[&PositionKey::net("SOL")].size,
         Decimal::from_str("0.5").unwrap()
@@ -167,7 +176,7 @@ fn per_key_venues_seed_from_rest_and_keep_newer_stream_values() {
         positions: vec![pos("SOL", "0.5"), pos("ETH", "-1")],
         seq: None,
     };
-    assert_eq!(v.verify_with_rest(&later, no_lots), Verification::Agreed);
+    assert_eq!(v.verify_with_rest(&later, no_lots, Timestamp(0)), Verification::Agreed);
     assert!(v.trust(Timestamp(2), SILENCE).is_ok());
 }
 
@@ -204,7 +213,7 @@ fn dirty_symbols_are_kept_until_rest_agrees() {
         Timestamp(3),
     );
     assert!(v.dirty().contains("BTC"));
-    v.verify_with_rest(&rest(vec![pos("BTC", "1")], 12), no_lots);
+    v.verify_with_rest(&rest(vec![pos("BTC", "1")], 12), no_lots, Timestamp(0));
     assert!(v.dirty().is_empty());
 }
 
@@ -279,4 +288,115 @@ mod snapshots {
             prop_assert_eq!(v.changed(), &changed[..]);
         }
     }
+}
+
+/// A Nado-style view, live and trusted on ETH short 0.5 and SOL long 2.
+fn trusted_per_key_view() -> StreamView {
+    let mut v = StreamView::new(StreamStyle::PerKeyUpdates);
+    v.apply(&StreamEvent::Connected, Timestamp(0));
+    let held = RestSnapshot {
+        positions: vec![pos("ETH", "-0.5"), pos("SOL", "2")],
+        seq: None,
+    };
+    assert_eq!(v.verify_with_rest(&held, no_lots, Timestamp(1)), Verification::Agreed);
+    assert!(v.trust(Timestamp(1), SILENCE).is_ok());
+    v
+}
+
+fn flat() -> RestSnapshot {
+    RestSnapshot {
+        positions: vec![],
+        seq: None,
+    }
+}
+
+#[test]
+fn an_empty_rest_reply_after_a_resync_is_not_a_baseline() {
+    let mut v = trusted_per_key_view();
+    // A resync: the stream reconnects while REST answers "no positions".
+    v.apply(
+        &StreamEvent::Disconnected {
+            reason: "resync".into(),
+        },
+        Timestamp(2),
+    );
+    v.apply(&StreamEvent::Connected, Timestamp(3));
+    for t in 4..10 {
+        // The same empty answer, however often, earns nothing.
+        assert_eq!(
+            v.verify_with_rest(&flat(), no_lots, Timestamp(t)),
+            Verification::BaselineConflict
+        );
+        let why = v.trust(Timestamp(t), SILENCE).unwrap_err();
+        assert_eq!(
+            why,
+            Untrusted::BaselineConflict {
+                keys: vec![PositionKey::net("ETH"), PositionKey::net("SOL")]
+            }
+        );
+        assert_eq!(v.positions().len(), 2, "the held positions are not wiped");
+    }
+    // Another reconnect keeps the same judge: the view was never trusted since.
+    v.apply(&StreamEvent::Disconnected { reason: "again".into() }, Timestamp(10));
+    v.apply(&StreamEvent::Connected, Timestamp(11));
+    assert_eq!(
+        v.verify_with_rest(&flat(), no_lots, Timestamp(12)),
+        Verification::BaselineConflict
+    );
+    // REST recovers: the baseline agrees with the last trusted view.
+    let back = RestSnapshot {
+        positions: vec![pos("ETH", "-0.5"), pos("SOL", "2")],
+        seq: None,
+    };
+    assert_eq!(v.verify_with_rest(&back, no_lots, Timestamp(13)), Verification::Agreed);
+    assert!(v.trust(Timestamp(13), SILENCE).is_ok());
+}
+
+#[test]
+fn a_stream_event_settles_a_baseline_conflict_for_its_key() {
+    let mut v = trusted_per_key_view();
+    v.apply(&StreamEvent::Disconnected { reason: "drop".into() }, Timestamp(2));
+    v.apply(&StreamEvent::Connected, Timestamp(3));
+    // SOL really was closed while the socket was down: REST says so, and
+    // so, once it speaks, does the stream.
+    let eth_only = RestSnapshot {
+        positions: vec![pos("ETH", "-0.5")],
+        seq: None,
+    };
+    assert_eq!(
+        v.verify_with_rest(&eth_only, no_lots, Timestamp(4)),
+        Verification::BaselineConflict
+    );
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "0"),
+            seq: None,
+        },
+        Timestamp(5),
+    );
+    assert_eq!(
+        v.verify_with_rest(&eth_only, no_lots, Timestamp(6)),
+        Verification::Agreed
+    );
+    assert!(v.trust(Timestamp(6), SILENCE).is_ok());
+    assert!(!v.positions().contains_key(&PositionKey::net("SOL")));
+}
+
+#[test]
+fn pongs_do_not_make_position_data_good() {
+    let mut v = trusted_per_key_view();
+    assert_eq!(v.last_good_at(), Some(Timestamp(1)));
+    v.apply(&StreamEvent::Alive, Timestamp(50));
+    assert_eq!(v.last_good_at(), Some(Timestamp(1)));
+    assert_eq!(v.last_frame_at(), Some(Timestamp(50)));
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "3"),
+            seq: None,
+        },
+        Timestamp(60),
+    );
+    assert_eq!(v.last_good_at(), Some(Timestamp(60)));
+    assert_eq!(v.changed_at(&PositionKey::net("SOL")), Some(Timestamp(60)));
+    assert_eq!(v.changed_at(&PositionKey::net("ETH")), None);
 }
