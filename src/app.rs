@@ -199,16 +199,21 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             let tx = tx.clone();
             let (acc, rest, resync) = (acc.clone(), rest.clone(), resync.clone());
             let shutdown = shutdown_rx.clone();
+            // The stream's own lines (Stream lost, ...) carry the account's configured name.
+            let span = tracing::info_span!("stream", account = %acc.name);
             tasks.spawn(named(format!("stream/{}", acc.name), async move {
-                crate::venue::run_stream(
-                    &acc,
-                    &rest,
-                    resync,
-                    |event| {
-                        let tx = tx.clone();
-                        async move { tx.send(Input::Stream { account: i, event }).await.is_ok() }
-                    },
-                    shutdown,
+                tracing::Instrument::instrument(
+                    crate::venue::run_stream(
+                        &acc,
+                        &rest,
+                        resync,
+                        |event| {
+                            let tx = tx.clone();
+                            async move { tx.send(Input::Stream { account: i, event }).await.is_ok() }
+                        },
+                        shutdown,
+                    ),
+                    span,
                 )
                 .await;
                 Ok(())
@@ -607,8 +612,8 @@ async fn rest_poller(
         tokio::pin!(read);
         let result = tokio::select! {
             r = &mut read => r,
-            _ = tokio::time::sleep(every) => {
-                tracing::warn!(account = %name, waited_s = every.as_secs(),
+            _ = tokio::time::sleep(every.max(Duration::from_secs(2))) => {
+                tracing::warn!(account = %name, waited_s = every.max(Duration::from_secs(2)).as_secs(),
                     "REST read has not answered within the poll interval; REST is untrusted until it does.");
                 read.await
             }
@@ -852,7 +857,7 @@ impl Core {
                 Some(closed) = closes_done.recv() => {
                     let key = (closed.account, closed.symbol.clone());
                     self.in_flight.remove(&key);
-                    if matches!(closed.result, "failed" | "unverified") {
+                    if matches!(closed.result, "failed" | "unverified" | "refused") {
                         let now = clock::now();
                         let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
                         let delay = crate::plan::close::retry_delay(failures);
@@ -1371,6 +1376,7 @@ impl Core {
                 rule: d.rule.clone(),
                 lot,
                 retry: 0,
+                cap: None,
             };
             match self.close_tx.try_send(req) {
                 Ok(()) => {

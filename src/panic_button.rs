@@ -84,6 +84,7 @@ pub async fn run(
         keys: &keys,
         close,
         armed,
+        cap: None,
     };
     let journal = match Journal::open(c.journal_url.expose()).await {
         Ok(j) => j,
@@ -170,11 +171,15 @@ fn report(symbol: &str, outcome: &CloseOutcome, print_request: bool) -> bool {
             order,
             order_id,
             attempts,
+            closed,
         } => {
             println!(
-                "{symbol}: closed {} {} reduce-only (order {order_id:?}, {attempts} attempt(s)); verified",
+                "{symbol}: closed {} {} reduce-only (order {}, {attempts} attempt(s)); verified",
                 order.side.as_str(),
-                order.amount
+                closed.normalize(),
+                order_id
+                    .as_deref()
+                    .unwrap_or("id lost; the venue confirmed an earlier try")
             );
             true
         }

@@ -1159,3 +1159,63 @@ async fn postgres_a_permission_error_backs_off_and_pages_once() {
     app.shutdown_within(Duration::from_secs(2)).await;
     exec(&url, &format!("DROP OWNED BY {role}; DROP ROLE {role};")).await;
 }
+
+/// Issue [safety] 14: SQLite has no `FOR UPDATE`. The bot holds a write
+/// transaction that changes the row driftwatch planned on; the correction
+/// takes the write lock before it re-reads (BEGIN IMMEDIATE), so it waits
+/// for the bot, sees the new amount and leaves the row alone.
+#[tokio::test]
+async fn sqlite_a_correction_waits_for_the_bots_open_write_and_sees_it() {
+    use sqlx::{Connection, Executor};
+    let dir = TempDir::new("litelock");
+    let Some(url) = nexwave_db(Kind::Lite, "litelock", &dir).await else {
+        return;
+    };
+    insert_rows(&url, Kind::Lite, &[("BTC", "bid", 5.0)]).await;
+    let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
+    let m = mapping();
+    let archive = TableName::parse("driftwatch_archive").unwrap();
+    let info = correct::introspect(&db, &m.table).await.unwrap();
+    correct::ensure_archive(&db, &archive).await.unwrap();
+    let read = read_row(&db, "BTC").await;
+    // The bot opens a write transaction and changes BTC, not yet committed.
+    let mut bot = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    bot.execute("BEGIN IMMEDIATE").await.unwrap();
+    bot.execute("UPDATE positions SET amount = 6 WHERE symbol = 'BTC'")
+        .await
+        .unwrap();
+    let delete = Correction {
+        op: Op::Deleted,
+        key: PositionKey::net("BTC"),
+        row: Some(read),
+        target: None,
+        entry_price: None,
+        evidence: evidence(),
+    };
+    let ctx_parts = (m.clone(), info.clone(), archive.clone());
+    let db2 = db.clone();
+    let apply = tokio::spawn(async move {
+        let (m, info, archive) = ctx_parts;
+        let ctx = Context {
+            venue: "pacifica",
+            account: "main",
+            mapping: &m,
+            info: &info,
+            archive: &archive,
+            correlation_id: "litelock",
+        };
+        correct::apply(&db2, &ctx, &[delete]).await
+    });
+    // Give the correction time to reach the lock, then the bot commits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!apply.is_finished(), "the correction waits for the bot's write lock");
+    bot.execute("COMMIT").await.unwrap();
+    let outcomes = apply.await.unwrap().unwrap();
+    assert_eq!(outcomes, vec![RowOutcome::Moved]);
+    assert_eq!(
+        positions(&url, Kind::Lite).await,
+        vec![("BTC".into(), "bid".into(), "6".into())]
+    );
+    bot.close().await.unwrap();
+    db.close().await;
+}

@@ -368,6 +368,7 @@ async fn a_long_is_closed_with_a_signed_reduce_only_ioc_inside_the_band() {
             order,
             attempts,
             order_id,
+            ..
         } => {
             assert_eq!(order.side, OrderSide::Ask);
             assert_eq!(order.amount, d("1.5"));
@@ -1031,4 +1032,122 @@ async fn the_simulated_gateway_enforces_the_documented_order_rules() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// Issue [baselines], done-when (Nado): the operator's scenario. The shipped
+/// rules (holds shortened) in apply mode; REST fails in each way while the
+/// exchange still holds ETH and SOL. `stream-rest-drift` resyncs the stream,
+/// whose new baseline must not come from the broken REST: no row changes.
+/// When REST recovers, every source is trusted again within a few polls.
+#[tokio::test]
+async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
+    use driftwatch::sim::nado::RestFault;
+    for fault in [
+        RestFault::EmptyPositions,
+        RestFault::Timeout,
+        RestFault::ServerError,
+        RestFault::Garbage,
+    ] {
+        let g = gateway(SimConfig::default()).await;
+        g.sim.set_position(SUB, "ETH-PERP", "-0.5");
+        g.sim.set_position(SUB, "SOL-PERP", "2");
+        let dir = TempDir::new("nado-outage");
+        let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+        let rules = shipped_rules(&dir, &[]);
+        let cfg = nado_config(
+            &g,
+            &db,
+            PAIR_MAPPING,
+            "300ms",
+            "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+            &rules,
+        );
+        let app = start_app(&cfg, false).await;
+        let in_sync = |s: &driftwatch::app::Snapshot| {
+            s.accounts[0].report.sources.iter().all(|h| h.trusted)
+                && state(s, "ETH-PERP") == Some(driftwatch::reconcile::State::InSync)
+                && state(s, "SOL-PERP") == Some(driftwatch::reconcile::State::InSync)
+        };
+        wait_for(&app, "in sync", T, in_sync).await;
+        let before = table_rows(&db).await;
+        let connections = g.sim.connections_accepted();
+        g.sim.set_rest_fault(Some(fault), None);
+        wait_for(&app, &format!("{fault:?} seen"), T, |s| {
+            !s.accounts[0].report.sources[1].trusted
+                || state(s, "ETH-PERP") == Some(driftwatch::reconcile::State::StreamDrift)
+        })
+        .await;
+        let seen = wait_for(&app, "a DB read", T, |s| s.accounts[0].report.sources[2].trusted).await;
+        let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
+        wait_for(&app, "five seconds of DB reads under the outage", T, |s| {
+            s.accounts[0].report.sources[2]
+                .last_good_at
+                .is_some_and(|t| t.0 >= from.0 + 5_000)
+        })
+        .await;
+        if fault == RestFault::EmptyPositions {
+            assert!(
+                g.sim.connections_accepted() > connections,
+                "stream-rest-drift resynced the stream"
+            );
+        }
+        assert_eq!(table_rows(&db).await, before, "{fault:?} changed the bot's table");
+        g.sim.set_rest_fault(None, None);
+        let recovered = std::time::Instant::now();
+        wait_for(&app, "trusted again after REST recovers", T, in_sync).await;
+        // The client's share of Nado's query budget spaces position reads
+        // about 1.2 s apart (weight 12 each), whatever rest_poll says.
+        eprintln!(
+            "{fault:?}: trusted again {:?} after REST recovered",
+            recovered.elapsed()
+        );
+        assert!(
+            recovered.elapsed() < Duration::from_secs(8),
+            "{fault:?}: {:?}",
+            recovered.elapsed()
+        );
+        assert_eq!(table_rows(&db).await, before);
+        app.shutdown_within(Duration::from_secs(5)).await;
+    }
+}
+
+/// Issue [baselines] 2: an isolated SOL position beside the bot's SOL row
+/// (the bot's rows map to the cross leg) changes no row, cycle after cycle.
+#[tokio::test]
+async fn an_isolated_leg_beside_the_bots_row_changes_no_row() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "-0.5");
+    g.sim.set_isolated(SUB, "SOL-PERP", "2");
+    let dir = TempDir::new("nado-iso");
+    let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+    let cfg = nado_config(
+        &g,
+        &db,
+        PAIR_MAPPING,
+        "300ms",
+        "    correct: {mode: apply, confirmations: 2, settle: 1ms, insert: true, adopt: true}\n",
+        "",
+    );
+    let app = start_app(&cfg, false).await;
+    let before = table_rows(&db).await;
+    let seen = wait_for(&app, "the isolated leg seen, trusted", T, |s| {
+        s.accounts[0].report.sources.iter().all(|h| h.trusted)
+            && s.accounts[0]
+                .report
+                .rows
+                .iter()
+                .any(|r| r.key.symbol == "SOL-PERP" && r.key.leg == driftwatch::domain::Leg::Isolated)
+    })
+    .await;
+    let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
+    // Many cycles' worth of reads: DB every 300 ms, REST every 300 ms.
+    wait_for(&app, "eight seconds of reads", T, |s| {
+        s.accounts[0].report.sources[2]
+            .last_good_at
+            .is_some_and(|t| t.0 >= from.0 + 8_000)
+    })
+    .await;
+    assert!(app.snapshots.borrow().accounts[0].corrections.is_none());
+    assert_eq!(table_rows(&db).await, before);
+    app.shutdown_within(Duration::from_secs(5)).await;
 }

@@ -499,3 +499,85 @@ async fn a_stream_that_never_sends_its_snapshot_is_resubscribed() {
     );
     app.shutdown_within(Duration::from_secs(2)).await;
 }
+
+/// Issue [baselines], done-when (Pacifica): with the shipped rules (holds
+/// shortened) in apply mode, a REST outage of each kind changes no row, even
+/// as `stream-rest-drift` fires and resyncs the stream; once REST recovers,
+/// every source is trusted again within a few polls.
+#[tokio::test]
+async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
+    for fault in [
+        RestFault::EmptyPositions,
+        RestFault::Timeout,
+        RestFault::ServerError,
+        RestFault::Garbage,
+    ] {
+        let sim = start_sim(SimConfig::default()).await;
+        sim.sim.set_mark("ETH", "3000");
+        sim.sim.set_mark("SOL", "150");
+        sim.sim.open(ACCOUNT, "ETH", "ask", "0.5", "3000");
+        sim.sim.open(ACCOUNT, "SOL", "bid", "2", "150");
+        let dir = TempDir::new("outage");
+        let db = sqlite_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+        let journal = format!("sqlite://{}", dir.path().join("journal.db").display());
+        let cfg = format!(
+            "{}{}",
+            fast_config_with(
+                &sim.addrs,
+                &db,
+                NEXWAVE_MAPPING,
+                "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+                &journal
+            ),
+            shipped_rules(&dir, &[])
+        );
+        let app = start_app(&cfg, false).await;
+        wait_for(&app, "in sync", T, |s| {
+            state(s, "ETH") == Some(State::InSync) && state(s, "SOL") == Some(State::InSync)
+        })
+        .await;
+        let before = table_rows(&db).await;
+        let resyncs = sim.sim.connections_accepted();
+        sim.sim.set_rest_fault(Some(fault), None);
+        // Positive signals: REST is distrusted or drifting, and DB reads go on.
+        wait_for(&app, &format!("{fault:?} seen"), T, |s| {
+            !rest_trusted(s) || state(s, "ETH") == Some(State::StreamDrift)
+        })
+        .await;
+        let seen = wait_for(&app, "a DB read", T, db_trusted).await;
+        let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
+        wait_for(&app, "five seconds of DB reads under the outage", T, |s| {
+            s.accounts[0].report.sources[2]
+                .last_good_at
+                .is_some_and(|t| t.0 >= from.0 + 5_000)
+        })
+        .await;
+        if fault == RestFault::EmptyPositions {
+            assert!(
+                sim.sim.connections_accepted() > resyncs,
+                "stream-rest-drift resynced the stream"
+            );
+        }
+        assert_eq!(table_rows(&db).await, before, "{fault:?} changed the bot's table");
+        sim.sim.set_rest_fault(None, None);
+        let recovered = std::time::Instant::now();
+        wait_for(&app, "trusted again after REST recovers", T, |s| {
+            s.accounts[0].report.sources.iter().all(|h| h.trusted)
+                && state(s, "ETH") == Some(State::InSync)
+                && state(s, "SOL") == Some(State::InSync)
+        })
+        .await;
+        // REST polls every 300 ms; a hanging read ends at its 1 s timeout.
+        eprintln!(
+            "{fault:?}: trusted again {:?} after REST recovered",
+            recovered.elapsed()
+        );
+        assert!(
+            recovered.elapsed() < Duration::from_secs(3),
+            "{fault:?}: {:?}",
+            recovered.elapsed()
+        );
+        assert_eq!(table_rows(&db).await, before);
+        app.shutdown_within(Duration::from_secs(2)).await;
+    }
+}

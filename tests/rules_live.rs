@@ -226,20 +226,26 @@ async fn rules_reload_on_change_and_a_bad_file_keeps_the_old_rules() {
 }
 
 async fn pending_close(dir: &TempDir, cloid: &str) {
+    pending_close_as(dir, cloid, driftwatch::clock::now(), true).await;
+}
+
+async fn pending_close_as(dir: &TempDir, cloid: &str, at: driftwatch::domain::Timestamp, armed: bool) {
     let j = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
         .await
         .unwrap();
     j.record(&[driftwatch::journal::Entry {
         entry_id: driftwatch::journal::entry_id(cloid, 0),
         correlation_id: cloid.into(),
-        created_at: driftwatch::clock::now(),
+        created_at: at,
         kind: driftwatch::journal::Kind::EmergencyClose,
         venue: "pacifica".into(),
         account: "main".into(),
         symbol: "SOL".into(),
         op: "close_position".into(),
         status: "pending".into(),
-        detail: format!(r#"{{"rule":"sol-limit","target":"flatten","lot":"0.01","client_order_id":"{cloid}"}}"#),
+        detail: format!(
+            r#"{{"rule":"sol-limit","target":"flatten","lot":"0.01","client_order_id":"{cloid}","armed":{armed}}}"#
+        ),
         finished_at: None,
     }])
     .await
@@ -492,4 +498,79 @@ async fn a_cooldown_survives_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(triggers(&app.metrics.render()), 0.0, "fired again inside its cooldown");
     app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// Issue [safety] 4 and 15: under a position that keeps growing, one
+/// `reduce_to_bot` decision used to send three orders (the first intent and
+/// two unverified retries, each re-sized from a new read). The total sent for
+/// a decision is now bounded by the excess its first fresh read found.
+#[tokio::test]
+async fn one_decision_never_sends_more_than_the_excess_it_judged() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("bounded");
+    let db = sqlite_db(&dir, &[]).await;
+    // The bot keeps buying: the close never sees its target.
+    let grower = {
+        let sim = sim.sim.clone();
+        tokio::spawn(async move {
+            for _ in 0..150 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let size = sim.position(ACCOUNT, "SOL") + Decimal::new(1, 2);
+                sim.open(ACCOUNT, "SOL", "bid", &size.to_string(), "123");
+            }
+        })
+    };
+    let app = start_app(&config(&sim, &dir, &db, UNTRACKED, true, ""), false).await;
+    let unverified = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_emergency_closes_total{account="main",result="unverified",symbol="SOL",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("the close ends unverified", T, || async {
+        unverified(&app.metrics.render()) >= 1.0
+    })
+    .await;
+    grower.abort();
+    let orders = sim.sim.orders();
+    assert_eq!(orders.len(), 1, "no retry beyond the decision's excess: {orders:?}");
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// Issue [safety] 10: a close journaled long before a crash, or while
+/// disarmed, is not resumed on restart (the bot may have reopened the
+/// position since; a disarmed close never sends): it is settled, the old one
+/// paged, and the rules decide again on a fresh view.
+#[tokio::test]
+async fn a_stale_or_disarmed_pending_close_is_not_resumed() {
+    for (cloid, age_ms, armed, status) in [
+        ("33333333-3333-4333-8333-333333333333", 3_600_000, true, "abandoned"),
+        ("44444444-4444-4444-8444-444444444444", 0, false, "disarmed"),
+    ] {
+        let sim = start_sim(fast_sim()).await;
+        sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+        let dir = TempDir::new("stale-resume");
+        let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+        let at = driftwatch::domain::Timestamp(driftwatch::clock::now().0 - age_ms);
+        pending_close_as(&dir, cloid, at, armed).await;
+        let app = start_app(&config(&sim, &dir, &db, "rules: []\n", true, ""), false).await;
+        let journal = format!("sqlite://{}", dir.path().join("journal.db").display());
+        // The positive signal: the entry was settled at start-up.
+        eventually("the pending close settled", T, || async {
+            try_texts(
+                &journal,
+                "SELECT status FROM driftwatch_journal WHERE kind = 'emergency_close'",
+            )
+            .await
+            .is_ok_and(|rows| rows.iter().any(|r| r[0].as_deref() == Some(status)))
+        })
+        .await;
+        wait_for(&app, "trusted", T, ws_trusted).await;
+        assert!(sim.sim.orders().is_empty(), "{cloid}: not resumed");
+        assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::new(5, 1));
+        app.shutdown_within(Duration::from_secs(5)).await;
+    }
 }

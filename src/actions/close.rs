@@ -69,15 +69,23 @@ pub struct CloseParams<'a> {
 pub enum CloseOutcome {
     /// Sent (or found to have landed) and seen done by a fresh read.
     Verified {
+        /// The last order sent.
         order: CloseOrder,
         order_id: Option<String>,
         attempts: u32,
+        /// How much the position came down, over every order of the intent
+        /// (partial fills included), from the first fresh read to the last.
+        closed: Decimal,
     },
     /// Sent, but the position had not reached its target within the timeout.
     Unverified {
         order: CloseOrder,
         order_id: Option<String>,
         position: Decimal,
+        /// What a retry may still send: the intent's bound (its first fresh
+        /// read's excess, or the cap it was given) less everything that may
+        /// have filled; `None`: unbounded (a flatten, which reduce-only bounds).
+        room: Option<Decimal>,
     },
     AlreadyFlat,
     NothingToReduce,
@@ -100,10 +108,11 @@ impl CloseOutcome {
                 order,
                 order_id,
                 attempts,
+                closed,
             } => format!(
                 "closed {} {} {} reduce-only (order {}, {attempts} attempt(s)), verified",
                 order.side.as_str(),
-                order.amount,
+                closed.normalize(),
                 order.symbol,
                 order_id
                     .clone()
@@ -466,6 +475,8 @@ pub struct AccountClose<'a> {
     pub close: &'a crate::config::CloseConfig,
     /// `close.armed`, unless a dry run says otherwise.
     pub armed: bool,
+    /// At most this much in total (a retry's share of its decision).
+    pub cap: Option<Decimal>,
 }
 
 /// Closes `symbol` toward `target` for a configured account. Nothing is
@@ -492,7 +503,7 @@ pub async fn close_account(
                 armed: a.armed,
             };
             let venue = Closer::Pacifica { rest, params: &params };
-            close_gated(&venue, symbol, target, lot, client_order_id, journaled).await
+            close_capped(&venue, symbol, target, lot, client_order_id, journaled, a.cap).await
         }
         (
             crate::venue::Rest::Nado(rest),
@@ -515,7 +526,7 @@ pub async fn close_account(
                 armed: a.armed,
             };
             let venue = Closer::Nado { rest, params: &params };
-            close_gated(&venue, symbol, target, lot, client_order_id, journaled).await
+            close_capped(&venue, symbol, target, lot, client_order_id, journaled, a.cap).await
         }
         _ => CloseOutcome::Failed("the close keys are for another venue".into()),
     }
@@ -543,6 +554,41 @@ pub async fn close_gated(
     client_order_id: &str,
     gate: impl std::future::Future<Output = Result<(), String>>,
 ) -> CloseOutcome {
+    close_capped(venue, symbol, target, lot, client_order_id, gate, None).await
+}
+
+/// The longest a close waits out a venue's rate limit before an order.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Fits `order` into what the intent may still send (`room`, floored to the
+/// lot; `None`: unbounded); `None` when nothing fits.
+fn fit(mut order: CloseOrder, room: Option<Decimal>, lot: Decimal) -> Option<CloseOrder> {
+    let Some(room) = room else { return Some(order) };
+    let room = crate::plan::close::floor_to_lot(room.max(Decimal::ZERO), lot);
+    if room <= Decimal::ZERO {
+        return None;
+    }
+    order.amount = order.amount.min(room);
+    Some(order)
+}
+
+/// [`close_gated`], never sending more in total than `cap` (a retry's share
+/// of its decision), or without a cap than the first fresh read's excess:
+/// one intent can never sum to more than the position at decision time.
+/// What may have filled is counted pessimistically: an order whose outcome
+/// is unknown counts whole (on a venue without client order ids every such
+/// order may have filled; with one, at most the largest of them). A
+/// `Flatten` needs no such bound: reduce-only stops every fill at zero,
+/// which is its target.
+pub async fn close_capped(
+    venue: &Closer<'_>,
+    symbol: &str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &str,
+    gate: impl std::future::Future<Output = Result<(), String>>,
+    cap: Option<Decimal>,
+) -> CloseOutcome {
     let (read, gate) = tokio::join!(venue.fresh(symbol), gate);
     if let Err(e) = gate {
         return CloseOutcome::Failed(format!("not sent: {e}"));
@@ -551,9 +597,29 @@ pub async fn close_gated(
         Ok(f) => f,
         Err(e) => return CloseOutcome::Failed(e),
     };
+    let initial = fresh.position;
     let mut order = match sized(symbol, fresh.position, target, lot) {
         Ok(o) => o,
         Err(outcome) => return outcome,
+    };
+    let budget = match (cap, target) {
+        (Some(c), _) => Some(c),
+        (None, CloseTarget::Flatten) => None,
+        (None, CloseTarget::ReduceTo(_)) => Some(order.amount),
+    };
+    let room = |spent: Decimal| budget.map(|b| b - spent);
+    // What may have filled so far.
+    let mut spent = Decimal::ZERO;
+    let count = |spent: Decimal, amount: Decimal| {
+        if venue.idempotent() {
+            spent.max(amount)
+        } else {
+            spent + amount
+        }
+    };
+    order = match fit(order, room(Decimal::ZERO), lot) {
+        Some(o) => o,
+        None => return CloseOutcome::NothingToReduce,
     };
     if !venue.armed() {
         return match venue.request(&order, &fresh, client_order_id, 1).await {
@@ -568,6 +634,9 @@ pub async fn close_gated(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut order_id = None;
     let mut attempts = 0;
+    // Whether `order` is the last one sent (else it is a re-sizing that did
+    // not fit, and the position should stay where the last read found it).
+    let mut order_sent = true;
     loop {
         if attempts >= venue.max_attempts() {
             return CloseOutcome::Failed(format!("gave up after {attempts} attempts"));
@@ -589,14 +658,22 @@ pub async fn close_gated(
                     if let Ok(f) = venue.fresh(symbol).await {
                         let moved = f.position != fresh.position;
                         if let (true, Ok(next)) = (moved, sized(symbol, f.position, target, lot)) {
-                            tracing::info!(symbol, filled = %(fresh.position - f.position), remaining = %next.amount,
-                                "Close partly filled; sending the rest.");
+                            let filled = (fresh.position.abs() - f.position.abs()).max(Decimal::ZERO);
+                            spent += filled.min(order.amount);
+                            if let Some(next) = fit(next, room(spent), lot) {
+                                tracing::info!(symbol, filled = %filled, remaining = %next.amount,
+                                    "Close partly filled; sending the rest.");
+                                fresh = f;
+                                order = next;
+                                continue;
+                            }
                             fresh = f;
-                            order = next;
-                            continue;
+                            order_sent = false;
+                            break;
                         }
                     }
                 }
+                spent = count(spent, order.amount);
                 break;
             }
             // An earlier try landed: verify it.
@@ -604,11 +681,21 @@ pub async fn close_gated(
             Err(OrderFailure::AlreadyFlat(_)) => return CloseOutcome::AlreadyFlat,
             Err(OrderFailure::Resize(_)) | Err(OrderFailure::NoFill(_)) => true,
             Err(OrderFailure::RateLimited { retry_after }) => {
+                // A venue's wait is honoured only up to a bound: a close that
+                // would sleep for minutes gives up and pages instead.
+                if retry_after > MAX_RATE_LIMIT_WAIT {
+                    return CloseOutcome::Failed(format!(
+                        "rate limited for {} ms; not waiting longer than {} s",
+                        retry_after.as_millis(),
+                        MAX_RATE_LIMIT_WAIT.as_secs()
+                    ));
+                }
                 tokio::time::sleep(retry_after).await;
                 false
             }
             Err(OrderFailure::Unknown(e)) => {
                 tracing::warn!(symbol, client_order_id, error = %e, "Close outcome unknown; retrying.");
+                spent = count(spent, order.amount);
                 tokio::time::sleep(backoff.next_delay(rand::random::<f64>())).await;
                 !venue.idempotent()
             }
@@ -623,11 +710,25 @@ pub async fn close_gated(
                 Ok(o) => o,
                 Err(outcome) => return outcome,
             };
+            order = match fit(order.clone(), room(spent), lot) {
+                Some(o) => o,
+                // Everything this intent may send may have filled: verify.
+                None => {
+                    order_sent = false;
+                    break;
+                }
+            };
         }
     }
     // Verify: the position must reach what the order leaves.
     let expected = fresh.position;
     let leaves = match order.side {
+        // Nothing more may be sent: the position must reach the target by
+        // what was sent already.
+        _ if !order_sent => match target {
+            CloseTarget::ReduceTo(t) if !t.is_zero() && t.is_sign_negative() == expected.is_sign_negative() => t,
+            _ => Decimal::ZERO,
+        },
         OrderSide::Ask => expected - order.amount,
         OrderSide::Bid => expected + order.amount,
     };
@@ -642,6 +743,7 @@ pub async fn close_gated(
                     order,
                     order_id,
                     attempts,
+                    closed: (initial.abs() - last.abs()).max(Decimal::ZERO),
                 };
             }
         }
@@ -650,6 +752,7 @@ pub async fn close_gated(
                 order,
                 order_id,
                 position: last,
+                room: room(spent).map(|r| r.max(Decimal::ZERO)),
             };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -3,8 +3,8 @@
 //! row still holding what was read.
 //!
 //! Per correction, inside the transaction:
-//! - update/delete: the row is read again (`FOR UPDATE` where the dialect
-//!   has it) and compared with the values the plan was made from; a row the
+//! - update/delete: the row is read again (`FOR UPDATE`; on SQLite the
+//!   transaction is `BEGIN IMMEDIATE`, holding the write lock from the start) and compared with the values the plan was made from; a row the
 //!   bot changed meanwhile is left alone ([`RowOutcome::Moved`]); otherwise
 //!   its full contents go to the archive table, then it is changed;
 //! - create: if a row for the symbol appeared meanwhile, nothing is
@@ -237,7 +237,15 @@ macro_rules! run_cycle {
             .filter(|i| corrections[*i].op == Op::Created)
             .collect();
 
-        let mut tx = $pool.begin().await.map_err(sql)?;
+        // SQLite has no FOR UPDATE: the write lock is taken before the
+        // re-read (BEGIN IMMEDIATE), so the bot cannot change a row between
+        // the comparison and the write.
+        let mut tx = if d == Dialect::Sqlite {
+            $pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            $pool.begin().await
+        }
+        .map_err(sql)?;
 
         // 1. Re-read (and lock) every row to change, and every symbol to insert.
         let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>)> =

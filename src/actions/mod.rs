@@ -468,6 +468,9 @@ pub struct CloseRequest {
     pub lot: rust_decimal::Decimal,
     /// Earlier intents for this decision that ended unverified.
     pub retry: u32,
+    /// A retry's share of its decision: what the earlier intents left room
+    /// for (`None` for a decision's first intent: its first fresh read).
+    pub cap: Option<rust_decimal::Decimal>,
 }
 
 /// An unverified close is tried again (a new intent, sized from a new fresh
@@ -481,6 +484,9 @@ pub struct CloseDone {
     pub symbol: String,
     pub result: &'static str,
     pub summary: String,
+    /// After an unverified close: what a retry may still send (`Some(None)`:
+    /// unbounded, a flatten).
+    pub room: Option<Option<rust_decimal::Decimal>>,
 }
 
 /// What the closes task needs per account.
@@ -506,6 +512,41 @@ struct CloseDetail {
     target: crate::plan::close::CloseTarget,
     lot: rust_decimal::Decimal,
     client_order_id: String,
+    /// Whether the close was armed when it was journaled. An entry without
+    /// it (an older driftwatch) reads as disarmed: never resumed live.
+    #[serde(default)]
+    armed: bool,
+    /// A retry's cap, if it was one.
+    #[serde(default)]
+    cap: Option<rust_decimal::Decimal>,
+}
+
+/// A close interrupted by a restart is resumed (with its own client order
+/// id, so an order that landed answers as a duplicate) only this soon after
+/// it was journaled; an older one is abandoned and paged, and the rules
+/// decide again on a fresh view. Hours later, the bot may have reopened the
+/// position the close was meant for.
+pub const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What to do with a close a restart left pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    Resume,
+    /// Journaled while disarmed: it never sends, so it is not resumed armed.
+    Disarmed,
+    /// Journaled too long ago to act on.
+    TooOld,
+}
+
+/// Decides a pending close's fate from its journal entry's age and arming.
+pub fn resume(created_at: crate::domain::Timestamp, armed_then: bool, now: crate::domain::Timestamp) -> Resume {
+    if !armed_then {
+        Resume::Disarmed
+    } else if now.since(created_at) > RESUME_WITHIN {
+        Resume::TooOld
+    } else {
+        Resume::Resume
+    }
 }
 
 impl Closes {
@@ -532,6 +573,7 @@ impl Closes {
                 symbol: req.symbol.clone(),
                 result,
                 summary,
+                room: None,
             }
         };
         let Some((cfg, keys)) = &a.close else {
@@ -558,6 +600,8 @@ impl Closes {
                 target: req.target,
                 lot: req.lot,
                 client_order_id: cloid.clone(),
+                armed: cfg.armed,
+                cap: req.cap,
             };
             let entry = Entry {
                 entry_id: entry_id.clone(),
@@ -583,6 +627,7 @@ impl Closes {
             keys,
             close: cfg,
             armed: cfg.armed,
+            cap: req.cap,
         };
         let outcome = close::close_account(&target, &req.symbol, req.target, req.lot, &cloid, journaled).await;
         let result = outcome.result();
@@ -591,16 +636,21 @@ impl Closes {
             close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
                 symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,
                 request = %body, "Disarmed: this close was NOT sent."),
-            close::CloseOutcome::Verified { order, order_id, .. } => {
+            close::CloseOutcome::Verified {
+                order,
+                order_id,
+                closed,
+                ..
+            } => {
                 tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.symbol, side = order.side.as_str(),
-                    amount = %order.amount, order_id = ?order_id, client_order_id = %cloid, "Emergency close verified.");
+                    amount = %closed, order_id = ?order_id, client_order_id = %cloid, "Emergency close verified.");
                 page(
                     Severity::Critical,
                     format!(
                         "{}: closed {} {} {} reduce-only (rule {})",
                         a.account,
                         order.side.as_str(),
-                        order.amount,
+                        closed.normalize(),
                         req.symbol,
                         req.rule
                     ),
@@ -624,7 +674,14 @@ impl Closes {
                 tracing::error!(error = %e, "Cannot journal a close's outcome.");
             }
         }
-        done(result, summary)
+        let room = match &outcome {
+            close::CloseOutcome::Unverified { room, .. } => Some(*room),
+            _ => None,
+        };
+        CloseDone {
+            room,
+            ..done(result, summary)
+        }
     }
 }
 
@@ -647,6 +704,9 @@ pub async fn run_closes(
         None
     };
     let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
+    // One close per (account, symbol) at a time, resumed ones included (the
+    // core does not know what this task resumed).
+    let mut busy: std::collections::BTreeSet<(usize, String)> = std::collections::BTreeSet::new();
     if let Some(j) = &journal {
         for e in j
             .pending(journal::Kind::EmergencyClose)
@@ -660,6 +720,38 @@ pub async fn run_closes(
             ) else {
                 continue;
             };
+            let fate = resume(e.created_at, detail.armed, clock::now());
+            if fate != Resume::Resume {
+                let status = match fate {
+                    Resume::Disarmed => "disarmed",
+                    _ => "abandoned",
+                };
+                tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = ?fate,
+                    "A close interrupted by a restart is not resumed; the rules decide again on a fresh view.");
+                if fate == Resume::TooOld {
+                    let a = &c.accounts[account];
+                    let _ = c.pages.send(Page {
+                        status: crate::notify::Status::Firing,
+                        subject: e.symbol.clone(),
+                        id: detail.rule.clone(),
+                        severity: Severity::Critical,
+                        venue: a.venue.clone(),
+                        account: a.account.clone(),
+                        summary: format!(
+                            "{}: a close of {} interrupted by a restart was abandoned (journaled at {})",
+                            a.account,
+                            e.symbol,
+                            e.created_at.to_utc_string()
+                        ),
+                        detail: format!("client order id {}", detail.client_order_id),
+                        at: clock::now(),
+                    });
+                }
+                if let Err(err) = j.finish(&[(e.entry_id.clone(), status.to_owned())], clock::now()).await {
+                    tracing::error!(error = %err, "Cannot settle a pending close.");
+                }
+                continue;
+            }
             tracing::warn!(symbol = %e.symbol, client_order_id = %detail.client_order_id, "Resuming a close interrupted by a restart, with its client order id.");
             let req = CloseRequest {
                 account,
@@ -668,7 +760,9 @@ pub async fn run_closes(
                 rule: detail.rule,
                 lot: detail.lot,
                 retry: 0,
+                cap: detail.cap,
             };
+            busy.insert((req.account, req.symbol.clone()));
             let (c2, j2) = (c.clone(), j.clone());
             running.spawn(async move {
                 let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
@@ -687,9 +781,12 @@ pub async fn run_closes(
             _ = shutdown.changed(), if running.is_empty() => break,
             Some(r) = running.join_next(), if !running.is_empty() => {
                 if let Ok((req, d)) = r {
-                    if d.result == "unverified" && req.retry < UNVERIFIED_RETRIES {
-                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, "Close unverified; trying again from a fresh read.");
-                        let req = CloseRequest { retry: req.retry + 1, ..req };
+                    // What the decision still allows: unbounded, some, or nothing.
+                    let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
+                    if let (Some(cap), true) = (room, d.result == "unverified" && req.retry < UNVERIFIED_RETRIES) {
+                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, room = ?cap,
+                            "Close unverified; trying again from a fresh read, within what the decision allows.");
+                        let req = CloseRequest { retry: req.retry + 1, cap, ..req };
                         let (c2, j2) = (c.clone(), journal.clone());
                         let cloid = journal::new_correlation_id();
                         running.spawn(async move {
@@ -698,12 +795,29 @@ pub async fn run_closes(
                         });
                         continue;
                     }
+                    busy.remove(&(req.account, req.symbol.clone()));
                     // The core may already be gone at shutdown; the journal has the outcome.
                     let _ = done.send(d).await;
                 }
             }
             req = requests.recv(), if accepting && !*shutdown.borrow() => match req {
+                Some(req) if busy.contains(&(req.account, req.symbol.clone())) => {
+                    tracing::warn!(symbol = %req.symbol, rule = %req.rule,
+                        "A close for this symbol is already running (resumed after a restart); this one is refused.");
+                    let a = &c.accounts[req.account];
+                    c.metrics.close_finished(&a.venue, &a.account, &req.symbol, "refused");
+                    let _ = done
+                        .send(CloseDone {
+                            account: req.account,
+                            symbol: req.symbol.clone(),
+                            result: "refused",
+                            summary: "a close for this symbol is already running".into(),
+                            room: None,
+                        })
+                        .await;
+                }
                 Some(req) => {
+                    busy.insert((req.account, req.symbol.clone()));
                     let (c2, j2) = (c.clone(), journal.clone());
                     let cloid = journal::new_correlation_id();
                     running.spawn(async move {

@@ -535,7 +535,8 @@ impl Validator<'_> {
         if intervals.rest_poll < Duration::from_secs(5) {
             self.warn(
                 "intervals.rest_poll",
-                "REST polls faster than every 5s spend the rate-limit credits the bot shares (pacifica.md §7)",
+                "REST polls faster than every 5s spend the venue's rate-limit budget, which the bot \
+                 shares with driftwatch",
             );
         }
 
@@ -565,7 +566,9 @@ impl Validator<'_> {
             ),
             // Replaced per account below by its stream's silence timeout.
             stream_silence_after: Duration::from_secs(45),
-            rest_answer_within: intervals.rest_poll,
+            // The poll interval, but never under 2 s: a busy machine's slow
+            // answer is not a hang.
+            rest_answer_within: intervals.rest_poll.max(Duration::from_secs(2)),
         };
         if policy.rest_stale_after <= intervals.rest_poll {
             self.error(

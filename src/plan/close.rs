@@ -59,12 +59,16 @@ pub enum Sizing {
     },
 }
 
-/// Floors `x` (non-negative) to a whole number of `lot`s.
+/// Floors `x` (non-negative) to a whole number of `lot`s. A size too large
+/// to divide exactly floors to zero: nothing is sent on a number that
+/// cannot be represented (never a panic, never a guess).
 pub fn floor_to_lot(x: Decimal, lot: Decimal) -> Decimal {
     if lot <= Decimal::ZERO {
         return x;
     }
-    (x / lot).floor() * lot
+    x.checked_div(lot)
+        .and_then(|n| n.floor().checked_mul(lot))
+        .unwrap_or(Decimal::ZERO)
 }
 
 /// Sizes a close of `symbol` from its fresh signed `position`.

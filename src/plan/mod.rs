@@ -142,6 +142,9 @@ pub enum Skip {
     NotFresh {
         rest_taken_at: Option<Timestamp>,
     },
+    /// Another leg of the symbol is open (Nado's isolated margin): the bot's
+    /// row may be tracking it, so the row is neither deleted nor moved.
+    OtherLegOpen,
 }
 
 /// Why a whole account is left alone this cycle.
@@ -287,8 +290,19 @@ pub fn corrections(
         plan.blocked = Some(b);
         return plan;
     }
+    // Symbols with an open leg besides the net one (isolated margin).
+    let other_legs: std::collections::BTreeSet<&str> = report
+        .rows
+        .iter()
+        .filter(|r| r.key.leg != crate::domain::Leg::Net && r.ws.believed().is_some_and(|s| !s.is_zero()))
+        .map(|r| r.key.symbol.as_str())
+        .collect();
     for row in &report.rows {
         if !matches!(row.state, State::DbStale | State::DbMissing | State::DbMismatch) {
+            continue;
+        }
+        if other_legs.contains(row.key.symbol.as_str()) {
+            plan.skipped.push((row.key.clone(), Skip::OtherLegOpen));
             continue;
         }
         if !row.confirmed || row.observations < policy.confirmations {

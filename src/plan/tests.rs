@@ -482,3 +482,32 @@ fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
         assert_eq!(adopts(d(db), d(ex)), adopting, "{db} -> {ex}");
     }
 }
+
+#[test]
+fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
+    // The exchange holds SOL 2 isolated and nothing cross; the bot's row says SOL 2.
+    let mut iso = row("SOL", "2", "0", false, State::DbMissing, 9);
+    iso.key.leg = crate::domain::Leg::Isolated;
+    let net = row("SOL", "0", "2", true, State::DbStale, 9);
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "SOL", "2", None)],
+    };
+    let eager = CorrectionPolicy {
+        insert: true,
+        adopt: true,
+        ..policy()
+    };
+    for _ in 0..100 {
+        let plan = corrections(
+            &report(vec![net.clone(), iso.clone()]),
+            &db,
+            &BTreeMap::new(),
+            fresh(),
+            &BTreeMap::new(),
+            &eager,
+            NOW,
+        );
+        assert!(plan.corrections.is_empty(), "{plan:?}");
+        assert!(plan.skipped.iter().all(|(_, s)| *s == Skip::OtherLegOpen));
+    }
+}

@@ -207,7 +207,7 @@ impl Reconnect {
             SessionEnd::Planned(r) => (r, Duration::ZERO),
             SessionEnd::Failed(r) => (r, self.backoff.next_delay(rand::random::<f64>())),
         };
-        tracing::warn!(venue = self.venue, account = %self.who, reason = %reason,
+        tracing::warn!(venue = self.venue, address = %self.who, reason = %reason,
             retry_in_ms = delay.as_millis() as u64, "Stream lost.");
         if !emit(StreamEvent::Disconnected { reason }).await {
             return false;

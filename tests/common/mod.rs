@@ -342,3 +342,34 @@ pub async fn run_driftwatch(args: Vec<String>) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The shipped `rules/default.yaml`, with its holds shortened so a test sees
+/// them fire (`stream-rest-drift` and so its `resync` included), written into
+/// `dir/rules`. Returns the config line that loads it.
+#[allow(dead_code)]
+pub fn shipped_rules(dir: &TempDir, symbols: &[(&str, &str)]) -> String {
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    let mut text = std::fs::read_to_string("rules/default.yaml")
+        .unwrap()
+        .replace("for: 30s", "for: 1s")
+        .replace("for: 60s", "for: 2s")
+        .replace("for: 2m", "for: 2s")
+        .replace("longer_than: 2m", "longer_than: 3s");
+    for (from, to) in symbols {
+        text = text.replace(from, to);
+    }
+    std::fs::write(rules_dir.join("default.yaml"), text).unwrap();
+    format!("rules: {{dir: {}}}\n", rules_dir.display())
+}
+
+/// The bot table's rows as (id, symbol, side, amount) text, in id order:
+/// any delete, insert or rewrite shows.
+#[allow(dead_code)]
+pub async fn table_rows(url: &str) -> Vec<Vec<Option<String>>> {
+    texts(
+        url,
+        "SELECT CAST(id AS TEXT), symbol, side, CAST(amount AS TEXT) FROM positions ORDER BY id",
+    )
+    .await
+}
