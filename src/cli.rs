@@ -745,8 +745,8 @@ fn replay(files: &[PathBuf], rules_dir: &std::path::Path, json: bool) -> ExitCod
         }
     };
     let mut header: Option<crate::replay::Header> = None;
-    let mut observations = Vec::new();
-    for f in files {
+    let mut observations: Vec<crate::replay::Observation> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
         let parsed = std::fs::read_to_string(f)
             .map_err(|e| format!("{}: cannot read: {e}", f.display()))
             .and_then(|t| crate::replay::parse(&t).map_err(|e| format!("{}: {e}", f.display())));
@@ -759,6 +759,20 @@ fn replay(files: &[PathBuf], rules_dir: &std::path::Path, json: bool) -> ExitCod
                         files[0].display()
                     );
                     return ExitCode::FAILURE;
+                }
+                // One history, oldest first: a file that starts before the
+                // previous one ended is out of order (or overlaps it).
+                if let (Some(prev), Some(first)) = (observations.last(), obs.first()) {
+                    if first.at < prev.at {
+                        eprintln!(
+                            "{}: starts at {}, before {} ends ({}): give the files oldest first (FILE.2 FILE.1 FILE)",
+                            f.display(),
+                            first.at.to_utc_string(),
+                            files[i - 1].display(),
+                            prev.at.to_utc_string(),
+                        );
+                        return ExitCode::FAILURE;
+                    }
                 }
                 header.get_or_insert(h);
                 observations.append(&mut obs);

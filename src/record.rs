@@ -2,7 +2,9 @@
 //! lines (see [`crate::replay`]), written by a task of its own so the core
 //! never waits for the disk. Size-capped and rotated: `FILE` is the newest,
 //! then `FILE.1` … `FILE.<keep>`; each file starts with the header, so each
-//! replays on its own.
+//! replays on its own. A restart appends to `FILE` when its header records
+//! the same accounts and policies (rotation is by size only); a recording
+//! of another configuration is moved aside first.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,9 +36,19 @@ struct Writer {
 }
 
 impl Writer {
-    /// Opens a fresh file, moving an existing one aside first: a restart
-    /// never overwrites history.
+    /// Opens the recording: appends to an existing one of the same
+    /// accounts and policies, or moves any other aside first. A restart never
+    /// overwrites history.
     fn open(cfg: RecordConfig, header: String) -> std::io::Result<Writer> {
+        if let Some(written) = Self::continues(&cfg.path, &header) {
+            let file = std::fs::OpenOptions::new().append(true).open(&cfg.path)?;
+            return Ok(Writer {
+                file: std::io::BufWriter::new(file),
+                cfg,
+                header,
+                written,
+            });
+        }
         if cfg.path.exists() {
             Self::shift(&cfg)?;
         }
@@ -48,6 +60,28 @@ impl Writer {
         };
         w.line_raw()?;
         Ok(w)
+    }
+
+    /// The size of an existing recording at `path` whose header records the
+    /// same accounts (with their policies) as `header`, ending in a whole
+    /// line: one this run may append to.
+    fn continues(path: &Path, header: &str) -> Option<u64> {
+        use std::io::{BufRead, Read, Seek};
+        let mut f = std::fs::File::open(path).ok()?;
+        let len = f.metadata().ok()?.len();
+        let mut first = String::new();
+        std::io::BufReader::new(&f).read_line(&mut first).ok()?;
+        let old: Header = serde_json::from_str(first.trim_end()).ok()?;
+        let new: Header = serde_json::from_str(header).ok()?;
+        if old.driftwatch_recording != new.driftwatch_recording || old.accounts != new.accounts || old.tick != new.tick
+        {
+            return None;
+        }
+        // A run killed mid-line leaves a partial last line: start afresh.
+        f.seek(std::io::SeekFrom::End(-1)).ok()?;
+        let mut last = [0u8; 1];
+        f.read_exact(&mut last).ok()?;
+        (last[0] == b'\n').then_some(len)
     }
 
     fn shift(cfg: &RecordConfig) -> std::io::Result<()> {

@@ -254,3 +254,90 @@ async fn a_task_that_dies_stops_the_process_with_its_name() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("driftwatch: task recorder failed:"), "{stderr}");
 }
+
+/// Issue [safety] 8: a restart with `--record` continues the same recording
+/// (rotation is by size only), so history is one file, in time order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_appends_to_the_recording() {
+    let dir = TempDir::new("append");
+    let mut lines_before = 0;
+    for run in 0..2 {
+        let (_sim, child, rec) = recording_run(&dir, "rec.jsonl", &[]).await;
+        eventually("observations recorded", Duration::from_secs(15), || async {
+            std::fs::read_to_string(&rec).is_ok_and(|t| t.lines().count() > lines_before + 5)
+        })
+        .await;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = std::fs::read_to_string(&rec).unwrap();
+        // One header, every observation after it, in time order (parse checks).
+        let (_, obs) = replay::parse(&text).unwrap();
+        assert_eq!(obs.len() + 1, text.lines().count());
+        assert!(
+            text.lines().filter(|l| l.contains("driftwatch_recording")).count() == 1,
+            "run {run}: one header"
+        );
+        assert!(!dir.path().join("rec.jsonl.1").exists(), "run {run}: nothing rotated");
+        lines_before = text.lines().count();
+    }
+}
+
+#[test]
+fn replay_refuses_files_out_of_time_order() {
+    let dir = TempDir::new("replay-order");
+    let text = std::fs::read_to_string(root().join("recordings/sol.jsonl")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.collect();
+    let (older, newer) = body.split_at(body.len() / 2);
+    let write = |name: &str, part: &[&str]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("{header}\n{}\n", part.join("\n"))).unwrap();
+        p
+    };
+    let (one, two) = (write("rec.jsonl.1", older), write("rec.jsonl", newer));
+    let run = |files: [&PathBuf; 2]| {
+        driftwatch()
+            .args([
+                "replay",
+                files[0].to_str().unwrap(),
+                files[1].to_str().unwrap(),
+                "--rules",
+                "rules",
+            ])
+            .current_dir(root())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run([&one, &two]).status.code(), Some(0));
+    let out = run([&two, &one]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("give the files oldest first"), "{stderr}");
+    // Within one file, a line earlier than the one above is refused with its line number.
+    let mut late: serde_json::Value = serde_json::from_str(body[body.len() - 1]).unwrap();
+    let first: serde_json::Value = serde_json::from_str(body[0]).unwrap();
+    late["at"] = serde_json::json!(first["at"].as_i64().unwrap() - 1);
+    let mut out_of_order: Vec<String> = body.iter().map(|l| l.to_string()).collect();
+    out_of_order.push(late.to_string());
+    let bad = dir.path().join("late.jsonl");
+    std::fs::write(&bad, format!("{header}\n{}\n", out_of_order.join("\n"))).unwrap();
+    let out = driftwatch()
+        .args(["replay", bad.to_str().unwrap(), "--rules", "rules"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("line {}: ", body.len() + 2)) && stderr.contains("must be in time order"),
+        "{stderr}"
+    );
+}

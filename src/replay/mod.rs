@@ -195,6 +195,16 @@ pub fn parse(text: &str) -> Result<(Header, Vec<Observation>), ReplayError> {
                 message: format!("account {:?} is not in the header", o.account),
             });
         }
+        if let Some(prev) = out.last().filter(|p: &&Observation| p.at > o.at) {
+            return Err(ReplayError::Line {
+                line: i + 1,
+                message: format!(
+                    "observed at {}, before the line above ({}): observations must be in time order",
+                    o.at.to_utc_string(),
+                    prev.at.to_utc_string()
+                ),
+            });
+        }
         out.push(o);
     }
     Ok((header, out))
