@@ -857,13 +857,19 @@ impl Core {
                 Some(closed) = closes_done.recv() => {
                     let key = (closed.account, closed.symbol.clone());
                     self.in_flight.remove(&key);
-                    if matches!(closed.result, "failed" | "unverified" | "refused") {
+                    // Not completed: failed, unverified, refused, or its fresh read
+                    // found nothing the stream shows (REST broken, or lagging).
+                    if matches!(closed.result, "failed" | "unverified" | "refused" | "nothing_to_do") {
                         let now = clock::now();
                         let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
                         let delay = crate::plan::close::retry_delay(failures);
                         tracing::warn!(symbol = %closed.symbol, failures, delay = ?delay,
                             "The close did not complete; the next one for this symbol waits.");
                         self.backing_off.insert(key, (failures, now.plus(delay)));
+                        // Its rule may decide again when the back-off ends, not only after its cooldown.
+                        let rules = self.rules.borrow().clone();
+                        let account = &self.accounts[closed.account].cfg.name;
+                        self.engine.retry_at(&rules, &closed.rule, account, &closed.symbol, now.plus(delay));
                     } else {
                         self.backing_off.remove(&key);
                     }
@@ -1256,6 +1262,9 @@ impl Core {
             let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
             let delay = crate::plan::close::retry_delay(failures);
             self.backing_off.insert(key, (failures, now.plus(delay)));
+            // The rule decides again when the back-off ends, not after its cooldown.
+            self.engine
+                .retry_at(rules, &d.rule, &d.account, &d.subject, now.plus(delay));
             let why = format!("no close while {}", b.describe());
             self.refuse_close(account, &d.subject, d, why, now);
             return;

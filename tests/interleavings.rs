@@ -112,6 +112,7 @@ fn correct() -> CorrectionPolicy {
         mode: Mode::Apply,
         insert: false,
         adopt: false,
+        mapped_symbols: None,
         confirmations: 2,
         // No settle window: freshness alone must protect a new row.
         settle: Duration::ZERO,

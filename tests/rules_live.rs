@@ -10,7 +10,8 @@ use common::*;
 use driftwatch::sim::pacifica::SimConfig;
 use rust_decimal::Decimal;
 
-const T: Duration = Duration::from_secs(15);
+// Generous: on a loaded 2-core machine a close can wait out a back-off or two.
+const T: Duration = Duration::from_secs(30);
 const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
 
 const UNTRACKED: &str = "rules:
@@ -573,4 +574,51 @@ async fn a_stale_or_disarmed_pending_close_is_not_resumed() {
         assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::new(5, 1));
         app.shutdown_within(Duration::from_secs(5)).await;
     }
+}
+
+/// Issue [baselines] 5: a close that could not go (refused while REST and
+/// the stream disagreed, or failed) is decided again when its back-off ends,
+/// not only after the rule's cooldown (15 minutes here).
+#[tokio::test]
+async fn a_refused_close_is_decided_again_after_its_back_off_not_its_cooldown() {
+    use driftwatch::sim::pacifica::RestFault;
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");
+    let dir = TempDir::new("refused-again");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 0.5)]).await;
+    let rules = "rules:\n  - id: sol-limit\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 1}}\n    cooldown: 15m\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, |s| {
+        s.accounts[0].report.sources.iter().all(|h| h.trusted)
+    })
+    .await;
+    // REST breaks (answers "no positions") as the position crosses the limit.
+    sim.sim.set_rest_fault(Some(RestFault::EmptyPositions), None);
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    let not_done = |m: &str| {
+        ["refused", "nothing_to_do"]
+            .iter()
+            .map(|r| {
+                sample(
+                    m,
+                    &format!(
+                        r#"driftwatch_emergency_closes_total{{account="main",result="{r}",symbol="SOL",venue="pacifica"}}"#
+                    ),
+                )
+                .unwrap_or(0.0)
+            })
+            .sum::<f64>()
+    };
+    // Refused (the views disagree) or, decided on the stream before REST
+    // was read again, found nothing by its fresh REST read.
+    eventually("a close that could not go", T, || async {
+        not_done(&app.metrics.render()) >= 1.0
+    })
+    .await;
+    assert!(sim.sim.orders().is_empty());
+    sim.sim.set_rest_fault(None, None);
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    assert_eq!(sim.sim.orders().len(), 1);
+    app.shutdown_within(Duration::from_secs(5)).await;
 }

@@ -484,6 +484,8 @@ pub struct CloseDone {
     pub symbol: String,
     pub result: &'static str,
     pub summary: String,
+    /// The rule whose decision this was.
+    pub rule: String,
     /// After an unverified close: what a retry may still send (`Some(None)`:
     /// unbounded, a flatten).
     pub room: Option<Option<rust_decimal::Decimal>>,
@@ -573,6 +575,7 @@ impl Closes {
                 symbol: req.symbol.clone(),
                 result,
                 summary,
+                rule: req.rule.clone(),
                 room: None,
             }
         };
@@ -812,6 +815,7 @@ pub async fn run_closes(
                             symbol: req.symbol.clone(),
                             result: "refused",
                             summary: "a close for this symbol is already running".into(),
+                            rule: req.rule.clone(),
                             room: None,
                         })
                         .await;

@@ -932,6 +932,10 @@ impl Validator<'_> {
             mode: c.mode.unwrap_or(Mode::DryRun),
             insert: c.insert.unwrap_or(false),
             adopt: c.adopt.unwrap_or(false),
+            mapped_symbols: mapping
+                .as_ref()
+                .filter(|m| !m.symbols.is_empty())
+                .map(|m| m.symbols.values().cloned().collect()),
             confirmations: confirmations.max(2),
             settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),
             max_rows: max_rows.max(1),

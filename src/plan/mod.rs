@@ -61,6 +61,10 @@ pub struct CorrectionPolicy {
     /// Rewrite a row to the exchange's larger size or other side (off by
     /// default, for the same reason).
     pub adopt: bool,
+    /// The venue symbols the mapping's `symbols:` names, when it names any:
+    /// a row is never inserted for a symbol outside them (it would carry a
+    /// venue name the bot does not use).
+    pub mapped_symbols: Option<std::collections::BTreeSet<String>>,
     /// Distinct reads a mismatch must have been seen in.
     pub confirmations: u32,
     /// Quiet time after the bot's last write to a row.
@@ -145,6 +149,8 @@ pub enum Skip {
     /// Another leg of the symbol is open (Nado's isolated margin): the bot's
     /// row may be tracking it, so the row is neither deleted nor moved.
     OtherLegOpen,
+    /// An insert for a venue symbol the mapping's `symbols:` does not name.
+    UnmappedSymbol,
 }
 
 /// Why a whole account is left alone this cycle.
@@ -386,6 +392,14 @@ pub fn corrections(
                 .skipped
                 .push((row.key.clone(), Skip::Ambiguous { rows: rows.len() })),
             State::DbMissing if !policy.insert => plan.skipped.push((row.key.clone(), Skip::InsertsOff)),
+            State::DbMissing
+                if policy
+                    .mapped_symbols
+                    .as_ref()
+                    .is_some_and(|m| !m.contains(&row.key.symbol)) =>
+            {
+                plan.skipped.push((row.key.clone(), Skip::UnmappedSymbol))
+            }
             State::DbMissing => plan.corrections.push(Correction {
                 op: Op::Created,
                 key: row.key.clone(),

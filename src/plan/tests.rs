@@ -59,6 +59,7 @@ fn policy() -> CorrectionPolicy {
         mode: Mode::Apply,
         insert: true,
         adopt: false,
+        mapped_symbols: None,
         confirmations: 3,
         settle: Duration::from_secs(30),
         max_rows: 25,
@@ -510,4 +511,28 @@ fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
         assert!(plan.corrections.is_empty(), "{plan:?}");
         assert!(plan.skipped.iter().all(|(_, s)| *s == Skip::OtherLegOpen));
     }
+}
+
+#[test]
+fn no_insert_under_a_venue_name_the_mapping_does_not_know() {
+    let mapped = CorrectionPolicy {
+        mapped_symbols: Some(["ETH-PERP".to_owned(), "SOL-PERP".to_owned()].into()),
+        ..policy()
+    };
+    let r = report(vec![
+        row("XRP-PERP", "10", "0", false, State::DbMissing, 3),
+        row("SOL-PERP", "1", "0", false, State::DbMissing, 3),
+    ]);
+    let plan = corrections(
+        &r,
+        &DbSnapshot::default(),
+        &BTreeMap::new(),
+        fresh(),
+        &BTreeMap::new(),
+        &mapped,
+        NOW,
+    );
+    assert_eq!(plan.summary(), "0 updated, 1 created, 0 deleted");
+    assert_eq!(plan.corrections[0].key, PositionKey::net("SOL-PERP"));
+    assert_eq!(plan.skipped, vec![(PositionKey::net("XRP-PERP"), Skip::UnmappedSymbol)]);
 }

@@ -362,6 +362,22 @@ impl Engine {
         }
     }
 
+    /// Shortens `rule`'s cooldown for `subject` of `account` so it may fire
+    /// again at `at`: its action did not complete (a close that failed or was
+    /// refused), so it decides again when the caller's back-off ends, not only
+    /// after its cooldown. Until then nothing fires (no storm of decisions).
+    pub fn retry_at(&mut self, rules: &RuleSet, rule: &str, account: &str, subject: &str, at: Timestamp) {
+        let Some(cooldown) = rules.rules.iter().find(|r| r.id == rule).map(|r| r.cooldown) else {
+            return;
+        };
+        let due = Timestamp(at.0.saturating_sub(cooldown.as_millis().min(i64::MAX as u128) as i64));
+        for (k, fired) in self.fired.iter_mut() {
+            if k.rule == rule && k.account == account && k.subject == subject {
+                *fired = (*fired).min(due);
+            }
+        }
+    }
+
     /// The firings since the last call, to be journaled.
     pub fn take_fired(&mut self) -> Vec<Fired> {
         std::mem::take(&mut self.newly_fired)

@@ -176,4 +176,20 @@ mod focus {
         );
         assert!(engine.holds(&rules, "other", Timestamp(260_000)).is_empty());
     }
+
+    #[test]
+    fn a_rule_whose_close_failed_fires_again_when_the_back_off_ends() {
+        let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();
+        let mut engine = Engine::new();
+        let over = report(&[("BTC", "1"), ("ETH", "1")]);
+        assert_eq!(evaluate(&mut engine, &rules, &over, 0, &[]), ["BTC", "ETH"]);
+        // BTC's close failed at 1 s; the caller backs off until 3 s.
+        engine.retry_at(&rules, "limit", "main", "BTC", Timestamp(3_000));
+        // Not before (no decision at every evaluation meanwhile)...
+        assert!(evaluate(&mut engine, &rules, &over, 2_000, &[]).is_empty());
+        assert!(evaluate(&mut engine, &rules, &over, 2_999, &[]).is_empty());
+        // ...then once; ETH stays in its hour's cooldown.
+        assert_eq!(evaluate(&mut engine, &rules, &over, 3_000, &[]), ["BTC"]);
+        assert!(evaluate(&mut engine, &rules, &over, 3_500, &[]).is_empty());
+    }
 }

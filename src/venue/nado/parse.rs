@@ -82,6 +82,19 @@ fn x18(s: &str) -> Result<Decimal, NadoError> {
     parse_x18(s).map_err(NadoError::Parse)
 }
 
+/// The entry price a position's quote leg implies, `-v_quote / amount`
+/// (nado.md §3: approximate once funding or PnL settlement has moved the
+/// quote leg), to 8 decimals; `None` when the venue gave no quote leg or it
+/// does not divide.
+fn entry_price(v_quote: Option<&str>, size: Decimal) -> Result<Option<Decimal>, NadoError> {
+    let Some(q) = v_quote else { return Ok(None) };
+    let q = x18(q)?;
+    Ok((-q)
+        .checked_div(size)
+        .filter(|p| p.is_sign_positive() && !p.is_zero())
+        .map(|p| p.round_dp(8).normalize()))
+}
+
 /// `contracts`: (chain id, endpoint address).
 pub fn contracts(text: &str) -> Result<(u64, String), NadoError> {
     let c: models::Contracts = envelope(text)?;
@@ -144,7 +157,7 @@ pub fn subaccount_info(
         positions.push(Position {
             key: PositionKey::net(name(b.product_id)?),
             size,
-            entry_price: None,
+            entry_price: entry_price(b.balance.v_quote_balance.as_deref(), size)?,
         });
     }
     let mut marks = BTreeMap::new();
@@ -269,7 +282,10 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
                         leg: if pc.isolated { Leg::Isolated } else { Leg::Net },
                     },
                     size: x18(&pc.amount)?,
-                    entry_price: None,
+                    entry_price: match x18(&pc.amount)? {
+                        size if size.is_zero() => None,
+                        size => entry_price(pc.v_quote_amount.as_deref(), size)?,
+                    },
                 },
                 // Nanoseconds order events of one connection; duplicates carry the same size.
                 seq: Some((ts / 1_000) as u64),
@@ -491,6 +507,18 @@ mod tests {
         view.apply(&ev, Timestamp(2));
         assert_eq!(view.positions(), &once);
         assert_eq!(once.get(&PositionKey::net("ETH-PERP")).map(|p| p.size), Some(d("-0.1")));
+    }
+
+    #[test]
+    fn the_entry_price_is_the_quote_leg_over_the_amount() {
+        // Short 0.5 ETH entered at 3000: the quote leg holds +1500.
+        let short = entry_price(Some("1500000000000000000000"), Decimal::new(-5, 1)).unwrap();
+        assert_eq!(short, Some(Decimal::from(3000)));
+        let long = entry_price(Some("-247000000000000000000"), Decimal::from(2)).unwrap();
+        assert_eq!(long, Some(Decimal::new(1235, 1)));
+        assert_eq!(entry_price(None, Decimal::ONE).unwrap(), None);
+        // A quote leg that no longer implies a price (settled past zero) gives none.
+        assert_eq!(entry_price(Some("5000000000000000000"), Decimal::ONE).unwrap(), None);
     }
 
     #[test]
