@@ -217,6 +217,36 @@ async fn code_21_re_reads_the_side() {
     assert_eq!(sim.sim.position(ACCOUNT, "ETH"), Decimal::ZERO);
 }
 
+/// Issue [safety] 5: every reply is lost, but the first order filled. The
+/// close is settled by fresh reads (verified), not paged as failed after its
+/// attempts; the retries carried the same id, so only one order executed.
+#[tokio::test]
+async fn a_close_whose_replies_are_all_lost_is_settled_by_a_fresh_read() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.open(ACCOUNT, "SOL", "ask", "2", "150");
+    sim.sim.lose_all_order_responses(true);
+    let key = main_key();
+    let out = close_position(
+        &client(&sim),
+        &params(&key, false, true),
+        "SOL",
+        CloseTarget::Flatten,
+        d("0.01"),
+        &cloid(),
+    )
+    .await;
+    assert!(matches!(out, CloseOutcome::Verified { order_id: None, .. }), "{out:?}");
+    let executed = sim
+        .sim
+        .orders()
+        .iter()
+        .filter(|o| o.response.contains("order_id"))
+        .count();
+    assert_eq!(executed, 1, "{:?}", sim.sim.orders());
+    assert!(sim.sim.orders().len() > 1, "every try's reply was lost");
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
+}
+
 #[tokio::test]
 async fn a_lost_response_is_retried_with_the_same_id_and_code_36_confirms_it() {
     let sim = start_sim(fast_sim()).await;

@@ -253,6 +253,8 @@ struct State {
     agents: BTreeSet<(String, String)>,
     /// Execute the next order but answer 504 (a response lost on the way).
     lose_next_order_response: bool,
+    /// Every order response is lost (504), whatever the order did.
+    lose_all_order_responses: bool,
     /// Before deciding on the next order, set this position (the venue's
     /// state moved while the order was in flight).
     next_order_position: Option<PendingMove>,
@@ -328,6 +330,7 @@ impl Sim {
                     cloids: BTreeSet::new(),
                     agents: BTreeSet::new(),
                     lose_next_order_response: false,
+                    lose_all_order_responses: false,
                     next_order_position: None,
                     rate_limit_next_order: false,
                     marks: BTreeMap::new(),
@@ -456,6 +459,11 @@ impl Sim {
     /// Execute the next market order but answer 504, as if the response were lost.
     pub fn lose_next_order_response(&self) {
         self.lock().lose_next_order_response = true;
+    }
+
+    /// Lose every order response (504) until cleared, whatever the order did.
+    pub fn lose_all_order_responses(&self, lose: bool) {
+        self.lock().lose_all_order_responses = lose;
     }
 
     /// When the next order arrives, the position is `position` (`None`:
@@ -858,7 +866,8 @@ impl Sim {
         let (status, body, fill) = self.order_decision(raw);
         let lose = {
             let mut st = self.lock();
-            let lose = status == StatusCode::OK && std::mem::take(&mut st.lose_next_order_response);
+            let lose = (status == StatusCode::OK && std::mem::take(&mut st.lose_next_order_response))
+                || st.lose_all_order_responses;
             st.orders.push(ReceivedOrder {
                 at: Instant::now(),
                 body: serde_json::from_slice(raw).unwrap_or(Value::Null),
