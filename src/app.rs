@@ -859,7 +859,8 @@ impl Core {
                     self.in_flight.remove(&key);
                     // Not completed: failed, unverified, refused, or its fresh read
                     // found nothing the stream shows (REST broken, or lagging).
-                    if matches!(closed.result, "failed" | "unverified" | "refused" | "nothing_to_do") {
+                    use crate::journal::Status;
+                    if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
                         let now = clock::now();
                         let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
                         let delay = crate::plan::close::retry_delay(failures);
@@ -874,8 +875,12 @@ impl Core {
                         self.backing_off.remove(&key);
                     }
                     let a = &mut self.accounts[closed.account];
+                    // Retries and resumed closes count toward max_per_hour too.
+                    for _ in 0..closed.uncounted {
+                        a.closes_sent.push_back(clock::now());
+                    }
                     a.last_close = Some(format!("{} {}: {}", closed.symbol, closed.result, closed.summary));
-                    tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result,
+                    tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result.as_str(),
                         summary = %closed.summary, "Close finished.");
                     a.poll_now.notify_one();
                     // A rule that still holds may act again now, not at the next tick.
@@ -1175,8 +1180,15 @@ impl Core {
                 }
                 crate::rules::Action::Resync => {
                     let a = &self.accounts[account];
-                    a.resync.notify_one();
                     a.poll_now.notify_one();
+                    // A drift in which REST moved and the stream did not is REST's
+                    // to mend: a new stream baseline would be judged against it.
+                    if a.src.view.rest_moved(&d.subject) {
+                        tracing::warn!(account = %a.cfg.name, subject = %d.subject,
+                            "REST changed where the stream did not: reading REST again, not resyncing the stream.");
+                    } else {
+                        a.resync.notify_one();
+                    }
                 }
                 crate::rules::Action::CorrectDb => {
                     if let Some(report) = self.accounts[account].last_report.clone() {
@@ -1386,6 +1398,7 @@ impl Core {
                 lot,
                 retry: 0,
                 cap: None,
+                resumed: false,
             };
             match self.close_tx.try_send(req) {
                 Ok(()) => {

@@ -52,6 +52,88 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// Where an entry stands. Corrections end `applied`, `moved`, `dry_run`,
+/// `refused`, `failed` or (settled after a crash) `not_applied`; closes end
+/// as their outcome, or `abandoned` / `disarmed` when a restart does not
+/// resume them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Applied,
+    Moved,
+    DryRun,
+    Refused,
+    Failed,
+    NotApplied,
+    Verified,
+    Unverified,
+    NothingToDo,
+    BelowLot,
+    Disarmed,
+    Abandoned,
+}
+
+impl Status {
+    pub const ALL: [Status; 13] = [
+        Status::Pending,
+        Status::Applied,
+        Status::Moved,
+        Status::DryRun,
+        Status::Refused,
+        Status::Failed,
+        Status::NotApplied,
+        Status::Verified,
+        Status::Unverified,
+        Status::NothingToDo,
+        Status::BelowLot,
+        Status::Disarmed,
+        Status::Abandoned,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Applied => "applied",
+            Status::Moved => "moved",
+            Status::DryRun => "dry_run",
+            Status::Refused => "refused",
+            Status::Failed => "failed",
+            Status::NotApplied => "not_applied",
+            Status::Verified => "verified",
+            Status::Unverified => "unverified",
+            Status::NothingToDo => "nothing_to_do",
+            Status::BelowLot => "below_lot",
+            Status::Disarmed => "disarmed",
+            Status::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Status, String> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown journal status {s:?}"))
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Reads as its word, for assertions and filters (`e.status == "verified"`).
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     /// `<correlation id>/<index>`.
@@ -63,8 +145,7 @@ pub struct Entry {
     pub account: String,
     pub symbol: String,
     pub op: String,
-    /// `pending`, `applied`, `moved`, `dry_run`, `refused`, `failed`, `not_applied`.
-    pub status: String,
+    pub status: Status,
     /// JSON: what was planned, and the outcome's detail.
     pub detail: String,
     pub finished_at: Option<Timestamp>,
@@ -99,7 +180,7 @@ fn entry(r: &AnyRow) -> Result<Entry, sqlx::Error> {
         account: r.try_get(5)?,
         symbol: r.try_get(6)?,
         op: r.try_get(7)?,
-        status: r.try_get(8)?,
+        status: Status::from_str(&r.try_get::<String, _>(8)?).map_err(|e| sqlx::Error::Decode(e.into()))?,
         detail: r.try_get(9)?,
         finished_at: r.try_get::<Option<i64>, _>(10)?.map(Timestamp),
     })
@@ -120,7 +201,7 @@ fn insert(e: &Entry) -> Query<'static> {
     .bind(e.account.clone())
     .bind(e.symbol.clone())
     .bind(e.op.clone())
-    .bind(e.status.clone())
+    .bind(e.status.as_str())
     .bind(e.detail.clone())
     .bind(e.finished_at.map(|t| t.0))
 }
@@ -225,11 +306,11 @@ impl Journal {
     }
 
     /// Records the outcome of entries (one transaction).
-    pub async fn finish(&self, outcomes: &[(String, String)], at: Timestamp) -> Result<(), String> {
+    pub async fn finish(&self, outcomes: &[(String, Status)], at: Timestamp) -> Result<(), String> {
         let mut tx = self.pool.begin().await.map_err(err)?;
         for (entry_id, status) in outcomes {
             sqlx::query("UPDATE driftwatch_journal SET status = $1, finished_at_ms = $2 WHERE entry_id = $3")
-                .bind(status.clone())
+                .bind(status.as_str())
                 .bind(at.0)
                 .bind(entry_id.clone())
                 .execute(&mut *tx)

@@ -111,7 +111,7 @@ pub async fn run(
             account: acc.name.clone(),
             symbol: symbol.clone(),
             op: "close_position".into(),
-            status: "pending".into(),
+            status: journal::Status::Pending,
             detail: serde_json::json!({"source": "panic_button", "armed": armed, "client_order_id": cloid}).to_string(),
             finished_at: None,
         };
@@ -123,10 +123,7 @@ pub async fn run(
         let outcome = close_account(&params, symbol, CloseTarget::Flatten, lot, &cloid, ready(Ok(()))).await;
         ok &= report(symbol, &outcome, print_request);
         let _ = journal
-            .finish(
-                &[(journal::entry_id(&cloid, 0), outcome.result().to_owned())],
-                clock::now(),
-            )
+            .finish(&[(journal::entry_id(&cloid, 0), outcome.result())], clock::now())
             .await;
     }
     journal.close().await;

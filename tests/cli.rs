@@ -194,7 +194,7 @@ async fn history_shows_the_journal() {
         account: "main".into(),
         symbol: symbol.into(),
         op: op.into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         detail: "{}".into(),
         finished_at: Some(Timestamp(at)),
     };

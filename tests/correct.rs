@@ -729,7 +729,7 @@ async fn restart_mid_cycle(kind: Kind) {
         account: "main".into(),
         symbol: symbol.into(),
         op: "deleted".into(),
-        status: "pending".into(),
+        status: driftwatch::journal::Status::Pending,
         detail: "{}".into(),
         finished_at: None,
     };
@@ -777,7 +777,7 @@ async fn restart_mid_cycle(kind: Kind) {
 
     let journal = Journal::open(&journal_url(&dir)).await.unwrap();
     let entries = journal.history(Timestamp(0), None).await.unwrap();
-    let status = |cid: &str| entries.iter().find(|e| e.correlation_id == cid).unwrap().status.clone();
+    let status = |cid: &str| entries.iter().find(|e| e.correlation_id == cid).unwrap().status;
     assert_eq!(status("committed"), "applied", "settled from the archive");
     assert_eq!(status("lost"), "not_applied");
     let pump: Vec<&Entry> = entries
@@ -805,6 +805,28 @@ async fn sqlite_restart_in_the_middle_of_a_cycle_applies_nothing_twice() {
 }
 
 /// The grants README.md gives, and nothing more.
+/// A PostgreSQL login role with `grants` on the bot's table (and what the
+/// archive needs), and its URL.
+async fn role_with(url: &str, grants: &str) -> (String, String) {
+    let role = format!("dw_role_{}", unique());
+    let archive_ddl =
+        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
+    exec(
+        url,
+        &format!(
+            "CREATE ROLE {role} LOGIN;\
+             {archive_ddl};\
+             GRANT {grants} ON positions TO {role};\
+             GRANT USAGE ON SEQUENCE positions_id_seq TO {role};\
+             GRANT SELECT, INSERT ON driftwatch_archive TO {role};\
+             GRANT USAGE ON SEQUENCE driftwatch_archive_id_seq TO {role};"
+        ),
+    )
+    .await;
+    let role_url = url.replace("postgres@", &format!("{role}@"));
+    (role, role_url)
+}
+
 #[tokio::test]
 async fn postgres_least_privilege_role_is_enough() {
     let dir = TempDir::new("grants");
@@ -816,22 +838,7 @@ async fn postgres_least_privilege_role_is_enough() {
         .map(|(s, side, a, _)| (*s, *side, *a))
         .collect();
     insert_rows(&url, Kind::Pg, &rows).await;
-    let role = format!("dw_role_{}", unique());
-    let archive_ddl =
-        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
-    exec(
-        &url,
-        &format!(
-            "CREATE ROLE {role} LOGIN;\
-             {archive_ddl};\
-             GRANT SELECT, INSERT, UPDATE, DELETE ON positions TO {role};\
-             GRANT USAGE ON SEQUENCE positions_id_seq TO {role};\
-             GRANT SELECT, INSERT ON driftwatch_archive TO {role};\
-             GRANT USAGE ON SEQUENCE driftwatch_archive_id_seq TO {role};"
-        ),
-    )
-    .await;
-    let role_url = url.replace("postgres@", &format!("{role}@"));
+    let (role, role_url) = role_with(&url, "SELECT, INSERT, UPDATE, DELETE").await;
     let sim = start_sim(SimConfig::default()).await;
     driftwatch::demo::seed_exchange(&sim.sim);
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
@@ -960,7 +967,7 @@ async fn the_journal_also_lives_in_postgres() {
         account: "main".into(),
         symbol: format!("S{i}"),
         op: "deleted".into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         detail: "{}".into(),
         finished_at: None,
     };
@@ -982,9 +989,12 @@ async fn the_journal_also_lives_in_postgres() {
     let closes = j.pending(driftwatch::journal::Kind::EmergencyClose).await.unwrap();
     assert_eq!(closes.len(), 1);
     assert_eq!(closes[0].symbol, "S9");
-    j.finish(&[(journal::entry_id("pgj", 0), "applied".into())], Timestamp(99))
-        .await
-        .unwrap();
+    j.finish(
+        &[(journal::entry_id("pgj", 0), driftwatch::journal::Status::Applied)],
+        Timestamp(99),
+    )
+    .await
+    .unwrap();
     let pending = j.pending(driftwatch::journal::Kind::DbCorrection).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].symbol, "S1");
@@ -1079,22 +1089,7 @@ async fn postgres_a_permission_error_backs_off_and_pages_once() {
         return;
     };
     insert_rows(&url, Kind::Pg, &[("VIRTUAL", "bid", 49.5)]).await;
-    let role = format!("dw_perm_{}", unique());
-    let archive_ddl =
-        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
-    exec(
-        &url,
-        &format!(
-            "CREATE ROLE {role} LOGIN;\
-             {archive_ddl};\
-             GRANT SELECT, INSERT, UPDATE ON positions TO {role};\
-             GRANT USAGE ON SEQUENCE positions_id_seq TO {role};\
-             GRANT SELECT, INSERT ON driftwatch_archive TO {role};\
-             GRANT USAGE ON SEQUENCE driftwatch_archive_id_seq TO {role};"
-        ),
-    )
-    .await;
-    let role_url = url.replace("postgres@", &format!("{role}@"));
+    let (role, role_url) = role_with(&url, "SELECT, INSERT, UPDATE").await;
     let sim = start_sim(SimConfig::default()).await;
     let app = start_app(
         &fast_config_with(

@@ -226,37 +226,12 @@ impl World {
         }
     }
 
-    /// Plans as the core does after a DB read.
-    fn planned(&mut self) -> Vec<plan::Correction> {
+    /// Plans as the core does after a DB read: the plan and the source
+    /// times it was made on (none while the DB is unusable).
+    fn plan(&mut self) -> Option<(plan::CorrectionPlan, SourceTimes)> {
         let p = policy();
         let report = self.rec.reconcile(0, &self.src.inputs(), &p, self.now);
-        let Ok(db) = self.src.db.usable(self.now, p.db_stale_after, p.db_stale_after) else {
-            return Vec::new();
-        };
-        let times = SourceTimes {
-            ws: self.src.view.last_frame_at(),
-            rest: self.src.rest.read_at(),
-            db: self.src.db.read_at(),
-        };
-        plan::corrections(
-            &report,
-            db,
-            self.src.view.positions(),
-            times,
-            &BTreeMap::new(),
-            &correct(),
-            self.now,
-        )
-        .corrections
-    }
-
-    /// Plans as the core does after a DB read, and checks every correction.
-    fn check(&mut self) -> Result<(), TestCaseError> {
-        let p = policy();
-        let report = self.rec.reconcile(0, &self.src.inputs(), &p, self.now);
-        let Ok(db) = self.src.db.usable(self.now, p.db_stale_after, p.db_stale_after) else {
-            return Ok(());
-        };
+        let db = self.src.db.usable(self.now, p.db_stale_after, p.db_stale_after).ok()?;
         let times = SourceTimes {
             ws: self.src.view.last_frame_at(),
             rest: self.src.rest.read_at(),
@@ -271,6 +246,18 @@ impl World {
             &correct(),
             self.now,
         );
+        Some((plan, times))
+    }
+
+    fn planned(&mut self) -> Vec<plan::Correction> {
+        self.plan().map(|(p, _)| p.corrections).unwrap_or_default()
+    }
+
+    /// Plans as the core does after a DB read, and checks every correction.
+    fn check(&mut self) -> Result<(), TestCaseError> {
+        let Some((plan, times)) = self.plan() else {
+            return Ok(());
+        };
         for c in &plan.corrections {
             let s = SYMBOLS.iter().position(|x| *x == c.key.symbol).unwrap();
             let truly = d(self.truth.get(&s).copied().unwrap_or(0));

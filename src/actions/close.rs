@@ -30,6 +30,7 @@
 //! Cancel-safety: not cancel-safe once an order is sent; callers run it to
 //! completion (the shutdown path waits for it).
 
+use crate::journal::Status;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -137,15 +138,16 @@ impl CloseOutcome {
         }
     }
 
-    /// The label for `driftwatch_emergency_closes_total{result}`.
-    pub fn result(&self) -> &'static str {
+    /// How it ends in the journal; its word is the label of
+    /// `driftwatch_emergency_closes_total{result}`.
+    pub fn result(&self) -> Status {
         match self {
-            CloseOutcome::Verified { .. } => "verified",
-            CloseOutcome::Unverified { .. } => "unverified",
-            CloseOutcome::AlreadyFlat | CloseOutcome::NothingToReduce => "nothing_to_do",
-            CloseOutcome::BelowOneLot { .. } => "below_lot",
-            CloseOutcome::Disarmed { .. } => "disarmed",
-            CloseOutcome::Failed(_) => "failed",
+            CloseOutcome::Verified { .. } => Status::Verified,
+            CloseOutcome::Unverified { .. } => Status::Unverified,
+            CloseOutcome::AlreadyFlat | CloseOutcome::NothingToReduce => Status::NothingToDo,
+            CloseOutcome::BelowOneLot { .. } => Status::BelowLot,
+            CloseOutcome::Disarmed { .. } => Status::Disarmed,
+            CloseOutcome::Failed(_) => Status::Failed,
         }
     }
 }

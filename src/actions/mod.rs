@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::botdb::mapping::{Mapping, TableInfo, TableName};
 use crate::botdb::BotDb;
 use crate::clock;
-use crate::journal::{self, Entry, Journal};
+use crate::journal::{self, Entry, Journal, Status};
 use crate::metrics::Metrics;
 use crate::notify::{Page, Severity};
 use crate::plan::{Correction, CorrectionPlan, Mode};
@@ -199,17 +199,15 @@ impl Corrections {
             };
             match correct::archived(&self.db, &t.archive, &cid).await {
                 Ok(archived) => {
-                    let outcomes: Vec<(String, String)> = entries
+                    let outcomes: Vec<(String, Status)> = entries
                         .iter()
                         .map(|e| {
                             let done = archived.iter().any(|(op, sym, _)| *op == e.op && *sym == e.symbol);
-                            (
-                                e.entry_id.clone(),
-                                if done { "applied" } else { "not_applied" }.to_owned(),
-                            )
+                            let status = if done { Status::Applied } else { Status::NotApplied };
+                            (e.entry_id.clone(), status)
                         })
                         .collect();
-                    let applied = outcomes.iter().filter(|(_, s)| s == "applied").count();
+                    let applied = outcomes.iter().filter(|(_, s)| *s == Status::Applied).count();
                     tracing::warn!(correlation_id = %cid, account = %t.account, entries = entries.len(), applied,
                         "Settled a correction cycle interrupted by a restart, from the archive.");
                     if let Err(e) = j.finish(&outcomes, clock::now()).await {
@@ -240,7 +238,7 @@ impl Corrections {
             outcome,
         };
         let failed = |summary: String, failure: Failure| report(summary, false, CycleOutcome::Failed(failure));
-        let entry = |i: usize, c: &Correction, status: &str| Entry {
+        let entry = |i: usize, c: &Correction, status: Status| Entry {
             entry_id: journal::entry_id(&cid, i),
             correlation_id: cid.clone(),
             created_at: now,
@@ -249,9 +247,9 @@ impl Corrections {
             account: t.account.clone(),
             symbol: c.key.symbol.clone(),
             op: c.op.as_str().into(),
-            status: status.into(),
+            status,
             detail: detail(c),
-            finished_at: (status != "pending").then_some(now),
+            finished_at: (status != Status::Pending).then_some(now),
         };
         let Some(journal) = journal else {
             let f = self.fail(
@@ -271,7 +269,7 @@ impl Corrections {
                 .corrections
                 .iter()
                 .enumerate()
-                .map(|(i, c)| entry(i, c, "refused"))
+                .map(|(i, c)| entry(i, c, Status::Refused))
                 .collect();
             if let Err(e) = journal.record(&entries).await {
                 tracing::error!(error = %e, "Cannot journal a refused cycle.");
@@ -300,7 +298,7 @@ impl Corrections {
                 .corrections
                 .iter()
                 .enumerate()
-                .map(|(i, c)| entry(i, c, "dry_run"))
+                .map(|(i, c)| entry(i, c, Status::DryRun))
                 .collect();
             if let Err(e) = journal.record(&entries).await {
                 tracing::error!(error = %e, "Cannot journal a dry run.");
@@ -344,7 +342,7 @@ impl Corrections {
             .corrections
             .iter()
             .enumerate()
-            .map(|(i, c)| entry(i, c, "pending"))
+            .map(|(i, c)| entry(i, c, Status::Pending))
             .collect();
         if let Err(e) = journal.record(&entries).await {
             let f = self.fail(
@@ -369,16 +367,16 @@ impl Corrections {
                 let mut applied = CorrectionPlan::default();
                 for (i, (c, o)) in plan.corrections.iter().zip(&outcomes).enumerate() {
                     let status = match o {
-                        RowOutcome::Applied => "applied",
-                        RowOutcome::Moved => "moved",
+                        RowOutcome::Applied => Status::Applied,
+                        RowOutcome::Moved => Status::Moved,
                     };
                     if *o == RowOutcome::Applied {
                         applied.corrections.push(c.clone());
                     }
-                    statuses.push((journal::entry_id(&cid, i), status.to_owned()));
-                    self.count(t, c, status);
+                    statuses.push((journal::entry_id(&cid, i), status));
+                    self.count(t, c, status.as_str());
                     tracing::warn!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
-                        result = status, before = ?c.row.as_ref().map(|r| r.size), after = ?c.target,
+                        result = status.as_str(), before = ?c.row.as_ref().map(|r| r.size), after = ?c.target,
                         reason = %c.evidence.state, "Corrected the bot's row.");
                 }
                 if let Err(e) = journal.finish(&statuses, clock::now()).await {
@@ -398,8 +396,8 @@ impl Corrections {
                 report(line, !applied.corrections.is_empty(), CycleOutcome::Applied)
             }
             Err(e) => {
-                let statuses: Vec<(String, String)> = (0..plan.corrections.len())
-                    .map(|i| (journal::entry_id(&cid, i), "failed".to_owned()))
+                let statuses: Vec<(String, Status)> = (0..plan.corrections.len())
+                    .map(|i| (journal::entry_id(&cid, i), Status::Failed))
                     .collect();
                 if let Err(je) = journal.finish(&statuses, clock::now()).await {
                     tracing::error!(error = %je, "Cannot journal a failed cycle.");
@@ -471,6 +469,16 @@ pub struct CloseRequest {
     /// A retry's share of its decision: what the earlier intents left room
     /// for (`None` for a decision's first intent: its first fresh read).
     pub cap: Option<rust_decimal::Decimal>,
+    /// Resumed from the journal after a restart (the core never counted it).
+    pub resumed: bool,
+}
+
+impl CloseRequest {
+    /// Intents of this decision the core has not counted toward
+    /// `max_per_hour`: its retries, and a resumed first one.
+    pub fn uncounted_intents(&self) -> u32 {
+        self.retry + u32::from(self.resumed)
+    }
 }
 
 /// An unverified close is tried again (a new intent, sized from a new fresh
@@ -482,10 +490,12 @@ pub const UNVERIFIED_RETRIES: u32 = 2;
 pub struct CloseDone {
     pub account: usize,
     pub symbol: String,
-    pub result: &'static str,
+    pub result: Status,
     pub summary: String,
     /// The rule whose decision this was.
     pub rule: String,
+    /// Intents the core did not count toward `max_per_hour` (retries, a resumed close).
+    pub uncounted: u32,
     /// After an unverified close: what a retry may still send (`Some(None)`:
     /// unbounded, a flatten).
     pub room: Option<Option<rust_decimal::Decimal>>,
@@ -568,14 +578,16 @@ impl Closes {
                 at: clock::now(),
             });
         };
-        let done = |result: &'static str, summary: String| {
-            self.metrics.close_finished(&a.venue, &a.account, &req.symbol, result);
+        let done = |result: Status, summary: String| {
+            self.metrics
+                .close_finished(&a.venue, &a.account, &req.symbol, result.as_str());
             CloseDone {
                 account: req.account,
                 symbol: req.symbol.clone(),
                 result,
                 summary,
                 rule: req.rule.clone(),
+                uncounted: req.uncounted_intents(),
                 room: None,
             }
         };
@@ -588,7 +600,7 @@ impl Closes {
                 ),
                 req.rule.clone(),
             );
-            return done("refused", "no close configuration".into());
+            return done(Status::Refused, "no close configuration".into());
         };
         let entry_id = journal::entry_id(&cloid, 0);
         // The "before" entry; nothing is sent until it is written (a resumed
@@ -618,7 +630,7 @@ impl Closes {
                     crate::plan::close::CloseTarget::Flatten => "close_position".into(),
                     crate::plan::close::CloseTarget::ReduceTo(_) => "reduce_to_bot".into(),
                 },
-                status: "pending".into(),
+                status: Status::Pending,
                 detail: serde_json::to_string(&detail).unwrap_or_default(),
                 finished_at: None,
             };
@@ -673,7 +685,7 @@ impl Closes {
             }
         }
         if let Some(j) = journal {
-            if let Err(e) = j.finish(&[(entry_id, result.to_owned())], clock::now()).await {
+            if let Err(e) = j.finish(&[(entry_id, result)], clock::now()).await {
                 tracing::error!(error = %e, "Cannot journal a close's outcome.");
             }
         }
@@ -726,8 +738,8 @@ pub async fn run_closes(
             let fate = resume(e.created_at, detail.armed, clock::now());
             if fate != Resume::Resume {
                 let status = match fate {
-                    Resume::Disarmed => "disarmed",
-                    _ => "abandoned",
+                    Resume::Disarmed => Status::Disarmed,
+                    _ => Status::Abandoned,
                 };
                 tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = ?fate,
                     "A close interrupted by a restart is not resumed; the rules decide again on a fresh view.");
@@ -750,7 +762,7 @@ pub async fn run_closes(
                         at: clock::now(),
                     });
                 }
-                if let Err(err) = j.finish(&[(e.entry_id.clone(), status.to_owned())], clock::now()).await {
+                if let Err(err) = j.finish(&[(e.entry_id.clone(), status)], clock::now()).await {
                     tracing::error!(error = %err, "Cannot settle a pending close.");
                 }
                 continue;
@@ -764,6 +776,7 @@ pub async fn run_closes(
                 lot: detail.lot,
                 retry: 0,
                 cap: detail.cap,
+                resumed: true,
             };
             busy.insert((req.account, req.symbol.clone()));
             let (c2, j2) = (c.clone(), j.clone());
@@ -786,7 +799,7 @@ pub async fn run_closes(
                 if let Ok((req, d)) = r {
                     // What the decision still allows: unbounded, some, or nothing.
                     let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
-                    if let (Some(cap), true) = (room, d.result == "unverified" && req.retry < UNVERIFIED_RETRIES) {
+                    if let (Some(cap), true) = (room, d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) {
                         tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, room = ?cap,
                             "Close unverified; trying again from a fresh read, within what the decision allows.");
                         let req = CloseRequest { retry: req.retry + 1, cap, ..req };
@@ -808,14 +821,15 @@ pub async fn run_closes(
                     tracing::warn!(symbol = %req.symbol, rule = %req.rule,
                         "A close for this symbol is already running (resumed after a restart); this one is refused.");
                     let a = &c.accounts[req.account];
-                    c.metrics.close_finished(&a.venue, &a.account, &req.symbol, "refused");
+                    c.metrics.close_finished(&a.venue, &a.account, &req.symbol, Status::Refused.as_str());
                     let _ = done
                         .send(CloseDone {
                             account: req.account,
                             symbol: req.symbol.clone(),
-                            result: "refused",
+                            result: Status::Refused,
                             summary: "a close for this symbol is already running".into(),
                             rule: req.rule.clone(),
+                            uncounted: 0,
                             room: None,
                         })
                         .await;

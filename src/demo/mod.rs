@@ -303,7 +303,10 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         crate::journal::Journal::open(&format!("sqlite://{}", db_path.with_file_name("journal.db").display())).await
     {
         let entries = j.history(crate::domain::Timestamp(0), None).await.unwrap_or_default();
-        let acted: Vec<_> = entries.iter().filter(|e| e.status != "dry_run").collect();
+        let acted: Vec<_> = entries
+            .iter()
+            .filter(|e| e.status != crate::journal::Status::DryRun)
+            .collect();
         if !acted.is_empty() {
             println!("\nThe action journal:");
             for e in acted {

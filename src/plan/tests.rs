@@ -69,6 +69,11 @@ fn policy() -> CorrectionPolicy {
 
 const NOW: Timestamp = Timestamp(1_000_000);
 
+/// Plans with no exchange positions, fresh readings and no rule holding.
+fn plan_of(r: &AccountReport, db: &DbSnapshot, p: &CorrectionPolicy) -> CorrectionPlan {
+    corrections(r, db, &BTreeMap::new(), fresh(), &BTreeMap::new(), p, NOW)
+}
+
 /// Every source read just now: a REST reading taken after every row's state began.
 fn fresh() -> SourceTimes {
     SourceTimes {
@@ -92,26 +97,10 @@ fn the_incident_plans_deletes_for_ghosts_and_an_update_for_zec() {
         adopt: true,
         ..policy()
     };
-    let plan = corrections(
-        &report(rows.clone()),
-        &db,
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &adopt,
-        NOW,
-    );
+    let plan = plan_of(&report(rows.clone()), &db, &adopt);
     // By default the flipped ZEC row is exposure the bot does not explain:
     // the rules' matter, not rewritten.
-    let default = corrections(
-        &report(rows),
-        &db,
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &policy(),
-        NOW,
-    );
+    let default = plan_of(&report(rows), &db, &policy());
     assert_eq!(default.summary(), "0 updated, 0 created, 3 deleted");
     assert_eq!(default.skipped, vec![(PositionKey::net("ZEC"), Skip::Unexplained)]);
     assert_eq!(plan.summary(), "1 updated, 0 created, 3 deleted");
@@ -143,15 +132,7 @@ fn a_single_observation_never_acts() {
     // Confirmed by time alone is still not enough distinct reads.
     let mut r = row("BTC", "0", "1", true, State::DbStale, 2);
     r.confirmed = true;
-    let plan = corrections(
-        &report(vec![r]),
-        &db,
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &policy(),
-        NOW,
-    );
+    let plan = plan_of(&report(vec![r]), &db, &policy());
     assert!(plan.corrections.is_empty());
 }
 
@@ -267,15 +248,7 @@ fn the_mass_change_guard_refuses_the_cycle() {
         rows.push(row(&s, "0", "1", true, State::DbStale, 3));
         db.rows.push(db_row(&i.to_string(), &s, "1", None));
     }
-    let plan = corrections(
-        &report(rows.clone()),
-        &db,
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &policy(),
-        NOW,
-    );
+    let plan = plan_of(&report(rows.clone()), &db, &policy());
     assert_eq!(plan.corrections.len(), 30);
     assert_eq!(
         plan.refused.as_deref(),
@@ -289,15 +262,7 @@ fn the_mass_change_guard_refuses_the_cycle() {
     for i in 0..40 {
         db.rows.push(db_row(&format!("x{i}"), &format!("K{i}"), "1", None));
     }
-    let plan = corrections(
-        &report(rows),
-        &db,
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &frac,
-        NOW,
-    );
+    let plan = plan_of(&report(rows), &db, &frac);
     assert_eq!(
         plan.refused.as_deref(),
         Some("mass-change guard: 30 of 70 rows to change in one cycle, more than max_fraction 0.4")
@@ -375,7 +340,7 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
     );
     assert!(plan.corrections.is_empty(), "{plan:?}");
     // A reading taken after both is.
-    let plan = corrections(&r, &written, &BTreeMap::new(), fresh(), &BTreeMap::new(), &quick, NOW);
+    let plan = plan_of(&r, &written, &quick);
     assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
 }
 
@@ -388,13 +353,13 @@ fn any_disagreement_in_the_account_blocks_every_correction() {
     sol.rest = reading("0");
     r.rows.push(sol);
     db.rows.push(db_row("2", "SOL", "2", None));
-    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &BTreeMap::new(), &policy(), NOW);
+    let plan = plan_of(&r, &db, &policy());
     assert!(plan.is_empty());
     assert_eq!(plan.blocked, Some(Blocked::Disagreement(vec![PositionKey::net("SOL")])));
     // An untrusted source anywhere blocks too.
     let (r, db) = one_stale_btc();
     let r = crate::reconcile::fixtures::without(r, Source::Rest);
-    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &BTreeMap::new(), &policy(), NOW);
+    let plan = plan_of(&r, &db, &policy());
     assert_eq!(plan.blocked, Some(Blocked::Untrusted));
 }
 
@@ -523,15 +488,7 @@ fn no_insert_under_a_venue_name_the_mapping_does_not_know() {
         row("XRP-PERP", "10", "0", false, State::DbMissing, 3),
         row("SOL-PERP", "1", "0", false, State::DbMissing, 3),
     ]);
-    let plan = corrections(
-        &r,
-        &DbSnapshot::default(),
-        &BTreeMap::new(),
-        fresh(),
-        &BTreeMap::new(),
-        &mapped,
-        NOW,
-    );
+    let plan = plan_of(&r, &DbSnapshot::default(), &mapped);
     assert_eq!(plan.summary(), "0 updated, 1 created, 0 deleted");
     assert_eq!(plan.corrections[0].key, PositionKey::net("SOL-PERP"));
     assert_eq!(plan.skipped, vec![(PositionKey::net("XRP-PERP"), Skip::UnmappedSymbol)]);

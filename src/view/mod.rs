@@ -119,6 +119,8 @@ pub struct StreamView {
     /// When a REST read last agreed with the view, or the view last changed
     /// while trusted: when its position data was last good.
     last_good_at: Option<Timestamp>,
+    /// When a REST read last agreed with the view.
+    last_agreed_at: Option<Timestamp>,
 }
 
 impl StreamView {
@@ -141,6 +143,7 @@ impl StreamView {
             judge_complete: false,
             conflict: Vec::new(),
             last_good_at: None,
+            last_agreed_at: None,
         }
     }
 
@@ -367,6 +370,7 @@ impl StreamView {
             self.judge = None;
             self.judge_complete = false;
             self.last_good_at = Some(now);
+            self.last_agreed_at = Some(now);
             self.dirty.clear();
             Verification::Agreed
         } else if Self::is_older(rest.seq, self.last_seq) {
@@ -432,6 +436,22 @@ impl StreamView {
     /// Whether a REST baseline was refused as contradicting the last trusted view.
     pub fn in_conflict(&self) -> bool {
         !self.conflict.is_empty()
+    }
+
+    /// Whether REST, not the stream, is the side that moved on `symbol`: a
+    /// live view that REST agreed with, and that the stream has not changed
+    /// for the symbol since. A resync cannot mend that (the new baseline
+    /// would be judged against the same REST), so none is asked for.
+    pub fn rest_moved(&self, symbol: &str) -> bool {
+        let Some(agreed) = self.last_agreed_at else {
+            return false;
+        };
+        self.link == Link::Live
+            && self
+                .changed_at
+                .iter()
+                .filter(|(k, _)| k.symbol == symbol)
+                .all(|(_, at)| *at < agreed)
     }
 
     /// When the stream last changed `key`'s size, if it ever did.

@@ -400,3 +400,26 @@ fn pongs_do_not_make_position_data_good() {
     assert_eq!(v.changed_at(&PositionKey::net("SOL")), Some(Timestamp(60)));
     assert_eq!(v.changed_at(&PositionKey::net("ETH")), None);
 }
+
+#[test]
+fn a_drift_where_only_rest_moved_is_told_apart() {
+    let mut v = trusted_per_key_view();
+    // REST later says SOL is gone; the stream never said so.
+    assert_eq!(
+        v.verify_with_rest(&flat(), no_lots, Timestamp(5)),
+        Verification::Disagreed
+    );
+    assert!(v.rest_moved("SOL"));
+    // Once the stream itself moves SOL, the drift is the stream's to explain.
+    v.apply(
+        &StreamEvent::Update {
+            position: pos("SOL", "3"),
+            seq: None,
+        },
+        Timestamp(6),
+    );
+    assert!(!v.rest_moved("SOL"));
+    // A view that is not live (reconnecting) never claims it.
+    v.apply(&StreamEvent::Disconnected { reason: "x".into() }, Timestamp(7));
+    assert!(!v.rest_moved("ETH"));
+}
