@@ -31,6 +31,7 @@ use crate::domain::{DbSnapshot, Timestamp};
 use crate::http::{self, HttpState};
 use crate::metrics::{AccountLabels, Metrics};
 use crate::notify::Page;
+use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler, Touched};
 use crate::replay::{AccountSources, Effect, Observation, Observed};
@@ -144,10 +145,10 @@ struct AccountState {
     correcting: bool,
     /// When the last cycle finished: the next plan needs a DB read after it.
     corrected_at: Option<Timestamp>,
-    /// After a failed cycle: (consecutive failures, no new cycle before).
-    correction_retry: Option<(u32, Timestamp)>,
-    /// After a resubscribe for a missing baseline: (tries, no new one before).
-    stream_retry: Option<(u32, Timestamp)>,
+    /// After a failed cycle: no new cycle before its end.
+    correction_retry: Option<Retry>,
+    /// After a resubscribe for a missing baseline: no new one before its end.
+    stream_retry: Option<Retry>,
     last_corrections: Option<String>,
     /// The last dry-run or refused plan sent: an identical one is not sent
     /// again (no repeated journal entries, counts or pages for one situation).
@@ -789,9 +790,9 @@ struct Core {
     close_tx: mpsc::Sender<actions::CloseRequest>,
     /// (account, symbol) with a close in flight: never two at once.
     in_flight: BTreeSet<(usize, String)>,
-    /// (account, symbol) whose last close failed: (consecutive failures,
-    /// no new close before). Cleared by a close that ends otherwise.
-    backing_off: BTreeMap<(usize, String), (u32, Timestamp)>,
+    /// (account, symbol) whose last close did not complete: no new close
+    /// before the wait ends. Cleared by a close that ends otherwise.
+    backing_off: BTreeMap<(usize, String), Retry>,
     guards: crate::config::CloseGuards,
     pages: tokio::sync::broadcast::Sender<Page>,
     /// Where observations go when `--record` is on.
@@ -842,11 +843,10 @@ impl Core {
                     // A failure that will recur (permission, constraint,
                     // schema) is not retried at every DB read: 1 s, doubling to 60 s.
                     if let actions::CycleOutcome::Failed(f) = &cycle.outcome {
-                        let failures = crate::plan::close::failures_after(a.correction_retry, now);
-                        let delay = crate::plan::close::retry_delay(failures);
-                        tracing::warn!(account = %a.cfg.name, failures, delay = ?delay, reason = %f.summary,
-                            "Correction cycle failed; the next waits.");
-                        a.correction_retry = Some((failures, now.plus(delay)));
+                        let r = Retry::after(a.correction_retry, now);
+                        tracing::warn!(account = %a.cfg.name, failures = r.failures, until = %r.until.to_utc_string(),
+                            reason = %f.summary, "Correction cycle failed; the next waits.");
+                        a.correction_retry = Some(r);
                     } else {
                         a.correction_retry = None;
                     }
@@ -862,15 +862,14 @@ impl Core {
                     use crate::journal::Status;
                     if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
                         let now = clock::now();
-                        let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
-                        let delay = crate::plan::close::retry_delay(failures);
-                        tracing::warn!(symbol = %closed.symbol, failures, delay = ?delay,
+                        let r = Retry::after(self.backing_off.get(&key).copied(), now);
+                        tracing::warn!(symbol = %closed.symbol, failures = r.failures, until = %r.until.to_utc_string(),
                             "The close did not complete; the next one for this symbol waits.");
-                        self.backing_off.insert(key, (failures, now.plus(delay)));
+                        self.backing_off.insert(key, r);
                         // Its rule may decide again when the back-off ends, not only after its cooldown.
                         let rules = self.rules.borrow().clone();
                         let account = &self.accounts[closed.account].cfg.name;
-                        self.engine.retry_at(&rules, &closed.rule, account, &closed.symbol, now.plus(delay));
+                        self.engine.retry_at(&rules, &closed.rule, account, &closed.symbol, r.until);
                     } else {
                         self.backing_off.remove(&key);
                     }
@@ -910,13 +909,12 @@ impl Core {
                 continue;
             }
             let waited = view.connected_at().map_or(Duration::ZERO, |t| now.since(t));
-            if waited <= a.policy.stream_silence_after * 2 || a.stream_retry.is_some_and(|(_, until)| now < until) {
+            if waited <= a.policy.stream_silence_after * 2 || waiting(a.stream_retry, now) {
                 continue;
             }
-            let failures = crate::plan::close::failures_after(a.stream_retry, now);
-            let delay = crate::plan::close::retry_delay(failures);
-            a.stream_retry = Some((failures, now.plus(delay)));
-            tracing::warn!(account = %a.cfg.name, waited_s = waited.as_secs(), attempt = failures,
+            let r = Retry::after(a.stream_retry, now);
+            a.stream_retry = Some(r);
+            tracing::warn!(account = %a.cfg.name, waited_s = waited.as_secs(), attempt = r.failures,
                 "The stream has brought no baseline since it connected; reconnecting to resubscribe.");
             a.resync.notify_one();
             a.poll_now.notify_one();
@@ -958,10 +956,7 @@ impl Core {
             .usable(now, a.policy.db_stale_after, a.policy.db_stale_after)
             .is_ok();
         let db_read_before = a.src.db.last().is_some();
-        let was_conflict = matches!(
-            a.src.view.trust(now, a.policy.stream_silence_after),
-            Err(crate::view::Untrusted::BaselineConflict { .. })
-        );
+        let was_conflict = a.src.view.in_conflict();
         let effect = a.src.observe(observed, now);
         match observed {
             Observed::Stream(event) => {
@@ -1046,7 +1041,7 @@ impl Core {
         if a.correct.mode == Mode::Off || a.correcting {
             return;
         }
-        if a.correction_retry.is_some_and(|(_, until)| now < until) {
+        if waiting(a.correction_retry, now) {
             return;
         }
         if a.corrected_at.is_some() && a.src.db.read_at() <= a.corrected_at {
@@ -1268,15 +1263,13 @@ impl Core {
         // back-off, not at every evaluation.
         if let Some(b) = crate::plan::exchange_blocked(report) {
             let key = (account, d.subject.clone());
-            if self.backing_off.get(&key).is_some_and(|b| now < b.1) {
+            if waiting(self.backing_off.get(&key).copied(), now) {
                 return;
             }
-            let failures = crate::plan::close::failures_after(self.backing_off.get(&key).copied(), now);
-            let delay = crate::plan::close::retry_delay(failures);
-            self.backing_off.insert(key, (failures, now.plus(delay)));
+            let r = Retry::after(self.backing_off.get(&key).copied(), now);
+            self.backing_off.insert(key, r);
             // The rule decides again when the back-off ends, not after its cooldown.
-            self.engine
-                .retry_at(rules, &d.rule, &d.account, &d.subject, now.plus(delay));
+            self.engine.retry_at(rules, &d.rule, &d.account, &d.subject, r.until);
             let why = format!("no close while {}", b.describe());
             self.refuse_close(account, &d.subject, d, why, now);
             return;
@@ -1336,7 +1329,7 @@ impl Core {
         }
         for (sym, target, notional) in requests {
             let key = (account, sym.clone());
-            if self.in_flight.contains(&key) || self.backing_off.get(&key).is_some_and(|b| now < b.1) {
+            if self.in_flight.contains(&key) || waiting(self.backing_off.get(&key).copied(), now) {
                 continue;
             }
             let hour_ago = Timestamp(now.0 - 3_600_000);

@@ -142,29 +142,6 @@ pub fn worst_price(
     p.max(low).min(high).normalize()
 }
 
-/// How long a symbol waits before the next close after `failures`
-/// consecutive failed (or unverified) ones: 1 s, doubling, at most 60 s. A
-/// rule that still holds (cooldown 0 included) does not retry a failing
-/// close in a tight loop, nor spend the hour's `max_per_hour` on one
-/// passing rate limit.
-pub fn retry_delay(failures: u32) -> std::time::Duration {
-    let secs = 1u64 << failures.saturating_sub(1).min(6);
-    std::time::Duration::from_secs(secs).min(RETRY_DELAY_MAX)
-}
-
-/// The longest [`retry_delay`]. A failure more than this after the last
-/// wait ended starts the count again: it is a new outage, not the same one.
-pub const RETRY_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Consecutive failures counting this one, given the last failure's count
-/// and when its wait ended.
-pub fn failures_after(last: Option<(u32, crate::domain::Timestamp)>, now: crate::domain::Timestamp) -> u32 {
-    match last {
-        Some((n, until)) if now.since(until) <= RETRY_DELAY_MAX => n.saturating_add(1),
-        _ => 1,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;
@@ -175,22 +152,6 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn a_failing_close_backs_off_to_a_minute() {
-        let secs: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        assert_eq!(retry_delay(u32::MAX).as_secs(), 60);
-    }
-
-    #[test]
-    fn a_failure_long_after_the_last_wait_starts_the_count_again() {
-        use crate::domain::Timestamp;
-        assert_eq!(failures_after(None, Timestamp(0)), 1);
-        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(5_000)), 4);
-        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(70_000)), 4);
-        assert_eq!(failures_after(Some((3, Timestamp(10_000))), Timestamp(70_001)), 1);
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! Every [`Correction`] carries the evidence it was planned on.
 
 pub mod close;
+pub mod retry;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -236,7 +236,6 @@ impl std::fmt::Display for Why {
 #[derive(Debug, Clone)]
 struct Track {
     since: Timestamp,
-    last_fired: Option<Timestamp>,
     /// Severity, if it fired an `alert`: its end is worth a page too.
     alerted: Option<Severity>,
 }
@@ -594,7 +593,6 @@ impl Engine {
             if !self.tracks.contains_key(&key) {
                 let new = Track {
                     since: now,
-                    last_fired: None,
                     alerted: None,
                 };
                 self.tracks.insert(key.clone(), new);
@@ -608,7 +606,6 @@ impl Engine {
             if self.fired.get(&key).is_some_and(|t| now.since(*t) < rule.cooldown) {
                 continue;
             }
-            track.last_fired = Some(now);
             self.fired.insert(key.clone(), now);
             self.newly_fired.push(Fired {
                 rule: key.rule.clone(),
@@ -643,13 +640,14 @@ impl Engine {
     pub fn holds(&self, rules: &RuleSet, account: &str, now: Timestamp) -> BTreeMap<String, RuleHold> {
         let mut out: BTreeMap<String, RuleHold> = BTreeMap::new();
         for (k, t) in self.tracks.iter().filter(|(k, _)| k.account == account) {
-            // A condition held past its `for` whose rule is in cooldown for
-            // this subject has been spoken about: it counts as fired.
+            // Spoken for: its rule fired while the condition held, or the
+            // condition is past its `for` with the rule still in cooldown.
             let rule = rules.rules.iter().find(|r| r.id == k.rule);
-            let cooling = rule.is_some_and(|r| {
-                now.since(t.since) >= r.hold && self.fired.get(k).is_some_and(|f| now.since(*f) < r.cooldown)
-            });
-            let hold = if t.last_fired.is_some() || cooling {
+            let fired = self.fired.get(k).copied();
+            let fired_now = fired.is_some_and(|f| f >= t.since);
+            let cooling =
+                rule.is_some_and(|r| now.since(t.since) >= r.hold && fired.is_some_and(|f| now.since(f) < r.cooldown));
+            let hold = if fired_now || cooling {
                 RuleHold::Fired
             } else {
                 RuleHold::Pending
