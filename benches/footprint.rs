@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench footprint` runs 10 minutes per venue, 1,000
 //! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
-//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica), and
+//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica),
+//! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak), and
 //! FOOTPRINT_WRAPPER (a profiler to run the child under). The driver scrapes
 //! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
@@ -160,8 +161,10 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         .unwrap();
     }
     let listen = free_port();
+    // FOOTPRINT_CORRECT=apply makes it the safety soak: corrections and rules live.
+    let correct: String = env_or("FOOTPRINT_CORRECT", "off".to_owned());
     let config = format!(
-        "listen: {listen}\nlog: {{format: json, level: warn}}\nbot_db:\n  url: {{value: \"{db_url}\"}}\njournal:\n  url: {{value: \"sqlite://{}\"}}\naccounts:\n  - name: load\n{account}    rest_url: \"{rest_url}\"\n    ws_url: \"{ws_url}\"\n    mapping:\n      preset: nexwave\n      filter: {{strategy_id: load}}\n    correct: {{mode: off}}\nrules: {{dir: \"{}\"}}\n",
+        "listen: {listen}\nlog: {{format: json, level: warn}}\nbot_db:\n  url: {{value: \"{db_url}\"}}\njournal:\n  url: {{value: \"sqlite://{}\"}}\naccounts:\n  - name: load\n{account}    rest_url: \"{rest_url}\"\n    ws_url: \"{ws_url}\"\n    mapping:\n      preset: nexwave\n      filter: {{strategy_id: load}}\n    correct: {{mode: {correct}, confirmations: 2}}\nrules: {{dir: \"{}\"}}\n",
         dir.join(format!("{venue_name}-journal.db")).display(),
         rules.display()
     );

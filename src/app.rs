@@ -1340,12 +1340,21 @@ impl Core {
                 }
                 a.closes_sent.len()
             };
-            if sent >= self.guards.max_per_hour as usize {
+            // A close in flight may still retry (new intents the core counts
+            // when it finishes): its retries are reserved now, so closes
+            // running side by side can never sum past the limit.
+            let reserved = self.in_flight.iter().filter(|(acc, _)| *acc == account).count()
+                * crate::actions::UNVERIFIED_RETRIES as usize;
+            if sent + reserved >= self.guards.max_per_hour as usize {
                 self.refuse_close(
                     account,
                     &sym,
                     d,
-                    format!("{sent} closes in the last hour (max_per_hour)"),
+                    if reserved == 0 {
+                        format!("{sent} closes in the last hour (max_per_hour)")
+                    } else {
+                        format!("{sent} closes in the last hour and {reserved} retries reserved by closes in flight (max_per_hour)")
+                    },
                     now,
                 );
                 continue;

@@ -652,3 +652,132 @@ async fn nothing_is_sent_before_the_journal_entry_is_written_and_nothing_without
     assert_eq!(orders.len(), 1);
     assert!(orders[0].at >= written.lock().unwrap().expect("the journal wrote"));
 }
+
+// === Property: one intent never sends more than its decision ===
+
+/// What happens at one order boundary, before the k-th order reaches the
+/// venue: the bot moves the position (lots, signed; 0 closes it), the reply
+/// is lost, the venue rate-limits, or accepts and never fills.
+#[derive(Debug, Clone)]
+enum Step {
+    Move(i64),
+    LoseReply,
+    RateLimit,
+    SkipFill,
+    Nothing,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (-60i64..60).prop_map(Step::Move),
+        Just(Step::LoseReply),
+        Just(Step::RateLimit),
+        Just(Step::SkipFill),
+        Just(Step::Nothing),
+    ]
+}
+
+/// Lots of SOL (0.01) as a decimal.
+fn lots(n: i64) -> Decimal {
+    Decimal::new(n, 2)
+}
+
+fn apply_step(sim: &driftwatch::sim::pacifica::Sim, s: &Step) {
+    match s {
+        Step::Move(0) => sim.move_position_before_next_order(ACCOUNT, "SOL", None),
+        Step::Move(n) => {
+            let amount = lots(n.abs()).to_string();
+            let side = if *n > 0 { "bid" } else { "ask" };
+            sim.move_position_before_next_order(ACCOUNT, "SOL", Some((side, &amount)));
+        }
+        Step::LoseReply => sim.lose_next_order_response(),
+        Step::RateLimit => sim.rate_limit_next_order(),
+        Step::SkipFill => sim.skip_next_fill(),
+        Step::Nothing => {}
+    }
+}
+
+/// A position of `range` lots, long or short.
+fn signed_lots(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    (range, proptest::bool::ANY).prop_map(|(n, long)| if long { n } else { -n })
+}
+
+fn close_cases() -> u32 {
+    std::env::var("CLOSE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: close_cases(),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Issue [safety] part 3 over generated interleavings: whatever the bot
+    /// does to the position between orders and whatever the venue does to
+    /// the replies, the venue executes no more for one intent than its
+    /// decision allowed (the excess at the first read, or the retry's cap),
+    /// every order is reduce-only, and every order carries the intent's one
+    /// client order id.
+    #[test]
+    fn no_close_intent_executes_more_than_its_decision(
+        start in signed_lots(1..50),
+        keep_percent in proptest::option::of(0i64..100),
+        cap_percent in proptest::option::of(1i64..=100),
+        steps in proptest::collection::vec(step(), 0..5),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let sim = start_sim(fast_sim()).await;
+            let side = if start > 0 { "bid" } else { "ask" };
+            sim.sim.open(ACCOUNT, "SOL", side, &lots(start.abs()).to_string(), "150");
+            let (target, excess) = match keep_percent {
+                None => (CloseTarget::Flatten, start.abs()),
+                Some(p) => {
+                    let keep = start.abs() * p / 100;
+                    (CloseTarget::ReduceTo(lots(start.signum() * keep)), start.abs() - keep)
+                }
+            };
+            let cap = cap_percent.map(|p| (excess * p / 100).max(1));
+            let driver = {
+                let sim = sim.sim.clone();
+                let steps = steps.clone();
+                tokio::spawn(async move {
+                    for (k, s) in steps.iter().enumerate() {
+                        while sim.orders().len() < k {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        apply_step(&sim, s);
+                    }
+                })
+            };
+            let key = main_key();
+            let mut p = params(&key, false, true);
+            p.verify_timeout = Duration::from_secs(1);
+            let venue = driftwatch::actions::close::Closer::Pacifica { rest: &client(&sim), params: &p };
+            let id = cloid();
+            let out = driftwatch::actions::close::close_capped(
+                &venue, "SOL", target, d("0.01"), &id, std::future::ready(Ok(())), cap.map(lots),
+            ).await;
+            driver.abort();
+            let orders = sim.sim.orders();
+            let executed: Decimal = orders.iter().map(|o| o.filled).sum();
+            // Flatten without a cap is bounded by reduce-only alone (the bot may grow it meanwhile).
+            if cap.is_some() || keep_percent.is_some() {
+                let bound = lots(cap.unwrap_or(excess));
+                proptest::prop_assert!(executed <= bound, "executed {executed} > {bound}: {out:?}");
+            }
+            proptest::prop_assert!(orders.len() <= 5, "{} orders for one intent", orders.len());
+            for o in &orders {
+                proptest::prop_assert_eq!(&o.body["reduce_only"], true);
+                proptest::prop_assert_eq!(o.body["client_order_id"].as_str(), Some(id.as_str()));
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1214,3 +1214,85 @@ async fn sqlite_a_correction_waits_for_the_bots_open_write_and_sees_it() {
     bot.close().await.unwrap();
     db.close().await;
 }
+
+/// The database side of the fault matrix (issue [safety] 7): the bot holds
+/// its table in SHARE mode (reads go on, writes wait) while driftwatch's
+/// correction waits on it; the waiting backend is terminated, and the next
+/// cycle runs into the lock timeout. Each failed cycle rolls back whole;
+/// once the bot lets go, one cycle applies the correction: every row
+/// archived once, nothing applied twice, every journal entry settled.
+#[tokio::test]
+async fn postgres_a_held_lock_and_a_terminated_backend_apply_nothing_twice() {
+    use sqlx::{Connection, Executor};
+    let dir = TempDir::new("pglock");
+    let Some(url) = nexwave_db(Kind::Pg, "pglock", &dir).await else {
+        return;
+    };
+    insert_rows(&url, Kind::Pg, &[("VIRTUAL", "bid", 49.5), ("WLFI", "bid", 601.0)]).await;
+    let mut bot = sqlx::PgConnection::connect(&url).await.unwrap();
+    bot.execute("BEGIN").await.unwrap();
+    bot.execute("LOCK TABLE positions IN SHARE MODE").await.unwrap();
+    let sim = start_sim(SimConfig::default()).await;
+    let app = start_app(
+        &fast_config_with(&sim.addrs, &url, NEXWAVE_MAPPING, &apply_block(""), &journal_url(&dir)),
+        false,
+    )
+    .await;
+    let failed = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_db_corrections_total{account="main",op="deleted",result="failed",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    // driftwatch's correction waits on the bot's lock: terminate it there.
+    let waiting = "SELECT CAST(pid AS TEXT) AS pid FROM pg_stat_activity WHERE datname = current_database() \
+        AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()";
+    eventually("a correction waiting on the bot's lock", T, || async {
+        !texts(&url, waiting).await.is_empty()
+    })
+    .await;
+    exec(
+        &url,
+        &format!("SELECT CAST(pg_terminate_backend(CAST(pid AS INTEGER)) AS TEXT) FROM ({waiting}) AS w"),
+    )
+    .await;
+    eventually("the terminated cycle counted failed", T, || async {
+        failed(&app.metrics.render()) >= 2.0
+    })
+    .await;
+    // The next cycle (after its back-off) waits again and times out.
+    eventually(
+        "a cycle failing on the lock timeout",
+        Duration::from_secs(30),
+        || async { failed(&app.metrics.render()) >= 4.0 },
+    )
+    .await;
+    assert_eq!(positions(&url, Kind::Pg).await.len(), 2, "nothing changed while locked");
+    bot.execute("ROLLBACK").await.unwrap();
+    eventually(
+        "the stale rows deleted once the bot lets go",
+        Duration::from_secs(30),
+        || async { positions(&url, Kind::Pg).await.is_empty() },
+    )
+    .await;
+    let archived = texts(&url, "SELECT op, symbol FROM driftwatch_archive ORDER BY symbol").await;
+    assert_eq!(
+        archived,
+        vec![
+            vec![Some("deleted".to_owned()), Some("VIRTUAL".to_owned())],
+            vec![Some("deleted".to_owned()), Some("WLFI".to_owned())],
+        ],
+        "each row archived once"
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+    let j = Journal::open(&journal_url(&dir)).await.unwrap();
+    let entries = j.history(Timestamp(0), None).await.unwrap();
+    let applied: Vec<&Entry> = entries.iter().filter(|e| e.status == "applied").collect();
+    assert_eq!(applied.len(), 2, "{entries:#?}");
+    assert!(
+        entries.iter().all(|e| e.status != "pending"),
+        "every entry settled: {entries:#?}"
+    );
+    j.close().await;
+}

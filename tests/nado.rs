@@ -1153,3 +1153,118 @@ async fn an_isolated_leg_beside_the_bots_row_changes_no_row() {
     assert_eq!(table_rows(&db).await, before);
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+// === Property: one intent never sends more than its decision ===
+
+/// What happens at one order boundary, before the k-th order reaches the
+/// venue: the bot moves the position (lots of 0.01, signed), the reply is
+/// lost, the venue refuses with a documented code, or the book thins.
+#[derive(Debug, Clone)]
+enum Step {
+    Move(i64),
+    LoseReply,
+    Fail(i64),
+    Depth(i64),
+    Nothing,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (-60i64..60).prop_map(Step::Move),
+        Just(Step::LoseReply),
+        proptest::sample::select(vec![1000i64, 2056, 2064, 5000]).prop_map(Step::Fail),
+        (1i64..30).prop_map(Step::Depth),
+        Just(Step::Nothing),
+    ]
+}
+
+fn lots(n: i64) -> Decimal {
+    Decimal::new(n, 2)
+}
+
+/// A position of `range` lots, long or short.
+fn signed_lots(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    (range, proptest::bool::ANY).prop_map(|(n, long)| if long { n } else { -n })
+}
+
+fn close_cases() -> u32 {
+    std::env::var("CLOSE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: close_cases(),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Issue [safety] part 3 over generated interleavings, on the venue
+    /// without client order ids: partial fills, lost replies, refusals and
+    /// the bot moving the position between orders; the venue executes no
+    /// more for one intent than its decision allowed, and every order is
+    /// reduce-only.
+    #[test]
+    fn no_close_intent_executes_more_than_its_decision(
+        start in signed_lots(10..300),
+        keep_percent in proptest::option::of(0i64..100),
+        cap_percent in proptest::option::of(1i64..=100),
+        steps in proptest::collection::vec(step(), 0..5),
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let g = gateway(SimConfig::default()).await;
+            g.sim.set_position(SUB, "SOL-PERP", &lots(start).to_string());
+            let (target, excess) = match keep_percent {
+                None => (CloseTarget::Flatten, start.abs()),
+                Some(p) => {
+                    let keep = start.abs() * p / 100;
+                    (CloseTarget::ReduceTo(lots(start.signum() * keep)), start.abs() - keep)
+                }
+            };
+            let cap = cap_percent.map(|p| (excess * p / 100).max(1));
+            let driver = {
+                let sim = g.sim.clone();
+                let steps = steps.clone();
+                tokio::spawn(async move {
+                    for (k, s) in steps.iter().enumerate() {
+                        while sim.orders().iter().filter(|o| o.kind == "place_order").count() < k {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        match s {
+                            Step::Move(n) => sim.move_position_before_next_order(SUB, "SOL-PERP", &lots(*n).to_string()),
+                            Step::LoseReply => sim.lose_next_order_response(),
+                            Step::Fail(code) => sim.fail_next_order(*code),
+                            Step::Depth(n) => sim.set_book("SOL-PERP", Some("139.9"), Some("140.1"), Some(&lots(*n).to_string())),
+                            Step::Nothing => {}
+                        }
+                    }
+                })
+            };
+            let rest = client(&g).await;
+            let signer = Signer::from_hex(KEY).unwrap();
+            let p = params(&signer, true);
+            let out = driftwatch::actions::close::close_capped(
+                &Closer::Nado { rest: &rest, params: &p },
+                "SOL-PERP", target, d("0.01"), "prop", std::future::ready(Ok(())), cap.map(lots),
+            ).await;
+            driver.abort();
+            let orders = place_orders(&g);
+            let executed: Decimal = orders.iter().map(|o| o.filled).sum();
+            if cap.is_some() || keep_percent.is_some() {
+                let bound = lots(cap.unwrap_or(excess));
+                proptest::prop_assert!(executed <= bound, "executed {executed} > {bound}: {out:?}");
+            }
+            proptest::prop_assert!(orders.len() <= 5, "{} orders for one intent", orders.len());
+            for o in &orders {
+                let appendix: u128 = o.body["place_order"]["order"]["appendix"].as_str().unwrap_or("0").parse().unwrap_or(0);
+                proptest::prop_assert!(appendix & (1 << 11) != 0, "not reduce-only: {}", o.body);
+            }
+            Ok(())
+        })?;
+    }
+}

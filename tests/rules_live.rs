@@ -647,3 +647,52 @@ async fn a_refused_close_is_decided_again_after_its_back_off_not_its_cooldown() 
     assert_eq!(sim.sim.orders().len(), 1);
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// Issue [safety] 11: a close in flight may still retry (unverified: a new
+/// intent), and those retries count toward `max_per_hour`. They are reserved
+/// while it runs, so a second symbol's close cannot slip in under the limit
+/// and the two sum past it.
+#[tokio::test]
+async fn a_close_in_flight_reserves_its_retries_against_max_per_hour() {
+    let sim = start_sim(fast_sim()).await;
+    let dir = TempDir::new("reserve");
+    let db = sqlite_db(&dir, &[]).await;
+    let rules = "rules:\n  - id: flat\n    condition: {position_limit: {size: 0.01}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(
+        &config(&sim, &dir, &db, rules, true, "closes: {max_per_hour: 3}\n"),
+        false,
+    )
+    .await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    let mut pages = app.pages.subscribe();
+    // SOL's order is accepted and never fills: its close stays in flight
+    // (verifying for 3 s, then retrying).
+    sim.sim.skip_next_fill();
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually("SOL's order sent", T, || async { !sim.sim.orders().is_empty() }).await;
+    sim.sim.open(ACCOUNT, "BTC", "bid", "1", "90000");
+    let refused = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_emergency_closes_total{account="main",result="refused",symbol="BTC",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("BTC's close refused", T, || async {
+        refused(&app.metrics.render()) >= 1.0
+    })
+    .await;
+    let mut why = Vec::new();
+    while let Ok(p) = pages.try_recv() {
+        why.push(p.summary);
+    }
+    assert!(
+        why.iter().any(|w| w.contains("retries reserved by closes in flight")),
+        "{why:?}"
+    );
+    assert!(
+        sim.sim.orders().iter().all(|o| o.body["symbol"] == "SOL"),
+        "no BTC order while SOL's retries are reserved"
+    );
+    app.shutdown_within(Duration::from_secs(5)).await;
+}

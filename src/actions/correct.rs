@@ -58,6 +58,22 @@ enum Bind {
     Text(String),
 }
 
+/// The longest a cycle waits for a lock the bot holds: then it fails (rolled
+/// back whole, retried after a back-off), and the bot is never kept waiting
+/// long behind driftwatch's own row locks either.
+pub const LOCK_WAIT_SECS: u32 = 5;
+
+/// Bounds lock waits inside a correction's transaction. SQLite's is the
+/// driver's busy timeout (5 s by default).
+fn lock_wait_sql(d: Dialect) -> Option<&'static str> {
+    const _: () = assert!(LOCK_WAIT_SECS == 5, "the statements below say 5 s");
+    match d {
+        Dialect::Postgres => Some("SET LOCAL lock_timeout = '5s'"),
+        Dialect::MySql => Some("SET SESSION innodb_lock_wait_timeout = 5"),
+        Dialect::Sqlite => None,
+    }
+}
+
 fn sql(e: sqlx::Error) -> DbError {
     DbError::Sql(e.to_string())
 }
@@ -246,6 +262,9 @@ macro_rules! run_cycle {
             $pool.begin().await
         }
         .map_err(sql)?;
+        if let Some(q) = lock_wait_sql(d) {
+            sqlx::query(q).execute(&mut *tx).await.map_err(sql)?;
+        }
 
         // 1. Re-read (and lock) every row to change, and every symbol to insert.
         let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>)> =

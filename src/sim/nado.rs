@@ -166,6 +166,8 @@ pub struct ReceivedOrder {
     pub status: u16,
     pub error_code: Option<i64>,
     pub response: String,
+    /// What the venue executed for it (zero when refused or unmatched).
+    pub filled: Decimal,
 }
 
 /// A request the simulator received (for assertions).
@@ -1063,6 +1065,7 @@ impl NadoSim {
                 status: status.as_u16(),
                 error_code: code,
                 response: text.clone(),
+                filled: fill.as_ref().map_or(Decimal::ZERO, |f| f.delta.abs()),
             });
             lose
         };

@@ -64,6 +64,8 @@ pub struct ReceivedOrder {
     pub verified: bool,
     pub status: u16,
     pub response: String,
+    /// What the venue executed for it (zero when refused or never filled).
+    pub filled: Decimal,
 }
 
 /// How REST misbehaves while a fault is set.
@@ -864,6 +866,7 @@ impl Sim {
     /// amount as HTTP 500.
     async fn create_market(&self, raw: &[u8]) -> Response<Full<Bytes>> {
         let (status, body, fill) = self.order_decision(raw);
+        let fill = fill.filter(|_| !std::mem::take(&mut self.lock().skip_next_fill));
         let lose = {
             let mut st = self.lock();
             let lose = (status == StatusCode::OK && std::mem::take(&mut st.lose_next_order_response))
@@ -874,10 +877,10 @@ impl Sim {
                 verified: status != StatusCode::BAD_REQUEST || !body.contains("Verification failed"),
                 status: status.as_u16(),
                 response: body.clone(),
+                filled: fill.as_ref().map_or(Decimal::ZERO, |f| f.2.abs()),
             });
             lose
         };
-        let fill = fill.filter(|_| !std::mem::take(&mut self.lock().skip_next_fill));
         if let Some((account, symbol, signed_delta, cloid, order_id)) = fill {
             let sim = self.clone();
             let bump = self.inner.cfg.speed_bump;
