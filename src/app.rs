@@ -589,6 +589,15 @@ async fn rest_poller(
     // However often a poll is asked for (reconnects, liquidations), polls
     // stay at least MIN_GAP apart, and a 429's back-off is always honoured.
     const MIN_GAP: Duration = Duration::from_secs(1);
+    // Never faster than the venue's budget sustains (Nado: the client's
+    // share of the per-IP query limit): a drained budget would delay the
+    // first read after an outage, and a close's fresh read.
+    let floor = client.poll_floor();
+    if floor > every {
+        tracing::info!(account = %name, every_ms = floor.as_millis() as u64,
+            "REST polls spaced to fit the venue's rate limit (shorter than intervals.rest_poll allows).");
+    }
+    let every = every.max(floor);
     let mut next_at = tokio::time::Instant::now();
     let mut not_before = next_at;
     loop {
@@ -625,7 +634,7 @@ async fn rest_poller(
             .observe(started.elapsed().as_secs_f64());
         let now = tokio::time::Instant::now();
         next_at = now + every;
-        not_before = now + MIN_GAP.min(every);
+        not_before = now + MIN_GAP.min(every).max(floor);
         if let Err(RestError::RateLimited { retry_after }) = &result {
             not_before = now + *retry_after;
             next_at = next_at.max(not_before);

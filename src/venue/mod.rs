@@ -104,6 +104,14 @@ impl Rest {
     }
 
     /// The account's open positions (a failure is never "flat").
+    /// The shortest gap between position polls the venue's limits sustain.
+    pub fn poll_floor(&self) -> Duration {
+        match self {
+            Rest::Pacifica(_) => Duration::ZERO,
+            Rest::Nado(c) => c.poll_floor(),
+        }
+    }
+
     pub async fn positions(&self) -> Result<RestSnapshot, RestError> {
         match self {
             Rest::Pacifica(c) => c.positions().await,
@@ -329,6 +337,11 @@ impl RateBudget {
             limits: limits.to_vec(),
             spent: std::collections::VecDeque::new(),
         }
+    }
+
+    /// (window length, weight allowed in it), as configured.
+    pub fn limits(&self) -> &[(Duration, u32)] {
+        &self.limits
     }
 
     /// Spends `weight` at `now` if every window has room; otherwise says how

@@ -98,6 +98,21 @@ impl RestClient {
         })
     }
 
+    /// The shortest gap between position reads that the client's share of
+    /// the query budget sustains with a quarter to spare (a close's fresh
+    /// reads, the stream's baseline after a reconnect): polls spaced at
+    /// least this far never drain the budget, so a read is ready the moment
+    /// REST recovers from an outage.
+    pub fn poll_floor(&self) -> Duration {
+        const POSITIONS: u32 = weight::SUBACCOUNT_INFO + weight::ISOLATED_POSITIONS;
+        let b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+        b.limits()
+            .iter()
+            .map(|&(window, limit)| window * POSITIONS * 4 / (limit * 3).max(1))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The product table this client (and the stream) maps ids with.
     pub fn products(&self) -> Arc<RwLock<Products>> {
         self.products.clone()
