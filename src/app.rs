@@ -53,6 +53,11 @@ pub enum Input {
         account: usize,
         result: Result<RestSnapshot, RestError>,
     },
+    /// A second endpoint's reading of the symbols whose baseline was refused.
+    Corroborated {
+        account: usize,
+        result: Result<Vec<crate::domain::Position>, RestError>,
+    },
     Markets {
         account: usize,
         result: Result<Vec<MarketInfo>, RestError>,
@@ -75,6 +80,7 @@ impl Input {
             Input::Stream { account, event } => (account, Observed::Stream(event)),
             Input::RestRequested { account } => (account, Observed::RestRequested),
             Input::Rest { account, result } => (account, Observed::Rest(result.map_err(|e| err(&e)))),
+            Input::Corroborated { account, result } => (account, Observed::Corroborated(result.map_err(|e| err(&e)))),
             Input::Markets { account, result } => (account, Observed::Markets(result.map_err(|e| err(&e)))),
             Input::Prices { account, result } => (account, Observed::Prices(result.map_err(|e| err(&e)))),
             Input::Db { account, result } => (account, Observed::Db(result.map_err(|e| err(&e)))),
@@ -140,6 +146,9 @@ struct AccountState {
     /// The account's sources; changed only through `AccountSources::observe`.
     src: AccountSources,
     poll_now: Arc<Notify>,
+    /// The symbols whose REST baseline the view refused: each REST poll
+    /// also reads them from a second endpoint until the conflict settles.
+    corroborate: watch::Sender<Vec<String>>,
     correct: CorrectionPolicy,
     /// A correction cycle is with the corrections task.
     correcting: bool,
@@ -193,6 +202,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let mut close_accounts = Vec::new();
     for (i, acc) in config.accounts.iter().enumerate() {
         let poll_now = Arc::new(Notify::new());
+        let (corroborate, corroborate_rx) = watch::channel(Vec::new());
         let rest = crate::venue::Rest::for_account(acc).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
         let resync = Arc::new(Notify::new());
         // stream/<account>
@@ -228,6 +238,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                 rest.clone(),
                 config.intervals.rest_poll,
                 poll_now.clone(),
+                corroborate_rx,
                 tx.clone(),
                 metrics.clone(),
                 acc.venue.as_str(),
@@ -252,6 +263,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             policy: config.policy_for(acc),
             src: AccountSources::new(crate::venue::stream_style(acc.venue)),
             poll_now,
+            corroborate,
             correct: acc.correct.clone(),
             correcting: false,
             corrected_at: None,
@@ -580,6 +592,7 @@ async fn rest_poller(
     client: crate::venue::Rest,
     every: Duration,
     poll_now: Arc<Notify>,
+    corroborate: watch::Receiver<Vec<String>>,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
     venue: &'static str,
@@ -641,6 +654,22 @@ async fn rest_poller(
         }
         if let Err(e) = &result {
             metrics.rest_errors_total.with_label_values(&[venue, e.kind()]).inc();
+        }
+        // A refused baseline: the same poll reads those symbols from a second
+        // endpoint, handed over first so this reading is judged with it.
+        let symbols = corroborate.borrow().clone();
+        if result.is_ok() && !symbols.is_empty() {
+            let corroborated = client.corroborate(&symbols).await;
+            if tx
+                .send(Input::Corroborated {
+                    account,
+                    result: corroborated,
+                })
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
         }
         if tx.send(Input::Rest { account, result }).await.is_err() {
             return Ok(());
@@ -1015,9 +1044,31 @@ impl Core {
                 if effect == Effect::Rest(Some(Verification::BaselineConflict)) && !was_conflict {
                     if let Err(why) = a.src.view.trust(now, a.policy.stream_silence_after) {
                         tracing::error!(account = %name, reason = %why.describe(),
-                            "REST offered a baseline that contradicts the last trusted view; the account is untrusted (no correction, no close) until a stream event or REST settles it.");
+                            "REST offered a baseline that contradicts the last trusted view; the account is untrusted (no correction, no close) until a stream event, a second endpoint or REST agreeing again settles it.");
                     }
                 }
+                // Which symbols the next polls corroborate (net legs: the
+                // second endpoint reads the cross position).
+                let want: Vec<String> = a
+                    .src
+                    .view
+                    .conflict_keys()
+                    .iter()
+                    .filter(|k| k.leg == crate::domain::Leg::Net)
+                    .map(|k| k.symbol.clone())
+                    .collect();
+                a.corroborate.send_if_modified(|w| {
+                    let changed = *w != want;
+                    *w = want;
+                    changed
+                });
+            }
+            Observed::Corroborated(Ok(positions)) => {
+                tracing::info!(account = %name, read = ?positions.iter().map(|p| format!("{} {}", p.key, p.size)).collect::<Vec<_>>(),
+                    "A second endpoint read the symbols whose baseline was refused.");
+            }
+            Observed::Corroborated(Err(e)) => {
+                tracing::warn!(account = %name, error = %e, "The second endpoint could not be read; the refused baseline stays refused.");
             }
             Observed::Rest(Err(e)) => {
                 if rest_was_usable {

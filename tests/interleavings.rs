@@ -113,6 +113,7 @@ fn correct() -> CorrectionPolicy {
         insert: false,
         adopt: false,
         mapped_symbols: None,
+        leg: driftwatch::domain::Leg::Net,
         confirmations: 2,
         // No settle window: freshness alone must protect a new row.
         settle: Duration::ZERO,

@@ -1078,11 +1078,17 @@ async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
         .await;
         let seen = wait_for(&app, "a DB read", T, |s| s.accounts[0].report.sources[2].trusted).await;
         let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
-        wait_for(&app, "five seconds of DB reads under the outage", T, |s| {
-            s.accounts[0].report.sources[2]
-                .last_good_at
-                .is_some_and(|t| t.0 >= from.0 + 5_000)
-        })
+        let hold = hold_secs(5);
+        wait_for(
+            &app,
+            &format!("{hold} s of DB reads under the outage"),
+            T + Duration::from_secs(hold),
+            |s| {
+                s.accounts[0].report.sources[2]
+                    .last_good_at
+                    .is_some_and(|t| t.0 >= from.0 + hold as i64 * 1000)
+            },
+        )
         .await;
         if fault == RestFault::EmptyPositions {
             // The drift was seen and acted on (REST read again; the stream is
@@ -1145,11 +1151,17 @@ async fn an_isolated_leg_beside_the_bots_row_changes_no_row() {
     .await;
     let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
     // Many cycles' worth of reads: DB every 300 ms, REST every 300 ms.
-    wait_for(&app, "eight seconds of reads", T, |s| {
-        s.accounts[0].report.sources[2]
-            .last_good_at
-            .is_some_and(|t| t.0 >= from.0 + 8_000)
-    })
+    let hold = hold_secs(8);
+    wait_for(
+        &app,
+        &format!("{hold} s of reads"),
+        T + Duration::from_secs(hold),
+        |s| {
+            s.accounts[0].report.sources[2]
+                .last_good_at
+                .is_some_and(|t| t.0 >= from.0 + hold as i64 * 1000)
+        },
+    )
     .await;
     assert!(app.snapshots.borrow().accounts[0].corrections.is_none());
     assert_eq!(table_rows(&db).await, before);
@@ -1269,4 +1281,180 @@ proptest::proptest! {
             Ok(())
         })?;
     }
+}
+
+/// Issue [baselines] part 3: a mapping with `leg: isolated` stands for the
+/// isolated leg. The bot's row is in sync with the exchange's isolated
+/// position, and when that leg closes the stale row is corrected (in apply
+/// mode), as a net row would be.
+#[tokio::test]
+async fn an_isolated_mapping_follows_the_isolated_leg() {
+    use driftwatch::domain::Leg;
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_isolated(SUB, "SOL-PERP", "2");
+    let dir = TempDir::new("nado-isomap");
+    let db = pair_db(&dir, &[("SOL", "bid", 2.0)]).await;
+    let cfg = nado_config(
+        &g,
+        &db,
+        &format!("{PAIR_MAPPING}\n      leg: isolated"),
+        "300ms",
+        "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+        "",
+    );
+    let app = start_app(&cfg, false).await;
+    let isolated_sol = |s: &driftwatch::app::Snapshot| {
+        s.accounts[0]
+            .report
+            .rows
+            .iter()
+            .find(|r| r.key.symbol == "SOL-PERP" && r.key.leg == Leg::Isolated)
+            .map(|r| r.state)
+    };
+    wait_for(&app, "the bot's row in sync with the isolated leg", T, |s| {
+        s.accounts[0].report.sources.iter().all(|h| h.trusted)
+            && isolated_sol(s) == Some(driftwatch::reconcile::State::InSync)
+            && s.accounts[0].report.rows.len() == 1
+    })
+    .await;
+    assert_eq!(table_rows(&db).await.len(), 1);
+    g.sim.set_isolated(SUB, "SOL-PERP", "0");
+    eventually("the stale row corrected", T, || async {
+        table_rows(&db).await.is_empty()
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// Issue [baselines] part 1: a baseline that contradicts the last trusted
+/// view is settled by evidence an outage cannot fake, here a second
+/// endpoint (the engine's reduce-only `max_order_size`). An outage that
+/// answers "no positions" across a reconnect is refused and stays refused
+/// (the second endpoint still sees the positions: no row changes); a
+/// position that really changed while the socket was down, with no event
+/// ever delivered, is settled by the second endpoint agreeing with REST, and
+/// the bot's row is brought down to it without a restart.
+#[tokio::test]
+async fn a_refused_baseline_is_settled_by_a_second_endpoint_not_by_repetition() {
+    use driftwatch::reconcile::State;
+    use driftwatch::sim::nado::RestFault;
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "-0.5");
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    let dir = TempDir::new("nado-corroborate");
+    let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+    let cfg = nado_config(
+        &g,
+        &db,
+        PAIR_MAPPING,
+        "300ms",
+        "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+        "",
+    );
+    let app = start_app(&cfg, false).await;
+    let trusted = |s: &driftwatch::app::Snapshot| s.accounts[0].report.sources.iter().all(|h| h.trusted);
+    let in_sync = move |s: &driftwatch::app::Snapshot| {
+        trusted(s) && state(s, "ETH-PERP") == Some(State::InSync) && state(s, "SOL-PERP") == Some(State::InSync)
+    };
+    wait_for(&app, "in sync", T, in_sync).await;
+    let before = table_rows(&db).await;
+    let second_reads = |g: &Gateway| {
+        g.sim
+            .requests()
+            .into_iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("\"max_order_size\""))
+            .count()
+    };
+
+    // 1. REST answers "no positions" and the socket drops: the baseline is
+    // refused, the second endpoint disagrees with REST, nothing changes.
+    g.sim.set_rest_fault(Some(RestFault::EmptyPositions), None);
+    g.sim.drop_connections();
+    let from = second_reads(&g);
+    eventually("the second endpoint read twice under the outage", T, || async {
+        second_reads(&g) >= from + 4
+    })
+    .await;
+    let s = app.snapshots.borrow().clone();
+    assert!(
+        !s.accounts[0].report.sources[0].trusted,
+        "the refused baseline stays refused"
+    );
+    assert_eq!(table_rows(&db).await, before, "the outage changed the bot's table");
+    g.sim.set_rest_fault(None, None);
+    wait_for(&app, "in sync again once REST recovers", T, in_sync).await;
+
+    // 2. SOL really changes while no event can be delivered, then the
+    // socket drops: REST and the second endpoint agree on the new size.
+    let accepted = g.sim.connections_accepted();
+    g.sim.set_silent(true);
+    g.sim.set_position(SUB, "SOL-PERP", "1");
+    g.sim.drop_connections();
+    // Silent until the old socket has gone (its queued event with it).
+    eventually("the stream reconnected", T, || async {
+        g.sim.connections_accepted() > accepted
+    })
+    .await;
+    g.sim.set_silent(false);
+    eventually("the bot's SOL row brought down to 1", T, || async {
+        table_rows(&db).await.iter().any(|r| {
+            r[1].as_deref() == Some("SOL")
+                && r[3].as_deref().and_then(|a| a.parse::<Decimal>().ok()) == Some(Decimal::ONE)
+        })
+    })
+    .await;
+    wait_for(&app, "in sync at the new size", T, in_sync).await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// The database side of the fault matrix on this venue (issue [safety] 7):
+/// the bot holds SQLite's write lock (an open `BEGIN IMMEDIATE`) while a
+/// stale row is due. The correction waits its 5 s for the lock, fails and
+/// rolls back whole (reads go on meanwhile); once the bot commits, one cycle
+/// deletes the row, archived once.
+#[tokio::test]
+async fn a_write_lock_held_by_the_bot_fails_the_cycle_whole_then_it_applies_once() {
+    use sqlx::{Connection, Executor};
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "-0.5");
+    let dir = TempDir::new("nado-lock");
+    let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+    let mut bot = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    bot.execute("BEGIN IMMEDIATE").await.unwrap();
+    bot.execute("UPDATE positions SET realized_pnl = 1 WHERE symbol = 'ETH'")
+        .await
+        .unwrap();
+    let cfg = nado_config(
+        &g,
+        &db,
+        PAIR_MAPPING,
+        "300ms",
+        "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+        "",
+    );
+    let app = start_app(&cfg, false).await;
+    let failed = |m: &str| {
+        sample(
+            m,
+            r#"driftwatch_db_corrections_total{account="hedge",op="deleted",result="failed",venue="nado"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("a cycle failed on the bot's lock", T, || async {
+        failed(&app.metrics.render()) >= 1.0
+    })
+    .await;
+    assert_eq!(table_rows(&db).await.len(), 2, "nothing changed while locked");
+    bot.execute("COMMIT").await.unwrap();
+    eventually("the stale SOL row deleted once the bot commits", T, || async {
+        table_rows(&db).await.iter().all(|r| r[1].as_deref() != Some("SOL"))
+    })
+    .await;
+    let archived = texts(&db, "SELECT op, symbol FROM driftwatch_archive").await;
+    assert_eq!(
+        archived,
+        vec![vec![Some("deleted".to_owned()), Some("SOL-PERP".to_owned())]],
+        "archived once"
+    );
+    app.shutdown_within(Duration::from_secs(5)).await;
 }

@@ -545,11 +545,17 @@ async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
         .await;
         let seen = wait_for(&app, "a DB read", T, db_trusted).await;
         let from = seen.accounts[0].report.sources[2].last_good_at.unwrap();
-        wait_for(&app, "five seconds of DB reads under the outage", T, |s| {
-            s.accounts[0].report.sources[2]
-                .last_good_at
-                .is_some_and(|t| t.0 >= from.0 + 5_000)
-        })
+        let hold = hold_secs(5);
+        wait_for(
+            &app,
+            &format!("{hold} s of DB reads under the outage"),
+            T + Duration::from_secs(hold),
+            |s| {
+                s.accounts[0].report.sources[2]
+                    .last_good_at
+                    .is_some_and(|t| t.0 >= from.0 + hold as i64 * 1000)
+            },
+        )
         .await;
         if fault == RestFault::EmptyPositions {
             // The drift was seen and acted on (REST read again; the stream is

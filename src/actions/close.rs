@@ -668,11 +668,15 @@ pub async fn close_capped(
                 order_id = Some(id);
                 if venue.fills_before_reply() && attempts < venue.max_attempts() {
                     // An IOC's unfilled part is cancelled: send what remains.
+                    // The reply does not say how much filled, and the bot may
+                    // have moved the position meanwhile (a fill it masks), so
+                    // the order counts whole: the rest is sent only where the
+                    // intent has room (a flatten; a trim decides again).
                     if let Ok(f) = venue.fresh(symbol).await {
                         let moved = f.position != fresh.position;
                         if let (true, Ok(next)) = (moved, sized(symbol, f.position, target, lot)) {
                             let filled = (fresh.position.abs() - f.position.abs()).max(Decimal::ZERO);
-                            spent += filled.min(order.amount);
+                            spent += order.amount;
                             if let Some(next) = fit(next, room(spent), lot) {
                                 tracing::info!(symbol, filled = %filled, remaining = %next.amount,
                                     "Close partly filled; sending the rest.");

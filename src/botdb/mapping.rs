@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::domain::Leg;
+
 /// The SQL dialects driftwatch speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -158,6 +160,10 @@ pub struct Mapping {
     pub insert_values: Vec<(Ident, String)>,
     /// Columns set to the current time on inserts.
     pub insert_timestamp_columns: Vec<Ident>,
+    /// The exchange leg the bot's rows stand for: the net (cross-margin)
+    /// position by default, or the isolated one. Another open leg of a
+    /// symbol is never explained by these rows.
+    pub leg: Leg,
 }
 
 /// A mapping as written in the config file.
@@ -185,6 +191,8 @@ pub struct RawMapping {
     #[serde(default)]
     pub insert_values: BTreeMap<String, String>,
     pub insert_timestamp_columns: Option<Vec<String>>,
+    /// `net` (default) or `isolated`.
+    pub leg: Option<Leg>,
 }
 
 /// The presets. `nexwave` is shared/botdb/nexwave_positions.sql, unchanged:
@@ -209,6 +217,7 @@ fn preset(name: &str) -> Option<RawMapping> {
             // realized_pnl has no server default (only a Python-side one).
             insert_values: [("realized_pnl".to_string(), "0".to_string())].into(),
             insert_timestamp_columns: Some(vec!["opened_at".into(), "updated_at".into()]),
+            leg: None,
         }),
         _ => None,
     }
@@ -357,6 +366,17 @@ impl RawMapping {
                 insert_timestamp_columns.push(c);
             }
         }
+        let leg = match self.leg.or(base.leg).unwrap_or(Leg::Net) {
+            l @ (Leg::Net | Leg::Isolated) => l,
+            Leg::Long | Leg::Short => {
+                push(
+                    &mut errors,
+                    "leg",
+                    "long and short are hedge-mode legs; a mapping stands for the `net` or the `isolated` leg".into(),
+                );
+                Leg::Net
+            }
+        };
         match (table, key_column, symbol_column, amount_column, side) {
             (Some(table), Some(key_column), Some(symbol_column), Some(amount_column), Some(side))
                 if errors.is_empty() =>
@@ -373,6 +393,7 @@ impl RawMapping {
                     entry_price_column,
                     insert_values,
                     insert_timestamp_columns,
+                    leg,
                 })
             }
             _ => Err(errors),
@@ -822,6 +843,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(raw.validate().unwrap_err()[0].field, "filter.x = 1 OR 1");
+    }
+
+    #[test]
+    fn a_mapping_stands_for_the_net_leg_unless_it_says_isolated() {
+        let with = |leg: Option<Leg>| {
+            RawMapping {
+                preset: Some("nexwave".into()),
+                leg,
+                ..Default::default()
+            }
+            .validate()
+        };
+        assert_eq!(with(None).unwrap().leg, Leg::Net);
+        assert_eq!(with(Some(Leg::Isolated)).unwrap().leg, Leg::Isolated);
+        let errs = with(Some(Leg::Long)).unwrap_err();
+        assert_eq!(errs[0].field, "leg");
+        assert!(errs[0].message.contains("hedge-mode"), "{}", errs[0].message);
+        let parsed: RawMapping = serde_yaml::from_str("preset: nexwave\nleg: isolated\n").unwrap();
+        assert_eq!(parsed.leg, Some(Leg::Isolated));
     }
 
     #[test]

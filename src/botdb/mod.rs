@@ -122,7 +122,10 @@ impl BotDb {
             };
             let symbol = symbol.ok_or_else(|| bad("NULL symbol".into()))?;
             rows.push(DbRow {
-                key: PositionKey::net(mapping.venue_symbol(&symbol)),
+                key: PositionKey {
+                    symbol: mapping.venue_symbol(&symbol).to_owned(),
+                    leg: mapping.leg,
+                },
                 row_key,
                 size,
                 side_word: side,

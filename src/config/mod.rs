@@ -936,6 +936,7 @@ impl Validator<'_> {
                 .as_ref()
                 .filter(|m| !m.symbols.is_empty())
                 .map(|m| m.symbols.values().cloned().collect()),
+            leg: mapping.as_ref().map_or(crate::domain::Leg::Net, |m| m.leg),
             confirmations: confirmations.max(2),
             settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),
             max_rows: max_rows.max(1),

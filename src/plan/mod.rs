@@ -66,6 +66,9 @@ pub struct CorrectionPolicy {
     /// a row is never inserted for a symbol outside them (it would carry a
     /// venue name the bot does not use).
     pub mapped_symbols: Option<std::collections::BTreeSet<String>>,
+    /// The leg the bot's rows stand for (the mapping's `leg`): another leg
+    /// is never corrected into or out of the bot's table.
+    pub leg: crate::domain::Leg,
     /// Distinct reads a mismatch must have been seen in.
     pub confirmations: u32,
     /// Quiet time after the bot's last write to a row.
@@ -152,6 +155,9 @@ pub enum Skip {
     OtherLegOpen,
     /// An insert for a venue symbol the mapping's `symbols:` does not name.
     UnmappedSymbol,
+    /// A leg the bot's rows do not stand for (an isolated position under a
+    /// `net` mapping): the rules' matter, never a row.
+    NotTheMappedLeg,
 }
 
 /// Why a whole account is left alone this cycle.
@@ -297,18 +303,27 @@ pub fn corrections(
         plan.blocked = Some(b);
         return plan;
     }
-    // Symbols with an open leg besides the net one (isolated margin).
-    let other_legs: std::collections::BTreeSet<&str> = report
+    // The legs the exchange holds open, by symbol: a row is not corrected
+    // while another leg of its symbol is open (the bot's row stands for one
+    // leg, the mapping's; the other is a matter for the rules).
+    let open_legs: std::collections::BTreeSet<(&str, crate::domain::Leg)> = report
         .rows
         .iter()
-        .filter(|r| r.key.leg != crate::domain::Leg::Net && r.ws.believed().is_some_and(|s| !s.is_zero()))
-        .map(|r| r.key.symbol.as_str())
+        .filter(|r| r.ws.believed().is_some_and(|s| !s.is_zero()))
+        .map(|r| (r.key.symbol.as_str(), r.key.leg))
         .collect();
     for row in &report.rows {
         if !matches!(row.state, State::DbStale | State::DbMissing | State::DbMismatch) {
             continue;
         }
-        if other_legs.contains(row.key.symbol.as_str()) {
+        if row.key.leg != policy.leg {
+            plan.skipped.push((row.key.clone(), Skip::NotTheMappedLeg));
+            continue;
+        }
+        if open_legs
+            .iter()
+            .any(|(symbol, leg)| *symbol == row.key.symbol && *leg != row.key.leg)
+        {
             plan.skipped.push((row.key.clone(), Skip::OtherLegOpen));
             continue;
         }

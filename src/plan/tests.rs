@@ -56,6 +56,7 @@ fn report(rows: Vec<Row>) -> AccountReport {
 
 fn policy() -> CorrectionPolicy {
     CorrectionPolicy {
+        leg: crate::domain::Leg::Net,
         mode: Mode::Apply,
         insert: true,
         adopt: false,
@@ -474,8 +475,48 @@ fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
             NOW,
         );
         assert!(plan.corrections.is_empty(), "{plan:?}");
-        assert!(plan.skipped.iter().all(|(_, s)| *s == Skip::OtherLegOpen));
+        assert_eq!(
+            plan.skipped,
+            vec![
+                (PositionKey::net("SOL"), Skip::OtherLegOpen),
+                (iso.key.clone(), Skip::NotTheMappedLeg)
+            ]
+        );
     }
+}
+
+/// Issue [baselines] part 3: a mapping says which leg the bot's rows stand
+/// for. Under `leg: isolated` the bot's row is the isolated leg's: it is
+/// corrected when that leg closes, left alone while the cross leg is open,
+/// and a cross position is never inserted as a row.
+#[test]
+fn an_isolated_mapping_corrects_the_isolated_leg_only() {
+    use crate::domain::Leg;
+    let isolated = |mut r: Row| {
+        r.key.leg = Leg::Isolated;
+        r
+    };
+    let mut bot = db_row("1", "SOL", "2", None);
+    bot.key.leg = Leg::Isolated;
+    let db = DbSnapshot { rows: vec![bot] };
+    let policy = CorrectionPolicy {
+        leg: Leg::Isolated,
+        insert: true,
+        ..policy()
+    };
+    // The isolated leg closed, nothing else open: the row goes.
+    let closed = isolated(row("SOL", "0", "2", true, State::DbStale, 9));
+    let plan = plan_of(&report(vec![closed.clone()]), &db, &policy);
+    assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
+    assert_eq!(plan.corrections[0].key, closed.key);
+    // It closed while a cross position is open in SOL: the row stays.
+    let cross = row("SOL", "3", "0", false, State::DbMissing, 9);
+    let plan = plan_of(&report(vec![cross.clone(), closed.clone()]), &db, &policy);
+    assert!(plan.corrections.is_empty(), "{plan:?}");
+    assert_eq!(
+        plan.skipped,
+        vec![(cross.key, Skip::NotTheMappedLeg), (closed.key, Skip::OtherLegOpen)]
+    );
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub enum Observed {
     /// and if none comes within the poll interval REST is untrusted.
     RestRequested,
     Rest(Result<RestSnapshot, String>),
+    /// Sizes read from a second endpoint to settle a refused baseline
+    /// (sent just before the REST reading of the same poll).
+    Corroborated(Result<Vec<crate::domain::Position>, String>),
     Markets(Result<Vec<MarketInfo>, String>),
     Prices(Result<BTreeMap<String, Decimal>, String>),
     Db(Result<DbSnapshot, String>),
@@ -114,6 +117,11 @@ impl AccountSources {
                 self.rest.failed(e.clone(), now);
                 Effect::Rest(None)
             }
+            Observed::Corroborated(Ok(positions)) => {
+                self.view.corroborate(positions);
+                Effect::Other
+            }
+            Observed::Corroborated(Err(_)) => Effect::Other,
             Observed::Markets(Ok(markets)) => {
                 self.lots = markets.iter().map(|m| (m.symbol.clone(), m.lot_size)).collect();
                 Effect::Other

@@ -955,6 +955,34 @@ impl NadoSim {
                 }
                 None => failure(StatusCode::OK, "missing subaccount", 1, &request_type),
             },
+            // The largest reduce-only order in `direction`: what the
+            // cross position lets one reduce (only reduce-only is simulated).
+            "max_order_size" => {
+                let pid = q
+                    .get("product_id")
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                    .unwrap_or(u64::MAX) as u32;
+                let sender = q.get("sender").and_then(Value::as_str).map(lower).unwrap_or_default();
+                let reduce_only = matches!(q.get("reduce_only"), Some(Value::String(s)) if s == "true");
+                if self.product(pid).is_none() {
+                    return failure(StatusCode::OK, "invalid product", 2, &request_type);
+                }
+                if !reduce_only {
+                    return failure(StatusCode::OK, "only reduce_only is simulated", 1, &request_type);
+                }
+                let amount = self
+                    .lock()
+                    .balances
+                    .get(&sender)
+                    .and_then(|b| b.get(&(pid, false)))
+                    .map_or(Decimal::ZERO, |b| b.amount);
+                let size = match q.get("direction").and_then(Value::as_str) {
+                    Some("short") => amount.max(Decimal::ZERO),
+                    Some("long") => (-amount).max(Decimal::ZERO),
+                    _ => return failure(StatusCode::OK, "direction must be long or short", 1, &request_type),
+                };
+                success(json!({"max_order_size": x18(size)}), &request_type)
+            }
             "market_price" => {
                 let pid = q
                     .get("product_id")

@@ -112,6 +112,16 @@ impl Rest {
         }
     }
 
+    /// A second, independent reading of these symbols' net sizes where the
+    /// venue has one (Nado's reduce-only `max_order_size`), empty where it has
+    /// none (Pacifica's stream brings its own snapshots: no baseline to settle).
+    pub async fn corroborate(&self, symbols: &[String]) -> Result<Vec<Position>, RestError> {
+        match self {
+            Rest::Pacifica(_) => Ok(Vec::new()),
+            Rest::Nado(c) => c.corroborate(symbols).await,
+        }
+    }
+
     pub async fn positions(&self) -> Result<RestSnapshot, RestError> {
         match self {
             Rest::Pacifica(c) => c.positions().await,

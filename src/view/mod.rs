@@ -116,6 +116,9 @@ pub struct StreamView {
     judge_complete: bool,
     /// Keys where the offered REST baseline contradicted `judge`.
     conflict: Vec<PositionKey>,
+    /// Sizes read from a second endpoint since the last connect (see
+    /// [`StreamView::corroborate`]).
+    corroborated: BTreeMap<PositionKey, Decimal>,
     /// When a REST read last agreed with the view, or the view last changed
     /// while trusted: when its position data was last good.
     last_good_at: Option<Timestamp>,
@@ -142,6 +145,7 @@ impl StreamView {
             judge: None,
             judge_complete: false,
             conflict: Vec::new(),
+            corroborated: BTreeMap::new(),
             last_good_at: None,
             last_agreed_at: None,
         }
@@ -187,6 +191,7 @@ impl StreamView {
                 }
                 self.agreed_since_connect = false;
                 self.conflict.clear();
+                self.corroborated.clear();
                 self.link = Link::AwaitingBaseline;
                 self.verified = false;
                 self.connected_at = Some(now);
@@ -328,7 +333,11 @@ impl StreamView {
                     .filter(|k| {
                         let was = judge.get(*k).copied().unwrap_or(Decimal::ZERO);
                         let now = rest_sizes.get(*k).copied().unwrap_or(Decimal::ZERO);
-                        !same_size(was, now, lot_size(&k.symbol))
+                        let lot = lot_size(&k.symbol);
+                        // A second endpoint read since the connect that agrees
+                        // with REST explains the change (it really happened).
+                        let corroborated = self.corroborated.get(*k).is_some_and(|c| same_size(*c, now, lot));
+                        !same_size(was, now, lot) && !corroborated
                     })
                     .cloned()
                     .collect();
@@ -436,6 +445,24 @@ impl StreamView {
     /// Whether a REST baseline was refused as contradicting the last trusted view.
     pub fn in_conflict(&self) -> bool {
         !self.conflict.is_empty()
+    }
+
+    /// The keys whose REST baseline was refused.
+    pub fn conflict_keys(&self) -> &[PositionKey] {
+        &self.conflict
+    }
+
+    /// Sizes of some keys read from a second endpoint (not the position
+    /// reads), taken after the current connect: where one agrees with a
+    /// refused baseline, the next REST read settles that key. Repeating the
+    /// same REST answer never does.
+    pub fn corroborate(&mut self, positions: &[Position]) {
+        if self.link != Link::AwaitingBaseline {
+            return;
+        }
+        for p in positions {
+            self.corroborated.insert(p.key.clone(), p.size);
+        }
     }
 
     /// Whether REST, not the stream, is the side that moved on `symbol`: a

@@ -20,6 +20,16 @@ pub mod smtp;
 
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 
+/// How long the long-hold tests (a REST outage, an isolated leg beside the
+/// bot's row) hold their condition: `HOLD_SECONDS` for the full
+/// length (5 and 10 minutes, run by hand), else `default` (the suite's).
+pub fn hold_secs(default: u64) -> u64 {
+    std::env::var("HOLD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Whether a missing external service fails the test (CI) or skips it.
 pub fn services_required() -> bool {
     std::env::var("DRIFTWATCH_REQUIRE_SERVICES").is_ok_and(|v| v == "1")

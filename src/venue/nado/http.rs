@@ -30,6 +30,7 @@ mod weight {
     pub const SYMBOLS: u32 = 2;
     pub const CONTRACTS: u32 = 1;
     pub const MARKET_PRICE: u32 = 1;
+    pub const MAX_ORDER_SIZE: u32 = 5;
 }
 
 /// Who is asking, and what the gateway must confirm.
@@ -293,6 +294,44 @@ impl RestClient {
             position,
             oracle,
         })
+    }
+
+    /// A second reading of each symbol's cross size from an endpoint other
+    /// than the position reads: the engine's largest reduce-only order in
+    /// each direction (`max_order_size`: a sell reduces a long, a buy a
+    /// short). An outage that answers the position reads wrongly does not
+    /// fake this too, so it can settle a baseline the view refused.
+    pub async fn corroborate(&self, symbols: &[String]) -> Result<Vec<crate::domain::Position>, RestError> {
+        let products = self.table()?;
+        let mut out = Vec::with_capacity(symbols.len());
+        for symbol in symbols {
+            let id = products
+                .id(symbol)
+                .ok_or_else(|| RestError::Decode(format!("{symbol} is not a Nado perp (symbols)")))?;
+            let oracle = self
+                .marks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(symbol)
+                .copied()
+                .ok_or_else(|| RestError::Decode(format!("no oracle price for {symbol}")))?;
+            let price_x18 = parse::to_x18(oracle).map_err(RestError::Decode)?;
+            let side = |direction: &'static str| {
+                self.query(
+                    weight::MAX_ORDER_SIZE,
+                    serde_json::json!({"type": "max_order_size", "product_id": id, "sender": self.id.subaccount,
+                        "price_x18": price_x18.to_string(), "direction": direction, "reduce_only": "true"}),
+                )
+            };
+            let long = parse::max_order_size(&side("short").await?).map_err(rest_error)?;
+            let short = parse::max_order_size(&side("long").await?).map_err(rest_error)?;
+            out.push(crate::domain::Position {
+                key: crate::domain::PositionKey::net(symbol.clone()),
+                size: long - short,
+                entry_price: None,
+            });
+        }
+        Ok(out)
     }
 
     /// Top of book: (bid, ask), either side `None` when empty.

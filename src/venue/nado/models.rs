@@ -91,6 +91,12 @@ pub struct IsolatedPosition {
     pub base_balance: PerpBalance,
 }
 
+/// `max_order_size`: the largest order the engine would take (x18).
+#[derive(Debug, Deserialize)]
+pub struct MaxOrderSize {
+    pub max_order_size: String,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct MarketPrice {
     pub product_id: u32,

@@ -216,6 +216,19 @@ pub fn market_price(text: &str) -> Result<(Option<Decimal>, Option<Decimal>), Na
     Ok((side(bid)?, side(ask)?))
 }
 
+/// `max_order_size`: the size (x18, never negative).
+pub fn max_order_size(text: &str) -> Result<Decimal, NadoError> {
+    let m: models::MaxOrderSize = envelope(text)?;
+    let v: i128 = m
+        .max_order_size
+        .parse()
+        .map_err(|_| NadoError::Parse("max_order_size".into()))?;
+    if v < 0 {
+        return Err(NadoError::Parse("max_order_size is negative".into()));
+    }
+    from_x18(v).map_err(NadoError::Parse)
+}
+
 /// A `place_order` response: the digest on success, the classified error
 /// otherwise (2056: an IOC that did not cross; 2064: reduce-only would
 /// increase, i.e. already flat or the side is wrong; ...).
