@@ -1011,7 +1011,7 @@ impl Core {
                         }
                     }
                     StreamEvent::Dirty { symbols, cause } => {
-                        tracing::warn!(account = %name, symbols = ?symbols, cause = %cause, "Position changed without the bot; verifying by REST.");
+                        tracing::warn!(account = %name, symbols = %symbols.join(", "), cause = %cause, "Position changed without the bot; verifying by REST.");
                         a.poll_now.notify_one();
                     }
                     _ => {}
@@ -1064,7 +1064,7 @@ impl Core {
                 });
             }
             Observed::Corroborated(Ok(positions)) => {
-                tracing::info!(account = %name, read = ?positions.iter().map(|p| format!("{} {}", p.key, p.size)).collect::<Vec<_>>(),
+                tracing::info!(account = %name, read = %positions.iter().map(|p| format!("{} {}", p.key, p.size)).collect::<Vec<_>>().join(", "),
                     "A second endpoint read the symbols whose baseline was refused.");
             }
             Observed::Corroborated(Err(e)) => {

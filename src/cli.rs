@@ -227,6 +227,26 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     config::duration::parse(s)
 }
 
+/// Whether output to a stream may carry colour escapes: only on a terminal,
+/// and never when `NO_COLOR` is set to anything (no-color.org).
+pub fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Sets up logging into `path` (plain text, no colour): the demo's table owns
+/// the terminal, and a log line must never be drawn over it.
+pub fn init_logging_to_file(level: &str, path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
+
 /// Sets up logging on stderr.
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = std::env::var("RUST_LOG")
@@ -236,6 +256,7 @@ pub fn init_logging(format: LogFormat, level: &str) {
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
@@ -309,7 +330,11 @@ fn rule_tests(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    if broken > 0 {
+        println!("{passed} passed, {failed} failed; {broken} file(s) could not be run (errors above)");
+    } else {
+        println!("{passed} passed, {failed} failed");
+    }
     if broken > 0 {
         ExitCode::from(2)
     } else if failed > 0 {
@@ -463,7 +488,18 @@ async fn async_main(command: Command) -> ExitCode {
             run_for,
             record,
         } => {
-            init_logging(LogFormat::Text, "warn");
+            // On a terminal the table redraws in place: logs go to a file
+            // (named in the demo's header), never over the table.
+            let log = std::io::IsTerminal::is_terminal(&std::io::stdout()).then(crate::demo::log_path);
+            match &log {
+                Some(path) => {
+                    if let Err(e) = init_logging_to_file("warn", path) {
+                        eprintln!("driftwatch: cannot write the demo's log {}: {e}", path.display());
+                        return ExitCode::from(1);
+                    }
+                }
+                None => init_logging(LogFormat::Text, "warn"),
+            }
             let stop = async move {
                 match run_for {
                     Some(d) => tokio::select! {
@@ -582,26 +618,32 @@ async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitC
         }
     };
     journal.close().await;
-    println!(
-        "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  CORRELATION",
-        "AT (UTC)", "ACCOUNT", "SYMBOL", "KIND", "OP", "STATUS"
-    );
+    // Columns as wide as their widest cell, so every row lines up.
+    let mut rows: Vec<[String; 7]> = vec![[
+        "AT (UTC)".into(),
+        "ACCOUNT".into(),
+        "SYMBOL".into(),
+        "KIND".into(),
+        "OP".into(),
+        "STATUS".into(),
+        "CORRELATION".into(),
+    ]];
     for e in &entries {
         let kind = match e.kind {
             crate::journal::Kind::DbCorrection => "db",
             crate::journal::Kind::EmergencyClose => "close",
         };
-        println!(
-            "{:<24}  {:<8}  {:<10}  {:<8}  {:<8}  {:<11}  {}",
+        rows.push([
             e.created_at.to_utc_string(),
-            e.account,
-            e.symbol,
-            kind,
-            e.op,
-            e.status,
-            e.correlation_id
-        );
+            e.account.clone(),
+            e.symbol.clone(),
+            kind.into(),
+            e.op.clone(),
+            e.status.to_string(),
+            e.correlation_id.clone(),
+        ]);
     }
+    print!("{}", crate::table::align(&rows));
     if entries.is_empty() {
         println!("(no journal entries since {})", since.to_utc_string());
     }

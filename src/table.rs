@@ -52,6 +52,26 @@ fn age(now: Timestamp, at: Option<Timestamp>) -> String {
 }
 
 /// Renders every account's rows and the freshness of each source.
+/// Rows as text, each column as wide as its widest cell (by characters),
+/// two spaces between columns, no trailing blanks; one line per row.
+pub fn align<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            let _ = write!(line, "{:<w$}  ", c, w = widths[i]);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
 pub fn render(snap: &Snapshot, now: Timestamp) -> String {
     let mut out = String::new();
     let header = ["ACCOUNT", "SYMBOL", "WS", "REST", "DB", "DRIFT", "STATE"];
@@ -69,25 +89,17 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
             ]);
         }
     }
-    let mut widths = header.map(str::len);
-    for l in &lines {
-        for (w, cell) in widths.iter_mut().zip(l.iter()) {
-            *w = (*w).max(cell.len());
+    let mut rows = vec![header.map(str::to_owned)];
+    let empty = lines.is_empty();
+    rows.extend(lines);
+    let text = align(&rows);
+    match text.split_once('\n') {
+        Some((head, body)) if empty => {
+            let _ = writeln!(out, "{head}");
+            let _ = writeln!(out, "(no open positions anywhere)");
+            out.push_str(body);
         }
-    }
-    let row_text = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            let _ = write!(s, "{:<w$}  ", c, w = widths[i]);
-        }
-        s.trim_end().to_owned()
-    };
-    let _ = writeln!(out, "{}", row_text(&header.map(str::to_owned)));
-    if lines.is_empty() {
-        let _ = writeln!(out, "(no open positions anywhere)");
-    }
-    for l in &lines {
-        let _ = writeln!(out, "{}", row_text(l));
+        _ => out.push_str(&text),
     }
     let _ = writeln!(out);
     for a in &snap.accounts {

@@ -387,3 +387,33 @@ fn decimal_from_float_is_the_shortest_round_trip() {
         );
     }
 }
+
+/// Issue [operator]: the README's SQLite schema for a bot table is one the
+/// nexwave preset reads as it stands.
+#[tokio::test]
+async fn the_readmes_sqlite_schema_reads_with_the_preset() {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme
+        .split("A bot table in SQLite")
+        .nth(1)
+        .expect("the README shows a SQLite schema");
+    let sql = after
+        .split("```sql")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("in a sql block");
+    let dir = TempDir::new("readme-sqlite");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bot.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+    pool.execute(
+        "INSERT INTO positions (strategy_id, symbol, side, amount, entry_price, realized_pnl, opened_at, updated_at) \
+         VALUES ('s', 'SOL', 'bid', 0.5, 150, 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+    )
+    .await
+    .unwrap();
+    pool.close().await;
+    let db = BotDb::connect_lazy(&url, 2, TIMEOUT).unwrap();
+    let snap = db.read(&mapping("preset: nexwave\n"), TIMEOUT).await.unwrap();
+    assert_eq!(sizes(&snap)["SOL"], "0.5");
+}

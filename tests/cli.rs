@@ -160,6 +160,12 @@ fn demo_shows_the_incident_then_corrects_it() {
     // The order (alert, then correction) is the planner's: src/plan/tests.rs.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("db-stale-row"), "the stale-row rule fired: {stderr}");
+    // Not a terminal: no colour escapes anywhere, no debug formatting.
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "escape codes when not on a terminal: {stderr}"
+    );
+    assert!(!stderr.contains("Some("), "debug formatting in the logs: {stderr}");
     let journal = stdout.rsplit("The action journal:").next().unwrap();
     assert_eq!(
         journal
@@ -435,4 +441,49 @@ async fn healthcheck_exits_0_on_a_live_driftwatch_and_1_otherwise() {
         .unwrap();
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).starts_with("healthcheck: "));
+}
+
+/// Issue [operator] part 2: what the README quotes as the program's own
+/// words (a backticked phrase that reads like a message: `Close disarmed`,
+/// `Page.`) is what the program says, word for word.
+#[test]
+fn the_readmes_quoted_program_lines_are_the_programs() {
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut src = String::new();
+    sources(&root.join("src"), &mut src);
+    let mut quoted = Vec::new();
+    for (i, part) in readme.split('`').enumerate() {
+        // Odd parts are inside backticks; a message starts with a capital
+        // word followed by a lowercase word or a full stop.
+        let mut words = part.split(' ');
+        let first = words.next().unwrap_or("");
+        let looks_like_message = i % 2 == 1
+            && !part.contains('\n')
+            && first.chars().next().is_some_and(char::is_uppercase)
+            && first.chars().skip(1).all(|c| c.is_lowercase() || c == '.')
+            && (first.ends_with('.') || words.next().is_some_and(|w| w.chars().all(char::is_lowercase)));
+        if looks_like_message {
+            quoted.push(part.to_owned());
+        }
+    }
+    assert!(
+        quoted.len() >= 2,
+        "the README quotes some of the program's lines: {quoted:?}"
+    );
+    let missing: Vec<&String> = quoted.iter().filter(|q| !src.contains(q.as_str())).collect();
+    assert!(
+        missing.is_empty(),
+        "the README quotes lines the program never says: {missing:?}"
+    );
 }

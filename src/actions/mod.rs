@@ -86,6 +86,11 @@ pub struct Corrections {
     pub pages: broadcast::Sender<Page>,
 }
 
+/// An optional size as people read it: the number, or "none".
+fn shown(size: Option<rust_decimal::Decimal>) -> String {
+    size.map_or_else(|| "none".to_owned(), |s| s.normalize().to_string())
+}
+
 fn detail(c: &Correction) -> String {
     serde_json::json!({
         "row_key": c.row.as_ref().map(|r| r.row_key.clone()),
@@ -306,7 +311,7 @@ impl Corrections {
             for c in &plan.corrections {
                 self.count(t, c, "dry_run");
                 tracing::info!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
-                    before = ?c.row.as_ref().map(|r| r.size), after = ?c.target, reason = %c.evidence.state,
+                    before = %shown(c.row.as_ref().map(|r| r.size)), after = %shown(c.target), reason = %c.evidence.state,
                     "Dry run: would correct the bot's row.");
             }
             return report(format!("dry run: {summary}"), false, CycleOutcome::DryRun);
@@ -376,7 +381,7 @@ impl Corrections {
                     statuses.push((journal::entry_id(&cid, i), status));
                     self.count(t, c, status.as_str());
                     tracing::warn!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
-                        result = status.as_str(), before = ?c.row.as_ref().map(|r| r.size), after = ?c.target,
+                        result = status.as_str(), before = %shown(c.row.as_ref().map(|r| r.size)), after = %shown(c.target),
                         reason = %c.evidence.state, "Corrected the bot's row.");
                 }
                 if let Err(e) = journal.finish(&statuses, clock::now()).await {
@@ -550,6 +555,16 @@ pub enum Resume {
     TooOld,
 }
 
+impl Resume {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resume::Resume => "resume",
+            Resume::Disarmed => "journaled_disarmed",
+            Resume::TooOld => "too_old",
+        }
+    }
+}
+
 /// Decides a pending close's fate from its journal entry's age and arming.
 pub fn resume(created_at: crate::domain::Timestamp, armed_then: bool, now: crate::domain::Timestamp) -> Resume {
     if !armed_then {
@@ -650,7 +665,7 @@ impl Closes {
         match &outcome {
             close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
                 symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,
-                request = %body, "Disarmed: this close was NOT sent."),
+                request = %body, "Close disarmed: this exact request was NOT sent."),
             close::CloseOutcome::Verified {
                 order,
                 order_id,
@@ -658,7 +673,7 @@ impl Closes {
                 ..
             } => {
                 tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.symbol, side = order.side.as_str(),
-                    amount = %closed, order_id = ?order_id, client_order_id = %cloid, "Emergency close verified.");
+                    amount = %closed, order_id = order_id.as_deref().unwrap_or("unknown"), client_order_id = %cloid, "Emergency close verified.");
                 page(
                     Severity::Critical,
                     format!(
@@ -741,7 +756,7 @@ pub async fn run_closes(
                     Resume::Disarmed => Status::Disarmed,
                     _ => Status::Abandoned,
                 };
-                tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = ?fate,
+                tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = fate.as_str(),
                     "A close interrupted by a restart is not resumed; the rules decide again on a fresh view.");
                 if fate == Resume::TooOld {
                     let a = &c.accounts[account];
@@ -800,7 +815,7 @@ pub async fn run_closes(
                     // What the decision still allows: unbounded, some, or nothing.
                     let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
                     if let (Some(cap), true) = (room, d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) {
-                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, room = ?cap,
+                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
                             "Close unverified; trying again from a fresh read, within what the decision allows.");
                         let req = CloseRequest { retry: req.retry + 1, cap, ..req };
                         let (c2, j2) = (c.clone(), journal.clone());

@@ -697,6 +697,8 @@ impl Validator<'_> {
             }
         };
         let tls = e.tls.unwrap_or(SmtpTls::Starttls);
+        // A password that is given but cannot be resolved has its own error.
+        let password_given = e.password.is_some();
         let password = match e.password.map(|s| s.resolve(env)) {
             None => None,
             Some(Ok(s)) => Some(s),
@@ -705,7 +707,7 @@ impl Validator<'_> {
                 None
             }
         };
-        if e.username.is_some() != password.is_some() {
+        if e.username.is_some() != password_given {
             self.error(p, "username and password go together");
         }
         if tls == SmtpTls::None && password.is_some() {

@@ -122,3 +122,23 @@ fn nado_accounts_and_their_exact_messages() {
         assert_eq!(errors(&text), want, "\n--- config ---\n{text}");
     }
 }
+
+/// Issue [operator]: a password whose variable is not set is that error
+/// alone, not also "username and password go together".
+#[test]
+fn an_unset_smtp_password_is_one_error() {
+    let text = format!(
+        "{}notify:\n  email:\n    smtp: smtp.example.com:587\n    username: alerts\n    password: {{env: SMTP_PASSWORD}}\n    from: a@example.com\n    to: [b@example.com]\n",
+        good()
+    );
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        vec!["c.yaml:14:5: notify.email.password: environment variable SMTP_PASSWORD is not set"],
+        "{errs:?}"
+    );
+    let without = text.replace("    password: {env: SMTP_PASSWORD}\n", "");
+    assert!(errors(&without)
+        .iter()
+        .any(|e| e.ends_with("username and password go together")));
+}

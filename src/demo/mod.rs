@@ -156,8 +156,19 @@ pub struct DemoOptions {
 }
 
 /// Runs the demo; returns when it is stopped.
+/// The demo's working directory (its database, rules, keys and log).
+fn demo_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("driftwatch-demo-{}", std::process::id()))
+}
+
+/// Where the demo logs when its table owns the terminal (beside its
+/// directory, which is removed at the end; the log is kept).
+pub fn log_path() -> PathBuf {
+    std::env::temp_dir().join(format!("driftwatch-demo-{}.log", std::process::id()))
+}
+
 pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-    let dir: PathBuf = std::env::temp_dir().join(format!("driftwatch-demo-{}", std::process::id()));
+    let dir: PathBuf = demo_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let db_path = dir.join("nexwave.db");
     let _ = std::fs::remove_file(&db_path);
@@ -267,9 +278,12 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     if let Some(h) = http {
         println!("  metrics:            http://{h}/metrics");
     }
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if tty {
+        println!("  log:                {}", log_path().display());
+    }
     println!();
 
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let deadline = opts.run_for.map(|d| tokio::time::Instant::now() + d);
     let painter = async {
         let mut last = String::new();
