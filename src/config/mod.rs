@@ -9,6 +9,7 @@
 
 pub mod duration;
 pub mod position;
+pub mod recover;
 pub mod secret;
 
 use std::collections::BTreeSet;
@@ -405,7 +406,7 @@ pub fn load(path: &Path, env: &dyn Env) -> Result<(Config, Vec<ConfigError>), Lo
 /// Validates config text. Returns the config and its warnings.
 pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<(Config, Vec<ConfigError>), LoadError> {
     let file = path.display().to_string();
-    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| LoadError::Invalid(vec![yaml_error(&file, &e)]))?;
+    let raw: RawConfig = recover::parse_all(text, &file).map_err(LoadError::Invalid)?;
     let index = PositionIndex::build(text);
     let mut v = Validator {
         file: &file,

@@ -142,3 +142,21 @@ fn an_unset_smtp_password_is_one_error() {
         .iter()
         .any(|e| e.ends_with("username and password go together")));
 }
+
+/// Issue [operator] part 1: a config missing both `bot_db` and an account's
+/// `address` is told both, in file order.
+#[test]
+fn every_missing_field_is_reported_at_once() {
+    let text = good()
+        .replace("bot_db:\n  url: {env: BOT_DB_URL}\n", "")
+        .replace(&format!("    address: {ADDR}\n"), "");
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        vec![
+            "c.yaml:1:1: missing field `bot_db`",
+            "c.yaml:2:5: accounts[0]: missing field `address`"
+        ],
+        "{text}"
+    );
+}

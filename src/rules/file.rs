@@ -26,7 +26,7 @@ use serde::Deserialize;
 use super::{Action, Condition, DriftPair, Rule, RuleSet, Scope, Severity, Threshold};
 use crate::config::duration::Dur;
 use crate::config::position::PositionIndex;
-use crate::config::{yaml_error, ConfigError};
+use crate::config::ConfigError;
 use crate::domain::Source;
 
 /// A rule-file problem, located.
@@ -159,7 +159,7 @@ impl Checker<'_> {
 /// Compiles one rule file.
 pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
     let file = path.display().to_string();
-    let raw: RawFile = serde_yaml::from_str(text).map_err(|e| vec![yaml_error(&file, &e)])?;
+    let raw: RawFile = crate::config::recover::parse_all(text, &file)?;
     let mut c = Checker {
         file: &file,
         index: PositionIndex::build(text),

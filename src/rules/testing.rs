@@ -28,7 +28,6 @@ use serde::Deserialize;
 
 use super::{AccountState, Engine, RuleSet};
 use crate::config::duration::Dur;
-use crate::config::yaml_error;
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Timestamp};
 use crate::reconcile::{AccountInputs, Policy, Polled, Reconciler};
 use crate::venue::{RestSnapshot, StreamEvent, StreamStyle};
@@ -111,7 +110,8 @@ fn positions(map: &BTreeMap<String, Decimal>) -> Vec<Position> {
 pub fn run_file(path: &Path) -> Result<Outcome, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let file = path.display().to_string();
-    let raw: RawTestFile = serde_yaml::from_str(&text).map_err(|e| vec![yaml_error(&file, &e).to_string()])?;
+    let raw: RawTestFile = crate::config::recover::parse_all(&text, &file)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let base = path.parent().unwrap_or(Path::new("."));
     let rule_paths: Vec<PathBuf> = raw.rule_files.iter().map(|p| base.join(p)).collect();
     let rules =

@@ -67,6 +67,19 @@ fn every_kind_of_mistake_is_rejected_with_its_location() {
     }
 }
 
+/// Issue [operator] part 1: a rule with a bad `for`, a bad severity and an
+/// unknown action is told all three, in file order.
+#[test]
+fn every_structural_mistake_of_a_file_is_reported_at_once() {
+    let text = GOOD
+        .replace("for: 60s", "for: soon")
+        .replace("severity: critical", "severity: urgent")
+        .replace("[alert, reduce_to_bot]", "[alert, panic]");
+    let e = errors(&text);
+    let at: Vec<&str> = e.iter().map(|m| m.split(": ").next().unwrap()).collect();
+    assert_eq!(at, ["r.yaml:9:10", "r.yaml:11:15", "r.yaml:12:22"], "{e:#?}");
+}
+
 mod focus {
     use super::*;
     use crate::reconcile::fixtures::agreeing as report;
