@@ -96,30 +96,7 @@ fn page_severity(s: crate::rules::Severity) -> crate::notify::Severity {
     }
 }
 
-/// The reconciled state of every account at one moment.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub at: Timestamp,
-    pub accounts: Vec<AccountSnapshot>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AccountSnapshot {
-    pub name: String,
-    pub venue: String,
-    pub report: Arc<AccountReport>,
-    /// The last correction cycle's summary, if any.
-    pub corrections: Option<String>,
-    /// The last emergency close's outcome, if any.
-    pub closes: Option<String>,
-}
-
-impl Snapshot {
-    /// Every source of every account is trusted.
-    pub fn all_sources_trusted(&self) -> bool {
-        self.accounts.iter().all(|a| a.report.sources.iter().all(|s| s.trusted))
-    }
-}
+pub use crate::snapshot::{AccountSnapshot, Snapshot};
 
 /// How to start.
 pub struct Options {

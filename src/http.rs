@@ -21,8 +21,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::Snapshot;
 use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
 
 /// What the endpoints show; written by the core, read per request.
 pub struct HttpState {

@@ -12,7 +12,8 @@
 //! - [`botdb`]: reads the bot's positions table through a validated mapping.
 //! - [`sim`]: the simulated exchange (used by `sim`, `demo` and the tests).
 //! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoints.
-//! - [`app`]: starts and supervises the tasks; [`table`] renders the view.
+//! - [`app`]: starts and supervises the tasks; it publishes a [`snapshot`]
+//!   after every input, which [`table`] renders and [`http`] serves.
 //! - [`cli`]: the command line.
 
 pub mod actions;
@@ -34,6 +35,7 @@ pub mod record;
 pub mod replay;
 pub mod rules;
 pub mod sim;
+pub mod snapshot;
 pub mod table;
 pub mod venue;
 pub mod view;

@@ -5,9 +5,9 @@
 
 use std::fmt::Write;
 
-use crate::app::Snapshot;
 use crate::domain::{Pair, Timestamp};
 use crate::reconcile::{Reading, Row, State};
+use crate::snapshot::Snapshot;
 
 fn size(r: Reading) -> String {
     match (r.size, r.trusted) {
