@@ -413,7 +413,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         ));
     }
 
-    let http_state = HttpState::new(metrics.clone());
+    let http_state = HttpState::with_journal(metrics.clone(), Some(config.journal_url.expose().to_owned()));
     let mut http_addr = None;
     if let Some(addr) = options.http {
         let (listener, local) = http::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -1470,6 +1470,7 @@ impl Core {
                 report,
                 corrections: a.last_corrections.clone(),
                 closes: a.last_close.clone(),
+                conditions: self.engine.conditions(&self.rules.borrow(), &a.cfg.name, now),
             });
         }
         self.metrics.publish(published);

@@ -4,7 +4,7 @@
 //! - `/healthz`: 200 while the process serves requests; depends on nothing
 //!   outside it (an exchange outage must not restart driftwatch);
 //! - `/readyz`: 200 once the config is loaded and a first reconciliation ran;
-//! - `/`: a landing page with the current three-way table.
+//! - `/`: the live status page (`status::html`), `/api/v1/state` its JSON twin.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,15 +31,56 @@ pub struct HttpState {
     /// The latest reconciled state; the table is drawn from it per request
     /// (not per tick: at 1,000 symbols drawing costs more than reconciling).
     snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// The action journal, opened on the first status request.
+    journal_url: Option<String>,
+    journal: tokio::sync::Mutex<Option<crate::journal::Journal>>,
 }
 
 impl HttpState {
     pub fn new(metrics: Arc<Metrics>) -> Arc<HttpState> {
+        HttpState::with_journal(metrics, None)
+    }
+
+    /// With the journal the status page lists recent actions from.
+    pub fn with_journal(metrics: Arc<Metrics>, journal_url: Option<String>) -> Arc<HttpState> {
         Arc::new(HttpState {
             metrics,
             ready: AtomicBool::new(false),
             snapshot: Mutex::new(None),
+            journal_url,
+            journal: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The journal's entries of the last 24 hours, newest first (at most 20);
+    /// none when the journal cannot be read (the page says nothing false).
+    async fn recent(&self, now: crate::domain::Timestamp) -> Vec<crate::status::Action> {
+        let Some(url) = &self.journal_url else {
+            return Vec::new();
+        };
+        let mut j = self.journal.lock().await;
+        if j.is_none() {
+            *j = crate::journal::Journal::open(url).await.ok();
+        }
+        let Some(journal) = j.as_ref() else { return Vec::new() };
+        let since = crate::domain::Timestamp(now.0 - 86_400_000);
+        let entries = journal.history(since, None).await.unwrap_or_default();
+        entries
+            .iter()
+            .rev()
+            .take(20)
+            .map(|e| crate::status::Action {
+                at: e.created_at.to_utc_string(),
+                account: e.account.clone(),
+                symbol: e.symbol.clone(),
+                kind: match e.kind {
+                    crate::journal::Kind::DbCorrection => "db correction",
+                    crate::journal::Kind::EmergencyClose => "emergency close",
+                },
+                op: e.op.clone(),
+                status: e.status.to_string(),
+            })
+            .collect()
     }
 
     pub fn set_snapshot(&self, snapshot: Arc<Snapshot>) {
@@ -55,10 +96,6 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
         .header("content-type", content_type)
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -81,23 +118,22 @@ async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Respons
                 )
             }
         }
-        "/" => {
+        "/" | "/api/v1/state" => {
             let snapshot = state.snapshot.lock().ok().and_then(|s| s.clone());
-            let table = match snapshot {
-                Some(snap) => crate::table::render(&snap, snap.at),
-                None => "(no reconciliation yet)".to_owned(),
+            let recent = match &snapshot {
+                Some(snap) => state.recent(snap.at).await,
+                None => Vec::new(),
             };
-            respond(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                format!(
-                    "<!doctype html><html><head><title>driftwatch</title><meta http-equiv=\"refresh\" content=\"5\"></head><body>\
-                     <h1>driftwatch {}</h1><p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a> · \
-                     <a href=\"/readyz\">/readyz</a></p><pre>{}</pre></body></html>\n",
-                    env!("CARGO_PKG_VERSION"),
-                    escape(&table)
-                ),
-            )
+            let status = crate::status::status(snapshot.as_deref(), recent);
+            if req.uri().path() == "/" {
+                respond(StatusCode::OK, "text/html; charset=utf-8", crate::status::html(&status))
+            } else {
+                respond(
+                    StatusCode::OK,
+                    "application/json",
+                    serde_json::to_string(&status).unwrap_or_else(|_| "{}".into()),
+                )
+            }
         }
         _ => respond(StatusCode::NOT_FOUND, text, "not found\n".into()),
     })

@@ -36,6 +36,7 @@ pub mod replay;
 pub mod rules;
 pub mod sim;
 pub mod snapshot;
+pub mod status;
 pub mod table;
 pub mod venue;
 pub mod view;

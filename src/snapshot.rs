@@ -23,6 +23,8 @@ pub struct AccountSnapshot {
     pub corrections: Option<String>,
     /// The last emergency close's outcome, if any.
     pub closes: Option<String>,
+    /// The rule conditions that hold on the account.
+    pub conditions: Vec<crate::rules::Holding>,
 }
 
 impl Snapshot {

@@ -9,7 +9,7 @@ use crate::domain::{Pair, Timestamp};
 use crate::reconcile::{Reading, Row, State};
 use crate::snapshot::Snapshot;
 
-fn size(r: Reading) -> String {
+pub fn size(r: Reading) -> String {
     match (r.size, r.trusted) {
         (None, _) => "-".into(),
         (Some(s), true) => s.normalize().to_string(),
@@ -17,7 +17,7 @@ fn size(r: Reading) -> String {
     }
 }
 
-fn drift(row: &Row) -> String {
+pub fn drift(row: &Row) -> String {
     let pair = if row.state == State::StreamDrift {
         Pair::WsRest
     } else {
@@ -35,7 +35,7 @@ fn drift(row: &Row) -> String {
     }
 }
 
-fn state(row: &Row) -> String {
+pub fn state(row: &Row) -> String {
     let name = row.state.as_str();
     if row.state == State::InSync || row.confirmed {
         name.to_owned()
@@ -44,7 +44,7 @@ fn state(row: &Row) -> String {
     }
 }
 
-fn age(now: Timestamp, at: Option<Timestamp>) -> String {
+pub fn age(now: Timestamp, at: Option<Timestamp>) -> String {
     match at {
         None => "never".into(),
         Some(at) => format!("{:.1}s ago", now.since(at).as_secs_f64()),

@@ -678,11 +678,6 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
     ]
 }
 
-/// Lots of SOL (0.01) as a decimal.
-fn lots(n: i64) -> Decimal {
-    Decimal::new(n, 2)
-}
-
 fn apply_step(sim: &driftwatch::sim::pacifica::Sim, s: &Step) {
     match s {
         Step::Move(0) => sim.move_position_before_next_order(ACCOUNT, "SOL", None),
@@ -696,19 +691,6 @@ fn apply_step(sim: &driftwatch::sim::pacifica::Sim, s: &Step) {
         Step::SkipFill => sim.skip_next_fill(),
         Step::Nothing => {}
     }
-}
-
-/// A position of `range` lots, long or short.
-fn signed_lots(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = i64> {
-    use proptest::prelude::*;
-    (range, proptest::bool::ANY).prop_map(|(n, long)| if long { n } else { -n })
-}
-
-fn close_cases() -> u32 {
-    std::env::var("CLOSE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
 }
 
 proptest::proptest! {

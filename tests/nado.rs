@@ -1034,6 +1034,39 @@ async fn the_simulated_gateway_enforces_the_documented_order_rules() {
     assert_eq!(r.status(), 400);
 }
 
+/// Every source trusted and both legs of the delta-neutral pair in sync.
+fn in_sync(s: &driftwatch::app::Snapshot) -> bool {
+    s.accounts[0].report.sources.iter().all(|h| h.trusted)
+        && state(s, "ETH-PERP") == Some(driftwatch::reconcile::State::InSync)
+        && state(s, "SOL-PERP") == Some(driftwatch::reconcile::State::InSync)
+}
+
+/// The delta-neutral pair (ETH short 0.5, SOL long 2) on the exchange and in
+/// the bot's rows, corrections in apply mode and `tail` (rules) in the
+/// config; returned once [`in_sync`].
+async fn pair_in_sync(
+    tag: &str,
+    tail: impl FnOnce(&TempDir) -> String,
+) -> (Gateway, TempDir, String, driftwatch::app::Running) {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "ETH-PERP", "-0.5");
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    let dir = TempDir::new(tag);
+    let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
+    let tail = tail(&dir);
+    let cfg = nado_config(
+        &g,
+        &db,
+        PAIR_MAPPING,
+        "300ms",
+        "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
+        &tail,
+    );
+    let app = start_app(&cfg, false).await;
+    wait_for(&app, "in sync", T, in_sync).await;
+    (g, dir, db, app)
+}
+
 /// Issue [baselines], done-when (Nado): the operator's scenario. The shipped
 /// rules (holds shortened) in apply mode; REST fails in each way while the
 /// exchange still holds ETH and SOL. `stream-rest-drift` resyncs the stream,
@@ -1048,27 +1081,7 @@ async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
         RestFault::ServerError,
         RestFault::Garbage,
     ] {
-        let g = gateway(SimConfig::default()).await;
-        g.sim.set_position(SUB, "ETH-PERP", "-0.5");
-        g.sim.set_position(SUB, "SOL-PERP", "2");
-        let dir = TempDir::new("nado-outage");
-        let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
-        let rules = shipped_rules(&dir, &[]);
-        let cfg = nado_config(
-            &g,
-            &db,
-            PAIR_MAPPING,
-            "300ms",
-            "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
-            &rules,
-        );
-        let app = start_app(&cfg, false).await;
-        let in_sync = |s: &driftwatch::app::Snapshot| {
-            s.accounts[0].report.sources.iter().all(|h| h.trusted)
-                && state(s, "ETH-PERP") == Some(driftwatch::reconcile::State::InSync)
-                && state(s, "SOL-PERP") == Some(driftwatch::reconcile::State::InSync)
-        };
-        wait_for(&app, "in sync", T, in_sync).await;
+        let (g, _dir, db, app) = pair_in_sync("nado-outage", |dir| shipped_rules(dir, &[])).await;
         let before = table_rows(&db).await;
         g.sim.set_rest_fault(Some(fault), None);
         wait_for(&app, &format!("{fault:?} seen"), T, |s| {
@@ -1191,23 +1204,6 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
         (1i64..30).prop_map(Step::Depth),
         Just(Step::Nothing),
     ]
-}
-
-fn lots(n: i64) -> Decimal {
-    Decimal::new(n, 2)
-}
-
-/// A position of `range` lots, long or short.
-fn signed_lots(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = i64> {
-    use proptest::prelude::*;
-    (range, proptest::bool::ANY).prop_map(|(n, long)| if long { n } else { -n })
-}
-
-fn close_cases() -> u32 {
-    std::env::var("CLOSE_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
 }
 
 proptest::proptest! {
@@ -1336,27 +1332,8 @@ async fn an_isolated_mapping_follows_the_isolated_leg() {
 /// the bot's row is brought down to it without a restart.
 #[tokio::test]
 async fn a_refused_baseline_is_settled_by_a_second_endpoint_not_by_repetition() {
-    use driftwatch::reconcile::State;
     use driftwatch::sim::nado::RestFault;
-    let g = gateway(SimConfig::default()).await;
-    g.sim.set_position(SUB, "ETH-PERP", "-0.5");
-    g.sim.set_position(SUB, "SOL-PERP", "2");
-    let dir = TempDir::new("nado-corroborate");
-    let db = pair_db(&dir, &[("ETH", "ask", 0.5), ("SOL", "bid", 2.0)]).await;
-    let cfg = nado_config(
-        &g,
-        &db,
-        PAIR_MAPPING,
-        "300ms",
-        "    correct: {mode: apply, confirmations: 2, settle: 1ms}\n",
-        "",
-    );
-    let app = start_app(&cfg, false).await;
-    let trusted = |s: &driftwatch::app::Snapshot| s.accounts[0].report.sources.iter().all(|h| h.trusted);
-    let in_sync = move |s: &driftwatch::app::Snapshot| {
-        trusted(s) && state(s, "ETH-PERP") == Some(State::InSync) && state(s, "SOL-PERP") == Some(State::InSync)
-    };
-    wait_for(&app, "in sync", T, in_sync).await;
+    let (g, _dir, db, app) = pair_in_sync("nado-corroborate", |_| String::new()).await;
     let before = table_rows(&db).await;
     let second_reads = |g: &Gateway| {
         g.sim

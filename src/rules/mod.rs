@@ -250,6 +250,17 @@ pub enum RuleHold {
     Fired,
 }
 
+/// A rule condition that holds on an account (for the status page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub rule: String,
+    /// The symbol or group it holds for.
+    pub subject: String,
+    pub since: Timestamp,
+    /// Held for at least the rule's `for`.
+    pub firing: bool,
+}
+
 /// An alerted condition that stopped holding (its rule may also have been
 /// removed by a reload).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -665,6 +676,24 @@ impl Engine {
     /// The alerted conditions that stopped holding since the last call.
     pub fn take_cleared(&mut self) -> Vec<Cleared> {
         std::mem::take(&mut self.cleared)
+    }
+
+    /// On `account`, every rule condition that holds: since when, and
+    /// whether it has held for its `for` (firing) or is still pending.
+    pub fn conditions(&self, rules: &RuleSet, account: &str, now: Timestamp) -> Vec<Holding> {
+        self.tracks
+            .iter()
+            .filter(|(k, _)| k.account == account)
+            .map(|(k, t)| Holding {
+                rule: k.rule.clone(),
+                subject: k.subject.clone(),
+                since: t.since,
+                firing: rules
+                    .rules
+                    .iter()
+                    .any(|r| r.id == k.rule && now.since(t.since) >= r.hold),
+            })
+            .collect()
     }
 
     /// Rules currently firing (condition held for at least `for`), by id.

@@ -30,6 +30,26 @@ pub fn hold_secs(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// `n` lots of 0.01 (SOL's lot on both simulators), as a decimal.
+pub fn lots(n: i64) -> rust_decimal::Decimal {
+    rust_decimal::Decimal::new(n, 2)
+}
+
+/// A position of `range` lots, long or short (the close property tests).
+pub fn signed_lots(range: std::ops::Range<i64>) -> impl proptest::strategy::Strategy<Value = i64> {
+    use proptest::prelude::*;
+    (range, proptest::bool::ANY).prop_map(|(n, long)| if long { n } else { -n })
+}
+
+/// Cases per close property test: `CLOSE_CASES`, else 16 (each runs a
+/// simulator and a close over real sockets).
+pub fn close_cases() -> u32 {
+    std::env::var("CLOSE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+}
+
 /// Whether a missing external service fails the test (CI) or skips it.
 pub fn services_required() -> bool {
     std::env::var("DRIFTWATCH_REQUIRE_SERVICES").is_ok_and(|v| v == "1")

@@ -270,20 +270,22 @@ impl RestClient {
         Ok(marks)
     }
 
-    /// A fresh read of one symbol's cross position and oracle price.
-    pub async fn close_read(&self, symbol: &str) -> Result<CloseRead, RestError> {
-        let products = self.table()?;
-        let id = products
-            .id(symbol)
-            .ok_or_else(|| RestError::Decode(format!("{symbol} is not a Nado perp (symbols)")))?;
-        let cross = self.cross(&products).await?;
-        let oracle = self
-            .marks
+    /// `symbol`'s oracle price from the most recent position read.
+    fn oracle(&self, symbol: &str) -> Result<Decimal, RestError> {
+        self.marks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(symbol)
             .copied()
-            .ok_or_else(|| RestError::Decode(format!("no oracle price for {symbol}")))?;
+            .ok_or_else(|| RestError::Decode(format!("no oracle price for {symbol}")))
+    }
+
+    /// A fresh read of one symbol's cross position and oracle price.
+    pub async fn close_read(&self, symbol: &str) -> Result<CloseRead, RestError> {
+        let products = self.table()?;
+        let id = perp_id(&products, symbol)?;
+        let cross = self.cross(&products).await?;
+        let oracle = self.oracle(symbol)?;
         let position = cross
             .iter()
             .filter(|p| p.key.symbol == symbol && p.key.leg == crate::domain::Leg::Net)
@@ -305,16 +307,8 @@ impl RestClient {
         let products = self.table()?;
         let mut out = Vec::with_capacity(symbols.len());
         for symbol in symbols {
-            let id = products
-                .id(symbol)
-                .ok_or_else(|| RestError::Decode(format!("{symbol} is not a Nado perp (symbols)")))?;
-            let oracle = self
-                .marks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(symbol)
-                .copied()
-                .ok_or_else(|| RestError::Decode(format!("no oracle price for {symbol}")))?;
+            let id = perp_id(&products, symbol)?;
+            let oracle = self.oracle(symbol)?;
             let price_x18 = parse::to_x18(oracle).map_err(RestError::Decode)?;
             let side = |direction: &'static str| {
                 self.query(
@@ -395,4 +389,11 @@ fn rest_error(e: NadoError) -> RestError {
         NadoError::Venue { code, message } => RestError::Venue { code, message },
         NadoError::Parse(m) => RestError::Decode(m),
     }
+}
+
+/// `symbol`'s product id, from the venue's own `symbols` table.
+fn perp_id(products: &Products, symbol: &str) -> Result<u32, RestError> {
+    products
+        .id(symbol)
+        .ok_or_else(|| RestError::Decode(format!("{symbol} is not a Nado perp (symbols)")))
 }
