@@ -406,7 +406,8 @@ async fn amounts_off_the_lot_are_floored_and_never_rejected() {
         other => panic!("{other:?}"),
     }
     assert_eq!(sim.sim.position(ACCOUNT, "SOL"), d("0.005"));
-    // Sent by hand, a mis-rounded amount is the venue's bare HTTP 500.
+    // Sent by hand, a mis-rounded amount is refused with the venue's code
+    // 59 (older deployments answered a bare 500): a refusal, not an unknown outcome.
     let p = params(&key, false, true);
     let order = driftwatch::plan::close::CloseOrder {
         symbol: "SOL".into(),
@@ -415,7 +416,10 @@ async fn amounts_off_the_lot_are_floored_and_never_rejected() {
     };
     let body =
         driftwatch::actions::close::signed_body(&p, &order, &cloid(), driftwatch::clock::now().0 as u64).unwrap();
-    assert!(matches!(client(&sim).create_market_order(&body).await, Err(OrderError::Unknown(m)) if m.contains("500")));
+    assert!(matches!(
+        client(&sim).create_market_order(&body).await,
+        Err(OrderError::Rejected { code: Some(59), .. })
+    ));
 }
 
 #[tokio::test]

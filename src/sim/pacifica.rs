@@ -486,11 +486,34 @@ impl Sim {
         self.lock().skip_next_fill = true;
     }
 
-    /// Sets a symbol's mark price (`GET /info/prices`).
+    /// Sets a symbol's mark price (`GET /info/prices`, and the `prices`
+    /// channel's subscribers get the new prices).
     pub fn set_mark(&self, symbol: &str, mark: &str) {
         if let Ok(m) = Decimal::from_str(mark) {
-            self.lock().marks.insert(symbol.to_owned(), m);
+            let now = (self.inner.clock_ms)();
+            let mut st = self.lock();
+            st.marks.insert(symbol.to_owned(), m);
+            let frame = json!({"channel": "prices", "data": Self::prices(&st, now)}).to_string();
+            Self::send_to_subscribers(&mut st, "prices", "", frame);
         }
+    }
+
+    /// Every market's prices, as `GET /info/prices` and the `prices` channel give them.
+    fn prices(st: &State, now: i64) -> Vec<Value> {
+        MARKETS
+            .iter()
+            .map(|m| {
+                let mark = st
+                    .marks
+                    .get(m.symbol)
+                    .copied()
+                    .unwrap_or(Decimal::ONE_HUNDRED)
+                    .to_string();
+                json!({"symbol": m.symbol, "mark": mark, "mid": mark, "oracle": mark, "funding": "0.0000125",
+                    "next_funding": "0.0000125", "open_interest": "1000000", "volume_24h": "1000000",
+                    "yesterday_price": mark, "timestamp": now})
+            })
+            .collect()
     }
 
     /// Answer the next market order with 429 (`t=2`).
@@ -689,12 +712,29 @@ impl Sim {
             return;
         };
         match msg.get("method").and_then(Value::as_str) {
+            // A trading operation has an id and params and no method.
+            None if msg.get("id").is_some() && msg.get("params").is_some() => self.ws_operation(tx, &msg),
             Some("ping") => {
                 let _ = tx.send(Out::Frame(json!({"channel": "pong"}).to_string()));
             }
             Some("subscribe") => {
                 let params = msg.get("params").cloned().unwrap_or(Value::Null);
                 let source = params.get("source").and_then(Value::as_str).unwrap_or("");
+                if source == "prices" {
+                    // Public: every market's prices now, then on every mark change.
+                    let mut st = self.lock();
+                    if let Some(c) = st.conns.get_mut(&id) {
+                        c.subs.insert(("prices".to_owned(), String::new()));
+                    }
+                    if !st.faults.no_ack {
+                        let _ = tx.send(Out::Frame(json!({"channel": "subscribe", "data": params}).to_string()));
+                    }
+                    let now = (self.inner.clock_ms)();
+                    let _ = tx.send(Out::Frame(
+                        json!({"channel": "prices", "data": Self::prices(&st, now)}).to_string(),
+                    ));
+                    return;
+                }
                 let account = params.get("account").and_then(Value::as_str);
                 let known = matches!(
                     source,
@@ -813,21 +853,7 @@ impl Sim {
             },
             (Method::GET, "/api/v1/info/prices") => {
                 let now = (self.inner.clock_ms)();
-                let st = self.lock();
-                let data: Vec<Value> = MARKETS
-                    .iter()
-                    .map(|m| {
-                        let mark = st
-                            .marks
-                            .get(m.symbol)
-                            .copied()
-                            .unwrap_or(Decimal::ONE_HUNDRED)
-                            .to_string();
-                        json!({"symbol": m.symbol, "mark": mark, "mid": mark, "oracle": mark, "funding": "0.0000125",
-                            "next_funding": "0.0000125", "open_interest": "1000000", "volume_24h": "1000000",
-                            "yesterday_price": mark, "timestamp": now})
-                    })
-                    .collect();
+                let data = Self::prices(&self.lock(), now);
                 ok_json(json!({"success": true, "data": data, "error": null, "code": null}))
             }
             (Method::GET, "/api/v1/info") => {
@@ -863,8 +889,19 @@ impl Sim {
     /// signature, then executes reduce-only (and plain) market orders after
     /// the speed bump. Errors as the venue gives them: 21, 22, 23 (observed
     /// as a bare `{"error": …}` with HTTP 422), 36, and a mis-rounded
-    /// amount as HTTP 500.
+    /// amount as 59 (the newer enum's code; HTTP 400).
     async fn create_market(&self, raw: &[u8]) -> Response<Full<Bytes>> {
+        let (status, body, lost) = self.accept_market(raw);
+        if lost {
+            return envelope_error(StatusCode::GATEWAY_TIMEOUT, "Request timed out", Some(504));
+        }
+        reply(status, "application/json", body)
+    }
+
+    /// A market order from REST or the WebSocket: decided, recorded, its
+    /// fill scheduled. The REST status and body, and whether the reply is
+    /// to be lost.
+    fn accept_market(&self, raw: &[u8]) -> (StatusCode, String, bool) {
         let (status, body, fill) = self.order_decision(raw);
         let fill = fill.filter(|_| !std::mem::take(&mut self.lock().skip_next_fill));
         let lose = {
@@ -889,10 +926,47 @@ impl Sim {
                 sim.fill(&account, &symbol, signed_delta, cloid, order_id);
             });
         }
-        if lose {
-            return envelope_error(StatusCode::GATEWAY_TIMEOUT, "Request timed out", Some(504));
-        }
-        reply(status, "application/json", body)
+        (status, body, lose)
+    }
+
+    /// A trading operation over the WebSocket (pacifica.md §5.2): `{"id",
+    /// "params": {"<operation>": <the REST body>}}`, answered with the
+    /// operation's frame (`code` 200 and `data` {I, i, s}, or `code` and
+    /// `err`; a signature problem is 401 here, as on the venue).
+    fn ws_operation(&self, tx: &mpsc::UnboundedSender<Out>, msg: &Value) {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        let now = (self.inner.clock_ms)();
+        let Some((op, body)) = msg
+            .get("params")
+            .and_then(Value::as_object)
+            .and_then(|p| p.iter().next())
+        else {
+            return;
+        };
+        let frame = if op == "create_market_order" {
+            let raw = serde_json::to_vec(body).unwrap_or_default();
+            let (status, text, lost) = self.accept_market(&raw);
+            if lost {
+                return;
+            }
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if status == StatusCode::OK {
+                json!({"code": 200, "data": {"I": body.get("client_order_id").cloned().unwrap_or(Value::Null),
+                    "i": v["data"]["order_id"], "s": body.get("symbol").cloned().unwrap_or(Value::Null)},
+                    "id": id, "t": now, "type": op})
+            } else {
+                let err = v["error"].as_str().unwrap_or("Internal server error").to_owned();
+                let code = match v["code"].as_i64() {
+                    _ if err.contains("Verification failed") || err == "Invalid message" => 401,
+                    Some(c) => c,
+                    None => i64::from(status.as_u16()),
+                };
+                json!({"id": id, "type": op, "code": code, "err": err, "t": now})
+            }
+        } else {
+            json!({"id": id, "type": op, "code": 400, "err": format!("Unsupported operation: {op}"), "t": now})
+        };
+        let _ = tx.send(Out::Frame(frame.to_string()));
     }
 
     #[allow(clippy::type_complexity)]
@@ -974,8 +1048,13 @@ impl Sim {
             return err(StatusCode::BAD_REQUEST, "Invalid amount".into(), Some(59));
         };
         if amount <= Decimal::ZERO || !(amount % lot).is_zero() {
-            // Mis-rounded amounts have historically been a bare 500 (§3.4).
-            return err(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".into(), None);
+            // The newer error enum's code for a mis-rounded amount (§5.4;
+            // older deployments answered a bare 500).
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid amount: {amount} is not a multiple of the lot size {lot}"),
+                Some(59),
+            );
         }
         if !matches!(side.as_str(), "bid" | "ask") {
             return err(StatusCode::BAD_REQUEST, format!("Invalid side: {side}"), Some(400));
@@ -1151,6 +1230,17 @@ impl Sim {
                     }
                     "/_sim/close" => self.close(&p.account, &p.symbol),
                     _ => self.liquidate(&p.account, &p.symbol),
+                }
+            }
+            "/_sim/bind_agent" => {
+                #[derive(Deserialize)]
+                struct Bind {
+                    account: String,
+                    agent: String,
+                }
+                match serde_json::from_slice::<Bind>(body) {
+                    Ok(b) => self.bind_agent(&b.account, &b.agent),
+                    Err(e) => return bad(format!("bad request: {e}")),
                 }
             }
             "/_sim/fault" => {
