@@ -1435,3 +1435,62 @@ async fn a_write_lock_held_by_the_bot_fails_the_cycle_whole_then_it_applies_once
     );
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// Issue [operator] part 4: Nado's official Python SDK (`nado-protocol`
+/// 2.0.0; `NADO_SDK_PYTHON` names an interpreter that has it, as
+/// scripts/test sets up) runs against the simulated gateway as a bot would:
+/// its queries read the simulator's state, its own EIP-712 signature on a
+/// reduce-only IOC is accepted and the order executes, and the same order
+/// signed by a key that is neither the owner nor linked is refused (2028).
+#[tokio::test]
+async fn the_official_sdk_queries_trades_and_is_refused_with_a_stranger_key() {
+    let python = std::env::var("NADO_SDK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_sdk = std::process::Command::new(&python)
+        .args(["-c", "import nado_protocol"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        skip_or_fail(
+            "Nado's Python SDK (nado-protocol)",
+            format!("{python} cannot import it"),
+        );
+        return;
+    }
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "2");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/nado_sdk.py");
+    let url = g.addrs.rest_url();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the SDK script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["chain_id"], sign::MAINNET_CHAIN_ID);
+    assert_eq!(seen["subaccount"], SUB);
+    assert_eq!(seen["perp_amounts"]["8"], "2000000000000000000", "{seen}");
+    assert_eq!(seen["max_reduce_only_sell"], "2000000000000000000", "{seen}");
+    assert_eq!(seen["placed_status"], "success", "{seen}");
+    assert_eq!(seen["stranger_status"], "failure", "{seen}");
+    assert!(seen["stranger_error"].as_str().unwrap().contains("2028"), "{seen}");
+    assert_eq!(
+        g.sim.position(SUB, "SOL-PERP"),
+        d("1.5"),
+        "the SDK's reduce-only IOC executed"
+    );
+    let orders = place_orders(&g);
+    assert_eq!(orders.len(), 2);
+    assert!(
+        orders[0].verified && !orders[1].verified,
+        "the simulator verified the SDK's signature and refused the stranger's"
+    );
+}
