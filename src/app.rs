@@ -1095,10 +1095,10 @@ impl Core {
         let holds = self.engine.holds(&self.rules.borrow(), &a.cfg.name, now);
         let plan = plan::corrections(report, db, a.src.view.positions(), times, &holds, &a.correct, now);
         if let Some(b) = &plan.blocked {
-            tracing::debug!(account = %a.cfg.name, blocked = ?b, "No corrections: the account's evidence disagrees.");
+            tracing::debug!(account = %a.cfg.name, blocked = %b.describe(), "No corrections: the account's evidence disagrees.");
         }
         for (key, skip) in &plan.skipped {
-            tracing::debug!(account = %a.cfg.name, symbol = %key, skip = ?skip, "Correction not yet due.");
+            tracing::debug!(account = %a.cfg.name, symbol = %key, skip = %skip.describe(), "Correction not yet due.");
         }
         if plan.is_empty() {
             a.last_unapplied = None;

@@ -160,6 +160,30 @@ pub enum Skip {
     NotTheMappedLeg,
 }
 
+impl Skip {
+    /// In words, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Skip::NotConfirmed { observations } => format!("not confirmed yet ({observations} reading(s))"),
+            Skip::Settling { until } => {
+                format!("the bot wrote the row lately; settling until {}", until.to_utc_string())
+            }
+            Skip::Ambiguous { rows } => format!("{rows} rows for one position: ambiguous"),
+            Skip::InsertsOff => "inserts are off".into(),
+            Skip::Unexplained => "exposure the bot does not explain (adopt: false): the rules' matter".into(),
+            Skip::RuleHolds(RuleHold::Pending) => "a rule's condition about it is pending".into(),
+            Skip::RuleHolds(RuleHold::Fired) => "a rule about it holds".into(),
+            Skip::NotFresh { rest_taken_at } => match rest_taken_at {
+                Some(t) => format!("no REST reading since the mismatch began (last {})", t.to_utc_string()),
+                None => "no REST reading yet".into(),
+            },
+            Skip::OtherLegOpen => "another leg of the symbol is open".into(),
+            Skip::UnmappedSymbol => "a venue symbol the mapping does not name".into(),
+            Skip::NotTheMappedLeg => "a leg the mapping does not stand for".into(),
+        }
+    }
+}
+
 /// Why a whole account is left alone this cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blocked {
