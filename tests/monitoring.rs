@@ -559,3 +559,100 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
     }
     app.shutdown_within(Duration::from_secs(2)).await;
 }
+
+/// Issue [ha] part 4 on the real Alertmanager with the shipped example: with
+/// two driftwatch instances on one account, the instance that is down
+/// (`DriftwatchDown`) mutes its own alerts, not the other instance's, and
+/// never an emergency close, its own included.
+#[tokio::test]
+async fn a_down_instance_mutes_only_its_own_alerts_and_never_a_close() {
+    let dir = TempDir::new("inhibit");
+    let am_port = free_port();
+    let am_log = dir.path().join("alertmanager.log");
+    let am_config = test_alertmanager_config(dir.path(), free_port());
+    let Some(_am) = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", am_config.display()),
+            format!("--storage.path={}", dir.path().join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &am_log,
+    ) else {
+        return;
+    };
+    let am = format!("http://127.0.0.1:{am_port}");
+    wait_ready("alertmanager", &format!("{am}/-/ready"), &am_log).await;
+    let alert = |name: &str, instance: &str, severity: &str, extra: Value| {
+        let mut labels = serde_json::json!({"alertname": name, "job": "driftwatch", "instance": instance,
+            "severity": severity, "venue": "pacifica", "account": "main"});
+        for (k, v) in extra.as_object().unwrap() {
+            labels[k] = v.clone();
+        }
+        serde_json::json!({"labels": labels})
+    };
+    let alerts = serde_json::json!([
+        alert(
+            "DriftwatchDown",
+            "a:9733",
+            "critical",
+            serde_json::json!({"venue": "", "account": ""})
+        ),
+        alert(
+            "DriftwatchSourceDown",
+            "a:9733",
+            "warning",
+            serde_json::json!({"source": "rest"})
+        ),
+        alert(
+            "DriftwatchSourceDown",
+            "b:9733",
+            "warning",
+            serde_json::json!({"source": "rest"})
+        ),
+        alert(
+            "DriftwatchEmergencyCloseSent",
+            "a:9733",
+            "critical",
+            serde_json::json!({"symbol": "SOL"})
+        ),
+    ]);
+    let posted = reqwest::Client::new()
+        .post(format!("{am}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success(), "{}", posted.text().await.unwrap());
+    // Inhibition is evaluated as the alerts are read back: wait until all four are in.
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        seen = get_json(&format!("{am}/api/v2/alerts")).await;
+        if seen.as_array().is_some_and(|a| a.len() == 4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let inhibited = |name: &str, instance: &str| -> bool {
+        let a = seen
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name && a["labels"]["instance"] == instance)
+            .unwrap_or_else(|| panic!("{name} on {instance} not in {seen}"));
+        !a["status"]["inhibitedBy"].as_array().unwrap().is_empty()
+    };
+    assert!(
+        inhibited("DriftwatchSourceDown", "a:9733"),
+        "the down instance's own alert is muted"
+    );
+    assert!(
+        !inhibited("DriftwatchSourceDown", "b:9733"),
+        "another instance's alert is not"
+    );
+    assert!(
+        !inhibited("DriftwatchEmergencyCloseSent", "a:9733"),
+        "a close is never muted"
+    );
+}
