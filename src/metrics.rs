@@ -115,6 +115,15 @@ impl Metrics {
             registry: Registry::new(),
             names: Vec::new(),
         };
+        // The standard process_* series (CPU seconds, resident memory, open
+        // file descriptors, start time, threads), read from /proc at scrape.
+        #[cfg(target_os = "linux")]
+        if let Err(e) = r
+            .registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+        {
+            tracing::warn!(error = %e, "The process metrics are unavailable.");
+        }
         let rest_request_duration_seconds = r.add(
             HistogramVec::new(
                 HistogramOpts::new(

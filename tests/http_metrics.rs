@@ -27,6 +27,11 @@ const REQUIRED: &[&str] = &[
     "driftwatch_db_poll_duration_seconds_bucket{",
     "driftwatch_last_reconcile_timestamp_seconds ",
     "driftwatch_build_info{",
+    // The process collector's standard series.
+    "process_resident_memory_bytes ",
+    "process_cpu_seconds_total ",
+    "process_open_fds ",
+    "process_start_time_seconds ",
 ];
 
 #[tokio::test]
