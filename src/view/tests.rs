@@ -423,3 +423,40 @@ fn a_drift_where_only_rest_moved_is_told_apart() {
     v.apply(&StreamEvent::Disconnected { reason: "x".into() }, Timestamp(7));
     assert!(!v.rest_moved("ETH"));
 }
+
+/// Issue [baselines] part 1: a second endpoint that agrees with REST
+/// settles a refused baseline; one that agrees with the judge (an outage
+/// faking the position reads) does not, and a reading from before the
+/// connect is gone with it.
+#[test]
+fn a_second_endpoint_settles_a_refused_baseline_only_when_it_agrees_with_rest() {
+    let mut v = trusted_per_key_view();
+    v.apply(&StreamEvent::Disconnected { reason: "drop".into() }, Timestamp(2));
+    v.apply(&StreamEvent::Connected, Timestamp(3));
+    let eth_only = RestSnapshot {
+        positions: vec![pos("ETH", "-0.5")],
+        seq: None,
+    };
+    assert_eq!(
+        v.verify_with_rest(&eth_only, no_lots, Timestamp(4)),
+        Verification::BaselineConflict
+    );
+    assert_eq!(v.conflict_keys(), [PositionKey::net("SOL")]);
+    // The second endpoint still sees SOL 2: REST's "flat" stays refused.
+    v.corroborate(&[pos("SOL", "2")]);
+    assert_eq!(
+        v.verify_with_rest(&eth_only, no_lots, Timestamp(5)),
+        Verification::BaselineConflict
+    );
+    // A reconnect forgets every reading taken before it.
+    v.apply(&StreamEvent::Disconnected { reason: "drop".into() }, Timestamp(6));
+    v.apply(&StreamEvent::Connected, Timestamp(7));
+    v.corroborate(&[pos("SOL", "0")]);
+    assert_eq!(
+        v.verify_with_rest(&eth_only, no_lots, Timestamp(8)),
+        Verification::Agreed,
+        "the second endpoint agrees SOL is flat"
+    );
+    assert!(v.trust(Timestamp(8), SILENCE).is_ok());
+    assert_eq!(v.positions().len(), 1);
+}
