@@ -660,6 +660,24 @@ impl Validator<'_> {
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let p = format!("accounts[{i}]");
             if let Some(acc) = self.account(&p, a, env, &mut names) {
+                if let Some(n) = &acc.nado {
+                    // Polls go no faster than the account's share of Nado's
+                    // budget sustains: REST must stay fresh across two of
+                    // them, or it goes stale between polls.
+                    let floor =
+                        crate::venue::nado::limits::poll_floor(&crate::venue::nado::limits::limits_for(n.query_share));
+                    if policy.rest_stale_after <= floor * 2 {
+                        self.error(
+                            "reconcile.rest_stale_after",
+                            format!(
+                                "must be longer than two REST polls of account {:?}: its query_share {} of Nado's per-IP budget allows one every {} ms",
+                                acc.name,
+                                n.query_share,
+                                floor.as_millis()
+                            ),
+                        );
+                    }
+                }
                 accounts.push(acc);
             }
         }

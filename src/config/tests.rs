@@ -160,3 +160,19 @@ fn every_missing_field_is_reported_at_once() {
         "{text}"
     );
 }
+
+/// A Nado account's REST polls go no faster than its share of the per-IP
+/// budget sustains (1.6 s at the default 0.25): a staleness limit shorter
+/// than two of them would make REST go stale between polls.
+#[test]
+fn a_nado_account_needs_rest_to_stay_fresh_across_two_of_its_polls() {
+    let nado = "bot_db:\n  url: {env: BOT_DB_URL}\naccounts:\n  - name: hedge\n    venue: nado\n    address: \"0xFCAd0B19bB29D4674531d6f115237E16AfCE377c\"\n    mapping:\n      preset: nexwave\n";
+    assert_eq!(errors(nado), Vec::<String>::new());
+    let tight = format!("{nado}intervals:\n  rest_poll: 1s\nreconcile:\n  rest_stale_after: 3s\n");
+    let e = errors(&tight);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("reconcile.rest_stale_after: must be longer than two REST polls of account \"hedge\": its query_share 0.25 of Nado's per-IP budget allows one every 1600 ms"),
+        "{e:?}"
+    );
+}

@@ -329,7 +329,7 @@ impl NadoSim {
                     orders: Vec::new(),
                     digests: BTreeSet::new(),
                     requests: Vec::new(),
-                    budget: RateBudget::new(&crate::venue::nado::http::QUERY_LIMITS),
+                    budget: RateBudget::new(&crate::venue::nado::limits::QUERY_LIMITS),
                     last_ns: 0,
                 }),
                 cfg,

@@ -20,18 +20,7 @@ use rust_decimal::Decimal;
 use super::parse::{self, NadoError, Products};
 use crate::venue::{MarketInfo, OrderFailure, RateBudget, RestError, RestSnapshot};
 
-/// The per-IP query limits (nado.md §6): weight per window.
-pub const QUERY_LIMITS: [(Duration, u32); 2] = [(Duration::from_secs(10), 400), (Duration::from_secs(60), 2400)];
-
-/// Query weights (nado.md §6).
-mod weight {
-    pub const SUBACCOUNT_INFO: u32 = 2;
-    pub const ISOLATED_POSITIONS: u32 = 10;
-    pub const SYMBOLS: u32 = 2;
-    pub const CONTRACTS: u32 = 1;
-    pub const MARKET_PRICE: u32 = 1;
-    pub const MAX_ORDER_SIZE: u32 = 5;
-}
+use super::limits::weight;
 
 /// Who is asking, and what the gateway must confirm.
 #[derive(Debug, Clone)]
@@ -78,15 +67,7 @@ impl RestClient {
             .user_agent(concat!("driftwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| RestError::Transport(e.to_string()))?;
-        let limits: Vec<(Duration, u32)> = QUERY_LIMITS
-            .iter()
-            .map(|&(w, l)| {
-                use rust_decimal::prelude::ToPrimitive;
-                let scaled = (Decimal::from(l) * share).floor().to_u32().unwrap_or(l);
-                // Room for at least one full position read.
-                (w, scaled.clamp(12, l))
-            })
-            .collect();
+        let limits = super::limits::limits_for(share);
         Ok(RestClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -105,13 +86,8 @@ impl RestClient {
     /// least this far never drain the budget, so a read is ready the moment
     /// REST recovers from an outage.
     pub fn poll_floor(&self) -> Duration {
-        const POSITIONS: u32 = weight::SUBACCOUNT_INFO + weight::ISOLATED_POSITIONS;
         let b = self.budget.lock().unwrap_or_else(|p| p.into_inner());
-        b.limits()
-            .iter()
-            .map(|&(window, limit)| window * POSITIONS * 4 / (limit * 3).max(1))
-            .max()
-            .unwrap_or_default()
+        super::limits::poll_floor(b.limits())
     }
 
     /// The product table this client (and the stream) maps ids with.

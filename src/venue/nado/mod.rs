@@ -4,6 +4,7 @@
 //! for verification; EIP-712 signed reduce-only IOC closes.
 
 pub mod http;
+pub mod limits;
 pub mod models;
 pub mod parse;
 pub mod sign;
