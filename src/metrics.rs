@@ -234,8 +234,8 @@ impl Metrics {
             build_info: gauge_vec(
                 &mut r,
                 "driftwatch_build_info",
-                "Always 1; the labels say which build is running.",
-                &["version"],
+                "Always 1; the labels say which build is running (version, and the source revision).",
+                &["version", "revision"],
             ),
             pages_total: counter_vec(
                 &mut r,
@@ -252,7 +252,9 @@ impl Metrics {
             },
         };
         m.pages_total.with_label_values(&["log", "sent"]).inc_by(0);
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1.0);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("DRIFTWATCH_REVISION")])
+            .set(1.0);
         for result in ["success", "failure"] {
             m.rules_reload_total.with_label_values(&[result]).inc_by(0);
         }

@@ -60,6 +60,15 @@ async fn endpoints_serve_and_metrics_pass_promtool() {
     for name in REQUIRED {
         assert!(metrics.contains(name), "missing {name}");
     }
+    // The build says which source it is: a revision, never an empty label.
+    let build = metrics
+        .lines()
+        .find(|l| l.starts_with("driftwatch_build_info{"))
+        .unwrap();
+    assert!(
+        build.contains("revision=\"") && !build.contains("revision=\"\""),
+        "{build}"
+    );
     assert_eq!(
         sample(
             &metrics,

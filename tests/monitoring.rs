@@ -416,6 +416,26 @@ fn test_alertmanager_config(dir: &Path, smtp_port: u16) -> PathBuf {
     p
 }
 
+/// The real Alertmanager with the shipped example (see
+/// [`test_alertmanager_config`]) on a free port: the process, its port and
+/// its log.
+fn alertmanager(dir: &Path, smtp_port: u16) -> Option<(Proc, u16, PathBuf)> {
+    let port = free_port();
+    let log = dir.join("alertmanager.log");
+    let config = test_alertmanager_config(dir, smtp_port);
+    let proc = spawn(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        &log,
+    )?;
+    Some((proc, port, log))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() {
     let dir = TempDir::new("e2e");
@@ -452,19 +472,7 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
     let app = start_app(&config, true).await;
     let target = app.http_addr.unwrap();
 
-    let am_port = free_port();
-    let am_log = dir.path().join("alertmanager.log");
-    let am_config = test_alertmanager_config(dir.path(), sink.port);
-    let Some(_am) = spawn(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_config.display()),
-            format!("--storage.path={}", dir.path().join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &am_log,
-    ) else {
+    let Some((_am, am_port, am_log)) = alertmanager(dir.path(), sink.port) else {
         return;
     };
     let prom_port = free_port();
@@ -567,19 +575,7 @@ async fn drift_alert_is_mailed_by_alertmanager_and_resolved_by_the_correction() 
 #[tokio::test]
 async fn a_down_instance_mutes_only_its_own_alerts_and_never_a_close() {
     let dir = TempDir::new("inhibit");
-    let am_port = free_port();
-    let am_log = dir.path().join("alertmanager.log");
-    let am_config = test_alertmanager_config(dir.path(), free_port());
-    let Some(_am) = spawn(
-        "prometheus-alertmanager",
-        &[
-            format!("--config.file={}", am_config.display()),
-            format!("--storage.path={}", dir.path().join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        &am_log,
-    ) else {
+    let Some((_am, am_port, am_log)) = alertmanager(dir.path(), free_port()) else {
         return;
     };
     let am = format!("http://127.0.0.1:{am_port}");
