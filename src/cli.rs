@@ -28,6 +28,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of `close`'s offline arguments costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Watch the configured accounts and the bot's database; serve /metrics.
@@ -121,6 +123,30 @@ pub enum Command {
         expiry_window: u64,
         #[arg(long)]
         client_order_id: Option<String>,
+        /// The venue the offline request is for: pacifica or nado.
+        #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
+        venue: crate::domain::VenueKind,
+        /// Nado (offline): the subaccount's name under the owner `--address`.
+        #[arg(long, default_value = "default")]
+        subaccount: String,
+        /// Nado (offline): the product id (`symbols` gives it).
+        #[arg(long)]
+        product_id: Option<u32>,
+        /// Nado (offline): the worst price the IOC may fill at.
+        #[arg(long)]
+        price: Option<String>,
+        /// Nado (offline): the order nonce ((recv time ms << 20) + random).
+        #[arg(long)]
+        nonce: Option<u64>,
+        /// Nado (offline): expiration, unix seconds.
+        #[arg(long)]
+        expiration: Option<u64>,
+        /// Nado (offline): the chain id (mainnet's by default).
+        #[arg(long)]
+        chain_id: Option<u64>,
+        /// Nado (offline): the key is the subaccount's linked signer, not the owner.
+        #[arg(long)]
+        linked: bool,
     },
     /// Run rule unit tests (like `promtool test rules`): 0 all pass, 1 a test failed, 2 a file is bad.
     Test {
@@ -434,7 +460,30 @@ async fn async_main(command: Command) -> ExitCode {
             timestamp,
             expiry_window,
             client_order_id,
+            venue,
+            subaccount,
+            product_id,
+            price,
+            nonce,
+            expiration,
+            chain_id,
+            linked,
         } => {
+            if offline && venue == crate::domain::VenueKind::Nado {
+                return close_offline_nado(OfflineNadoClose {
+                    key_file: key_file.unwrap_or_default(),
+                    owner: address.unwrap_or_default(),
+                    subaccount,
+                    side: side.unwrap_or_default(),
+                    amount: amount.unwrap_or_default(),
+                    product_id,
+                    price,
+                    nonce,
+                    expiration,
+                    chain_id,
+                    linked,
+                });
+            }
             if offline {
                 return close_offline(OfflineClose {
                     key_file: key_file.unwrap_or_default(),
@@ -560,6 +609,13 @@ fn close_offline(o: OfflineClose) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail(format!("{}: {e}", o.key_file.display())),
     };
+    if !o.agent && signer.public_base58() != o.address {
+        return fail(format!(
+            "the key is {}'s, not the account {}'s; not signing (an agent wallet's key needs --agent)",
+            signer.public_base58(),
+            o.address
+        ));
+    }
     let side = match o.side.as_str() {
         "bid" => OrderSide::Bid,
         "ask" => OrderSide::Ask,
@@ -588,6 +644,91 @@ fn close_offline(o: OfflineClose) -> ExitCode {
     match crate::actions::close::signed_body(&params, &order, &cloid, ts) {
         Ok(body) => {
             println!("{}", serde_json::Value::Object(body));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+struct OfflineNadoClose {
+    key_file: PathBuf,
+    owner: String,
+    subaccount: String,
+    side: String,
+    amount: String,
+    product_id: Option<u32>,
+    price: Option<String>,
+    nonce: Option<u64>,
+    expiration: Option<u64>,
+    chain_id: Option<u64>,
+    linked: bool,
+}
+
+/// Signs a Nado reduce-only IOC from explicit inputs and prints the exact
+/// `POST /v1/execute` body; no network. The key must be the owner's (or,
+/// with `--linked`, is taken as the subaccount's linked signer).
+fn close_offline_nado(o: OfflineNadoClose) -> ExitCode {
+    use crate::venue::nado::{parse, sign};
+    let fail = |m: String| {
+        eprintln!("driftwatch: {m}");
+        ExitCode::from(2)
+    };
+    let key = match std::fs::read_to_string(&o.key_file) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("{}: cannot read: {e}", o.key_file.display())),
+    };
+    let signer = match sign::Signer::from_hex(&key) {
+        Ok(k) => k,
+        Err(e) => return fail(format!("{}: {e}", o.key_file.display())),
+    };
+    let Ok(owner) = o.owner.parse::<alloy_primitives::Address>() else {
+        return fail(format!(
+            "--address {:?}: expected the owner, 0x and 40 hex digits",
+            o.owner
+        ));
+    };
+    if !o.linked && signer.address() != owner {
+        return fail(format!(
+            "the key is {}'s, not the owner {}'s; not signing (a linked signer's key needs --linked)",
+            signer.address(),
+            owner
+        ));
+    }
+    let (Some(product_id), Some(price), Some(nonce), Some(expiration)) = (o.product_id, o.price, o.nonce, o.expiration)
+    else {
+        return fail("offline Nado closes need --product-id, --price, --nonce and --expiration".into());
+    };
+    let sender = match sign::subaccount(owner, &o.subaccount) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("--subaccount: {e}")),
+    };
+    let (Ok(amount), Ok(price)) = (
+        o.amount.parse::<rust_decimal::Decimal>(),
+        price.parse::<rust_decimal::Decimal>(),
+    ) else {
+        return fail("--amount and --price must be decimals".into());
+    };
+    let amount = match o.side.as_str() {
+        "bid" => amount.abs(),
+        "ask" => -amount.abs(),
+        other => return fail(format!("--side {other:?}: expected bid or ask")),
+    };
+    let (Ok(price_x18), Ok(amount_x18)) = (parse::to_x18(price), parse::to_x18(amount)) else {
+        return fail("--amount or --price out of range".into());
+    };
+    let p = sign::OrderParams {
+        chain_id: o.chain_id.unwrap_or(sign::MAINNET_CHAIN_ID),
+        product_id,
+        sender,
+        price_x18,
+        amount_x18,
+        expiration,
+        nonce,
+        appendix: sign::appendix(sign::OrderType::Ioc, true, false),
+    };
+    match sign::sign_order(&signer, &p) {
+        Ok(signed) => {
+            println!("{}", signed.body);
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

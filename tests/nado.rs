@@ -1494,3 +1494,61 @@ async fn the_official_sdk_queries_trades_and_is_refused_with_a_stranger_key() {
         "the simulator verified the SDK's signature and refused the stranger's"
     );
 }
+
+/// Issue [hyperliquid] part 5, for Nado: the offline panic button builds the
+/// exact signed `POST /v1/execute` body of every reduce-only order vector
+/// (made by Nado's own SDK), from explicit inputs and no network, and
+/// refuses to sign with a key that is not the owner's.
+#[test]
+fn the_offline_panic_button_reproduces_every_order_vector_and_refuses_a_strangers_key() {
+    let v: serde_json::Value = serde_json::from_str(include_str!("../testdata/vectors/nado_signing.json")).unwrap();
+    let dir = TempDir::new("nado-offline");
+    let key = dir.path().join("key");
+    std::fs::write(&key, v["private_key"].as_str().unwrap()).unwrap();
+    let other = dir.path().join("other");
+    std::fs::write(&other, OTHER_KEY).unwrap();
+    let run = |key: &std::path::Path, vector: &serde_json::Value| {
+        let i = &vector["inputs"];
+        let amount = i["amount_decimal"].as_str().unwrap();
+        let side = if amount.starts_with('-') { "ask" } else { "bid" };
+        std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+            .args(["close", "--offline", "--venue", "nado", "--key-file"])
+            .arg(key)
+            .args(["--address", v["address"].as_str().unwrap()])
+            .args(["--subaccount", v["subaccount"]["name"].as_str().unwrap()])
+            .args(["--symbol", i["symbol"].as_str().unwrap()])
+            .args(["--side", side, "--amount", amount.trim_start_matches('-')])
+            .args(["--product-id", &i["product_id"].to_string()])
+            .args(["--price", i["worst_price_decimal"].as_str().unwrap()])
+            .args(["--nonce", vector["outputs"]["nonce"].as_str().unwrap()])
+            .args(["--expiration", &i["expiration"].to_string()])
+            .args(["--chain-id", &i["chain_id"].to_string()])
+            .output()
+            .unwrap()
+    };
+    let orders: Vec<&serde_json::Value> = v["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["inputs"]["order_type"] == "IOC")
+        .collect();
+    assert_eq!(orders.len(), 2);
+    for vector in orders {
+        let out = run(&key, vector);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            printed, vector["outputs"]["execute_request_body"],
+            "{}",
+            vector["label"]
+        );
+        let refused = run(&other, vector);
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(refused.stdout.is_empty(), "nothing signed");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("not the owner"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
+}
