@@ -1,8 +1,8 @@
 //! The live status page (issue [operator] part 3) over a real socket and in
 //! a real browser: Debian's headless Chromium loads `/` at a phone's width
 //! and a desktop's, its DOM is checked for the table's content, its
-//! screenshots for being a drawn page, and the markup gets an accessibility
-//! pass. `/api/v1/state` is checked as the page's JSON twin.
+//! screenshots are read back by OCR for the same content, and the markup
+//! gets an accessibility pass. `/api/v1/state` is checked as the page's JSON twin.
 
 mod common;
 
@@ -156,6 +156,20 @@ async fn the_status_page_shows_the_table_in_a_real_browser_and_as_json() {
         phone > blank * 4 && desktop > blank * 4,
         "screenshots look blank: phone {phone} B, desktop {desktop} B, blank {blank} B"
     );
+    // What the screenshots show, read back by OCR (Debian's tesseract):
+    // the account and the drifting rows with their states, on both screens.
+    for shot in ["phone.png", "desktop.png"] {
+        let path = dir.path().join(shot);
+        let read = tokio::task::block_in_place(|| Command::new("tesseract").arg(&path).arg("-").output());
+        let Ok(read) = read.map_err(|e| skip_or_fail("tesseract (Debian's tesseract-ocr)", e)) else {
+            break;
+        };
+        // OCR may read an underscore as a space.
+        let text = String::from_utf8_lossy(&read.stdout).replace('_', " ");
+        for needle in ["pacifica / main", "VIRTUAL", "db stale", "db missing", "trusted"] {
+            assert!(text.contains(needle), "{shot}: {needle:?} not on the screen:\n{text}");
+        }
+    }
     // Kept for a look by hand: STATUS_SHOTS=dir.
     if let Ok(keep) = std::env::var("STATUS_SHOTS") {
         for f in ["phone.png", "desktop.png"] {
