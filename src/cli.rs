@@ -470,7 +470,7 @@ async fn async_main(command: Command) -> ExitCode {
             linked,
         } => {
             if offline && venue == crate::domain::VenueKind::Nado {
-                return close_offline_nado(OfflineNadoClose {
+                return print_signed(close_offline_nado(OfflineNadoClose {
                     key_file: key_file.unwrap_or_default(),
                     owner: address.unwrap_or_default(),
                     subaccount,
@@ -482,10 +482,10 @@ async fn async_main(command: Command) -> ExitCode {
                     expiration,
                     chain_id,
                     linked,
-                });
+                }));
             }
             if offline {
-                return close_offline(OfflineClose {
+                return print_signed(close_offline(OfflineClose {
                     key_file: key_file.unwrap_or_default(),
                     address: address.unwrap_or_default(),
                     symbol: symbol.unwrap_or_default(),
@@ -496,7 +496,7 @@ async fn async_main(command: Command) -> ExitCode {
                     timestamp,
                     expiry_window,
                     client_order_id,
-                });
+                }));
             }
             let Some(config) = config else {
                 eprintln!("driftwatch: close needs --config (or --offline)");
@@ -594,23 +594,32 @@ struct OfflineClose {
     client_order_id: Option<String>,
 }
 
-/// Signs a close from explicit inputs and prints the body; no network.
-fn close_offline(o: OfflineClose) -> ExitCode {
+/// Prints an offline close's signed request, or why none was signed (exit 2).
+fn print_signed(signed: Result<String, String>) -> ExitCode {
+    match signed {
+        Ok(body) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(m) => {
+            eprintln!("driftwatch: {m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// An offline close's key file, as text.
+fn read_key(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
+}
+
+/// Signs a Pacifica close from explicit inputs: the request body; no network.
+fn close_offline(o: OfflineClose) -> Result<String, String> {
     use crate::plan::close::{CloseOrder, OrderSide};
-    let fail = |m: String| {
-        eprintln!("driftwatch: {m}");
-        ExitCode::from(2)
-    };
-    let key = match std::fs::read_to_string(&o.key_file) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: cannot read: {e}", o.key_file.display())),
-    };
-    let signer = match crate::venue::pacifica::sign::Keypair::from_base58(&key) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: {e}", o.key_file.display())),
-    };
+    let signer = crate::venue::pacifica::sign::Keypair::from_base58(&read_key(&o.key_file)?)
+        .map_err(|e| format!("{}: {e}", o.key_file.display()))?;
     if !o.agent && signer.public_base58() != o.address {
-        return fail(format!(
+        return Err(format!(
             "the key is {}'s, not the account {}'s; not signing (an agent wallet's key needs --agent)",
             signer.public_base58(),
             o.address
@@ -619,10 +628,10 @@ fn close_offline(o: OfflineClose) -> ExitCode {
     let side = match o.side.as_str() {
         "bid" => OrderSide::Bid,
         "ask" => OrderSide::Ask,
-        other => return fail(format!("--side {other:?}: expected bid or ask")),
+        other => return Err(format!("--side {other:?}: expected bid or ask")),
     };
     let (Ok(amount), Ok(slippage)) = (o.amount.parse(), o.slippage.parse()) else {
-        return fail("--amount and --slippage must be decimals".into());
+        return Err("--amount and --slippage must be decimals".into());
     };
     let order = CloseOrder {
         symbol: o.symbol.clone(),
@@ -641,13 +650,8 @@ fn close_offline(o: OfflineClose) -> ExitCode {
     };
     let cloid = o.client_order_id.unwrap_or_else(crate::journal::new_correlation_id);
     let ts = o.timestamp.unwrap_or_else(|| crate::clock::now().0 as u64);
-    match crate::actions::close::signed_body(&params, &order, &cloid, ts) {
-        Ok(body) => {
-            println!("{}", serde_json::Value::Object(body));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    crate::actions::close::signed_body(&params, &order, &cloid, ts)
+        .map(|body| serde_json::Value::Object(body).to_string())
 }
 
 struct OfflineNadoClose {
@@ -664,31 +668,19 @@ struct OfflineNadoClose {
     linked: bool,
 }
 
-/// Signs a Nado reduce-only IOC from explicit inputs and prints the exact
+/// Signs a Nado reduce-only IOC from explicit inputs: the exact
 /// `POST /v1/execute` body; no network. The key must be the owner's (or,
 /// with `--linked`, is taken as the subaccount's linked signer).
-fn close_offline_nado(o: OfflineNadoClose) -> ExitCode {
+fn close_offline_nado(o: OfflineNadoClose) -> Result<String, String> {
     use crate::venue::nado::{parse, sign};
-    let fail = |m: String| {
-        eprintln!("driftwatch: {m}");
-        ExitCode::from(2)
-    };
-    let key = match std::fs::read_to_string(&o.key_file) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: cannot read: {e}", o.key_file.display())),
-    };
-    let signer = match sign::Signer::from_hex(&key) {
-        Ok(k) => k,
-        Err(e) => return fail(format!("{}: {e}", o.key_file.display())),
-    };
-    let Ok(owner) = o.owner.parse::<alloy_primitives::Address>() else {
-        return fail(format!(
-            "--address {:?}: expected the owner, 0x and 40 hex digits",
-            o.owner
-        ));
-    };
+    let signer =
+        sign::Signer::from_hex(&read_key(&o.key_file)?).map_err(|e| format!("{}: {e}", o.key_file.display()))?;
+    let owner: alloy_primitives::Address = o
+        .owner
+        .parse()
+        .map_err(|_| format!("--address {:?}: expected the owner, 0x and 40 hex digits", o.owner))?;
     if !o.linked && signer.address() != owner {
-        return fail(format!(
+        return Err(format!(
             "the key is {}'s, not the owner {}'s; not signing (a linked signer's key needs --linked)",
             signer.address(),
             owner
@@ -696,25 +688,22 @@ fn close_offline_nado(o: OfflineNadoClose) -> ExitCode {
     }
     let (Some(product_id), Some(price), Some(nonce), Some(expiration)) = (o.product_id, o.price, o.nonce, o.expiration)
     else {
-        return fail("offline Nado closes need --product-id, --price, --nonce and --expiration".into());
+        return Err("offline Nado closes need --product-id, --price, --nonce and --expiration".into());
     };
-    let sender = match sign::subaccount(owner, &o.subaccount) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("--subaccount: {e}")),
-    };
+    let sender = sign::subaccount(owner, &o.subaccount).map_err(|e| format!("--subaccount: {e}"))?;
     let (Ok(amount), Ok(price)) = (
         o.amount.parse::<rust_decimal::Decimal>(),
         price.parse::<rust_decimal::Decimal>(),
     ) else {
-        return fail("--amount and --price must be decimals".into());
+        return Err("--amount and --price must be decimals".into());
     };
     let amount = match o.side.as_str() {
         "bid" => amount.abs(),
         "ask" => -amount.abs(),
-        other => return fail(format!("--side {other:?}: expected bid or ask")),
+        other => return Err(format!("--side {other:?}: expected bid or ask")),
     };
     let (Ok(price_x18), Ok(amount_x18)) = (parse::to_x18(price), parse::to_x18(amount)) else {
-        return fail("--amount or --price out of range".into());
+        return Err("--amount or --price out of range".into());
     };
     let p = sign::OrderParams {
         chain_id: o.chain_id.unwrap_or(sign::MAINNET_CHAIN_ID),
@@ -726,13 +715,7 @@ fn close_offline_nado(o: OfflineNadoClose) -> ExitCode {
         nonce,
         appendix: sign::appendix(sign::OrderType::Ioc, true, false),
     };
-    match sign::sign_order(&signer, &p) {
-        Ok(signed) => {
-            println!("{}", signed.body);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    sign::sign_order(&signer, &p).map(|signed| signed.body)
 }
 
 async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitCode {

@@ -64,11 +64,9 @@ impl HttpState {
         }
         let Some(journal) = j.as_ref() else { return Vec::new() };
         let since = crate::domain::Timestamp(now.0 - 86_400_000);
-        let entries = journal.history(since, None).await.unwrap_or_default();
+        let entries = journal.latest(since, 20).await.unwrap_or_default();
         entries
             .iter()
-            .rev()
-            .take(20)
             .map(|e| crate::status::Action {
                 at: e.created_at.to_utc_string(),
                 account: e.account.clone(),

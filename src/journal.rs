@@ -348,6 +348,20 @@ impl Journal {
         rows.iter().map(entry).collect::<Result<_, _>>().map_err(err)
     }
 
+    /// The latest `n` entries since `since`, newest first (the status page's).
+    pub async fn latest(&self, since: Timestamp, n: u32) -> Result<Vec<Entry>, String> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM driftwatch_journal WHERE created_at_ms >= $1 \
+             ORDER BY created_at_ms DESC, entry_id DESC LIMIT $2"
+        ))
+        .bind(since.0)
+        .bind(i64::from(n))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter().map(entry).collect::<Result<_, _>>().map_err(err)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

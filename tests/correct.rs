@@ -189,6 +189,10 @@ async fn incident(kind: Kind) {
     let entries = j.history(Timestamp(0), None).await.unwrap();
     assert_eq!(entries.len(), 16);
     assert!(entries.iter().all(|e| e.status == "applied" && e.correlation_id == cid));
+    // The status page's view of it: the latest few, newest first.
+    let latest = j.latest(Timestamp(0), 3).await.unwrap();
+    let newest: Vec<&str> = entries.iter().rev().take(3).map(|e| e.entry_id.as_str()).collect();
+    assert_eq!(latest.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), newest);
     j.close().await;
 
     let metrics = app.metrics.render();

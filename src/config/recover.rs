@@ -96,6 +96,9 @@ fn edits(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The text's lines, and for each its line in the original (`None`: added).
+type Mended = (Vec<String>, Vec<Option<usize>>);
+
 fn join(lines: &[String]) -> String {
     let mut s = lines.join("\n");
     s.push('\n');
@@ -107,12 +110,7 @@ fn indent(line: &str) -> usize {
 }
 
 /// The text with `err`'s problem mended, if a mend gets past it.
-#[allow(clippy::type_complexity)]
-fn mend<T: DeserializeOwned>(
-    lines: &[String],
-    origin: &[Option<usize>],
-    err: &serde_yaml::Error,
-) -> Option<(Vec<String>, Vec<Option<usize>>)> {
+fn mend<T: DeserializeOwned>(lines: &[String], origin: &[Option<usize>], err: &serde_yaml::Error) -> Option<Mended> {
     let loc = err.location()?;
     let was = (loc.line(), loc.column());
     let (line, col) = (loc.line().checked_sub(1)?, loc.column().checked_sub(1)?);
@@ -192,14 +190,13 @@ fn mend<T: DeserializeOwned>(
 /// The first placeholder after which the typed parse gets past the problem
 /// at `was` (line, column): it succeeds, or fails somewhere else that is not
 /// a line the mends added.
-#[allow(clippy::type_complexity)]
 fn try_each<T: DeserializeOwned>(
     lines: &[String],
     origin: &[Option<usize>],
     was: (usize, usize),
     first: Option<&str>,
-    apply: impl Fn(&[String], &[Option<usize>], &str) -> (Vec<String>, Vec<Option<usize>>),
-) -> Option<(Vec<String>, Vec<Option<usize>>)> {
+    apply: impl Fn(&[String], &[Option<usize>], &str) -> Mended,
+) -> Option<Mended> {
     first.into_iter().chain(PLACEHOLDERS.iter().copied()).find_map(|p| {
         let (l, o) = apply(lines, origin, p);
         let past = match serde_yaml::from_str::<T>(&join(&l)) {
