@@ -78,7 +78,7 @@ async fn cycle(db: &BotDb, pool: &sqlx::PgPool) -> Duration {
     let snap = db.read(&m, Duration::from_secs(30)).await.unwrap();
     assert_eq!(snap.rows.len(), ROWS);
     let archive = TableName::parse("driftwatch_archive").unwrap();
-    let info = correct::introspect(db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     let mut plan = Vec::new();
     for (i, row) in snap.rows.iter().take(900).enumerate() {
         let (op, target, state) = if i < 600 {
@@ -92,6 +92,7 @@ async fn cycle(db: &BotDb, pool: &sqlx::PgPool) -> Duration {
             row: Some(row.clone()),
             target,
             entry_price: None,
+            mark_price: None,
             evidence: evidence(state),
         });
     }
@@ -102,6 +103,7 @@ async fn cycle(db: &BotDb, pool: &sqlx::PgPool) -> Duration {
             row: None,
             target: Some(Decimal::new(5, 1)),
             entry_price: Some(Decimal::from(100)),
+            mark_price: None,
             evidence: evidence("db_missing"),
         });
     }
@@ -112,6 +114,7 @@ async fn cycle(db: &BotDb, pool: &sqlx::PgPool) -> Duration {
         info: &info,
         archive: &archive,
         correlation_id: "bench",
+        now: driftwatch::clock::now(),
     };
     let started = Instant::now();
     let outcomes = correct::apply(db, &ctx, &plan).await.unwrap();

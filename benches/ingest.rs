@@ -113,8 +113,10 @@ impl Pipeline {
                         side_word: None,
                         amount: Decimal::ONE,
                         updated_at: None,
+                        busy: false,
                     })
                     .collect(),
+                ..Default::default()
             },
             Timestamp(0),
         );

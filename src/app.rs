@@ -764,10 +764,52 @@ async fn db_poller(
     poll_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // Per account: whether its mapping was found to fit the table, and the
+    // last problems logged (each set once, not every poll).
+    let mut fits = vec![false; config.accounts.len()];
+    let mut logged: Vec<Option<String>> = vec![None; config.accounts.len()];
     loop {
         for (account, acc) in config.accounts.iter().enumerate() {
             let started = tokio::time::Instant::now();
+            let labels = [acc.venue.as_str(), acc.name.as_str()];
+            if !fits[account] {
+                match fitting(&db, acc, config.bot_db.timeout).await {
+                    Ok(()) => {
+                        fits[account] = true;
+                        logged[account] = None;
+                        metrics.db_mapping_problems.with_label_values(&labels).set(0.0);
+                    }
+                    Err((n, e)) => {
+                        metrics.db_mapping_problems.with_label_values(&labels).set(n as f64);
+                        metrics.db_errors_total.inc();
+                        let text = e.to_string();
+                        if n > 0 && logged[account].as_ref() != Some(&text) {
+                            tracing::error!(account = %acc.name, problems = %text,
+                                "The mapping cannot work on the bot's table as it is; the database is untrusted until it is fixed.");
+                            logged[account] = Some(text);
+                        }
+                        if tx
+                            .send(Input::Db {
+                                account,
+                                result: Err(e),
+                            })
+                            .await
+                            .is_err()
+                        {
+                            db.close().await;
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
+            }
             let result = db.read(&acc.mapping, config.bot_db.timeout).await;
+            if let Ok(snapshot) = &result {
+                metrics
+                    .db_unmapped_rows
+                    .with_label_values(&labels)
+                    .set(snapshot.unmapped.len() as f64);
+            }
             metrics
                 .db_poll_duration_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -788,6 +830,22 @@ async fn db_poller(
             _ = tokio::time::sleep(config.intervals.db_poll) => {}
             _ = poll_now.notified() => {}
         }
+    }
+}
+
+/// Introspects the account's table and checks the mapping against it:
+/// `Err((problems, why))`; zero problems means the table could not be read.
+async fn fitting(db: &BotDb, acc: &crate::config::AccountConfig, timeout: Duration) -> Result<(), (usize, DbError)> {
+    let info = match tokio::time::timeout(timeout, db.introspect(&acc.mapping.table)).await {
+        Ok(Ok(info)) => info,
+        Ok(Err(e)) => return Err((0, e)),
+        Err(_) => return Err((0, DbError::Timeout(timeout))),
+    };
+    let problems = crate::botdb::schema::problems(&acc.mapping, &info, acc.correct.insert);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err((problems.len(), DbError::Mapping(problems.join("; "))))
     }
 }
 
@@ -1093,7 +1151,12 @@ impl Core {
             db: a.src.db.read_at(),
         };
         let holds = self.engine.holds(&self.rules.borrow(), &a.cfg.name, now);
-        let plan = plan::corrections(report, db, a.src.view.positions(), times, &holds, &a.correct, now);
+        let exchange = plan::Exchange {
+            positions: a.src.view.positions(),
+            lots: &a.src.lots,
+            marks: &a.src.marks,
+        };
+        let plan = plan::corrections(report, db, &exchange, times, &holds, &a.correct, now);
         if let Some(b) = &plan.blocked {
             tracing::debug!(account = %a.cfg.name, blocked = %b.describe(), "No corrections: the account's evidence disagrees.");
         }
@@ -1471,6 +1534,7 @@ impl Core {
                 corrections: a.last_corrections.clone(),
                 closes: a.last_close.clone(),
                 conditions: self.engine.conditions(&self.rules.borrow(), &a.cfg.name, now),
+                unmapped: a.src.db.last().map(|(d, _)| d.unmapped.clone()).unwrap_or_default(),
             });
         }
         self.metrics.publish(published);

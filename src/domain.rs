@@ -143,12 +143,28 @@ pub struct DbRow {
     pub amount: Decimal,
     /// The bot's last write to this row, when the mapping names the column.
     pub updated_at: Option<Timestamp>,
+    /// The bot has an order open for this row (the mapping's `open_orders`):
+    /// it is settling the row itself, so the row is not closed under it.
+    #[serde(default)]
+    pub busy: bool,
 }
 
 /// A successful read of the bot's positions (after the mapping's filter).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbSnapshot {
     pub rows: Vec<DbRow>,
+    /// Rows whose symbol the mapping cannot place on the venue: shown and
+    /// counted, never reconciled, corrected or closed.
+    #[serde(default)]
+    pub unmapped: Vec<UnmappedRow>,
+}
+
+/// A bot row the mapping's symbols do not place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmappedRow {
+    pub row_key: String,
+    /// As the bot spells it.
+    pub symbol: String,
 }
 
 impl DbSnapshot {

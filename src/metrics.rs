@@ -46,6 +46,8 @@ pub struct Metrics {
     pub rest_errors_total: IntCounterVec,
     pub db_poll_duration_seconds: Histogram,
     pub db_errors_total: IntCounter,
+    pub db_unmapped_rows: GaugeVec,
+    pub db_mapping_problems: GaugeVec,
     pub last_reconcile_timestamp_seconds: Gauge,
     pub db_corrections_total: IntCounterVec,
     pub db_correction_guard_refusals_total: IntCounterVec,
@@ -199,6 +201,18 @@ impl Metrics {
             ),
             db_poll_duration_seconds,
             db_errors_total,
+            db_unmapped_rows: gauge_vec(
+                &mut r,
+                "driftwatch_db_unmapped_rows",
+                "Bot rows whose symbol the mapping does not place on the venue (never corrected or closed).",
+                &["venue", "account"],
+            ),
+            db_mapping_problems: gauge_vec(
+                &mut r,
+                "driftwatch_db_mapping_problems",
+                "Ways the account's mapping cannot work on the bot's table as introspected (0: it fits).",
+                &["venue", "account"],
+            ),
             db_corrections_total: counter_vec(
                 &mut r,
                 "driftwatch_db_corrections_total",
@@ -261,6 +275,8 @@ impl Metrics {
         for a in accounts {
             m.ws_reconnects_total.with_label_values(&[a.venue, a.account]).inc_by(0);
             m.ws_connected.with_label_values(&[a.venue, a.account]).set(0.0);
+            m.db_unmapped_rows.with_label_values(&[a.venue, a.account]).set(0.0);
+            m.db_mapping_problems.with_label_values(&[a.venue, a.account]).set(0.0);
             for outcome in ["applied", "out_of_order", "unparsable"] {
                 m.ws_frames_total
                     .with_label_values(&[a.venue, a.account, outcome])

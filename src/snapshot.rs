@@ -25,6 +25,8 @@ pub struct AccountSnapshot {
     pub closes: Option<String>,
     /// The rule conditions that hold on the account.
     pub conditions: Vec<crate::rules::Holding>,
+    /// Bot rows whose symbol the mapping does not place (last DB read).
+    pub unmapped: Vec<crate::domain::UnmappedRow>,
 }
 
 impl Snapshot {

@@ -118,6 +118,20 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
             ));
         }
         let _ = writeln!(out, "{}/{}: {}", a.venue, a.name, parts.join(" | "));
+        if !a.unmapped.is_empty() {
+            let rows: Vec<String> = a
+                .unmapped
+                .iter()
+                .map(|u| format!("{} (row {})", u.symbol, u.row_key))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{}/{}: UNMAPPED rows (no venue symbol; never corrected or closed): {}",
+                a.venue,
+                a.name,
+                rows.join(", ")
+            );
+        }
         if let Some(c) = &a.corrections {
             let _ = writeln!(out, "{}/{}: last correction cycle: {c}", a.venue, a.name);
         }

@@ -379,7 +379,7 @@ async fn race(kind: Kind) {
     let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
     let m = mapping();
     let archive = TableName::parse("driftwatch_archive").unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     correct::ensure_archive(&db, &archive).await.unwrap();
     // driftwatch read BTC at 5 and planned to delete it...
     let read = read_row(&db, "BTC").await;
@@ -389,6 +389,7 @@ async fn race(kind: Kind) {
         row: Some(read),
         target: None,
         entry_price: None,
+        mark_price: None,
         evidence: evidence(),
     };
     // ...and the bot wrote first (it opened more BTC), and inserted SOL.
@@ -400,6 +401,7 @@ async fn race(kind: Kind) {
         row: None,
         target: Some(Decimal::ONE),
         entry_price: Some(Decimal::ONE),
+        mark_price: None,
         evidence: evidence(),
     };
     let ctx = Context {
@@ -409,6 +411,7 @@ async fn race(kind: Kind) {
         info: &info,
         archive: &archive,
         correlation_id: "race",
+        now: driftwatch::clock::now(),
     };
     let outcomes = correct::apply(&db, &ctx, &[delete, create]).await.unwrap();
     assert_eq!(outcomes, vec![RowOutcome::Moved, RowOutcome::Moved]);
@@ -471,7 +474,7 @@ async fn failure_mid_cycle(kind: Kind) {
     let snap = db.read(&m, Duration::from_secs(5)).await.unwrap();
     let row = |s: &str| snap.rows.iter().find(|r| r.key.symbol == s).unwrap().clone();
     let archive = TableName::parse("dw_archive").unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     correct::ensure_archive(&db, &archive).await.unwrap();
     let plan = vec![
         Correction {
@@ -480,6 +483,7 @@ async fn failure_mid_cycle(kind: Kind) {
             row: Some(row("AAA")),
             target: None,
             entry_price: None,
+            mark_price: None,
             evidence: evidence(),
         },
         // The second change breaks the table's CHECK constraint.
@@ -489,6 +493,7 @@ async fn failure_mid_cycle(kind: Kind) {
             row: Some(row("BBB")),
             target: Some(Decimal::from(5000)),
             entry_price: None,
+            mark_price: None,
             evidence: evidence(),
         },
     ];
@@ -499,6 +504,7 @@ async fn failure_mid_cycle(kind: Kind) {
         info: &info,
         archive: &archive,
         correlation_id: "fail",
+        now: driftwatch::clock::now(),
     };
     let err = correct::apply(&db, &ctx, &plan).await.unwrap_err();
     let msg = err.to_string().to_lowercase();
@@ -546,7 +552,12 @@ async fn mass_guard(kind: Kind) {
     let Some(url) = nexwave_db(kind, "guard", &dir).await else {
         return;
     };
-    let names: Vec<String> = (0..12).map(|i| format!("GHOST{i}")).collect();
+    // Twelve ghosts on markets the venue lists (a row for a market it does
+    // not list is never corrected at all).
+    let names: Vec<String> = driftwatch::sim::pacifica::MARKETS[..12]
+        .iter()
+        .map(|m| m.symbol.to_owned())
+        .collect();
     let rows: Vec<(&str, &str, f64)> = names.iter().map(|n| (n.as_str(), "bid", 1.0)).collect();
     insert_rows(&url, kind, &rows).await;
     let sim = start_sim(SimConfig::default()).await;
@@ -717,7 +728,7 @@ async fn restart_mid_cycle(kind: Kind) {
     let m = mapping();
     let archive = TableName::parse("driftwatch_archive").unwrap();
     let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     correct::ensure_archive(&db, &archive).await.unwrap();
 
     // A cycle journaled as pending whose transaction committed (WLFI), and one
@@ -748,6 +759,7 @@ async fn restart_mid_cycle(kind: Kind) {
         info: &info,
         archive: &archive,
         correlation_id: "committed",
+        now: driftwatch::clock::now(),
     };
     let delete = Correction {
         op: Op::Deleted,
@@ -755,6 +767,7 @@ async fn restart_mid_cycle(kind: Kind) {
         row: Some(wlfi),
         target: None,
         entry_price: None,
+        mark_price: None,
         evidence: evidence(),
     };
     assert_eq!(
@@ -885,7 +898,7 @@ async fn large_cycle(kind: Kind) {
     let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(10)).unwrap();
     let m = mapping();
     let archive = TableName::parse("driftwatch_archive").unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     correct::ensure_archive(&db, &archive).await.unwrap();
     let snap = db.read(&m, Duration::from_secs(10)).await.unwrap();
     // 400 deletes and 300 updates (more than one statement's worth each), 300 creates.
@@ -899,6 +912,7 @@ async fn large_cycle(kind: Kind) {
             row: Some(r.clone()),
             target: (i >= 400).then(|| Decimal::new(-25, 1)),
             entry_price: None,
+            mark_price: None,
             evidence: evidence(),
         })
         .collect();
@@ -908,6 +922,7 @@ async fn large_cycle(kind: Kind) {
         row: None,
         target: Some(Decimal::new(5, 1)),
         entry_price: Some(Decimal::from(7)),
+        mark_price: None,
         evidence: evidence(),
     }));
     let ctx = Context {
@@ -917,6 +932,7 @@ async fn large_cycle(kind: Kind) {
         info: &info,
         archive: &archive,
         correlation_id: "large",
+        now: driftwatch::clock::now(),
     };
     let outcomes = correct::apply(&db, &ctx, &plan).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == RowOutcome::Applied));
@@ -1174,7 +1190,7 @@ async fn sqlite_a_correction_waits_for_the_bots_open_write_and_sees_it() {
     let db = BotDb::connect_lazy(&url, 2, Duration::from_secs(5)).unwrap();
     let m = mapping();
     let archive = TableName::parse("driftwatch_archive").unwrap();
-    let info = correct::introspect(&db, &m.table).await.unwrap();
+    let info = db.introspect(&m.table).await.unwrap();
     correct::ensure_archive(&db, &archive).await.unwrap();
     let read = read_row(&db, "BTC").await;
     // The bot opens a write transaction and changes BTC, not yet committed.
@@ -1189,6 +1205,7 @@ async fn sqlite_a_correction_waits_for_the_bots_open_write_and_sees_it() {
         row: Some(read),
         target: None,
         entry_price: None,
+        mark_price: None,
         evidence: evidence(),
     };
     let ctx_parts = (m.clone(), info.clone(), archive.clone());
@@ -1202,6 +1219,7 @@ async fn sqlite_a_correction_waits_for_the_bots_open_write_and_sees_it() {
             info: &info,
             archive: &archive,
             correlation_id: "litelock",
+            now: driftwatch::clock::now(),
         };
         correct::apply(&db2, &ctx, &[delete]).await
     });

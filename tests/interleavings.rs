@@ -114,6 +114,8 @@ fn correct() -> CorrectionPolicy {
         adopt: false,
         mapped_symbols: None,
         leg: driftwatch::domain::Leg::Net,
+        stale: plan::StaleFix::Delete,
+        resize: true,
         confirmations: 2,
         // No settle window: freshness alone must protect a new row.
         settle: Duration::ZERO,
@@ -134,6 +136,17 @@ impl World {
             src: AccountSources::new(style),
             rec: Reconciler::new(),
         };
+        // The venue's markets: a row outside them is never corrected, so
+        // without these the property would hold by doing nothing.
+        let markets = SYMBOLS
+            .iter()
+            .map(|s| driftwatch::venue::MarketInfo {
+                symbol: s.to_string(),
+                lot_size: Decimal::new(1, 2),
+                tick_size: Decimal::new(1, 2),
+            })
+            .collect();
+        w.observe(Observed::Markets(Ok(markets)));
         w.connect();
         w
     }
@@ -213,9 +226,13 @@ impl World {
                         side_word: None,
                         amount: d(n.abs()),
                         updated_at: Some(*at),
+                        busy: false,
                     })
                     .collect();
-                self.observe(Observed::Db(Ok(DbSnapshot { rows })));
+                self.observe(Observed::Db(Ok(DbSnapshot {
+                    rows,
+                    ..Default::default()
+                })));
             }
             Step::Advance(ms) => self.now = Timestamp(self.now.0 + i64::from(*ms)),
             Step::Reconnect => {
@@ -238,15 +255,12 @@ impl World {
             rest: self.src.rest.read_at(),
             db: self.src.db.read_at(),
         };
-        let plan = plan::corrections(
-            &report,
-            db,
-            self.src.view.positions(),
-            times,
-            &BTreeMap::new(),
-            &correct(),
-            self.now,
-        );
+        let market = plan::Exchange {
+            positions: self.src.view.positions(),
+            lots: &self.src.lots,
+            marks: &self.src.marks,
+        };
+        let plan = plan::corrections(&report, db, &market, times, &BTreeMap::new(), &correct(), self.now);
         Some((plan, times))
     }
 
@@ -263,7 +277,11 @@ impl World {
             let s = SYMBOLS.iter().position(|x| *x == c.key.symbol).unwrap();
             let truly = d(self.truth.get(&s).copied().unwrap_or(0));
             match c.op {
-                Op::Deleted => prop_assert!(truly.is_zero(), "deleted {} while the exchange holds {truly}", c.key),
+                Op::Deleted | Op::Closed => prop_assert!(
+                    truly.is_zero(),
+                    "deleted or closed {} while the exchange holds {truly}",
+                    c.key
+                ),
                 Op::Updated => prop_assert_eq!(c.target, Some(truly), "updated {} to a size not held", &c.key),
                 Op::Created => prop_assert!(false, "inserted {} with inserts off", c.key),
             }

@@ -56,9 +56,11 @@ pub fn world(n: usize) -> AccountSources {
                         side_word: None,
                         amount: size,
                         updated_at: None,
+                        busy: false,
                     }
                 })
                 .collect(),
+            ..Default::default()
         },
         Timestamp(0),
     );

@@ -24,8 +24,8 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::{MySql, Postgres, Row, Sqlite};
 
 use crate::botdb::mapping::{
-    archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, Dialect, InsertValue, Mapping, TableInfo,
-    TableName,
+    archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, Dialect, InsertValue, Mapping, OnStale, SetValue,
+    SideMode, TableInfo, TableName, Word,
 };
 use crate::botdb::{mysql_amount, pg_amount, sqlite_amount, BotDb, DbError};
 use crate::plan::{Correction, Op};
@@ -47,6 +47,8 @@ pub struct Context<'a> {
     pub info: &'a TableInfo,
     pub archive: &'a TableName,
     pub correlation_id: &'a str,
+    /// When the cycle runs: what a close writes for `{now}`.
+    pub now: crate::domain::Timestamp,
 }
 
 /// A value to bind, typed for its column.
@@ -55,6 +57,7 @@ enum Bind {
     F64(f64),
     Dec(Decimal),
     I64(i64),
+    Bool(bool),
     Text(String),
 }
 
@@ -88,7 +91,44 @@ fn typed(kind: Option<ColumnKind>, dialect: Dialect, value: &str) -> Result<Bind
         ColumnKind::Numeric if dialect == Dialect::Sqlite => Ok(Bind::Text(value.to_owned())),
         ColumnKind::Numeric => value.parse::<Decimal>().map(Bind::Dec).map_err(|_| bad("numeric")),
         ColumnKind::Integer => value.parse::<i64>().map(Bind::I64).map_err(|_| bad("integer")),
-        ColumnKind::Text | ColumnKind::Timestamp | ColumnKind::Other => Ok(Bind::Text(value.to_owned())),
+        ColumnKind::Boolean => match value {
+            "true" => Ok(Bind::Bool(true)),
+            "false" => Ok(Bind::Bool(false)),
+            _ => Err(bad("boolean")),
+        },
+        ColumnKind::Text | ColumnKind::Timestamp | ColumnKind::TimestampTz | ColumnKind::Other => {
+            Ok(Bind::Text(value.to_owned()))
+        }
+    }
+}
+
+/// A config word for a column of `kind`: a boolean as the column stores
+/// one (an integer column takes 0/1), anything else as [`typed`] says.
+fn typed_word(kind: Option<ColumnKind>, dialect: Dialect, w: &Word) -> Result<Bind, DbError> {
+    match (w, kind) {
+        (Word::Bool(b), Some(ColumnKind::Integer)) => Ok(Bind::I64(i64::from(*b))),
+        (Word::Bool(b), _) => Ok(Bind::Bool(*b)),
+        (w, k) => typed(k, dialect, &w.text()),
+    }
+}
+
+/// The side word driftwatch writes, typed for a boolean column.
+fn side_bind(m: &Mapping, kind: Option<ColumnKind>, dialect: Dialect, word: &str) -> Result<Bind, DbError> {
+    match &m.side {
+        SideMode::Column { boolean: true, .. } => typed_word(kind, dialect, &Word::Bool(word == "true")),
+        _ => Ok(Bind::Text(word.to_owned())),
+    }
+}
+
+/// `now` as UTC text a timestamp column takes in every dialect
+/// (`YYYY-MM-DD HH:MM:SS.mmm`; with `+00:00` for a zoned column).
+fn timestamp_text(now: crate::domain::Timestamp, kind: Option<ColumnKind>) -> String {
+    let iso = now.to_utc_string();
+    let naive = iso.trim_end_matches('Z').replacen('T', " ", 1);
+    if kind == Some(ColumnKind::TimestampTz) {
+        format!("{naive}+00:00")
+    } else {
+        naive
     }
 }
 
@@ -113,6 +153,7 @@ fn bind_pg(q: Query<'_, Postgres, PgArguments>, b: Bind) -> Query<'_, Postgres, 
         Bind::F64(v) => q.bind(v),
         Bind::Dec(v) => q.bind(v),
         Bind::I64(v) => q.bind(v),
+        Bind::Bool(v) => q.bind(v),
         Bind::Text(v) => q.bind(v),
     }
 }
@@ -122,6 +163,7 @@ fn bind_my(q: Query<'_, MySql, MySqlArguments>, b: Bind) -> Query<'_, MySql, MyS
         Bind::F64(v) => q.bind(v),
         Bind::Dec(v) => q.bind(v),
         Bind::I64(v) => q.bind(v),
+        Bind::Bool(v) => q.bind(v),
         Bind::Text(v) => q.bind(v),
     }
 }
@@ -131,6 +173,7 @@ fn bind_lite<'q>(q: Query<'q, Sqlite, SqliteArguments<'q>>, b: Bind) -> Query<'q
         Bind::F64(v) => q.bind(v),
         Bind::Dec(v) => q.bind(v.to_string()),
         Bind::I64(v) => q.bind(v),
+        Bind::Bool(v) => q.bind(v),
         Bind::Text(v) => q.bind(v),
     }
 }
@@ -141,7 +184,8 @@ struct Prepared {
     key: Option<Bind>,
     key_text: Option<String>,
     /// Update: side word and amount. Create: the INSERT's row binds.
-    side: Option<String>,
+    /// Close: the close set's binds.
+    side: Option<Bind>,
     amount: Option<Bind>,
     insert: Vec<Bind>,
     db_symbol: String,
@@ -154,9 +198,66 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
     let amount_kind = ctx.info.kind(&m.amount_column);
     let target = c.target.unwrap_or(Decimal::ZERO);
     let word = m.side_word_for(target);
+    let side_kind = match &m.side {
+        SideMode::Column { column, .. } => ctx.info.kind(column),
+        SideMode::SignedAmount => None,
+    };
+    let side = word.as_deref().map(|w| side_bind(m, side_kind, d, w)).transpose()?;
     let amount = if word.is_some() { target.abs() } else { target };
-    let db_symbol = m.db_symbol(&c.key.symbol).to_owned();
+    let spelt = m.db_symbol(&c.key.symbol);
+    let db_symbol = spelt.clone().unwrap_or_else(|| c.key.symbol.clone());
     match c.op {
+        Op::Closed => {
+            let row = c
+                .row
+                .as_ref()
+                .ok_or_else(|| DbError::Sql("a planned close without its row".into()))?;
+            let OnStale::Close(set) = &m.on_stale else {
+                return Err(DbError::Sql("a planned close for a mapping without close_set".into()));
+            };
+            let mut binds = Vec::new();
+            let mut after = Map::new();
+            for (column, v) in set {
+                let kind = ctx.info.kind(column);
+                let (bind, shown) = match v {
+                    SetValue::Literal(w) => (typed_word(kind, d, w)?, w.text()),
+                    SetValue::Now => {
+                        let t = timestamp_text(ctx.now, kind);
+                        (Bind::Text(t.clone()), t)
+                    }
+                    SetValue::MarkPrice | SetValue::Pnl | SetValue::PnlRatio => {
+                        let p = c
+                            .mark_price
+                            .ok_or_else(|| DbError::Sql(format!("no mark price for {}: not closed", c.key)))?;
+                        let bind = typed_amount(kind, d, p)?;
+                        if *v != SetValue::MarkPrice {
+                            // The row's sign, then the SQL computes the rest from its columns.
+                            binds.push(bind);
+                            let sign = if row.size.is_sign_negative() { -1 } else { 1 };
+                            let what = if *v == SetValue::Pnl { "pnl" } else { "pnl_ratio" };
+                            after.insert(
+                                column.as_str().to_owned(),
+                                Value::String(format!("{what} at {}", decimal_text(p))),
+                            );
+                            binds.push(Bind::I64(sign));
+                            continue;
+                        }
+                        (bind, decimal_text(p))
+                    }
+                };
+                binds.push(bind);
+                after.insert(column.as_str().to_owned(), Value::String(shown));
+            }
+            Ok(Prepared {
+                key: Some(typed(ctx.info.kind(&m.key_column), d, &row.row_key)?),
+                key_text: Some(row.row_key.clone()),
+                side: None,
+                amount: None,
+                insert: binds,
+                db_symbol,
+                after: Value::Object(after),
+            })
+        }
         Op::Deleted | Op::Updated => {
             let row = c
                 .row
@@ -172,7 +273,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
             Ok(Prepared {
                 key: Some(typed(key_kind, d, &row.row_key)?),
                 key_text: Some(row.row_key.clone()),
-                side: word,
+                side,
                 amount: Some(typed_amount(amount_kind, d, amount)?),
                 insert: Vec::new(),
                 db_symbol,
@@ -184,17 +285,24 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
             })
         }
         Op::Created => {
+            if spelt.is_none() {
+                return Err(DbError::Sql(format!(
+                    "the mapping cannot spell {} in the bot's table (a symbol_regex reads, it does not write): \
+                     add a symbol_pattern or a symbols entry",
+                    c.key.symbol
+                )));
+            }
             let (_, columns) = m.insert_sql(d, 1);
             let mut insert = Vec::new();
             let mut after = Map::new();
             for (column, source) in columns {
                 let kind = ctx.info.kind(&column);
                 let (bind, shown) = match source {
-                    InsertValue::Constant(v) => (typed(kind, d, &v)?, v),
+                    InsertValue::Constant(v) => (typed_word(kind, d, &v)?, v.text()),
                     InsertValue::Symbol => (Bind::Text(db_symbol.clone()), db_symbol.clone()),
                     InsertValue::Side => {
                         let w = word.clone().unwrap_or_default();
-                        (Bind::Text(w.clone()), w)
+                        (side_bind(m, kind, d, &w)?, w)
                     }
                     InsertValue::Amount => (typed_amount(kind, d, amount)?, decimal_text(amount)),
                     InsertValue::EntryPrice => {
@@ -208,7 +316,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
             Ok(Prepared {
                 key: None,
                 key_text: None,
-                side: word,
+                side,
                 amount: None,
                 insert,
                 db_symbol,
@@ -238,14 +346,8 @@ macro_rules! run_cycle {
             .iter()
             .map(|c| prepare(ctx, d, c))
             .collect::<Result<_, _>>()?;
-        let filters: Vec<Bind> = m.filter.iter().map(|(_, v)| Bind::Text(v.clone())).collect();
+        let filters: Vec<Bind> = m.filter_binds().into_iter().map(Bind::Text).collect();
         let ncols = ctx.info.columns.len();
-        let side_index = match &m.side {
-            crate::botdb::mapping::SideMode::Column { column, .. } => {
-                ctx.info.columns.iter().position(|(c, _)| c == column.as_str())
-            }
-            crate::botdb::mapping::SideMode::SignedAmount => None,
-        };
         let with_row: Vec<usize> = (0..corrections.len())
             .filter(|i| corrections[*i].op != Op::Created)
             .collect();
@@ -267,7 +369,9 @@ macro_rules! run_cycle {
         }
 
         // 1. Re-read (and lock) every row to change, and every symbol to insert.
-        let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>)> =
+        // Per row key: every column as text, the amount, the side as
+        // compared, and whether the bot has an order open on it now.
+        let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>, bool)> =
             std::collections::HashMap::new();
         for chunk in with_row.chunks(CHUNK) {
             let q2_sql = m.lock_rows_sql(d, ctx.info, chunk.len());
@@ -285,12 +389,14 @@ macro_rules! run_cycle {
                     map.insert(name.clone(), v.map_or(Value::Null, Value::String));
                 }
                 let amount = $amount(&r, ncols).map_err(DbError::Sql)?;
-                let side: Option<String> = match side_index {
-                    Some(i) => r.try_get(i).map_err(sql)?,
-                    None => None,
-                };
                 let key: Option<String> = r.try_get(ncols + 1).map_err(sql)?;
-                current.insert(key.unwrap_or_default(), (map, amount, side));
+                let side: Option<String> = r.try_get(ncols + 2).map_err(sql)?;
+                let busy = r
+                    .try_get::<i32, _>(ncols + 3)
+                    .map(i64::from)
+                    .or_else(|_| r.try_get::<i64, _>(ncols + 3))
+                    .map_err(sql)?;
+                current.insert(key.unwrap_or_default(), (map, amount, side, busy != 0));
             }
         }
         let mut existing: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -317,9 +423,10 @@ macro_rules! run_cycle {
                 Op::Created => (!existing.contains(&p.db_symbol), Value::Null),
                 _ => match p.key_text.as_ref().and_then(|k| current.get(k)) {
                     None => (false, Value::Null),
-                    Some((map, amount, side)) => {
+                    Some((map, amount, side, busy)) => {
+                        // A row the bot has since put an order on is the bot's again.
                         let planned = c.row.as_ref();
-                        let same = planned.is_some_and(|row| row.amount == *amount && row.side_word == *side);
+                        let same = !busy && planned.is_some_and(|row| row.amount == *amount && row.side_word == *side);
                         (same, Value::Object(map.clone()))
                     }
                 },
@@ -384,10 +491,10 @@ macro_rules! run_cycle {
         for chunk in applied(Op::Updated).chunks(CHUNK) {
             let q_sql = m.update_sql(d, chunk.len());
             let mut q = sqlx::query(&q_sql).persistent(keep);
-            if matches!(m.side, crate::botdb::mapping::SideMode::Column { .. }) {
+            if matches!(m.side, SideMode::Column { .. }) {
                 for i in chunk {
                     q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-                    q = $bind(q, Bind::Text(prepared[*i].side.clone().unwrap_or_default()));
+                    q = $bind(q, prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
                 }
             }
             for i in chunk {
@@ -402,6 +509,16 @@ macro_rules! run_cycle {
                 chunk.len(),
                 "an update",
             )?;
+        }
+        // Closes, one statement a row (each has its own mark price).
+        let close_sql = m.close_sql(d, ctx.info);
+        for i in applied(Op::Closed) {
+            let mut q = sqlx::query(&close_sql).persistent(keep);
+            for b in &prepared[i].insert {
+                q = $bind(q, b.clone());
+            }
+            q = $bind(q, prepared[i].key.clone().expect("rows have keys"));
+            expect(q.execute(&mut *tx).await.map_err(sql)?.rows_affected(), 1, "a close")?;
         }
         for chunk in applied(Op::Created).chunks(CHUNK) {
             let (insert_sql, _) = m.insert_sql(d, chunk.len());
@@ -432,57 +549,10 @@ pub async fn apply(db: &BotDb, ctx: &Context<'_>, corrections: &[Correction]) ->
     }
 }
 
-macro_rules! fetch_pairs {
-    ($pool:expr, $sql:expr, $binds:expr) => {{
-        let mut q = sqlx::query(&$sql);
-        for b in &$binds {
-            q = q.bind(b.clone());
-        }
-        let rows = q.fetch_all($pool).await.map_err(sql)?;
-        let mut out: Vec<(String, String, Option<String>)> = Vec::new();
-        for r in &rows {
-            let a: Option<String> = r.try_get(0).map_err(sql)?;
-            let b: Option<String> = r.try_get(1).map_err(sql)?;
-            let c: Option<String> = if r.len() > 2 { r.try_get(2).map_err(sql)? } else { None };
-            out.push((a.unwrap_or_default(), b.unwrap_or_default(), c));
-        }
-        out
-    }};
-}
-
-async fn query_text(
-    db: &BotDb,
-    sql_text: String,
-    binds: Vec<String>,
-) -> Result<Vec<(String, String, Option<String>)>, DbError> {
-    Ok(match db {
-        BotDb::Postgres(pool) => fetch_pairs!(pool, sql_text, binds),
-        BotDb::MySql(pool) => fetch_pairs!(pool, sql_text, binds),
-        BotDb::Sqlite(pool) => fetch_pairs!(pool, sql_text, binds),
-    })
-}
-
-/// The mapped table's columns and their types.
-pub async fn introspect(db: &BotDb, table: &TableName) -> Result<TableInfo, DbError> {
-    let (q, binds) = db.dialect().introspect_sql(table);
-    let columns: Vec<(String, ColumnKind)> = query_text(db, q, binds)
-        .await?
-        .into_iter()
-        .map(|(name, ty, _)| (name, ColumnKind::from_sql_type(&ty)))
-        .collect();
-    if columns.is_empty() {
-        return Err(DbError::Sql(format!(
-            "table {} not found (or not visible to this role)",
-            table.quoted(Dialect::Postgres)
-        )));
-    }
-    Ok(TableInfo { columns })
-}
-
 /// Creates the archive table if it does not exist. A least-privilege role
 /// that cannot create tables works as long as the table was created for it.
 pub async fn ensure_archive(db: &BotDb, archive: &TableName) -> Result<(), DbError> {
-    if introspect(db, archive).await.is_ok() {
+    if db.introspect(archive).await.is_ok() {
         return Ok(());
     }
     let ddl = archive_ddl(db.dialect(), archive);
@@ -505,8 +575,7 @@ pub async fn archived(
     archive: &TableName,
     correlation_id: &str,
 ) -> Result<Vec<(String, String, Option<String>)>, DbError> {
-    query_text(
-        db,
+    db.query_text(
         archive_lookup_sql(db.dialect(), archive),
         vec![correlation_id.to_owned()],
     )

@@ -320,7 +320,7 @@ impl Corrections {
         // Apply: the table's shape, the archive, then the journal, then the change.
         let info = match infos.get(&req.account) {
             Some(i) => Ok(i.clone()),
-            None => match correct::introspect(&self.db, &t.mapping.table).await {
+            None => match self.db.introspect(&t.mapping.table).await {
                 Ok(i) => match correct::ensure_archive(&self.db, &t.archive).await {
                     Ok(()) => {
                         infos.insert(req.account, i.clone());
@@ -365,6 +365,7 @@ impl Corrections {
             info: &info,
             archive: &t.archive,
             correlation_id: &cid,
+            now: clock::now(),
         };
         match correct::apply(&self.db, &ctx, &plan.corrections).await {
             Ok(outcomes) => {

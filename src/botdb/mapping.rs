@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::symbols::{Pattern, SymbolMap, Template};
 use crate::domain::Leg;
 
 /// The SQL dialects driftwatch speaks.
@@ -60,6 +61,23 @@ impl Dialect {
             Dialect::Postgres => format!("CAST(EXTRACT(EPOCH FROM {quoted}) * 1000 AS BIGINT)"),
             Dialect::MySql => format!("CAST(UNIX_TIMESTAMP({quoted}) * 1000 AS SIGNED)"),
             Dialect::Sqlite => format!("CAST((julianday({quoted}) - 2440587.5) * 86400000.0 AS INTEGER)"),
+        }
+    }
+
+    /// A boolean column (or 0/1 integer) read as the text `true`/`false`,
+    /// the same in every dialect (NULL stays NULL).
+    pub fn bool_text(self, quoted: &str) -> String {
+        let int = if self == Dialect::MySql { "SIGNED" } else { "INTEGER" };
+        format!("CASE CAST({quoted} AS {int}) WHEN 1 THEN 'true' WHEN 0 THEN 'false' END")
+    }
+
+    /// A column compared with a config word: booleans by value, anything
+    /// else as text.
+    fn compared(self, column: &Ident, word: &Word) -> String {
+        if word.is_bool() {
+            self.bool_text(&self.quote(column))
+        } else {
+            format!("CAST({} AS {})", self.quote(column), self.text_type())
         }
     }
 
@@ -125,18 +143,92 @@ impl TableName {
     }
 }
 
+/// A value as written in the config file: YAML's `true`/`false`, a whole
+/// number, or text. A boolean matches a boolean column however the dialect
+/// stores it (PostgreSQL `boolean`, MySQL `tinyint`, SQLite 0/1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Word {
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
+impl Word {
+    /// As compared and shown: `true`/`false`, the digits, or the text.
+    pub fn text(&self) -> String {
+        match self {
+            Word::Bool(b) => b.to_string(),
+            Word::Int(i) => i.to_string(),
+            Word::Text(t) => t.clone(),
+        }
+    }
+
+    pub fn is_bool(&self) -> bool {
+        matches!(self, Word::Bool(_))
+    }
+}
+
+impl From<&str> for Word {
+    fn from(s: &str) -> Word {
+        Word::Text(s.to_owned())
+    }
+}
+
 /// How the side of a row is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SideMode {
     /// A side column with words for long and short; the amount is positive.
-    /// The first word of each list is the one driftwatch writes.
+    /// The first word of each list is the one driftwatch writes. `boolean`:
+    /// the words are `true`/`false` and the column is read as a boolean.
     Column {
         column: Ident,
         long: Vec<String>,
         short: Vec<String>,
+        boolean: bool,
     },
     /// No side column: the amount is signed (negative is short).
     SignedAmount,
+}
+
+/// What a correction of a stale row (the exchange holds nothing) writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnStale {
+    /// `DELETE` the row (archived first).
+    Delete,
+    /// Close it the bot's way: `UPDATE` these columns (Freqtrade:
+    /// `is_open = false`, `close_date`, `close_rate`, `exit_reason`).
+    Close(Vec<(Ident, SetValue)>),
+    /// Change nothing: the state, the metrics and the alerts say it.
+    AlertOnly,
+}
+
+/// A value a close writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetValue {
+    Literal(Word),
+    /// `{now}`: the time the correction is applied (UTC).
+    Now,
+    /// `{mark_price}`: the venue's mark price; unknown means no close.
+    MarkPrice,
+    /// `{pnl}`: the row's profit at the mark price, before fees and funding:
+    /// signed size × (mark − the row's `entry_price_column`), in SQL.
+    Pnl,
+    /// `{pnl_ratio}`: `{pnl}` over the row's notional at entry, times its
+    /// `leverage_column` when the mapping names one (Freqtrade's
+    /// `close_profit`), in SQL.
+    PnlRatio,
+}
+
+/// The bot's own open orders for a row, in another table: a row with one
+/// is the bot's to settle (an order is in flight), never closed under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOrders {
+    pub table: TableName,
+    /// The column of `table` that holds the row's key.
+    pub foreign_key: Ident,
+    /// What makes an order open (booleans and whole numbers only).
+    pub filter: Vec<(Ident, Word)>,
 }
 
 /// A validated mapping.
@@ -148,9 +240,9 @@ pub struct Mapping {
     pub amount_column: Ident,
     pub side: SideMode,
     /// `column = value` conditions, all of which a row must meet.
-    pub filter: Vec<(Ident, String)>,
-    /// Database symbol → venue symbol, for bots that spell symbols differently.
-    pub symbols: BTreeMap<String, String>,
+    pub filter: Vec<(Ident, Word)>,
+    /// The bot's spelling of symbols and the venue's, both ways.
+    pub symbols: SymbolMap,
     /// The bot's last-write time (a timestamp column): corrections wait for
     /// the settle window after it. driftwatch sets it on every write.
     pub updated_at_column: Option<Ident>,
@@ -164,6 +256,18 @@ pub struct Mapping {
     /// position by default, or the isolated one. Another open leg of a
     /// symbol is never explained by these rows.
     pub leg: Leg,
+    /// What correcting a stale row means for this bot.
+    pub on_stale: OnStale,
+    /// Whether a row larger than the exchange's position may be brought
+    /// down (`resize: update`), or only alerted on (`alert_only`).
+    pub resize: bool,
+    /// Whether this bot's table can take a row driftwatch writes at all
+    /// (`missing: insert`); the account's `correct.insert` must also say so.
+    pub insertable: bool,
+    /// Where the bot keeps its open orders for a row, if it does.
+    pub open_orders: Option<OpenOrders>,
+    /// The row's leverage, for `{pnl_ratio}`.
+    pub leverage_column: Option<Ident>,
 }
 
 /// A mapping as written in the config file.
@@ -177,15 +281,19 @@ pub struct RawMapping {
     pub symbol_column: Option<String>,
     pub side_column: Option<String>,
     pub amount_column: Option<String>,
-    pub long_values: Option<Vec<String>>,
-    pub short_values: Option<Vec<String>>,
+    pub long_values: Option<Vec<Word>>,
+    pub short_values: Option<Vec<Word>>,
     /// The amount column is signed and there is no side column.
     #[serde(default)]
     pub signed_amount: bool,
     #[serde(default)]
-    pub filter: BTreeMap<String, String>,
+    pub filter: BTreeMap<String, Word>,
     #[serde(default)]
     pub symbols: BTreeMap<String, String>,
+    /// The bot's spelling around the venue symbol: `{symbol}/USDC:USDC`.
+    pub symbol_pattern: Option<String>,
+    /// A regular expression with a named capture `symbol` (reading only).
+    pub symbol_regex: Option<String>,
     pub updated_at_column: Option<String>,
     pub entry_price_column: Option<String>,
     #[serde(default)]
@@ -193,38 +301,54 @@ pub struct RawMapping {
     pub insert_timestamp_columns: Option<Vec<String>>,
     /// `net` (default) or `isolated`.
     pub leg: Option<Leg>,
+    /// `delete` (default), `close` (with `close_set`) or `alert_only`.
+    pub on_stale: Option<RawOnStale>,
+    /// Columns a close sets: literals, `{now}`, `{mark_price}`.
+    pub close_set: Option<BTreeMap<String, Word>>,
+    /// `update` (default) or `alert_only`.
+    pub on_resize: Option<RawOnResize>,
+    /// `insert` (default; the account's `correct.insert` must also say so)
+    /// or `alert_only`.
+    pub on_missing: Option<RawOnMissing>,
+    /// The bot's orders table: a row with an open order is not closed.
+    pub open_orders: Option<RawOpenOrders>,
+    /// The row's leverage, for `{pnl_ratio}`.
+    pub leverage_column: Option<String>,
 }
 
-/// The presets. `nexwave` is shared/botdb/nexwave_positions.sql, unchanged:
-/// the bot writes the exchange's words `bid`/`ask`, its model comment says
-/// `long`/`short`, so both are read; `bid`/`ask` are written.
-fn preset(name: &str) -> Option<RawMapping> {
-    match name {
-        "nexwave" => Some(RawMapping {
-            preset: None,
-            table: Some("positions".into()),
-            key_column: Some("id".into()),
-            symbol_column: Some("symbol".into()),
-            side_column: Some("side".into()),
-            amount_column: Some("amount".into()),
-            long_values: Some(vec!["bid".into(), "long".into()]),
-            short_values: Some(vec!["ask".into(), "short".into()]),
-            signed_amount: false,
-            filter: BTreeMap::new(),
-            symbols: BTreeMap::new(),
-            updated_at_column: Some("updated_at".into()),
-            entry_price_column: Some("entry_price".into()),
-            // realized_pnl has no server default (only a Python-side one).
-            insert_values: [("realized_pnl".to_string(), "0".to_string())].into(),
-            insert_timestamp_columns: Some(vec!["opened_at".into(), "updated_at".into()]),
-            leg: None,
-        }),
-        _ => None,
-    }
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenOrders {
+    pub table: String,
+    pub foreign_key: String,
+    #[serde(default)]
+    pub filter: BTreeMap<String, Word>,
 }
 
-/// The names of the presets, for error messages.
-pub const PRESETS: &[&str] = &["nexwave"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOnStale {
+    Delete,
+    Close,
+    AlertOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOnResize {
+    Update,
+    AlertOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawOnMissing {
+    Insert,
+    AlertOnly,
+}
+
+use super::presets::preset;
+pub use super::presets::PRESETS;
 
 /// One validation error, with the field (relative to the mapping) it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,6 +410,16 @@ impl RawMapping {
                 .clone()
                 .or(base.short_values.clone())
                 .unwrap_or_default();
+            let boolean = long.iter().chain(&short).any(Word::is_bool);
+            if boolean && !(long.iter().chain(&short).all(Word::is_bool) && long.len() == 1 && short.len() == 1) {
+                push(
+                    &mut errors,
+                    "long_values",
+                    "a boolean side column takes exactly one boolean each: long_values: [false], short_values: [true] (or the other way)".into(),
+                );
+            }
+            let long: Vec<String> = long.iter().map(Word::text).collect();
+            let short: Vec<String> = short.iter().map(Word::text).collect();
             if long.is_empty() {
                 push(
                     &mut errors,
@@ -307,7 +441,12 @@ impl RawMapping {
                     format!("{w:?} cannot mean both long and short"),
                 );
             }
-            column.map(|column| SideMode::Column { column, long, short })
+            column.map(|column| SideMode::Column {
+                column,
+                long,
+                short,
+                boolean,
+            })
         };
         let table = match pick(&self.table, &base.table) {
             None => {
@@ -323,7 +462,12 @@ impl RawMapping {
             },
         };
         let mut filter = Vec::new();
-        for (column, value) in &self.filter {
+        let raw_filter = if self.filter.is_empty() {
+            &base.filter
+        } else {
+            &self.filter
+        };
+        for (column, value) in raw_filter {
             match Ident::parse(column) {
                 Ok(c) => filter.push((c, value.clone())),
                 Err(m) => push(&mut errors, &format!("filter.{column}"), m),
@@ -366,6 +510,101 @@ impl RawMapping {
                 insert_timestamp_columns.push(c);
             }
         }
+        let symbols = self.symbol_map(&base, &mut errors);
+        let on_stale = match self.on_stale.or(base.on_stale).unwrap_or(RawOnStale::Delete) {
+            RawOnStale::Delete => OnStale::Delete,
+            RawOnStale::AlertOnly => OnStale::AlertOnly,
+            RawOnStale::Close => {
+                let set = self.close_set.clone().or(base.close_set.clone()).unwrap_or_default();
+                if set.is_empty() {
+                    push(
+                        &mut errors,
+                        "close_set",
+                        "on_stale: close needs close_set: the columns that mark a row closed (e.g. is_open: false)"
+                            .into(),
+                    );
+                }
+                let mut out = Vec::new();
+                for (column, value) in set {
+                    let field = format!("close_set.{column}");
+                    let Some(c) = ident(&mut errors, &field, Some(column)) else {
+                        continue;
+                    };
+                    let v = match &value {
+                        Word::Text(t) if t == "{now}" => SetValue::Now,
+                        Word::Text(t) if t == "{mark_price}" => SetValue::MarkPrice,
+                        Word::Text(t) if t == "{pnl}" || t == "{pnl_ratio}" => {
+                            if self.entry_price_column.is_none() && base.entry_price_column.is_none() {
+                                push(
+                                    &mut errors,
+                                    &field,
+                                    format!("{t} needs entry_price_column (the row's entry price)"),
+                                );
+                            }
+                            if t == "{pnl}" {
+                                SetValue::Pnl
+                            } else {
+                                SetValue::PnlRatio
+                            }
+                        }
+                        Word::Text(t) if t.starts_with('{') && t.ends_with('}') => {
+                            push(
+                                &mut errors,
+                                &field,
+                                format!(
+                                    "unknown placeholder {t}; known: {{now}}, {{mark_price}}, {{pnl}}, {{pnl_ratio}}"
+                                ),
+                            );
+                            continue;
+                        }
+                        w => SetValue::Literal(w.clone()),
+                    };
+                    out.push((c, v));
+                }
+                OnStale::Close(out)
+            }
+        };
+        if self.close_set.is_some() && !matches!(on_stale, OnStale::Close(_)) {
+            push(
+                &mut errors,
+                "close_set",
+                "close_set is only used with on_stale: close".into(),
+            );
+        }
+        let resize = self.on_resize.or(base.on_resize).unwrap_or(RawOnResize::Update) == RawOnResize::Update;
+        let insertable = self.on_missing.or(base.on_missing).unwrap_or(RawOnMissing::Insert) == RawOnMissing::Insert;
+        let open_orders = match self.open_orders.as_ref().or(base.open_orders.as_ref()) {
+            None => None,
+            Some(o) => {
+                let table = TableName::parse(&o.table)
+                    .map_err(|m| push(&mut errors, "open_orders.table", m))
+                    .ok();
+                let fk = ident(&mut errors, "open_orders.foreign_key", Some(o.foreign_key.clone()));
+                let mut filter = Vec::new();
+                for (c, w) in &o.filter {
+                    let field = format!("open_orders.filter.{c}");
+                    if matches!(w, Word::Text(_)) {
+                        push(&mut errors, &field, "use true/false or a whole number".into());
+                    }
+                    if let Some(c) = ident(&mut errors, &field, Some(c.clone())) {
+                        filter.push((c, w.clone()));
+                    }
+                }
+                match (table, fk) {
+                    (Some(table), Some(foreign_key)) => Some(OpenOrders {
+                        table,
+                        foreign_key,
+                        filter,
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        let leverage_column = optional(
+            &mut errors,
+            "leverage_column",
+            pick(&self.leverage_column, &base.leverage_column),
+        );
         let leg = match self.leg.or(base.leg).unwrap_or(Leg::Net) {
             l @ (Leg::Net | Leg::Isolated) => l,
             Leg::Long | Leg::Short => {
@@ -388,15 +627,46 @@ impl RawMapping {
                     amount_column,
                     side,
                     filter,
-                    symbols: self.symbols.clone(),
+                    symbols,
                     updated_at_column,
                     entry_price_column,
                     insert_values,
                     insert_timestamp_columns,
                     leg,
+                    on_stale,
+                    resize,
+                    insertable,
+                    open_orders,
+                    leverage_column,
                 })
             }
             _ => Err(errors),
+        }
+    }
+}
+
+impl RawMapping {
+    fn symbol_map(&self, base: &RawMapping, errors: &mut Vec<MappingError>) -> SymbolMap {
+        let mut explicit = base.symbols.clone();
+        explicit.extend(self.symbols.clone());
+        let template = match self.symbol_pattern.as_ref().or(base.symbol_pattern.as_ref()) {
+            None => None,
+            Some(t) => Template::parse(t).map_err(|m| push(errors, "symbol_pattern", m)).ok(),
+        };
+        // A pattern of one's own replaces the preset's regex.
+        let regex = match (&self.symbol_regex, &self.symbol_pattern) {
+            (Some(r), _) => Some(r),
+            (None, Some(_)) => None,
+            (None, None) => base.symbol_regex.as_ref(),
+        };
+        let regex = match regex {
+            None => None,
+            Some(r) => Pattern::parse(r).map_err(|m| push(errors, "symbol_regex", m)).ok(),
+        };
+        SymbolMap {
+            explicit,
+            template,
+            regex,
         }
     }
 }
@@ -429,16 +699,14 @@ impl Mapping {
     /// values to bind in order. The key is read as text; the amount keeps its
     /// column type so that [`crate::botdb`] converts it exactly once.
     pub fn select_sql(&self, d: Dialect) -> (String, Vec<String>) {
-        let side = match &self.side {
-            SideMode::Column { column, .. } => format!("CAST({} AS {})", d.quote(column), d.text_type()),
-            SideMode::SignedAmount => "NULL".to_owned(),
-        };
+        let side = self.side_sql(d);
         let updated = match &self.updated_at_column {
             Some(c) => d.epoch_ms(&d.quote(c)),
             None => d.null_int().to_owned(),
         };
+        let busy = self.busy_sql(d);
         let mut sql = format!(
-            "SELECT CAST({key} AS {t}), CAST({sym} AS {t}), {side}, {amount}, {updated} FROM {table}",
+            "SELECT CAST({key} AS {t}), CAST({sym} AS {t}), {side}, {amount}, {updated}, {busy} FROM {table}",
             key = d.quote(&self.key_column),
             sym = d.quote(&self.symbol_column),
             t = d.text_type(),
@@ -448,21 +716,57 @@ impl Mapping {
         let mut binds = Vec::new();
         for (i, (column, value)) in self.filter.iter().enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            sql.push_str(&format!(
-                "CAST({} AS {}) = {}",
-                d.quote(column),
-                d.text_type(),
-                d.param(i + 1)
-            ));
-            binds.push(value.clone());
+            sql.push_str(&format!("{} = {}", d.compared(column, value), d.param(i + 1)));
+            binds.push(value.text());
         }
         sql.push_str(&format!(" ORDER BY {}", d.quote(&self.key_column)));
         (sql, binds)
     }
 
-    /// The venue symbol for a database symbol.
-    pub fn venue_symbol<'a>(&'a self, db_symbol: &'a str) -> &'a str {
-        self.symbols.get(db_symbol).map_or(db_symbol, String::as_str)
+    /// The venue symbol for a database symbol; `None`: unmapped.
+    pub fn venue_symbol(&self, db_symbol: &str) -> Option<String> {
+        self.symbols.to_venue(db_symbol)
+    }
+
+    /// The side column as the text its words are compared with.
+    pub fn side_sql(&self, d: Dialect) -> String {
+        match &self.side {
+            SideMode::Column {
+                column, boolean: true, ..
+            } => d.bool_text(&d.quote(column)),
+            SideMode::Column { column, .. } => format!("CAST({} AS {})", d.quote(column), d.text_type()),
+            SideMode::SignedAmount => "NULL".to_owned(),
+        }
+    }
+
+    /// 1 when the row has an open order in the bot's orders table, else 0
+    /// (always 0 without one). The order filter is inlined: its values are
+    /// validated booleans and integers, never text.
+    pub fn busy_sql(&self, d: Dialect) -> String {
+        let Some(o) = &self.open_orders else {
+            return "0".to_owned();
+        };
+        let child = o.table.quoted(d);
+        let mut cond = format!(
+            "{child}.{} = {}.{}",
+            d.quote(&o.foreign_key),
+            self.table.quoted(d),
+            d.quote(&self.key_column)
+        );
+        for (c, w) in &o.filter {
+            let column = format!("{child}.{}", d.quote(c));
+            match w {
+                Word::Bool(b) => cond.push_str(&format!(" AND {} = '{b}'", d.bool_text(&column))),
+                Word::Int(i) => cond.push_str(&format!(" AND {column} = {i}")),
+                Word::Text(_) => cond.push_str(" AND 1 = 0"),
+            }
+        }
+        format!("CASE WHEN EXISTS (SELECT 1 FROM {child} WHERE {cond}) THEN 1 ELSE 0 END")
+    }
+
+    /// The filter's values, as bound (text; booleans as `true`/`false`).
+    pub fn filter_binds(&self) -> Vec<String> {
+        self.filter.iter().map(|(_, w)| w.text()).collect()
     }
 
     /// +1 for long words, -1 for short words, `None` for anything else.
@@ -489,8 +793,11 @@ pub enum ColumnKind {
     Float,
     Numeric,
     Integer,
+    Boolean,
     Text,
+    /// Without a time zone (the bot's convention, UTC for the bots known).
     Timestamp,
+    TimestampTz,
     Other,
 }
 
@@ -498,7 +805,11 @@ impl ColumnKind {
     /// Classifies a type name from `information_schema` or SQLite's `PRAGMA table_info`.
     pub fn from_sql_type(t: &str) -> ColumnKind {
         let t = t.to_ascii_lowercase();
-        if t.contains("double") || t.contains("float") || t.contains("real") {
+        if t.starts_with("bool") {
+            ColumnKind::Boolean
+        } else if t.contains("with time zone") || t == "timestamptz" {
+            ColumnKind::TimestampTz
+        } else if t.contains("double") || t.contains("float") || t.contains("real") {
             ColumnKind::Float
         } else if t.contains("numeric") || t.contains("decimal") {
             ColumnKind::Numeric
@@ -518,6 +829,9 @@ impl ColumnKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableInfo {
     pub columns: Vec<(String, ColumnKind)>,
+    /// Columns an INSERT must give a value: NOT NULL, no default, not
+    /// generated.
+    pub required: Vec<String>,
 }
 
 impl TableInfo {
@@ -529,7 +843,7 @@ impl TableInfo {
 /// Where a bound value of an INSERT comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertValue {
-    Constant(String),
+    Constant(Word),
     Symbol,
     Side,
     Amount,
@@ -549,37 +863,50 @@ impl Params {
     }
 }
 
+/// Introspection's third column: `required` for a column an INSERT must fill.
+const PG_REQUIRED: &str = "CASE WHEN is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO' \
+     AND is_generated = 'NEVER' THEN 'required' END";
+const MY_REQUIRED: &str = "CASE WHEN is_nullable = 'NO' AND column_default IS NULL \
+     AND extra NOT LIKE '%auto_increment%' AND extra NOT LIKE '%GENERATED%' THEN 'required' END";
+/// An `INTEGER PRIMARY KEY` is the rowid: SQLite fills it.
+const LITE_REQUIRED: &str = "CASE WHEN \"notnull\" = 1 AND dflt_value IS NULL \
+     AND NOT (pk = 1 AND upper(type) = 'INTEGER') THEN 'required' END";
+
 impl Dialect {
     /// Lists a table's columns and types; binds: table name (and schema).
     pub fn introspect_sql(self, table: &TableName) -> (String, Vec<String>) {
         let mut binds = vec![table.table.as_str().to_owned()];
         let sql = match (self, &table.schema) {
             (Dialect::Postgres, None) => {
-                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
+                format!(
+                    "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), {PG_REQUIRED} FROM information_schema.columns \
                  WHERE table_name = $1 AND table_schema = current_schema() ORDER BY ordinal_position"
-                    .to_owned()
+                )
             }
             (Dialect::Postgres, Some(s)) => {
                 binds.push(s.as_str().to_owned());
-                "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) FROM information_schema.columns \
+                format!(
+                    "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT), {PG_REQUIRED} FROM information_schema.columns \
                  WHERE table_name = $1 AND table_schema = $2 ORDER BY ordinal_position"
-                    .to_owned()
+                )
             }
             (Dialect::MySql, None) => {
-                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                format!(
+                    "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), {MY_REQUIRED} FROM information_schema.columns \
                  WHERE table_name = ? AND table_schema = DATABASE() ORDER BY ordinal_position"
-                    .to_owned()
+                )
             }
             (Dialect::MySql, Some(s)) => {
                 binds.push(s.as_str().to_owned());
-                "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR) FROM information_schema.columns \
+                format!(
+                    "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), {MY_REQUIRED} FROM information_schema.columns \
                  WHERE table_name = ? AND table_schema = ? ORDER BY ordinal_position"
-                    .to_owned()
+                )
             }
-            (Dialect::Sqlite, None) => "SELECT name, type FROM pragma_table_info(?)".to_owned(),
+            (Dialect::Sqlite, None) => format!("SELECT name, type, {LITE_REQUIRED} FROM pragma_table_info(?)"),
             (Dialect::Sqlite, Some(s)) => {
                 binds.push(s.as_str().to_owned());
-                "SELECT name, type FROM pragma_table_info(?, ?)".to_owned()
+                format!("SELECT name, type, {LITE_REQUIRED} FROM pragma_table_info(?, ?)")
             }
         };
         (sql, binds)
@@ -590,14 +917,15 @@ impl Mapping {
     fn filter_sql(&self, d: Dialect, p: &mut Params) -> String {
         self.filter
             .iter()
-            .map(|(c, _)| format!(" AND CAST({} AS {}) = {}", d.quote(c), d.text_type(), p.next()))
+            .map(|(c, w)| format!(" AND {} = {}", d.compared(c, w), p.next()))
             .collect()
     }
 
     /// Reads `n` rows for conditional writes, locking them where the dialect
     /// can: every column as text (for the archive), then the amount in its
     /// own type (for the exact comparison), then the key as text (to match
-    /// rows to corrections). Binds: `n` keys, then the filter values.
+    /// rows to corrections), then the side as its words are compared.
+    /// Binds: `n` keys, then the filter values.
     pub fn lock_rows_sql(&self, d: Dialect, info: &TableInfo, n: usize) -> String {
         let t = d.text_type();
         let cols: Vec<String> = info
@@ -610,9 +938,11 @@ impl Mapping {
         let filter = self.filter_sql(d, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         format!(
-            "SELECT {}, {}, CAST({key} AS {t}) FROM {} WHERE {key} IN ({}){filter}{lock}",
+            "SELECT {}, {}, CAST({key} AS {t}), {}, {} FROM {} WHERE {key} IN ({}){filter}{lock}",
             cols.join(", "),
             d.quote(&self.amount_column),
+            self.side_sql(d),
+            self.busy_sql(d),
             self.table.quoted(d),
             keys.join(", "),
             key = d.quote(&self.key_column),
@@ -672,6 +1002,59 @@ impl Mapping {
         )
     }
 
+    /// Closes one row the bot's way (`on_stale: close`). Binds: the close
+    /// set's values in order (`{pnl}` and `{pnl_ratio}` take two: the mark
+    /// price and the row's sign), then the key. Timestamps are bound as UTC
+    /// text and cast for the column's type.
+    pub fn close_sql(&self, d: Dialect, info: &TableInfo) -> String {
+        let OnStale::Close(set) = &self.on_stale else {
+            return String::new();
+        };
+        let mut p = Params { d, n: 0 };
+        let sets: Vec<String> = set
+            .iter()
+            .map(|(c, v)| {
+                let param = p.next();
+                let value = match (v, info.kind(c), d) {
+                    (SetValue::Now, Some(ColumnKind::Timestamp), Dialect::Postgres) => {
+                        format!("CAST({param} AS TIMESTAMP)")
+                    }
+                    (SetValue::Now, Some(ColumnKind::TimestampTz), Dialect::Postgres) => {
+                        format!("CAST({param} AS TIMESTAMPTZ)")
+                    }
+                    (SetValue::Now, _, Dialect::MySql) => format!("CAST({param} AS DATETIME(6))"),
+                    (SetValue::Pnl | SetValue::PnlRatio, _, _) => {
+                        let sign = p.next();
+                        let entry = self
+                            .entry_price_column
+                            .as_ref()
+                            .map_or("NULL".to_owned(), |c| d.quote(c));
+                        let amount = d.quote(&self.amount_column);
+                        let pnl = format!("({param} - {entry}) * {amount} * {sign}");
+                        if *v == SetValue::Pnl {
+                            pnl
+                        } else {
+                            let lev = self
+                                .leverage_column
+                                .as_ref()
+                                .map_or("1".to_owned(), |c| format!("COALESCE({}, 1)", d.quote(c)));
+                            format!("{pnl} / NULLIF({amount} * {entry}, 0) * {lev}")
+                        }
+                    }
+                    _ => param,
+                };
+                format!("{} = {value}", d.quote(c))
+            })
+            .collect();
+        format!(
+            "UPDATE {} SET {} WHERE {} = {}",
+            self.table.quoted(d),
+            sets.join(", "),
+            d.quote(&self.key_column),
+            p.next()
+        )
+    }
+
     /// The INSERT of `n` missing rows, and what to bind for each row, in order.
     pub fn insert_sql(&self, d: Dialect, n: usize) -> (String, Vec<(Ident, InsertValue)>) {
         let mut binds: Vec<(Ident, InsertValue)> = Vec::new();
@@ -688,7 +1071,7 @@ impl Mapping {
         }
         for (c, v) in &self.insert_values {
             if !binds.iter().any(|(b, _)| b == c) {
-                binds.push((c.clone(), InsertValue::Constant(v.clone())));
+                binds.push((c.clone(), InsertValue::Constant(Word::Text(v.clone()))));
             }
         }
         let mut cols: Vec<String> = binds.iter().map(|(c, _)| d.quote(c)).collect();
@@ -726,12 +1109,10 @@ impl Mapping {
         }
     }
 
-    /// The database symbol for a venue symbol (the mapping's `symbols`, reversed).
-    pub fn db_symbol<'a>(&'a self, venue_symbol: &'a str) -> &'a str {
-        self.symbols
-            .iter()
-            .find(|(_, v)| v.as_str() == venue_symbol)
-            .map_or(venue_symbol, |(k, _)| k.as_str())
+    /// The database symbol for a venue symbol; `None` when the mapping
+    /// cannot spell it (a regex reads, it does not write).
+    pub fn db_symbol(&self, venue_symbol: &str) -> Option<String> {
+        self.symbols.to_db(venue_symbol)
     }
 }
 
@@ -796,7 +1177,7 @@ mod tests {
     fn nexwave() -> Mapping {
         RawMapping {
             preset: Some("nexwave".into()),
-            filter: [("strategy_id".to_string(), "vwm_momentum_1".to_string())].into(),
+            filter: [("strategy_id".to_string(), Word::from("vwm_momentum_1"))].into(),
             ..Default::default()
         }
         .validate()
@@ -808,7 +1189,7 @@ mod tests {
         let (sql, binds) = nexwave().select_sql(Dialect::Postgres);
         assert_eq!(
             sql,
-            r#"SELECT CAST("id" AS TEXT), CAST("symbol" AS TEXT), CAST("side" AS TEXT), "amount", CAST(EXTRACT(EPOCH FROM "updated_at") * 1000 AS BIGINT) FROM "positions" WHERE CAST("strategy_id" AS TEXT) = $1 ORDER BY "id""#
+            r#"SELECT CAST("id" AS TEXT), CAST("symbol" AS TEXT), CAST("side" AS TEXT), "amount", CAST(EXTRACT(EPOCH FROM "updated_at") * 1000 AS BIGINT), 0 FROM "positions" WHERE CAST("strategy_id" AS TEXT) = $1 ORDER BY "id""#
         );
         assert_eq!(binds, vec!["vwm_momentum_1".to_string()]);
         let (sql, _) = nexwave().select_sql(Dialect::MySql);
@@ -839,7 +1220,7 @@ mod tests {
         }
         let raw = RawMapping {
             preset: Some("nexwave".into()),
-            filter: [("x = 1 OR 1".to_string(), "v".to_string())].into(),
+            filter: [("x = 1 OR 1".to_string(), Word::from("v"))].into(),
             ..Default::default()
         };
         assert_eq!(raw.validate().unwrap_err()[0].field, "filter.x = 1 OR 1");
@@ -934,14 +1315,51 @@ mod tests {
         assert_eq!(binds[0].1, InsertValue::Constant("vwm_momentum_1".into()));
         let info = TableInfo {
             columns: vec![("id".into(), ColumnKind::Integer), ("amount".into(), ColumnKind::Float)],
+            required: Vec::new(),
         };
         assert_eq!(
             m.lock_rows_sql(Dialect::Postgres, &info, 2),
-            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount", CAST("id" AS TEXT) FROM "positions" WHERE "id" IN ($1, $2) AND CAST("strategy_id" AS TEXT) = $3 FOR UPDATE"#
+            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount", CAST("id" AS TEXT), CAST("side" AS TEXT), 0 FROM "positions" WHERE "id" IN ($1, $2) AND CAST("strategy_id" AS TEXT) = $3 FOR UPDATE"#
         );
         assert_eq!(
             m.side_word_for(rust_decimal::Decimal::NEGATIVE_ONE).as_deref(),
             Some("ask")
+        );
+    }
+
+    /// Issue [bots]: Freqtrade's booleans are read the same in every
+    /// dialect, a trade with an open order is seen as busy, and a close is
+    /// an UPDATE of the columns Freqtrade's own close writes.
+    #[test]
+    fn the_freqtrade_preset_reads_booleans_and_closes_with_an_update() {
+        let m = RawMapping {
+            preset: Some("freqtrade".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let (sql, binds) = m.select_sql(Dialect::Sqlite);
+        assert_eq!(
+            sql,
+            r#"SELECT CAST("id" AS TEXT), CAST("pair" AS TEXT), CASE CAST("is_short" AS INTEGER) WHEN 1 THEN 'true' WHEN 0 THEN 'false' END, "amount", NULL, CASE WHEN EXISTS (SELECT 1 FROM "orders" WHERE "orders"."ft_trade_id" = "trades"."id" AND CASE CAST("orders"."ft_is_open" AS INTEGER) WHEN 1 THEN 'true' WHEN 0 THEN 'false' END = 'true') THEN 1 ELSE 0 END FROM "trades" WHERE CASE CAST("is_open" AS INTEGER) WHEN 1 THEN 'true' WHEN 0 THEN 'false' END = ? ORDER BY "id""#
+        );
+        assert_eq!(binds, vec!["true".to_string()]);
+        assert!(m.select_sql(Dialect::MySql).0.contains("CAST(`is_short` AS SIGNED)"));
+        assert_eq!(m.side_sign(Some("false")), Some(1));
+        assert_eq!(m.side_sign(Some("true")), Some(-1));
+        assert_eq!(m.venue_symbol("BTC/USDC:USDC").as_deref(), Some("BTC"));
+        assert_eq!(m.venue_symbol("BTC-USDC"), None);
+        let info = TableInfo {
+            columns: vec![
+                ("id".into(), ColumnKind::Integer),
+                ("close_date".into(), ColumnKind::Timestamp),
+                ("close_rate".into(), ColumnKind::Float),
+            ],
+            required: Vec::new(),
+        };
+        assert_eq!(
+            m.close_sql(Dialect::Postgres, &info),
+            r#"UPDATE "trades" SET "close_date" = CAST($1 AS TIMESTAMP), "close_profit" = ($2 - "open_rate") * "amount" * $3 / NULLIF("amount" * "open_rate", 0) * COALESCE("leverage", 1), "close_profit_abs" = ($4 - "open_rate") * "amount" * $5, "close_rate" = $6, "exit_order_status" = $7, "exit_reason" = $8, "is_open" = $9, "realized_profit" = ($10 - "open_rate") * "amount" * $11 WHERE "id" = $12"#
         );
     }
 
@@ -953,7 +1371,10 @@ mod tests {
             ("numeric", ColumnKind::Numeric),
             ("bigint", ColumnKind::Integer),
             ("INTEGER", ColumnKind::Integer),
-            ("timestamp with time zone", ColumnKind::Timestamp),
+            ("timestamp with time zone", ColumnKind::TimestampTz),
+            ("timestamp without time zone", ColumnKind::Timestamp),
+            ("boolean", ColumnKind::Boolean),
+            ("BOOLEAN", ColumnKind::Boolean),
             ("datetime", ColumnKind::Timestamp),
             ("text", ColumnKind::Text),
             ("character varying", ColumnKind::Text),

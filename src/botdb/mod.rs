@@ -17,6 +17,9 @@
 //! half-understood table is never taken for the bot's positions.
 
 pub mod mapping;
+pub mod presets;
+pub mod schema;
+pub mod symbols;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,8 +30,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, TypeInfo, ValueRef};
 
-use crate::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
-use mapping::{Dialect, Mapping};
+use crate::domain::{DbRow, DbSnapshot, PositionKey, Timestamp, UnmappedRow};
+use mapping::{ColumnKind, Dialect, Mapping, TableInfo, TableName};
 
 /// Why a read of the bot's database gave no usable answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,6 +42,9 @@ pub enum DbError {
     Sql(String),
     #[error("row {row_key}: {reason}")]
     BadRow { row_key: String, reason: String },
+    /// The mapping cannot work on the table as introspected.
+    #[error("the mapping does not fit the table: {0}")]
+    Mapping(String),
 }
 
 /// A connection pool to the bot's database.
@@ -104,7 +110,8 @@ impl BotDb {
             BotDb::Sqlite(pool) => fetch_rows!(pool, sql, binds, sqlite_amount),
         };
         let mut rows = Vec::with_capacity(raw.len());
-        for (row_key, symbol, side, amount, updated_at) in raw {
+        let mut unmapped = Vec::new();
+        for (row_key, symbol, side, amount, updated_at, busy) in raw {
             let bad = |reason: String| DbError::BadRow {
                 row_key: row_key.clone(),
                 reason,
@@ -121,9 +128,13 @@ impl BotDb {
                 mapping::SideMode::Column { .. } => amount * Decimal::from(sign),
             };
             let symbol = symbol.ok_or_else(|| bad("NULL symbol".into()))?;
+            let Some(venue_symbol) = mapping.venue_symbol(&symbol) else {
+                unmapped.push(UnmappedRow { row_key, symbol });
+                continue;
+            };
             rows.push(DbRow {
                 key: PositionKey {
-                    symbol: mapping.venue_symbol(&symbol).to_owned(),
+                    symbol: venue_symbol,
                     leg: mapping.leg,
                 },
                 row_key,
@@ -131,9 +142,10 @@ impl BotDb {
                 side_word: side,
                 amount,
                 updated_at: updated_at.map(Timestamp),
+                busy,
             });
         }
-        Ok(DbSnapshot { rows })
+        Ok(DbSnapshot { rows, unmapped })
     }
 
     /// `SELECT 1`, for readiness and the `healthcheck` path.
@@ -160,6 +172,65 @@ impl BotDb {
     }
 }
 
+macro_rules! fetch_pairs {
+    ($pool:expr, $sql:expr, $binds:expr) => {{
+        let mut q = sqlx::query(&$sql);
+        for b in &$binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all($pool).await.map_err(|e| DbError::Sql(e.to_string()))?;
+        let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+        for r in &rows {
+            let a: Option<String> = r.try_get(0).map_err(|e| DbError::Sql(e.to_string()))?;
+            let b: Option<String> = r.try_get(1).map_err(|e| DbError::Sql(e.to_string()))?;
+            let c: Option<String> = if r.len() > 2 {
+                r.try_get(2).map_err(|e| DbError::Sql(e.to_string()))?
+            } else {
+                None
+            };
+            out.push((a.unwrap_or_default(), b.unwrap_or_default(), c));
+        }
+        out
+    }};
+}
+
+impl BotDb {
+    /// Runs a query whose columns are text: (first, second, optional third).
+    pub async fn query_text(
+        &self,
+        sql_text: String,
+        binds: Vec<String>,
+    ) -> Result<Vec<(String, String, Option<String>)>, DbError> {
+        Ok(match self {
+            BotDb::Postgres(pool) => fetch_pairs!(pool, sql_text, binds),
+            BotDb::MySql(pool) => fetch_pairs!(pool, sql_text, binds),
+            BotDb::Sqlite(pool) => fetch_pairs!(pool, sql_text, binds),
+        })
+    }
+
+    /// A table's columns, their types and which an INSERT must fill.
+    pub async fn introspect(&self, table: &TableName) -> Result<TableInfo, DbError> {
+        let (q, binds) = self.dialect().introspect_sql(table);
+        let rows = self.query_text(q, binds).await?;
+        let required = rows
+            .iter()
+            .filter(|(_, _, r)| r.as_deref() == Some("required"))
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        let columns: Vec<(String, ColumnKind)> = rows
+            .into_iter()
+            .map(|(name, ty, _)| (name, ColumnKind::from_sql_type(&ty)))
+            .collect();
+        if columns.is_empty() {
+            return Err(DbError::Sql(format!(
+                "table {} not found (or not visible to this role)",
+                table.quoted(Dialect::Postgres)
+            )));
+        }
+        Ok(TableInfo { columns, required })
+    }
+}
+
 /// Runs the mapping's SELECT and reads each row as
 /// (key, symbol, side, amount-or-why-not).
 macro_rules! fetch_rows {
@@ -175,7 +246,19 @@ macro_rules! fetch_rows {
             let symbol: Option<String> = row.try_get(1).map_err(|e| DbError::Sql(e.to_string()))?;
             let side: Option<String> = row.try_get(2).map_err(|e| DbError::Sql(e.to_string()))?;
             let updated_at: Option<i64> = row.try_get(4).map_err(|e| DbError::Sql(e.to_string()))?;
-            out.push((key.unwrap_or_default(), symbol, side, $amount(row, 3), updated_at));
+            let busy: i64 = row
+                .try_get::<i32, _>(5)
+                .map(i64::from)
+                .or_else(|_| row.try_get::<i64, _>(5))
+                .map_err(|e| DbError::Sql(e.to_string()))?;
+            out.push((
+                key.unwrap_or_default(),
+                symbol,
+                side,
+                $amount(row, 3),
+                updated_at,
+                busy != 0,
+            ));
         }
         out
     }};

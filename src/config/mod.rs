@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::botdb::mapping::OnStale;
 use crate::botdb::mapping::{Dialect, Mapping, RawMapping, TableName};
 use crate::domain::VenueKind;
-use crate::plan::{CorrectionPolicy, Mode};
+use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
 use duration::Dur;
 use position::PositionIndex;
@@ -930,6 +931,24 @@ impl Validator<'_> {
         };
         let c = a.correct;
         let cp = |f: &str| format!("{p}.correct.{f}");
+        if c.insert == Some(true) && mapping.as_ref().is_some_and(|m| !m.insertable) {
+            self.error(
+                &cp("insert"),
+                "the mapping's on_missing is alert_only (this bot's rows cannot be written from the exchange's side)",
+            );
+        }
+        match (&c.settle, mapping.as_ref().map(|m| m.updated_at_column.is_some())) {
+            (Some(_), Some(false)) => self.error(
+                &cp("settle"),
+                "settle needs mapping.updated_at_column: without the bot's last-write time there is nothing to wait after",
+            ),
+            (None, Some(false)) => self.warn(
+                &cp("settle"),
+                "the mapping has no updated_at_column: corrections cannot wait for the bot's own writes to settle \
+                 (confirmations still apply)",
+            ),
+            _ => {}
+        }
         let confirmations = c.confirmations.unwrap_or(3);
         if confirmations < 2 {
             self.error(
@@ -951,12 +970,22 @@ impl Validator<'_> {
         }
         let correct = CorrectionPolicy {
             mode: c.mode.unwrap_or(Mode::DryRun),
-            insert: c.insert.unwrap_or(false),
+            insert: c.insert.unwrap_or(false) && mapping.as_ref().is_some_and(|m| m.insertable),
             adopt: c.adopt.unwrap_or(false),
+            // Inserts only for symbols the mapping can spell in the bot's
+            // words: every one with a template; else those it names.
             mapped_symbols: mapping
                 .as_ref()
-                .filter(|m| !m.symbols.is_empty())
-                .map(|m| m.symbols.values().cloned().collect()),
+                .filter(|m| {
+                    m.symbols.template.is_none() && !(m.symbols.explicit.is_empty() && m.symbols.regex.is_none())
+                })
+                .map(|m| m.symbols.explicit.values().cloned().collect()),
+            stale: match mapping.as_ref().map(|m| &m.on_stale) {
+                Some(OnStale::Close(_)) => StaleFix::Close,
+                Some(OnStale::AlertOnly) => StaleFix::AlertOnly,
+                Some(OnStale::Delete) | None => StaleFix::Delete,
+            },
+            resize: mapping.as_ref().is_none_or(|m| m.resize),
             leg: mapping.as_ref().map_or(crate::domain::Leg::Net, |m| m.leg),
             confirmations: confirmations.max(2),
             settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),

@@ -64,7 +64,7 @@ fn bad_configs_and_their_exact_messages() {
                 "c.yaml:11:22: accounts[0].stream.ping_interval: must be at most 30s: Pacifica closes connections silent for 60s",
                 "c.yaml:12:27: accounts[0].stream.max_connection_age: must be under 24h: the venue cuts every connection at 24h",
                 "c.yaml:13:11: accounts[1].name: duplicate account name \"main\"",
-                "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave",
+                "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave, freqtrade",
             ],
         ),
         ("bot_db: [\n".to_string(), vec!["c.yaml:1:9: bot_db: invalid type: sequence, expected struct RawBotDb"]),
@@ -112,6 +112,20 @@ fn nado_accounts_and_their_exact_messages() {
         (
             nado("    subaccount: a-name-longer-than-12\n"),
             vec!["c.yaml:8:17: accounts[0].subaccount: subaccount name \"a-name-longer-than-12\" is longer than 12 bytes"],
+        ),
+        // Issue [bots] part 3: a settle window with nothing to settle after.
+        (
+            good().replace("    mapping:", "    correct: {settle: 30s}\n    mapping:").replace("preset: nexwave", "preset: freqtrade"),
+            vec!["c.yaml:7:23: accounts[0].correct.settle: settle needs mapping.updated_at_column: without the bot's last-write time there is nothing to wait after"],
+        ),
+        // Freqtrade's trades are not written from the exchange's side.
+        (
+            good().replace("    mapping:", "    correct: {insert: true}\n    mapping:").replace("preset: nexwave", "preset: freqtrade"),
+            vec!["c.yaml:7:23: accounts[0].correct.insert: the mapping's on_missing is alert_only (this bot's rows cannot be written from the exchange's side)"],
+        ),
+        (
+            good().replace("preset: nexwave", "preset: nexwave\n      symbol_pattern: \"BTC\""),
+            vec!["c.yaml:9:23: accounts[0].mapping.symbol_pattern: symbol_pattern \"BTC\" has no {symbol} placeholder"],
         ),
         (
             nado("    query_share: 1.5\n"),

@@ -69,6 +69,11 @@ pub struct CorrectionPolicy {
     /// The leg the bot's rows stand for (the mapping's `leg`): another leg
     /// is never corrected into or out of the bot's table.
     pub leg: crate::domain::Leg,
+    /// What correcting a stale row means for this bot (the mapping's `on_stale`).
+    pub stale: StaleFix,
+    /// Whether a row larger than the exchange's may be brought down (the
+    /// mapping's `on_resize`); otherwise it is alerted on only.
+    pub resize: bool,
     /// Distinct reads a mismatch must have been seen in.
     pub confirmations: u32,
     /// Quiet time after the bot's last write to a row.
@@ -78,22 +83,34 @@ pub struct CorrectionPolicy {
     pub max_fraction: Option<Decimal>,
 }
 
+/// What a stale row (the exchange holds nothing) becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleFix {
+    Delete,
+    /// Marked closed the bot's way (needs the mark price).
+    Close,
+    AlertOnly,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Created,
     Updated,
     Deleted,
+    /// A stale row marked closed the bot's way (Freqtrade's `is_open = false`).
+    Closed,
 }
 
 impl Op {
-    pub const ALL: [Op; 3] = [Op::Created, Op::Updated, Op::Deleted];
+    pub const ALL: [Op; 4] = [Op::Created, Op::Updated, Op::Deleted, Op::Closed];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Created => "created",
             Op::Updated => "updated",
             Op::Deleted => "deleted",
+            Op::Closed => "closed",
         }
     }
 }
@@ -123,6 +140,9 @@ pub struct Correction {
     pub target: Option<Decimal>,
     /// The exchange's entry price, for inserts.
     pub entry_price: Option<Decimal>,
+    /// The venue's mark price, for closes (`close_rate`).
+    #[serde(default)]
+    pub mark_price: Option<Decimal>,
     pub evidence: Evidence,
 }
 
@@ -158,6 +178,15 @@ pub enum Skip {
     /// A leg the bot's rows do not stand for (an isolated position under a
     /// `net` mapping): the rules' matter, never a row.
     NotTheMappedLeg,
+    /// The mapping says this correction is the operator's (`alert_only`).
+    AlertOnly,
+    /// A close writes the mark price, and there is none for the symbol.
+    NoMarkPrice,
+    /// The venue lists no such market: the row's symbol may be the bot's
+    /// spelling of something else; it is never corrected.
+    UnknownMarket,
+    /// The bot has an order open for the row: it is settling it itself.
+    BotBusy,
 }
 
 impl Skip {
@@ -180,6 +209,10 @@ impl Skip {
             Skip::OtherLegOpen => "another leg of the symbol is open".into(),
             Skip::UnmappedSymbol => "a venue symbol the mapping does not name".into(),
             Skip::NotTheMappedLeg => "a leg the mapping does not stand for".into(),
+            Skip::AlertOnly => "the mapping leaves this correction to the operator (alert_only)".into(),
+            Skip::NoMarkPrice => "no mark price to close the row at".into(),
+            Skip::UnknownMarket => "the venue lists no such market (or market info is not loaded yet)".into(),
+            Skip::BotBusy => "the bot has an order open for the row: it is settling it".into(),
         }
     }
 }
@@ -213,8 +246,12 @@ impl CorrectionPlan {
     /// `N updated, N created, N deleted`.
     pub fn summary(&self) -> String {
         let count = |op| self.corrections.iter().filter(|c| c.op == op).count();
+        let closed = match count(Op::Closed) {
+            0 => String::new(),
+            n => format!(", {n} closed"),
+        };
         format!(
-            "{} updated, {} created, {} deleted",
+            "{} updated, {} created, {} deleted{closed}",
             count(Op::Updated),
             count(Op::Created),
             count(Op::Deleted)
@@ -308,12 +345,24 @@ pub fn adopts(db: Decimal, ex: Decimal) -> bool {
     !ex.is_zero() && (ex.is_sign_negative() != db.is_sign_negative() || db.is_zero() || ex.abs() > db.abs())
 }
 
+/// What the venue says, as the plan needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// The stream's positions (entry prices for inserts).
+    pub positions: &'a BTreeMap<PositionKey, Position>,
+    /// Lot sizes by symbol: the venue's list of markets. A row whose symbol
+    /// is not in it is never corrected (empty until market info loads).
+    pub lots: &'a BTreeMap<String, Decimal>,
+    /// Mark prices by symbol (what a close writes as the exit price).
+    pub marks: &'a BTreeMap<String, Decimal>,
+}
+
 /// Plans one correction cycle for one account. `holds` says, by symbol,
 /// which rules' conditions hold on this account (see [`RuleHold`]).
 pub fn corrections(
     report: &AccountReport,
     db: &DbSnapshot,
-    exchange: &BTreeMap<PositionKey, Position>,
+    exchange: &Exchange<'_>,
     times: SourceTimes,
     holds: &BTreeMap<String, RuleHold>,
     policy: &CorrectionPolicy,
@@ -340,6 +389,10 @@ pub fn corrections(
         if !matches!(row.state, State::DbStale | State::DbMissing | State::DbMismatch) {
             continue;
         }
+        if !exchange.lots.contains_key(&row.key.symbol) {
+            plan.skipped.push((row.key.clone(), Skip::UnknownMarket));
+            continue;
+        }
         if row.key.leg != policy.leg {
             plan.skipped.push((row.key.clone(), Skip::NotTheMappedLeg));
             continue;
@@ -361,6 +414,10 @@ pub fn corrections(
             continue;
         }
         let rows: Vec<&DbRow> = db.rows.iter().filter(|r| r.key == row.key).collect();
+        if rows.iter().any(|r| r.busy) {
+            plan.skipped.push((row.key.clone(), Skip::BotBusy));
+            continue;
+        }
         let settling = rows
             .iter()
             .filter_map(|r| r.updated_at)
@@ -409,23 +466,41 @@ pub fn corrections(
         let ev = evidence(row, times);
         match row.state {
             State::DbStale => {
-                for r in rows {
+                let (op, mark_price) = match policy.stale {
+                    StaleFix::AlertOnly => {
+                        plan.skipped.push((row.key.clone(), Skip::AlertOnly));
+                        continue;
+                    }
+                    StaleFix::Delete => (Op::Deleted, None),
+                    StaleFix::Close => match exchange.marks.get(&row.key.symbol) {
+                        Some(p) => (Op::Closed, Some(*p)),
+                        None => {
+                            plan.skipped.push((row.key.clone(), Skip::NoMarkPrice));
+                            continue;
+                        }
+                    },
+                };
+                // A row that claims nothing (an entry not filled yet) is not stale.
+                for r in rows.into_iter().filter(|r| !r.size.is_zero()) {
                     plan.corrections.push(Correction {
-                        op: Op::Deleted,
+                        op,
                         key: row.key.clone(),
                         row: Some(r.clone()),
                         target: None,
                         entry_price: None,
+                        mark_price,
                         evidence: ev.clone(),
                     });
                 }
             }
+            State::DbMismatch if !policy.resize => plan.skipped.push((row.key.clone(), Skip::AlertOnly)),
             State::DbMismatch if rows.len() == 1 => plan.corrections.push(Correction {
                 op: Op::Updated,
                 key: row.key.clone(),
                 row: Some(rows[0].clone()),
                 target: Some(target),
                 entry_price: None,
+                mark_price: None,
                 evidence: ev,
             }),
             State::DbMismatch => plan
@@ -445,7 +520,8 @@ pub fn corrections(
                 key: row.key.clone(),
                 row: None,
                 target: Some(target),
-                entry_price: exchange.get(&row.key).and_then(|p| p.entry_price),
+                entry_price: exchange.positions.get(&row.key).and_then(|p| p.entry_price),
+                mark_price: None,
                 evidence: ev,
             }),
             _ => {}

@@ -38,6 +38,7 @@ fn db_row(key: &str, symbol: &str, size: &str, updated_at: Option<i64>) -> DbRow
         side_word: Some(if d(size).is_sign_negative() { "ask" } else { "bid" }.into()),
         amount: d(size).abs(),
         updated_at: updated_at.map(Timestamp),
+        busy: false,
     }
 }
 
@@ -61,6 +62,8 @@ fn policy() -> CorrectionPolicy {
         insert: true,
         adopt: false,
         mapped_symbols: None,
+        stale: StaleFix::Delete,
+        resize: true,
         confirmations: 3,
         settle: Duration::from_secs(30),
         max_rows: 25,
@@ -70,9 +73,46 @@ fn policy() -> CorrectionPolicy {
 
 const NOW: Timestamp = Timestamp(1_000_000);
 
+/// Every symbol the tests use is a venue market, with a mark price.
+struct Markets {
+    lots: BTreeMap<String, Decimal>,
+    marks: BTreeMap<String, Decimal>,
+}
+
+impl Markets {
+    fn with<'a>(&'a self, positions: &'a BTreeMap<PositionKey, Position>) -> Exchange<'a> {
+        Exchange {
+            positions,
+            lots: &self.lots,
+            marks: &self.marks,
+        }
+    }
+}
+
+fn all_markets() -> Markets {
+    let symbols = ["BTC", "ETH", "PUMP", "SOL", "VIRTUAL", "WLFI", "ZEC"].map(str::to_owned);
+    Markets {
+        lots: symbols.clone().map(|s| (s, Decimal::new(1, 2))).into(),
+        marks: symbols.map(|s| (s, Decimal::from(100))).into(),
+    }
+}
+
 /// Plans with no exchange positions, fresh readings and no rule holding.
 fn plan_of(r: &AccountReport, db: &DbSnapshot, p: &CorrectionPolicy) -> CorrectionPlan {
-    corrections(r, db, &BTreeMap::new(), fresh(), &BTreeMap::new(), p, NOW)
+    let symbols = r.rows.iter().map(|row| row.key.symbol.clone());
+    let markets = Markets {
+        lots: symbols.clone().map(|s| (s, Decimal::new(1, 2))).collect(),
+        marks: symbols.map(|s| (s, Decimal::from(100))).collect(),
+    };
+    corrections(
+        r,
+        db,
+        &markets.with(&BTreeMap::new()),
+        fresh(),
+        &BTreeMap::new(),
+        p,
+        NOW,
+    )
 }
 
 /// Every source read just now: a REST reading taken after every row's state began.
@@ -115,11 +155,12 @@ fn the_incident_plans_deletes_for_ghosts_and_an_update_for_zec() {
 fn a_single_observation_never_acts() {
     let db = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", None)],
+        ..Default::default()
     };
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 1)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -141,12 +182,13 @@ fn a_single_observation_never_acts() {
 fn untrusted_drifting_and_in_sync_rows_are_never_touched() {
     let db = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", None)],
+        ..Default::default()
     };
     for state in [State::SourceUntrusted, State::StreamDrift, State::InSync] {
         let plan = corrections(
             &report(vec![row("BTC", "0", "1", true, state, 9)]),
             &db,
-            &BTreeMap::new(),
+            &all_markets().with(&BTreeMap::new()),
             fresh(),
             &BTreeMap::new(),
             &policy(),
@@ -160,11 +202,12 @@ fn untrusted_drifting_and_in_sync_rows_are_never_touched() {
 fn the_settle_window_after_the_bots_write_is_respected() {
     let db = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", Some(NOW.0 - 10_000))],
+        ..Default::default()
     };
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -196,7 +239,7 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
     let plan = corrections(
         &r,
         &DbSnapshot::default(),
-        &exchange,
+        &all_markets().with(&exchange),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -211,7 +254,7 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
     let plan = corrections(
         &r,
         &DbSnapshot::default(),
-        &exchange,
+        &all_markets().with(&exchange),
         fresh(),
         &BTreeMap::new(),
         &off,
@@ -224,11 +267,12 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
 fn an_ambiguous_update_is_skipped() {
     let db = DbSnapshot {
         rows: vec![db_row("1", "ETH", "1", None), db_row("2", "ETH", "1", None)],
+        ..Default::default()
     };
     let plan = corrections(
         &report(vec![row("ETH", "1", "2", true, State::DbMismatch, 3)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -278,11 +322,12 @@ fn mode_off_plans_nothing() {
     };
     let db = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", None)],
+        ..Default::default()
     };
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 9)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &off,
@@ -294,6 +339,7 @@ fn mode_off_plans_nothing() {
 fn one_stale_btc() -> (AccountReport, DbSnapshot) {
     let db = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", None)],
+        ..Default::default()
     };
     (report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]), db)
 }
@@ -307,7 +353,15 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
         rest: Some(Timestamp(NOW.0 - 4_500)),
         ..fresh()
     };
-    let plan = corrections(&r, &db, &BTreeMap::new(), before, &BTreeMap::new(), &policy(), NOW);
+    let plan = corrections(
+        &r,
+        &db,
+        &all_markets().with(&BTreeMap::new()),
+        before,
+        &BTreeMap::new(),
+        &policy(),
+        NOW,
+    );
     assert!(plan.corrections.is_empty());
     assert_eq!(
         plan.skipped,
@@ -321,6 +375,7 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
     // Nor one taken before the bot's own last write to the row.
     let written = DbSnapshot {
         rows: vec![db_row("1", "BTC", "1", Some(NOW.0 - 1_000))],
+        ..Default::default()
     };
     let after_since = SourceTimes {
         rest: Some(Timestamp(NOW.0 - 1_500)),
@@ -333,7 +388,7 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
     let plan = corrections(
         &r,
         &written,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         after_since,
         &BTreeMap::new(),
         &quick,
@@ -368,14 +423,30 @@ fn any_disagreement_in_the_account_blocks_every_correction() {
 fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() {
     let (r, db) = one_stale_btc();
     let pending: BTreeMap<String, RuleHold> = [("BTC".to_owned(), RuleHold::Pending)].into();
-    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &pending, &policy(), NOW);
+    let plan = corrections(
+        &r,
+        &db,
+        &all_markets().with(&BTreeMap::new()),
+        fresh(),
+        &pending,
+        &policy(),
+        NOW,
+    );
     assert_eq!(
         plan.skipped,
         vec![(PositionKey::net("BTC"), Skip::RuleHolds(RuleHold::Pending))]
     );
     // Once the rule has fired (alerted), the stale row is corrected.
     let fired: BTreeMap<String, RuleHold> = [("BTC".to_owned(), RuleHold::Fired)].into();
-    let plan = corrections(&r, &db, &BTreeMap::new(), fresh(), &fired, &policy(), NOW);
+    let plan = corrections(
+        &r,
+        &db,
+        &all_markets().with(&BTreeMap::new()),
+        fresh(),
+        &fired,
+        &policy(),
+        NOW,
+    );
     assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
     // An insert or a growing update waits while any rule holds, even with
     // insert and adopt on.
@@ -389,7 +460,7 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let plan = corrections(
         &missing,
         &DbSnapshot::default(),
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &sol,
         &eager,
@@ -402,8 +473,17 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let grown = report(vec![row("SOL", "1.237", "0.2", true, State::DbMismatch, 3)]);
     let sol_db = DbSnapshot {
         rows: vec![db_row("1", "SOL", "0.2", None)],
+        ..Default::default()
     };
-    let plan = corrections(&grown, &sol_db, &BTreeMap::new(), fresh(), &sol, &eager, NOW);
+    let plan = corrections(
+        &grown,
+        &sol_db,
+        &all_markets().with(&BTreeMap::new()),
+        fresh(),
+        &sol,
+        &eager,
+        NOW,
+    );
     assert!(plan.corrections.is_empty());
 }
 
@@ -411,12 +491,13 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
 fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
     let db = DbSnapshot {
         rows: vec![db_row("1", "SOL", "1.237", None)],
+        ..Default::default()
     };
     // The bot believes more than is open: corrected down.
     let plan = corrections(
         &report(vec![row("SOL", "0.2", "1.237", true, State::DbMismatch, 3)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -426,11 +507,12 @@ fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
     // The exchange holds more than the row: the incident's residual, not adopted.
     let db = DbSnapshot {
         rows: vec![db_row("1", "SOL", "0.2", None)],
+        ..Default::default()
     };
     let plan = corrections(
         &report(vec![row("SOL", "1.237", "0.2", true, State::DbMismatch, 3)]),
         &db,
-        &BTreeMap::new(),
+        &all_markets().with(&BTreeMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -458,6 +540,7 @@ fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
     let net = row("SOL", "0", "2", true, State::DbStale, 9);
     let db = DbSnapshot {
         rows: vec![db_row("1", "SOL", "2", None)],
+        ..Default::default()
     };
     let eager = CorrectionPolicy {
         insert: true,
@@ -468,7 +551,7 @@ fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
         let plan = corrections(
             &report(vec![net.clone(), iso.clone()]),
             &db,
-            &BTreeMap::new(),
+            &all_markets().with(&BTreeMap::new()),
             fresh(),
             &BTreeMap::new(),
             &eager,
@@ -498,7 +581,10 @@ fn an_isolated_mapping_corrects_the_isolated_leg_only() {
     };
     let mut bot = db_row("1", "SOL", "2", None);
     bot.key.leg = Leg::Isolated;
-    let db = DbSnapshot { rows: vec![bot] };
+    let db = DbSnapshot {
+        rows: vec![bot],
+        ..Default::default()
+    };
     let policy = CorrectionPolicy {
         leg: Leg::Isolated,
         insert: true,
@@ -533,4 +619,96 @@ fn no_insert_under_a_venue_name_the_mapping_does_not_know() {
     assert_eq!(plan.summary(), "0 updated, 1 created, 0 deleted");
     assert_eq!(plan.corrections[0].key, PositionKey::net("SOL-PERP"));
     assert_eq!(plan.skipped, vec![(PositionKey::net("XRP-PERP"), Skip::UnmappedSymbol)]);
+}
+
+/// Issue [bots] part 1: a row whose symbol the venue does not list is never
+/// corrected (it may be the bot's spelling of something else), and nothing
+/// is corrected before the venue's markets are known.
+#[test]
+fn a_row_for_a_market_the_venue_does_not_list_is_left_alone() {
+    let r = report(vec![
+        row("BTC", "0", "1", true, State::DbStale, 3),
+        row("BTC/USDC:USDC", "0", "1", true, State::DbStale, 3),
+    ]);
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "BTC", "1", None), db_row("2", "BTC/USDC:USDC", "1", None)],
+        ..Default::default()
+    };
+    let plan = corrections(
+        &r,
+        &db,
+        &all_markets().with(&BTreeMap::new()),
+        fresh(),
+        &BTreeMap::new(),
+        &policy(),
+        NOW,
+    );
+    assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
+    assert_eq!(
+        plan.skipped,
+        vec![(PositionKey::net("BTC/USDC:USDC"), Skip::UnknownMarket)]
+    );
+    let (none, no_positions) = (BTreeMap::new(), BTreeMap::new());
+    let unknown = Exchange {
+        positions: &no_positions,
+        lots: &none,
+        marks: &none,
+    };
+    let plan = corrections(&r, &db, &unknown, fresh(), &BTreeMap::new(), &policy(), NOW);
+    assert!(plan.corrections.is_empty());
+    assert_eq!(plan.skipped.len(), 2);
+}
+
+/// Issue [bots] part 3: a stale row is closed the bot's way at the mark
+/// price, or left to the operator; no mark price, no close.
+#[test]
+fn stale_rows_are_closed_at_the_mark_or_left_to_the_operator() {
+    let r = report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]);
+    let db = DbSnapshot {
+        rows: vec![db_row("7", "BTC", "1", None)],
+        ..Default::default()
+    };
+    let close = CorrectionPolicy {
+        stale: StaleFix::Close,
+        ..policy()
+    };
+    let plan = plan_of(&r, &db, &close);
+    assert_eq!(plan.summary(), "0 updated, 0 created, 0 deleted, 1 closed");
+    assert_eq!(plan.corrections[0].op, Op::Closed);
+    assert_eq!(plan.corrections[0].mark_price, Some(Decimal::from(100)));
+    assert_eq!(plan.corrections[0].row.as_ref().unwrap().row_key, "7");
+
+    let lots: BTreeMap<String, Decimal> = [("BTC".to_string(), Decimal::ONE)].into();
+    let (no_marks, no_positions) = (BTreeMap::new(), BTreeMap::new());
+    let market = Exchange {
+        positions: &no_positions,
+        lots: &lots,
+        marks: &no_marks,
+    };
+    let plan = corrections(&r, &db, &market, fresh(), &BTreeMap::new(), &close, NOW);
+    assert!(plan.corrections.is_empty());
+    assert_eq!(plan.skipped, vec![(PositionKey::net("BTC"), Skip::NoMarkPrice)]);
+
+    let alert = CorrectionPolicy {
+        stale: StaleFix::AlertOnly,
+        resize: false,
+        ..policy()
+    };
+    let r = report(vec![
+        row("BTC", "0", "1", true, State::DbStale, 3),
+        row("ETH", "1", "2", true, State::DbMismatch, 3),
+    ]);
+    let db = DbSnapshot {
+        rows: vec![db_row("1", "BTC", "1", None), db_row("2", "ETH", "2", None)],
+        ..Default::default()
+    };
+    let plan = plan_of(&r, &db, &alert);
+    assert!(plan.corrections.is_empty());
+    assert_eq!(
+        plan.skipped,
+        vec![
+            (PositionKey::net("BTC"), Skip::AlertOnly),
+            (PositionKey::net("ETH"), Skip::AlertOnly)
+        ]
+    );
 }

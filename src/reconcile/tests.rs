@@ -123,6 +123,7 @@ fn row(symbol: &str, size: &str) -> DbRow {
         side_word: None,
         amount: d(size),
         updated_at: None,
+        busy: false,
     }
 }
 
@@ -152,7 +153,13 @@ impl World {
         let mut rest = Polled::default();
         rest.succeeded(snap, Timestamp(0));
         let mut db = Polled::default();
-        db.succeeded(DbSnapshot { rows: db_rows }, Timestamp(0));
+        db.succeeded(
+            DbSnapshot {
+                rows: db_rows,
+                ..Default::default()
+            },
+            Timestamp(0),
+        );
         World {
             view,
             rest,
@@ -209,6 +216,7 @@ fn a_mismatch_needs_n_distinct_rest_readings_before_it_counts() {
         world.db.succeeded(
             DbSnapshot {
                 rows: vec![row("BTC", "1")],
+                ..Default::default()
             },
             Timestamp(t),
         );
@@ -403,7 +411,7 @@ mod incremental {
                         Touched::All
                     }
                     1 => {
-                        world.db.succeeded(DbSnapshot { rows: vec![row("SOL", "-2")] }, now);
+                        world.db.succeeded(DbSnapshot { rows: vec![row("SOL", "-2")], ..Default::default() }, now);
                         Touched::All
                     }
                     _ => {

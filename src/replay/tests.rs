@@ -159,7 +159,9 @@ fn an_alerted_condition_that_stops_holding_is_cleared_once() {
             side_word: None,
             amount: "0.5".parse().unwrap(),
             updated_at: None,
+            busy: false,
         }],
+        ..Default::default()
     };
     let steps = [
         Observed::Stream(StreamEvent::Connected),

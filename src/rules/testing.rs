@@ -203,9 +203,16 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
                     side_word: None,
                     amount: *size,
                     updated_at: None,
+                    busy: false,
                 })
                 .collect();
-            db.succeeded(DbSnapshot { rows }, now);
+            db.succeeded(
+                DbSnapshot {
+                    rows,
+                    unmapped: Vec::new(),
+                },
+                now,
+            );
         }
         let report = reconciler.reconcile(
             0,
