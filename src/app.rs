@@ -804,12 +804,6 @@ async fn db_poller(
                 }
             }
             let result = db.read(&acc.mapping, config.bot_db.timeout).await;
-            if let Ok(snapshot) = &result {
-                metrics
-                    .db_unmapped_rows
-                    .with_label_values(&labels)
-                    .set(snapshot.unmapped.len() as f64);
-            }
             metrics
                 .db_poll_duration_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -1536,6 +1530,12 @@ impl Core {
                 conditions: self.engine.conditions(&self.rules.borrow(), &a.cfg.name, now),
                 unmapped: a.src.db.last().map(|(d, _)| d.unmapped.clone()).unwrap_or_default(),
             });
+            if let Some(last) = accounts.last() {
+                self.metrics
+                    .db_unmapped_rows
+                    .with_label_values(&[&last.venue, &last.name])
+                    .set(last.unmapped.len() as f64);
+            }
         }
         self.metrics.publish(published);
         self.metrics.reconciled(now);

@@ -132,7 +132,7 @@ impl AccountSources {
             }
             Observed::Markets(Err(_)) | Observed::Prices(Err(_)) => Effect::Other,
             Observed::Db(Ok(snap)) => {
-                self.db.succeeded(snap.clone(), now);
+                self.db.succeeded(self.placed(snap), now);
                 Effect::Other
             }
             Observed::Db(Err(e)) => {
@@ -140,6 +140,30 @@ impl AccountSources {
                 Effect::Other
             }
         }
+    }
+
+    /// The bot's rows with those on a market the venue does not list moved
+    /// to `unmapped` (once the venue's markets are known): such a row never
+    /// enters the comparison, so nothing is ever corrected or closed on it.
+    fn placed(&self, snap: &DbSnapshot) -> DbSnapshot {
+        if self.lots.is_empty() {
+            return snap.clone();
+        }
+        let mut out = DbSnapshot {
+            rows: Vec::with_capacity(snap.rows.len()),
+            unmapped: snap.unmapped.clone(),
+        };
+        for row in &snap.rows {
+            if self.lots.contains_key(&row.key.symbol) {
+                out.rows.push(row.clone());
+            } else {
+                out.unmapped.push(crate::domain::UnmappedRow {
+                    row_key: row.row_key.clone(),
+                    symbol: row.key.symbol.clone(),
+                });
+            }
+        }
+        out
     }
 
     /// What an observation's `effect` can have changed, for

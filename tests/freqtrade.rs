@@ -1,0 +1,337 @@
+//! Issue [bots]: a real Freqtrade database (built by Freqtrade's own
+//! persistence code: testdata/freqtrade/generate.py), on SQLite and on
+//! PostgreSQL, with `preset: freqtrade` and no other mapping line, beside
+//! the Pacifica simulator. The fixture's open trades: 1 BTC long 0.0125,
+//! 2 ETH short 1.5, 5 HYPE long 80 (no such market on the simulator),
+//! 7 SOL short 12.5 with a resting exit order, 8 ETH long with its entry
+//! still unfilled (amount 0). Closed: 3, 4, 6.
+//!
+//! The exchange holds the ETH short and an XRP long the bot never opened;
+//! BTC was closed on the exchange behind the bot's back. Expected: trade 1
+//! closed the way Freqtrade closes a trade found closed on the exchange (no
+//! row deleted, every order still pointing at its trade), trade 7 left to
+//! the bot (its order is open), HYPE shown as unmapped and never touched,
+//! the XRP long closed reduce-only by the shipped `untracked-position` rule
+//! and never written into `trades`, in the same run.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use driftwatch::reconcile::State;
+use driftwatch::sim::pacifica::SimConfig;
+use rust_decimal::Decimal;
+
+const T: Duration = Duration::from_secs(30);
+const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// The fixture, in a fresh database of this kind.
+async fn freqtrade_db(store: Store, dir: &TempDir) -> Option<String> {
+    let here = env!("CARGO_MANIFEST_DIR");
+    match store {
+        Store::Sqlite => {
+            let path = dir.path().join("tradesv3.sqlite");
+            std::fs::copy(format!("{here}/testdata/freqtrade/tradesv3.sqlite"), &path).unwrap();
+            Some(format!("sqlite://{}", path.display()))
+        }
+        Store::Postgres => {
+            let url = pg_database("freqtrade").await?;
+            let dump = std::fs::read_to_string(format!("{here}/testdata/freqtrade/tradesv3.postgres.sql")).unwrap();
+            exec(&url, &dump).await;
+            Some(url)
+        }
+    }
+}
+
+fn config(sim: &SimHandle, dir: &TempDir, db: &str) -> String {
+    let key = dir.path().join("key");
+    std::fs::write(&key, MAIN_KEYPAIR).unwrap();
+    let account = format!(
+        "    correct: {{mode: apply, confirmations: 2}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 3s}}\n",
+        key.display()
+    );
+    format!(
+        "{}{}",
+        fast_config_with(
+            &sim.addrs,
+            db,
+            "      preset: freqtrade",
+            &account,
+            &format!("sqlite://{}", dir.path().join("journal.db").display()),
+        ),
+        shipped_rules(dir, &[])
+    )
+}
+
+/// A column of one trade as text: booleans as `true`/`false`, numbers normalised.
+async fn trade(url: &str, store: Store, id: i64, column: &str) -> Option<String> {
+    let sql = format!("SELECT CAST({column} AS TEXT) FROM trades WHERE id = {id}");
+    let v = texts(url, &sql).await.remove(0).remove(0)?;
+    Some(match (store, v.as_str()) {
+        (Store::Sqlite, "1") if column.starts_with("is_") => "true".into(),
+        (Store::Sqlite, "0") if column.starts_with("is_") => "false".into(),
+        _ => v,
+    })
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// `SELECT COUNT(*) FROM …`, counted.
+async fn count(url: &str, from: &str) -> i64 {
+    let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {from}");
+    texts(url, &sql).await[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+async fn freqtrade_end_to_end(store: Store) {
+    let dir = TempDir::new("freqtrade");
+    let Some(url) = freqtrade_db(store, &dir).await else {
+        return;
+    };
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(50),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.open(ACCOUNT, "ETH", "ask", "1.5", "3412.25");
+    sim.sim.open(ACCOUNT, "XRP", "bid", "10", "2.1");
+    sim.sim.set_mark("BTC", "98000");
+    sim.sim.set_mark("XRP", "10");
+    let text = config(&sim, &dir, &url);
+    let path = dir.path().join("driftwatch.yaml");
+    std::fs::write(&path, &text).unwrap();
+
+    // `check` accepts the preset as it is.
+    let (code, stdout, stderr) =
+        run_driftwatch(vec!["check".into(), "--config".into(), path.display().to_string()]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let app = start_app(&text, false).await;
+    // Open trades are matched to the venue's symbols: BTC/USDC:USDC is BTC.
+    let s = wait_for(&app, "the trades read and matched", T, |s| {
+        row(s, "ETH").is_some_and(|r| r.db.believed() == Some(d("-1.5"))) && row(s, "BTC").is_some()
+    })
+    .await;
+    assert_eq!(state(&s, "ETH"), Some(State::InSync));
+    assert!(
+        s.accounts[0]
+            .unmapped
+            .iter()
+            .any(|u| u.symbol == "HYPE" && u.row_key == "5"),
+        "HYPE is no market of this venue: {:?}",
+        s.accounts[0].unmapped
+    );
+    assert!(row(&s, "HYPE").is_none(), "an unmapped row is not compared");
+
+    // The stale BTC trade is closed Freqtrade's way; the XRP long the bot
+    // never opened is closed reduce-only by the rule, and is no row.
+    eventually("trade 1 closed", T, || async {
+        trade(&url, store, 1, "is_open").await.as_deref() == Some("false")
+    })
+    .await;
+    eventually("XRP flat", T, || async {
+        sim.sim.position(ACCOUNT, "XRP") == Decimal::ZERO
+    })
+    .await;
+    let xrp: Vec<_> = sim
+        .sim
+        .orders()
+        .into_iter()
+        .filter(|o| o.body["symbol"] == "XRP")
+        .collect();
+    assert_eq!(xrp.len(), 1);
+    assert_eq!(xrp[0].body["reduce_only"], true);
+
+    assert_eq!(
+        trade(&url, store, 1, "close_rate").await.map(|v| d(&v)),
+        Some(d("98000"))
+    );
+    assert_eq!(
+        trade(&url, store, 1, "exit_reason").await.as_deref(),
+        Some("sold_on_exchange")
+    );
+    assert_eq!(
+        trade(&url, store, 1, "exit_order_status").await.as_deref(),
+        Some("closed")
+    );
+    assert!(trade(&url, store, 1, "close_date").await.is_some());
+    // At the mark, before fees: 0.0125 × (98000 − 97000.5) = 12.49375;
+    // over the stake at 3× leverage: 12.49375 / (0.0125 × 97000.5) × 3.
+    let abs = d(&trade(&url, store, 1, "close_profit_abs").await.unwrap());
+    assert!((abs - d("12.49375")).abs() < d("0.000001"), "{abs}");
+    assert_eq!(trade(&url, store, 1, "realized_profit").await.map(|v| d(&v)), Some(abs));
+    let ratio = d(&trade(&url, store, 1, "close_profit").await.unwrap());
+    assert!((ratio - d("0.0309122117927227")).abs() < d("0.000001"), "{ratio}");
+
+    // Nothing deleted, no foreign key broken, no trade written for XRP.
+    assert_eq!(count(&url, "trades").await, 8);
+    assert_eq!(count(&url, "orders").await, 12);
+    assert_eq!(count(&url, "orders o JOIN trades t ON t.id = o.ft_trade_id").await, 12);
+    // The trades with an open order are the bot's; HYPE is unmapped.
+    for id in [2, 5, 7, 8] {
+        assert_eq!(
+            trade(&url, store, id, "is_open").await.as_deref(),
+            Some("true"),
+            "trade {id}"
+        );
+    }
+    let s = app.snapshots.borrow().clone();
+    assert_eq!(
+        state(&s, "SOL"),
+        Some(State::DbStale),
+        "trade 7 waits for its own exit order"
+    );
+    assert_eq!(
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_db_unmapped_rows{account="main",venue="pacifica"}"#
+        ),
+        Some(1.0)
+    );
+    let closed = sample(
+        &app.metrics.render(),
+        r#"driftwatch_db_corrections_total{account="main",op="closed",result="applied",venue="pacifica"}"#,
+    );
+    assert_eq!(closed, Some(1.0));
+    app.shutdown_within(Duration::from_secs(5)).await;
+
+    // The archive holds trade 1 as it was; the journal, the close.
+    let archived = texts(
+        &url,
+        "SELECT op, row_key, before_row, after_row FROM driftwatch_archive ORDER BY id",
+    )
+    .await;
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert_eq!(archived[0][0].as_deref(), Some("closed"));
+    assert_eq!(archived[0][1].as_deref(), Some("1"));
+    assert!(archived[0][2].as_deref().unwrap().contains("BTC/USDC:USDC"));
+    assert!(archived[0][3].as_deref().unwrap().contains("sold_on_exchange"));
+}
+
+#[tokio::test]
+async fn a_real_freqtrade_sqlite_database_end_to_end() {
+    freqtrade_end_to_end(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_real_freqtrade_postgres_database_end_to_end() {
+    freqtrade_end_to_end(Store::Postgres).await;
+}
+
+/// Issue [bots] part 2: a mapping that cannot work on the table as it is
+/// (text words for Freqtrade's boolean `is_short`) is refused when the table
+/// is introspected, with the reason, before any read is believed; and a
+/// pattern the bot's pairs do not match leaves every row unmapped, so the
+/// stale trade is not closed.
+#[tokio::test]
+async fn a_mapping_that_cannot_work_is_refused_and_unplaced_rows_are_left_alone() {
+    let dir = TempDir::new("freqtrade-bad");
+    let url = freqtrade_db(Store::Sqlite, &dir).await.unwrap();
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "ETH", "ask", "1.5", "3412.25");
+    let words = fast_config_with(
+        &sim.addrs,
+        &url,
+        "      preset: freqtrade\n      long_values: [\"0\"]\n      short_values: [\"1\"]",
+        "    correct: {mode: apply, confirmations: 2}\n",
+        "sqlite::memory:",
+    );
+    let app = start_app(&words, false).await;
+    let s = wait_for(&app, "the database refused", T, |s| {
+        s.accounts[0].report.sources[2]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("side_column \"is_short\" is a boolean column"))
+    })
+    .await;
+    assert!(!s.accounts[0].report.sources[2].trusted);
+    assert_eq!(
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_db_mapping_problems{account="main",venue="pacifica"}"#
+        ),
+        Some(1.0)
+    );
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    let usdt = fast_config_with(
+        &sim.addrs,
+        &url,
+        "      preset: freqtrade\n      symbol_pattern: \"{symbol}/USDT:USDT\"",
+        "    correct: {mode: apply, confirmations: 2}\n",
+        "sqlite::memory:",
+    );
+    let app = start_app(&usdt, false).await;
+    let s = wait_for(&app, "every trade unmapped", T, |s| {
+        s.accounts[0].unmapped.len() == 5 && row(s, "ETH").is_some_and(|r| r.db.believed() == Some(Decimal::ZERO))
+    })
+    .await;
+    assert_eq!(state(&s, "ETH"), Some(State::DbMissing));
+    let table = driftwatch::table::render(&s, s.at);
+    assert!(table.contains("UNMAPPED rows"), "{table}");
+    assert!(table.contains("BTC/USDC:USDC (row 1)"), "{table}");
+    // Three more DB reads later (each would have planned), nothing is closed.
+    let reads = || sample(&app.metrics.render(), "driftwatch_db_poll_duration_seconds_count").unwrap_or(0.0);
+    let before = reads();
+    eventually("three more DB reads", T, || async { reads() >= before + 3.0 }).await;
+    assert_eq!(trade(&url, Store::Sqlite, 1, "is_open").await.as_deref(), Some("true"));
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+/// Issue [bots] part 3: a correction that will fail again (here a DELETE of
+/// a trade its orders point at, on a mapping that overrides the preset's
+/// close) fails whole, is paged once with the database's reason, and is
+/// retried only after a back-off, not at every poll.
+async fn a_failing_delete_backs_off_and_pages_once(store: Store) {
+    let dir = TempDir::new("freqtrade-fk");
+    let Some(url) = freqtrade_db(store, &dir).await else {
+        return;
+    };
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "ETH", "ask", "1.5", "3412.25");
+    let text = fast_config_with(
+        &sim.addrs,
+        &url,
+        "      preset: freqtrade\n      on_stale: delete",
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &format!("sqlite://{}", dir.path().join("journal.db").display()),
+    );
+    let app = start_app(&text, false).await;
+    let mut pages = app.pages.subscribe();
+    let page = tokio::time::timeout(T, pages.recv()).await.expect("a page").unwrap();
+    assert_eq!(page.id, "correction_failed");
+    assert!(page.summary.to_lowercase().contains("foreign key"), "{}", page.summary);
+    let failed = || {
+        sample(
+            &app.metrics.render(),
+            r#"driftwatch_db_corrections_total{account="main",op="deleted",result="failed",venue="pacifica"}"#,
+        )
+        .unwrap_or(0.0)
+    };
+    // The second attempt comes after the back-off, and is not paged again.
+    eventually("a second, backed-off attempt", T, || async { failed() >= 2.0 }).await;
+    while let Ok(p) = pages.try_recv() {
+        assert_ne!(p.id, "correction_failed", "paged twice for one reason: {}", p.summary);
+    }
+    assert_eq!(trade(&url, store, 1, "is_open").await.as_deref(), Some("true"));
+    assert_eq!(count(&url, "trades").await, 8);
+    app.shutdown_within(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_failing_delete_backs_off_and_pages_once() {
+    a_failing_delete_backs_off_and_pages_once(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_failing_delete_backs_off_and_pages_once() {
+    a_failing_delete_backs_off_and_pages_once(Store::Postgres).await;
+}
