@@ -168,12 +168,13 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
 
-    let db = BotDb::connect_lazy(
-        config.bot_db.url.expose(),
-        config.bot_db.max_connections,
-        config.bot_db.timeout,
-    )
-    .map_err(|e| anyhow!("bot database: {e}"))?;
+    let db = match &config.bot_db {
+        Some(cfg) => Some(
+            BotDb::connect_lazy(cfg.url.expose(), cfg.max_connections, cfg.timeout)
+                .map_err(|e| anyhow!("bot database: {e}"))?,
+        ),
+        None => None,
+    };
 
     let mut accounts = Vec::new();
     let mut close_accounts = Vec::new();
@@ -756,54 +757,69 @@ async fn rules_reloader(
     }
 }
 
+/// How one account's bot is read: its table in the bot's database, or its
+/// HTTP API.
+enum BotSource {
+    Table(BotDb, Duration),
+    Api(crate::botdb::api::BotApi),
+}
+
 async fn db_poller(
-    db: BotDb,
+    db: Option<BotDb>,
     config: Config,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
     poll_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let mut sources = Vec::new();
+    for acc in &config.accounts {
+        sources.push(match (&acc.bot_api, &db, &config.bot_db) {
+            (Some(api), _, _) => BotSource::Api(
+                crate::botdb::api::BotApi::new(api.clone()).map_err(|e| anyhow!("account {}: {e}", acc.name))?,
+            ),
+            (None, Some(db), Some(cfg)) => BotSource::Table(db.clone(), cfg.timeout),
+            (None, _, _) => anyhow::bail!("account {} reads its bot's database, and there is no bot_db", acc.name),
+        });
+    }
     // Per account: whether its mapping was found to fit the table, and the
     // last problems logged (each set once, not every poll).
     let mut fits = vec![false; config.accounts.len()];
     let mut logged: Vec<Option<String>> = vec![None; config.accounts.len()];
+    let close = |db: &Option<BotDb>| {
+        let db = db.clone();
+        async move {
+            if let Some(db) = db {
+                db.close().await;
+            }
+        }
+    };
     loop {
         for (account, acc) in config.accounts.iter().enumerate() {
             let started = tokio::time::Instant::now();
             let labels = [acc.venue.as_str(), acc.name.as_str()];
-            if !fits[account] {
-                match fitting(&db, acc, config.bot_db.timeout).await {
+            let result = match &sources[account] {
+                BotSource::Api(api) => api.read(&acc.mapping).await,
+                BotSource::Table(db, timeout) if !fits[account] => match fitting(db, acc, *timeout).await {
                     Ok(()) => {
                         fits[account] = true;
                         logged[account] = None;
                         metrics.db_mapping_problems.with_label_values(&labels).set(0.0);
+                        db.read(&acc.mapping, *timeout).await
                     }
                     Err((n, e)) => {
                         metrics.db_mapping_problems.with_label_values(&labels).set(n as f64);
-                        metrics.db_errors_total.inc();
                         let text = e.to_string();
                         if n > 0 && logged[account].as_ref() != Some(&text) {
                             tracing::error!(account = %acc.name, problems = %text,
                                 "The mapping cannot work on the bot's table as it is; the database is untrusted until it is fixed.");
                             logged[account] = Some(text);
                         }
-                        if tx
-                            .send(Input::Db {
-                                account,
-                                result: Err(e),
-                            })
-                            .await
-                            .is_err()
-                        {
-                            db.close().await;
-                            return Ok(());
-                        }
-                        continue;
+                        Err(e)
                     }
-                }
-            }
-            let result = db.read(&acc.mapping, config.bot_db.timeout).await;
+                },
+                BotSource::Table(db, timeout) => db.read(&acc.mapping, *timeout).await,
+            };
             metrics
                 .db_poll_duration_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -811,14 +827,14 @@ async fn db_poller(
                 metrics.db_errors_total.inc();
             }
             if tx.send(Input::Db { account, result }).await.is_err() {
-                db.close().await;
+                close(&db).await;
                 return Ok(());
             }
         }
         tokio::select! {
             biased;
             _ = shutdown.changed() => {
-                db.close().await;
+                close(&db).await;
                 return Ok(());
             }
             _ = tokio::time::sleep(config.intervals.db_poll) => {}

@@ -335,3 +335,238 @@ async fn sqlite_a_failing_delete_backs_off_and_pages_once() {
 async fn postgres_a_failing_delete_backs_off_and_pages_once() {
     a_failing_delete_backs_off_and_pages_once(Store::Postgres).await;
 }
+
+/// A stand-in for Freqtrade's API server: the responses Freqtrade's own
+/// server gave over the fixture database (testdata/freqtrade/api_*.json,
+/// recorded by record_api.py), with its auth: basic auth on every route,
+/// or the JWT login, a refresh, 401 `{"detail": ...}` otherwise.
+mod standin {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::Full;
+    use hyper::body::{Bytes, Incoming};
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    pub const USER: &str = "driftwatch";
+    pub const PASSWORD: &str = "fixture-password";
+
+    #[derive(Default)]
+    pub struct State {
+        /// The access tokens the server accepts now.
+        pub valid: Vec<String>,
+        /// (method, path, auth kind) of every request.
+        pub log: Vec<(String, String, String)>,
+        pub issued: u32,
+    }
+
+    fn read(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/testdata/freqtrade/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn reply(status: u16, body: String) -> Response<Full<Bytes>> {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    }
+
+    fn basic_ok(auth: &str) -> bool {
+        use base64_check::encode;
+        auth == format!("Basic {}", encode(&format!("{USER}:{PASSWORD}")))
+    }
+
+    /// Just enough base64 for a header (the standard alphabet, padded).
+    mod base64_check {
+        pub fn encode(s: &str) -> String {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let b = s.as_bytes();
+            let mut out = String::new();
+            for chunk in b.chunks(3) {
+                let n = (chunk[0] as u32) << 16
+                    | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+                    | *chunk.get(2).unwrap_or(&0) as u32;
+                for i in 0..4 {
+                    if i <= chunk.len() {
+                        out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                    } else {
+                        out.push('=');
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    fn handle(state: &Mutex<State>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let kind = auth.split(' ').next().unwrap_or("none").to_owned();
+        let mut st = state.lock().unwrap();
+        st.log
+            .push((req.method().to_string(), req.uri().path().to_owned(), kind));
+        let login: serde_json::Value = serde_json::from_str(&read("api_login.json")).unwrap();
+        let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+        match (req.method().as_str(), req.uri().path()) {
+            ("POST", "/api/v1/token/login") if basic_ok(&auth) => {
+                st.issued += 1;
+                let access = format!("{}.{}", login["access_token"].as_str().unwrap(), st.issued);
+                st.valid.push(access.clone());
+                reply(
+                    200,
+                    serde_json::json!({"access_token": access, "refresh_token": refresh}).to_string(),
+                )
+            }
+            ("POST", "/api/v1/token/login") => reply(401, r#"{"detail":"Incorrect username or password"}"#.into()),
+            ("POST", "/api/v1/token/refresh") if auth == format!("Bearer {refresh}") => {
+                st.issued += 1;
+                let access = format!("{}.{}", login["access_token"].as_str().unwrap(), st.issued);
+                st.valid.push(access.clone());
+                reply(200, serde_json::json!({"access_token": access}).to_string())
+            }
+            ("GET", "/api/v1/status") => {
+                let bearer = auth
+                    .strip_prefix("Bearer ")
+                    .is_some_and(|t| st.valid.iter().any(|v| v == t));
+                if bearer || basic_ok(&auth) {
+                    reply(200, read("api_status.json"))
+                } else {
+                    reply(401, r#"{"detail":"Unauthorized"}"#.into())
+                }
+            }
+            _ => reply(401, r#"{"detail":"Could not validate credentials"}"#.into()),
+        }
+    }
+
+    /// Serves on a loopback port; returns its base URL.
+    pub async fn start(state: Arc<Mutex<State>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let r = handle(&state, &req);
+                        async move { Ok::<_, Infallible>(r) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        url
+    }
+}
+
+/// The table's position rows (no freshness lines), once every state has
+/// been confirmed.
+fn rows_of(s: &driftwatch::snapshot::Snapshot) -> Vec<String> {
+    let table = driftwatch::table::render(s, s.at);
+    table.lines().take_while(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+/// Issue [bots] part 5: the same account read through Freqtrade's API (a
+/// stand-in serving its recorded answers with its auth) shows the same
+/// table as read from the database; the JWT is refreshed when refused;
+/// corrections are off. Basic auth works as well, and a wrong password is
+/// an untrusted source with the reason, not a crash.
+#[tokio::test]
+async fn the_same_account_read_through_the_freqtrade_api_shows_the_same_table() {
+    let dir = TempDir::new("freqtrade-api");
+    let url = freqtrade_db(Store::Sqlite, &dir).await.unwrap();
+    let sim = start_sim(SimConfig::default()).await;
+    sim.sim.open(ACCOUNT, "ETH", "ask", "1.5", "3412.25");
+    sim.sim.open(ACCOUNT, "XRP", "bid", "10", "2.1");
+    let confirmed = |s: &driftwatch::snapshot::Snapshot| {
+        ["BTC", "SOL", "XRP"]
+            .iter()
+            .all(|k| row(s, k).is_some_and(|r| r.confirmed))
+            && state(s, "ETH") == Some(State::InSync)
+    };
+
+    let from_db = fast_config_with(
+        &sim.addrs,
+        &url,
+        "      preset: freqtrade",
+        "    correct: {mode: off}\n",
+        "sqlite::memory:",
+    );
+    let app = start_app(&from_db, false).await;
+    let db_table = rows_of(&*wait_for(&app, "the table from the database", T, confirmed).await);
+    let db_unmapped = app.snapshots.borrow().accounts[0].unmapped.clone();
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    let state = std::sync::Arc::new(std::sync::Mutex::new(standin::State::default()));
+    let api = standin::start(state.clone()).await;
+    let over_api = |auth: &str, password: &str| {
+        fast_config_with(&sim.addrs, "unused", "", "", "sqlite::memory:")
+            .replace("bot_db:\n  url: {value: \"unused\"}\n  timeout: 2s\n", "")
+            .replace(
+                "    mapping:\n\n",
+                &format!(
+                    "    bot_api:\n      url: {api}\n      preset: freqtrade\n      username: {}\n      password: {{value: {password}}}\n      auth: {auth}\n",
+                    standin::USER
+                ),
+            )
+    };
+    let text = over_api("jwt", standin::PASSWORD);
+    assert!(text.contains("bot_api:") && !text.contains("bot_db:"), "{text}");
+    let app = start_app(&text, false).await;
+    let api_table = rows_of(&*wait_for(&app, "the table from the API", T, confirmed).await);
+    assert_eq!(api_table, db_table);
+    assert_eq!(app.snapshots.borrow().accounts[0].unmapped, db_unmapped);
+    // The access token expires: the next read refreshes it, once.
+    state.lock().unwrap().valid.clear();
+    let refreshed = || {
+        state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .any(|(_, p, _)| p == "/api/v1/token/refresh")
+    };
+    eventually("the token refreshed", T, || async { refreshed() }).await;
+    let reads = state.lock().unwrap().log.len();
+    eventually("reads go on with the new token", T, || async {
+        state.lock().unwrap().log.len() > reads + 2
+    })
+    .await;
+    assert!(db_trusted(&app.snapshots.borrow()));
+    let log = state.lock().unwrap().log.clone();
+    assert_eq!(
+        log.iter().filter(|(_, p, _)| p == "/api/v1/token/login").count(),
+        1,
+        "{log:?}"
+    );
+    assert!(log
+        .iter()
+        .filter(|(_, p, _)| p == "/api/v1/status")
+        .all(|(_, _, k)| k == "Bearer"));
+    assert!(app.snapshots.borrow().accounts[0].corrections.is_none());
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    // Basic auth on every request.
+    let app = start_app(&over_api("basic", standin::PASSWORD), false).await;
+    let basic_table = rows_of(&*wait_for(&app, "the table over basic auth", T, confirmed).await);
+    assert_eq!(basic_table, db_table);
+    app.shutdown_within(Duration::from_secs(2)).await;
+
+    // A wrong password: the bot's source is untrusted, and says why.
+    let app = start_app(&over_api("jwt", "wrong"), false).await;
+    wait_for(&app, "the login refused", T, |s| {
+        s.accounts[0].report.sources[2]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("login refused (401)"))
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(2)).await;
+}

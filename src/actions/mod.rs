@@ -79,7 +79,8 @@ pub struct AccountTarget {
 }
 
 pub struct Corrections {
-    pub db: BotDb,
+    /// `None` when every account reads its bot over an API (corrections off).
+    pub db: Option<BotDb>,
     pub journal_url: String,
     pub accounts: Vec<AccountTarget>,
     pub metrics: Arc<Metrics>,
@@ -202,7 +203,10 @@ impl Corrections {
             let Some(t) = self.accounts.iter().find(|t| t.account == entries[0].account) else {
                 continue;
             };
-            match correct::archived(&self.db, &t.archive, &cid).await {
+            let Some(db) = &self.db else {
+                continue;
+            };
+            match correct::archived(db, &t.archive, &cid).await {
                 Ok(archived) => {
                     let outcomes: Vec<(String, Status)> = entries
                         .iter()
@@ -318,10 +322,19 @@ impl Corrections {
         }
 
         // Apply: the table's shape, the archive, then the journal, then the change.
+        let Some(db) = &self.db else {
+            let f = self.fail(
+                t,
+                &plan,
+                format!("{}: corrections failed: no bot_db to correct", t.account),
+                summary.clone(),
+            );
+            return failed(format!("failed (no bot_db): {summary}"), f);
+        };
         let info = match infos.get(&req.account) {
             Some(i) => Ok(i.clone()),
-            None => match self.db.introspect(&t.mapping.table).await {
-                Ok(i) => match correct::ensure_archive(&self.db, &t.archive).await {
+            None => match db.introspect(&t.mapping.table).await {
+                Ok(i) => match correct::ensure_archive(db, &t.archive).await {
                     Ok(()) => {
                         infos.insert(req.account, i.clone());
                         Ok(i)
@@ -367,7 +380,7 @@ impl Corrections {
             correlation_id: &cid,
             now: clock::now(),
         };
-        match correct::apply(&self.db, &ctx, &plan.corrections).await {
+        match correct::apply(db, &ctx, &plan.corrections).await {
             Ok(outcomes) => {
                 let mut statuses = Vec::new();
                 let mut applied = CorrectionPlan::default();

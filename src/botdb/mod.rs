@@ -16,6 +16,8 @@
 //! with an unknown side or an unreadable amount fails the whole read, so a
 //! half-understood table is never taken for the bot's positions.
 
+pub mod api;
+pub mod freqtrade_api;
 pub mod mapping;
 pub mod presets;
 pub mod schema;
@@ -42,6 +44,9 @@ pub enum DbError {
     Sql(String),
     #[error("row {row_key}: {reason}")]
     BadRow { row_key: String, reason: String },
+    /// The bot's HTTP API gave no usable answer.
+    #[error("bot API: {0}")]
+    Api(String),
     /// The mapping cannot work on the table as introspected.
     #[error("the mapping does not fit the table: {0}")]
     Mapping(String),

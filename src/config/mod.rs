@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::botdb::api::{ApiAuth, BotApiConfig};
 use crate::botdb::mapping::OnStale;
 use crate::botdb::mapping::{Dialect, Mapping, RawMapping, TableName};
 use crate::domain::VenueKind;
@@ -67,7 +68,8 @@ struct RawConfig {
     intervals: RawIntervals,
     #[serde(default)]
     reconcile: RawReconcile,
-    bot_db: RawBotDb,
+    /// Needed unless every account reads its bot over `bot_api`.
+    bot_db: Option<RawBotDb>,
     #[serde(default)]
     journal: RawJournal,
     #[serde(default)]
@@ -189,10 +191,26 @@ struct RawAccount {
     query_share: Option<Decimal>,
     #[serde(default)]
     stream: RawStream,
-    mapping: RawMapping,
+    /// The bot's table in `bot_db` (or, beside `bot_api`, its symbols).
+    mapping: Option<RawMapping>,
+    /// The bot read over its HTTP API instead of its database.
+    bot_api: Option<RawBotApi>,
     #[serde(default)]
     correct: RawCorrect,
     close: Option<RawClose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBotApi {
+    url: String,
+    /// The bot: `freqtrade` (its mapping preset, for the symbols).
+    preset: String,
+    username: String,
+    password: SecretSource,
+    /// `jwt` (default: Freqtrade's token login) or `basic`.
+    auth: Option<ApiAuth>,
+    timeout: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,7 +258,8 @@ pub struct Config {
     pub log_level: String,
     pub intervals: Intervals,
     pub policy: Policy,
-    pub bot_db: BotDbConfig,
+    /// `None` when every account reads its bot over `bot_api`.
+    pub bot_db: Option<BotDbConfig>,
     /// driftwatch's own action journal.
     pub journal_url: Secret,
     /// The rules directory (absolute) and its compiled rules.
@@ -327,6 +346,8 @@ pub struct AccountConfig {
     pub close: Option<CloseConfig>,
     /// Set for (and only for) `venue: nado`.
     pub nado: Option<NadoAccount>,
+    /// The bot is read over its HTTP API, not `bot_db` (corrections off).
+    pub bot_api: Option<BotApiConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -585,33 +606,7 @@ impl Validator<'_> {
             );
         }
 
-        let url = match raw.bot_db.url.resolve(env) {
-            Ok(s) => s,
-            Err(m) => {
-                self.error("bot_db.url", m);
-                Secret::new("")
-            }
-        };
-        let dialect = Dialect::from_url(url.expose()).unwrap_or_else(|| {
-            if !url.expose().is_empty() {
-                self.error(
-                    "bot_db.url",
-                    "unsupported database URL: use postgres://, mysql:// or sqlite://",
-                );
-            }
-            Dialect::Postgres
-        });
-        let max_connections = raw.bot_db.max_connections.unwrap_or(2);
-        if max_connections == 0 {
-            self.error("bot_db.max_connections", "must be at least 1");
-        }
-        let bot_db = BotDbConfig {
-            url,
-            dialect,
-            timeout: self.positive("bot_db.timeout", raw.bot_db.timeout, Duration::from_secs(5)),
-            max_connections: max_connections.max(1),
-        };
-
+        let bot_db = raw.bot_db.map(|raw_db| self.bot_db(raw_db, env));
         let journal_url = match raw.journal.url.as_ref().map(|s| s.resolve(env)) {
             None => Secret::new(DEFAULT_JOURNAL),
             Some(Ok(s)) => s,
@@ -682,6 +677,17 @@ impl Validator<'_> {
                 accounts.push(acc);
             }
         }
+        if bot_db.is_none() {
+            if let Some(a) = accounts.iter().find(|a| a.bot_api.is_none()) {
+                self.error(
+                    "bot_db",
+                    format!(
+                        "missing bot_db: account {:?} reads its bot's database (give bot_db, or bot_api for that account)",
+                        a.name
+                    ),
+                );
+            }
+        }
         Config {
             path: path.to_owned(),
             listen,
@@ -697,6 +703,35 @@ impl Validator<'_> {
             closes,
             email,
             accounts,
+        }
+    }
+
+    fn bot_db(&mut self, raw: RawBotDb, env: &dyn Env) -> BotDbConfig {
+        let url = match raw.url.resolve(env) {
+            Ok(s) => s,
+            Err(m) => {
+                self.error("bot_db.url", m);
+                Secret::new("")
+            }
+        };
+        let dialect = Dialect::from_url(url.expose()).unwrap_or_else(|| {
+            if !url.expose().is_empty() {
+                self.error(
+                    "bot_db.url",
+                    "unsupported database URL: use postgres://, mysql:// or sqlite://",
+                );
+            }
+            Dialect::Postgres
+        });
+        let max_connections = raw.max_connections.unwrap_or(2);
+        if max_connections == 0 {
+            self.error("bot_db.max_connections", "must be at least 1");
+        }
+        BotDbConfig {
+            url,
+            dialect,
+            timeout: self.positive("bot_db.timeout", raw.timeout, Duration::from_secs(5)),
+            max_connections: max_connections.max(1),
         }
     }
 
@@ -914,9 +949,26 @@ impl Validator<'_> {
         if stream.backoff_max < stream.backoff_initial {
             self.error(&sp("backoff_max"), "must not be shorter than backoff_initial");
         }
-        let mapping = match a.mapping.validate() {
-            Ok(m) => Some(m),
-            Err(errs) => {
+        let bot_api = a.bot_api.as_ref().and_then(|api| self.bot_api(p, api, env));
+        let raw_mapping = match (a.mapping, &a.bot_api) {
+            (Some(m), _) => Some(m),
+            // Over an API the preset gives the symbols.
+            (None, Some(api)) => Some(RawMapping {
+                preset: Some(api.preset.clone()),
+                ..Default::default()
+            }),
+            (None, None) => {
+                self.error(
+                    p,
+                    "an account needs mapping (the bot's table in bot_db) or bot_api (the bot's HTTP API)",
+                );
+                None
+            }
+        };
+        let mapping = match raw_mapping.map(|m| m.validate()) {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(errs)) => {
                 for e in errs {
                     let path = format!("{p}.mapping.{}", e.field);
                     if e.field.starts_with("filter.") {
@@ -931,6 +983,12 @@ impl Validator<'_> {
         };
         let c = a.correct;
         let cp = |f: &str| format!("{p}.correct.{f}");
+        if bot_api.is_some() && matches!(c.mode, Some(Mode::Apply | Mode::DryRun)) {
+            self.error(
+                &cp("mode"),
+                "corrections through a bot's API are alert-only (Freqtrade's API cannot close a trade without trading): use mode: off",
+            );
+        }
         if c.insert == Some(true) && mapping.as_ref().is_some_and(|m| !m.insertable) {
             self.error(
                 &cp("insert"),
@@ -969,7 +1027,11 @@ impl Validator<'_> {
             }
         }
         let correct = CorrectionPolicy {
-            mode: c.mode.unwrap_or(Mode::DryRun),
+            mode: if bot_api.is_some() {
+                Mode::Off
+            } else {
+                c.mode.unwrap_or(Mode::DryRun)
+            },
             insert: c.insert.unwrap_or(false) && mapping.as_ref().is_some_and(|m| m.insertable),
             adopt: c.adopt.unwrap_or(false),
             // Inserts only for symbols the mapping can spell in the bot's
@@ -1065,6 +1127,43 @@ impl Validator<'_> {
             archive_table: archive_table?,
             close,
             nado,
+            bot_api,
+        })
+    }
+
+    /// The `bot_api` block of an account.
+    fn bot_api(&mut self, p: &str, raw: &RawBotApi, env: &dyn Env) -> Option<BotApiConfig> {
+        let ap = |f: &str| format!("{p}.bot_api.{f}");
+        let before = self.errors.len();
+        if !(raw.url.starts_with("http://") || raw.url.starts_with("https://")) {
+            self.error(
+                &ap("url"),
+                format!("invalid url {:?}: expected http:// or https://", raw.url),
+            );
+        }
+        if raw.preset != "freqtrade" {
+            self.error(
+                &ap("preset"),
+                format!("unknown bot API {:?}; known: freqtrade", raw.preset),
+            );
+        }
+        let password = match raw.password.resolve(env) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                self.error(&ap("password"), m);
+                None
+            }
+        };
+        let timeout = self.positive(&ap("timeout"), raw.timeout, Duration::from_secs(5));
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(BotApiConfig {
+            url: raw.url.trim_end_matches('/').to_owned(),
+            username: raw.username.clone(),
+            password: password?,
+            auth: raw.auth.unwrap_or(ApiAuth::Jwt),
+            timeout,
         })
     }
 

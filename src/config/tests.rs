@@ -37,8 +37,9 @@ fn a_minimal_config_gets_safe_defaults() {
     assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
     assert!(c.listen.ip().is_loopback());
     assert_eq!(c.accounts[0].rest_url, "https://api.pacifica.fi/api/v1");
-    assert_eq!(c.bot_db.dialect, Dialect::Postgres);
-    assert_eq!(format!("{:?}", c.bot_db.url), "***");
+    let db = c.bot_db.as_ref().unwrap();
+    assert_eq!(db.dialect, Dialect::Postgres);
+    assert_eq!(format!("{:?}", db.url), "***");
     assert!(
         !format!("{c:?}").contains("hunter2"),
         "the config's Debug must not leak secrets"
@@ -49,7 +50,7 @@ fn a_minimal_config_gets_safe_defaults() {
 fn bad_configs_and_their_exact_messages() {
     let g = good();
     let cases: Vec<(String, Vec<&str>)> = vec![
-        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `stream`, `mapping`, `correct`, `close`"]),
+        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
         (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica` or `nado`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
@@ -67,7 +68,13 @@ fn bad_configs_and_their_exact_messages() {
                 "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave, freqtrade",
             ],
         ),
-        ("bot_db: [\n".to_string(), vec!["c.yaml:1:9: bot_db: invalid type: sequence, expected struct RawBotDb"]),
+        (
+            "bot_db: [\n".to_string(),
+            vec![
+                "c.yaml:1:1: missing field `accounts`",
+                "c.yaml:1:9: bot_db: invalid type: sequence, expected struct RawBotDb",
+            ],
+        ),
         ("bot_db:\n  url: {env: X\n".to_string(), vec!["c.yaml:3:1: did not find expected ',' or '}'"]),
     ];
     for (text, want) in cases {
@@ -157,21 +164,47 @@ fn an_unset_smtp_password_is_one_error() {
         .any(|e| e.ends_with("username and password go together")));
 }
 
-/// Issue [operator] part 1: a config missing both `bot_db` and an account's
-/// `address` is told both, in file order.
+/// Issue [operator] part 1: a config with a misspelt `bot_db` and an
+/// account missing its `address` is told both, in file order.
 #[test]
 fn every_missing_field_is_reported_at_once() {
     let text = good()
-        .replace("bot_db:\n  url: {env: BOT_DB_URL}\n", "")
+        .replace("bot_db:", "bot_dbb:")
         .replace(&format!("    address: {ADDR}\n"), "");
     let e = errors(&text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("c.yaml:1:1: unknown field `bot_dbb`"), "{e:?}");
+    assert_eq!(e[1], "c.yaml:4:5: accounts[0]: missing field `address`");
+}
+
+/// Issue [bots] part 5: `bot_db` is needed by an account that reads its
+/// bot's table, and not by one read over the bot's API; corrections over an
+/// API are alert-only.
+#[test]
+fn bot_db_is_needed_only_for_a_table_and_an_api_account_corrects_nothing() {
+    let no_db = good().replace("bot_db:\n  url: {env: BOT_DB_URL}\n", "");
     assert_eq!(
-        e,
-        vec![
-            "c.yaml:1:1: missing field `bot_db`",
-            "c.yaml:2:5: accounts[0]: missing field `address`"
-        ],
-        "{text}"
+        errors(&no_db),
+        vec!["c.yaml:1:1: bot_db: missing bot_db: account \"main\" reads its bot's database (give bot_db, or bot_api for that account)"]
+    );
+    let api = format!(
+        "accounts:\n  - name: ft\n    venue: pacifica\n    address: {ADDR}\n    bot_api:\n      url: http://127.0.0.1:8080\n      preset: freqtrade\n      username: driftwatch\n      password: {{value: secret}}\n"
+    );
+    let (c, _) = parse(&api, Path::new("c.yaml"), &env()).unwrap();
+    let a = &c.accounts[0];
+    assert!(c.bot_db.is_none());
+    assert_eq!(a.correct.mode, Mode::Off);
+    assert_eq!(a.bot_api.as_ref().unwrap().url, "http://127.0.0.1:8080");
+    assert_eq!(a.mapping.venue_symbol("BTC/USDC:USDC").as_deref(), Some("BTC"));
+    let apply = api.replace("    bot_api:", "    correct: {mode: apply}\n    bot_api:");
+    assert_eq!(
+        errors(&apply),
+        vec!["c.yaml:5:21: accounts[0].correct.mode: corrections through a bot's API are alert-only (Freqtrade's API cannot close a trade without trading): use mode: off"]
+    );
+    let neither = api.replace("    bot_api:\n      url: http://127.0.0.1:8080\n      preset: freqtrade\n      username: driftwatch\n      password: {value: secret}\n", "");
+    assert_eq!(
+        errors(&neither),
+        vec!["c.yaml:2:5: accounts[0]: an account needs mapping (the bot's table in bot_db) or bot_api (the bot's HTTP API)"]
     );
 }
 
