@@ -271,6 +271,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         });
     }
 
+    let (pages, _) = tokio::sync::broadcast::channel::<Page>(256);
     let db_poll_now = Arc::new(Notify::new());
     tasks.spawn(named(
         "db".to_owned(),
@@ -279,6 +280,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             config.clone(),
             tx.clone(),
             metrics.clone(),
+            pages.clone(),
             db_poll_now.clone(),
             shutdown_rx.clone(),
         ),
@@ -286,7 +288,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     drop(tx);
 
     // corrections: the only writer to the bot's database.
-    let (pages, _) = tokio::sync::broadcast::channel::<Page>(256);
     let (correct_tx, correct_rx) = mpsc::channel::<CorrectionRequest>(16);
     let (done_tx, done_rx) = mpsc::channel::<CycleReport>(16);
     let targets = config
@@ -769,9 +770,25 @@ async fn db_poller(
     config: Config,
     tx: mpsc::Sender<Input>,
     metrics: Arc<Metrics>,
+    pages: tokio::sync::broadcast::Sender<Page>,
     poll_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // A mapping that does not fit its table pages once per reason, and
+    // again (resolved) when it fits.
+    let page = |acc: &crate::config::AccountConfig, status: crate::notify::Status, summary: String, detail: String| {
+        let _ = pages.send(Page {
+            id: "mapping_invalid".to_owned(),
+            severity: crate::notify::Severity::Critical,
+            status,
+            venue: acc.venue.as_str().to_owned(),
+            account: acc.name.clone(),
+            subject: String::new(),
+            summary,
+            detail,
+            at: clock::now(),
+        });
+    };
     let mut sources = Vec::new();
     for acc in &config.accounts {
         sources.push(match (&acc.bot_api, &db, &config.bot_db) {
@@ -803,7 +820,14 @@ async fn db_poller(
                 BotSource::Table(db, timeout) if !fits[account] => match fitting(db, acc, *timeout).await {
                     Ok(()) => {
                         fits[account] = true;
-                        logged[account] = None;
+                        if logged[account].take().is_some() {
+                            page(
+                                acc,
+                                crate::notify::Status::Resolved,
+                                format!("{}: the mapping fits the bot's table again", acc.name),
+                                String::new(),
+                            );
+                        }
                         metrics.db_mapping_problems.with_label_values(&labels).set(0.0);
                         db.read(&acc.mapping, *timeout).await
                     }
@@ -813,6 +837,15 @@ async fn db_poller(
                         if n > 0 && logged[account].as_ref() != Some(&text) {
                             tracing::error!(account = %acc.name, problems = %text,
                                 "The mapping cannot work on the bot's table as it is; the database is untrusted until it is fixed.");
+                            page(
+                                acc,
+                                crate::notify::Status::Firing,
+                                format!(
+                                    "{}: the mapping does not fit the bot's table; nothing is watched",
+                                    acc.name
+                                ),
+                                text.clone(),
+                            );
                             logged[account] = Some(text);
                         }
                         Err(e)

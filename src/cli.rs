@@ -187,6 +187,10 @@ pub enum Command {
         /// Pacifica: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).
         #[arg(long, value_enum, default_value = "incident")]
         scenario: crate::demo::Scenario,
+        /// Whose database: nexwave (the incident's own table) or freqtrade
+        /// (the incident's trades in Freqtrade's database, closed its way).
+        #[arg(long, value_enum, default_value = "nexwave")]
+        bot: crate::demo::Bot,
         #[arg(long, default_value = config::DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Stop after this long instead of at Ctrl-C (e.g. 15s).
@@ -533,6 +537,7 @@ async fn async_main(command: Command) -> ExitCode {
         Command::Demo {
             venue,
             scenario,
+            bot,
             listen,
             run_for,
             record,
@@ -562,6 +567,7 @@ async fn async_main(command: Command) -> ExitCode {
                 crate::demo::DemoOptions {
                     venue,
                     scenario,
+                    bot,
                     listen,
                     run_for,
                     record: record.config(),

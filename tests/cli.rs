@@ -127,6 +127,42 @@ async fn snapshot_prints_the_three_way_table_once() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// Issue [bots] part 6: the incident against a Freqtrade database: the 15
+/// stale trades are closed the way Freqtrade closes a trade found closed on
+/// the exchange (none deleted), and the ZEC short the bot's long trade does
+/// not explain is the rules' matter.
+#[test]
+fn demo_freqtrade_closes_the_stale_trades_freqtrades_way() {
+    let out = driftwatch()
+        .args(["demo", "--bot", "freqtrade", "--listen", "127.0.0.1:0", "--for", "12s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Freqtrade's trades table, 16 open trades"), "{stdout}");
+    let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();
+    assert!(tables.iter().any(|t| t.matches("db_stale").count() == 15), "{stdout}");
+    assert!(tables.iter().any(|t| t.contains("closed")), "{stdout}");
+    let closed = stdout
+        .rsplit("Freqtrade's trades closed the way Freqtrade closes a trade found closed on the exchange")
+        .next()
+        .unwrap();
+    assert!(closed.contains("none deleted"), "{closed}");
+    let trades: Vec<&str> = closed.lines().filter(|l| l.contains("sold_on_exchange")).collect();
+    assert!(trades.len() >= 15, "{closed}");
+    assert!(
+        trades
+            .iter()
+            .any(|l| l.contains("VIRTUAL/USDC:USDC") && l.contains("close_rate 1.6078")),
+        "{closed}"
+    );
+}
+
 #[test]
 fn demo_shows_the_incident_then_corrects_it() {
     let out = driftwatch()

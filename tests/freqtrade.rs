@@ -30,6 +30,8 @@ const MAIN_KEYPAIR: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHT
 enum Store {
     Sqlite,
     Postgres,
+    /// Freqtrade supports MariaDB/MySQL too (booleans are `tinyint(1)`).
+    MySql,
 }
 
 /// The fixture, in a fresh database of this kind.
@@ -44,6 +46,12 @@ async fn freqtrade_db(store: Store, dir: &TempDir) -> Option<String> {
         Store::Postgres => {
             let url = pg_database("freqtrade").await?;
             let dump = std::fs::read_to_string(format!("{here}/testdata/freqtrade/tradesv3.postgres.sql")).unwrap();
+            exec(&url, &dump).await;
+            Some(url)
+        }
+        Store::MySql => {
+            let url = mysql_database("freqtrade").await?;
+            let dump = std::fs::read_to_string(format!("{here}/testdata/freqtrade/tradesv3.mysql.sql")).unwrap();
             exec(&url, &dump).await;
             Some(url)
         }
@@ -72,13 +80,24 @@ fn config(sim: &SimHandle, dir: &TempDir, db: &str) -> String {
 
 /// A column of one trade as text: booleans as `true`/`false`, numbers normalised.
 async fn trade(url: &str, store: Store, id: i64, column: &str) -> Option<String> {
-    let sql = format!("SELECT CAST({column} AS TEXT) FROM trades WHERE id = {id}");
+    let text = if store == Store::MySql { "CHAR" } else { "TEXT" };
+    let sql = format!("SELECT CAST({column} AS {text}) FROM trades WHERE id = {id}");
     let v = texts(url, &sql).await.remove(0).remove(0)?;
     Some(match (store, v.as_str()) {
-        (Store::Sqlite, "1") if column.starts_with("is_") => "true".into(),
-        (Store::Sqlite, "0") if column.starts_with("is_") => "false".into(),
+        (Store::Sqlite | Store::MySql, "1") if column.starts_with("is_") => "true".into(),
+        (Store::Sqlite | Store::MySql, "0") if column.starts_with("is_") => "false".into(),
         _ => v,
     })
+}
+
+/// A number column of one trade, exactly (MariaDB prints a double cast to
+/// text with six digits: it is read through DECIMAL there).
+async fn trade_number(url: &str, store: Store, id: i64, column: &str) -> Decimal {
+    let sql = match store {
+        Store::MySql => format!("SELECT CAST(CAST({column} AS DECIMAL(38,12)) AS CHAR) FROM trades WHERE id = {id}"),
+        _ => format!("SELECT CAST({column} AS TEXT) FROM trades WHERE id = {id}"),
+    };
+    d(&texts(url, &sql).await.remove(0).remove(0).unwrap())
 }
 
 fn d(s: &str) -> Decimal {
@@ -87,7 +106,8 @@ fn d(s: &str) -> Decimal {
 
 /// `SELECT COUNT(*) FROM …`, counted.
 async fn count(url: &str, from: &str) -> i64 {
-    let sql = format!("SELECT CAST(COUNT(*) AS TEXT) FROM {from}");
+    let text = if url.starts_with("mysql") { "CHAR" } else { "TEXT" };
+    let sql = format!("SELECT CAST(COUNT(*) AS {text}) FROM {from}");
     texts(url, &sql).await[0][0].as_deref().unwrap().parse().unwrap()
 }
 
@@ -117,7 +137,9 @@ async fn freqtrade_end_to_end(store: Store) {
     let app = start_app(&text, false).await;
     // Open trades are matched to the venue's symbols: BTC/USDC:USDC is BTC.
     let s = wait_for(&app, "the trades read and matched", T, |s| {
-        row(s, "ETH").is_some_and(|r| r.db.believed() == Some(d("-1.5"))) && row(s, "BTC").is_some()
+        row(s, "ETH").is_some_and(|r| r.db.believed() == Some(d("-1.5")))
+            && row(s, "BTC").is_some()
+            && !s.accounts[0].unmapped.is_empty()
     })
     .await;
     assert_eq!(state(&s, "ETH"), Some(State::InSync));
@@ -150,10 +172,7 @@ async fn freqtrade_end_to_end(store: Store) {
     assert_eq!(xrp.len(), 1);
     assert_eq!(xrp[0].body["reduce_only"], true);
 
-    assert_eq!(
-        trade(&url, store, 1, "close_rate").await.map(|v| d(&v)),
-        Some(d("98000"))
-    );
+    assert_eq!(trade_number(&url, store, 1, "close_rate").await, d("98000"));
     assert_eq!(
         trade(&url, store, 1, "exit_reason").await.as_deref(),
         Some("sold_on_exchange")
@@ -165,10 +184,10 @@ async fn freqtrade_end_to_end(store: Store) {
     assert!(trade(&url, store, 1, "close_date").await.is_some());
     // At the mark, before fees: 0.0125 × (98000 − 97000.5) = 12.49375;
     // over the stake at 3× leverage: 12.49375 / (0.0125 × 97000.5) × 3.
-    let abs = d(&trade(&url, store, 1, "close_profit_abs").await.unwrap());
+    let abs = trade_number(&url, store, 1, "close_profit_abs").await;
     assert!((abs - d("12.49375")).abs() < d("0.000001"), "{abs}");
-    assert_eq!(trade(&url, store, 1, "realized_profit").await.map(|v| d(&v)), Some(abs));
-    let ratio = d(&trade(&url, store, 1, "close_profit").await.unwrap());
+    assert_eq!(trade_number(&url, store, 1, "realized_profit").await, abs);
+    let ratio = trade_number(&url, store, 1, "close_profit").await;
     assert!((ratio - d("0.0309122117927227")).abs() < d("0.000001"), "{ratio}");
 
     // Nothing deleted, no foreign key broken, no trade written for XRP.
@@ -226,6 +245,11 @@ async fn a_real_freqtrade_postgres_database_end_to_end() {
     freqtrade_end_to_end(Store::Postgres).await;
 }
 
+#[tokio::test]
+async fn a_real_freqtrade_mariadb_database_end_to_end() {
+    freqtrade_end_to_end(Store::MySql).await;
+}
+
 /// Issue [bots] part 2: a mapping that cannot work on the table as it is
 /// (text words for Freqtrade's boolean `is_short`) is refused when the table
 /// is introspected, with the reason, before any read is believed; and a
@@ -271,10 +295,10 @@ async fn a_mapping_that_cannot_work_is_refused_and_unplaced_rows_are_left_alone(
     );
     let app = start_app(&usdt, false).await;
     let s = wait_for(&app, "every trade unmapped", T, |s| {
-        s.accounts[0].unmapped.len() == 5 && row(s, "ETH").is_some_and(|r| r.db.believed() == Some(Decimal::ZERO))
+        s.accounts[0].unmapped.len() == 5 && state(s, "ETH") == Some(State::DbMissing)
     })
     .await;
-    assert_eq!(state(&s, "ETH"), Some(State::DbMissing));
+    assert_eq!(row(&s, "ETH").unwrap().db.believed(), Some(Decimal::ZERO));
     let table = driftwatch::table::render(&s, s.at);
     assert!(table.contains("UNMAPPED rows"), "{table}");
     assert!(table.contains("BTC/USDC:USDC (row 1)"), "{table}");

@@ -274,7 +274,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
                 key: Some(typed(key_kind, d, &row.row_key)?),
                 key_text: Some(row.row_key.clone()),
                 side,
-                amount: Some(typed_amount(amount_kind, d, amount)?),
+                amount: Some(typed_amount(amount_kind, d, m.scale_up(amount))?),
                 insert: Vec::new(),
                 db_symbol,
                 after: if c.op == Op::Updated {
@@ -304,7 +304,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
                         let w = word.clone().unwrap_or_default();
                         (side_bind(m, kind, d, &w)?, w)
                     }
-                    InsertValue::Amount => (typed_amount(kind, d, amount)?, decimal_text(amount)),
+                    InsertValue::Amount => (typed_amount(kind, d, m.scale_up(amount))?, decimal_text(amount)),
                     InsertValue::EntryPrice => {
                         let p = c.entry_price.unwrap_or(Decimal::ZERO);
                         (typed_amount(kind, d, p)?, decimal_text(p))
@@ -388,7 +388,7 @@ macro_rules! run_cycle {
                     let v: Option<String> = r.try_get(i).map_err(sql)?;
                     map.insert(name.clone(), v.map_or(Value::Null, Value::String));
                 }
-                let amount = $amount(&r, ncols).map_err(DbError::Sql)?;
+                let amount = m.unscale($amount(&r, ncols).map_err(DbError::Sql)?);
                 let key: Option<String> = r.try_get(ncols + 1).map_err(sql)?;
                 let side: Option<String> = r.try_get(ncols + 2).map_err(sql)?;
                 let busy = r

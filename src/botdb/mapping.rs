@@ -268,6 +268,8 @@ pub struct Mapping {
     pub open_orders: Option<OpenOrders>,
     /// The row's leverage, for `{pnl_ratio}`.
     pub leverage_column: Option<Ident>,
+    /// Amounts are stored as integers times 10^scale (Hummingbot: 6).
+    pub amount_scale: u32,
 }
 
 /// A mapping as written in the config file.
@@ -314,6 +316,8 @@ pub struct RawMapping {
     pub open_orders: Option<RawOpenOrders>,
     /// The row's leverage, for `{pnl_ratio}`.
     pub leverage_column: Option<String>,
+    /// Amounts stored as integers times 10^scale (Hummingbot: 6).
+    pub amount_scale: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -600,6 +604,10 @@ impl RawMapping {
                 }
             }
         };
+        let amount_scale = self.amount_scale.or(base.amount_scale).unwrap_or(0);
+        if amount_scale > 18 {
+            push(&mut errors, "amount_scale", "must be at most 18".into());
+        }
         let leverage_column = optional(
             &mut errors,
             "leverage_column",
@@ -638,6 +646,7 @@ impl RawMapping {
                     insertable,
                     open_orders,
                     leverage_column,
+                    amount_scale,
                 })
             }
             _ => Err(errors),
@@ -721,6 +730,23 @@ impl Mapping {
         }
         sql.push_str(&format!(" ORDER BY {}", d.quote(&self.key_column)));
         (sql, binds)
+    }
+
+    /// An amount as stored → the amount it means (÷ 10^amount_scale, exact).
+    pub fn unscale(&self, stored: rust_decimal::Decimal) -> rust_decimal::Decimal {
+        match self.amount_scale {
+            0 => stored,
+            n => stored / rust_decimal::Decimal::from(10u64.pow(n)),
+        }
+    }
+
+    /// An amount → as stored (× 10^amount_scale, truncated toward zero as
+    /// Hummingbot stores it).
+    pub fn scale_up(&self, amount: rust_decimal::Decimal) -> rust_decimal::Decimal {
+        match self.amount_scale {
+            0 => amount,
+            n => (amount * rust_decimal::Decimal::from(10u64.pow(n))).trunc(),
+        }
     }
 
     /// The venue symbol for a database symbol; `None`: unmapped.

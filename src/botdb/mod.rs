@@ -121,7 +121,7 @@ impl BotDb {
                 row_key: row_key.clone(),
                 reason,
             };
-            let amount = amount.map_err(bad)?;
+            let amount = mapping.unscale(amount.map_err(bad)?);
             let sign = mapping
                 .side_sign(side.as_deref())
                 .ok_or_else(|| bad(format!("unknown side {:?}", side.as_deref().unwrap_or("NULL"))))?;

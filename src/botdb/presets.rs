@@ -12,13 +12,20 @@
 //!   side (its NOT NULL columns are the bot's knowledge), nor resized
 //!   (its amount is the sum of its orders), nor closed while one of its
 //!   orders is open (`orders.ft_is_open`): the bot is settling it.
+//! - `hummingbot`: Hummingbot's `Position` table (strategy V2 position
+//!   holds; SQLite or PostgreSQL): one row per controller, connector, pair
+//!   and side, `BUY`/`SELL`, amounts as integers × 10^6, pairs spelt
+//!   `BTC-USDT`. Hummingbot never deletes a row; when a long closes it sets
+//!   the row's amount to 0 (`MarketsRecorder.update_or_store_position`),
+//!   which is what a stale row gets here (and which mends the stale `SELL`
+//!   rows Hummingbot itself leaves when a short closes).
 
 use std::collections::BTreeMap;
 
 use super::mapping::{RawMapping, RawOnMissing, RawOnResize, RawOnStale, RawOpenOrders, Word};
 
 /// The names of the presets, for error messages.
-pub const PRESETS: &[&str] = &["nexwave", "freqtrade"];
+pub const PRESETS: &[&str] = &["nexwave", "freqtrade", "hummingbot"];
 
 pub(super) fn preset(name: &str) -> Option<RawMapping> {
     match name {
@@ -61,6 +68,31 @@ pub(super) fn preset(name: &str) -> Option<RawMapping> {
                 foreign_key: "ft_trade_id".into(),
                 filter: [("ft_is_open".to_string(), Word::Bool(true))].into(),
             }),
+            ..Default::default()
+        }),
+        "hummingbot" => Some(RawMapping {
+            table: Some("Position".into()),
+            key_column: Some("id".into()),
+            symbol_column: Some("trading_pair".into()),
+            side_column: Some("side".into()),
+            amount_column: Some("amount".into()),
+            amount_scale: Some(6),
+            long_values: Some(vec!["BUY".into()]),
+            short_values: Some(vec!["SELL".into()]),
+            symbol_regex: Some(r"(?P<symbol>[A-Za-z0-9]+)-[A-Za-z0-9]+".into()),
+            on_stale: Some(RawOnStale::Close),
+            close_set: Some(
+                [
+                    ("amount", Word::Int(0)),
+                    ("breakeven_price", Word::Int(0)),
+                    ("unrealized_pnl_quote", Word::Int(0)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ),
+            on_resize: Some(RawOnResize::AlertOnly),
+            on_missing: Some(RawOnMissing::AlertOnly),
             ..Default::default()
         }),
         _ => None,

@@ -65,7 +65,7 @@ fn bad_configs_and_their_exact_messages() {
                 "c.yaml:11:22: accounts[0].stream.ping_interval: must be at most 30s: Pacifica closes connections silent for 60s",
                 "c.yaml:12:27: accounts[0].stream.max_connection_age: must be under 24h: the venue cuts every connection at 24h",
                 "c.yaml:13:11: accounts[1].name: duplicate account name \"main\"",
-                "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave, freqtrade",
+                "c.yaml:16:23: accounts[1].mapping.preset: unknown preset \"nope\"; known presets: nexwave, freqtrade, hummingbot",
             ],
         ),
         (

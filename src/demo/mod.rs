@@ -121,6 +121,43 @@ fn fill(template: &str, listen: SocketAddr, db_path: &Path, rest_url: &str, ws_u
         .replace("${WS_URL}", ws_url)
 }
 
+/// A closed trade: id, pair, close rate, profit, exit reason.
+type ClosedTrade = (i64, String, Option<f64>, Option<f64>, Option<String>);
+
+/// The Freqtrade trades driftwatch closed, as Freqtrade's own UI would list them.
+async fn print_freqtrade_trades(db_path: &Path) {
+    let Ok(pool) = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await else {
+        return;
+    };
+    let rows: Vec<ClosedTrade> = sqlx::query_as(
+        "SELECT id, pair, close_rate, close_profit_abs, exit_reason FROM trades WHERE is_open = 0 ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_default();
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trades WHERE is_open = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0);
+    pool.close().await;
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\nFreqtrade's trades closed the way Freqtrade closes a trade found closed on the exchange ({} still open, none deleted):",
+        open
+    );
+    let shown = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    for (id, pair, rate, profit, reason) in rows {
+        println!(
+            "  trade {id:>2}  {pair:<18}  close_rate {:<8}  close_profit_abs {:<8}  {}",
+            shown(rate),
+            shown(profit),
+            reason.unwrap_or_default()
+        );
+    }
+}
+
 /// The Nado demo's bot database: the pair as the bot opened it.
 async fn seed_nado_pair(db_path: &Path) -> anyhow::Result<()> {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
@@ -136,6 +173,19 @@ async fn seed_nado_pair(db_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The 2025-11-10 incident as a Freqtrade database: 16 open trades, made
+/// by Freqtrade's own code (testdata/freqtrade/generate_incident.py).
+const FREQTRADE_INCIDENT: &[u8] = include_bytes!("../../testdata/freqtrade/incident.sqlite");
+
+/// Whose database the bot keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bot {
+    /// The Nexwave bot's `positions` table (the incident's own).
+    Nexwave,
+    /// Freqtrade's `trades` table: stale trades are closed Freqtrade's way.
+    Freqtrade,
+}
+
 /// Which incident the demo replays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -148,6 +198,7 @@ pub enum Scenario {
 pub struct DemoOptions {
     pub venue: crate::domain::VenueKind,
     pub scenario: Scenario,
+    pub bot: Bot,
     pub listen: SocketAddr,
     /// Stop after this long (for scripted runs); `None` runs until Ctrl-C.
     pub run_for: Option<Duration>,
@@ -170,9 +221,17 @@ pub fn log_path() -> PathBuf {
 pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
     let dir: PathBuf = demo_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let db_path = dir.join("nexwave.db");
+    let freqtrade = opts.bot == Bot::Freqtrade;
+    if freqtrade && (opts.venue != crate::domain::VenueKind::Pacifica || opts.scenario != Scenario::Incident) {
+        anyhow::bail!("--bot freqtrade replays the 2025-11-10 incident on Pacifica (the default venue and scenario)");
+    }
+    let db_path = dir.join(if freqtrade { "tradesv3.sqlite" } else { "nexwave.db" });
     let _ = std::fs::remove_file(&db_path);
-    seed_sqlite(&db_path).await?;
+    if freqtrade {
+        std::fs::write(&db_path, FREQTRADE_INCIDENT).with_context(|| format!("writing {}", db_path.display()))?;
+    } else {
+        seed_sqlite(&db_path).await?;
+    }
     if opts.scenario == Scenario::Sol {
         // The bot's database is flat: it believes the SOL leg was closed.
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
@@ -221,7 +280,15 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     } else {
         let (sim, addrs) = Sim::start(SimConfig::default(), any, any, sim_rx).await?;
         match opts.scenario {
-            Scenario::Incident => seed_exchange(&sim),
+            Scenario::Incident => {
+                seed_exchange(&sim);
+                if freqtrade {
+                    // Marks at the entries: a close writes its rate and profit at the mark.
+                    for (symbol, _, _, entry) in INCIDENT_ROWS {
+                        sim.set_mark(symbol, &entry.to_string());
+                    }
+                }
+            }
             Scenario::Sol => {
                 sim.set_mark("SOL", "125");
                 sim.open(ACCOUNT, "SOL", "bid", "0.5", "123.45");
@@ -239,6 +306,17 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         let mut text = config_text(listen, &db_path, &addrs);
         if opts.scenario == Scenario::Sol {
             text = text.replace("      mode: apply", "      mode: dry_run");
+        }
+        if freqtrade {
+            // Freqtrade's table, by its preset alone; its trades are never
+            // rewritten to the exchange's side (ZEC is the rules' matter).
+            text = text
+                .replace(
+                    "      preset: nexwave\n      filter: {strategy_id: vwm_momentum_1}",
+                    "      preset: freqtrade",
+                )
+                .replace("      adopt: true\n", "")
+                .replace("  - name: nexwave\n", "  - name: freqtrade\n");
         }
         (text, (addrs.rest_url(), addrs.ws_url()), None)
     };
@@ -271,6 +349,8 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
     let rows = if nado {
         "2 rows: long ETH, short SOL"
+    } else if freqtrade {
+        "Freqtrade's trades table, 16 open trades"
     } else {
         "Nexwave schema, 16 rows"
     };
@@ -335,6 +415,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
             }
         }
         j.close().await;
+    }
+    if freqtrade {
+        print_freqtrade_trades(&db_path).await;
     }
     if let Some(s) = script {
         s.abort();
