@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 
 use driftwatch::actions::correct::{self, Context};
-use driftwatch::botdb::mapping::{RawMapping, TableName};
+use driftwatch::botdb::names::TableName;
+use driftwatch::botdb::raw::RawMapping;
 use driftwatch::botdb::BotDb;
 use driftwatch::domain::{PositionKey, Timestamp};
 use driftwatch::plan::{Correction, Evidence, Op};

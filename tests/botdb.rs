@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use driftwatch::botdb::mapping::RawMapping;
+use driftwatch::botdb::raw::RawMapping;
 use driftwatch::botdb::{BotDb, DbError};
 use driftwatch::domain::{DbSnapshot, PositionKey};
 use rust_decimal::Decimal;
@@ -93,18 +93,18 @@ async fn mapping_kinds(url: &str, numeric: &str, pk: &str) {
     let exec = |sql: String| {
         let url = url.to_owned();
         async move {
-            match driftwatch::botdb::mapping::Dialect::from_url(&url).unwrap() {
-                driftwatch::botdb::mapping::Dialect::Postgres => {
+            match driftwatch::botdb::names::Dialect::from_url(&url).unwrap() {
+                driftwatch::botdb::names::Dialect::Postgres => {
                     let p = sqlx::PgPool::connect(&url).await.unwrap();
                     sqlx::raw_sql(&sql).execute(&p).await.unwrap();
                     p.close().await;
                 }
-                driftwatch::botdb::mapping::Dialect::MySql => {
+                driftwatch::botdb::names::Dialect::MySql => {
                     let p = sqlx::MySqlPool::connect(&url).await.unwrap();
                     sqlx::raw_sql(&sql).execute(&p).await.unwrap();
                     p.close().await;
                 }
-                driftwatch::botdb::mapping::Dialect::Sqlite => {
+                driftwatch::botdb::names::Dialect::Sqlite => {
                     let p = sqlx::SqlitePool::connect(&url).await.unwrap();
                     sqlx::raw_sql(&sql).execute(&p).await.unwrap();
                     p.close().await;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use driftwatch::actions::correct::{self, Context, RowOutcome};
-use driftwatch::botdb::mapping::{Dialect, RawMapping, TableName};
+use driftwatch::botdb::names::{Dialect, TableName};
+use driftwatch::botdb::raw::RawMapping;
 use driftwatch::botdb::BotDb;
 use driftwatch::domain::{DbRow, PositionKey, Timestamp};
 use driftwatch::journal::{self, Entry, Journal};
@@ -827,7 +828,7 @@ async fn sqlite_restart_in_the_middle_of_a_cycle_applies_nothing_twice() {
 async fn role_with(url: &str, grants: &str) -> (String, String) {
     let role = format!("dw_role_{}", unique());
     let archive_ddl =
-        driftwatch::botdb::mapping::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
+        driftwatch::botdb::sql::archive_ddl(Dialect::Postgres, &TableName::parse("driftwatch_archive").unwrap());
     exec(
         url,
         &format!(

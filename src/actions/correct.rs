@@ -23,10 +23,10 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{MySql, Postgres, Row, Sqlite};
 
-use crate::botdb::mapping::{
-    archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, Dialect, InsertValue, Mapping, OnStale, SetValue,
-    SideMode, TableInfo, TableName, Word,
-};
+use crate::botdb::mapping::{Mapping, OnStale, SetValue, SideMode};
+use crate::botdb::names::{Dialect, TableName};
+use crate::botdb::raw::Word;
+use crate::botdb::sql::{archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, InsertValue, TableInfo};
 use crate::botdb::{mysql_amount, pg_amount, sqlite_amount, BotDb, DbError};
 use crate::plan::{Correction, Op};
 

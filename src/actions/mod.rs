@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::botdb::mapping::{Mapping, TableInfo, TableName};
+use crate::botdb::mapping::Mapping;
+use crate::botdb::names::TableName;
+use crate::botdb::sql::TableInfo;
 use crate::botdb::BotDb;
 use crate::clock;
 use crate::journal::{self, Entry, Journal, Status};

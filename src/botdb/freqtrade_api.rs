@@ -66,7 +66,7 @@ pub fn status_rows(body: &[u8], mapping: &Mapping) -> Result<DbSnapshot, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::botdb::mapping::RawMapping;
+    use crate::botdb::raw::RawMapping;
 
     fn freqtrade() -> Mapping {
         RawMapping {

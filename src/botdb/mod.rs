@@ -19,8 +19,11 @@
 pub mod api;
 pub mod freqtrade_api;
 pub mod mapping;
+pub mod names;
 pub mod presets;
+pub mod raw;
 pub mod schema;
+pub mod sql;
 pub mod symbols;
 
 use std::str::FromStr;
@@ -33,7 +36,9 @@ use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, TypeInfo, ValueRef};
 
 use crate::domain::{DbRow, DbSnapshot, PositionKey, Timestamp, UnmappedRow};
-use mapping::{ColumnKind, Dialect, Mapping, TableInfo, TableName};
+use mapping::Mapping;
+use names::{Dialect, TableName};
+use sql::{ColumnKind, TableInfo};
 
 /// Why a read of the bot's database gave no usable answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use super::mapping::{RawMapping, RawOnMissing, RawOnResize, RawOnStale, RawOpenOrders, Word};
+use super::raw::{RawMapping, RawOnMissing, RawOnResize, RawOnStale, RawOpenOrders, Word};
 
 /// The names of the presets, for error messages.
 pub const PRESETS: &[&str] = &["nexwave", "freqtrade", "hummingbot"];

@@ -8,13 +8,16 @@
 //! column empty) makes the account's database untrusted with these words,
 //! instead of failing, or silently matching nothing, on every poll.
 
-use super::mapping::{ColumnKind, Ident, Mapping, OnStale, SetValue, SideMode, TableInfo, Word};
+use super::mapping::{Mapping, OnStale, SetValue, SideMode};
+use super::names::Ident;
+use super::raw::Word;
+use super::sql::{ColumnKind, TableInfo};
 
 /// Every problem of `m` on `info`; `inserts`: whether the account may
 /// insert rows (its `correct.insert` and the mapping's `on_missing`).
 pub fn problems(m: &Mapping, info: &TableInfo, inserts: bool) -> Vec<String> {
     let mut out = Vec::new();
-    let table = m.table.quoted(super::mapping::Dialect::Postgres);
+    let table = m.table.quoted(super::names::Dialect::Postgres);
     let mut need = |role: &str, c: &Ident| -> Option<ColumnKind> {
         let k = info.kind(c);
         if k.is_none() {
@@ -140,7 +143,7 @@ fn misfit(k: ColumnKind, w: &Word) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::botdb::mapping::RawMapping;
+    use crate::botdb::raw::RawMapping;
 
     fn freqtrade_table() -> TableInfo {
         let cols = [

@@ -21,8 +21,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::botdb::api::{ApiAuth, BotApiConfig};
+use crate::botdb::mapping::Mapping;
 use crate::botdb::mapping::OnStale;
-use crate::botdb::mapping::{Dialect, Mapping, RawMapping, TableName};
+use crate::botdb::names::{Dialect, TableName};
+use crate::botdb::raw::RawMapping;
 use crate::domain::VenueKind;
 use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
