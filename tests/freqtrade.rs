@@ -233,6 +233,19 @@ async fn freqtrade_end_to_end(store: Store) {
     assert_eq!(archived[0][1].as_deref(), Some("1"));
     assert!(archived[0][2].as_deref().unwrap().contains("BTC/USDC:USDC"));
     assert!(archived[0][3].as_deref().unwrap().contains("sold_on_exchange"));
+    let journal = driftwatch::journal::Journal::open(&format!("sqlite://{}", dir.path().join("journal.db").display()))
+        .await
+        .unwrap();
+    let entries = journal.history(driftwatch::domain::Timestamp(0), None).await.unwrap();
+    let done: Vec<(&str, &str, String)> = entries
+        .iter()
+        .map(|e| (e.symbol.as_str(), e.op.as_str(), e.status.to_string()))
+        .collect();
+    assert!(done.contains(&("BTC", "closed", "applied".to_string())), "{done:?}");
+    assert!(
+        done.contains(&("XRP", "reduce_to_bot", "verified".to_string())),
+        "{done:?}"
+    );
 }
 
 #[tokio::test]
