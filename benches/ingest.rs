@@ -21,7 +21,8 @@ use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler, Touched};
 use driftwatch::replay::AccountSources;
 use driftwatch::rules::{AccountState, Engine, Focus, RuleSet};
 use driftwatch::venue::nado::parse::{Product, Products};
-use driftwatch::venue::{nado, pacifica, RestSnapshot, StreamEvent, StreamStyle};
+use driftwatch::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
+use driftwatch::venue::{nado, pacifica};
 use driftwatch::view::StreamView;
 use rust_decimal::Decimal;
 

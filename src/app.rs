@@ -35,7 +35,7 @@ use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler, Touched};
 use crate::replay::{AccountSources, Effect, Observation, Observed};
-use crate::venue::{MarketInfo, RestError, RestSnapshot, StreamEvent};
+use crate::venue::types::{MarketInfo, RestError, RestSnapshot, StreamEvent};
 use crate::view::{Applied, Verification};
 
 /// What the tasks send the core.
@@ -181,19 +181,20 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     for (i, acc) in config.accounts.iter().enumerate() {
         let poll_now = Arc::new(Notify::new());
         let (corroborate, corroborate_rx) = watch::channel(Vec::new());
-        let rest = crate::venue::Rest::for_account(acc).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+        let rest =
+            crate::venue::registry::Rest::for_account(&acc.link()).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
         let resync = Arc::new(Notify::new());
         // stream/<account>
         {
             let tx = tx.clone();
-            let (acc, rest, resync) = (acc.clone(), rest.clone(), resync.clone());
+            let (name, link, rest, resync) = (acc.name.clone(), acc.link(), rest.clone(), resync.clone());
             let shutdown = shutdown_rx.clone();
             // The stream's own lines (Stream lost, ...) carry the account's configured name.
-            let span = tracing::info_span!("stream", account = %acc.name);
-            tasks.spawn(named(format!("stream/{}", acc.name), async move {
+            let span = tracing::info_span!("stream", account = %name);
+            tasks.spawn(named(format!("stream/{name}"), async move {
                 tracing::Instrument::instrument(
-                    crate::venue::run_stream(
-                        &acc,
+                    crate::venue::registry::run_stream(
+                        &link,
                         &rest,
                         resync,
                         |event| {
@@ -239,7 +240,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         accounts.push(AccountState {
             cfg: acc.clone(),
             policy: config.policy_for(acc),
-            src: AccountSources::new(crate::venue::stream_style(acc.venue)),
+            src: AccountSources::new(crate::venue::registry::stream_style(acc.venue)),
             poll_now,
             corroborate,
             correct: acc.correct.clone(),
@@ -445,7 +446,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                     .map(|a| crate::replay::RecordedAccount {
                         name: a.name.clone(),
                         venue: a.venue.as_str().to_owned(),
-                        style: crate::venue::stream_style(a.venue),
+                        style: crate::venue::registry::stream_style(a.venue),
                         policy: config.policy_for(a),
                     })
                     .collect(),
@@ -568,7 +569,7 @@ impl Running {
 #[allow(clippy::too_many_arguments)]
 async fn rest_poller(
     account: usize,
-    client: crate::venue::Rest,
+    client: crate::venue::registry::Rest,
     every: Duration,
     poll_now: Arc<Notify>,
     corroborate: watch::Receiver<Vec<String>>,
@@ -658,7 +659,7 @@ async fn rest_poller(
 
 async fn markets_poller(
     account: usize,
-    client: crate::venue::Rest,
+    client: crate::venue::registry::Rest,
     every: Duration,
     prices_every: Duration,
     tx: mpsc::Sender<Input>,

@@ -123,7 +123,7 @@ pub enum Command {
         expiry_window: u64,
         #[arg(long)]
         client_order_id: Option<String>,
-        /// The venue the offline request is for: pacifica or nado.
+        /// The venue the offline request is for: pacifica, nado or hyperliquid.
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         /// Nado (offline): the subaccount's name under the owner `--address`.
@@ -147,6 +147,18 @@ pub enum Command {
         /// Nado (offline): the key is the subaccount's linked signer, not the owner.
         #[arg(long)]
         linked: bool,
+        /// Hyperliquid (offline): the asset index (the coin's place in `meta`'s universe).
+        #[arg(long)]
+        asset: Option<u32>,
+        /// Hyperliquid (offline): mainnet or testnet.
+        #[arg(long, default_value = "mainnet")]
+        network: String,
+        /// Hyperliquid (offline): the sub-account or vault traded for (signed by --address's key or its agent).
+        #[arg(long)]
+        vault: Option<String>,
+        /// Hyperliquid (offline): expiresAfter, unix milliseconds.
+        #[arg(long)]
+        expires_after: Option<u64>,
     },
     /// Run rule unit tests (like `promtool test rules`): 0 all pass, 1 a test failed, 2 a file is bad.
     Test {
@@ -249,7 +261,8 @@ fn parse_venue(s: &str) -> Result<crate::domain::VenueKind, String> {
     match s {
         "pacifica" => Ok(crate::domain::VenueKind::Pacifica),
         "nado" => Ok(crate::domain::VenueKind::Nado),
-        other => Err(format!("unknown venue {other:?}: pacifica or nado")),
+        "hyperliquid" => Ok(crate::domain::VenueKind::Hyperliquid),
+        other => Err(format!("unknown venue {other:?}: pacifica, nado or hyperliquid")),
     }
 }
 
@@ -472,7 +485,27 @@ async fn async_main(command: Command) -> ExitCode {
             expiration,
             chain_id,
             linked,
+            asset,
+            network,
+            vault,
+            expires_after,
         } => {
+            if offline && venue == crate::domain::VenueKind::Hyperliquid {
+                return print_signed(close_offline_hyperliquid(OfflineHyperliquidClose {
+                    key_file: key_file.unwrap_or_default(),
+                    address: address.unwrap_or_default(),
+                    side: side.unwrap_or_default(),
+                    amount: amount.unwrap_or_default(),
+                    asset,
+                    price,
+                    nonce,
+                    client_order_id,
+                    agent,
+                    network,
+                    vault,
+                    expires_after,
+                }));
+            }
             if offline && venue == crate::domain::VenueKind::Nado {
                 return print_signed(close_offline_nado(OfflineNadoClose {
                     key_file: key_file.unwrap_or_default(),
@@ -530,6 +563,9 @@ async fn async_main(command: Command) -> ExitCode {
             match venue {
                 crate::domain::VenueKind::Pacifica => sim(rest_listen, ws_listen, &open).await,
                 crate::domain::VenueKind::Nado => sim_nado(rest_listen, &open).await,
+                crate::domain::VenueKind::Hyperliquid => Err(anyhow::anyhow!(
+                    "there is no Hyperliquid simulator yet (issue `[hyperliquid]`)"
+                )),
             }
         }
         Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
@@ -722,6 +758,87 @@ fn close_offline_nado(o: OfflineNadoClose) -> Result<String, String> {
         appendix: sign::appendix(sign::OrderType::Ioc, true, false),
     };
     sign::sign_order(&signer, &p).map(|signed| signed.body)
+}
+
+struct OfflineHyperliquidClose {
+    key_file: PathBuf,
+    address: String,
+    side: String,
+    amount: String,
+    asset: Option<u32>,
+    price: Option<String>,
+    nonce: Option<u64>,
+    client_order_id: Option<String>,
+    agent: bool,
+    network: String,
+    vault: Option<String>,
+    expires_after: Option<u64>,
+}
+
+/// Signs a Hyperliquid reduce-only IOC from explicit inputs: the exact
+/// `POST /exchange` body; no network. The key must be the account's (or,
+/// with `--agent`, is taken as its approved API wallet).
+fn close_offline_hyperliquid(o: OfflineHyperliquidClose) -> Result<String, String> {
+    use crate::venue::hyperliquid::sign;
+    let signer = crate::venue::evm::Signer::from_hex(&read_key(&o.key_file)?)
+        .map_err(|e| format!("{}: {e}", o.key_file.display()))?;
+    let account: alloy_primitives::Address = o.address.parse().map_err(|_| {
+        format!(
+            "--address {:?}: expected the master account, 0x and 40 hex digits",
+            o.address
+        )
+    })?;
+    if !o.agent && signer.address() != account {
+        return Err(format!(
+            "the key is {}'s, not the account {}'s; not signing (an approved API wallet's key needs --agent)",
+            signer.address(),
+            account
+        ));
+    }
+    let (Some(asset), Some(price), Some(nonce)) = (o.asset, o.price, o.nonce) else {
+        return Err("offline Hyperliquid closes need --asset, --price and --nonce".into());
+    };
+    let (Ok(size), Ok(price)) = (
+        o.amount.parse::<rust_decimal::Decimal>(),
+        price.parse::<rust_decimal::Decimal>(),
+    ) else {
+        return Err("--amount and --price must be decimals".into());
+    };
+    let is_buy = match o.side.as_str() {
+        "bid" => true,
+        "ask" => false,
+        other => return Err(format!("--side {other:?}: expected bid or ask")),
+    };
+    let network = match o.network.as_str() {
+        "mainnet" => sign::Network::Mainnet,
+        "testnet" => sign::Network::Testnet,
+        other => return Err(format!("--network {other:?}: expected mainnet or testnet")),
+    };
+    let vault = match o.vault.as_deref() {
+        None => None,
+        Some(v) => Some(
+            v.parse::<alloy_primitives::Address>()
+                .map_err(|_| format!("--vault {v:?}: expected 0x and 40 hex digits"))?,
+        ),
+    };
+    let cloid = o
+        .client_order_id
+        .ok_or("offline Hyperliquid closes need --client-order-id (0x and 32 hex digits)")?;
+    let action = sign::Action::close(&sign::CloseOrder {
+        asset,
+        is_buy,
+        price,
+        size: size.abs(),
+        cloid,
+    })?;
+    let signing = sign::Signing {
+        nonce,
+        vault,
+        expires_after: o.expires_after,
+        network,
+    };
+    let body = sign::sign(&signer, action, &signing)?;
+    serde_json::to_string(&body).map_err(|e| e.to_string())
 }
 
 async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitCode {

@@ -62,6 +62,8 @@ impl Timestamp {
 pub enum VenueKind {
     Pacifica,
     Nado,
+    /// So far only the offline panic button signs for it (issue `[hyperliquid]`).
+    Hyperliquid,
 }
 
 impl VenueKind {
@@ -69,6 +71,7 @@ impl VenueKind {
         match self {
             VenueKind::Pacifica => "pacifica",
             VenueKind::Nado => "nado",
+            VenueKind::Hyperliquid => "hyperliquid",
         }
     }
 }

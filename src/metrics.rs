@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Pair, Source, Timestamp};
 use crate::reconcile::{AccountReport, State};
-use crate::venue::RestError;
+use crate::venue::types::RestError;
 
 /// All reconcile states, for the `state` label of `driftwatch_position_state`.
 pub const STATES: [State; 6] = [

@@ -14,7 +14,7 @@ use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::journal::{self, Entry, Journal};
 use crate::plan::close::CloseTarget;
-use crate::venue::Rest;
+use crate::venue::registry::Rest;
 
 fn pick<'a>(c: &'a Config, account: Option<&str>) -> Result<&'a AccountConfig, String> {
     match account {
@@ -54,7 +54,7 @@ pub async fn run(
     if symbols.is_empty() && !all {
         return fail("name the symbols to close, or --all".into());
     }
-    let rest = match Rest::for_account(acc) {
+    let rest = match Rest::for_account(&acc.link()) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };

@@ -22,7 +22,7 @@ use driftwatch::domain::{DbRow, DbSnapshot, Position, PositionKey, Timestamp};
 use driftwatch::plan::{self, CorrectionPolicy, Mode, Op, SourceTimes};
 use driftwatch::reconcile::{Policy, Reconciler};
 use driftwatch::replay::{AccountSources, Observed};
-use driftwatch::venue::{RestSnapshot, StreamEvent, StreamStyle};
+use driftwatch::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -140,7 +140,7 @@ impl World {
         // without these the property would hold by doing nothing.
         let markets = SYMBOLS
             .iter()
-            .map(|s| driftwatch::venue::MarketInfo {
+            .map(|s| driftwatch::venue::types::MarketInfo {
                 symbol: s.to_string(),
                 lot_size: Decimal::new(1, 2),
                 tick_size: Decimal::new(1, 2),

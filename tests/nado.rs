@@ -14,7 +14,7 @@ use driftwatch::plan::close::{CloseTarget, OrderSide};
 use driftwatch::sim::nado::{NadoSim, SimAddrs, SimConfig};
 use driftwatch::venue::nado::http::{Identity, RestClient};
 use driftwatch::venue::nado::sign::{self, Signer};
-use driftwatch::venue::Rest;
+use driftwatch::venue::registry::Rest;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
@@ -641,7 +641,7 @@ async fn queries_respect_the_shared_per_ip_budget() {
     assert!(g.sim.spend_query_weight(395));
     let err = rest.positions().await.unwrap_err();
     assert!(
-        matches!(err, driftwatch::venue::RestError::RateLimited { .. }),
+        matches!(err, driftwatch::venue::types::RestError::RateLimited { .. }),
         "a rate limit, never flat: {err:?}"
     );
     // The REST enum answers the same through the venue interface.

@@ -12,7 +12,7 @@ use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Timestam
 use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler};
 use driftwatch::replay::AccountSources;
 use driftwatch::rules::RuleSet;
-use driftwatch::venue::{RestSnapshot, StreamEvent, StreamStyle};
+use driftwatch::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 use driftwatch::view::StreamView;
 use rust_decimal::Decimal;
 

@@ -43,7 +43,7 @@ use crate::venue::nado;
 use crate::venue::pacifica::http::RestClient;
 use crate::venue::pacifica::parse::OrderError;
 use crate::venue::pacifica::sign::{self, Header, Keypair};
-use crate::venue::{Backoff, OrderFailure, RestError};
+use crate::venue::types::{Backoff, OrderFailure, RestError};
 
 /// How long a close waits out rate limits for its fresh read before it
 /// gives up (the polls share the budget; a close outranks them but is not
@@ -448,21 +448,21 @@ impl CloseKeys {
     /// The keys for `rest`'s venue from the close section (and, on Nado, the
     /// subaccount).
     pub fn load(
-        rest: &crate::venue::Rest,
-        nado: Option<&crate::config::NadoAccount>,
+        rest: &crate::venue::registry::Rest,
+        nado: Option<&crate::venue::nado::account::NadoAccount>,
         cfg: &crate::config::CloseConfig,
     ) -> Result<CloseKeys, String> {
         match (rest, nado) {
-            (crate::venue::Rest::Pacifica(_), _) => Keypair::from_base58(cfg.key.expose())
+            (crate::venue::registry::Rest::Pacifica(_), _) => Keypair::from_base58(cfg.key.expose())
                 .map(CloseKeys::Pacifica)
                 .map_err(|e| format!("close key: {e}")),
-            (crate::venue::Rest::Nado(_), Some(n)) => Ok(CloseKeys::Nado {
+            (crate::venue::registry::Rest::Nado(_), Some(n)) => Ok(CloseKeys::Nado {
                 signer: nado::sign::Signer::from_hex(cfg.key.expose()).map_err(|e| format!("close key: {e}"))?,
                 chain_id: n.chain_id,
                 endpoint: n.endpoint.parse().map_err(|_| "the Nado endpoint does not parse")?,
                 sender: n.subaccount.parse().map_err(|_| "the Nado subaccount does not parse")?,
             }),
-            (crate::venue::Rest::Nado(_), None) => Err("a Nado account without its subaccount".into()),
+            (crate::venue::registry::Rest::Nado(_), None) => Err("a Nado account without its subaccount".into()),
         }
     }
 }
@@ -470,7 +470,7 @@ impl CloseKeys {
 /// One account's close, as configured: the venue client, the keys and
 /// the close section.
 pub struct AccountClose<'a> {
-    pub rest: &'a crate::venue::Rest,
+    pub rest: &'a crate::venue::registry::Rest,
     /// The main account's address (Pacifica), or the owner (Nado).
     pub address: &'a str,
     pub keys: &'a CloseKeys,
@@ -493,7 +493,7 @@ pub async fn close_account(
 ) -> CloseOutcome {
     let cfg = a.close;
     match (a.rest, a.keys) {
-        (crate::venue::Rest::Pacifica(rest), CloseKeys::Pacifica(signer)) => {
+        (crate::venue::registry::Rest::Pacifica(rest), CloseKeys::Pacifica(signer)) => {
             let params = CloseParams {
                 account: a.address,
                 signer,
@@ -508,7 +508,7 @@ pub async fn close_account(
             close_capped(&venue, symbol, target, lot, client_order_id, journaled, a.cap).await
         }
         (
-            crate::venue::Rest::Nado(rest),
+            crate::venue::registry::Rest::Nado(rest),
             CloseKeys::Nado {
                 signer,
                 chain_id,

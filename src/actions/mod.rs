@@ -526,7 +526,7 @@ pub struct CloseDone {
 pub struct CloseAccount {
     pub venue: String,
     pub account: String,
-    pub rest: crate::venue::Rest,
+    pub rest: crate::venue::registry::Rest,
     pub address: String,
     /// The close section and its keys, parsed once.
     pub close: Option<(crate::config::CloseConfig, close::CloseKeys)>,

@@ -8,12 +8,12 @@
 //! never printed.
 
 pub mod duration;
+pub mod error;
 pub mod position;
 pub mod recover;
 pub mod secret;
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,25 +28,13 @@ use crate::botdb::raw::RawMapping;
 use crate::domain::VenueKind;
 use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
+use crate::venue::nado::account::NadoAccount;
+pub use crate::venue::types::StreamConfig;
 use duration::Dur;
+pub use error::{yaml_error, ConfigError};
 use position::PositionIndex;
 use rust_decimal::Decimal;
 pub use secret::{Env, ProcessEnv, Secret, SecretSource};
-
-/// One config problem, located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
-    }
-}
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -369,32 +357,6 @@ pub struct CloseConfig {
     pub cancel_orders_first: bool,
 }
 
-/// What a Nado account needs beyond the owner address.
-#[derive(Debug, Clone)]
-pub struct NadoAccount {
-    /// `0x` + 64 lowercase hex: owner ‖ name.
-    pub subaccount: String,
-    pub chain_id: u64,
-    /// Lowercase `0x` hex.
-    pub endpoint: String,
-    pub query_share: Decimal,
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamConfig {
-    /// JSON ping period; Pacifica drops a client silent for 60 s.
-    pub ping_interval: Duration,
-    /// No subscription ack within this = a failed subscription.
-    pub ack_timeout: Duration,
-    /// No frame at all (pongs included) within this = a dead link.
-    pub silence_timeout: Duration,
-    /// Reconnect before the venue's 24 h cut.
-    pub max_connection_age: Duration,
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    pub rest_timeout: Duration,
-}
-
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9733";
 /// Relative to the working directory; point it at a state directory in deployments.
 pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
@@ -402,6 +364,7 @@ pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
 fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
     match v {
         VenueKind::Pacifica => ("https://api.pacifica.fi/api/v1", "wss://ws.pacifica.fi/ws"),
+        VenueKind::Hyperliquid => ("https://api.hyperliquid.xyz", "wss://api.hyperliquid.xyz/ws"),
         VenueKind::Nado => (
             "https://gateway.prod.nado.xyz/v1",
             "wss://gateway.prod.nado.xyz/v1/subscribe",
@@ -447,23 +410,6 @@ pub fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<(Config, Vec<Conf
         Ok((config, v.warnings))
     } else {
         Err(LoadError::Invalid(v.errors))
-    }
-}
-
-/// A serde_yaml error as `file:line:col: message`, without serde_yaml's own
-/// " at line X column Y" suffix.
-pub fn yaml_error(file: &str, e: &serde_yaml::Error) -> ConfigError {
-    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-    let msg = e.to_string();
-    let msg = match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg,
-    };
-    ConfigError {
-        file: file.to_owned(),
-        line,
-        col,
-        message: msg,
     }
 }
 
@@ -874,6 +820,10 @@ impl Validator<'_> {
                     ),
                 ),
             },
+            VenueKind::Hyperliquid => self.error(
+                &format!("{p}.venue"),
+                "hyperliquid is not watched yet: so far only `driftwatch close --offline --venue hyperliquid` signs for it",
+            ),
             VenueKind::Nado => {
                 if a.address.parse::<alloy_primitives::Address>().is_err() {
                     self.error(
@@ -933,6 +883,7 @@ impl Validator<'_> {
                 match a.venue {
                     VenueKind::Pacifica => "must be at most 30s: Pacifica closes connections silent for 60s",
                     VenueKind::Nado => "must be at most 30s: Nado requires a ping frame at least every 30s",
+                    VenueKind::Hyperliquid => "must be at most 30s: Hyperliquid closes connections silent for 60s",
                 },
             );
         }
@@ -1077,6 +1028,8 @@ impl Validator<'_> {
                     ),
                     Ok(_) => {}
                 },
+                // Refused with the venue itself, above.
+                VenueKind::Hyperliquid => {}
                 VenueKind::Nado => match crate::venue::nado::sign::Signer::from_hex(key.expose()) {
                     Err(e) => self.error(&kp("key"), e),
                     Ok(k) if !raw.agent && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
@@ -1226,6 +1179,21 @@ impl Validator<'_> {
             endpoint: endpoint.to_ascii_lowercase(),
             query_share,
         })
+    }
+}
+
+impl AccountConfig {
+    /// The venue's parameters of this account: all an adapter is given.
+    pub fn link(&self) -> crate::venue::registry::VenueLink {
+        crate::venue::registry::VenueLink {
+            venue: self.venue,
+            address: self.address.clone(),
+            rest_url: self.rest_url.clone(),
+            ws_url: self.ws_url.clone(),
+            api_key: self.api_key.clone(),
+            stream: self.stream.clone(),
+            nado: self.nado.clone(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use serde::de::DeserializeOwned;
 
-use super::{yaml_error, ConfigError};
+use super::error::{yaml_error, ConfigError};
 
 /// At most this many problems are mended before the search stops.
 const MAX_ERRORS: usize = 50;

@@ -51,7 +51,7 @@ fn bad_configs_and_their_exact_messages() {
     let g = good();
     let cases: Vec<(String, Vec<&str>)> = vec![
         (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
-        (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected `pacifica` or `nado`"]),
+        (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected one of `pacifica`, `nado`, `hyperliquid`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
         (g.replace(ADDR, "not-base58!"), vec!["c.yaml:6:14: accounts[0].address: invalid Pacifica account \"not-base58!\": expected a base58 Ed25519 public key (32 bytes)"]),
@@ -220,6 +220,19 @@ fn a_nado_account_needs_rest_to_stay_fresh_across_two_of_its_polls() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
         e[0].contains("reconcile.rest_stale_after: must be longer than two REST polls of account \"hedge\": its query_share 0.25 of Nado's per-IP budget allows one every 1600 ms"),
+        "{e:?}"
+    );
+}
+
+/// Issue [hyperliquid]: the venue is known (the offline panic button signs
+/// for it) but not watched yet; `run` says so instead of failing later.
+#[test]
+fn hyperliquid_accounts_are_refused_until_the_venue_is_watched() {
+    let text = good().replace("venue: pacifica", "venue: hyperliquid");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].ends_with("accounts[0].venue: hyperliquid is not watched yet: so far only `driftwatch close --offline --venue hyperliquid` signs for it"),
         "{e:?}"
     );
 }

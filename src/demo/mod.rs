@@ -252,6 +252,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         Err(_) => any,
     };
     let key = dir.join("close-key");
+    if opts.venue == crate::domain::VenueKind::Hyperliquid {
+        anyhow::bail!("there is no Hyperliquid demo yet (issue `[hyperliquid]`)");
+    }
     let nado = opts.venue == crate::domain::VenueKind::Nado;
     let (mut text, urls, script) = if nado {
         let (sim, addrs) = NadoSim::start(NadoSimConfig::default(), any, sim_rx).await?;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Timestamp};
-use crate::venue::RestSnapshot;
+use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
 
 /// The last outcome of a polled source (REST or DB).

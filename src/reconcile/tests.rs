@@ -2,7 +2,7 @@ use std::str::FromStr;
 
 use super::*;
 use crate::domain::{DbRow, Position};
-use crate::venue::{StreamEvent, StreamStyle};
+use crate::venue::types::{StreamEvent, StreamStyle};
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()

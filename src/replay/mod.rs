@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{DbSnapshot, Timestamp};
 use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
 use crate::rules::{AccountState, Decision, Engine, Focus, RuleSet};
-use crate::venue::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
+use crate::venue::types::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::{Applied, StreamView, Verification};
 
 pub const FORMAT_VERSION: u32 = 1;

@@ -25,8 +25,8 @@ use serde::Deserialize;
 
 use super::{Action, Condition, DriftPair, Rule, RuleSet, Scope, Severity, Threshold};
 use crate::config::duration::Dur;
+use crate::config::error::ConfigError;
 use crate::config::position::PositionIndex;
-use crate::config::ConfigError;
 use crate::domain::Source;
 
 /// A rule-file problem, located.

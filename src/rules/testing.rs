@@ -30,7 +30,7 @@ use super::{AccountState, Engine, RuleSet};
 use crate::config::duration::Dur;
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Timestamp};
 use crate::reconcile::{AccountInputs, Policy, Polled, Reconciler};
-use crate::venue::{RestSnapshot, StreamEvent, StreamStyle};
+use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::StreamView;
 
 #[derive(Debug, Deserialize)]

@@ -55,7 +55,7 @@ use yawc::{Frame, OpCode, WebSocket};
 
 use crate::venue::nado::parse::to_x18;
 use crate::venue::nado::sign::{self, OrderParams, RecoverError};
-use crate::venue::RateBudget;
+use crate::venue::types::RateBudget;
 
 pub use super::pacifica::RestFault;
 

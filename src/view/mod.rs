@@ -13,7 +13,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use crate::domain::{same_size, Position, PositionKey, Timestamp};
-use crate::venue::{RestSnapshot, StreamEvent, StreamStyle};
+use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 
 /// The state of the link behind the view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::parse::{self, NadoError, Products};
-use crate::venue::{MarketInfo, OrderFailure, RateBudget, RestError, RestSnapshot};
+use crate::venue::types::{MarketInfo, OrderFailure, RateBudget, RestError, RestSnapshot};
 
 use super::limits::weight;
 

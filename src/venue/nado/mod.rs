@@ -3,6 +3,7 @@
 //! permessage-deflate WebSocket; REST `subaccount_info` + `isolated_positions`
 //! for verification; EIP-712 signed reduce-only IOC closes.
 
+pub mod account;
 pub mod http;
 pub mod limits;
 pub mod models;

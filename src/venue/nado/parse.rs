@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::models::{self, Envelope, Event};
 use crate::domain::{Leg, Position, PositionKey};
-use crate::venue::{MarketInfo, OrderFailure, RestSnapshot, StreamEvent};
+use crate::venue::types::{MarketInfo, OrderFailure, RestSnapshot, StreamEvent};
 
 /// One perp market, from the `symbols` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn a_duplicate_position_change_changes_nothing() {
         use crate::domain::Timestamp;
-        use crate::venue::StreamStyle;
+        use crate::venue::types::StreamStyle;
         use crate::view::StreamView;
         let p = products();
         let WsFrame::Event(ev) = ws_frame(&fixture("ws_position_change.json"), &p).unwrap() else {

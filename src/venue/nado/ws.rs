@@ -26,8 +26,9 @@ use tokio::time::{sleep_until, Instant};
 use yawc::{Frame, OpCode, Options, WebSocket};
 
 use super::parse::{self, Products, WsFrame};
-use crate::config::StreamConfig;
-use crate::venue::{Backoff, Reconnect, SessionEnd as End, StreamEvent};
+use crate::venue::reconnect::{Reconnect, SessionEnd as End};
+use crate::venue::types::StreamConfig;
+use crate::venue::types::{Backoff, StreamEvent};
 
 pub struct StreamParams {
     pub url: String,

@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::parse;
-use crate::config::Secret;
-use crate::venue::{MarketInfo, RestError, RestSnapshot};
+use crate::config::secret::Secret;
+use crate::venue::types::{MarketInfo, RestError, RestSnapshot};
 
 #[derive(Debug, Clone)]
 pub struct RestClient {

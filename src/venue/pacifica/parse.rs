@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::models::{RestMarket, RestPosition, WsPosition, WsTrade};
 use crate::domain::{Position, PositionKey};
-use crate::venue::{MarketInfo, ParseError, RestError, RestSnapshot, StreamEvent};
+use crate::venue::types::{MarketInfo, ParseError, RestError, RestSnapshot, StreamEvent};
 
 /// `bid` is long, `ask` is short; the amount is always positive on the wire.
 fn signed(side: &str, amount: Decimal) -> Result<Decimal, ParseError> {

@@ -22,8 +22,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::parse::{self, WsFrame};
-use crate::config::{Secret, StreamConfig};
-use crate::venue::{Backoff, Reconnect, SessionEnd as End, StreamEvent};
+use crate::config::secret::Secret;
+use crate::venue::reconnect::{Reconnect, SessionEnd as End};
+use crate::venue::types::StreamConfig;
+use crate::venue::types::{Backoff, StreamEvent};
 
 pub struct StreamParams {
     pub url: String,

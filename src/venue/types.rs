@@ -1,0 +1,309 @@
+//! The venue-neutral types: what every exchange adapter delivers, and the
+//! errors and limits they share. Pure: no I/O, and nothing is imported
+//! from above `domain`.
+//!
+//! Every adapter lives in `venue/<name>/` with the same four files:
+//! - `models.rs`: serde wire types; they never leave the folder;
+//! - `parse.rs`: wire bytes to the types below; pure and unit-tested against
+//!   the documented examples;
+//! - `http.rs`: the REST client ([`RestSnapshot`], [`MarketInfo`]);
+//! - `ws.rs`: the stream task that emits [`StreamEvent`]s.
+//!
+//! The types are shaped for the venues that come next as well:
+//! - streams that send the whole open set in every frame (Pacifica,
+//!   Hyperliquid) emit [`StreamEvent::Snapshot`]; streams that send one
+//!   symbol at a time, where a closed position arrives as size zero (Nado,
+//!   Binance), emit [`StreamEvent::Update`]; [`StreamStyle`] tells the view
+//!   which to expect;
+//! - `seq` is the venue's sequence number where it has one (Pacifica `li`);
+//! - hedge-mode legs are separate [`crate::domain::PositionKey`]s.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use crate::domain::Position;
+
+/// How a venue's position stream describes state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamStyle {
+    /// Every frame is the complete set of open positions; a symbol missing
+    /// from a frame is closed. The first frame after subscribing is the
+    /// baseline.
+    FullSnapshots,
+    /// Each frame carries one key's new absolute size; zero means closed.
+    /// Nothing is replayed after a reconnect, so the baseline is a REST read.
+    PerKeyUpdates,
+}
+
+/// What a stream task reports to the core. The task stamps nothing: the
+/// core reads the clock when the event arrives.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// The socket is open and the subscriptions are sent.
+    Connected,
+    /// The venue acknowledged the position subscription.
+    Subscribed,
+    /// The complete open set (full-snapshot venues).
+    Snapshot { positions: Vec<Position>, seq: Option<u64> },
+    /// One key's new absolute size (per-key venues); zero is closed.
+    Update { position: Position, seq: Option<u64> },
+    /// Something changed these symbols without the bot (liquidation, ADL):
+    /// the core asks REST to verify them now.
+    Dirty { symbols: Vec<String>, cause: String },
+    /// A frame that proves the link is alive (pong, other channels).
+    Alive,
+    /// The socket is gone; the view is untrusted until it is rebuilt.
+    Disconnected { reason: String },
+}
+
+/// A successful REST read of an account's open positions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RestSnapshot {
+    pub positions: Vec<Position>,
+    /// The venue's sequence number at the time of the read, if it has one.
+    pub seq: Option<u64>,
+}
+
+/// Lot and tick size of one market, from the venue's market-info endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MarketInfo {
+    pub symbol: String,
+    pub lot_size: Decimal,
+    pub tick_size: Decimal,
+}
+
+/// Why a REST call gave no usable answer. None of these ever means "flat".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RestError {
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    #[error("HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("venue error code {code}: {message}")]
+    Venue { code: i64, message: String },
+    #[error("timed out")]
+    Timeout,
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("undecodable response: {0}")]
+    Decode(String),
+}
+
+impl RestError {
+    /// The label used in `driftwatch_rest_errors_total{kind}`: a small fixed set.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RestError::RateLimited { .. } => "rate_limited",
+            RestError::Http { status, .. } if *status >= 500 => "http_5xx",
+            RestError::Http { .. } => "http_4xx",
+            RestError::Venue { .. } => "venue",
+            RestError::Timeout => "timeout",
+            RestError::Transport(_) => "transport",
+            RestError::Decode(_) => "decode",
+        }
+    }
+
+    pub const KINDS: [&'static str; 7] = [
+        "rate_limited",
+        "http_5xx",
+        "http_4xx",
+        "venue",
+        "timeout",
+        "transport",
+        "decode",
+    ];
+}
+
+/// Why a venue refused (or may not have taken) a reduce-only close order,
+/// in the terms the close loop acts on. Each adapter maps its own codes here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OrderFailure {
+    /// Nothing to reduce: the position is already flat (Pacifica 23/422).
+    #[error("no position to reduce: {0}")]
+    AlreadyFlat(String),
+    /// The venue has this very order already: an earlier try landed
+    /// (Pacifica 36 duplicate client order id, Nado 2013 digest exists).
+    #[error("an earlier try landed: {0}")]
+    Landed(String),
+    /// The order no longer fits the position (too big, wrong side, would
+    /// increase it): read the position again and re-size.
+    #[error("order does not fit the position: {0}")]
+    Resize(String),
+    /// A taker order that found nothing to trade with at its worst price
+    /// (Nado 2056 IOC does not cross, 2031 FOK not filled): re-price, retry.
+    #[error("not filled at the worst price: {0}")]
+    NoFill(String),
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    /// A 5xx, timeout, transport error or venue maintenance: the order may or
+    /// may not have landed.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Any other refusal: final.
+    #[error("rejected: {0}")]
+    Rejected(String),
+}
+
+/// A frame or body the adapter could not understand.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+/// A client-side weight budget over sliding windows, for venues whose
+/// limits are weights per window and are shared with the bot (Nado: 2400 per
+/// minute and 400 per 10 s per IP for queries). Pure: the caller passes `now`.
+#[derive(Debug, Clone)]
+pub struct RateBudget {
+    /// (window length, weight allowed in it).
+    limits: Vec<(Duration, u32)>,
+    spent: std::collections::VecDeque<(std::time::Instant, u32)>,
+}
+
+impl RateBudget {
+    pub fn new(limits: &[(Duration, u32)]) -> RateBudget {
+        RateBudget {
+            limits: limits.to_vec(),
+            spent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// (window length, weight allowed in it), as configured.
+    pub fn limits(&self) -> &[(Duration, u32)] {
+        &self.limits
+    }
+
+    /// Spends `weight` at `now` if every window has room; otherwise says how
+    /// long until it would (nothing is spent).
+    pub fn try_spend(&mut self, now: std::time::Instant, weight: u32) -> Result<(), Duration> {
+        let longest = self.limits.iter().map(|l| l.0).max().unwrap_or_default();
+        while let Some(&(at, _)) = self.spent.front() {
+            if now.duration_since(at) >= longest {
+                self.spent.pop_front();
+            } else {
+                break;
+            }
+        }
+        let mut wait = Duration::ZERO;
+        for &(window, limit) in &self.limits {
+            let mut used: u32 = self
+                .spent
+                .iter()
+                .filter(|(at, _)| now.duration_since(*at) < window)
+                .map(|(_, w)| w)
+                .sum();
+            if used + weight <= limit {
+                continue;
+            }
+            // Free the oldest entries in this window until the weight fits.
+            for &(at, w) in self.spent.iter().filter(|(at, _)| now.duration_since(*at) < window) {
+                used -= w;
+                if used + weight <= limit {
+                    wait = wait.max(window - now.duration_since(at));
+                    break;
+                }
+            }
+            if used + weight > limit {
+                // Heavier than the window allows at all: the window length.
+                wait = wait.max(window);
+            }
+        }
+        if wait.is_zero() {
+            self.spent.push_back((now, weight));
+            Ok(())
+        } else {
+            Err(wait)
+        }
+    }
+}
+
+/// Jittered exponential back-off, shared by every reconnect and retry loop.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay: a uniform draw from [cap/2, cap] where cap doubles
+    /// each attempt up to `max` ("equal jitter": never hammers, never zero).
+    pub fn next_delay(&mut self, unit_random: f64) -> Duration {
+        let factor = 2u32.saturating_pow(self.attempt.min(20));
+        self.attempt = self.attempt.saturating_add(1);
+        let cap = self.initial.saturating_mul(factor).min(self.max);
+        let half = cap / 2;
+        half + half.mul_f64(unit_random.clamp(0.0, 1.0))
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// An account's stream and REST timing (from the config).
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// JSON ping period; Pacifica drops a client silent for 60 s.
+    pub ping_interval: Duration,
+    /// No subscription ack within this = a failed subscription.
+    pub ack_timeout: Duration,
+    /// No frame at all (pongs included) within this = a dead link.
+    pub silence_timeout: Duration,
+    /// Reconnect before the venue's 24 h cut.
+    pub max_connection_age: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub rest_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(b.next_delay(1.0), Duration::from_millis(100));
+        assert_eq!(b.next_delay(1.0), Duration::from_millis(200));
+        assert_eq!(b.next_delay(0.0), Duration::from_millis(200));
+        for _ in 0..10 {
+            b.next_delay(1.0);
+        }
+        assert_eq!(b.next_delay(1.0), Duration::from_secs(1));
+        b.reset();
+        assert_eq!(b.next_delay(0.0), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn rate_budget_waits_for_the_oldest_spend_to_leave_the_window() {
+        let t0 = std::time::Instant::now();
+        let mut b = RateBudget::new(&[(Duration::from_secs(10), 12), (Duration::from_secs(60), 30)]);
+        assert_eq!(b.try_spend(t0, 10), Ok(()));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(1), 2), Ok(()));
+        // 12 spent in the 10 s window: the next waits for the first (at t0) to expire.
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(2), 1), Err(Duration::from_secs(8)));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(10), 10), Ok(()));
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(20), 8), Ok(()));
+        // 30 in the minute: full until t0 + 60 s.
+        assert_eq!(
+            b.try_spend(t0 + Duration::from_secs(21), 1),
+            Err(Duration::from_secs(39))
+        );
+        assert_eq!(b.try_spend(t0 + Duration::from_secs(60), 1), Ok(()));
+        assert!(
+            b.try_spend(t0, 100).is_err(),
+            "a weight above a window's limit never fits"
+        );
+    }
+}
