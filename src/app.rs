@@ -159,7 +159,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         .accounts
         .iter()
         .map(|a| AccountLabels {
-            venue: a.venue.as_str(),
+            venue: a.link.venue.as_str(),
             account: &a.name,
         })
         .collect();
@@ -182,12 +182,12 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         let poll_now = Arc::new(Notify::new());
         let (corroborate, corroborate_rx) = watch::channel(Vec::new());
         let rest =
-            crate::venue::registry::Rest::for_account(&acc.link()).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
+            crate::venue::registry::Rest::for_account(&acc.link).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
         let resync = Arc::new(Notify::new());
         // stream/<account>
         {
             let tx = tx.clone();
-            let (name, link, rest, resync) = (acc.name.clone(), acc.link(), rest.clone(), resync.clone());
+            let (name, link, rest, resync) = (acc.name.clone(), acc.link.clone(), rest.clone(), resync.clone());
             let shutdown = shutdown_rx.clone();
             // The stream's own lines (Stream lost, ...) carry the account's configured name.
             let span = tracing::info_span!("stream", account = %name);
@@ -220,7 +220,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                 corroborate_rx,
                 tx.clone(),
                 metrics.clone(),
-                acc.venue.as_str(),
+                acc.link.venue.as_str(),
                 acc.name.clone(),
                 shutdown_rx.clone(),
             ),
@@ -240,7 +240,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         accounts.push(AccountState {
             cfg: acc.clone(),
             policy: config.policy_for(acc),
-            src: AccountSources::new(crate::venue::registry::stream_style(acc.venue)),
+            src: AccountSources::new(crate::venue::registry::stream_style(acc.link.venue)),
             poll_now,
             corroborate,
             correct: acc.correct.clone(),
@@ -257,17 +257,17 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         });
         let close = match &acc.close {
             Some(c) => {
-                let keys = actions::close::CloseKeys::load(&rest, acc.nado.as_ref(), c)
+                let keys = actions::close::CloseKeys::load(&rest, acc.link.nado.as_ref(), c)
                     .map_err(|e| anyhow::anyhow!("accounts.{}.close: {e}", acc.name))?;
                 Some((c.clone(), keys))
             }
             None => None,
         };
         close_accounts.push(actions::CloseAccount {
-            venue: acc.venue.as_str().to_owned(),
+            venue: acc.link.venue.as_str().to_owned(),
             account: acc.name.clone(),
             rest,
-            address: acc.address.clone(),
+            address: acc.link.address.clone(),
             close,
         });
     }
@@ -295,7 +295,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         .accounts
         .iter()
         .map(|a| actions::AccountTarget {
-            venue: a.venue.as_str().to_owned(),
+            venue: a.link.venue.as_str().to_owned(),
             account: a.name.clone(),
             mapping: a.mapping.clone(),
             archive: a.archive_table.clone(),
@@ -445,8 +445,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                     .iter()
                     .map(|a| crate::replay::RecordedAccount {
                         name: a.name.clone(),
-                        venue: a.venue.as_str().to_owned(),
-                        style: crate::venue::registry::stream_style(a.venue),
+                        venue: a.link.venue.as_str().to_owned(),
+                        style: crate::venue::registry::stream_style(a.link.venue),
                         policy: config.policy_for(a),
                     })
                     .collect(),
@@ -782,7 +782,7 @@ async fn db_poller(
             id: "mapping_invalid".to_owned(),
             severity: crate::notify::Severity::Critical,
             status,
-            venue: acc.venue.as_str().to_owned(),
+            venue: acc.link.venue.as_str().to_owned(),
             account: acc.name.clone(),
             subject: String::new(),
             summary,
@@ -815,7 +815,7 @@ async fn db_poller(
     loop {
         for (account, acc) in config.accounts.iter().enumerate() {
             let started = tokio::time::Instant::now();
-            let labels = [acc.venue.as_str(), acc.name.as_str()];
+            let labels = [acc.link.venue.as_str(), acc.name.as_str()];
             let result = match &sources[account] {
                 BotSource::Api(api) => api.read(&acc.mapping).await,
                 BotSource::Table(db, timeout) if !fits[account] => match fitting(db, acc, *timeout).await {
@@ -1060,7 +1060,7 @@ impl Core {
     fn apply(&mut self, account: usize, observed: &Observed, now: Timestamp) -> Effect {
         let m = &self.metrics;
         let a = &mut self.accounts[account];
-        let (venue, name) = (a.cfg.venue.as_str(), a.cfg.name.as_str());
+        let (venue, name) = (a.cfg.link.venue.as_str(), a.cfg.name.as_str());
         let was_down = a.src.view.link() == crate::view::Link::Down;
         let rest_was_usable = a
             .src
@@ -1258,7 +1258,7 @@ impl Core {
             .iter()
             .filter_map(|a| {
                 a.last_report.as_ref().map(|r| crate::rules::AccountState {
-                    venue: a.cfg.venue.as_str(),
+                    venue: a.cfg.link.venue.as_str(),
                     account: &a.cfg.name,
                     report: r,
                     marks: &a.src.marks,
@@ -1369,7 +1369,7 @@ impl Core {
     fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
         let a = &self.accounts[account];
         self.metrics
-            .close_finished(a.cfg.venue.as_str(), &a.cfg.name, symbol, "refused");
+            .close_finished(a.cfg.link.venue.as_str(), &a.cfg.name, symbol, "refused");
         tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
         let _ = self.pages.send(Page {
             status: crate::notify::Status::Firing,
@@ -1567,13 +1567,13 @@ impl Core {
             let report = Arc::new(report);
             let a = &self.accounts[i];
             published.push(crate::metrics::Published {
-                venue: a.cfg.venue.as_str().to_owned(),
+                venue: a.cfg.link.venue.as_str().to_owned(),
                 account: a.cfg.name.clone(),
                 report: report.clone(),
             });
             accounts.push(AccountSnapshot {
                 name: a.cfg.name.clone(),
-                venue: a.cfg.venue.as_str().to_owned(),
+                venue: a.cfg.link.venue.as_str().to_owned(),
                 report,
                 corrections: a.last_corrections.clone(),
                 closes: a.last_close.clone(),

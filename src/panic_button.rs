@@ -54,7 +54,7 @@ pub async fn run(
     if symbols.is_empty() && !all {
         return fail("name the symbols to close, or --all".into());
     }
-    let rest = match Rest::for_account(&acc.link()) {
+    let rest = match Rest::for_account(&acc.link) {
         Ok(r) => r,
         Err(e) => return fail(e.to_string()),
     };
@@ -74,13 +74,13 @@ pub async fn run(
         symbols.to_vec()
     };
     let armed = close.armed && !dry_run;
-    let keys = match CloseKeys::load(&rest, acc.nado.as_ref(), close) {
+    let keys = match CloseKeys::load(&rest, acc.link.nado.as_ref(), close) {
         Ok(k) => k,
         Err(e) => return fail(e),
     };
     let params = AccountClose {
         rest: &rest,
-        address: &acc.address,
+        address: &acc.link.address,
         keys: &keys,
         close,
         armed,
@@ -107,7 +107,7 @@ pub async fn run(
             correlation_id: cloid.clone(),
             created_at: clock::now(),
             kind: crate::journal::Kind::EmergencyClose,
-            venue: acc.venue.as_str().into(),
+            venue: acc.link.venue.as_str().into(),
             account: acc.name.clone(),
             symbol: symbol.clone(),
             op: "close_position".into(),

@@ -29,6 +29,7 @@ use crate::domain::VenueKind;
 use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
 use crate::venue::nado::account::NadoAccount;
+pub use crate::venue::registry::VenueLink;
 pub use crate::venue::types::StreamConfig;
 use duration::Dur;
 pub use error::{yaml_error, ConfigError};
@@ -320,22 +321,14 @@ pub struct BotDbConfig {
 pub struct AccountConfig {
     /// The label used in metrics and logs.
     pub name: String,
-    pub venue: VenueKind,
-    /// The venue's account address (Pacifica: the main account's base58
-    /// key; Nado: the subaccount owner's 0x address).
-    pub address: String,
-    pub rest_url: String,
-    pub ws_url: String,
-    pub api_key: Option<Secret>,
-    pub stream: StreamConfig,
+    /// The venue's side: all its adapter is given.
+    pub link: VenueLink,
     pub mapping: Mapping,
     pub correct: CorrectionPolicy,
     /// driftwatch's archive table in the bot's database.
     pub archive_table: TableName,
     /// How to send reduce-only closes; `None`: this account cannot be closed.
     pub close: Option<CloseConfig>,
-    /// Set for (and only for) `venue: nado`.
-    pub nado: Option<NadoAccount>,
     /// The bot is read over its HTTP API, not `bot_db` (corrections off).
     pub bot_api: Option<BotApiConfig>,
 }
@@ -604,7 +597,7 @@ impl Validator<'_> {
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let p = format!("accounts[{i}]");
             if let Some(acc) = self.account(&p, a, env, &mut names) {
-                if let Some(n) = &acc.nado {
+                if let Some(n) = &acc.link.nado {
                     // Polls go no faster than the account's share of Nado's
                     // budget sustains: REST must stay fresh across two of
                     // them, or it goes stale between polls.
@@ -1071,17 +1064,19 @@ impl Validator<'_> {
         };
         Some(AccountConfig {
             name: a.name,
-            venue: a.venue,
-            address: a.address,
-            rest_url: rest_url.trim_end_matches('/').to_owned(),
-            ws_url,
-            api_key,
-            stream,
+            link: VenueLink {
+                venue: a.venue,
+                address: a.address,
+                rest_url: rest_url.trim_end_matches('/').to_owned(),
+                ws_url,
+                api_key,
+                stream,
+                nado,
+            },
             mapping: mapping?,
             correct,
             archive_table: archive_table?,
             close,
-            nado,
             bot_api,
         })
     }
@@ -1182,26 +1177,11 @@ impl Validator<'_> {
     }
 }
 
-impl AccountConfig {
-    /// The venue's parameters of this account: all an adapter is given.
-    pub fn link(&self) -> crate::venue::registry::VenueLink {
-        crate::venue::registry::VenueLink {
-            venue: self.venue,
-            address: self.address.clone(),
-            rest_url: self.rest_url.clone(),
-            ws_url: self.ws_url.clone(),
-            api_key: self.api_key.clone(),
-            stream: self.stream.clone(),
-            nado: self.nado.clone(),
-        }
-    }
-}
-
 impl Config {
     /// The reconcile policy for one account (its stream's silence timeout).
     pub fn policy_for(&self, account: &AccountConfig) -> Policy {
         Policy {
-            stream_silence_after: account.stream.silence_timeout,
+            stream_silence_after: account.link.stream.silence_timeout,
             ..self.policy.clone()
         }
     }

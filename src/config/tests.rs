@@ -36,7 +36,7 @@ fn a_minimal_config_gets_safe_defaults() {
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
     assert!(c.listen.ip().is_loopback());
-    assert_eq!(c.accounts[0].rest_url, "https://api.pacifica.fi/api/v1");
+    assert_eq!(c.accounts[0].link.rest_url, "https://api.pacifica.fi/api/v1");
     let db = c.bot_db.as_ref().unwrap();
     assert_eq!(db.dialect, Dialect::Postgres);
     assert_eq!(format!("{:?}", db.url), "***");
@@ -100,7 +100,7 @@ fn nado_accounts_and_their_exact_messages() {
         )
     };
     let (c, _) = parse(&nado(""), Path::new("c.yaml"), &env()).unwrap();
-    let n = c.accounts[0].nado.as_ref().unwrap();
+    let n = c.accounts[0].link.nado.as_ref().unwrap();
     assert_eq!(
         n.subaccount,
         "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000"
