@@ -35,6 +35,8 @@ pub struct AccountStatus {
     pub rules: Vec<RuleStatus>,
     pub last_correction: Option<String>,
     pub last_close: Option<String>,
+    /// Bot rows the mapping does not place on the venue: `SYMBOL (row KEY)`.
+    pub unmapped: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,6 +141,11 @@ pub fn status(snap: Option<&Snapshot>, recent: Vec<Action>) -> Status {
                 .collect(),
             last_correction: a.corrections.clone(),
             last_close: a.closes.clone(),
+            unmapped: a
+                .unmapped
+                .iter()
+                .map(|u| format!("{} (row {})", u.symbol, u.row_key))
+                .collect(),
         })
         .collect();
     Status {
@@ -261,6 +268,13 @@ pub fn html(s: &Status) -> String {
                 );
             }
             o.push_str("</ul>");
+        }
+        if !a.unmapped.is_empty() {
+            let _ = write!(
+                o,
+                "<p class=\"bad\">Unmapped bot rows (no venue market; never corrected or closed): {}</p>",
+                esc(&a.unmapped.join(", "))
+            );
         }
         let _ = write!(
             o,

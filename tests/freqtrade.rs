@@ -314,6 +314,10 @@ async fn a_mapping_that_cannot_work_is_refused_and_unplaced_rows_are_left_alone(
     assert_eq!(row(&s, "ETH").unwrap().db.believed(), Some(Decimal::ZERO));
     let table = driftwatch::table::render(&s, s.at);
     assert!(table.contains("UNMAPPED rows"), "{table}");
+    // The status page and its JSON say so too.
+    let page = driftwatch::status::status(Some(&s), Vec::new());
+    assert_eq!(page.accounts[0].unmapped.len(), 5);
+    assert!(driftwatch::status::html(&page).contains("Unmapped bot rows"));
     assert!(table.contains("BTC/USDC:USDC (row 1)"), "{table}");
     // Three more DB reads later (each would have planned), nothing is closed.
     let reads = || sample(&app.metrics.render(), "driftwatch_db_poll_duration_seconds_count").unwrap_or(0.0);
