@@ -1,0 +1,321 @@
+//! Hyperliquid's `/info` answers into venue-neutral data
+//! (shared/venues/hyperliquid.md §2, §3), and the worst price of a close
+//! (§3.4, §5.2). Pure: bytes in, decimals out; never a float.
+//!
+//! Numbers arrive as decimal strings, sometimes as JSON numbers (the
+//! reference says to accept both); both are read exactly. A body that is
+//! not the documented shape (an error envelope, `null`, a 422's plain text)
+//! is an error, never "no positions".
+
+use std::collections::BTreeMap;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{Position, PositionKey};
+use crate::venue::types::{MarketInfo, RestError, RestSnapshot};
+
+fn decode(e: impl std::fmt::Display) -> RestError {
+    RestError::Decode(e.to_string())
+}
+
+/// The body of a 200, or the status as an error (a 429 is the caller's:
+/// it reads the headers).
+fn ok_body(status: u16, body: &[u8]) -> Result<Value, RestError> {
+    if status != 200 {
+        let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        return Err(RestError::Http { status, message: text });
+    }
+    serde_json::from_slice(body).map_err(decode)
+}
+
+/// A decimal given as a string or a JSON number.
+fn number(v: &Value, what: &str) -> Result<Decimal, RestError> {
+    match v {
+        Value::String(s) => s
+            .parse::<Decimal>()
+            .map_err(|_| decode(format!("{what} {s:?} is not a decimal"))),
+        Value::Number(n) => n
+            .to_string()
+            .parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .map_err(|_| decode(format!("{what} {n} is not a decimal"))),
+        other => Err(decode(format!("{what} is {other}, not a number"))),
+    }
+}
+
+/// `clearinghouseState` → the account's open positions (one-way: one net
+/// position per coin; `szi` signed). A position of size zero is flat.
+pub fn clearinghouse_state(status: u16, body: &[u8]) -> Result<RestSnapshot, RestError> {
+    let v = ok_body(status, body)?;
+    let Some(list) = v.get("assetPositions").and_then(Value::as_array) else {
+        return Err(decode("clearinghouseState without assetPositions"));
+    };
+    let mut positions = Vec::with_capacity(list.len());
+    for item in list {
+        let p = item
+            .get("position")
+            .ok_or_else(|| decode("an assetPositions entry without position"))?;
+        let coin = p
+            .get("coin")
+            .and_then(Value::as_str)
+            .ok_or_else(|| decode("a position without coin"))?;
+        let size = number(p.get("szi").unwrap_or(&Value::Null), "szi")?;
+        if size.is_zero() {
+            continue;
+        }
+        let entry_price = match p.get("entryPx") {
+            None | Some(Value::Null) => None,
+            Some(e) => Some(number(e, "entryPx")?),
+        };
+        positions.push(Position {
+            key: PositionKey::net(coin),
+            size,
+            entry_price,
+        });
+    }
+    Ok(RestSnapshot { positions, seq: None })
+}
+
+/// One perp market of `meta`: its asset id (its index in the universe, on
+/// the main dex) and size decimals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Market {
+    pub coin: String,
+    pub asset: u32,
+    pub sz_decimals: u32,
+    pub delisted: bool,
+}
+
+impl Market {
+    /// The lot: 10^-szDecimals.
+    pub fn lot(&self) -> Decimal {
+        Decimal::new(1, self.sz_decimals)
+    }
+
+    /// The finest price step a perp allows (6 − szDecimals decimals; the
+    /// 5-significant-figure rule is [`worst_price`]'s).
+    pub fn tick(&self) -> Decimal {
+        Decimal::new(1, 6u32.saturating_sub(self.sz_decimals))
+    }
+}
+
+#[derive(Deserialize)]
+struct UniverseItem {
+    name: String,
+    #[serde(rename = "szDecimals")]
+    sz_decimals: u32,
+    #[serde(default, rename = "isDelisted")]
+    is_delisted: bool,
+}
+
+/// `meta` → the perp universe, in order (the index is the asset id).
+pub fn meta(status: u16, body: &[u8]) -> Result<Vec<Market>, RestError> {
+    universe(&ok_body(status, body)?)
+}
+
+fn universe(v: &Value) -> Result<Vec<Market>, RestError> {
+    let items: Vec<UniverseItem> = serde_json::from_value(
+        v.get("universe")
+            .cloned()
+            .ok_or_else(|| decode("meta without universe"))?,
+    )
+    .map_err(decode)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, u)| {
+            if u.sz_decimals > 6 {
+                return Err(decode(format!("{}: szDecimals {} above 6", u.name, u.sz_decimals)));
+            }
+            Ok(Market {
+                coin: u.name,
+                asset: u32::try_from(i).map_err(decode)?,
+                sz_decimals: u.sz_decimals,
+                delisted: u.is_delisted,
+            })
+        })
+        .collect()
+}
+
+/// The markets as every venue gives them (delisted coins left out: nothing
+/// is traded there, so a bot row for one is unmapped).
+pub fn market_infos(markets: &[Market]) -> Vec<MarketInfo> {
+    markets
+        .iter()
+        .filter(|m| !m.delisted)
+        .map(|m| MarketInfo {
+            symbol: m.coin.clone(),
+            lot_size: m.lot(),
+            tick_size: m.tick(),
+        })
+        .collect()
+}
+
+/// `metaAndAssetCtxs` → the universe and each coin's mark price.
+pub fn meta_and_asset_ctxs(status: u16, body: &[u8]) -> Result<(Vec<Market>, BTreeMap<String, Decimal>), RestError> {
+    let v = ok_body(status, body)?;
+    let (Some(meta), Some(ctxs)) = (v.get(0), v.get(1).and_then(Value::as_array)) else {
+        return Err(decode("metaAndAssetCtxs is not [meta, ctxs]"));
+    };
+    let markets = universe(meta)?;
+    if ctxs.len() != markets.len() {
+        return Err(decode(format!(
+            "{} asset contexts for {} markets",
+            ctxs.len(),
+            markets.len()
+        )));
+    }
+    let mut marks = BTreeMap::new();
+    for (m, ctx) in markets.iter().zip(ctxs) {
+        if let Some(px) = ctx.get("markPx").filter(|p| !p.is_null()) {
+            marks.insert(m.coin.clone(), number(px, "markPx")?);
+        }
+    }
+    Ok((markets, marks))
+}
+
+/// The worst price of a close as the SDK's `_slippage_price` makes it:
+/// `mid × (1 ± slippage)`, rounded to 5 significant figures, then to
+/// `6 − szDecimals` decimals (an integer price is always valid).
+pub fn worst_price(mid: Decimal, is_buy: bool, slippage: Decimal, sz_decimals: u32) -> Option<Decimal> {
+    if mid <= Decimal::ZERO || slippage < Decimal::ZERO || slippage >= Decimal::ONE {
+        return None;
+    }
+    let px = if is_buy {
+        mid * (Decimal::ONE + slippage)
+    } else {
+        mid * (Decimal::ONE - slippage)
+    };
+    let px = px.round_sf_with_strategy(5, RoundingStrategy::MidpointNearestEven)?;
+    let px = px.round_dp_with_strategy(6u32.saturating_sub(sz_decimals), RoundingStrategy::MidpointNearestEven);
+    (px > Decimal::ZERO).then(|| px.normalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    /// The reference's example (§3.1), and a short, a flat and a numeric one.
+    #[test]
+    fn positions_from_clearinghouse_state() {
+        let body = br#"{"assetPositions":[{"type":"oneWay","position":{
+            "coin":"ETH","szi":"0.0335","entryPx":"2986.3","positionValue":"100.02765",
+            "unrealizedPnl":"-0.0134","returnOnEquity":"-0.0026789","liquidationPx":"2866.26936529",
+            "marginUsed":"4.967826","maxLeverage":50,
+            "leverage":{"type":"isolated","value":20,"rawUsd":"-95.059824"},
+            "cumFunding":{"allTime":"514.085417","sinceOpen":"0.0","sinceChange":"0.0"}}},
+            {"type":"oneWay","position":{"coin":"BTC","szi":"-0.00120","entryPx":"97000.5","liquidationPx":null}},
+            {"type":"oneWay","position":{"coin":"SOL","szi":"0.0","entryPx":"150"}},
+            {"type":"oneWay","position":{"coin":"kPEPE","szi":-12000,"entryPx":0.0123}}],
+            "marginSummary":{"accountValue":"1"},"withdrawable":"1","time":1708622398623}"#;
+        let snap = clearinghouse_state(200, body).unwrap();
+        let got: Vec<(String, String)> = snap
+            .positions
+            .iter()
+            .map(|p| (p.key.symbol.clone(), p.size.normalize().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("ETH".into(), "0.0335".into()),
+                ("BTC".into(), "-0.0012".into()),
+                ("kPEPE".into(), "-12000".into())
+            ]
+        );
+        assert_eq!(snap.positions[0].entry_price, Some(d("2986.3")));
+        assert_eq!(
+            clearinghouse_state(200, br#"{"assetPositions":[],"time":1}"#)
+                .unwrap()
+                .positions,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn an_answer_that_is_not_the_documented_shape_is_never_flat() {
+        for (status, body) in [
+            (
+                200,
+                &br#"{"status":"err","response":"User or API Wallet 0xabc does not exist."}"#[..],
+            ),
+            (200, b"null"),
+            (422, b"Failed to deserialize the JSON body into the target type"),
+            (500, b"Internal Server Error"),
+            (
+                200,
+                br#"{"assetPositions":[{"type":"oneWay","position":{"coin":"ETH","szi":"lots"}}]}"#,
+            ),
+            (200, br#"{"assetPositions":[{"type":"oneWay"}]}"#),
+        ] {
+            assert!(
+                clearinghouse_state(status, body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn the_universe_gives_asset_ids_lots_and_ticks() {
+        let body = br#"{"universe":[{"name":"BTC","szDecimals":5,"maxLeverage":40},
+            {"name":"ETH","szDecimals":4,"maxLeverage":25},
+            {"name":"MATIC","szDecimals":1,"maxLeverage":20,"isDelisted":true},
+            {"name":"kPEPE","szDecimals":0,"maxLeverage":10,"onlyIsolated":true}],"marginTables":[]}"#;
+        let m = meta(200, body).unwrap();
+        assert_eq!(m[1].coin, "ETH");
+        assert_eq!(m[1].asset, 1, "the index is the asset id");
+        assert_eq!(m[1].lot(), d("0.0001"));
+        assert_eq!(m[1].tick(), d("0.01"));
+        assert_eq!(m[3].asset, 3, "a delisted coin keeps its index");
+        let infos = market_infos(&m);
+        assert_eq!(
+            infos.iter().map(|i| i.symbol.as_str()).collect::<Vec<_>>(),
+            ["BTC", "ETH", "kPEPE"]
+        );
+        assert_eq!(infos[2].lot_size, d("1"));
+        assert!(meta(200, br#"{"universe":[{"name":"X","szDecimals":9}]}"#).is_err());
+    }
+
+    #[test]
+    fn marks_come_with_the_universe() {
+        let body = br#"[{"universe":[{"name":"BTC","szDecimals":5},{"name":"ETH","szDecimals":4}]},
+            [{"markPx":"97123.4","midPx":"97123.5","oraclePx":"97100"},{"markPx":"3017.37","midPx":null}]]"#;
+        let (m, marks) = meta_and_asset_ctxs(200, body).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(marks["ETH"], d("3017.37"));
+        let short = br#"[{"universe":[{"name":"BTC","szDecimals":5}]},[]]"#;
+        assert!(meta_and_asset_ctxs(200, short).is_err());
+    }
+
+    /// Every `_slippage_price` case of the shared vectors (the SDK's own
+    /// output), to the wire string.
+    #[test]
+    fn worst_prices_are_the_sdks() {
+        let f: Value =
+            serde_json::from_str(include_str!("../../../testdata/vectors/hyperliquid_signing.json")).unwrap();
+        for c in f["slippage_price_examples"]["cases"].as_array().unwrap() {
+            let px = worst_price(
+                d(&c["mid"].to_string()),
+                c["is_buy"].as_bool().unwrap(),
+                d(&c["slippage"].to_string()),
+                c["szDecimals"].as_u64().unwrap() as u32,
+            )
+            .unwrap();
+            assert_eq!(
+                crate::venue::hyperliquid::sign::to_wire(px).unwrap(),
+                c["wire"].as_str().unwrap(),
+                "{c}"
+            );
+        }
+        assert_eq!(worst_price(d("3000"), false, d("1"), 4), None);
+        assert_eq!(worst_price(Decimal::ZERO, true, d("0.05"), 4), None);
+    }
+}
