@@ -126,3 +126,123 @@ async fn a_key_that_is_not_the_accounts_is_refused_unless_it_is_its_agent() {
     assert_eq!(code, 2);
     assert!(stderr.contains("--nonce"), "{stderr}");
 }
+
+mod sim {
+    //! The REST client and the signed close against the simulator, over a
+    //! real socket: positions and markets read, a reduce-only IOC signed by
+    //! the master or its approved API wallet closes the position, and what
+    //! the venue refuses is refused (a tampered body recovers a stranger, a
+    //! reused nonce, an order that would increase the position).
+
+    use std::time::Duration;
+
+    use driftwatch::sim::hyperliquid::HyperliquidSim;
+    use driftwatch::venue::evm::Signer;
+    use driftwatch::venue::hyperliquid::http::RestClient;
+    use driftwatch::venue::hyperliquid::parse::worst_price;
+    use driftwatch::venue::hyperliquid::sign::{self, Action, CloseOrder, Network, Signing};
+    use rust_decimal::Decimal;
+
+    const MASTER_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const AGENT_KEY: &str = "0xfedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn close(size: &str, price: Decimal, is_buy: bool, n: u32) -> Action {
+        Action::close(&CloseOrder {
+            asset: 1,
+            is_buy,
+            price,
+            size: d(size),
+            cloid: format!("0x6472696674776174636800000000{n:04x}"),
+        })
+        .unwrap()
+    }
+
+    fn signing(nonce: u64) -> Signing {
+        Signing {
+            nonce,
+            vault: None,
+            expires_after: None,
+            network: Network::Mainnet,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_reduce_only_close_against_the_simulator() {
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, addr) = HyperliquidSim::start(Network::Mainnet, "127.0.0.1:0".parse().unwrap(), rx)
+            .await
+            .unwrap();
+        let master = Signer::from_hex(MASTER_KEY).unwrap();
+        let agent = Signer::from_hex(AGENT_KEY).unwrap();
+        sim.open(master.address(), "ETH", d("0.05"));
+        sim.set_mark("ETH", d("3000"));
+        let client = RestClient::new(
+            &format!("http://{addr}"),
+            &format!("{:#x}", master.address()),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let snap = client.positions().await.unwrap();
+        assert_eq!(snap.positions.len(), 1);
+        assert_eq!(snap.positions[0].key.symbol, "ETH");
+        assert_eq!(snap.positions[0].size, d("0.05"));
+        let (markets, marks) = client.universe().await.unwrap();
+        assert_eq!(markets[1].coin, "ETH");
+        assert_eq!(markets[1].lot(), d("0.0001"));
+        let px = worst_price(marks["ETH"], false, d("0.05"), markets[1].sz_decimals).unwrap();
+        assert_eq!(px, d("2850"));
+
+        // The master sells 0.02 reduce-only.
+        let body = sign::sign(&master, close("0.02", px, false, 1), &signing(1)).unwrap();
+        let r = client.exchange(&body).await.unwrap();
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["response"]["data"]["statuses"][0]["filled"]["totalSz"], "0.02", "{r}");
+        assert_eq!(sim.position(master.address(), "ETH"), d("0.03"));
+
+        // The same nonce again: refused, nothing filled.
+        let again = client.exchange(&body).await.unwrap();
+        assert_eq!(again["status"], "err", "{again}");
+        assert_eq!(sim.position(master.address(), "ETH"), d("0.03"));
+
+        // A tampered size recovers some other address: unknown, refused.
+        let mut tampered = sign::sign(&master, close("0.01", px, false, 2), &signing(2)).unwrap();
+        let Action::Order(o) = &mut tampered.action else {
+            unreachable!()
+        };
+        o.orders[0].s = "0.03".into();
+        let r = client.exchange(&tampered).await.unwrap();
+        assert_eq!(r["status"], "err");
+        assert!(r["response"].as_str().unwrap().contains("does not exist"), "{r}");
+        assert_eq!(sim.position(master.address(), "ETH"), d("0.03"));
+
+        // An unapproved API wallet is a stranger; approved, it closes for its master.
+        let by_agent = sign::sign(&agent, close("1", px, false, 3), &signing(3)).unwrap();
+        let r = client.exchange(&by_agent).await.unwrap();
+        assert_eq!(r["status"], "err", "{r}");
+        sim.approve_agent(master.address(), agent.address());
+        let by_agent = sign::sign(&agent, close("1", px, false, 4), &signing(4)).unwrap();
+        let r = client.exchange(&by_agent).await.unwrap();
+        assert_eq!(
+            r["response"]["data"]["statuses"][0]["filled"]["totalSz"], "0.03",
+            "never more than the position: {r}"
+        );
+        assert_eq!(sim.position(master.address(), "ETH"), Decimal::ZERO);
+
+        // Flat now: a reduce-only order would open a position.
+        let more = sign::sign(&master, close("0.01", px, false, 5), &signing(5)).unwrap();
+        let r = client.exchange(&more).await.unwrap();
+        assert!(
+            r["response"]["data"]["statuses"][0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Reduce only order would increase position."),
+            "{r}"
+        );
+        assert!(client.positions().await.unwrap().positions.is_empty());
+        assert_eq!(sim.actions().len(), 6);
+    }
+}

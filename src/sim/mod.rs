@@ -2,6 +2,7 @@
 //! documented protocol, used by `driftwatch sim`, `driftwatch demo` and the
 //! tests. They are part of the product, not test doubles.
 
+pub mod hyperliquid;
 pub mod nado;
 pub mod pacifica;
 

@@ -18,7 +18,7 @@
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_sol_types::{eip712_domain, sol, Eip712Domain, SolStruct};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::venue::evm::Signer;
 
@@ -75,18 +75,18 @@ pub fn to_wire(d: Decimal) -> Result<String, String> {
     Ok(if n.is_zero() { "0".to_owned() } else { n.to_string() })
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Limit {
     pub tif: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrderType {
     pub limit: Limit,
 }
 
 /// One order, in the SDK's field order.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrderWire {
     /// The asset index (the coin's position in `meta`'s universe).
     pub a: u32,
@@ -103,27 +103,27 @@ pub struct OrderWire {
 }
 
 /// An L1 action.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Action {
     Order(OrderAction),
     ScheduleCancel(ScheduleCancel),
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrderAction {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     pub orders: Vec<OrderWire>,
-    pub grouping: &'static str,
+    pub grouping: String,
 }
 
 /// The dead-man switch: cancel every open order at `time` (ms), or clear
 /// it (no `time` key at all).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ScheduleCancel {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<u64>,
 }
@@ -151,7 +151,7 @@ impl Action {
             return Err("a close needs a positive size and price".into());
         }
         Ok(Action::Order(OrderAction {
-            kind: "order",
+            kind: "order".into(),
             orders: vec![OrderWire {
                 a: o.asset,
                 b: o.is_buy,
@@ -163,13 +163,13 @@ impl Action {
                 },
                 c: Some(cloid),
             }],
-            grouping: "na",
+            grouping: "na".into(),
         }))
     }
 
     pub fn schedule_cancel(time: Option<u64>) -> Action {
         Action::ScheduleCancel(ScheduleCancel {
-            kind: "scheduleCancel",
+            kind: "scheduleCancel".into(),
             time,
         })
     }
@@ -224,7 +224,7 @@ pub fn digest(action: &Action, s: &Signing) -> Result<B256, String> {
 
 /// `{r, s, v}` as the SDK sends it: r and s as hex numbers without zero
 /// padding.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Signature {
     pub r: String,
     pub s: String,
@@ -232,7 +232,7 @@ pub struct Signature {
 }
 
 /// The body posted to `/exchange`, in the SDK's key order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Body {
     pub action: Action,
     pub nonce: u64,
