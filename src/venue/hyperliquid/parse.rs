@@ -176,6 +176,50 @@ pub fn meta_and_asset_ctxs(status: u16, body: &[u8]) -> Result<(Vec<Market>, BTr
     Ok((markets, marks))
 }
 
+/// A WebSocket frame, as the stream task needs it (§4.1, §4.3).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsFrame {
+    /// `subscriptionResponse`: the venue acknowledged a subscription.
+    Subscribed,
+    /// A `clearinghouseState` frame for the main dex: the whole position set.
+    Event(crate::venue::types::StreamEvent),
+    /// `pong`, the plain-text greeting, and channels not used here.
+    Alive,
+    /// `{"channel":"error","data":"<text>"}`.
+    Error(String),
+}
+
+/// Reads one WebSocket frame. The venue may greet with the plain text
+/// `Websocket connection established.`: that is life, not an error.
+pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
+    if !text.trim_start().starts_with('{') {
+        return Ok(WsFrame::Alive);
+    }
+    let v: Value = serde_json::from_str(text).map_err(decode)?;
+    match v.get("channel").and_then(Value::as_str) {
+        Some("subscriptionResponse") => Ok(WsFrame::Subscribed),
+        Some("error") => Ok(WsFrame::Error(
+            v.get("data").and_then(Value::as_str).unwrap_or("").to_owned(),
+        )),
+        Some("clearinghouseState") => {
+            let data = v.get("data").ok_or_else(|| decode("clearinghouseState without data"))?;
+            // One subscription per dex; this watcher reads the main one.
+            if data.get("dex").and_then(Value::as_str).is_some_and(|d| !d.is_empty()) {
+                return Ok(WsFrame::Alive);
+            }
+            let state = data
+                .get("clearinghouseState")
+                .ok_or_else(|| decode("clearinghouseState frame without its state"))?;
+            let snap = clearinghouse_state(200, state.to_string().as_bytes())?;
+            Ok(WsFrame::Event(crate::venue::types::StreamEvent::Snapshot {
+                positions: snap.positions,
+                seq: None,
+            }))
+        }
+        _ => Ok(WsFrame::Alive),
+    }
+}
+
 /// The worst price of a close as the SDK's `_slippage_price` makes it:
 /// `mid × (1 ± slippage)`, rounded to 5 significant figures, then to
 /// `6 − szDecimals` decimals (an integer price is always valid).
@@ -261,6 +305,40 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    /// The frame shapes of §4.1 and §4.3.
+    #[test]
+    fn websocket_frames() {
+        assert_eq!(ws_frame("Websocket connection established.").unwrap(), WsFrame::Alive);
+        assert_eq!(ws_frame(r#"{"channel":"pong"}"#).unwrap(), WsFrame::Alive);
+        assert_eq!(
+            ws_frame(r#"{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":{"type":"clearinghouseState","user":"0xabc"}}}"#).unwrap(),
+            WsFrame::Subscribed
+        );
+        assert_eq!(
+            ws_frame(r#"{"channel":"error","data":"Already subscribed: {}"}"#).unwrap(),
+            WsFrame::Error("Already subscribed: {}".into())
+        );
+        let frame = r#"{"channel":"clearinghouseState","data":{"dex":"","user":"0xabc","clearinghouseState":
+            {"assetPositions":[{"type":"oneWay","position":{"coin":"SOL","szi":"-12.5","entryPx":"201.4"}}],"time":1}}}"#;
+        let WsFrame::Event(crate::venue::types::StreamEvent::Snapshot { positions, seq: None }) =
+            ws_frame(frame).unwrap()
+        else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(positions[0].key.symbol, "SOL");
+        assert_eq!(positions[0].size, d("-12.5"));
+        // Flat is an empty set, a full replacement.
+        let flat = r#"{"channel":"clearinghouseState","data":{"dex":"","user":"0xabc","clearinghouseState":{"assetPositions":[],"time":2}}}"#;
+        assert!(matches!(
+            ws_frame(flat).unwrap(),
+            WsFrame::Event(crate::venue::types::StreamEvent::Snapshot { positions, .. }) if positions.is_empty()
+        ));
+        // A broken state is an error, never an empty set.
+        let broken = r#"{"channel":"clearinghouseState","data":{"dex":"","user":"0xabc"}}"#;
+        assert!(ws_frame(broken).is_err());
+        assert!(ws_frame(r#"{"channel":"clearinghouseState","data":{"clearinghouseState":null}}"#).is_err());
     }
 
     #[test]
