@@ -245,4 +245,83 @@ mod sim {
         assert!(client.positions().await.unwrap().positions.is_empty());
         assert_eq!(sim.actions().len(), 6);
     }
+
+    /// The events up to the next snapshot, and that snapshot's positions.
+    async fn next_snapshot(
+        seen: &mut tokio::sync::mpsc::UnboundedReceiver<driftwatch::venue::types::StreamEvent>,
+        what: &str,
+    ) -> (
+        Vec<driftwatch::venue::types::StreamEvent>,
+        Vec<driftwatch::domain::Position>,
+    ) {
+        use driftwatch::venue::types::StreamEvent;
+        let mut before = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), seen.recv()).await {
+                Ok(Some(StreamEvent::Snapshot { positions, .. })) => return (before, positions),
+                Ok(Some(other)) => before.push(other),
+                _ => panic!("no snapshot: {what} (events so far: {before:?})"),
+            }
+        }
+    }
+
+    /// The stream task against the simulator's WebSocket: the greeting is
+    /// life, the ack is `Subscribed`, every `clearinghouseState` frame is
+    /// the whole set (the baseline, then after each change, flat as empty).
+    #[tokio::test]
+    async fn the_stream_reports_the_whole_set_on_every_change() {
+        use driftwatch::venue::hyperliquid::ws;
+        use driftwatch::venue::types::{StreamConfig, StreamEvent};
+
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, rest) = HyperliquidSim::start(Network::Mainnet, "127.0.0.1:0".parse().unwrap(), rx.clone())
+            .await
+            .unwrap();
+        let ws_addr = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx.clone()).await.unwrap();
+        let master = Signer::from_hex(MASTER_KEY).unwrap();
+        sim.open(master.address(), "ETH", d("0.05"));
+        sim.set_mark("ETH", d("3000"));
+        let (events, mut seen) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
+        let params = ws::StreamParams {
+            url: format!("ws://{ws_addr}"),
+            user: format!("{:#x}", master.address()),
+            timing: StreamConfig {
+                ping_interval: Duration::from_millis(200),
+                ack_timeout: Duration::from_secs(2),
+                silence_timeout: Duration::from_secs(2),
+                max_connection_age: Duration::from_secs(3600),
+                backoff_initial: Duration::from_millis(50),
+                backoff_max: Duration::from_millis(200),
+                rest_timeout: Duration::from_secs(2),
+            },
+            resync: Default::default(),
+        };
+        let task = tokio::spawn(ws::run(
+            params,
+            move |ev| {
+                let events = events.clone();
+                async move { events.send(ev).is_ok() }
+            },
+            rx,
+        ));
+        let (before, baseline) = next_snapshot(&mut seen, "the baseline").await;
+        assert_eq!(before.first(), Some(&StreamEvent::Connected), "{before:?}");
+        assert!(before.contains(&StreamEvent::Subscribed), "{before:?}");
+        assert_eq!(baseline.len(), 1);
+        assert_eq!(baseline[0].size, d("0.05"));
+
+        // A close through the venue: the next frame is the new whole set.
+        let client = RestClient::new(
+            &format!("http://{rest}"),
+            &format!("{:#x}", master.address()),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let body = sign::sign(&master, close("0.05", d("2850"), false, 9), &signing(9)).unwrap();
+        assert_eq!(client.exchange(&body).await.unwrap()["status"], "ok");
+        let (_, after) = next_snapshot(&mut seen, "the set after the close").await;
+        assert!(after.is_empty(), "flat is an empty set: {after:?}");
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
 }

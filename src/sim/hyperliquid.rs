@@ -7,8 +7,10 @@
 //! §5.4, §6.7): an unknown signer ("User or API Wallet … does not exist."),
 //! a reused nonce, a reduce-only order that would increase or open a
 //! position, an IOC that cannot cross the mark. Reduce-only IOCs fill at the
-//! mark, at most the position. Control: `POST /_sim/...` and the methods.
-//! The WebSocket side is still to come (issue `[hyperliquid]`).
+//! mark, at most the position. Control: the methods below.
+//! WebSocket ([`HyperliquidSim::start_ws`]): the plain-text greeting, then
+//! `clearinghouseState` subscriptions acknowledged and answered with the
+//! whole state at once and after every change; `{"method":"ping"}` → pong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -55,6 +57,8 @@ struct State {
     nonces: BTreeSet<(Address, u64)>,
     next_oid: u64,
     actions: Vec<ReceivedAction>,
+    /// WebSocket subscribers: the user and the connection's outbox.
+    subscribers: Vec<(Address, tokio::sync::mpsc::UnboundedSender<String>)>,
 }
 
 /// The simulator; cheap to clone.
@@ -124,6 +128,103 @@ impl HyperliquidSim {
         let mut st = self.lock();
         st.accounts.insert(account);
         st.positions.insert((account, coin.to_owned()), szi);
+        Self::push(&mut st, account);
+    }
+
+    /// `account`'s whole clearinghouse state, as REST and the stream give it.
+    fn state_of(st: &State, account: Address) -> Value {
+        let positions: Vec<Value> = st
+            .positions
+            .iter()
+            .filter(|((a, _), s)| *a == account && !s.is_zero())
+            .map(|((_, coin), szi)| {
+                json!({"type": "oneWay", "position": {
+                    "coin": coin, "szi": szi.normalize().to_string(),
+                    "entryPx": Self::mark(st, coin).to_string(),
+                    "leverage": {"type": "cross", "value": 5}, "liquidationPx": null}})
+            })
+            .collect();
+        json!({"assetPositions": positions, "marginSummary": {"accountValue": "10000"},
+               "withdrawable": "10000", "time": crate::clock::now().0})
+    }
+
+    /// Sends `account`'s state to its subscribers (dropping closed ones).
+    fn push(st: &mut State, account: Address) {
+        let frame = json!({"channel": "clearinghouseState", "data": {
+            "dex": "", "user": format!("{account:#x}"), "clearinghouseState": Self::state_of(st, account)}})
+        .to_string();
+        st.subscribers
+            .retain(|(user, tx)| *user != account || tx.send(frame.clone()).is_ok());
+    }
+
+    /// Serves the WebSocket on its own port until `shutdown`.
+    pub async fn start_ws(&self, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let sim = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => return,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        tokio::spawn(sim.clone().ws_connection(stream, shutdown.clone()));
+                    }
+                }
+            }
+        });
+        Ok(local)
+    }
+
+    async fn ws_connection(self, stream: tokio::net::TcpStream, mut shutdown: watch::Receiver<bool>) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let (mut sink, mut incoming) = ws.split();
+        let (tx, mut outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let _ = tx.send("Websocket connection established.".into());
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                Some(out) = outbox.recv() => {
+                    if sink.send(Message::text(out)).await.is_err() {
+                        return;
+                    }
+                }
+                msg = incoming.next() => {
+                    let Some(Ok(Message::Text(text))) = msg else {
+                        if matches!(msg, None | Some(Err(_)) | Some(Ok(Message::Close(_)))) {
+                            return;
+                        }
+                        continue;
+                    };
+                    let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                    match v["method"].as_str() {
+                        Some("ping") => {
+                            let _ = tx.send(json!({"channel": "pong"}).to_string());
+                        }
+                        Some("subscribe") if v["subscription"]["type"] == "clearinghouseState" => {
+                            let user = v["subscription"]["user"].as_str().and_then(|u| u.parse::<Address>().ok());
+                            let Some(user) = user else {
+                                let _ = tx.send(json!({"channel": "error", "data": format!("Invalid subscription {}", v["subscription"])}).to_string());
+                                continue;
+                            };
+                            let _ = tx.send(json!({"channel": "subscriptionResponse", "data": {"method": "subscribe", "subscription": v["subscription"]}}).to_string());
+                            let mut st = self.lock();
+                            st.subscribers.push((user, tx.clone()));
+                            Self::push(&mut st, user);
+                        }
+                        _ => {
+                            let _ = tx.send(json!({"channel": "error", "data": format!("Invalid subscription {}", v)}).to_string());
+                        }
+                    }
+                }
+            }
+        }
     }
 
     pub fn set_mark(&self, coin: &str, px: Decimal) {
@@ -177,19 +278,7 @@ impl HyperliquidSim {
                 let Some(user) = v["user"].as_str().and_then(|u| u.parse::<Address>().ok()) else {
                     return reply(422, "Failed to deserialize the JSON body into the target type".into());
                 };
-                let positions: Vec<Value> = st
-                    .positions
-                    .iter()
-                    .filter(|((a, _), s)| *a == user && !s.is_zero())
-                    .map(|((_, coin), szi)| {
-                        json!({"type": "oneWay", "position": {
-                            "coin": coin, "szi": szi.normalize().to_string(),
-                            "entryPx": Self::mark(&st, coin).to_string(),
-                            "leverage": {"type": "cross", "value": 5}, "liquidationPx": null}})
-                    })
-                    .collect();
-                json!({"assetPositions": positions, "marginSummary": {"accountValue": "10000"},
-                       "withdrawable": "10000", "time": crate::clock::now().0})
+                Self::state_of(&st, user)
             }
             Some("meta") => json!({"universe": universe, "marginTables": []}),
             Some("metaAndAssetCtxs") => {
@@ -277,6 +366,7 @@ impl HyperliquidSim {
             Action::ScheduleCancel(_) => json!({"status": "ok", "response": {"type": "default"}}),
             Action::Order(o) => {
                 let statuses: Vec<Value> = o.orders.iter().map(|w| Self::order(&mut st, account, w)).collect();
+                Self::push(&mut st, account);
                 json!({"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}})
             }
         }
