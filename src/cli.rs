@@ -179,7 +179,8 @@ pub enum Command {
     },
     /// Run a simulated exchange on loopback (scripted with POST /_sim/...).
     Sim {
-        /// pacifica, or nado (one port: the gateway and /v1/subscribe on --rest-listen).
+        /// pacifica, nado (one port: the gateway and /v1/subscribe on --rest-listen), or
+        /// hyperliquid (/info and /exchange on --rest-listen, the stream on --ws-listen).
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         #[arg(long, default_value = "127.0.0.1:9810")]
@@ -187,7 +188,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9811")]
         ws_listen: SocketAddr,
         /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT, optionally :ENTRY
-        /// (Nado: SUBACCOUNT:SYMBOL:SIGNED_AMOUNT) (repeatable).
+        /// (Nado: SUBACCOUNT:SYMBOL:SIGNED_AMOUNT; Hyperliquid: 0xACCOUNT:COIN:SIGNED_SIZE)
+        /// (repeatable).
         #[arg(long = "open")]
         open: Vec<String>,
     },
@@ -563,9 +565,7 @@ async fn async_main(command: Command) -> ExitCode {
             match venue {
                 crate::domain::VenueKind::Pacifica => sim(rest_listen, ws_listen, &open).await,
                 crate::domain::VenueKind::Nado => sim_nado(rest_listen, &open).await,
-                crate::domain::VenueKind::Hyperliquid => Err(anyhow::anyhow!(
-                    "there is no Hyperliquid simulator yet (issue `[hyperliquid]`)"
-                )),
+                crate::domain::VenueKind::Hyperliquid => sim_hyperliquid(rest_listen, ws_listen, &open).await,
             }
         }
         Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
@@ -992,6 +992,36 @@ async fn sim_nado(listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
         "Script it with POST http://{}/_sim/position|liquidate|fault (JSON).",
         addrs.gateway
     );
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}
+
+/// `driftwatch sim --venue hyperliquid`: `/info` and `/exchange` on
+/// `--rest-listen`, the stream on `--ws-listen`; `--open ACCOUNT:COIN:SZI`.
+async fn sim_hyperliquid(rest_listen: SocketAddr, ws_listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
+    use crate::sim::hyperliquid::HyperliquidSim;
+    use crate::venue::hyperliquid::sign::Network;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (sim, rest) = HyperliquidSim::start(Network::Mainnet, rest_listen, stop_rx.clone()).await?;
+    let ws = sim.start_ws(ws_listen, stop_rx).await?;
+    for spec in open {
+        let parsed = match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [account, coin, szi] => account
+                .parse::<alloy_primitives::Address>()
+                .ok()
+                .zip(szi.parse::<rust_decimal::Decimal>().ok())
+                .map(|(a, s)| (a, coin.to_string(), s)),
+            _ => None,
+        };
+        let Some((account, coin, szi)) = parsed else {
+            anyhow::bail!("--open {spec:?}: expected 0xACCOUNT:COIN:SIGNED_SIZE");
+        };
+        sim.open(account, &coin, szi);
+    }
+    println!("Simulated Hyperliquid (mainnet signing) on loopback:");
+    println!("  rest_url: http://{rest}   (POST /info, POST /exchange)");
+    println!("  ws_url:   ws://{ws}");
     shutdown_signal().await;
     let _ = stop_tx.send(true);
     Ok(())

@@ -324,4 +324,65 @@ mod sim {
         let _ = stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
+
+    /// `driftwatch sim --venue hyperliquid` serves what the library's
+    /// simulator serves, with `--open` positions, until it is stopped.
+    #[tokio::test]
+    async fn the_simulator_runs_from_the_command_line() {
+        use std::io::BufRead;
+        /// Kills the simulator however the test ends.
+        struct Killed(std::process::Child);
+        impl Drop for Killed {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let (rest, ws) = (super::free_port(), super::free_port());
+        let master = Signer::from_hex(MASTER_KEY).unwrap();
+        let mut child = Killed(
+            std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+                .args([
+                    "sim",
+                    "--venue",
+                    "hyperliquid",
+                    "--rest-listen",
+                    &format!("127.0.0.1:{rest}"),
+                    "--ws-listen",
+                    &format!("127.0.0.1:{ws}"),
+                    "--open",
+                    &format!("{:#x}:SOL:-12.5", master.address()),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let stdout = child.0.stdout.take().unwrap();
+        let printed = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::task::spawn_blocking(move || {
+                std::io::BufReader::new(stdout)
+                    .lines()
+                    .take(3)
+                    .map(|l| l.unwrap())
+                    .collect::<Vec<String>>()
+            }),
+        )
+        .await
+        .expect("the simulator prints its URLs")
+        .unwrap();
+        assert!(printed[1].contains(&format!("http://127.0.0.1:{rest}")), "{printed:?}");
+        assert!(printed[2].contains(&format!("ws://127.0.0.1:{ws}")), "{printed:?}");
+        let client = RestClient::new(
+            &format!("http://127.0.0.1:{rest}"),
+            &format!("{:#x}", master.address()),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let snap = client.positions().await.unwrap();
+        assert_eq!(snap.positions.len(), 1);
+        assert_eq!(snap.positions[0].key.symbol, "SOL");
+        assert_eq!(snap.positions[0].size, d("-12.5"));
+        drop(child);
+    }
 }
