@@ -76,6 +76,26 @@ fn reply(status: u16, body: String) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
+/// Accepts connections until `shutdown`, each served by its own task.
+fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(tokio::net::TcpStream, watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    tokio::spawn(serve(stream, shutdown.clone()));
+                }
+            }
+        }
+    });
+}
+
 fn err(message: String) -> Value {
     json!({"status": "err", "response": message})
 }
@@ -85,7 +105,7 @@ impl HyperliquidSim {
     pub async fn start(
         network: Network,
         addr: SocketAddr,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<(HyperliquidSim, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
@@ -97,23 +117,14 @@ impl HyperliquidSim {
             network,
         };
         let serving = sim.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => return,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let sim = serving.clone();
-                        tokio::spawn(async move {
-                            let svc = service_fn(move |req| {
-                                let sim = sim.clone();
-                                async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                            });
-                            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                        });
-                    }
-                }
+        accept(listener, shutdown, move |stream, _| {
+            let sim = serving.clone();
+            async move {
+                let svc = service_fn(move |req| {
+                    let sim = sim.clone();
+                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             }
         });
         Ok((sim, local))
@@ -158,21 +169,12 @@ impl HyperliquidSim {
     }
 
     /// Serves the WebSocket on its own port until `shutdown`.
-    pub async fn start_ws(&self, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+    pub async fn start_ws(&self, addr: SocketAddr, shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let sim = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => return,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        tokio::spawn(sim.clone().ws_connection(stream, shutdown.clone()));
-                    }
-                }
-            }
+        accept(listener, shutdown, move |stream, shutdown| {
+            sim.clone().ws_connection(stream, shutdown)
         });
         Ok(local)
     }
@@ -323,13 +325,17 @@ impl HyperliquidSim {
     }
 
     fn exchange(&self, v: &Value) -> Value {
-        let response = match serde_json::from_value::<Body>(v.clone()) {
-            Err(e) => err(format!("Failed to deserialize the JSON body into the target type: {e}")),
-            Ok(body) => self.act(&body),
+        // Parsed and its signer recovered once: the answer and the log use both.
+        let (response, signer) = match serde_json::from_value::<Body>(v.clone()) {
+            Err(e) => (
+                err(format!("Failed to deserialize the JSON body into the target type: {e}")),
+                None,
+            ),
+            Ok(body) => match self.signer(&body) {
+                Err(e) => (err(e), None),
+                Ok(signer) => (self.act(&body, signer), Some(signer)),
+            },
         };
-        let signer = serde_json::from_value::<Body>(v.clone())
-            .ok()
-            .and_then(|b| self.signer(&b).ok());
         let mut st = self.lock();
         super::remember(
             &mut st.actions,
@@ -342,11 +348,7 @@ impl HyperliquidSim {
         response
     }
 
-    fn act(&self, body: &Body) -> Value {
-        let signer = match self.signer(body) {
-            Ok(s) => s,
-            Err(e) => return err(e),
-        };
+    fn act(&self, body: &Body, signer: Address) -> Value {
         let mut st = self.lock();
         let master = st.agents.get(&signer).copied().unwrap_or(signer);
         if !st.accounts.contains(&master) {

@@ -44,13 +44,13 @@ impl RestClient {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<(u16, Vec<u8>), RestError> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
-            .map_err(transport)?;
+    }
+
+    /// Sends a request: its status and body, or a 429 as rate limiting.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), RestError> {
+        let r = request.send().await.map_err(transport)?;
         let status = r.status().as_u16();
         if status == 429 {
             return Err(RestError::RateLimited {
@@ -93,21 +93,14 @@ impl RestClient {
     /// `/exchange` envelope as it came.
     pub async fn exchange(&self, body: &Body) -> Result<Value, RestError> {
         let text = serde_json::to_string(body).map_err(|e| RestError::Decode(e.to_string()))?;
-        let r = self
-            .http
-            .post(format!("{}/exchange", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(text)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = r.status().as_u16();
-        if status == 429 {
-            return Err(RestError::RateLimited {
-                retry_after: Duration::from_secs(1),
-            });
-        }
-        let bytes = r.bytes().await.map_err(transport)?;
+        let (status, bytes) = self
+            .send(
+                self.http
+                    .post(format!("{}/exchange", self.base))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(text),
+            )
+            .await?;
         if status != 200 {
             let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
             return Err(RestError::Http { status, message: text });
