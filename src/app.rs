@@ -257,7 +257,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         });
         let close = match &acc.close {
             Some(c) => {
-                let keys = actions::close::CloseKeys::load(&rest, acc.link.nado.as_ref(), c)
+                let keys = crate::venue::registry::CloseKeys::load(&acc.link, &c.key)
                     .map_err(|e| anyhow::anyhow!("accounts.{}.close: {e}", acc.name))?;
                 Some((c.clone(), keys))
             }

@@ -680,7 +680,7 @@ fn close_offline(o: OfflineClose) -> Result<String, String> {
         side,
         amount,
     };
-    let params = crate::actions::close::CloseParams {
+    let params = crate::venue::pacifica::close::CloseParams {
         account: &o.address,
         signer: &signer,
         agent: o.agent,
@@ -692,7 +692,7 @@ fn close_offline(o: OfflineClose) -> Result<String, String> {
     };
     let cloid = o.client_order_id.unwrap_or_else(crate::journal::new_correlation_id);
     let ts = o.timestamp.unwrap_or_else(|| crate::clock::now().0 as u64);
-    crate::actions::close::signed_body(&params, &order, &cloid, ts)
+    crate::venue::pacifica::close::signed_body(&params, &order, &cloid, ts)
         .map(|body| serde_json::Value::Object(body).to_string())
 }
 

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use rust_decimal::Decimal;
 
-use crate::actions::close::{close_account, AccountClose, CloseKeys, CloseOutcome};
+use crate::actions::close::{close_account, AccountClose, CloseOutcome};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::journal::{self, Entry, Journal};
 use crate::plan::close::CloseTarget;
+use crate::venue::registry::CloseKeys;
 use crate::venue::registry::Rest;
 
 fn pick<'a>(c: &'a Config, account: Option<&str>) -> Result<&'a AccountConfig, String> {
@@ -74,7 +75,7 @@ pub async fn run(
         symbols.to_vec()
     };
     let armed = close.armed && !dry_run;
-    let keys = match CloseKeys::load(&rest, acc.link.nado.as_ref(), close) {
+    let keys = match CloseKeys::load(&acc.link, &close.key) {
         Ok(k) => k,
         Err(e) => return fail(e),
     };

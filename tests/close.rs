@@ -7,9 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use driftwatch::actions::close::{close_position, CloseOutcome, CloseParams};
+use driftwatch::actions::close::{close_with, CloseOutcome};
 use driftwatch::plan::close::{CloseTarget, OrderSide};
 use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use driftwatch::venue::pacifica::close::{CloseParams, PacificaCloser};
 use driftwatch::venue::pacifica::http::RestClient;
 use driftwatch::venue::pacifica::parse::OrderError;
 use driftwatch::venue::pacifica::sign::Keypair;
@@ -25,6 +26,18 @@ fn main_key() -> Keypair {
 
 fn agent_key() -> Keypair {
     Keypair::from_seed(std::array::from_fn(|i| i as u8 + 0x21))
+}
+
+/// Closes `symbol` on the simulated Pacifica account.
+async fn close_position(
+    rest: &RestClient,
+    params: &CloseParams<'_>,
+    symbol: &str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &str,
+) -> CloseOutcome {
+    close_with(&PacificaCloser { rest, params }, symbol, target, lot, client_order_id).await
 }
 
 fn params<'a>(signer: &'a Keypair, agent: bool, armed: bool) -> CloseParams<'a> {
@@ -300,7 +313,8 @@ async fn a_restart_mid_close_does_not_send_a_second_order() {
         side: OrderSide::Ask,
         amount: d("0.5"),
     };
-    let body = driftwatch::actions::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64).unwrap();
+    let body =
+        driftwatch::venue::pacifica::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64).unwrap();
     client(&sim).create_market_order(&body).await.unwrap();
     // The next run finds the intent's id in the journal and carries on with it.
     let out = close_position(&client(&sim), &p, "SOL", CloseTarget::Flatten, d("0.01"), &id).await;
@@ -414,8 +428,8 @@ async fn amounts_off_the_lot_are_floored_and_never_rejected() {
         side: OrderSide::Ask,
         amount: d("0.005"),
     };
-    let body =
-        driftwatch::actions::close::signed_body(&p, &order, &cloid(), driftwatch::clock::now().0 as u64).unwrap();
+    let body = driftwatch::venue::pacifica::close::signed_body(&p, &order, &cloid(), driftwatch::clock::now().0 as u64)
+        .unwrap();
     assert!(matches!(
         client(&sim).create_market_order(&body).await,
         Err(OrderError::Rejected { code: Some(59), .. })
@@ -622,12 +636,12 @@ async fn a_close_key_that_is_not_the_accounts_is_a_config_error() {
 
 #[tokio::test]
 async fn nothing_is_sent_before_the_journal_entry_is_written_and_nothing_without_it() {
-    use driftwatch::actions::close::{close_gated, Closer};
+    use driftwatch::actions::close::close_gated;
     let sim = start_sim(fast_sim()).await;
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
     let (key, rest) = (main_key(), client(&sim));
     let p = params(&key, false, true);
-    let venue = Closer::Pacifica {
+    let venue = PacificaCloser {
         rest: &rest,
         params: &p,
     };
@@ -745,7 +759,7 @@ proptest::proptest! {
             let key = main_key();
             let mut p = params(&key, false, true);
             p.verify_timeout = Duration::from_secs(1);
-            let venue = driftwatch::actions::close::Closer::Pacifica { rest: &client(&sim), params: &p };
+            let venue = PacificaCloser { rest: &client(&sim), params: &p };
             let id = cloid();
             let out = driftwatch::actions::close::close_capped(
                 &venue, "SOL", target, d("0.01"), &id, std::future::ready(Ok(())), cap.map(lots),

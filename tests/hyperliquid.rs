@@ -183,6 +183,7 @@ mod sim {
         let client = RestClient::new(
             &format!("http://{addr}"),
             &format!("{:#x}", master.address()),
+            Decimal::ONE,
             Duration::from_secs(2),
         )
         .unwrap();
@@ -224,16 +225,24 @@ mod sim {
         let r = client.exchange(&by_agent).await.unwrap();
         assert_eq!(r["status"], "err", "{r}");
         sim.approve_agent(master.address(), agent.address());
-        let by_agent = sign::sign(&agent, close("1", px, false, 4), &signing(4)).unwrap();
-        let r = client.exchange(&by_agent).await.unwrap();
-        assert_eq!(
-            r["response"]["data"]["statuses"][0]["filled"]["totalSz"], "0.03",
-            "never more than the position: {r}"
+        // Larger than the position: rejected, not clipped (§5.4).
+        let too_big = sign::sign(&agent, close("1", px, false, 4), &signing(4)).unwrap();
+        let r = client.exchange(&too_big).await.unwrap();
+        assert!(
+            r["response"]["data"]["statuses"][0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Reduce only order would increase position."),
+            "{r}"
         );
+        assert_eq!(sim.position(master.address(), "ETH"), d("0.03"));
+        let by_agent = sign::sign(&agent, close("0.03", px, false, 5), &signing(5)).unwrap();
+        let r = client.exchange(&by_agent).await.unwrap();
+        assert_eq!(r["response"]["data"]["statuses"][0]["filled"]["totalSz"], "0.03", "{r}");
         assert_eq!(sim.position(master.address(), "ETH"), Decimal::ZERO);
 
         // Flat now: a reduce-only order would open a position.
-        let more = sign::sign(&master, close("0.01", px, false, 5), &signing(5)).unwrap();
+        let more = sign::sign(&master, close("0.01", px, false, 6), &signing(6)).unwrap();
         let r = client.exchange(&more).await.unwrap();
         assert!(
             r["response"]["data"]["statuses"][0]["error"]
@@ -243,7 +252,7 @@ mod sim {
             "{r}"
         );
         assert!(client.positions().await.unwrap().positions.is_empty());
-        assert_eq!(sim.actions().len(), 6);
+        assert_eq!(sim.actions().len(), 7);
     }
 
     /// The events up to the next snapshot, and that snapshot's positions.
@@ -314,6 +323,7 @@ mod sim {
         let client = RestClient::new(
             &format!("http://{rest}"),
             &format!("{:#x}", master.address()),
+            Decimal::ONE,
             Duration::from_secs(2),
         )
         .unwrap();
@@ -376,6 +386,7 @@ mod sim {
         let client = RestClient::new(
             &format!("http://127.0.0.1:{rest}"),
             &format!("{:#x}", master.address()),
+            Decimal::ONE,
             Duration::from_secs(2),
         )
         .unwrap();
@@ -384,5 +395,258 @@ mod sim {
         assert_eq!(snap.positions[0].key.symbol, "SOL");
         assert_eq!(snap.positions[0].size, d("-12.5"));
         drop(child);
+    }
+}
+
+mod closes {
+    //! The close loop on Hyperliquid against the simulator, over real
+    //! sockets: sized from a fresh read, reduce-only IOC at a worst price,
+    //! one cloid per intent, a lost reply settled by `orderStatus` (never a
+    //! second blind send), a lost request re-sent only after it expired, an
+    //! IOC that found nothing widened, a signer the venue does not know
+    //! refused, and each close verified by a fresh read.
+
+    use std::time::Duration;
+
+    use driftwatch::actions::close::{close_with, CloseOutcome};
+    use driftwatch::plan::close::CloseTarget;
+    use driftwatch::sim::hyperliquid::{ExchangeFault, HyperliquidSim};
+    use driftwatch::venue::evm::Signer;
+    use driftwatch::venue::hyperliquid::close::{cloid, HyperliquidCloseParams, HyperliquidCloser};
+    use driftwatch::venue::hyperliquid::http::RestClient;
+    use driftwatch::venue::hyperliquid::sign::Network;
+    use rust_decimal::Decimal;
+    use serde_json::Value;
+
+    const MASTER_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const AGENT_KEY: &str = "0xfedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    const INTENT: &str = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    struct World {
+        sim: HyperliquidSim,
+        rest: RestClient,
+        master: Signer,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    async fn world(account: Option<alloy_primitives::Address>) -> World {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, addr) = HyperliquidSim::start(Network::Mainnet, "127.0.0.1:0".parse().unwrap(), rx)
+            .await
+            .unwrap();
+        let master = Signer::from_hex(MASTER_KEY).unwrap();
+        let user = account.unwrap_or(master.address());
+        sim.open(user, "SOL", d("-2.37"));
+        sim.set_mark("SOL", d("168.25"));
+        let rest = RestClient::new(
+            &format!("http://{addr}"),
+            &format!("{user:#x}"),
+            Decimal::ONE,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        World {
+            sim,
+            rest,
+            master,
+            _stop: stop,
+        }
+    }
+
+    fn params(signer: &Signer, vault: Option<alloy_primitives::Address>, armed: bool) -> HyperliquidCloseParams<'_> {
+        HyperliquidCloseParams {
+            signer,
+            vault,
+            network: Network::Mainnet,
+            slippage_percent: d("1"),
+            expiry_window: Duration::from_millis(600),
+            max_attempts: 4,
+            verify_timeout: Duration::from_secs(2),
+            armed,
+        }
+    }
+
+    fn orders(sim: &HyperliquidSim) -> Vec<Value> {
+        sim.actions()
+            .iter()
+            .filter_map(|a| a.body["action"]["orders"].get(0).cloned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_master_closes_a_short_reduce_only_and_verifies_it() {
+        let w = world(None).await;
+        let p = params(&w.master, None, true);
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        match &out {
+            CloseOutcome::Verified { closed, attempts, .. } => {
+                assert_eq!(*closed, d("2.37"));
+                assert_eq!(*attempts, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.sim.position(w.master.address(), "SOL"), Decimal::ZERO);
+        let sent = orders(&w.sim);
+        assert_eq!(sent.len(), 1);
+        let o = &sent[0];
+        assert_eq!(o["b"], true, "a short closes with a buy");
+        assert_eq!(o["r"], true, "reduce-only");
+        assert_eq!(o["s"], "2.37");
+        assert_eq!(o["t"]["limit"]["tif"], "Ioc");
+        // mid 168.25 × 1.01 = 169.9325 → 5 significant figures.
+        assert_eq!(o["p"], "169.93");
+        assert_eq!(o["c"], cloid(INTENT));
+        assert_eq!(cloid(INTENT), "0x6f9619ff8b86d011b42d00c04fc964ff");
+        let body = &w.sim.actions()[0].body;
+        assert!(body["expiresAfter"].as_u64().unwrap() > body["nonce"].as_u64().unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_agent_closes_for_a_sub_account_and_a_stranger_is_refused() {
+        let sub: alloy_primitives::Address = "0x1111111111111111111111111111111111111111".parse().unwrap();
+        let w = world(Some(sub)).await;
+        let agent = Signer::from_hex(AGENT_KEY).unwrap();
+        // Not approved yet: the venue recovers an address it does not know.
+        let p = params(&agent, Some(sub), true);
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        match &out {
+            CloseOutcome::Failed(m) => assert!(m.contains("not the account's or its approved agent"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.sim.position(sub, "SOL"), d("-2.37"));
+        w.sim.approve_agent(w.master.address(), agent.address());
+        w.sim.add_sub_account(w.master.address(), sub);
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+        assert_eq!(w.sim.position(sub, "SOL"), Decimal::ZERO);
+        let last = w.sim.actions().last().unwrap().body.clone();
+        assert_eq!(last["vaultAddress"], format!("{sub:#x}"));
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_is_settled_by_order_status_not_sent_again() {
+        let w = world(None).await;
+        w.sim.set_fault(Some(ExchangeFault::LostReply), 1);
+        let p = params(&w.master, None, true);
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { ref order_id, .. } if order_id.is_some()),
+            "{out:?}"
+        );
+        assert_eq!(
+            orders(&w.sim).len(),
+            1,
+            "one order: the lost reply was asked after, not re-sent"
+        );
+        assert_eq!(w.sim.position(w.master.address(), "SOL"), Decimal::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_lost_request_is_sent_again_only_once_it_has_expired() {
+        let w = world(None).await;
+        w.sim.set_fault(Some(ExchangeFault::Dropped), 1);
+        let p = params(&w.master, None, true);
+        let started = std::time::Instant::now();
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+        assert!(
+            started.elapsed() >= p.expiry_window,
+            "the retry waited for the first request's expiry"
+        );
+        let sent = orders(&w.sim);
+        assert_eq!(sent.len(), 1, "the simulator never saw the dropped one");
+        assert_eq!(sent[0]["c"], cloid(INTENT), "the same cloid to the end");
+        assert_eq!(w.sim.position(w.master.address(), "SOL"), Decimal::ZERO);
+    }
+
+    #[tokio::test]
+    async fn an_ioc_that_found_nothing_is_widened_and_a_moved_position_re_sized() {
+        let w = world(None).await;
+        let p = params(&w.master, None, true);
+        let closer = HyperliquidCloser::new(&w.rest, &p);
+        // The mid says 168.25 but the book is 1.6 % higher: a 1 % worst price
+        // (169.93) finds nothing, the second attempt's 2 % (171.62) does.
+        w.sim.set_mark("SOL", d("171"));
+        w.sim.set_mid("SOL", d("168.25"));
+        let out = close_with(&closer, "SOL", CloseTarget::ReduceTo(d("-1")), d("0.01"), INTENT).await;
+        match &out {
+            CloseOutcome::Verified { closed, attempts, .. } => {
+                assert_eq!(*closed, d("1.37"));
+                assert_eq!(*attempts, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let sent = orders(&w.sim);
+        assert_eq!(
+            (sent[0]["p"].as_str(), sent[1]["p"].as_str()),
+            (Some("169.93"), Some("171.62"))
+        );
+        assert!(sent.iter().all(|o| o["s"] == "1.37" && o["c"] == cloid(INTENT)));
+        assert_eq!(w.sim.position(w.master.address(), "SOL"), d("-1"));
+    }
+
+    #[tokio::test]
+    async fn disarmed_it_returns_the_exact_signed_request_and_sends_nothing() {
+        let w = world(None).await;
+        let p = params(&w.master, None, false);
+        let out = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await;
+        match &out {
+            CloseOutcome::Disarmed { body, order } => {
+                assert_eq!(order.amount, d("2.37"));
+                assert_eq!(body["action"]["orders"][0]["r"], true);
+                let recovered =
+                    driftwatch::venue::hyperliquid::sign::Body::clone(&serde_json::from_value(body.clone()).unwrap());
+                assert_eq!(recovered.nonce, body["nonce"].as_u64().unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w.sim.actions().is_empty());
+        assert_eq!(w.sim.position(w.master.address(), "SOL"), d("-2.37"));
     }
 }

@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::*;
-use driftwatch::actions::close::{close_with, CloseOutcome, Closer, NadoCloseParams};
+use driftwatch::actions::close::{close_with, CloseOutcome};
 use driftwatch::plan::close::{CloseTarget, OrderSide};
 use driftwatch::sim::nado::{NadoSim, SimAddrs, SimConfig};
+use driftwatch::venue::nado::close::{NadoCloseParams, NadoCloser};
 use driftwatch::venue::nado::http::{Identity, RestClient};
 use driftwatch::venue::nado::sign::{self, Signer};
 use driftwatch::venue::registry::Rest;
@@ -83,7 +84,7 @@ async fn close(g: &Gateway, key: &str, symbol: &str, target: CloseTarget, lot: &
     let signer = Signer::from_hex(key).unwrap();
     let p = params(&signer, true);
     close_with(
-        &Closer::Nado {
+        &NadoCloser {
             rest: &rest,
             params: &p,
         },
@@ -608,7 +609,7 @@ async fn reduce_to_bot_trims_only_the_excess_and_disarmed_sends_nothing() {
     let signer = Signer::from_hex(KEY).unwrap();
     let p = params(&signer, false);
     let out = close_with(
-        &Closer::Nado {
+        &NadoCloser {
             rest: &rest,
             params: &p,
         },
@@ -1259,7 +1260,7 @@ proptest::proptest! {
             let signer = Signer::from_hex(KEY).unwrap();
             let p = params(&signer, true);
             let out = driftwatch::actions::close::close_capped(
-                &Closer::Nado { rest: &rest, params: &p },
+                &NadoCloser { rest: &rest, params: &p },
                 "SOL-PERP", target, d("0.01"), "prop", std::future::ready(Ok(())), cap.map(lots),
             ).await;
             driver.abort();

@@ -319,8 +319,8 @@ async fn a_restart_resumes_an_unfinished_close_with_its_own_client_order_id() {
 
 #[tokio::test]
 async fn a_restart_after_the_order_landed_sends_no_second_order() {
-    use driftwatch::actions::close::{signed_body, CloseParams};
     use driftwatch::plan::close::{CloseOrder, OrderSide};
+    use driftwatch::venue::pacifica::close::{signed_body, CloseParams};
     use driftwatch::venue::pacifica::sign::Keypair;
     let sim = start_sim(SimConfig {
         speed_bump: Duration::from_millis(400),

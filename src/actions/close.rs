@@ -34,36 +34,17 @@ use crate::journal::Status;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::clock;
 use crate::domain::same_size;
-use crate::plan::close::{self, Band, CloseOrder, CloseTarget, OrderSide, Sizing};
-use crate::venue::nado;
-use crate::venue::pacifica::http::RestClient;
-use crate::venue::pacifica::parse::OrderError;
-use crate::venue::pacifica::sign::{self, Header, Keypair};
-use crate::venue::types::{Backoff, OrderFailure, RestError};
+use crate::plan::close::{self, CloseOrder, CloseTarget, OrderSide, Sizing};
+use crate::venue::registry::{self, CloseJob, CloseKeys, Rest};
+use crate::venue::types::{Backoff, CloseSettings, CloseVenue, OrderFailure, RestError};
 
 /// How long a close waits out rate limits for its fresh read before it
 /// gives up (the polls share the budget; a close outranks them but is not
 /// allowed to overspend it).
 pub const FRESH_READ_WAIT: Duration = Duration::from_secs(3);
-
-/// How to send closes for one account.
-pub struct CloseParams<'a> {
-    /// The main account's address.
-    pub account: &'a str,
-    /// The main key, or an agent wallet bound to the account.
-    pub signer: &'a Keypair,
-    pub agent: bool,
-    /// Worst acceptable slippage, in percent, as a decimal string.
-    pub slippage_percent: Decimal,
-    pub expiry_window_ms: u64,
-    pub max_attempts: u32,
-    pub verify_timeout: Duration,
-    pub armed: bool,
-}
 
 /// How a close ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,260 +133,29 @@ impl CloseOutcome {
     }
 }
 
-/// The payload of a reduce-only market close (the SDK's field set).
-pub fn payload(order: &CloseOrder, slippage_percent: Decimal, client_order_id: &str) -> Map<String, Value> {
-    let mut p = Map::new();
-    p.insert("symbol".into(), Value::String(order.symbol.clone()));
-    p.insert("reduce_only".into(), Value::Bool(true));
-    p.insert("amount".into(), Value::String(order.amount.normalize().to_string()));
-    p.insert("side".into(), Value::String(order.side.as_str().into()));
-    p.insert(
-        "slippage_percent".into(),
-        Value::String(slippage_percent.normalize().to_string()),
-    );
-    p.insert("client_order_id".into(), Value::String(client_order_id.to_owned()));
-    p
-}
-
-/// Signs the close as of `timestamp_ms`.
-pub fn signed_body(
-    params: &CloseParams<'_>,
-    order: &CloseOrder,
-    client_order_id: &str,
-    timestamp_ms: u64,
-) -> Result<Map<String, Value>, String> {
-    let header = Header {
-        kind: "create_market_order".into(),
-        timestamp: timestamp_ms,
-        expiry_window: params.expiry_window_ms,
-    };
-    let p = payload(order, params.slippage_percent, client_order_id);
-    sign::sign_request(params.account, params.signer, params.agent, &header, &p)
-        .map(|s| s.body)
-        .map_err(|e| e.to_string())
-}
-
-impl From<OrderError> for OrderFailure {
-    fn from(e: OrderError) -> OrderFailure {
-        match e {
-            OrderError::NoPosition(m) => OrderFailure::AlreadyFlat(m),
-            OrderError::DuplicateClientOrderId(m) => OrderFailure::Landed(m),
-            OrderError::ExceedsPosition(m) | OrderError::WrongSide(m) => OrderFailure::Resize(m),
-            OrderError::RateLimited { retry_after } => OrderFailure::RateLimited { retry_after },
-            OrderError::Unknown(m) => OrderFailure::Unknown(m),
-            e @ OrderError::Rejected { .. } => OrderFailure::Rejected(e.to_string()),
-        }
-    }
-}
-
-/// How to send Nado closes for one subaccount.
-pub struct NadoCloseParams<'a> {
-    pub signer: &'a nado::sign::Signer,
-    pub chain_id: u64,
-    /// The Endpoint contract (cancels are verified against it).
-    pub endpoint: alloy_primitives::Address,
-    /// The subaccount the orders are sent for.
-    pub sender: alloy_primitives::B256,
-    /// First attempt's slippage off the same-side top of book, in percent;
-    /// attempt `n` uses `n` times it (inside the venue's band).
-    pub slippage_percent: Decimal,
-    /// Cancel the product's resting orders first.
-    pub cancel_orders_first: bool,
-    pub max_attempts: u32,
-    pub verify_timeout: Duration,
-    pub armed: bool,
-}
-
-/// Nado's price band around the oracle (error 2007 outside it).
-pub const NADO_BAND: Band = Band {
-    low: Decimal::from_parts(2, 0, 0, false, 1),
-    high: Decimal::from_parts(5, 0, 0, false, 0),
-};
-
-/// A venue's side of a close: how to read, sign and send. Each venue
-/// adapter supplies the same three things.
-pub enum Closer<'a> {
-    Pacifica {
-        rest: &'a RestClient,
-        params: &'a CloseParams<'a>,
-    },
-    Nado {
-        rest: &'a nado::http::RestClient,
-        params: &'a NadoCloseParams<'a>,
-    },
-}
-
 /// A fresh read for one close.
-struct Fresh {
+struct Fresh<R> {
     position: Decimal,
-    /// Nado: what pricing the order needs.
-    nado: Option<nado::http::CloseRead>,
+    /// What pricing the order needs (the venue's own).
+    read: R,
 }
 
-impl Closer<'_> {
-    fn armed(&self) -> bool {
-        match self {
-            Closer::Pacifica { params, .. } => params.armed,
-            Closer::Nado { params, .. } => params.armed,
-        }
-    }
-
-    fn max_attempts(&self) -> u32 {
-        match self {
-            Closer::Pacifica { params, .. } => params.max_attempts,
-            Closer::Nado { params, .. } => params.max_attempts,
-        }
-    }
-
-    fn verify_timeout(&self) -> Duration {
-        match self {
-            Closer::Pacifica { params, .. } => params.verify_timeout,
-            Closer::Nado { params, .. } => params.verify_timeout,
-        }
-    }
-
-    /// Whether a successful reply means the order already matched (Nado's
-    /// IOC), so a fresh read right after shows its fill.
-    fn fills_before_reply(&self) -> bool {
-        matches!(self, Closer::Nado { .. })
-    }
-
-    /// Whether a retry after an unknown outcome is deduplicated by the venue.
-    fn idempotent(&self) -> bool {
-        matches!(self, Closer::Pacifica { .. })
-    }
-
-    /// A fresh read. A rate-limited read (the client's own budget, which the
-    /// polls share, or the venue's 429) is waited out for up to
-    /// [`FRESH_READ_WAIT`] in all; any other failure, or a longer wait, is
-    /// no read (and so no order).
-    async fn fresh(&self, symbol: &str) -> Result<Fresh, String> {
-        let deadline = tokio::time::Instant::now() + FRESH_READ_WAIT;
-        loop {
-            match self.read(symbol).await {
-                Err(RestError::RateLimited { retry_after })
-                    if tokio::time::Instant::now() + retry_after <= deadline =>
-                {
-                    tokio::time::sleep(retry_after).await;
-                }
-                r => return r.map_err(|e| format!("no fresh position read: {e}")),
+/// A fresh read. A rate-limited read (the client's own budget, which the
+/// polls share, or the venue's 429) is waited out for up to
+/// [`FRESH_READ_WAIT`] in all; any other failure, or a longer wait, is no
+/// read (and so no order).
+async fn fresh_read<V: CloseVenue>(venue: &V, symbol: &str) -> Result<Fresh<V::Read>, String> {
+    let deadline = tokio::time::Instant::now() + FRESH_READ_WAIT;
+    loop {
+        match venue.read(symbol).await {
+            Err(RestError::RateLimited { retry_after }) if tokio::time::Instant::now() + retry_after <= deadline => {
+                tokio::time::sleep(retry_after).await;
             }
-        }
-    }
-
-    async fn read(&self, symbol: &str) -> Result<Fresh, RestError> {
-        match self {
-            Closer::Pacifica { rest, .. } => {
-                let snap = rest.positions().await?;
-                Ok(Fresh {
-                    position: snap
-                        .positions
-                        .iter()
-                        .filter(|p| p.key.symbol == symbol)
-                        .map(|p| p.size)
-                        .sum(),
-                    nado: None,
-                })
+            r => {
+                return r
+                    .map(|(position, read)| Fresh { position, read })
+                    .map_err(|e| format!("no fresh position read: {e}"))
             }
-            Closer::Nado { rest, .. } => {
-                let read = rest.close_read(symbol).await?;
-                Ok(Fresh {
-                    position: read.position,
-                    nado: Some(read),
-                })
-            }
-        }
-    }
-
-    /// Before the first send (Nado: cancel the product's resting orders).
-    async fn prepare(&self, fresh: &Fresh) {
-        let Closer::Nado { rest, params } = self else {
-            return;
-        };
-        let Some(read) = fresh.nado.as_ref().filter(|_| params.cancel_orders_first) else {
-            return;
-        };
-        let nonce = nado::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF);
-        let body = match nado::sign::sign_cancel_product_orders(
-            params.signer,
-            params.chain_id,
-            params.endpoint,
-            params.sender,
-            &[read.product.product_id],
-            nonce,
-        ) {
-            Ok(s) => s.body,
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot sign cancel_product_orders; closing anyway.");
-                return;
-            }
-        };
-        if let Err(e) = rest.cancel(&body).await {
-            tracing::warn!(product = read.product.product_id, error = %e, "cancel_product_orders failed; closing anyway (reduce-only).");
-        }
-    }
-
-    /// The exact signed request for `attempt` (1-based).
-    async fn request(
-        &self,
-        order: &CloseOrder,
-        fresh: &Fresh,
-        client_order_id: &str,
-        attempt: u32,
-    ) -> Result<Value, String> {
-        match self {
-            Closer::Pacifica { params, .. } => {
-                signed_body(params, order, client_order_id, clock::now().0 as u64).map(Value::Object)
-            }
-            Closer::Nado { rest, params } => {
-                let read = fresh.nado.as_ref().ok_or("no Nado read")?;
-                let (bid, ask) = rest.market_price(read.product.product_id).await.unwrap_or((None, None));
-                let reference = match order.side {
-                    OrderSide::Ask => bid,
-                    OrderSide::Bid => ask,
-                }
-                .unwrap_or(read.oracle);
-                let price = close::worst_price(
-                    order.side,
-                    reference,
-                    read.oracle,
-                    params.slippage_percent * Decimal::from(attempt.max(1)),
-                    NADO_BAND,
-                    read.product.price_increment,
-                );
-                let amount = match order.side {
-                    OrderSide::Ask => -order.amount,
-                    OrderSide::Bid => order.amount,
-                };
-                let p = nado::sign::OrderParams {
-                    chain_id: params.chain_id,
-                    product_id: read.product.product_id,
-                    sender: params.sender,
-                    price_x18: nado::parse::to_x18(price)?,
-                    amount_x18: nado::parse::to_x18(amount)?,
-                    expiration: rest.venue_now_ms() / 1000 + 1000,
-                    nonce: nado::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF),
-                    appendix: nado::sign::appendix(nado::sign::OrderType::Ioc, true, false),
-                };
-                let signed = nado::sign::sign_order(params.signer, &p)?;
-                serde_json::from_str(&signed.body).map_err(|e| e.to_string())
-            }
-        }
-    }
-
-    /// Sends a signed request; the venue's order id or digest.
-    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
-        match self {
-            Closer::Pacifica { rest, .. } => {
-                let Value::Object(map) = body else {
-                    return Err(OrderFailure::Rejected("not an object".into()));
-                };
-                rest.create_market_order(map)
-                    .await
-                    .map(|id| id.to_string())
-                    .map_err(Into::into)
-            }
-            Closer::Nado { rest, .. } => rest.execute(&body.to_string()).await,
         }
     }
 }
@@ -419,59 +169,12 @@ fn sized(symbol: &str, position: Decimal, target: CloseTarget, lot: Decimal) -> 
     }
 }
 
-/// Closes `symbol` on Pacifica toward `target`. `client_order_id`
-/// identifies the intent (journal it before calling).
-pub async fn close_position(
-    rest: &RestClient,
-    params: &CloseParams<'_>,
-    symbol: &str,
-    target: CloseTarget,
-    lot: Decimal,
-    client_order_id: &str,
-) -> CloseOutcome {
-    close_with(&Closer::Pacifica { rest, params }, symbol, target, lot, client_order_id).await
-}
-
-/// An account's close keys, parsed once when the account is set up (config
-/// load has checked them), not per close.
-pub enum CloseKeys {
-    Pacifica(Keypair),
-    Nado {
-        signer: nado::sign::Signer,
-        chain_id: u64,
-        endpoint: alloy_primitives::Address,
-        sender: alloy_primitives::B256,
-    },
-}
-
-impl CloseKeys {
-    /// The keys for `rest`'s venue from the close section (and, on Nado, the
-    /// subaccount).
-    pub fn load(
-        rest: &crate::venue::registry::Rest,
-        nado: Option<&crate::venue::nado::account::NadoAccount>,
-        cfg: &crate::config::CloseConfig,
-    ) -> Result<CloseKeys, String> {
-        match (rest, nado) {
-            (crate::venue::registry::Rest::Pacifica(_), _) => Keypair::from_base58(cfg.key.expose())
-                .map(CloseKeys::Pacifica)
-                .map_err(|e| format!("close key: {e}")),
-            (crate::venue::registry::Rest::Nado(_), Some(n)) => Ok(CloseKeys::Nado {
-                signer: nado::sign::Signer::from_hex(cfg.key.expose()).map_err(|e| format!("close key: {e}"))?,
-                chain_id: n.chain_id,
-                endpoint: n.endpoint.parse().map_err(|_| "the Nado endpoint does not parse")?,
-                sender: n.subaccount.parse().map_err(|_| "the Nado subaccount does not parse")?,
-            }),
-            (crate::venue::registry::Rest::Nado(_), None) => Err("a Nado account without its subaccount".into()),
-        }
-    }
-}
-
 /// One account's close, as configured: the venue client, the keys and
 /// the close section.
 pub struct AccountClose<'a> {
-    pub rest: &'a crate::venue::registry::Rest,
-    /// The main account's address (Pacifica), or the owner (Nado).
+    pub rest: &'a Rest,
+    /// The venue account's address (Pacifica: the main account; Nado: the
+    /// owner; Hyperliquid: the master, sub-account or vault).
     pub address: &'a str,
     pub keys: &'a CloseKeys,
     pub close: &'a crate::config::CloseConfig,
@@ -479,6 +182,36 @@ pub struct AccountClose<'a> {
     pub armed: bool,
     /// At most this much in total (a retry's share of its decision).
     pub cap: Option<Decimal>,
+}
+
+/// The close loop as a [`CloseJob`], for the registry to run with the
+/// account's venue closer.
+struct Job<'a, G> {
+    symbol: &'a str,
+    target: CloseTarget,
+    lot: Decimal,
+    client_order_id: &'a str,
+    gate: G,
+    cap: Option<Decimal>,
+}
+
+impl<G> CloseJob for Job<'_, G>
+where
+    G: std::future::Future<Output = Result<(), String>> + Send,
+{
+    type Out = CloseOutcome;
+
+    fn run<V: CloseVenue>(self, venue: &V) -> impl std::future::Future<Output = CloseOutcome> + Send {
+        close_capped(
+            venue,
+            self.symbol,
+            self.target,
+            self.lot,
+            self.client_order_id,
+            self.gate,
+            self.cap,
+        )
+    }
 }
 
 /// Closes `symbol` toward `target` for a configured account. Nothing is
@@ -489,54 +222,34 @@ pub async fn close_account(
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
-    journaled: impl std::future::Future<Output = Result<(), String>>,
+    journaled: impl std::future::Future<Output = Result<(), String>> + Send,
 ) -> CloseOutcome {
     let cfg = a.close;
-    match (a.rest, a.keys) {
-        (crate::venue::registry::Rest::Pacifica(rest), CloseKeys::Pacifica(signer)) => {
-            let params = CloseParams {
-                account: a.address,
-                signer,
-                agent: cfg.agent,
-                slippage_percent: cfg.slippage_percent,
-                expiry_window_ms: cfg.expiry_window.as_millis() as u64,
-                max_attempts: cfg.max_attempts,
-                verify_timeout: cfg.verify_timeout,
-                armed: a.armed,
-            };
-            let venue = Closer::Pacifica { rest, params: &params };
-            close_capped(&venue, symbol, target, lot, client_order_id, journaled, a.cap).await
-        }
-        (
-            crate::venue::registry::Rest::Nado(rest),
-            CloseKeys::Nado {
-                signer,
-                chain_id,
-                endpoint,
-                sender,
-            },
-        ) => {
-            let params = NadoCloseParams {
-                signer,
-                chain_id: *chain_id,
-                endpoint: *endpoint,
-                sender: *sender,
-                slippage_percent: cfg.slippage_percent,
-                cancel_orders_first: cfg.cancel_orders_first,
-                max_attempts: cfg.max_attempts,
-                verify_timeout: cfg.verify_timeout,
-                armed: a.armed,
-            };
-            let venue = Closer::Nado { rest, params: &params };
-            close_capped(&venue, symbol, target, lot, client_order_id, journaled, a.cap).await
-        }
-        _ => CloseOutcome::Failed("the close keys are for another venue".into()),
-    }
+    let settings = CloseSettings {
+        armed: a.armed,
+        agent: cfg.agent,
+        slippage_percent: cfg.slippage_percent,
+        max_attempts: cfg.max_attempts,
+        verify_timeout: cfg.verify_timeout,
+        expiry_window: cfg.expiry_window,
+        cancel_orders_first: cfg.cancel_orders_first,
+    };
+    let job = Job {
+        symbol,
+        target,
+        lot,
+        client_order_id,
+        gate: journaled,
+        cap: a.cap,
+    };
+    registry::with_closer(a.rest, a.keys, a.address, &settings, job)
+        .await
+        .unwrap_or_else(CloseOutcome::Failed)
 }
 
 /// Closes `symbol` toward `target` on the closer's venue.
-pub async fn close_with(
-    venue: &Closer<'_>,
+pub async fn close_with<V: CloseVenue>(
+    venue: &V,
     symbol: &str,
     target: CloseTarget,
     lot: Decimal,
@@ -548,13 +261,13 @@ pub async fn close_with(
 /// [`close_with`], sending nothing unless `gate` (the journal's "before"
 /// entry) succeeds. The fresh read is taken while the gate runs: reading
 /// changes nothing, and the close is sooner by the journal's write.
-pub async fn close_gated(
-    venue: &Closer<'_>,
+pub async fn close_gated<V: CloseVenue>(
+    venue: &V,
     symbol: &str,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
-    gate: impl std::future::Future<Output = Result<(), String>>,
+    gate: impl std::future::Future<Output = Result<(), String>> + Send,
 ) -> CloseOutcome {
     close_capped(venue, symbol, target, lot, client_order_id, gate, None).await
 }
@@ -582,16 +295,16 @@ fn fit(mut order: CloseOrder, room: Option<Decimal>, lot: Decimal) -> Option<Clo
 /// order may have filled; with one, at most the largest of them). A
 /// `Flatten` needs no such bound: reduce-only stops every fill at zero,
 /// which is its target.
-pub async fn close_capped(
-    venue: &Closer<'_>,
+pub async fn close_capped<V: CloseVenue>(
+    venue: &V,
     symbol: &str,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
-    gate: impl std::future::Future<Output = Result<(), String>>,
+    gate: impl std::future::Future<Output = Result<(), String>> + Send,
     cap: Option<Decimal>,
 ) -> CloseOutcome {
-    let (read, gate) = tokio::join!(venue.fresh(symbol), gate);
+    let (read, gate) = tokio::join!(fresh_read(venue, symbol), gate);
     if let Err(e) = gate {
         return CloseOutcome::Failed(format!("not sent: {e}"));
     }
@@ -624,14 +337,17 @@ pub async fn close_capped(
         None => return CloseOutcome::NothingToReduce,
     };
     if !venue.armed() {
-        return match venue.request(&order, &fresh, client_order_id, 1).await {
+        return match venue.request(&order, &fresh.read, client_order_id, 1).await {
             Ok(body) => CloseOutcome::Disarmed { order, body },
             Err(e) => CloseOutcome::Failed(e),
         };
     }
     // The first request is built (Nado: priced from the book) while the
     // resting orders are cancelled; it is sent only after both.
-    let (_, first) = tokio::join!(venue.prepare(&fresh), venue.request(&order, &fresh, client_order_id, 1));
+    let (_, first) = tokio::join!(
+        venue.prepare(&fresh.read),
+        venue.request(&order, &fresh.read, client_order_id, 1)
+    );
     let mut first = Some(first);
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let mut order_id = None;
@@ -657,7 +373,7 @@ pub async fn close_capped(
         attempts += 1;
         let built = match first.take() {
             Some(b) => b,
-            None => venue.request(&order, &fresh, client_order_id, attempts).await,
+            None => venue.request(&order, &fresh.read, client_order_id, attempts).await,
         };
         let body = match built {
             Ok(b) => b,
@@ -672,7 +388,7 @@ pub async fn close_capped(
                     // have moved the position meanwhile (a fill it masks), so
                     // the order counts whole: the rest is sent only where the
                     // intent has room (a flatten; a trim decides again).
-                    if let Ok(f) = venue.fresh(symbol).await {
+                    if let Ok(f) = fresh_read(venue, symbol).await {
                         let moved = f.position != fresh.position;
                         if let (true, Ok(next)) = (moved, sized(symbol, f.position, target, lot)) {
                             let filled = (fresh.position.abs() - f.position.abs()).max(Decimal::ZERO);
@@ -719,7 +435,7 @@ pub async fn close_capped(
             Err(e @ OrderFailure::Rejected(_)) => return CloseOutcome::Failed(e.to_string()),
         };
         if reread {
-            fresh = match venue.fresh(symbol).await {
+            fresh = match fresh_read(venue, symbol).await {
                 Ok(f) => f,
                 Err(e) => return CloseOutcome::Failed(e),
             };
@@ -752,7 +468,7 @@ pub async fn close_capped(
     let deadline = tokio::time::Instant::now() + venue.verify_timeout();
     let mut last = expected;
     loop {
-        if let Ok(f) = venue.fresh(symbol).await {
+        if let Ok(f) = fresh_read(venue, symbol).await {
             last = f.position;
             // Done when it is at (or nearer zero than) what the order leaves.
             if same_size(last, leaves, Some(lot)) || last.abs() < leaves.abs() {

@@ -529,7 +529,7 @@ pub struct CloseAccount {
     pub rest: crate::venue::registry::Rest,
     pub address: String,
     /// The close section and its keys, parsed once.
-    pub close: Option<(crate::config::CloseConfig, close::CloseKeys)>,
+    pub close: Option<(crate::config::CloseConfig, crate::venue::registry::CloseKeys)>,
 }
 
 pub struct Closes {

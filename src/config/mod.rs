@@ -28,6 +28,7 @@ use crate::botdb::raw::RawMapping;
 use crate::domain::VenueKind;
 use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
+use crate::venue::hyperliquid::account::HyperliquidAccount;
 use crate::venue::nado::account::NadoAccount;
 pub use crate::venue::registry::VenueLink;
 pub use crate::venue::types::StreamConfig;
@@ -178,8 +179,14 @@ struct RawAccount {
     chain_id: Option<u64>,
     /// Nado: the Endpoint contract the gateway must report.
     endpoint: Option<String>,
-    /// Nado: the share of the per-IP query limit driftwatch may use.
+    /// Nado, Hyperliquid: the share of the per-IP request limit driftwatch
+    /// may use (the bot on the same host has the rest).
     query_share: Option<Decimal>,
+    /// Hyperliquid: mainnet (default) or testnet.
+    network: Option<crate::venue::hyperliquid::sign::Network>,
+    /// Hyperliquid: the address is a sub-account or vault, traded for by
+    /// the close key's master (or its agent) with `vaultAddress`.
+    vault: Option<bool>,
     #[serde(default)]
     stream: RawStream,
     /// The bot's table in `bot_db` (or, beside `bot_api`, its symbols).
@@ -813,10 +820,17 @@ impl Validator<'_> {
                     ),
                 ),
             },
-            VenueKind::Hyperliquid => self.error(
-                &format!("{p}.venue"),
-                "hyperliquid is not watched yet: so far only `driftwatch close --offline --venue hyperliquid` signs for it",
-            ),
+            VenueKind::Hyperliquid => {
+                if a.address.parse::<alloy_primitives::Address>().is_err() {
+                    self.error(
+                        &format!("{p}.address"),
+                        format!(
+                            "invalid Hyperliquid account {:?}: expected 0x and 40 hex digits (the master, sub-account or vault, never an API wallet)",
+                            a.address
+                        ),
+                    );
+                }
+            }
             VenueKind::Nado => {
                 if a.address.parse::<alloy_primitives::Address>().is_err() {
                     self.error(
@@ -830,6 +844,7 @@ impl Validator<'_> {
             }
         }
         let nado = self.nado_account(p, &a);
+        let hyperliquid = self.hyperliquid_account(p, &a);
         let (rest_default, ws_default) = venue_defaults(a.venue);
         let rest_url = a.rest_url.unwrap_or_else(|| rest_default.to_owned());
         let ws_url = a.ws_url.unwrap_or_else(|| ws_default.to_owned());
@@ -1021,8 +1036,18 @@ impl Validator<'_> {
                     ),
                     Ok(_) => {}
                 },
-                // Refused with the venue itself, above.
-                VenueKind::Hyperliquid => {}
+                VenueKind::Hyperliquid => match crate::venue::evm::Signer::from_hex(key.expose()) {
+                    Err(e) => self.error(&kp("key"), e),
+                    Ok(k) if !raw.agent && a.vault != Some(true) && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
+                        &kp("key"),
+                        format!(
+                            "the key's address is {}, not the account {} (set agent: true for its API wallet, or vault: true on the account for a sub-account or vault)",
+                            k.address(),
+                            a.address
+                        ),
+                    ),
+                    Ok(_) => {}
+                },
                 VenueKind::Nado => match crate::venue::nado::sign::Signer::from_hex(key.expose()) {
                     Err(e) => self.error(&kp("key"), e),
                     Ok(k) if !raw.agent && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
@@ -1072,6 +1097,7 @@ impl Validator<'_> {
                 api_key,
                 stream,
                 nado,
+                hyperliquid,
             },
             mapping: mapping?,
             correct,
@@ -1117,6 +1143,33 @@ impl Validator<'_> {
         })
     }
 
+    /// The Hyperliquid-only fields: checked for Hyperliquid, refused elsewhere.
+    fn hyperliquid_account(&mut self, p: &str, a: &RawAccount) -> Option<HyperliquidAccount> {
+        if a.venue != VenueKind::Hyperliquid {
+            for (field, set) in [("network", a.network.is_some()), ("vault", a.vault.is_some())] {
+                if set {
+                    self.error_at_key(
+                        &format!("{p}.{field}"),
+                        format!("{field} is only for venue: hyperliquid"),
+                    );
+                }
+            }
+            return None;
+        }
+        let rest_share = a.query_share.unwrap_or(Decimal::new(25, 2));
+        if rest_share <= Decimal::ZERO || rest_share > Decimal::ONE {
+            self.error(
+                &format!("{p}.query_share"),
+                "must be above 0 and at most 1 (the bot shares the per-IP limit)",
+            );
+        }
+        Some(HyperliquidAccount {
+            network: a.network.unwrap_or(crate::venue::hyperliquid::sign::Network::Mainnet),
+            vault: a.vault.unwrap_or(false),
+            rest_share,
+        })
+    }
+
     /// The Nado-only fields: checked for Nado, refused elsewhere.
     fn nado_account(&mut self, p: &str, a: &RawAccount) -> Option<NadoAccount> {
         if a.venue != VenueKind::Nado {
@@ -1124,7 +1177,10 @@ impl Validator<'_> {
                 ("subaccount", a.subaccount.is_some()),
                 ("chain_id", a.chain_id.is_some()),
                 ("endpoint", a.endpoint.is_some()),
-                ("query_share", a.query_share.is_some()),
+                (
+                    "query_share",
+                    a.query_share.is_some() && a.venue != VenueKind::Hyperliquid,
+                ),
             ] {
                 if set {
                     self.error_at_key(&format!("{p}.{field}"), format!("{field} is only for venue: nado"));

@@ -50,7 +50,7 @@ fn a_minimal_config_gets_safe_defaults() {
 fn bad_configs_and_their_exact_messages() {
     let g = good();
     let cases: Vec<(String, Vec<&str>)> = vec![
-        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
+        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `network`, `vault`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
         (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected one of `pacifica`, `nado`, `hyperliquid`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),
@@ -224,15 +224,61 @@ fn a_nado_account_needs_rest_to_stay_fresh_across_two_of_its_polls() {
     );
 }
 
-/// Issue [hyperliquid]: the venue is known (the offline panic button signs
-/// for it) but not watched yet; `run` says so instead of failing later.
+/// Issue [hyperliquid]: an account is its master, sub-account or vault
+/// address (0x); its network and vault flag are its own fields; a close key
+/// that is neither the account's nor (with `agent: true`) its API wallet is
+/// refused at load.
 #[test]
-fn hyperliquid_accounts_are_refused_until_the_venue_is_watched() {
-    let text = good().replace("venue: pacifica", "venue: hyperliquid");
-    let e = errors(&text);
-    assert_eq!(e.len(), 1, "{e:?}");
+fn hyperliquid_accounts_and_their_close_keys() {
+    const MASTER: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let master = crate::venue::evm::Signer::from_hex(MASTER).unwrap().address();
+    let mut env = env();
+    env.insert("HL_KEY".into(), MASTER.into());
+    let account = |extra: &str, address: &str| {
+        format!(
+            "bot_db:\n  url: {{env: BOT_DB_URL}}\naccounts:\n  - name: hl\n    venue: hyperliquid\n    address: \"{address}\"\n{extra}    mapping:\n      preset: nexwave\n"
+        )
+    };
+    let errs = |text: &str| match parse(text, Path::new("c.yaml"), &env) {
+        Ok(_) => vec![],
+        Err(LoadError::Invalid(errs)) => errs.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![e.to_string()],
+    };
+    let ok = account(
+        "    network: testnet\n    close: {key: {env: HL_KEY}}\n",
+        &format!("{master:#x}"),
+    );
+    let (c, _) = parse(&ok, Path::new("c.yaml"), &env).unwrap();
+    let h = c.accounts[0].link.hyperliquid.as_ref().unwrap();
+    assert_eq!(h.network, crate::venue::hyperliquid::sign::Network::Testnet);
+    assert!(!h.vault);
+    assert_eq!(c.accounts[0].link.rest_url, "https://api.hyperliquid.xyz");
+    let sub = "0x1111111111111111111111111111111111111111";
+    assert_eq!(
+        errs(&account("    vault: true\n    close: {key: {env: HL_KEY}}\n", sub)),
+        Vec::<String>::new()
+    );
+    let stranger = errs(&account("    close: {key: {env: HL_KEY}}\n", sub));
+    assert_eq!(stranger.len(), 1, "{stranger:?}");
+    assert!(stranger[0].starts_with("c.yaml:"), "{stranger:?}");
     assert!(
-        e[0].ends_with("accounts[0].venue: hyperliquid is not watched yet: so far only `driftwatch close --offline --venue hyperliquid` signs for it"),
+        stranger[0].contains("accounts[0].close.key: the key's address is"),
+        "{stranger:?}"
+    );
+    assert_eq!(
+        errs(&account("    close: {key: {env: HL_KEY}, agent: true}\n", sub)),
+        Vec::<String>::new()
+    );
+    let e = errs(&account("    network: devnet\n", sub));
+    assert!(
+        e.len() == 1 && e[0].contains("unknown variant `devnet`, expected `mainnet` or `testnet`"),
+        "{e:?}"
+    );
+    let e = errs(&account("", ADDR));
+    assert!(e.len() == 1 && e[0].contains("invalid Hyperliquid account"), "{e:?}");
+    let e = errs(&good().replace("    mapping:", "    vault: true\n    mapping:"));
+    assert!(
+        e.len() == 1 && e[0].contains("accounts[0].vault: vault is only for venue: hyperliquid"),
         "{e:?}"
     );
 }

@@ -19,31 +19,7 @@ pub enum CloseTarget {
     ReduceTo(Decimal),
 }
 
-/// Buy (`bid`) or sell (`ask`), as the order side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderSide {
-    Bid,
-    Ask,
-}
-
-impl OrderSide {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderSide::Bid => "bid",
-            OrderSide::Ask => "ask",
-        }
-    }
-}
-
-/// A reduce-only market order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CloseOrder {
-    pub symbol: String,
-    pub side: OrderSide,
-    /// Positive, a whole number of lots, at most the position.
-    pub amount: Decimal,
-}
+pub use crate::venue::types::{CloseOrder, OrderSide};
 
 /// The sizing decision.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,9 +5,18 @@
 //! the venue does, maps an approved API wallet to its master, and refuses
 //! what the reference says it refuses (shared/venues/hyperliquid.md §5.3,
 //! §5.4, §6.7): an unknown signer ("User or API Wallet … does not exist."),
-//! a reused nonce, a reduce-only order that would increase or open a
-//! position, an IOC that cannot cross the mark. Reduce-only IOCs fill at the
-//! mark, at most the position. Control: the methods below.
+//! a reused nonce, a `vaultAddress` the signer's master does not own, an
+//! action past its `expiresAfter`, a reduce-only order that would increase
+//! or open a position or is larger than it (rejected, not clipped), an IOC
+//! that cannot cross the mark. Reduce-only IOCs fill at the mark. Every
+//! order is kept for `orderStatus` by oid or cloid (`unknownOid` otherwise).
+//! `spotMeta` answers an empty spot universe, as the official SDK's `Info`
+//! reads it at start.
+//!
+//! Control: the methods below, or over HTTP on the REST port:
+//! `POST /_sim/open {account, coin, szi}`, `/_sim/mark {coin, px}`,
+//! `/_sim/approve_agent {master, agent}`, `/_sim/sub_account {master, sub}`,
+//! `/_sim/fault {fault: "lost_reply"|"dropped"|"none", times}`.
 //! WebSocket ([`HyperliquidSim::start_ws`]): the plain-text greeting, then
 //! `clearinghouseState` subscriptions acknowledged and answered with the
 //! whole state at once and after every change; `{"method":"ping"}` → pong.
@@ -35,6 +44,26 @@ use crate::venue::hyperliquid::sign::{self, Action, Body, Network, Signing};
 /// (BTC 0 and ETH 1, as on mainnet).
 pub const UNIVERSE: &[(&str, u32)] = &[("BTC", 5), ("ETH", 4), ("SOL", 2), ("HYPE", 2), ("kPEPE", 0)];
 
+/// A fault injected into `/exchange`, for a number of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExchangeFault {
+    /// The action is carried out, but the reply is lost (HTTP 502).
+    LostReply,
+    /// The request is lost before the venue sees it (HTTP 502).
+    Dropped,
+}
+
+/// An order the venue has seen, for `orderStatus`.
+#[derive(Debug, Clone)]
+struct SimOrder {
+    user: Address,
+    oid: u64,
+    cloid: Option<String>,
+    coin: String,
+    status: &'static str,
+}
+
 /// An action the simulator received, and what it answered.
 #[derive(Debug, Clone)]
 pub struct ReceivedAction {
@@ -48,7 +77,10 @@ pub struct ReceivedAction {
 struct State {
     /// (account, coin) → signed size.
     positions: BTreeMap<(Address, String), Decimal>,
+    /// Where the book fills (and the mark).
     marks: BTreeMap<String, Decimal>,
+    /// A mid that differs from the book (a moving market), if set.
+    mids: BTreeMap<String, Decimal>,
     /// Accounts with a deposit (an unknown signer is refused).
     accounts: BTreeSet<Address>,
     /// API wallet → its master.
@@ -56,6 +88,10 @@ struct State {
     /// (signer, nonce) already used.
     nonces: BTreeSet<(Address, u64)>,
     next_oid: u64,
+    /// Sub-account or vault → its master.
+    subs: BTreeMap<Address, Address>,
+    orders: Vec<SimOrder>,
+    fault: Option<(ExchangeFault, u32)>,
     actions: Vec<ReceivedAction>,
     /// WebSocket subscribers: the user and the connection's outbox.
     subscribers: Vec<(Address, tokio::sync::mpsc::UnboundedSender<String>)>,
@@ -229,6 +265,74 @@ impl HyperliquidSim {
         }
     }
 
+    /// The next `times` `/exchange` requests meet `fault` (`None` clears).
+    pub fn set_fault(&self, fault: Option<ExchangeFault>, times: u32) {
+        self.lock().fault = fault.map(|f| (f, times.max(1)));
+    }
+
+    fn take_fault(&self) -> Option<ExchangeFault> {
+        let mut st = self.lock();
+        let (fault, left) = st.fault?;
+        st.fault = (left > 1).then_some((fault, left - 1));
+        Some(fault)
+    }
+
+    /// Registers `sub` (a sub-account or vault) as `master`'s.
+    pub fn add_sub_account(&self, master: Address, sub: Address) {
+        let mut st = self.lock();
+        st.accounts.insert(master);
+        st.accounts.insert(sub);
+        st.subs.insert(sub, master);
+    }
+
+    /// The control API (`POST /_sim/...`).
+    fn control(&self, path: &str, v: &Value) -> Result<(), String> {
+        let addr = |k: &str| {
+            v[k].as_str()
+                .and_then(|s| s.parse::<Address>().ok())
+                .ok_or(format!("{k}: expected 0x and 40 hex digits"))
+        };
+        let dec = |k: &str| {
+            v[k].as_str()
+                .and_then(|s| s.parse::<Decimal>().ok())
+                .ok_or(format!("{k}: expected a decimal string"))
+        };
+        let text = |k: &str| {
+            v[k].as_str()
+                .map(str::to_owned)
+                .ok_or(format!("{k}: expected a string"))
+        };
+        match path {
+            "/_sim/open" => self.open(addr("account")?, &text("coin")?, dec("szi")?),
+            "/_sim/mark" => self.set_mark(&text("coin")?, dec("px")?),
+            "/_sim/approve_agent" => self.approve_agent(addr("master")?, addr("agent")?),
+            "/_sim/sub_account" => self.add_sub_account(addr("master")?, addr("sub")?),
+            "/_sim/fault" => {
+                let fault = match v["fault"].as_str() {
+                    Some("none") => None,
+                    Some(f) => Some(
+                        serde_json::from_value::<ExchangeFault>(Value::String(f.to_owned()))
+                            .map_err(|_| format!("unknown fault {f:?}: lost_reply, dropped or none"))?,
+                    ),
+                    None => return Err("fault: expected lost_reply, dropped or none".into()),
+                };
+                self.set_fault(fault, v["times"].as_u64().unwrap_or(1) as u32);
+            }
+            other => return Err(format!("unknown control {other}")),
+        }
+        Ok(())
+    }
+
+    /// Reports `px` as the coin's mid while the book stays at the mark (the
+    /// market moved between the read and the order).
+    pub fn set_mid(&self, coin: &str, px: Decimal) {
+        self.lock().mids.insert(coin.to_owned(), px);
+    }
+
+    fn mid(st: &State, coin: &str) -> Decimal {
+        st.mids.get(coin).copied().unwrap_or_else(|| Self::mark(st, coin))
+    }
+
     pub fn set_mark(&self, coin: &str, px: Decimal) {
         self.lock().marks.insert(coin.to_owned(), px);
     }
@@ -260,7 +364,21 @@ impl HyperliquidSim {
         };
         match path.as_str() {
             "/info" => self.info(&v),
-            "/exchange" => reply(200, self.exchange(&v).to_string()),
+            "/exchange" => {
+                let fault = self.take_fault();
+                if fault == Some(ExchangeFault::Dropped) {
+                    return reply(502, "Bad Gateway".into());
+                }
+                let answer = self.exchange(&v).to_string();
+                match fault {
+                    Some(_) => reply(502, "Bad Gateway".into()),
+                    None => reply(200, answer),
+                }
+            }
+            p if p.starts_with("/_sim/") => match self.control(p, &v) {
+                Ok(()) => reply(200, r#"{"ok":true}"#.into()),
+                Err(e) => reply(400, json!({ "error": e }).to_string()),
+            },
             _ => reply(404, String::new()),
         }
     }
@@ -283,12 +401,33 @@ impl HyperliquidSim {
                 Self::state_of(&st, user)
             }
             Some("meta") => json!({"universe": universe, "marginTables": []}),
+            Some("spotMeta") => json!({"universe": [], "tokens": []}),
+            Some("orderStatus") => {
+                let Some(user) = v["user"].as_str().and_then(|u| u.parse::<Address>().ok()) else {
+                    return reply(422, "Failed to deserialize the JSON body into the target type".into());
+                };
+                let wanted = |o: &&SimOrder| {
+                    o.user == user
+                        && match &v["oid"] {
+                            Value::Number(n) => n.as_u64() == Some(o.oid),
+                            Value::String(c) => o.cloid.as_deref() == Some(c.to_ascii_lowercase().as_str()),
+                            _ => false,
+                        }
+                };
+                // The latest order with that id.
+                match st.orders.iter().rev().find(wanted) {
+                    None => json!({"status": "unknownOid"}),
+                    Some(o) => json!({"status": "order", "order": {
+                        "order": {"coin": o.coin, "oid": o.oid, "cloid": o.cloid, "reduceOnly": true, "tif": "Ioc"},
+                        "status": o.status, "statusTimestamp": crate::clock::now().0}}),
+                }
+            }
             Some("metaAndAssetCtxs") => {
                 let ctxs: Vec<Value> = UNIVERSE
                     .iter()
                     .map(|(c, _)| {
                         let m = Self::mark(&st, c).to_string();
-                        json!({"markPx": m, "midPx": m, "oraclePx": m})
+                        json!({"markPx": m, "midPx": Self::mid(&st, c).to_string(), "oraclePx": m})
                     })
                     .collect();
                 json!([{"universe": universe, "marginTables": []}, ctxs])
@@ -296,7 +435,7 @@ impl HyperliquidSim {
             Some("allMids") => Value::Object(
                 UNIVERSE
                     .iter()
-                    .map(|(c, _)| (c.to_string(), Value::String(Self::mark(&st, c).to_string())))
+                    .map(|(c, _)| (c.to_string(), Value::String(Self::mid(&st, c).to_string())))
                     .collect(),
             ),
             _ => return reply(422, "Failed to deserialize the JSON body into the target type".into()),
@@ -357,11 +496,17 @@ impl HyperliquidSim {
         if !st.nonces.insert((signer, body.nonce)) {
             return err("Invalid nonce: duplicate nonce".into());
         }
+        if let Some(t) = body.expires_after {
+            if (crate::clock::now().0.max(0) as u64) > t {
+                return err(format!("Action expired: expiresAfter {t} has passed."));
+            }
+        }
         let account = match &body.vault_address {
             None => master,
             Some(v) => match v.parse::<Address>() {
-                Ok(a) => a,
-                Err(_) => return err("Invalid vault address".into()),
+                Ok(a) if st.subs.get(&a) == Some(&master) => a,
+                // The signer's master does not own it.
+                _ => return err(format!("User or API Wallet {signer:#x} does not exist.")),
             },
         };
         match &body.action {
@@ -374,8 +519,38 @@ impl HyperliquidSim {
         }
     }
 
-    /// One order of the batch: only reduce-only IOCs fill here.
+    /// One order of the batch, kept for `orderStatus` with its final status.
     fn order(st: &mut State, account: Address, w: &sign::OrderWire) -> Value {
+        let answer = Self::match_order(st, account, w);
+        let status = match answer.get("error").and_then(Value::as_str) {
+            None => "filled",
+            Some(e) if e.starts_with("Reduce only") => "reduceOnlyRejected",
+            Some(e) if e.starts_with("Order could not immediately match") => "iocCancelRejected",
+            Some(_) => "rejected",
+        };
+        let oid = match answer["filled"]["oid"].as_u64() {
+            Some(oid) => oid,
+            None => {
+                st.next_oid += 1;
+                st.next_oid
+            }
+        };
+        let coin = UNIVERSE.get(w.a as usize).map_or("?", |u| u.0).to_owned();
+        super::remember(
+            &mut st.orders,
+            SimOrder {
+                user: account,
+                oid,
+                cloid: w.c.clone(),
+                coin,
+                status,
+            },
+        );
+        answer
+    }
+
+    /// Only reduce-only IOCs fill here.
+    fn match_order(st: &mut State, account: Address, w: &sign::OrderWire) -> Value {
         let asset = w.a;
         let Some((coin, sz_decimals)) = UNIVERSE.get(asset as usize) else {
             return json!({"error": format!("Invalid asset. asset={asset}")});
@@ -391,7 +566,8 @@ impl HyperliquidSim {
             .get(&(account, coin.to_string()))
             .copied()
             .unwrap_or(Decimal::ZERO);
-        if !w.r || pos.is_zero() || (pos > Decimal::ZERO) == w.b {
+        // Reduce-only orders larger than the position are rejected, not clipped.
+        if !w.r || pos.is_zero() || (pos > Decimal::ZERO) == w.b || sz > pos.abs() {
             return json!({"error": format!("Reduce only order would increase position. asset={asset}")});
         }
         let mark = Self::mark(st, coin);
@@ -400,7 +576,7 @@ impl HyperliquidSim {
                 "Order could not immediately match against any resting orders. asset={asset}"
             )});
         }
-        let fill = sz.min(pos.abs());
+        let fill = sz;
         let after = if w.b { pos + fill } else { pos - fill };
         st.positions.insert((account, coin.to_string()), after);
         st.next_oid += 1;

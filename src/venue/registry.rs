@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use super::types::{MarketInfo, RestError, RestSnapshot, StreamConfig, StreamEvent, StreamStyle};
-use super::{nado, pacifica};
+use super::types::{
+    CloseSettings, CloseVenue, MarketInfo, RestError, RestSnapshot, StreamConfig, StreamEvent, StreamStyle,
+};
+use super::{hyperliquid, nado, pacifica};
 use crate::config::secret::Secret;
 use crate::domain::{Position, VenueKind};
 
@@ -27,6 +29,8 @@ pub struct VenueLink {
     pub stream: StreamConfig,
     /// Set for (and only for) Nado.
     pub nado: Option<nado::account::NadoAccount>,
+    /// Set for (and only for) Hyperliquid.
+    pub hyperliquid: Option<hyperliquid::account::HyperliquidAccount>,
 }
 
 /// How a venue's position stream describes state: decided here, once per venue.
@@ -44,6 +48,7 @@ pub fn stream_style(venue: VenueKind) -> StreamStyle {
 pub enum Rest {
     Pacifica(pacifica::http::RestClient),
     Nado(nado::http::RestClient),
+    Hyperliquid(hyperliquid::http::RestClient),
 }
 
 impl Rest {
@@ -68,9 +73,13 @@ impl Rest {
             )
             .map(Rest::Nado),
             (VenueKind::Nado, None) => Err(RestError::Decode("a Nado account without its subaccount".into())),
-            (VenueKind::Hyperliquid, _) => Err(RestError::Decode(
-                "Hyperliquid is not watched yet: only `close --offline --venue hyperliquid` signs for it".into(),
-            )),
+            (VenueKind::Hyperliquid, _) => hyperliquid::http::RestClient::new(
+                &acc.rest_url,
+                &acc.address,
+                acc.hyperliquid.as_ref().map_or(Decimal::new(25, 2), |h| h.rest_share),
+                acc.stream.rest_timeout,
+            )
+            .map(Rest::Hyperliquid),
         }
     }
 
@@ -80,6 +89,7 @@ impl Rest {
         match self {
             Rest::Pacifica(_) => Duration::ZERO,
             Rest::Nado(c) => c.poll_floor(),
+            Rest::Hyperliquid(c) => c.poll_floor(),
         }
     }
 
@@ -88,7 +98,7 @@ impl Rest {
     /// none (Pacifica's stream brings its own snapshots: no baseline to settle).
     pub async fn corroborate(&self, symbols: &[String]) -> Result<Vec<Position>, RestError> {
         match self {
-            Rest::Pacifica(_) => Ok(Vec::new()),
+            Rest::Pacifica(_) | Rest::Hyperliquid(_) => Ok(Vec::new()),
             Rest::Nado(c) => c.corroborate(symbols).await,
         }
     }
@@ -97,6 +107,7 @@ impl Rest {
         match self {
             Rest::Pacifica(c) => c.positions().await,
             Rest::Nado(c) => c.positions().await,
+            Rest::Hyperliquid(c) => c.positions().await,
         }
     }
 
@@ -105,6 +116,7 @@ impl Rest {
         match self {
             Rest::Pacifica(c) => c.markets().await,
             Rest::Nado(c) => c.markets().await,
+            Rest::Hyperliquid(c) => c.markets().await,
         }
     }
 
@@ -113,6 +125,7 @@ impl Rest {
         match self {
             Rest::Pacifica(c) => c.prices().await,
             Rest::Nado(c) => c.prices().await,
+            Rest::Hyperliquid(c) => c.prices().await,
         }
     }
 }
@@ -149,5 +162,140 @@ pub async fn run_stream<F, Fut>(
             };
             nado::ws::run(params, emit, shutdown).await
         }
+        Rest::Hyperliquid(_) => {
+            let params = hyperliquid::ws::StreamParams {
+                url: acc.ws_url.clone(),
+                user: acc.address.clone(),
+                timing: acc.stream.clone(),
+                resync,
+            };
+            hyperliquid::ws::run(params, emit, shutdown).await
+        }
+    }
+}
+
+/// An account's close key, parsed once when the account is set up (config
+/// load has checked it), not per close.
+pub enum CloseKeys {
+    Pacifica(pacifica::sign::Keypair),
+    Nado {
+        signer: nado::sign::Signer,
+        chain_id: u64,
+        endpoint: alloy_primitives::Address,
+        sender: alloy_primitives::B256,
+    },
+    Hyperliquid {
+        signer: super::evm::Signer,
+        vault: Option<alloy_primitives::Address>,
+        network: hyperliquid::sign::Network,
+    },
+}
+
+impl CloseKeys {
+    /// The close key for `link`'s venue (and, on Nado, its subaccount).
+    pub fn load(link: &VenueLink, key: &Secret) -> Result<CloseKeys, String> {
+        match (link.venue, &link.nado) {
+            (VenueKind::Pacifica, _) => pacifica::sign::Keypair::from_base58(key.expose())
+                .map(CloseKeys::Pacifica)
+                .map_err(|e| format!("close key: {e}")),
+            (VenueKind::Nado, Some(n)) => Ok(CloseKeys::Nado {
+                signer: nado::sign::Signer::from_hex(key.expose()).map_err(|e| format!("close key: {e}"))?,
+                chain_id: n.chain_id,
+                endpoint: n.endpoint.parse().map_err(|_| "the Nado endpoint does not parse")?,
+                sender: n.subaccount.parse().map_err(|_| "the Nado subaccount does not parse")?,
+            }),
+            (VenueKind::Nado, None) => Err("a Nado account without its subaccount".into()),
+            (VenueKind::Hyperliquid, _) => {
+                let h = link
+                    .hyperliquid
+                    .as_ref()
+                    .ok_or("a Hyperliquid account without its network")?;
+                Ok(CloseKeys::Hyperliquid {
+                    signer: super::evm::Signer::from_hex(key.expose()).map_err(|e| format!("close key: {e}"))?,
+                    vault: match h.vault {
+                        true => Some(
+                            link.address
+                                .parse()
+                                .map_err(|_| "the Hyperliquid vault address does not parse")?,
+                        ),
+                        false => None,
+                    },
+                    network: h.network,
+                })
+            }
+        }
+    }
+}
+
+/// Something to do with a venue's closer, whatever the venue: the close
+/// loop, handed the concrete closer by [`with_closer`].
+pub trait CloseJob {
+    type Out;
+    fn run<V: CloseVenue>(self, venue: &V) -> impl std::future::Future<Output = Self::Out> + Send;
+}
+
+/// Builds `rest`'s venue closer from its keys and settings and runs `job`
+/// with it; an error when the keys are another venue's.
+pub async fn with_closer<J: CloseJob>(
+    rest: &Rest,
+    keys: &CloseKeys,
+    address: &str,
+    s: &CloseSettings,
+    job: J,
+) -> Result<J::Out, String> {
+    match (rest, keys) {
+        (Rest::Pacifica(rest), CloseKeys::Pacifica(signer)) => {
+            let params = pacifica::close::CloseParams {
+                account: address,
+                signer,
+                agent: s.agent,
+                slippage_percent: s.slippage_percent,
+                expiry_window_ms: s.expiry_window.as_millis() as u64,
+                max_attempts: s.max_attempts,
+                verify_timeout: s.verify_timeout,
+                armed: s.armed,
+            };
+            Ok(job
+                .run(&pacifica::close::PacificaCloser { rest, params: &params })
+                .await)
+        }
+        (
+            Rest::Nado(rest),
+            CloseKeys::Nado {
+                signer,
+                chain_id,
+                endpoint,
+                sender,
+            },
+        ) => {
+            let params = nado::close::NadoCloseParams {
+                signer,
+                chain_id: *chain_id,
+                endpoint: *endpoint,
+                sender: *sender,
+                slippage_percent: s.slippage_percent,
+                cancel_orders_first: s.cancel_orders_first,
+                max_attempts: s.max_attempts,
+                verify_timeout: s.verify_timeout,
+                armed: s.armed,
+            };
+            Ok(job.run(&nado::close::NadoCloser { rest, params: &params }).await)
+        }
+        (Rest::Hyperliquid(rest), CloseKeys::Hyperliquid { signer, vault, network }) => {
+            let params = hyperliquid::close::HyperliquidCloseParams {
+                signer,
+                vault: *vault,
+                network: *network,
+                slippage_percent: s.slippage_percent,
+                expiry_window: s.expiry_window,
+                max_attempts: s.max_attempts,
+                verify_timeout: s.verify_timeout,
+                armed: s.armed,
+            };
+            Ok(job
+                .run(&hyperliquid::close::HyperliquidCloser::new(rest, &params))
+                .await)
+        }
+        _ => Err("the close keys are for another venue".into()),
     }
 }

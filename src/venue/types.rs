@@ -21,6 +21,7 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Position;
 
@@ -115,6 +116,84 @@ impl RestError {
         "transport",
         "decode",
     ];
+}
+
+/// Buy (`bid`) or sell (`ask`), as the order side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderSide {
+    Bid,
+    Ask,
+}
+
+impl OrderSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderSide::Bid => "bid",
+            OrderSide::Ask => "ask",
+        }
+    }
+}
+
+/// A reduce-only market order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseOrder {
+    pub symbol: String,
+    pub side: OrderSide,
+    /// Positive, a whole number of lots, at most the position.
+    pub amount: Decimal,
+}
+
+/// How an account's closes are sent, whatever its venue (from the
+/// config's `close:` section; each adapter uses what applies to it).
+#[derive(Debug, Clone)]
+pub struct CloseSettings {
+    /// Disarmed, the exact request is returned and not sent.
+    pub armed: bool,
+    /// The close key is an agent (API) wallet of the account.
+    pub agent: bool,
+    /// Worst acceptable slippage, in percent.
+    pub slippage_percent: Decimal,
+    pub max_attempts: u32,
+    pub verify_timeout: Duration,
+    /// How long a signed request stays valid (Pacifica's expiry window,
+    /// Hyperliquid's `expiresAfter`).
+    pub expiry_window: Duration,
+    /// Cancel the market's resting orders before closing (Nado).
+    pub cancel_orders_first: bool,
+}
+
+/// One venue's side of a reduce-only close: how to read, sign and send.
+/// Each adapter implements it in its `close.rs`; the close loop
+/// (`actions::close`) is the same for every venue.
+pub trait CloseVenue: Sync {
+    /// What a fresh read brings beyond the position (what pricing needs).
+    type Read: Send + Sync;
+
+    fn armed(&self) -> bool;
+    fn max_attempts(&self) -> u32;
+    fn verify_timeout(&self) -> Duration;
+    /// Whether a successful reply means the order has already matched (an
+    /// IOC), so a fresh read right after shows its fill.
+    fn fills_before_reply(&self) -> bool;
+    /// Whether a retry after an unknown outcome cannot fill twice (the venue
+    /// deduplicates the client order id, or the adapter settles the first
+    /// try by its client order id before sending again).
+    fn idempotent(&self) -> bool;
+    /// The signed position of `symbol` now, and what pricing needs.
+    fn read(&self, symbol: &str) -> impl std::future::Future<Output = Result<(Decimal, Self::Read), RestError>> + Send;
+    /// Before the first send (Nado: cancel the product's resting orders).
+    fn prepare(&self, read: &Self::Read) -> impl std::future::Future<Output = ()> + Send;
+    /// The exact signed request for `attempt` (1-based).
+    fn request(
+        &self,
+        order: &CloseOrder,
+        read: &Self::Read,
+        client_order_id: &str,
+        attempt: u32,
+    ) -> impl std::future::Future<Output = Result<serde_json::Value, String>> + Send;
+    /// Sends a signed request: the venue's order id, or why not.
+    fn send(&self, body: &serde_json::Value) -> impl std::future::Future<Output = Result<String, OrderFailure>> + Send;
 }
 
 /// Why a venue refused (or may not have taken) a reduce-only close order,

@@ -2,16 +2,43 @@
 //! mark prices) and `POST /exchange` for a signed action. Every read is a
 //! POST with a JSON body (shared/venues/hyperliquid.md §2); a 429 is rate
 //! limiting, anything unexpected is an error, never "flat".
+//!
+//! The per-IP weight (1200 a minute, §7) is shared with the bot on the same
+//! host: the client spends at most its `share` of it and says how long to
+//! wait rather than sending past it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::parse::{self, Market};
+use super::parse::{self, Market, OrderState};
 use super::sign::Body;
-use crate::venue::types::{MarketInfo, RestError, RestSnapshot};
+use crate::venue::types::{MarketInfo, RateBudget, RestError, RestSnapshot};
+
+/// Request weights (§7).
+pub mod weight {
+    pub const CLEARINGHOUSE_STATE: u32 = 2;
+    pub const ORDER_STATUS: u32 = 2;
+    pub const ALL_MIDS: u32 = 2;
+    pub const META_AND_ASSET_CTXS: u32 = 20;
+    pub const EXCHANGE: u32 = 1;
+    /// The venue's per-IP budget a minute, shared by `/info` and `/exchange`.
+    pub const PER_MINUTE: u32 = 1200;
+}
+
+/// What a close needs from one fresh read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloseRead {
+    /// The signed size (`szi`) of the coin.
+    pub position: Decimal,
+    pub market: Market,
+    /// The mid price (the mark where the book has none).
+    pub mid: Decimal,
+}
 
 /// One account's client. `user` is the account whose positions are read:
 /// the master or the sub-account/vault, never an API wallet's address.
@@ -20,6 +47,8 @@ pub struct RestClient {
     http: reqwest::Client,
     base: String,
     user: String,
+    budget: Arc<Mutex<RateBudget>>,
+    share: Decimal,
 }
 
 fn transport(e: reqwest::Error) -> RestError {
@@ -31,7 +60,9 @@ fn transport(e: reqwest::Error) -> RestError {
 }
 
 impl RestClient {
-    pub fn new(base: &str, user: &str, timeout: Duration) -> Result<RestClient, RestError> {
+    /// `share`: the part of the per-IP weight this client may spend (the
+    /// bot on the same host has the rest).
+    pub fn new(base: &str, user: &str, share: Decimal, timeout: Duration) -> Result<RestClient, RestError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
@@ -40,10 +71,40 @@ impl RestClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             user: user.to_ascii_lowercase(),
+            budget: Arc::new(Mutex::new(RateBudget::new(&[(
+                Duration::from_secs(60),
+                Self::allowance(share),
+            )]))),
+            share,
         })
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<(u16, Vec<u8>), RestError> {
+    /// This client's weight a minute.
+    fn allowance(share: Decimal) -> u32 {
+        use rust_decimal::prelude::ToPrimitive;
+        (Decimal::from(weight::PER_MINUTE) * share)
+            .floor()
+            .to_u32()
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    /// The shortest gap between position polls the share sustains (one
+    /// `clearinghouseState` each), leaving a third for closes and metadata.
+    pub fn poll_floor(&self) -> Duration {
+        let per_minute = Self::allowance(self.share) * 2 / 3;
+        Duration::from_secs(60) * weight::CLEARINGHOUSE_STATE / per_minute.max(1)
+    }
+
+    /// Spends `weight` from the share, or says how long until it fits.
+    fn spend(&self, weight: u32) -> Result<(), RestError> {
+        let mut b = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        b.try_spend(std::time::Instant::now(), weight)
+            .map_err(|retry_after| RestError::RateLimited { retry_after })
+    }
+
+    async fn post(&self, path: &str, weight: u32, body: &Value) -> Result<(u16, Vec<u8>), RestError> {
+        self.spend(weight)?;
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
     }
@@ -66,6 +127,7 @@ impl RestClient {
         let (status, body) = self
             .post(
                 "/info",
+                weight::CLEARINGHOUSE_STATE,
                 &json!({"type": "clearinghouseState", "user": self.user, "dex": ""}),
             )
             .await?;
@@ -74,7 +136,13 @@ impl RestClient {
 
     /// The perp universe (asset ids, size decimals) and mark prices.
     pub async fn universe(&self) -> Result<(Vec<Market>, BTreeMap<String, Decimal>), RestError> {
-        let (status, body) = self.post("/info", &json!({"type": "metaAndAssetCtxs"})).await?;
+        let (status, body) = self
+            .post(
+                "/info",
+                weight::META_AND_ASSET_CTXS,
+                &json!({"type": "metaAndAssetCtxs"}),
+            )
+            .await?;
         parse::meta_and_asset_ctxs(status, &body)
     }
 
@@ -88,11 +156,51 @@ impl RestClient {
         Ok(self.universe().await?.1)
     }
 
+    /// A fresh read for a close of `coin`: its signed size, its market and
+    /// its mid price (the position first, then the universe and the mids).
+    pub async fn close_read(&self, coin: &str) -> Result<CloseRead, RestError> {
+        let snap = self.positions().await?;
+        let (markets, _) = self.universe().await?;
+        let (status, body) = self
+            .post("/info", weight::ALL_MIDS, &json!({"type": "allMids", "dex": ""}))
+            .await?;
+        let mids = parse::all_mids(status, &body)?;
+        let market = markets
+            .into_iter()
+            .find(|m| m.coin == coin)
+            .ok_or_else(|| RestError::Decode(format!("{coin} is not a listed perp")))?;
+        let mid = mids
+            .get(coin)
+            .copied()
+            .ok_or_else(|| RestError::Decode(format!("no price for {coin}")))?;
+        let position = snap
+            .positions
+            .iter()
+            .filter(|p| p.key.symbol == coin)
+            .map(|p| p.size)
+            .sum();
+        Ok(CloseRead { position, market, mid })
+    }
+
+    /// What the venue knows of the account's order with this cloid (`None`:
+    /// never seen).
+    pub async fn order_status(&self, cloid: &str) -> Result<Option<OrderState>, RestError> {
+        let (status, body) = self
+            .post(
+                "/info",
+                weight::ORDER_STATUS,
+                &json!({"type": "orderStatus", "user": self.user, "oid": cloid}),
+            )
+            .await?;
+        parse::order_status(status, &body)
+    }
+
     /// Posts a signed action, its keys in the SDK's order (the text is sent
     /// as serialized, not through a map that would sort them); the
     /// `/exchange` envelope as it came.
     pub async fn exchange(&self, body: &Body) -> Result<Value, RestError> {
         let text = serde_json::to_string(body).map_err(|e| RestError::Decode(e.to_string()))?;
+        self.spend(weight::EXCHANGE)?;
         let (status, bytes) = self
             .send(
                 self.http

@@ -6,6 +6,8 @@
 //! loop, the registry arm and the demo are issue `[hyperliquid]`'s next
 //! steps.
 
+pub mod account;
+pub mod close;
 pub mod http;
 pub mod parse;
 pub mod sign;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{Position, PositionKey};
-use crate::venue::types::{MarketInfo, RestError, RestSnapshot};
+use crate::venue::types::{MarketInfo, OrderFailure, RestError, RestSnapshot};
 
 fn decode(e: impl std::fmt::Display) -> RestError {
     RestError::Decode(e.to_string())
@@ -176,6 +176,16 @@ pub fn meta_and_asset_ctxs(status: u16, body: &[u8]) -> Result<(Vec<Market>, BTr
     Ok((markets, marks))
 }
 
+/// `allMids` → mid prices by coin (§3.5; the last trade where the book
+/// is empty). Spot entries (`@N`) are kept; callers look up their coin.
+pub fn all_mids(status: u16, body: &[u8]) -> Result<BTreeMap<String, Decimal>, RestError> {
+    let v = ok_body(status, body)?;
+    let map = v.as_object().ok_or_else(|| decode("allMids is not an object"))?;
+    map.iter()
+        .map(|(coin, px)| Ok((coin.clone(), number(px, "mid")?)))
+        .collect()
+}
+
 /// A WebSocket frame, as the stream task needs it (§4.1, §4.3).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WsFrame {
@@ -235,6 +245,117 @@ pub fn worst_price(mid: Decimal, is_buy: bool, slippage: Decimal, sz_decimals: u
     let px = px.round_sf_with_strategy(5, RoundingStrategy::MidpointNearestEven)?;
     let px = px.round_dp_with_strategy(6u32.saturating_sub(sz_decimals), RoundingStrategy::MidpointNearestEven);
     (px > Decimal::ZERO).then(|| px.normalize())
+}
+
+/// What the exchange says about an order (`orderStatus`, §3.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderState {
+    pub oid: u64,
+    /// `open`, `filled`, `canceled`, `reduceOnlyRejected`, … as given.
+    pub status: String,
+}
+
+/// `orderStatus` by oid or cloid: the order, or `None` when the venue has
+/// never seen it (`unknownOid`). Anything else is an error, never "unknown".
+pub fn order_status(status: u16, body: &[u8]) -> Result<Option<OrderState>, RestError> {
+    let v = ok_body(status, body)?;
+    match v.get("status").and_then(Value::as_str) {
+        Some("unknownOid") => Ok(None),
+        Some("order") => {
+            let o = &v["order"];
+            let oid = o["order"]["oid"]
+                .as_u64()
+                .ok_or_else(|| decode("orderStatus without an oid"))?;
+            let status = o["status"]
+                .as_str()
+                .ok_or_else(|| decode("orderStatus without a status"))?
+                .to_owned();
+            Ok(Some(OrderState { oid, status }))
+        }
+        _ => Err(decode(format!(
+            "orderStatus: {}",
+            v.to_string().chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
+/// What a final order status means for a close (§3.6, §5.4): its oid when
+/// it traded, else why not.
+pub fn settled(state: &OrderState) -> Result<String, OrderFailure> {
+    let s = state.status.as_str();
+    match s {
+        "filled" | "open" | "triggered" => Ok(state.oid.to_string()),
+        // An IOC's unfilled rest is canceled; the fresh read shows any part
+        // that filled.
+        "canceled" | "iocCancelRejected" | "marketOrderNoLiquidityRejected" => {
+            Err(OrderFailure::NoFill(format!("order {} {s}", state.oid)))
+        }
+        "reduceOnlyRejected" | "reduceOnlyCanceled" | "perpMarginRejected" => {
+            Err(OrderFailure::Resize(format!("order {} {s}", state.oid)))
+        }
+        _ => Err(OrderFailure::Rejected(format!("order {} {s}", state.oid))),
+    }
+}
+
+/// Reads an `/exchange` reply to a one-order batch (§5.3, §5.4, §8): the
+/// oid of a fill, or what the refusal means. HTTP 200 is not success: the
+/// envelope's `status` and the order's own status both count.
+pub fn order_reply(v: &Value) -> Result<String, OrderFailure> {
+    match v.get("status").and_then(Value::as_str) {
+        Some("ok") => {}
+        Some("err") => {
+            let text = v.get("response").and_then(Value::as_str).unwrap_or("").to_owned();
+            return Err(request_error(text));
+        }
+        _ => return Err(OrderFailure::Unknown(format!("unreadable reply {v}"))),
+    }
+    let status = &v["response"]["data"]["statuses"][0];
+    if let Some(filled) = status.get("filled") {
+        return match filled.get("oid").and_then(Value::as_u64) {
+            Some(oid) => Ok(oid.to_string()),
+            None => Err(OrderFailure::Unknown(format!("a fill without an oid: {status}"))),
+        };
+    }
+    if let Some(resting) = status.get("resting") {
+        // Never for an IOC; it is on the book, which the verification reads.
+        return Ok(resting["oid"].as_u64().map(|o| o.to_string()).unwrap_or_default());
+    }
+    match status.get("error").and_then(Value::as_str) {
+        Some(e) => Err(order_error(e.to_owned())),
+        None => Err(OrderFailure::Unknown(format!("unreadable order status {status}"))),
+    }
+}
+
+/// A whole-request refusal (`{"status":"err","response":"…"}`).
+fn request_error(text: String) -> OrderFailure {
+    if text.starts_with("Too many cumulative requests") {
+        // The address budget is spent: one action per 10 s (§7).
+        OrderFailure::RateLimited {
+            retry_after: std::time::Duration::from_secs(10),
+        }
+    } else if text.starts_with("User or API Wallet") || text.starts_with("Must deposit before performing actions") {
+        OrderFailure::Rejected(format!(
+            "{text} (the signature recovered another address: the close key is not the account's or its approved agent, or the agent expired, or the network is wrong)"
+        ))
+    } else {
+        OrderFailure::Rejected(text)
+    }
+}
+
+/// A per-order refusal, matched on the documented prefix (live texts end
+/// in ` asset=N`).
+fn order_error(text: String) -> OrderFailure {
+    let starts = |p: &str| text.starts_with(p);
+    if starts("Reduce only order would increase position") || starts("Insufficient margin to place order") {
+        // Stale size or wrong side: re-read, re-size; flat means done.
+        OrderFailure::Resize(text)
+    } else if starts("Order could not immediately match") || starts("No liquidity available for market order") {
+        OrderFailure::NoFill(text)
+    } else {
+        // Minimum value, tick, size decimals, price too far, open interest:
+        // retrying the same order cannot help.
+        OrderFailure::Rejected(text)
+    }
 }
 
 #[cfg(test)]
@@ -395,5 +516,63 @@ mod tests {
         }
         assert_eq!(worst_price(d("3000"), false, d("1"), 4), None);
         assert_eq!(worst_price(Decimal::ZERO, true, d("0.05"), 4), None);
+    }
+    #[test]
+    fn exchange_replies_mean_what_the_reference_says() {
+        let v = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        let filled = v(
+            r#"{"status":"ok","response":{"type":"order","data":{"statuses":[{"filled":{"totalSz":"0.01","avgPx":"2851.2","oid":123,"cloid":"0x64726966747761746368000000000001"}}]}}}"#,
+        );
+        assert_eq!(order_reply(&filled), Ok("123".into()));
+        let err = |e: &str| {
+            order_reply(&v(&format!(
+                r#"{{"status":"ok","response":{{"type":"order","data":{{"statuses":[{{"error":"{e}"}}]}}}}}}"#
+            )))
+        };
+        assert!(matches!(
+            err("Reduce only order would increase position. asset=1"),
+            Err(OrderFailure::Resize(_))
+        ));
+        assert!(matches!(
+            err("Order could not immediately match against any resting orders. asset=1"),
+            Err(OrderFailure::NoFill(_))
+        ));
+        assert!(matches!(
+            err("Order must have minimum value of $10. asset=1"),
+            Err(OrderFailure::Rejected(_))
+        ));
+        assert!(matches!(
+            err("Price too far from oracle asset=4"),
+            Err(OrderFailure::Rejected(_))
+        ));
+        let whole = |t: &str| order_reply(&v(&format!(r#"{{"status":"err","response":"{t}"}}"#)));
+        match whole("User or API Wallet 0xabc does not exist.") {
+            Err(OrderFailure::Rejected(m)) => assert!(m.contains("not the account's or its approved agent"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            whole("Too many cumulative requests sent (10001 > 10000) for cumulative volume traded $0."),
+            Err(OrderFailure::RateLimited { .. })
+        ));
+        assert!(matches!(order_reply(&v("null")), Err(OrderFailure::Unknown(_))));
+    }
+
+    #[test]
+    fn order_status_by_cloid() {
+        assert_eq!(order_status(200, br#"{"status":"unknownOid"}"#), Ok(None));
+        let found = order_status(
+            200,
+            br#"{"status":"order","order":{"order":{"coin":"ETH","oid":7,"cloid":"0x01"},"status":"filled","statusTimestamp":1}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(settled(&found), Ok("7".into()));
+        let canceled = OrderState {
+            oid: 8,
+            status: "canceled".into(),
+        };
+        assert!(matches!(settled(&canceled), Err(OrderFailure::NoFill(_))));
+        assert!(order_status(200, b"null").is_err());
+        assert!(order_status(500, b"oops").is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! for verification; EIP-712 signed reduce-only IOC closes.
 
 pub mod account;
+pub mod close;
 pub mod http;
 pub mod limits;
 pub mod models;

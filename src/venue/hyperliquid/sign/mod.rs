@@ -31,7 +31,8 @@ sol! {
 }
 
 /// Which Hyperliquid: it enters only the phantom agent's `source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Network {
     Mainnet,
     Testnet,

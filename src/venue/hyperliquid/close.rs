@@ -1,0 +1,219 @@
+//! Hyperliquid's side of a reduce-only close (hyperliquid.md §5): an IOC
+//! limit order at a worst price (mid ± slippage, the SDK's rounding),
+//! reduce-only, sized from a fresh `clearinghouseState`, with one `cloid`
+//! per intent (derived from the journaled client order id) and a short
+//! `expiresAfter`.
+//!
+//! The venue does not document what a reused cloid does (§10), so a lost
+//! reply is never answered by a second blind send: the closer asks
+//! `orderStatus` by cloid until the first request's `expiresAfter` has
+//! passed. An order it has not seen before is the lost one (its status is
+//! the answer); `unknownOid` after the expiry means the request can never
+//! land, and only then is the close tried again.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use alloy_primitives::Address;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::http::{CloseRead, RestClient};
+use super::parse;
+use super::sign::{self, Action, Body, Network, Signing};
+use crate::venue::evm::Signer;
+use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, OrderSide, RestError};
+
+/// How to send closes for one Hyperliquid account.
+pub struct HyperliquidCloseParams<'a> {
+    /// The master's key or an approved agent's.
+    pub signer: &'a Signer,
+    /// Set when the account is a sub-account or vault the signer trades for.
+    pub vault: Option<Address>,
+    pub network: Network,
+    /// First attempt's slippage off the mid, in percent; attempt `n` uses
+    /// `n` times it (an IOC that found nothing widens).
+    pub slippage_percent: Decimal,
+    /// `expiresAfter` is this far after the nonce.
+    pub expiry_window: Duration,
+    pub max_attempts: u32,
+    pub verify_timeout: Duration,
+    pub armed: bool,
+}
+
+/// The wire cloid of an intent: its client order id when that is already
+/// one (`0x` + 32 hex), a UUID's 16 bytes, else the first 16 bytes of the
+/// id's keccak. The same intent always gives the same cloid.
+pub fn cloid(client_order_id: &str) -> String {
+    let lower = client_order_id.to_ascii_lowercase();
+    let hex = lower.strip_prefix("0x").unwrap_or("");
+    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return lower;
+    }
+    if let Ok(u) = uuid::Uuid::parse_str(client_order_id) {
+        return format!("0x{}", u.simple());
+    }
+    let h = alloy_primitives::keccak256(client_order_id.as_bytes());
+    format!("0x{}", alloy_primitives::hex::encode(&h[..16]))
+}
+
+/// Closes on one Hyperliquid account.
+pub struct HyperliquidCloser<'a> {
+    pub rest: &'a RestClient,
+    pub params: &'a HyperliquidCloseParams<'a>,
+    /// Oids of this intent's orders already answered for: a status query
+    /// that finds one of these has not found the lost order.
+    seen: Mutex<BTreeSet<u64>>,
+    /// The last nonce used (nonces are per signer and must not repeat).
+    last_nonce: AtomicU64,
+}
+
+impl<'a> HyperliquidCloser<'a> {
+    pub fn new(rest: &'a RestClient, params: &'a HyperliquidCloseParams<'a>) -> Self {
+        HyperliquidCloser {
+            rest,
+            params,
+            seen: Mutex::new(BTreeSet::new()),
+            last_nonce: AtomicU64::new(0),
+        }
+    }
+
+    /// A nonce: now in milliseconds, above every earlier one.
+    fn nonce(&self) -> u64 {
+        let now = crate::clock::now().0.max(0) as u64;
+        let prev = self
+            .last_nonce
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .unwrap_or(0);
+        now.max(prev + 1)
+    }
+
+    fn remember(&self, oid: &str) {
+        if let Ok(oid) = oid.parse::<u64>() {
+            self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(oid);
+        }
+    }
+
+    /// A request whose reply was lost: what became of it, by its cloid.
+    async fn settle(&self, body: &Body, why: String) -> Result<String, OrderFailure> {
+        let Action::Order(order) = &body.action else {
+            return Err(OrderFailure::Unknown(why));
+        };
+        let Some(cloid) = order.orders.first().and_then(|o| o.c.clone()) else {
+            return Err(OrderFailure::Unknown(why));
+        };
+        let expires = body.expires_after.unwrap_or(body.nonce);
+        // The clocks of the venue and this host differ a little: a margin.
+        let gone_after = expires + 2_000;
+        loop {
+            match self.rest.order_status(&cloid).await {
+                Ok(Some(state)) if !self.seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&state.oid) => {
+                    tracing::info!(cloid, oid = state.oid, status = %state.status, "The lost close request landed.");
+                    let out = parse::settled(&state);
+                    self.remember(&state.oid.to_string());
+                    return out;
+                }
+                Ok(_) if crate::clock::now().0.max(0) as u64 > gone_after => {
+                    return Err(OrderFailure::NoFill(format!(
+                        "{why}; orderStatus has no such order after the request expired: it never landed"
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if crate::clock::now().0.max(0) as u64 > gone_after + 10_000 => {
+                    return Err(OrderFailure::Unknown(format!("{why}; orderStatus unreadable: {e}")));
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl CloseVenue for HyperliquidCloser<'_> {
+    type Read = CloseRead;
+
+    fn armed(&self) -> bool {
+        self.params.armed
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.params.max_attempts
+    }
+
+    fn verify_timeout(&self) -> Duration {
+        self.params.verify_timeout
+    }
+
+    fn fills_before_reply(&self) -> bool {
+        true
+    }
+
+    /// A lost reply is settled by `orderStatus` before anything is sent again.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    async fn read(&self, symbol: &str) -> Result<(Decimal, CloseRead), RestError> {
+        let read = self.rest.close_read(symbol).await?;
+        Ok((read.position, read))
+    }
+
+    /// Resting orders are left alone: reduce-only ones that no longer
+    /// reduce are canceled by the venue (`reduceOnlyCanceled`).
+    async fn prepare(&self, _: &CloseRead) {}
+
+    async fn request(
+        &self,
+        order: &CloseOrder,
+        read: &CloseRead,
+        client_order_id: &str,
+        attempt: u32,
+    ) -> Result<Value, String> {
+        let p = self.params;
+        let is_buy = order.side == OrderSide::Bid;
+        let slippage = p.slippage_percent * Decimal::from(attempt.max(1)) / Decimal::ONE_HUNDRED;
+        let price = parse::worst_price(read.mid, is_buy, slippage, read.market.sz_decimals).ok_or_else(|| {
+            format!(
+                "no worst price for {} at mid {} and slippage {slippage}",
+                order.symbol, read.mid
+            )
+        })?;
+        let action = Action::close(&sign::CloseOrder {
+            asset: read.market.asset,
+            is_buy,
+            price,
+            size: order.amount,
+            cloid: cloid(client_order_id),
+        })?;
+        let nonce = self.nonce();
+        let signing = Signing {
+            nonce,
+            vault: p.vault,
+            expires_after: Some(nonce + p.expiry_window.as_millis() as u64),
+            network: p.network,
+        };
+        let body = sign::sign(p.signer, action, &signing)?;
+        serde_json::to_value(&body).map_err(|e| e.to_string())
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
+        let body: Body = serde_json::from_value(body.clone())
+            .map_err(|e| OrderFailure::Rejected(format!("not a signed action: {e}")))?;
+        match self.rest.exchange(&body).await {
+            Ok(reply) => {
+                let out = parse::order_reply(&reply);
+                if let Ok(oid) = &out {
+                    self.remember(oid);
+                }
+                out
+            }
+            Err(RestError::RateLimited { retry_after }) => Err(OrderFailure::RateLimited { retry_after }),
+            Err(RestError::Http { status, message }) if status < 500 => {
+                Err(OrderFailure::Rejected(format!("HTTP {status}: {message}")))
+            }
+            Err(e) => self.settle(&body, e.to_string()).await,
+        }
+    }
+}

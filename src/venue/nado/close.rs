@@ -1,0 +1,137 @@
+//! Nado's side of a reduce-only close (nado.md §5): an EIP-712 signed IOC
+//! at a worst price off the same-side top of book, widening with each
+//! attempt inside the venue's band, with a fresh nonce each time. Nado has
+//! no client order id, so a retry after a lost reply re-reads and re-sizes
+//! first (reduce-only caps a late landing). An IOC has matched when the
+//! reply comes.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::http::{CloseRead, RestClient};
+use crate::plan::close::{worst_price, Band};
+use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, OrderSide, RestError};
+
+/// How to send Nado closes for one subaccount.
+pub struct NadoCloseParams<'a> {
+    pub signer: &'a super::sign::Signer,
+    pub chain_id: u64,
+    /// The Endpoint contract (cancels are verified against it).
+    pub endpoint: alloy_primitives::Address,
+    /// The subaccount the orders are sent for.
+    pub sender: alloy_primitives::B256,
+    /// First attempt's slippage off the same-side top of book, in percent;
+    /// attempt `n` uses `n` times it (inside the venue's band).
+    pub slippage_percent: Decimal,
+    /// Cancel the product's resting orders first.
+    pub cancel_orders_first: bool,
+    pub max_attempts: u32,
+    pub verify_timeout: Duration,
+    pub armed: bool,
+}
+
+/// Nado's price band around the oracle (error 2007 outside it).
+pub const NADO_BAND: Band = Band {
+    low: Decimal::from_parts(2, 0, 0, false, 1),
+    high: Decimal::from_parts(5, 0, 0, false, 0),
+};
+
+/// Closes on one Nado subaccount.
+pub struct NadoCloser<'a> {
+    pub rest: &'a RestClient,
+    pub params: &'a NadoCloseParams<'a>,
+}
+
+impl CloseVenue for NadoCloser<'_> {
+    type Read = CloseRead;
+
+    fn armed(&self) -> bool {
+        self.params.armed
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.params.max_attempts
+    }
+
+    fn verify_timeout(&self) -> Duration {
+        self.params.verify_timeout
+    }
+
+    fn fills_before_reply(&self) -> bool {
+        true
+    }
+
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    async fn read(&self, symbol: &str) -> Result<(Decimal, CloseRead), RestError> {
+        let read = self.rest.close_read(symbol).await?;
+        Ok((read.position, read))
+    }
+
+    async fn prepare(&self, read: &CloseRead) {
+        let (rest, params) = (self.rest, self.params);
+        if !params.cancel_orders_first {
+            return;
+        }
+        let nonce = super::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF);
+        let body = match super::sign::sign_cancel_product_orders(
+            params.signer,
+            params.chain_id,
+            params.endpoint,
+            params.sender,
+            &[read.product.product_id],
+            nonce,
+        ) {
+            Ok(s) => s.body,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot sign cancel_product_orders; closing anyway.");
+                return;
+            }
+        };
+        if let Err(e) = rest.cancel(&body).await {
+            tracing::warn!(product = read.product.product_id, error = %e, "cancel_product_orders failed; closing anyway (reduce-only).");
+        }
+    }
+
+    async fn request(&self, order: &CloseOrder, read: &CloseRead, _: &str, attempt: u32) -> Result<Value, String> {
+        let (rest, params) = (self.rest, self.params);
+        let (bid, ask) = rest.market_price(read.product.product_id).await.unwrap_or((None, None));
+        let reference = match order.side {
+            OrderSide::Ask => bid,
+            OrderSide::Bid => ask,
+        }
+        .unwrap_or(read.oracle);
+        let price = worst_price(
+            order.side,
+            reference,
+            read.oracle,
+            params.slippage_percent * Decimal::from(attempt.max(1)),
+            NADO_BAND,
+            read.product.price_increment,
+        );
+        let amount = match order.side {
+            OrderSide::Ask => -order.amount,
+            OrderSide::Bid => order.amount,
+        };
+        let p = super::sign::OrderParams {
+            chain_id: params.chain_id,
+            product_id: read.product.product_id,
+            sender: params.sender,
+            price_x18: super::parse::to_x18(price)?,
+            amount_x18: super::parse::to_x18(amount)?,
+            expiration: rest.venue_now_ms() / 1000 + 1000,
+            nonce: super::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF),
+            appendix: super::sign::appendix(super::sign::OrderType::Ioc, true, false),
+        };
+        let signed = super::sign::sign_order(params.signer, &p)?;
+        serde_json::from_str(&signed.body).map_err(|e| e.to_string())
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
+        self.rest.execute(&body.to_string()).await
+    }
+}
