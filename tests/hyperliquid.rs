@@ -650,3 +650,87 @@ mod closes {
         assert_eq!(w.sim.position(w.master.address(), "SOL"), d("-2.37"));
     }
 }
+
+/// Issue [hyperliquid] part 4: Hyperliquid's official Python SDK
+/// (`hyperliquid-python-sdk` 0.24.0; `HYPERLIQUID_SDK_PYTHON` names an
+/// interpreter that has it, as scripts/test sets up) against the simulator:
+/// `Info.user_state` reads its state, `Exchange.market_close` closes with
+/// the master key and with an approved agent, and a request tampered with
+/// after signing is refused while the original is accepted.
+#[tokio::test]
+async fn the_official_sdk_reads_closes_with_master_and_agent_and_is_refused_when_tampered() {
+    use driftwatch::sim::hyperliquid::HyperliquidSim;
+    use driftwatch::venue::evm::Signer;
+    use driftwatch::venue::hyperliquid::sign::Network;
+    use rust_decimal::Decimal;
+    const MASTER_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const AGENT_KEY: &str = "0xfedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+    let python = std::env::var("HYPERLIQUID_SDK_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_sdk = std::process::Command::new(&python)
+        .args(["-c", "import hyperliquid.exchange"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        skip_or_fail(
+            "Hyperliquid's Python SDK (hyperliquid-python-sdk)",
+            format!("{python} cannot import it"),
+        );
+        return;
+    }
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    // The SDK signs for testnet at any URL but mainnet's.
+    let (sim, addr) = HyperliquidSim::start(Network::Testnet, "127.0.0.1:0".parse().unwrap(), rx)
+        .await
+        .unwrap();
+    let master = Signer::from_hex(MASTER_KEY).unwrap();
+    let agent = Signer::from_hex(AGENT_KEY).unwrap();
+    for (coin, szi, mark) in [
+        ("ETH", "0.05", "3000"),
+        ("SOL", "-1.5", "150"),
+        ("BTC", "0.002", "95000"),
+    ] {
+        sim.open(master.address(), coin, d(szi));
+        sim.set_mark(coin, d(mark));
+    }
+    sim.approve_agent(master.address(), agent.address());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/hyperliquid_sdk.py");
+    let url = format!("http://{addr}");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([url.as_str(), MASTER_KEY, AGENT_KEY])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the SDK script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["positions"]["ETH"], "0.05", "{seen}");
+    assert_eq!(seen["positions"]["SOL"], "-1.5", "{seen}");
+    let filled = |k: &str| seen[k]["response"]["data"]["statuses"][0]["filled"]["totalSz"].clone();
+    assert_eq!(filled("master_close"), "0.05", "{seen}");
+    assert_eq!(filled("agent_close"), "1.5", "{seen}");
+    assert_eq!(seen["tampered"]["status"], "err", "{seen}");
+    assert!(
+        seen["tampered"]["response"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{seen}"
+    );
+    assert_eq!(filled("original"), "0.001", "{seen}");
+    assert_eq!(seen["after"], serde_json::json!({"BTC": "0.001"}), "{seen}");
+    // Who the simulator recovered: the master, the agent, a stranger, the master.
+    let signers: Vec<_> = sim.actions().iter().map(|a| a.signer).collect();
+    assert_eq!(signers[0], Some(master.address()));
+    assert_eq!(signers[1], Some(agent.address()));
+    assert!(signers[2].is_some_and(|s| s != master.address() && s != agent.address()));
+    assert_eq!(signers[3], Some(master.address()));
+    assert_eq!(sim.position(master.address(), "ETH"), Decimal::ZERO);
+}
