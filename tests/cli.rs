@@ -345,6 +345,54 @@ fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
     );
 }
 
+/// Issue [hyperliquid]: the SOL residual replayed on the simulated
+/// Hyperliquid: the pair's net exposure trims SOL back to the database's
+/// size with one reduce-only IOC, verified, journaled once.
+#[test]
+fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
+    let out = driftwatch()
+        .args([
+            "demo",
+            "--venue",
+            "hyperliquid",
+            "--listen",
+            "127.0.0.1:0",
+            "--for",
+            "20s",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("simulated Hyperliquid"), "{stdout}");
+    assert!(
+        stdout.contains("last emergency close: SOL verified: closed bid 2.86 SOL reduce-only"),
+        "{stdout}"
+    );
+    let last = stdout.rsplit("ACCOUNT").next().unwrap();
+    assert!(
+        last.lines().any(|l| l.contains("hyperliquid/eth-sol-hedge")
+            && l.contains(" SOL ")
+            && l.contains("-10.71")
+            && l.contains("in_sync")),
+        "{last}"
+    );
+    let journal = stdout.rsplit("The action journal:").next().unwrap();
+    assert_eq!(
+        journal
+            .lines()
+            .filter(|l| l.contains("emergency_close") && l.contains("verified"))
+            .count(),
+        1,
+        "{journal}"
+    );
+}
+
 #[test]
 fn rule_tests_exit_like_promtool() {
     let ok = driftwatch().args(["test", "rules/default_test.yaml"]).output().unwrap();

@@ -17,6 +17,10 @@
 //! reset its view of SOL and kept selling. The short SOL leg grows by
 //! about $400 the database never hears of; the `net_exposure` rule over the
 //! pair trims SOL back to the database's size, reduce-only, signed EIP-712.
+//!
+//! `--venue hyperliquid` replays the same SOL residual on the simulated
+//! Hyperliquid: the trim is a reduce-only IOC signed as an L1 action,
+//! settled by its cloid and verified by a fresh `clearinghouseState`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +39,9 @@ use rust_decimal::Decimal;
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 const CONFIG: &str = include_str!("pacifica.yaml");
 const NADO_CONFIG: &str = include_str!("nado.yaml");
+const HYPERLIQUID_CONFIG: &str = include_str!("hyperliquid.yaml");
+/// The address of [`NADO_DEMO_KEY`], the Hyperliquid demo's master account.
+const HYPERLIQUID_MASTER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
 const DELTA_NEUTRAL_RULES: &str = include_str!("../../rules/delta-neutral.yaml");
 /// The key of shared/venues/vectors/nado_signing.json (a public test key).
 const NADO_DEMO_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -252,11 +259,39 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         Err(_) => any,
     };
     let key = dir.join("close-key");
-    if opts.venue == crate::domain::VenueKind::Hyperliquid {
-        anyhow::bail!("there is no Hyperliquid demo yet (issue `[hyperliquid]`)");
-    }
     let nado = opts.venue == crate::domain::VenueKind::Nado;
-    let (mut text, urls, script) = if nado {
+    let hyperliquid = opts.venue == crate::domain::VenueKind::Hyperliquid;
+    let (mut text, urls, script) = if hyperliquid {
+        use crate::sim::hyperliquid::HyperliquidSim;
+        let (sim, rest) =
+            HyperliquidSim::start(crate::venue::hyperliquid::sign::Network::Mainnet, any, sim_rx.clone()).await?;
+        let ws = sim.start_ws(any, sim_rx).await?;
+        seed_nado_pair(&db_path).await?;
+        let master: alloy_primitives::Address = HYPERLIQUID_MASTER.parse()?;
+        sim.set_mark("ETH", Decimal::from(3000));
+        sim.set_mark("SOL", Decimal::from(140));
+        sim.open(master, "ETH", Decimal::new(5, 1));
+        sim.open(master, "SOL", Decimal::new(-1071, 2));
+        std::fs::write(
+            rules_dir.join("delta-neutral.yaml"),
+            DELTA_NEUTRAL_RULES.replace("for: 60s", "for: 5s"),
+        )?;
+        std::fs::write(rules_dir.join("default.yaml"), DEFAULT_RULES)?;
+        std::fs::write(&key, NADO_DEMO_KEY)?;
+        let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}"));
+        let text = fill(HYPERLIQUID_CONFIG, listen, &db_path, &rest, &ws);
+        // The same incident on Hyperliquid: the bot's view of SOL was reset
+        // to zero, so it keeps selling the hedge, 2.86 SOL (about $400) the
+        // database never hears of.
+        let script = tokio::spawn(async move {
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let short = sim.position(master, "SOL") - Decimal::new(715, 3);
+                sim.open(master, "SOL", short);
+            }
+        });
+        (text, (rest, ws), Some(script))
+    } else if nado {
         let (sim, addrs) = NadoSim::start(NadoSimConfig::default(), any, sim_rx).await?;
         seed_nado_pair(&db_path).await?;
         sim.set_position(NADO_SUBACCOUNT, "ETH-PERP", "0.5");
@@ -340,17 +375,20 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let http = running.http_addr;
     let mut snaps = running.snapshots.clone();
 
-    match (nado, opts.scenario) {
-        (true, _) => println!(
+    match (opts.venue, opts.scenario) {
+        (crate::domain::VenueKind::Hyperliquid, _) => println!(
+            "driftwatch demo: the 2026-02-03 SOL residual on a simulated Hyperliquid: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
+        ),
+        (crate::domain::VenueKind::Nado, _) => println!(
             "driftwatch demo: the 2026-02-03 incident on a simulated Nado: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
         ),
-        (false, Scenario::Incident) => println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback."),
-        (false, Scenario::Sol) => println!(
+        (_, Scenario::Incident) => println!("driftwatch demo: the 2025-11-10 Pacifica incident on loopback."),
+        (_, Scenario::Sol) => println!(
             "driftwatch demo: the 2026-02-03 SOL residual on loopback: the bot's database is flat, the exchange holds 0.5 SOL."
         ),
     }
     println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
-    let rows = if nado {
+    let rows = if nado || hyperliquid {
         "2 rows: long ETH, short SOL"
     } else if freqtrade {
         "Freqtrade's trades table, 16 open trades"
