@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use driftwatch::app;
 use driftwatch::config;
-use driftwatch::sim::nado::NadoSim;
-use driftwatch::sim::pacifica::{Sim, SimConfig};
+use driftwatch::venue::nado::sim::NadoSim;
+use driftwatch::venue::pacifica::sim::{Sim, SimConfig};
 use tokio::sync::watch;
 
 const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";

@@ -74,8 +74,8 @@ async fn get(url: &str) -> Option<String> {
 }
 
 enum Venue {
-    Nado(driftwatch::sim::nado::NadoSim),
-    Pacifica(driftwatch::sim::pacifica::Sim),
+    Nado(driftwatch::venue::nado::sim::NadoSim),
+    Pacifica(driftwatch::venue::pacifica::sim::Sim),
 }
 
 impl Venue {
@@ -116,15 +116,17 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let (_stop, rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let (venue, rest_url, ws_url, account) = if venue_name == "nado" {
-        let cfg = driftwatch::sim::nado::SimConfig {
+        let cfg = driftwatch::venue::nado::sim::SimConfig {
             extra_products: symbols as u32,
             ..Default::default()
         };
-        let (sim, addrs) = driftwatch::sim::nado::NadoSim::start(cfg, any, rx).await.unwrap();
+        let (sim, addrs) = driftwatch::venue::nado::sim::NadoSim::start(cfg, any, rx)
+            .await
+            .unwrap();
         let account = format!("    venue: nado\n    address: \"{OWNER}\"\n");
         (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url(), account)
     } else {
-        let (sim, addrs) = driftwatch::sim::pacifica::Sim::start(Default::default(), any, any, rx)
+        let (sim, addrs) = driftwatch::venue::pacifica::sim::Sim::start(Default::default(), any, any, rx)
             .await
             .unwrap();
         let account = format!("    venue: pacifica\n    address: {PACIFICA_ACCOUNT}\n");

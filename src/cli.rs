@@ -195,7 +195,7 @@ pub enum Command {
     },
     /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
     Demo {
-        /// pacifica (the default) or nado: the delta-neutral ETH/SOL pair of 2026-02-03.
+        /// pacifica (the default); nado or hyperliquid: the delta-neutral ETH/SOL pair of 2026-02-03.
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         /// Pacifica: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).
@@ -950,7 +950,7 @@ async fn snapshot(c: config::Config, timeout: Duration) -> ExitCode {
 }
 
 async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::sim::pacifica::{Sim, SimConfig};
+    use crate::venue::pacifica::sim::{Sim, SimConfig};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (sim, addrs) = Sim::start(SimConfig::default(), rest, ws, stop_rx).await?;
     for spec in open {
@@ -974,7 +974,7 @@ async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Resul
 }
 
 async fn sim_nado(listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::sim::nado::{NadoSim, SimConfig};
+    use crate::venue::nado::sim::{NadoSim, SimConfig};
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (sim, addrs) = NadoSim::start(SimConfig::default(), listen, stop_rx).await?;
     for spec in open {
@@ -1000,8 +1000,8 @@ async fn sim_nado(listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
 /// `driftwatch sim --venue hyperliquid`: `/info` and `/exchange` on
 /// `--rest-listen`, the stream on `--ws-listen`; `--open ACCOUNT:COIN:SZI`.
 async fn sim_hyperliquid(rest_listen: SocketAddr, ws_listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::sim::hyperliquid::HyperliquidSim;
     use crate::venue::hyperliquid::sign::Network;
+    use crate::venue::hyperliquid::sim::HyperliquidSim;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (sim, rest) = HyperliquidSim::start(Network::Mainnet, rest_listen, stop_rx.clone()).await?;
     let ws = sim.start_ws(ws_listen, stop_rx).await?;

@@ -34,7 +34,6 @@ pub mod reconcile;
 pub mod record;
 pub mod replay;
 pub mod rules;
-pub mod sim;
 pub mod snapshot;
 pub mod status;
 pub mod table;

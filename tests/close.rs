@@ -9,11 +9,11 @@ use std::time::Duration;
 use common::*;
 use driftwatch::actions::close::{close_with, CloseOutcome};
 use driftwatch::plan::close::{CloseTarget, OrderSide};
-use driftwatch::sim::pacifica::{RestFault, SimConfig};
 use driftwatch::venue::pacifica::close::{CloseParams, PacificaCloser};
 use driftwatch::venue::pacifica::http::RestClient;
 use driftwatch::venue::pacifica::parse::OrderError;
 use driftwatch::venue::pacifica::sign::Keypair;
+use driftwatch::venue::pacifica::sim::{RestFault, SimConfig};
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> Decimal {
@@ -696,7 +696,7 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
     ]
 }
 
-fn apply_step(sim: &driftwatch::sim::pacifica::Sim, s: &Step) {
+fn apply_step(sim: &driftwatch::venue::pacifica::sim::Sim, s: &Step) {
     match s {
         Step::Move(0) => sim.move_position_before_next_order(ACCOUNT, "SOL", None),
         Step::Move(n) => {

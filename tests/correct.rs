@@ -17,7 +17,7 @@ use driftwatch::domain::{DbRow, PositionKey, Timestamp};
 use driftwatch::journal::{self, Entry, Journal};
 use driftwatch::plan::{Correction, Evidence, Op};
 use driftwatch::reconcile::State;
-use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use driftwatch::venue::pacifica::sim::{RestFault, SimConfig};
 use rust_decimal::Decimal;
 
 const T: Duration = Duration::from_secs(15);
@@ -555,7 +555,7 @@ async fn mass_guard(kind: Kind) {
     };
     // Twelve ghosts on markets the venue lists (a row for a market it does
     // not list is never corrected at all).
-    let names: Vec<String> = driftwatch::sim::pacifica::MARKETS[..12]
+    let names: Vec<String> = driftwatch::venue::pacifica::sim::MARKETS[..12]
         .iter()
         .map(|m| m.symbol.to_owned())
         .collect();
@@ -1061,7 +1061,7 @@ async fn a_hanging_rest_read_judges_no_row(kind: Kind) {
     .await;
 
     sim.sim
-        .set_rest_fault(Some(driftwatch::sim::pacifica::RestFault::Timeout), None);
+        .set_rest_fault(Some(driftwatch::venue::pacifica::sim::RestFault::Timeout), None);
     let s = wait_for(&app, "REST untrusted: no answer", T, |s| !rest_trusted(s)).await;
     let reason = s.accounts[0].report.sources[1].reason.clone().unwrap_or_default();
     assert!(reason.starts_with("no answer for"), "{reason}");

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::*;
 use driftwatch::reconcile::State;
-use driftwatch::sim::pacifica::SimConfig;
+use driftwatch::venue::pacifica::sim::SimConfig;
 use rust_decimal::Decimal;
 
 const T: Duration = Duration::from_secs(30);

@@ -136,11 +136,11 @@ mod sim {
 
     use std::time::Duration;
 
-    use driftwatch::sim::hyperliquid::HyperliquidSim;
     use driftwatch::venue::evm::Signer;
     use driftwatch::venue::hyperliquid::http::RestClient;
     use driftwatch::venue::hyperliquid::parse::worst_price;
     use driftwatch::venue::hyperliquid::sign::{self, Action, CloseOrder, Network, Signing};
+    use driftwatch::venue::hyperliquid::sim::HyperliquidSim;
     use rust_decimal::Decimal;
 
     const MASTER_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -410,11 +410,11 @@ mod closes {
 
     use driftwatch::actions::close::{close_with, CloseOutcome};
     use driftwatch::plan::close::CloseTarget;
-    use driftwatch::sim::hyperliquid::{ExchangeFault, HyperliquidSim};
     use driftwatch::venue::evm::Signer;
     use driftwatch::venue::hyperliquid::close::{cloid, HyperliquidCloseParams, HyperliquidCloser};
     use driftwatch::venue::hyperliquid::http::RestClient;
     use driftwatch::venue::hyperliquid::sign::Network;
+    use driftwatch::venue::hyperliquid::sim::{ExchangeFault, HyperliquidSim};
     use rust_decimal::Decimal;
     use serde_json::Value;
 
@@ -659,9 +659,9 @@ mod closes {
 /// after signing is refused while the original is accepted.
 #[tokio::test]
 async fn the_official_sdk_reads_closes_with_master_and_agent_and_is_refused_when_tampered() {
-    use driftwatch::sim::hyperliquid::HyperliquidSim;
     use driftwatch::venue::evm::Signer;
     use driftwatch::venue::hyperliquid::sign::Network;
+    use driftwatch::venue::hyperliquid::sim::HyperliquidSim;
     use rust_decimal::Decimal;
     const MASTER_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const AGENT_KEY: &str = "0xfedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";

@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::*;
 use driftwatch::actions::close::{close_with, CloseOutcome};
 use driftwatch::plan::close::{CloseTarget, OrderSide};
-use driftwatch::sim::nado::{NadoSim, SimAddrs, SimConfig};
 use driftwatch::venue::nado::close::{NadoCloseParams, NadoCloser};
 use driftwatch::venue::nado::http::{Identity, RestClient};
 use driftwatch::venue::nado::sign::{self, Signer};
+use driftwatch::venue::nado::sim::{NadoSim, SimAddrs, SimConfig};
 use driftwatch::venue::registry::Rest;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
@@ -96,7 +96,7 @@ async fn close(g: &Gateway, key: &str, symbol: &str, target: CloseTarget, lot: &
     .await
 }
 
-fn place_orders(g: &Gateway) -> Vec<driftwatch::sim::nado::ReceivedOrder> {
+fn place_orders(g: &Gateway) -> Vec<driftwatch::venue::nado::sim::ReceivedOrder> {
     g.sim.orders().into_iter().filter(|o| o.kind == "place_order").collect()
 }
 
@@ -534,7 +534,7 @@ async fn error_1000_rate_limit_waits_then_sends() {
 
 #[tokio::test]
 async fn a_rate_limited_fresh_read_is_waited_out_briefly_and_never_sized_without() {
-    use driftwatch::sim::nado::RestFault;
+    use driftwatch::venue::nado::sim::RestFault;
     let g = gateway(SimConfig::default()).await;
     g.sim.set_position(SUB, "SOL-PERP", "2");
     // One 429 on the close's own read: waited out (1 s), then read and closed.
@@ -852,7 +852,7 @@ async fn an_isolated_position_is_watched_and_paged_but_not_closed() {
 #[tokio::test]
 async fn failed_or_empty_rest_reads_are_never_flat_and_delete_nothing() {
     use driftwatch::reconcile::State;
-    use driftwatch::sim::nado::RestFault;
+    use driftwatch::venue::nado::sim::RestFault;
     let g = gateway(SimConfig::default()).await;
     g.sim.set_position(SUB, "SOL-PERP", "-2.5");
     let dir = TempDir::new("nado-rest-faults");
@@ -1075,7 +1075,7 @@ async fn pair_in_sync(
 /// When REST recovers, every source is trusted again within a few polls.
 #[tokio::test]
 async fn a_rest_outage_of_any_kind_changes_no_row_with_the_shipped_rules() {
-    use driftwatch::sim::nado::RestFault;
+    use driftwatch::venue::nado::sim::RestFault;
     for fault in [
         RestFault::EmptyPositions,
         RestFault::Timeout,
@@ -1333,7 +1333,7 @@ async fn an_isolated_mapping_follows_the_isolated_leg() {
 /// the bot's row is brought down to it without a restart.
 #[tokio::test]
 async fn a_refused_baseline_is_settled_by_a_second_endpoint_not_by_repetition() {
-    use driftwatch::sim::nado::RestFault;
+    use driftwatch::venue::nado::sim::RestFault;
     let (g, _dir, db, app) = pair_in_sync("nado-corroborate", |_| String::new()).await;
     let before = table_rows(&db).await;
     let second_reads = |g: &Gateway| {

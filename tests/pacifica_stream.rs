@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use driftwatch::reconcile::State;
-use driftwatch::sim::pacifica::{RestFault, SimConfig};
+use driftwatch::venue::pacifica::sim::{RestFault, SimConfig};
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use tokio_tungstenite::tungstenite::Message;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use driftwatch::sim::pacifica::SimConfig;
+use driftwatch::venue::pacifica::sim::SimConfig;
 use rust_decimal::Decimal;
 
 // Generous: on a loaded 2-core machine a close can wait out a back-off or two.
@@ -444,7 +444,7 @@ async fn shutdown_waits_for_a_close_in_flight_and_journals_its_outcome() {
 
 #[tokio::test]
 async fn a_failing_close_backs_off_instead_of_spending_the_hours_closes() {
-    use driftwatch::sim::pacifica::RestFault;
+    use driftwatch::venue::pacifica::sim::RestFault;
     let sim = start_sim(fast_sim()).await;
     let dir = TempDir::new("backoff");
     let db = sqlite_db(&dir, &[]).await;
@@ -606,7 +606,7 @@ async fn a_stale_or_disarmed_pending_close_is_not_resumed() {
 /// not only after the rule's cooldown (15 minutes here).
 #[tokio::test]
 async fn a_refused_close_is_decided_again_after_its_back_off_not_its_cooldown() {
-    use driftwatch::sim::pacifica::RestFault;
+    use driftwatch::venue::pacifica::sim::RestFault;
     let sim = start_sim(fast_sim()).await;
     sim.sim.set_mark("SOL", "125");
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "123");

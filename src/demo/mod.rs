@@ -32,8 +32,8 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::watch;
 
 use crate::config::{self, ProcessEnv};
-use crate::sim::nado::{NadoSim, SimConfig as NadoSimConfig};
-use crate::sim::pacifica::{Sim, SimAddrs, SimConfig};
+use crate::venue::nado::sim::{NadoSim, SimConfig as NadoSimConfig};
+use crate::venue::pacifica::sim::{Sim, SimAddrs, SimConfig};
 use rust_decimal::Decimal;
 
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
@@ -262,7 +262,7 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let nado = opts.venue == crate::domain::VenueKind::Nado;
     let hyperliquid = opts.venue == crate::domain::VenueKind::Hyperliquid;
     let (mut text, urls, script) = if hyperliquid {
-        use crate::sim::hyperliquid::HyperliquidSim;
+        use crate::venue::hyperliquid::sim::HyperliquidSim;
         let (sim, rest) =
             HyperliquidSim::start(crate::venue::hyperliquid::sign::Network::Mainnet, any, sim_rx.clone()).await?;
         let ws = sim.start_ws(any, sim_rx).await?;

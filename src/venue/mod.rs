@@ -13,4 +13,5 @@ pub mod nado;
 pub mod pacifica;
 pub mod reconnect;
 pub mod registry;
+pub mod simkit;
 pub mod types;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use driftwatch::app::{self, Running, Snapshot};
 use driftwatch::config::{self, Config};
 use driftwatch::reconcile::{Row, State};
-use driftwatch::sim::pacifica::{Sim, SimAddrs, SimConfig};
+use driftwatch::venue::pacifica::sim::{Sim, SimAddrs, SimConfig};
 use tokio::sync::watch;
 
 pub mod smtp;

@@ -11,4 +11,5 @@ pub mod close;
 pub mod http;
 pub mod parse;
 pub mod sign;
+pub mod sim;
 pub mod ws;

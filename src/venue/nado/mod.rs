@@ -10,4 +10,5 @@ pub mod limits;
 pub mod models;
 pub mod parse;
 pub mod sign;
+pub mod sim;
 pub mod ws;

@@ -8,4 +8,5 @@ pub mod models;
 pub mod parse;
 mod scan;
 pub mod sign;
+pub mod sim;
 pub mod ws;

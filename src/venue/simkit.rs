@@ -1,32 +1,43 @@
-//! Simulated exchanges: real servers on loopback that speak each venue's
-//! documented protocol, used by `driftwatch sim`, `driftwatch demo` and the
-//! tests. They are part of the product, not test doubles.
+//! What the venue simulators share. Each simulator (`venue/<name>/sim.rs`)
+//! is a real server on loopback that speaks its venue's documented
+//! protocol, used by `driftwatch sim`, `driftwatch demo` and the tests; they
+//! are part of the product, not test doubles.
 
-pub mod hyperliquid;
-pub mod nado;
-pub mod pacifica;
+use serde::Deserialize;
 
-/// A REST fault, for a number of requests or until cleared; both
+/// How REST misbehaves while a fault is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestFault {
+    RateLimited,
+    ServerError,
+    Timeout,
+    Garbage,
+    /// `GET /positions` answers success with `data: []`, whatever is open.
+    EmptyPositions,
+}
+
+/// A REST fault, for a number of requests or until cleared; the
 /// simulators inject it the same way.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RestFaults {
-    fault: Option<pacifica::RestFault>,
+    fault: Option<RestFault>,
     times: Option<u32>,
 }
 
 impl RestFaults {
-    pub fn set(&mut self, fault: Option<pacifica::RestFault>, times: Option<u32>) {
+    pub fn set(&mut self, fault: Option<RestFault>, times: Option<u32>) {
         self.fault = fault;
         self.times = times;
     }
 
     /// The fault in force, without using it up.
-    pub fn peek(&self) -> Option<pacifica::RestFault> {
+    pub fn peek(&self) -> Option<RestFault> {
         self.fault
     }
 
     /// The fault for this request, counting it.
-    pub fn take(&mut self) -> Option<pacifica::RestFault> {
+    pub fn take(&mut self) -> Option<RestFault> {
         let fault = self.fault?;
         if let Some(n) = self.times.as_mut() {
             *n = n.saturating_sub(1);
@@ -39,7 +50,7 @@ impl RestFaults {
 }
 
 /// A request's whole body (empty if the client broke off mid-body).
-async fn body(req: hyper::Request<hyper::body::Incoming>) -> Vec<u8> {
+pub(crate) async fn body(req: hyper::Request<hyper::body::Incoming>) -> Vec<u8> {
     use http_body_util::BodyExt;
     req.into_body()
         .collect()
@@ -53,7 +64,7 @@ async fn body(req: hyper::Request<hyper::body::Incoming>) -> Vec<u8> {
 pub const REQUEST_LOG: usize = 10_000;
 
 /// Appends `item` to a request log, dropping the older half when it is full.
-fn remember<T>(log: &mut Vec<T>, item: T) {
+pub(crate) fn remember<T>(log: &mut Vec<T>, item: T) {
     if log.len() >= REQUEST_LOG {
         log.drain(..REQUEST_LOG / 2);
     }

@@ -57,7 +57,7 @@ use crate::venue::nado::parse::to_x18;
 use crate::venue::nado::sign::{self, OrderParams, RecoverError};
 use crate::venue::types::RateBudget;
 
-pub use super::pacifica::RestFault;
+pub use crate::venue::simkit::RestFault;
 
 /// The simulated venue's settings.
 #[derive(Debug, Clone)]
@@ -211,7 +211,7 @@ struct Faults {
     silent: bool,
     no_ack: bool,
     duplicate_next: bool,
-    rest: super::RestFaults,
+    rest: crate::venue::simkit::RestFaults,
     /// Answer the next place_order with this error code.
     next_order_error: Option<i64>,
     lose_next_order_response: bool,
@@ -550,7 +550,7 @@ impl NadoSim {
     }
 
     /// The REST requests received, oldest first (the most recent
-    /// [`super::REQUEST_LOG`] at most).
+    /// [`crate::venue::simkit::REQUEST_LOG`] at most).
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -801,8 +801,8 @@ impl NadoSim {
             .get(hyper::header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = super::body(req).await;
-        super::remember(
+        let body = crate::venue::simkit::body(req).await;
+        crate::venue::simkit::remember(
             &mut self.lock().requests,
             Recorded {
                 at: Instant::now(),

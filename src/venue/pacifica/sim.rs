@@ -68,17 +68,7 @@ pub struct ReceivedOrder {
     pub filled: Decimal,
 }
 
-/// How REST misbehaves while a fault is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RestFault {
-    RateLimited,
-    ServerError,
-    Timeout,
-    Garbage,
-    /// `GET /positions` answers success with `data: []`, whatever is open.
-    EmptyPositions,
-}
+pub use crate::venue::simkit::RestFault;
 
 /// A request the simulator received (for assertions).
 #[derive(Debug, Clone)]
@@ -235,7 +225,7 @@ struct Faults {
     frame_delay: Duration,
     reorder_next: bool,
     held: Option<(String, String)>,
-    rest: super::RestFaults,
+    rest: crate::venue::simkit::RestFaults,
 }
 
 struct State {
@@ -559,7 +549,7 @@ impl Sim {
     }
 
     /// The REST requests received, oldest first (the most recent
-    /// [`super::REQUEST_LOG`] at most).
+    /// [`crate::venue::simkit::REQUEST_LOG`] at most).
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -786,8 +776,8 @@ impl Sim {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let query = req.uri().query().unwrap_or("").to_owned();
-        let body = super::body(req).await;
-        super::remember(
+        let body = crate::venue::simkit::body(req).await;
+        crate::venue::simkit::remember(
             &mut self.lock().requests,
             Recorded {
                 at: Instant::now(),

@@ -358,7 +358,7 @@ impl HyperliquidSim {
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
-        let body = super::body(req).await;
+        let body = crate::venue::simkit::body(req).await;
         let Ok(v) = serde_json::from_slice::<Value>(&body) else {
             return reply(422, "Failed to deserialize the JSON body into the target type".into());
         };
@@ -476,7 +476,7 @@ impl HyperliquidSim {
             },
         };
         let mut st = self.lock();
-        super::remember(
+        crate::venue::simkit::remember(
             &mut st.actions,
             ReceivedAction {
                 body: v.clone(),
@@ -536,7 +536,7 @@ impl HyperliquidSim {
             }
         };
         let coin = UNIVERSE.get(w.a as usize).map_or("?", |u| u.0).to_owned();
-        super::remember(
+        crate::venue::simkit::remember(
             &mut st.orders,
             SimOrder {
                 user: account,
