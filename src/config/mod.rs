@@ -28,9 +28,8 @@ use crate::botdb::raw::RawMapping;
 use crate::domain::VenueKind;
 use crate::plan::{CorrectionPolicy, Mode, StaleFix};
 use crate::reconcile::Policy;
-use crate::venue::hyperliquid::account::HyperliquidAccount;
-use crate::venue::nado::account::NadoAccount;
 pub use crate::venue::registry::VenueLink;
+use crate::venue::types::AccountFields;
 pub use crate::venue::types::StreamConfig;
 use duration::Dur;
 pub use error::{yaml_error, ConfigError};
@@ -183,7 +182,7 @@ struct RawAccount {
     /// may use (the bot on the same host has the rest).
     query_share: Option<Decimal>,
     /// Hyperliquid: mainnet (default) or testnet.
-    network: Option<crate::venue::hyperliquid::sign::Network>,
+    network: Option<String>,
     /// Hyperliquid: the address is a sub-account or vault, traded for by
     /// the close key's master (or its agent) with `vaultAddress`.
     vault: Option<bool>,
@@ -360,17 +359,6 @@ pub struct CloseConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9733";
 /// Relative to the working directory; point it at a state directory in deployments.
 pub const DEFAULT_JOURNAL: &str = "sqlite://driftwatch-journal.db";
-
-fn venue_defaults(v: VenueKind) -> (&'static str, &'static str) {
-    match v {
-        VenueKind::Pacifica => ("https://api.pacifica.fi/api/v1", "wss://ws.pacifica.fi/ws"),
-        VenueKind::Hyperliquid => ("https://api.hyperliquid.xyz", "wss://api.hyperliquid.xyz/ws"),
-        VenueKind::Nado => (
-            "https://gateway.prod.nado.xyz/v1",
-            "wss://gateway.prod.nado.xyz/v1/subscribe",
-        ),
-    }
-}
 
 /// A path from the config file, relative to the file's own directory.
 fn relative_to(config: &Path, p: PathBuf) -> PathBuf {
@@ -604,19 +592,16 @@ impl Validator<'_> {
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let p = format!("accounts[{i}]");
             if let Some(acc) = self.account(&p, a, env, &mut names) {
-                if let Some(n) = &acc.link.nado {
-                    // Polls go no faster than the account's share of Nado's
-                    // budget sustains: REST must stay fresh across two of
-                    // them, or it goes stale between polls.
-                    let floor =
-                        crate::venue::nado::limits::poll_floor(&crate::venue::nado::limits::limits_for(n.query_share));
+                if let Some((floor, why)) = crate::venue::registry::rest_poll_floor(&acc.link) {
+                    // Polls go no faster than the account's share of the
+                    // venue's budget sustains: REST must stay fresh across
+                    // two of them, or it goes stale between polls.
                     if policy.rest_stale_after <= floor * 2 {
                         self.error(
                             "reconcile.rest_stale_after",
                             format!(
-                                "must be longer than two REST polls of account {:?}: its query_share {} of Nado's per-IP budget allows one every {} ms",
+                                "must be longer than two REST polls of account {:?}: {why} allows one every {} ms",
                                 acc.name,
-                                n.query_share,
                                 floor.as_millis()
                             ),
                         );
@@ -809,43 +794,32 @@ impl Validator<'_> {
         } else if !names.insert(a.name.clone()) {
             self.error(&format!("{p}.name"), format!("duplicate account name {:?}", a.name));
         }
-        match a.venue {
-            VenueKind::Pacifica => match bs58::decode(&a.address).into_vec() {
-                Ok(bytes) if bytes.len() == 32 => {}
-                _ => self.error(
-                    &format!("{p}.address"),
-                    format!(
-                        "invalid Pacifica account {:?}: expected a base58 Ed25519 public key (32 bytes)",
-                        a.address
-                    ),
-                ),
-            },
-            VenueKind::Hyperliquid => {
-                if a.address.parse::<alloy_primitives::Address>().is_err() {
-                    self.error(
-                        &format!("{p}.address"),
-                        format!(
-                            "invalid Hyperliquid account {:?}: expected 0x and 40 hex digits (the master, sub-account or vault, never an API wallet)",
-                            a.address
-                        ),
-                    );
-                }
-            }
-            VenueKind::Nado => {
-                if a.address.parse::<alloy_primitives::Address>().is_err() {
-                    self.error(
-                        &format!("{p}.address"),
-                        format!(
-                            "invalid Nado owner address {:?}: expected 0x and 40 hex digits",
-                            a.address
-                        ),
-                    );
-                }
-            }
+        if let Err(m) = crate::venue::registry::check_address(a.venue, &a.address) {
+            self.error(&format!("{p}.address"), m);
         }
-        let nado = self.nado_account(p, &a);
-        let hyperliquid = self.hyperliquid_account(p, &a);
-        let (rest_default, ws_default) = venue_defaults(a.venue);
+        let fields = AccountFields {
+            address: a.address.clone(),
+            subaccount: a.subaccount.clone(),
+            chain_id: a.chain_id,
+            endpoint: a.endpoint.clone(),
+            query_share: a.query_share,
+            network: a.network.clone(),
+            vault: a.vault,
+        };
+        let foreign = crate::venue::registry::foreign_fields(a.venue, &fields);
+        for (field, m) in &foreign {
+            self.error_at_key(&format!("{p}.{field}"), m.clone());
+        }
+        let params = match crate::venue::registry::venue_params(a.venue, &fields) {
+            Ok(v) => v,
+            Err(errors) => {
+                for (field, m) in errors {
+                    self.error(&format!("{p}.{field}"), m);
+                }
+                Default::default()
+            }
+        };
+        let (rest_default, ws_default) = crate::venue::registry::default_urls(a.venue);
         let rest_url = a.rest_url.unwrap_or_else(|| rest_default.to_owned());
         let ws_url = a.ws_url.unwrap_or_else(|| ws_default.to_owned());
         if !(rest_url.starts_with("https://") || rest_url.starts_with("http://")) {
@@ -886,14 +860,7 @@ impl Validator<'_> {
             rest_timeout: self.positive(&sp("rest_timeout"), s.rest_timeout, Duration::from_secs(10)),
         };
         if stream.ping_interval > Duration::from_secs(30) {
-            self.error(
-                &sp("ping_interval"),
-                match a.venue {
-                    VenueKind::Pacifica => "must be at most 30s: Pacifica closes connections silent for 60s",
-                    VenueKind::Nado => "must be at most 30s: Nado requires a ping frame at least every 30s",
-                    VenueKind::Hyperliquid => "must be at most 30s: Hyperliquid closes connections silent for 60s",
-                },
-            );
+            self.error(&sp("ping_interval"), crate::venue::registry::ping_rule(a.venue));
         }
         if stream.silence_timeout <= stream.ping_interval {
             self.error(
@@ -1024,42 +991,8 @@ impl Validator<'_> {
                     return None;
                 }
             };
-            match a.venue {
-                VenueKind::Pacifica => match crate::venue::pacifica::sign::Keypair::from_base58(key.expose()) {
-                    Err(e) => self.error(&kp("key"), e.to_string()),
-                    Ok(k) if !raw.agent && k.public_base58() != a.address => self.error(
-                        &kp("key"),
-                        format!(
-                            "the key's public key is not {} (set agent: true for an agent wallet bound to it)",
-                            a.address
-                        ),
-                    ),
-                    Ok(_) => {}
-                },
-                VenueKind::Hyperliquid => match crate::venue::evm::Signer::from_hex(key.expose()) {
-                    Err(e) => self.error(&kp("key"), e),
-                    Ok(k) if !raw.agent && a.vault != Some(true) && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
-                        &kp("key"),
-                        format!(
-                            "the key's address is {}, not the account {} (set agent: true for its API wallet, or vault: true on the account for a sub-account or vault)",
-                            k.address(),
-                            a.address
-                        ),
-                    ),
-                    Ok(_) => {}
-                },
-                VenueKind::Nado => match crate::venue::nado::sign::Signer::from_hex(key.expose()) {
-                    Err(e) => self.error(&kp("key"), e),
-                    Ok(k) if !raw.agent && !k.address().to_string().eq_ignore_ascii_case(&a.address) => self.error(
-                        &kp("key"),
-                        format!(
-                            "the key's address is {}, not the owner {} (set agent: true for the subaccount's linked signer)",
-                            k.address(),
-                            a.address
-                        ),
-                    ),
-                    Ok(_) => {}
-                },
+            if let Err(m) = crate::venue::registry::check_close_key(a.venue, &key, &fields, raw.agent) {
+                self.error(&kp("key"), m);
             }
             let slippage = raw.slippage_percent.unwrap_or(Decimal::ONE);
             if slippage <= Decimal::ZERO || slippage > Decimal::from(10) {
@@ -1096,8 +1029,8 @@ impl Validator<'_> {
                 ws_url,
                 api_key,
                 stream,
-                nado,
-                hyperliquid,
+                nado: params.nado,
+                hyperliquid: params.hyperliquid,
             },
             mapping: mapping?,
             correct,
@@ -1140,95 +1073,6 @@ impl Validator<'_> {
             password: password?,
             auth: raw.auth.unwrap_or(ApiAuth::Jwt),
             timeout,
-        })
-    }
-
-    /// The Hyperliquid-only fields: checked for Hyperliquid, refused elsewhere.
-    fn hyperliquid_account(&mut self, p: &str, a: &RawAccount) -> Option<HyperliquidAccount> {
-        if a.venue != VenueKind::Hyperliquid {
-            for (field, set) in [("network", a.network.is_some()), ("vault", a.vault.is_some())] {
-                if set {
-                    self.error_at_key(
-                        &format!("{p}.{field}"),
-                        format!("{field} is only for venue: hyperliquid"),
-                    );
-                }
-            }
-            return None;
-        }
-        let rest_share = a.query_share.unwrap_or(Decimal::new(25, 2));
-        if rest_share <= Decimal::ZERO || rest_share > Decimal::ONE {
-            self.error(
-                &format!("{p}.query_share"),
-                "must be above 0 and at most 1 (the bot shares the per-IP limit)",
-            );
-        }
-        Some(HyperliquidAccount {
-            network: a.network.unwrap_or(crate::venue::hyperliquid::sign::Network::Mainnet),
-            vault: a.vault.unwrap_or(false),
-            rest_share,
-        })
-    }
-
-    /// The Nado-only fields: checked for Nado, refused elsewhere.
-    fn nado_account(&mut self, p: &str, a: &RawAccount) -> Option<NadoAccount> {
-        if a.venue != VenueKind::Nado {
-            for (field, set) in [
-                ("subaccount", a.subaccount.is_some()),
-                ("chain_id", a.chain_id.is_some()),
-                ("endpoint", a.endpoint.is_some()),
-                (
-                    "query_share",
-                    a.query_share.is_some() && a.venue != VenueKind::Hyperliquid,
-                ),
-            ] {
-                if set {
-                    self.error_at_key(&format!("{p}.{field}"), format!("{field} is only for venue: nado"));
-                }
-            }
-            return None;
-        }
-        use crate::venue::nado::sign;
-        let chain_id = a.chain_id.unwrap_or(sign::MAINNET_CHAIN_ID);
-        let endpoint = match (&a.endpoint, chain_id) {
-            (Some(e), _) => e.clone(),
-            (None, sign::MAINNET_CHAIN_ID) => sign::MAINNET_ENDPOINT.to_owned(),
-            (None, sign::TESTNET_CHAIN_ID) => sign::TESTNET_ENDPOINT.to_owned(),
-            (None, other) => {
-                self.error(
-                    &format!("{p}.chain_id"),
-                    format!("chain {other} is neither Ink mainnet (57073) nor testnet (763373): set endpoint too"),
-                );
-                return None;
-            }
-        };
-        if endpoint.parse::<alloy_primitives::Address>().is_err() {
-            self.error(
-                &format!("{p}.endpoint"),
-                format!("invalid Endpoint address {endpoint:?}: expected 0x and 40 hex digits"),
-            );
-        }
-        let name = a.subaccount.clone().unwrap_or_else(|| "default".into());
-        let owner = a.address.parse::<alloy_primitives::Address>().ok()?;
-        let subaccount = match sign::subaccount(owner, &name) {
-            Ok(s) => sign::hex0x(s.as_slice()),
-            Err(e) => {
-                self.error(&format!("{p}.subaccount"), e);
-                return None;
-            }
-        };
-        let query_share = a.query_share.unwrap_or(Decimal::new(25, 2));
-        if query_share <= Decimal::ZERO || query_share > Decimal::ONE {
-            self.error(
-                &format!("{p}.query_share"),
-                "must be above 0 and at most 1 (the bot shares the per-IP limit)",
-            );
-        }
-        Some(NadoAccount {
-            subaccount,
-            chain_id,
-            endpoint: endpoint.to_ascii_lowercase(),
-            query_share,
         })
     }
 }

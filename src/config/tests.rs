@@ -271,7 +271,7 @@ fn hyperliquid_accounts_and_their_close_keys() {
     );
     let e = errs(&account("    network: devnet\n", sub));
     assert!(
-        e.len() == 1 && e[0].contains("unknown variant `devnet`, expected `mainnet` or `testnet`"),
+        e.len() == 1 && e[0].contains("accounts[0].network: unknown network \"devnet\": mainnet or testnet"),
         "{e:?}"
     );
     let e = errs(&account("", ADDR));

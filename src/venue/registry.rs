@@ -10,7 +10,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::types::{
-    CloseSettings, CloseVenue, MarketInfo, RestError, RestSnapshot, StreamConfig, StreamEvent, StreamStyle,
+    AccountFields, CloseSettings, CloseVenue, FieldError, MarketInfo, RestError, RestSnapshot, StreamConfig,
+    StreamEvent, StreamStyle,
 };
 use super::{hyperliquid, nado, pacifica};
 use crate::config::secret::Secret;
@@ -41,6 +42,105 @@ pub fn stream_style(venue: VenueKind) -> StreamStyle {
         // clearinghouseState / webData: the whole account every frame.
         VenueKind::Hyperliquid => StreamStyle::FullSnapshots,
     }
+}
+
+/// The venue's public REST and WebSocket URLs (mainnet).
+pub fn default_urls(venue: VenueKind) -> (&'static str, &'static str) {
+    match venue {
+        VenueKind::Pacifica => (pacifica::account::REST_URL, pacifica::account::WS_URL),
+        VenueKind::Nado => (nado::account::REST_URL, nado::account::WS_URL),
+        VenueKind::Hyperliquid => (hyperliquid::account::REST_URL, hyperliquid::account::WS_URL),
+    }
+}
+
+/// Why an account's ping interval is at most 30 s on its venue.
+pub fn ping_rule(venue: VenueKind) -> &'static str {
+    match venue {
+        VenueKind::Pacifica => pacifica::account::PING_RULE,
+        VenueKind::Nado => nado::account::PING_RULE,
+        VenueKind::Hyperliquid => hyperliquid::account::PING_RULE,
+    }
+}
+
+/// Whether `address` is an account address on `venue`.
+pub fn check_address(venue: VenueKind, address: &str) -> Result<(), String> {
+    match venue {
+        VenueKind::Pacifica => pacifica::account::check_address(address),
+        VenueKind::Nado => nado::account::check_address(address),
+        VenueKind::Hyperliquid => hyperliquid::account::check_address(address),
+    }
+}
+
+/// Whether `key` may close for `fields.address` on `venue` (its own key, or
+/// with `agent` an agent wallet the venue binds to it).
+pub fn check_close_key(venue: VenueKind, key: &Secret, fields: &AccountFields, agent: bool) -> Result<(), String> {
+    match venue {
+        VenueKind::Pacifica => pacifica::account::check_close_key(key.expose(), &fields.address, agent),
+        VenueKind::Nado => nado::account::check_close_key(key.expose(), &fields.address, agent),
+        VenueKind::Hyperliquid => {
+            hyperliquid::account::check_close_key(key.expose(), &fields.address, agent, fields.vault == Some(true))
+        }
+    }
+}
+
+/// The venue parameters of an account, from its venue-specific fields
+/// (a field set for another venue is an error).
+#[derive(Debug, Clone, Default)]
+pub struct VenueParams {
+    pub nado: Option<nado::account::NadoAccount>,
+    pub hyperliquid: Option<hyperliquid::account::HyperliquidAccount>,
+}
+
+/// The venue-specific fields set on an account of another venue.
+pub fn foreign_fields(venue: VenueKind, f: &AccountFields) -> Vec<FieldError> {
+    let owners = |field: &str| {
+        [
+            (VenueKind::Pacifica, pacifica::account::FIELDS),
+            (VenueKind::Nado, nado::account::FIELDS),
+            (VenueKind::Hyperliquid, hyperliquid::account::FIELDS),
+        ]
+        .into_iter()
+        .filter(|(_, fields)| fields.contains(&field))
+        .map(|(v, _)| v.as_str())
+        .collect::<Vec<_>>()
+    };
+    f.set()
+        .into_iter()
+        .filter(|field| !owners(field).contains(&venue.as_str()))
+        .map(|field| {
+            (
+                field,
+                format!("{field} is only for venue: {}", owners(field).join(" or ")),
+            )
+        })
+        .collect()
+}
+
+/// Checks an account's own venue fields and builds its parameters.
+pub fn venue_params(venue: VenueKind, f: &AccountFields) -> Result<VenueParams, Vec<FieldError>> {
+    Ok(match venue {
+        VenueKind::Pacifica => VenueParams::default(),
+        VenueKind::Nado => VenueParams {
+            nado: Some(nado::account::from_fields(f)?),
+            ..VenueParams::default()
+        },
+        VenueKind::Hyperliquid => VenueParams {
+            hyperliquid: Some(hyperliquid::account::from_fields(f)?),
+            ..VenueParams::default()
+        },
+    })
+}
+
+/// The shortest gap between an account's REST polls its share of the
+/// venue's limits sustains, where that is a limit worth checking the
+/// config against, with the reason.
+pub fn rest_poll_floor(link: &VenueLink) -> Option<(Duration, String)> {
+    let n = link.nado.as_ref()?;
+    let floor = nado::limits::poll_floor(&nado::limits::limits_for(n.query_share));
+    Some((
+        floor,
+        format!("its query_share {} of Nado's per-IP budget", n.query_share),
+    ))
 }
 
 /// One account's REST client, whatever its venue.

@@ -144,6 +144,41 @@ pub struct CloseOrder {
     pub amount: Decimal,
 }
 
+/// An account's venue-specific settings as the config file gives them,
+/// before its venue checks them (each venue reads the fields it owns and
+/// refuses none; the registry refuses a field set for another venue).
+#[derive(Debug, Clone, Default)]
+pub struct AccountFields {
+    pub address: String,
+    pub subaccount: Option<String>,
+    pub chain_id: Option<u64>,
+    pub endpoint: Option<String>,
+    pub query_share: Option<Decimal>,
+    pub network: Option<String>,
+    pub vault: Option<bool>,
+}
+
+impl AccountFields {
+    /// The names of the venue-specific fields that are set.
+    pub fn set(&self) -> Vec<&'static str> {
+        [
+            ("subaccount", self.subaccount.is_some()),
+            ("chain_id", self.chain_id.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            ("query_share", self.query_share.is_some()),
+            ("network", self.network.is_some()),
+            ("vault", self.vault.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(f, _)| f)
+        .collect()
+    }
+}
+
+/// A problem with one of an account's venue fields: (field, message).
+pub type FieldError = (&'static str, String);
+
 /// How an account's closes are sent, whatever its venue (from the
 /// config's `close:` section; each adapter uses what applies to it).
 #[derive(Debug, Clone)]

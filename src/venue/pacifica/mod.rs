@@ -2,6 +2,7 @@
 //! (`account_positions`), REST `GET /positions` for verification, `/info` for
 //! lot and tick sizes.
 
+pub mod account;
 pub mod close;
 pub mod http;
 pub mod models;

@@ -31,8 +31,7 @@ sol! {
 }
 
 /// Which Hyperliquid: it enters only the phantom agent's `source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Network {
     Mainnet,
     Testnet,
