@@ -394,6 +394,27 @@ mod sim {
         assert_eq!(snap.positions.len(), 1);
         assert_eq!(snap.positions[0].key.symbol, "SOL");
         assert_eq!(snap.positions[0].size, d("-12.5"));
+        // The control API: a position moved, and a bad request refused with its reason.
+        let http = reqwest::Client::new();
+        let control = |path: &str, body: serde_json::Value| {
+            http.post(format!("http://127.0.0.1:{rest}/_sim/{path}"))
+                .json(&body)
+                .send()
+        };
+        let account = format!("{:#x}", master.address());
+        let r = control(
+            "open",
+            serde_json::json!({"account": account, "coin": "SOL", "szi": "-15.36"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(client.positions().await.unwrap().positions[0].size, d("-15.36"));
+        let r = control("fault", serde_json::json!({"fault": "sometimes"}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.unwrap().contains("unknown fault"));
         drop(child);
     }
 }
