@@ -8,9 +8,8 @@
 //! - [`config`]: YAML config, strictly validated, errors as `file:line:col`.
 //!
 //! The shell:
-//! - [`venue`]: one folder per exchange, all the same shape.
+//! - [`venue`]: one folder per exchange (adapter and simulator), all the same shape.
 //! - [`botdb`]: reads the bot's positions table through a validated mapping.
-//! - [`sim`]: the simulated exchange (used by `sim`, `demo` and the tests).
 //! - [`metrics`], [`http`]: Prometheus registry and the HTTP endpoints.
 //! - [`app`]: starts and supervises the tasks; it publishes a [`snapshot`]
 //!   after every input, which [`table`] renders and [`http`] serves.
@@ -34,6 +33,7 @@ pub mod reconcile;
 pub mod record;
 pub mod replay;
 pub mod rules;
+pub mod secret;
 pub mod snapshot;
 pub mod status;
 pub mod table;

@@ -15,8 +15,8 @@ use tokio::sync::Mutex;
 
 use super::mapping::Mapping;
 use super::DbError;
-use crate::config::secret::Secret;
 use crate::domain::DbSnapshot;
+use crate::secret::Secret;
 
 /// How to authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,10 +1,11 @@
 //! Secrets (database URLs with passwords, API keys) come from the environment
 //! or a file, and are never printed: [`Secret`]'s `Debug` and `Display` say `***`.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+pub use crate::secret::Secret;
 
 /// Where a secret comes from, as written in the config: exactly one of
 /// `{env: NAME}`, `{file: PATH}` or `{value: TEXT}`.
@@ -40,33 +41,6 @@ impl<'de> Deserialize<'de> for SecretSource {
     }
 }
 
-/// A resolved secret value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value, for the one call that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 /// Reads environment variables. Tests pass a map instead of calling `set_var`.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
@@ -92,7 +66,7 @@ impl SecretSource {
     pub fn resolve(&self, env: &dyn Env) -> Result<Secret, String> {
         match self {
             SecretSource::Env(name) => match env.var(name) {
-                Some(v) if !v.is_empty() => Ok(Secret(v)),
+                Some(v) if !v.is_empty() => Ok(Secret::new(v)),
                 Some(_) => Err(format!("environment variable {name} is empty")),
                 None => Err(format!("environment variable {name} is not set")),
             },
@@ -103,12 +77,12 @@ impl SecretSource {
                     if v.is_empty() {
                         Err(format!("secret file {} is empty", path.display()))
                     } else {
-                        Ok(Secret(v.to_owned()))
+                        Ok(Secret::new(v))
                     }
                 }
                 Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
             },
-            SecretSource::Value(v) => Ok(Secret(v.clone())),
+            SecretSource::Value(v) => Ok(Secret::new(v.clone())),
         }
     }
 }

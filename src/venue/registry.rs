@@ -14,8 +14,8 @@ use super::types::{
     StreamEvent, StreamStyle,
 };
 use super::{hyperliquid, nado, pacifica};
-use crate::config::secret::Secret;
 use crate::domain::{Position, VenueKind};
+use crate::secret::Secret;
 
 /// What an account's adapter needs: the venue's parameters only.
 #[derive(Debug, Clone)]

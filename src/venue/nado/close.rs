@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::http::{CloseRead, RestClient};
-use crate::plan::close::{worst_price, Band};
+use super::price::{worst_price, NADO_BAND};
 use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, OrderSide, RestError};
 
 /// How to send Nado closes for one subaccount.
@@ -31,12 +31,6 @@ pub struct NadoCloseParams<'a> {
     pub verify_timeout: Duration,
     pub armed: bool,
 }
-
-/// Nado's price band around the oracle (error 2007 outside it).
-pub const NADO_BAND: Band = Band {
-    low: Decimal::from_parts(2, 0, 0, false, 1),
-    high: Decimal::from_parts(5, 0, 0, false, 0),
-};
 
 /// Closes on one Nado subaccount.
 pub struct NadoCloser<'a> {

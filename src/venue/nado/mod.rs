@@ -9,6 +9,7 @@ pub mod http;
 pub mod limits;
 pub mod models;
 pub mod parse;
+pub mod price;
 pub mod sign;
 pub mod sim;
 pub mod ws;

@@ -1209,7 +1209,7 @@ impl NadoSim {
             return fail(2001, "InvalidAmountIncrement");
         }
         let oracle = self.lock().oracle.get(&prod.id).copied().unwrap_or_default();
-        let band = crate::venue::nado::close::NADO_BAND;
+        let band = crate::venue::nado::price::NADO_BAND;
         if price < oracle * band.low || price > oracle * band.high {
             return fail(2007, "OraclePriceDifference");
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::parse;
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 use crate::venue::types::{MarketInfo, RestError, RestSnapshot};
 
 #[derive(Debug, Clone)]

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::parse::{self, WsFrame};
-use crate::config::secret::Secret;
+use crate::secret::Secret;
 use crate::venue::reconnect::{Reconnect, SessionEnd as End};
 use crate::venue::types::StreamConfig;
 use crate::venue::types::{Backoff, StreamEvent};
