@@ -260,12 +260,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 fn parse_venue(s: &str) -> Result<crate::domain::VenueKind, String> {
-    match s {
-        "pacifica" => Ok(crate::domain::VenueKind::Pacifica),
-        "nado" => Ok(crate::domain::VenueKind::Nado),
-        "hyperliquid" => Ok(crate::domain::VenueKind::Hyperliquid),
-        other => Err(format!("unknown venue {other:?}: pacifica, nado or hyperliquid")),
-    }
+    crate::domain::VenueKind::parse(s)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -492,40 +487,15 @@ async fn async_main(command: Command) -> ExitCode {
             vault,
             expires_after,
         } => {
-            if offline && venue == crate::domain::VenueKind::Hyperliquid {
-                return print_signed(close_offline_hyperliquid(OfflineHyperliquidClose {
-                    key_file: key_file.unwrap_or_default(),
-                    address: address.unwrap_or_default(),
-                    side: side.unwrap_or_default(),
-                    amount: amount.unwrap_or_default(),
-                    asset,
-                    price,
-                    nonce,
-                    client_order_id,
-                    agent,
-                    network,
-                    vault,
-                    expires_after,
-                }));
-            }
-            if offline && venue == crate::domain::VenueKind::Nado {
-                return print_signed(close_offline_nado(OfflineNadoClose {
-                    key_file: key_file.unwrap_or_default(),
-                    owner: address.unwrap_or_default(),
-                    subaccount,
-                    side: side.unwrap_or_default(),
-                    amount: amount.unwrap_or_default(),
-                    product_id,
-                    price,
-                    nonce,
-                    expiration,
-                    chain_id,
-                    linked,
-                }));
-            }
             if offline {
-                return print_signed(close_offline(OfflineClose {
-                    key_file: key_file.unwrap_or_default(),
+                let key_file = key_file.unwrap_or_default();
+                let key = match std::fs::read_to_string(&key_file) {
+                    Ok(k) => k,
+                    Err(e) => return print_signed(Err(format!("{}: cannot read: {e}", key_file.display()))),
+                };
+                let order = crate::venue::types::OfflineOrder {
+                    key,
+                    key_name: key_file.display().to_string(),
                     address: address.unwrap_or_default(),
                     symbol: symbol.unwrap_or_default(),
                     side: side.unwrap_or_default(),
@@ -533,9 +503,21 @@ async fn async_main(command: Command) -> ExitCode {
                     slippage,
                     agent,
                     timestamp,
-                    expiry_window,
+                    expiry_window_ms: expiry_window,
                     client_order_id,
-                }));
+                    subaccount,
+                    product_id,
+                    price,
+                    nonce,
+                    expiration,
+                    chain_id,
+                    linked,
+                    asset,
+                    network,
+                    vault,
+                    expires_after,
+                };
+                return print_signed(crate::venue::registry::offline_close(venue, &order));
             }
             let Some(config) = config else {
                 eprintln!("driftwatch: close needs --config (or --offline)");
@@ -562,11 +544,7 @@ async fn async_main(command: Command) -> ExitCode {
             open,
         } => {
             init_logging(LogFormat::Text, "info");
-            match venue {
-                crate::domain::VenueKind::Pacifica => sim(rest_listen, ws_listen, &open).await,
-                crate::domain::VenueKind::Nado => sim_nado(rest_listen, &open).await,
-                crate::domain::VenueKind::Hyperliquid => sim_hyperliquid(rest_listen, ws_listen, &open).await,
-            }
+            crate::venue::registry::serve_simulator(venue, rest_listen, ws_listen, &open, shutdown_signal()).await
         }
         Command::Healthcheck { url, timeout } => return healthcheck(&url, timeout).await,
         Command::Replay { files, rules, json } => return replay(&files, &rules, json),
@@ -623,19 +601,6 @@ async fn async_main(command: Command) -> ExitCode {
     }
 }
 
-struct OfflineClose {
-    key_file: PathBuf,
-    address: String,
-    symbol: String,
-    side: String,
-    amount: String,
-    slippage: String,
-    agent: bool,
-    timestamp: Option<u64>,
-    expiry_window: u64,
-    client_order_id: Option<String>,
-}
-
 /// Prints an offline close's signed request, or why none was signed (exit 2).
 fn print_signed(signed: Result<String, String>) -> ExitCode {
     match signed {
@@ -648,197 +613,6 @@ fn print_signed(signed: Result<String, String>) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// An offline close's key file, as text.
-fn read_key(path: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
-}
-
-/// Signs a Pacifica close from explicit inputs: the request body; no network.
-fn close_offline(o: OfflineClose) -> Result<String, String> {
-    use crate::plan::close::{CloseOrder, OrderSide};
-    let signer = crate::venue::pacifica::sign::Keypair::from_base58(&read_key(&o.key_file)?)
-        .map_err(|e| format!("{}: {e}", o.key_file.display()))?;
-    if !o.agent && signer.public_base58() != o.address {
-        return Err(format!(
-            "the key is {}'s, not the account {}'s; not signing (an agent wallet's key needs --agent)",
-            signer.public_base58(),
-            o.address
-        ));
-    }
-    let side = match o.side.as_str() {
-        "bid" => OrderSide::Bid,
-        "ask" => OrderSide::Ask,
-        other => return Err(format!("--side {other:?}: expected bid or ask")),
-    };
-    let (Ok(amount), Ok(slippage)) = (o.amount.parse(), o.slippage.parse()) else {
-        return Err("--amount and --slippage must be decimals".into());
-    };
-    let order = CloseOrder {
-        symbol: o.symbol.clone(),
-        side,
-        amount,
-    };
-    let params = crate::venue::pacifica::close::CloseParams {
-        account: &o.address,
-        signer: &signer,
-        agent: o.agent,
-        slippage_percent: slippage,
-        expiry_window_ms: o.expiry_window,
-        max_attempts: 1,
-        verify_timeout: Duration::ZERO,
-        armed: false,
-    };
-    let cloid = o.client_order_id.unwrap_or_else(crate::journal::new_correlation_id);
-    let ts = o.timestamp.unwrap_or_else(|| crate::clock::now().0 as u64);
-    crate::venue::pacifica::close::signed_body(&params, &order, &cloid, ts)
-        .map(|body| serde_json::Value::Object(body).to_string())
-}
-
-struct OfflineNadoClose {
-    key_file: PathBuf,
-    owner: String,
-    subaccount: String,
-    side: String,
-    amount: String,
-    product_id: Option<u32>,
-    price: Option<String>,
-    nonce: Option<u64>,
-    expiration: Option<u64>,
-    chain_id: Option<u64>,
-    linked: bool,
-}
-
-/// Signs a Nado reduce-only IOC from explicit inputs: the exact
-/// `POST /v1/execute` body; no network. The key must be the owner's (or,
-/// with `--linked`, is taken as the subaccount's linked signer).
-fn close_offline_nado(o: OfflineNadoClose) -> Result<String, String> {
-    use crate::venue::nado::{parse, sign};
-    let signer =
-        sign::Signer::from_hex(&read_key(&o.key_file)?).map_err(|e| format!("{}: {e}", o.key_file.display()))?;
-    let owner: alloy_primitives::Address = o
-        .owner
-        .parse()
-        .map_err(|_| format!("--address {:?}: expected the owner, 0x and 40 hex digits", o.owner))?;
-    if !o.linked && signer.address() != owner {
-        return Err(format!(
-            "the key is {}'s, not the owner {}'s; not signing (a linked signer's key needs --linked)",
-            signer.address(),
-            owner
-        ));
-    }
-    let (Some(product_id), Some(price), Some(nonce), Some(expiration)) = (o.product_id, o.price, o.nonce, o.expiration)
-    else {
-        return Err("offline Nado closes need --product-id, --price, --nonce and --expiration".into());
-    };
-    let sender = sign::subaccount(owner, &o.subaccount).map_err(|e| format!("--subaccount: {e}"))?;
-    let (Ok(amount), Ok(price)) = (
-        o.amount.parse::<rust_decimal::Decimal>(),
-        price.parse::<rust_decimal::Decimal>(),
-    ) else {
-        return Err("--amount and --price must be decimals".into());
-    };
-    let amount = match o.side.as_str() {
-        "bid" => amount.abs(),
-        "ask" => -amount.abs(),
-        other => return Err(format!("--side {other:?}: expected bid or ask")),
-    };
-    let (Ok(price_x18), Ok(amount_x18)) = (parse::to_x18(price), parse::to_x18(amount)) else {
-        return Err("--amount or --price out of range".into());
-    };
-    let p = sign::OrderParams {
-        chain_id: o.chain_id.unwrap_or(sign::MAINNET_CHAIN_ID),
-        product_id,
-        sender,
-        price_x18,
-        amount_x18,
-        expiration,
-        nonce,
-        appendix: sign::appendix(sign::OrderType::Ioc, true, false),
-    };
-    sign::sign_order(&signer, &p).map(|signed| signed.body)
-}
-
-struct OfflineHyperliquidClose {
-    key_file: PathBuf,
-    address: String,
-    side: String,
-    amount: String,
-    asset: Option<u32>,
-    price: Option<String>,
-    nonce: Option<u64>,
-    client_order_id: Option<String>,
-    agent: bool,
-    network: String,
-    vault: Option<String>,
-    expires_after: Option<u64>,
-}
-
-/// Signs a Hyperliquid reduce-only IOC from explicit inputs: the exact
-/// `POST /exchange` body; no network. The key must be the account's (or,
-/// with `--agent`, is taken as its approved API wallet).
-fn close_offline_hyperliquid(o: OfflineHyperliquidClose) -> Result<String, String> {
-    use crate::venue::hyperliquid::sign;
-    let signer = crate::venue::evm::Signer::from_hex(&read_key(&o.key_file)?)
-        .map_err(|e| format!("{}: {e}", o.key_file.display()))?;
-    let account: alloy_primitives::Address = o.address.parse().map_err(|_| {
-        format!(
-            "--address {:?}: expected the master account, 0x and 40 hex digits",
-            o.address
-        )
-    })?;
-    if !o.agent && signer.address() != account {
-        return Err(format!(
-            "the key is {}'s, not the account {}'s; not signing (an approved API wallet's key needs --agent)",
-            signer.address(),
-            account
-        ));
-    }
-    let (Some(asset), Some(price), Some(nonce)) = (o.asset, o.price, o.nonce) else {
-        return Err("offline Hyperliquid closes need --asset, --price and --nonce".into());
-    };
-    let (Ok(size), Ok(price)) = (
-        o.amount.parse::<rust_decimal::Decimal>(),
-        price.parse::<rust_decimal::Decimal>(),
-    ) else {
-        return Err("--amount and --price must be decimals".into());
-    };
-    let is_buy = match o.side.as_str() {
-        "bid" => true,
-        "ask" => false,
-        other => return Err(format!("--side {other:?}: expected bid or ask")),
-    };
-    let network = match o.network.as_str() {
-        "mainnet" => sign::Network::Mainnet,
-        "testnet" => sign::Network::Testnet,
-        other => return Err(format!("--network {other:?}: expected mainnet or testnet")),
-    };
-    let vault = match o.vault.as_deref() {
-        None => None,
-        Some(v) => Some(
-            v.parse::<alloy_primitives::Address>()
-                .map_err(|_| format!("--vault {v:?}: expected 0x and 40 hex digits"))?,
-        ),
-    };
-    let cloid = o
-        .client_order_id
-        .ok_or("offline Hyperliquid closes need --client-order-id (0x and 32 hex digits)")?;
-    let action = sign::Action::close(&sign::CloseOrder {
-        asset,
-        is_buy,
-        price,
-        size: size.abs(),
-        cloid,
-    })?;
-    let signing = sign::Signing {
-        nonce,
-        vault,
-        expires_after: o.expires_after,
-        network,
-    };
-    let body = sign::sign(&signer, action, &signing)?;
-    serde_json::to_string(&body).map_err(|e| e.to_string())
 }
 
 async fn history(c: &config::Config, since: &str, symbol: Option<&str>) -> ExitCode {
@@ -947,84 +721,6 @@ async fn snapshot(c: config::Config, timeout: Duration) -> ExitCode {
             }
         }
     }
-}
-
-async fn sim(rest: SocketAddr, ws: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::venue::pacifica::sim::{Sim, SimConfig};
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (sim, addrs) = Sim::start(SimConfig::default(), rest, ws, stop_rx).await?;
-    for spec in open {
-        let parts: Vec<&str> = spec.split(':').collect();
-        match parts.as_slice() {
-            [account, symbol, side @ ("bid" | "ask"), amount] => sim.open(account, symbol, side, amount, "0"),
-            [account, symbol, side @ ("bid" | "ask"), amount, entry] => sim.open(account, symbol, side, amount, entry),
-            _ => anyhow::bail!("--open {spec:?}: expected ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY]"),
-        }
-    }
-    println!("Simulated Pacifica on loopback:");
-    println!("  rest_url: {}", addrs.rest_url());
-    println!("  ws_url:   {}", addrs.ws_url());
-    println!(
-        "Script it with POST {}/_sim/open|close|liquidate|fault (JSON).",
-        addrs.rest
-    );
-    shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    Ok(())
-}
-
-async fn sim_nado(listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::venue::nado::sim::{NadoSim, SimConfig};
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (sim, addrs) = NadoSim::start(SimConfig::default(), listen, stop_rx).await?;
-    for spec in open {
-        match spec.split(':').collect::<Vec<_>>().as_slice() {
-            [sub, symbol, amount] if amount.parse::<rust_decimal::Decimal>().is_ok() => {
-                sim.set_position(sub, symbol, amount)
-            }
-            _ => anyhow::bail!("--open {spec:?}: expected SUBACCOUNT:SYMBOL:SIGNED_AMOUNT"),
-        }
-    }
-    println!("Simulated Nado gateway on loopback (chain 57073, mainnet Endpoint):");
-    println!("  rest_url: {}", addrs.rest_url());
-    println!("  ws_url:   {}", addrs.ws_url());
-    println!(
-        "Script it with POST http://{}/_sim/position|liquidate|fault (JSON).",
-        addrs.gateway
-    );
-    shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    Ok(())
-}
-
-/// `driftwatch sim --venue hyperliquid`: `/info` and `/exchange` on
-/// `--rest-listen`, the stream on `--ws-listen`; `--open ACCOUNT:COIN:SZI`.
-async fn sim_hyperliquid(rest_listen: SocketAddr, ws_listen: SocketAddr, open: &[String]) -> anyhow::Result<()> {
-    use crate::venue::hyperliquid::sign::Network;
-    use crate::venue::hyperliquid::sim::HyperliquidSim;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (sim, rest) = HyperliquidSim::start(Network::Mainnet, rest_listen, stop_rx.clone()).await?;
-    let ws = sim.start_ws(ws_listen, stop_rx).await?;
-    for spec in open {
-        let parsed = match spec.split(':').collect::<Vec<_>>().as_slice() {
-            [account, coin, szi] => account
-                .parse::<alloy_primitives::Address>()
-                .ok()
-                .zip(szi.parse::<rust_decimal::Decimal>().ok())
-                .map(|(a, s)| (a, coin.to_string(), s)),
-            _ => None,
-        };
-        let Some((account, coin, szi)) = parsed else {
-            anyhow::bail!("--open {spec:?}: expected 0xACCOUNT:COIN:SIGNED_SIZE");
-        };
-        sim.open(account, &coin, szi);
-    }
-    println!("Simulated Hyperliquid (mainnet signing) on loopback:");
-    println!("  rest_url: http://{rest}   (POST /info, POST /exchange)");
-    println!("  ws_url:   ws://{ws}");
-    shutdown_signal().await;
-    let _ = stop_tx.send(true);
-    Ok(())
 }
 
 /// `driftwatch healthcheck`: 0 when `url` answers 200 within `timeout`, else 1.

@@ -62,11 +62,20 @@ impl Timestamp {
 pub enum VenueKind {
     Pacifica,
     Nado,
-    /// So far only the offline panic button signs for it (issue `[hyperliquid]`).
     Hyperliquid,
 }
 
 impl VenueKind {
+    pub const ALL: [VenueKind; 3] = [VenueKind::Pacifica, VenueKind::Nado, VenueKind::Hyperliquid];
+
+    /// The venue named `s` (its `as_str`), or an error listing them.
+    pub fn parse(s: &str) -> Result<VenueKind, String> {
+        VenueKind::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = VenueKind::ALL.iter().map(|v| v.as_str()).collect();
+            format!("unknown venue {s:?}: {}", names.join(", "))
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             VenueKind::Pacifica => "pacifica",

@@ -10,8 +10,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::types::{
-    AccountFields, CloseSettings, CloseVenue, FieldError, MarketInfo, RestError, RestSnapshot, StreamConfig,
-    StreamEvent, StreamStyle,
+    AccountFields, CloseSettings, CloseVenue, FieldError, MarketInfo, OfflineOrder, RestError, RestSnapshot,
+    StreamConfig, StreamEvent, StreamStyle,
 };
 use super::{hyperliquid, nado, pacifica};
 use crate::domain::{Position, VenueKind};
@@ -141,6 +141,32 @@ pub fn rest_poll_floor(link: &VenueLink) -> Option<(Duration, String)> {
         floor,
         format!("its query_share {} of Nado's per-IP budget", n.query_share),
     ))
+}
+
+/// The offline panic button: the exact signed close request from explicit
+/// inputs, or why none was signed.
+pub fn offline_close(venue: VenueKind, order: &OfflineOrder) -> Result<String, String> {
+    match venue {
+        VenueKind::Pacifica => pacifica::offline::signed(order),
+        VenueKind::Nado => nado::offline::signed(order),
+        VenueKind::Hyperliquid => hyperliquid::offline::signed(order),
+    }
+}
+
+/// `driftwatch sim`: the venue's simulator on loopback until `until`.
+pub async fn serve_simulator(
+    venue: VenueKind,
+    rest: std::net::SocketAddr,
+    ws: std::net::SocketAddr,
+    open: &[String],
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    match venue {
+        VenueKind::Pacifica => pacifica::sim::serve(rest, ws, open, until).await,
+        // One port: the gateway and its socket.
+        VenueKind::Nado => nado::sim::serve(rest, open, until).await,
+        VenueKind::Hyperliquid => hyperliquid::sim::serve(rest, ws, open, until).await,
+    }
 }
 
 /// One account's REST client, whatever its venue.

@@ -179,6 +179,54 @@ impl AccountFields {
 /// A problem with one of an account's venue fields: (field, message).
 pub type FieldError = (&'static str, String);
 
+/// A reduce-only close from explicit inputs, for the offline panic button
+/// (`driftwatch close --offline`): each venue reads the fields it needs and
+/// refuses a key that is not the account's (or its agent's) instead of
+/// signing.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineOrder {
+    /// The key's text (as read from the key file).
+    pub key: String,
+    /// Where the key came from, for messages.
+    pub key_name: String,
+    pub address: String,
+    pub symbol: String,
+    /// `bid` or `ask`.
+    pub side: String,
+    pub amount: String,
+    /// Pacifica: slippage in percent.
+    pub slippage: String,
+    /// The key is an agent (API) wallet of the account.
+    pub agent: bool,
+    /// Pacifica: the signature's timestamp (ms; now if absent).
+    pub timestamp: Option<u64>,
+    /// Pacifica: the expiry window (ms).
+    pub expiry_window_ms: u64,
+    pub client_order_id: Option<String>,
+    /// Nado: the subaccount's name.
+    pub subaccount: String,
+    /// Nado: the product id.
+    pub product_id: Option<u32>,
+    /// Nado, Hyperliquid: the worst price.
+    pub price: Option<String>,
+    /// Nado, Hyperliquid: the nonce.
+    pub nonce: Option<u64>,
+    /// Nado: expiration, unix seconds.
+    pub expiration: Option<u64>,
+    /// Nado: the chain id (mainnet's if absent).
+    pub chain_id: Option<u64>,
+    /// Nado: the key is the subaccount's linked signer.
+    pub linked: bool,
+    /// Hyperliquid: the asset index.
+    pub asset: Option<u32>,
+    /// Hyperliquid: mainnet or testnet.
+    pub network: String,
+    /// Hyperliquid: the sub-account or vault traded for.
+    pub vault: Option<String>,
+    /// Hyperliquid: expiresAfter, unix ms.
+    pub expires_after: Option<u64>,
+}
+
 /// How an account's closes are sent, whatever its venue (from the
 /// config's `close:` section; each adapter uses what applies to it).
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod close;
 pub mod http;
+pub mod offline;
 pub mod parse;
 pub mod sign;
 pub mod sim;

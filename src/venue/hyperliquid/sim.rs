@@ -588,3 +588,38 @@ impl HyperliquidSim {
         json!({ "filled": filled })
     }
 }
+
+/// `driftwatch sim --venue hyperliquid`: `/info` and `/exchange` on
+/// `rest`, the stream on `ws`; `--open 0xACCOUNT:COIN:SZI`; until `until`
+/// resolves.
+pub async fn serve(
+    rest: SocketAddr,
+    ws: SocketAddr,
+    open: &[String],
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (sim, rest) = HyperliquidSim::start(Network::Mainnet, rest, stop_rx.clone()).await?;
+    let ws = sim.start_ws(ws, stop_rx).await?;
+    for spec in open {
+        let parsed = match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [account, coin, szi] => account
+                .parse::<Address>()
+                .ok()
+                .zip(szi.parse::<Decimal>().ok())
+                .map(|(a, s)| (a, coin.to_string(), s)),
+            _ => None,
+        };
+        let Some((account, coin, szi)) = parsed else {
+            anyhow::bail!("--open {spec:?}: expected 0xACCOUNT:COIN:SIGNED_SIZE");
+        };
+        sim.open(account, &coin, szi);
+    }
+    println!("Simulated Hyperliquid (mainnet signing) on loopback:");
+    println!("  rest_url: http://{rest}   (POST /info, POST /exchange)");
+    println!("  ws_url:   ws://{ws}");
+    println!("Script it with POST http://{rest}/_sim/open|mark|approve_agent|sub_account|fault (JSON).");
+    until.await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}

@@ -8,6 +8,7 @@ pub mod close;
 pub mod http;
 pub mod limits;
 pub mod models;
+pub mod offline;
 pub mod parse;
 pub mod price;
 pub mod sign;

@@ -1464,3 +1464,30 @@ fn failure(status: StatusCode, msg: &str, code: i64, request_type: &str) -> Resp
     let (s, v) = fail_env(status, msg, code, request_type, None);
     reply(s, "application/json", v.to_string())
 }
+
+/// `driftwatch sim --venue nado`: the gateway and `/v1/subscribe` on one
+/// port; `--open SUBACCOUNT:SYMBOL:SIGNED_AMOUNT`; until `until` resolves.
+pub async fn serve(
+    listen: std::net::SocketAddr,
+    open: &[String],
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (sim, addrs) = NadoSim::start(SimConfig::default(), listen, stop_rx).await?;
+    for spec in open {
+        match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [sub, symbol, amount] if amount.parse::<Decimal>().is_ok() => sim.set_position(sub, symbol, amount),
+            _ => anyhow::bail!("--open {spec:?}: expected SUBACCOUNT:SYMBOL:SIGNED_AMOUNT"),
+        }
+    }
+    println!("Simulated Nado gateway on loopback (chain 57073, mainnet Endpoint):");
+    println!("  rest_url: {}", addrs.rest_url());
+    println!("  ws_url:   {}", addrs.ws_url());
+    println!(
+        "Script it with POST http://{}/_sim/position|liquidate|fault (JSON).",
+        addrs.gateway
+    );
+    until.await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}

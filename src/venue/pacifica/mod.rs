@@ -6,6 +6,7 @@ pub mod account;
 pub mod close;
 pub mod http;
 pub mod models;
+pub mod offline;
 pub mod parse;
 mod scan;
 pub mod sign;

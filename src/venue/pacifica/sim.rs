@@ -1319,3 +1319,33 @@ fn cloudfront_403() -> Response<Full<Bytes>> {
             .into(),
     )
 }
+
+/// `driftwatch sim --venue pacifica`: REST on `rest`, the stream on `ws`;
+/// `--open ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY]`; until `until` resolves.
+pub async fn serve(
+    rest: std::net::SocketAddr,
+    ws: std::net::SocketAddr,
+    open: &[String],
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (sim, addrs) = Sim::start(SimConfig::default(), rest, ws, stop_rx).await?;
+    for spec in open {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.as_slice() {
+            [account, symbol, side @ ("bid" | "ask"), amount] => sim.open(account, symbol, side, amount, "0"),
+            [account, symbol, side @ ("bid" | "ask"), amount, entry] => sim.open(account, symbol, side, amount, entry),
+            _ => anyhow::bail!("--open {spec:?}: expected ACCOUNT:SYMBOL:bid|ask:AMOUNT[:ENTRY]"),
+        }
+    }
+    println!("Simulated Pacifica on loopback:");
+    println!("  rest_url: {}", addrs.rest_url());
+    println!("  ws_url:   {}", addrs.ws_url());
+    println!(
+        "Script it with POST {}/_sim/open|close|liquidate|fault (JSON).",
+        addrs.rest
+    );
+    until.await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}
