@@ -14,6 +14,7 @@ use driftwatch::venue::pacifica::http::RestClient;
 use driftwatch::venue::pacifica::parse::OrderError;
 use driftwatch::venue::pacifica::sign::Keypair;
 use driftwatch::venue::pacifica::sim::{RestFault, SimConfig};
+use driftwatch::venue::types::CloseRun;
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> Decimal {
@@ -47,9 +48,11 @@ fn params<'a>(signer: &'a Keypair, agent: bool, armed: bool) -> CloseParams<'a> 
         agent,
         slippage_percent: d("1"),
         expiry_window_ms: 5000,
-        max_attempts: 5,
-        verify_timeout: Duration::from_secs(3),
-        armed,
+        run: CloseRun {
+            armed,
+            max_attempts: 5,
+            verify_timeout: Duration::from_secs(3),
+        },
     }
 }
 
@@ -758,7 +761,7 @@ proptest::proptest! {
             };
             let key = main_key();
             let mut p = params(&key, false, true);
-            p.verify_timeout = Duration::from_secs(1);
+            p.run.verify_timeout = Duration::from_secs(1);
             let venue = PacificaCloser { rest: &client(&sim), params: &p };
             let id = cloid();
             let out = driftwatch::actions::close::close_capped(

@@ -485,10 +485,24 @@ mod closes {
             network: Network::Mainnet,
             slippage_percent: d("1"),
             expiry_window: Duration::from_millis(600),
-            max_attempts: 4,
-            verify_timeout: Duration::from_secs(2),
-            armed,
+            run: driftwatch::venue::types::CloseRun {
+                armed,
+                max_attempts: 4,
+                verify_timeout: Duration::from_secs(2),
+            },
         }
+    }
+
+    /// Closes the whole SOL position as one intent.
+    async fn flatten(w: &World, p: &HyperliquidCloseParams<'_>) -> CloseOutcome {
+        close_with(
+            &HyperliquidCloser::new(&w.rest, p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+        )
+        .await
     }
 
     fn orders(sim: &HyperliquidSim) -> Vec<Value> {
@@ -502,14 +516,7 @@ mod closes {
     async fn the_master_closes_a_short_reduce_only_and_verifies_it() {
         let w = world(None).await;
         let p = params(&w.master, None, true);
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         match &out {
             CloseOutcome::Verified { closed, attempts, .. } => {
                 assert_eq!(*closed, d("2.37"));
@@ -540,14 +547,7 @@ mod closes {
         let agent = Signer::from_hex(AGENT_KEY).unwrap();
         // Not approved yet: the venue recovers an address it does not know.
         let p = params(&agent, Some(sub), true);
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         match &out {
             CloseOutcome::Failed(m) => assert!(m.contains("not the account's or its approved agent"), "{m}"),
             other => panic!("{other:?}"),
@@ -555,14 +555,7 @@ mod closes {
         assert_eq!(w.sim.position(sub, "SOL"), d("-2.37"));
         w.sim.approve_agent(w.master.address(), agent.address());
         w.sim.add_sub_account(w.master.address(), sub);
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
         assert_eq!(w.sim.position(sub, "SOL"), Decimal::ZERO);
         let last = w.sim.actions().last().unwrap().body.clone();
@@ -574,14 +567,7 @@ mod closes {
         let w = world(None).await;
         w.sim.set_fault(Some(ExchangeFault::LostReply), 1);
         let p = params(&w.master, None, true);
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         assert!(
             matches!(out, CloseOutcome::Verified { ref order_id, .. } if order_id.is_some()),
             "{out:?}"
@@ -600,14 +586,7 @@ mod closes {
         w.sim.set_fault(Some(ExchangeFault::Dropped), 1);
         let p = params(&w.master, None, true);
         let started = std::time::Instant::now();
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
         assert!(
             started.elapsed() >= p.expiry_window,
@@ -649,14 +628,7 @@ mod closes {
     async fn disarmed_it_returns_the_exact_signed_request_and_sends_nothing() {
         let w = world(None).await;
         let p = params(&w.master, None, false);
-        let out = close_with(
-            &HyperliquidCloser::new(&w.rest, &p),
-            "SOL",
-            CloseTarget::Flatten,
-            d("0.01"),
-            INTENT,
-        )
-        .await;
+        let out = flatten(&w, &p).await;
         match &out {
             CloseOutcome::Disarmed { body, order } => {
                 assert_eq!(order.amount, d("2.37"));

@@ -16,6 +16,7 @@ use driftwatch::venue::nado::http::{Identity, RestClient};
 use driftwatch::venue::nado::sign::{self, Signer};
 use driftwatch::venue::nado::sim::{NadoSim, SimAddrs, SimConfig};
 use driftwatch::venue::registry::Rest;
+use driftwatch::venue::types::CloseRun;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 
@@ -73,9 +74,11 @@ fn params(signer: &Signer, armed: bool) -> NadoCloseParams<'_> {
         sender: SUB.parse().unwrap(),
         slippage_percent: d("1"),
         cancel_orders_first: true,
-        max_attempts: 5,
-        verify_timeout: Duration::from_secs(2),
-        armed,
+        run: CloseRun {
+            armed,
+            max_attempts: 5,
+            verify_timeout: Duration::from_secs(2),
+        },
     }
 }
 

@@ -340,9 +340,11 @@ async fn a_restart_after_the_order_landed_sends_no_second_order() {
         agent: false,
         slippage_percent: Decimal::ONE,
         expiry_window_ms: 5000,
-        max_attempts: 1,
-        verify_timeout: Duration::ZERO,
-        armed: true,
+        run: driftwatch::venue::types::CloseRun {
+            armed: true,
+            max_attempts: 1,
+            verify_timeout: Duration::ZERO,
+        },
     };
     let order = CloseOrder {
         symbol: "SOL".into(),

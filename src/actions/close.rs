@@ -336,7 +336,7 @@ pub async fn close_capped<V: CloseVenue>(
         Some(o) => o,
         None => return CloseOutcome::NothingToReduce,
     };
-    if !venue.armed() {
+    if !venue.run().armed {
         return match venue.request(&order, &fresh.read, client_order_id, 1).await {
             Ok(body) => CloseOutcome::Disarmed { order, body },
             Err(e) => CloseOutcome::Failed(e),
@@ -356,7 +356,7 @@ pub async fn close_capped<V: CloseVenue>(
     // not fit, and the position should stay where the last read found it).
     let mut order_sent = true;
     loop {
-        if attempts >= venue.max_attempts() {
+        if attempts >= venue.run().max_attempts {
             // An order whose reply was lost may have landed: a fresh read
             // settles it (verified or unverified) before anything is called failed.
             if spent.is_zero() {
@@ -382,7 +382,7 @@ pub async fn close_capped<V: CloseVenue>(
         let reread = match venue.send(&body).await {
             Ok(id) => {
                 order_id = Some(id);
-                if venue.fills_before_reply() && attempts < venue.max_attempts() {
+                if venue.fills_before_reply() && attempts < venue.run().max_attempts {
                     // An IOC's unfilled part is cancelled: send what remains.
                     // The reply does not say how much filled, and the bot may
                     // have moved the position meanwhile (a fill it masks), so
@@ -465,7 +465,7 @@ pub async fn close_capped<V: CloseVenue>(
         OrderSide::Ask => expected - order.amount,
         OrderSide::Bid => expected + order.amount,
     };
-    let deadline = tokio::time::Instant::now() + venue.verify_timeout();
+    let deadline = tokio::time::Instant::now() + venue.run().verify_timeout;
     let mut last = expected;
     loop {
         if let Ok(f) = fresh_read(venue, symbol).await {

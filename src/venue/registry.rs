@@ -377,9 +377,7 @@ pub async fn with_closer<J: CloseJob>(
                 agent: s.agent,
                 slippage_percent: s.slippage_percent,
                 expiry_window_ms: s.expiry_window.as_millis() as u64,
-                max_attempts: s.max_attempts,
-                verify_timeout: s.verify_timeout,
-                armed: s.armed,
+                run: s.run(),
             };
             Ok(job
                 .run(&pacifica::close::PacificaCloser { rest, params: &params })
@@ -401,9 +399,7 @@ pub async fn with_closer<J: CloseJob>(
                 sender: *sender,
                 slippage_percent: s.slippage_percent,
                 cancel_orders_first: s.cancel_orders_first,
-                max_attempts: s.max_attempts,
-                verify_timeout: s.verify_timeout,
-                armed: s.armed,
+                run: s.run(),
             };
             Ok(job.run(&nado::close::NadoCloser { rest, params: &params }).await)
         }
@@ -414,9 +410,7 @@ pub async fn with_closer<J: CloseJob>(
                 network: *network,
                 slippage_percent: s.slippage_percent,
                 expiry_window: s.expiry_window,
-                max_attempts: s.max_attempts,
-                verify_timeout: s.verify_timeout,
-                armed: s.armed,
+                run: s.run(),
             };
             Ok(job
                 .run(&hyperliquid::close::HyperliquidCloser::new(rest, &params))

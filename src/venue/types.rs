@@ -246,6 +246,26 @@ pub struct CloseSettings {
     pub cancel_orders_first: bool,
 }
 
+/// How the close loop runs one intent, on any venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseRun {
+    /// Disarmed, the exact request is returned and not sent.
+    pub armed: bool,
+    pub max_attempts: u32,
+    /// How long fresh reads may take to show the position at its target.
+    pub verify_timeout: Duration,
+}
+
+impl CloseSettings {
+    pub fn run(&self) -> CloseRun {
+        CloseRun {
+            armed: self.armed,
+            max_attempts: self.max_attempts,
+            verify_timeout: self.verify_timeout,
+        }
+    }
+}
+
 /// One venue's side of a reduce-only close: how to read, sign and send.
 /// Each adapter implements it in its `close.rs`; the close loop
 /// (`actions::close`) is the same for every venue.
@@ -253,9 +273,8 @@ pub trait CloseVenue: Sync {
     /// What a fresh read brings beyond the position (what pricing needs).
     type Read: Send + Sync;
 
-    fn armed(&self) -> bool;
-    fn max_attempts(&self) -> u32;
-    fn verify_timeout(&self) -> Duration;
+    /// How the close loop runs an intent here.
+    fn run(&self) -> CloseRun;
     /// Whether a successful reply means the order has already matched (an
     /// IOC), so a fresh read right after shows its fill.
     fn fills_before_reply(&self) -> bool;

@@ -24,7 +24,7 @@ use super::http::{CloseRead, RestClient};
 use super::parse;
 use super::sign::{self, Action, Body, Network, Signing};
 use crate::venue::evm::Signer;
-use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, OrderSide, RestError};
+use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
 /// How to send closes for one Hyperliquid account.
 pub struct HyperliquidCloseParams<'a> {
@@ -38,9 +38,7 @@ pub struct HyperliquidCloseParams<'a> {
     pub slippage_percent: Decimal,
     /// `expiresAfter` is this far after the nonce.
     pub expiry_window: Duration,
-    pub max_attempts: u32,
-    pub verify_timeout: Duration,
-    pub armed: bool,
+    pub run: CloseRun,
 }
 
 /// The wire cloid of an intent: its client order id when that is already
@@ -134,16 +132,8 @@ impl<'a> HyperliquidCloser<'a> {
 impl CloseVenue for HyperliquidCloser<'_> {
     type Read = CloseRead;
 
-    fn armed(&self) -> bool {
-        self.params.armed
-    }
-
-    fn max_attempts(&self) -> u32 {
-        self.params.max_attempts
-    }
-
-    fn verify_timeout(&self) -> Duration {
-        self.params.verify_timeout
+    fn run(&self) -> CloseRun {
+        self.params.run
     }
 
     fn fills_before_reply(&self) -> bool {

@@ -5,14 +5,12 @@
 //! first (reduce-only caps a late landing). An IOC has matched when the
 //! reply comes.
 
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::http::{CloseRead, RestClient};
 use super::price::{worst_price, NADO_BAND};
-use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, OrderSide, RestError};
+use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
 /// How to send Nado closes for one subaccount.
 pub struct NadoCloseParams<'a> {
@@ -27,9 +25,7 @@ pub struct NadoCloseParams<'a> {
     pub slippage_percent: Decimal,
     /// Cancel the product's resting orders first.
     pub cancel_orders_first: bool,
-    pub max_attempts: u32,
-    pub verify_timeout: Duration,
-    pub armed: bool,
+    pub run: CloseRun,
 }
 
 /// Closes on one Nado subaccount.
@@ -41,16 +37,8 @@ pub struct NadoCloser<'a> {
 impl CloseVenue for NadoCloser<'_> {
     type Read = CloseRead;
 
-    fn armed(&self) -> bool {
-        self.params.armed
-    }
-
-    fn max_attempts(&self) -> u32 {
-        self.params.max_attempts
-    }
-
-    fn verify_timeout(&self) -> Duration {
-        self.params.verify_timeout
+    fn run(&self) -> CloseRun {
+        self.params.run
     }
 
     fn fills_before_reply(&self) -> bool {

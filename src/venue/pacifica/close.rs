@@ -3,15 +3,13 @@
 //! so a retry after a lost reply cannot fill twice. Every retry is signed
 //! with a new timestamp and the same client order id.
 
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use super::http::RestClient;
 use super::parse::OrderError;
 use super::sign::{self, Header, Keypair};
-use crate::venue::types::{CloseOrder, CloseVenue, OrderFailure, RestError};
+use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, RestError};
 
 /// How to send closes for one account.
 pub struct CloseParams<'a> {
@@ -23,9 +21,7 @@ pub struct CloseParams<'a> {
     /// Worst acceptable slippage, in percent, as a decimal string.
     pub slippage_percent: Decimal,
     pub expiry_window_ms: u64,
-    pub max_attempts: u32,
-    pub verify_timeout: Duration,
-    pub armed: bool,
+    pub run: CloseRun,
 }
 
 /// The payload of a reduce-only market close (the SDK's field set).
@@ -83,16 +79,8 @@ pub struct PacificaCloser<'a> {
 impl CloseVenue for PacificaCloser<'_> {
     type Read = ();
 
-    fn armed(&self) -> bool {
-        self.params.armed
-    }
-
-    fn max_attempts(&self) -> u32 {
-        self.params.max_attempts
-    }
-
-    fn verify_timeout(&self) -> Duration {
-        self.params.verify_timeout
+    fn run(&self) -> CloseRun {
+        self.params.run
     }
 
     fn fills_before_reply(&self) -> bool {

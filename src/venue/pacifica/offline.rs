@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::close::{signed_body, CloseParams};
 use super::sign::Keypair;
-use crate::venue::types::{CloseOrder, OfflineOrder, OrderSide};
+use crate::venue::types::{CloseOrder, CloseRun, OfflineOrder, OrderSide};
 
 /// Signs a reduce-only market close; refuses a key that is not the
 /// account's unless `agent`.
@@ -37,9 +37,11 @@ pub fn signed(o: &OfflineOrder) -> Result<String, String> {
         agent: o.agent,
         slippage_percent: slippage,
         expiry_window_ms: o.expiry_window_ms,
-        max_attempts: 1,
-        verify_timeout: Duration::ZERO,
-        armed: false,
+        run: CloseRun {
+            armed: false,
+            max_attempts: 1,
+            verify_timeout: Duration::ZERO,
+        },
     };
     let cloid = o
         .client_order_id
