@@ -313,10 +313,12 @@ fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
     );
 }
 
-#[test]
-fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
+/// Runs `driftwatch demo --venue VENUE` (the delta-neutral pair whose SOL
+/// leg grows) and checks that SOL was trimmed back to the database's size
+/// by one reduce-only close, verified and journaled once.
+fn demo_trims_the_sol_leg(venue: &str, banner: &str, sol: &str) {
     let out = driftwatch()
-        .args(["demo", "--venue", "nado", "--listen", "127.0.0.1:0", "--for", "20s"])
+        .args(["demo", "--venue", venue, "--listen", "127.0.0.1:0", "--for", "20s"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -326,60 +328,17 @@ fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("simulated Nado"), "{stdout}");
+    assert!(stdout.contains(banner), "{stdout}");
     assert!(
-        stdout.contains("last emergency close: SOL-PERP verified: closed bid 2.86 SOL-PERP reduce-only"),
+        stdout.contains(&format!(
+            "last emergency close: {sol} verified: closed bid 2.86 {sol} reduce-only"
+        )),
         "{stdout}"
     );
     let last = stdout.rsplit("ACCOUNT").next().unwrap();
     assert!(
         last.lines()
-            .any(|l| l.contains("SOL-PERP") && l.contains("-10.71") && l.contains("in_sync")),
-        "{last}"
-    );
-    let journal = stdout.rsplit("The action journal:").next().unwrap();
-    assert_eq!(
-        journal.lines().filter(|l| l.contains("emergency_close")).count(),
-        1,
-        "{journal}"
-    );
-}
-
-/// Issue [hyperliquid]: the SOL residual replayed on the simulated
-/// Hyperliquid: the pair's net exposure trims SOL back to the database's
-/// size with one reduce-only IOC, verified, journaled once.
-#[test]
-fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
-    let out = driftwatch()
-        .args([
-            "demo",
-            "--venue",
-            "hyperliquid",
-            "--listen",
-            "127.0.0.1:0",
-            "--for",
-            "20s",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("simulated Hyperliquid"), "{stdout}");
-    assert!(
-        stdout.contains("last emergency close: SOL verified: closed bid 2.86 SOL reduce-only"),
-        "{stdout}"
-    );
-    let last = stdout.rsplit("ACCOUNT").next().unwrap();
-    assert!(
-        last.lines().any(|l| l.contains("hyperliquid/eth-sol-hedge")
-            && l.contains(" SOL ")
-            && l.contains("-10.71")
-            && l.contains("in_sync")),
+            .any(|l| l.contains(&format!(" {sol} ")) && l.contains("-10.71") && l.contains("in_sync")),
         "{last}"
     );
     let journal = stdout.rsplit("The action journal:").next().unwrap();
@@ -391,6 +350,19 @@ fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
         1,
         "{journal}"
     );
+}
+
+#[test]
+fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
+    demo_trims_the_sol_leg("nado", "simulated Nado", "SOL-PERP");
+}
+
+/// Issue [hyperliquid]: the SOL residual replayed on the simulated
+/// Hyperliquid: the pair's net exposure trims SOL back to the database's
+/// size with one reduce-only IOC, verified, journaled once.
+#[test]
+fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
+    demo_trims_the_sol_leg("hyperliquid", "simulated Hyperliquid", "SOL");
 }
 
 #[test]
