@@ -167,6 +167,16 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
+    // With `leadership:`, only the leader acts; every replica watches.
+    let leadership = match &config.leadership {
+        None => crate::leader::Leadership::solo(),
+        Some(l) => {
+            let (handle, task) = crate::leader::start(l.clone(), metrics.clone(), shutdown_rx.clone());
+            metrics.leadership(None);
+            tasks.spawn(named("leadership".to_owned(), task));
+            handle
+        }
+    };
 
     let db = match &config.bot_db {
         Some(cfg) => Some(
@@ -306,6 +316,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         "corrections".to_owned(),
         actions::run_corrections(
             actions::Corrections {
+                leadership: leadership.clone(),
                 db: db.clone(),
                 journal_url: config.journal_url.expose().to_owned(),
                 accounts: targets,
@@ -388,6 +399,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         "closes".to_owned(),
         actions::run_closes(
             actions::Closes {
+                leadership: leadership.clone(),
                 journal_url: config.journal_url.expose().to_owned(),
                 accounts: close_accounts,
                 metrics: metrics.clone(),
@@ -473,6 +485,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         Err(e) => tracing::error!(error = %e, "The journal is unavailable: rule cooldowns will not survive a restart."),
     }
     let core = Core {
+        leadership,
         recorder,
         fired: fired_tx,
         accounts,
@@ -894,6 +907,8 @@ async fn fitting(db: &BotDb, acc: &crate::config::AccountConfig, timeout: Durati
 }
 
 struct Core {
+    /// Whether this replica acts (plans corrections, evaluates rules, closes).
+    leadership: crate::leader::Leadership,
     accounts: Vec<AccountState>,
     reconciler: Reconciler,
     metrics: Arc<Metrics>,
@@ -1176,6 +1191,10 @@ impl Core {
     /// Plans a correction cycle after a DB read, when none is in flight and
     /// the read is newer than the last cycle.
     fn plan_corrections(&mut self, account: usize, report: &AccountReport, now: Timestamp) {
+        // A standby watches; only the leader corrects.
+        if self.leadership.acting().is_none() {
+            return;
+        }
         let a = &mut self.accounts[account];
         if a.correct.mode == Mode::Off || a.correcting {
             return;
@@ -1250,6 +1269,12 @@ impl Core {
     /// symbols of one account an input touched) and carries out their
     /// decisions: pages, resyncs, correction cycles and closes.
     fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, BTreeSet<String>)>) {
+        // A standby neither fires rules nor starts their cooldowns: the
+        // leader pages and acts, and a standby that takes over decides
+        // afresh (its holds start when it does).
+        if self.leadership.acting().is_none() {
+            return;
+        }
         // Evaluated even with no rules: a reload that removed an alerting
         // rule clears (and resolves) its open problems.
         let rules = self.rules.borrow().clone();
@@ -1394,6 +1419,9 @@ impl Core {
         now: Timestamp,
     ) {
         use crate::plan::close::CloseTarget;
+        if self.leadership.acting().is_none() {
+            return;
+        }
         let a = &self.accounts[account];
         let Some(report) = &a.last_report else { return };
         // A group (net exposure) closes each leg's unexplained part.

@@ -154,6 +154,9 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Journal {
     pool: AnyPool,
+    /// With leadership: entries are written only while the leader row
+    /// holds this replica's epoch (see `leader`).
+    fence: Option<crate::leader::Leadership>,
 }
 
 fn err(e: sqlx::Error) -> String {
@@ -247,7 +250,43 @@ impl Journal {
                 .await
                 .map_err(|e| format!("creating the journal tables: {e}"))?;
         }
-        Ok(Journal { pool })
+        Ok(Journal { pool, fence: None })
+    }
+
+    /// This journal, writing entries only while `leadership` acts for the
+    /// epoch the leader row holds (no fence for a process acting alone).
+    pub fn fenced(mut self, leadership: crate::leader::Leadership) -> Journal {
+        if leadership.scope().is_some() {
+            self.fence = Some(leadership);
+        }
+        self
+    }
+
+    /// Records entries only if this replica still leads: in one
+    /// transaction that holds the leader row (`FOR SHARE`), so no other
+    /// replica can take over between the check and the write.
+    async fn record_fenced(&self, l: &crate::leader::Leadership, entries: &[Entry]) -> Result<(), String> {
+        let (Some(Some(epoch)), Some(scope)) = (l.acting(), l.scope()) else {
+            return Err("this replica is not the leader: nothing is journaled, nothing is done".into());
+        };
+        let mut tx = self.pool.begin().await.map_err(err)?;
+        let current: Option<i64> = sqlx::query("SELECT epoch FROM driftwatch_leader WHERE scope = $1 FOR SHARE")
+            .bind(scope.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(err)?;
+        if current != Some(epoch) {
+            return Err(format!(
+                "leadership epoch {epoch} is stale (the leader row holds {current:?}): refused, nothing is done"
+            ));
+        }
+        for e in entries {
+            insert(e).execute(&mut *tx).await.map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
     }
 
     /// Records rule firings (the latest per rule and subject is kept).
@@ -294,6 +333,9 @@ impl Journal {
     /// Records entries (one transaction; one entry is one statement),
     /// before the action is attempted.
     pub async fn record(&self, entries: &[Entry]) -> Result<(), String> {
+        if let Some(l) = &self.fence {
+            return self.record_fenced(l, entries).await;
+        }
         if let [e] = entries {
             // A close's entry is on its latency path: no BEGIN/COMMIT round trips.
             return insert(e).execute(&self.pool).await.map(drop).map_err(err);

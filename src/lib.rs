@@ -25,6 +25,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod journal;
+pub mod leader;
 pub mod metrics;
 pub mod notify;
 pub mod panic_button;

@@ -56,6 +56,10 @@ pub struct Metrics {
     pub rules_reload_total: IntCounterVec,
     pub pages_total: IntCounterVec,
     pub build_info: GaugeVec,
+    /// 1 while this replica acts (the leader, or alone), 0 on standby.
+    pub leader: Gauge,
+    /// The leadership epoch this replica acts for (0 alone or on standby).
+    pub leader_epoch: Gauge,
 }
 
 /// Results of an emergency close, for `driftwatch_emergency_closes_total{result}`.
@@ -110,6 +114,12 @@ pub struct AccountLabels<'a> {
 }
 
 impl Metrics {
+    /// The replica's role: `Some(epoch)` leading, `None` on standby.
+    pub fn leadership(&self, epoch: Option<i64>) {
+        self.leader.set(if epoch.is_some() { 1.0 } else { 0.0 });
+        self.leader_epoch.set(epoch.unwrap_or(0) as f64);
+    }
+
     /// Registers every family on a fresh registry and pre-initialises the
     /// counters of the given accounts, so `rate()` sees their first increment.
     pub fn new(accounts: &[AccountLabels<'_>]) -> Metrics {
@@ -159,7 +169,24 @@ impl Metrics {
             .expect("metric definition is valid"),
         );
 
+        let leader = r.add(
+            Gauge::new(
+                "driftwatch_leader",
+                "1 while this replica acts (the leader, or without leadership configured), 0 on standby.",
+            )
+            .expect("metric definition is valid"),
+        );
+        let leader_epoch = r.add(
+            Gauge::new(
+                "driftwatch_leader_epoch",
+                "The leadership epoch this replica acts for (0 without leadership or on standby).",
+            )
+            .expect("metric definition is valid"),
+        );
+
         let m = Metrics {
+            leader,
+            leader_epoch,
             positions: PositionFamilies::default(),
             last_len: Default::default(),
             source_up: gauge_vec(
@@ -266,6 +293,8 @@ impl Metrics {
             },
         };
         m.pages_total.with_label_values(&["log", "sent"]).inc_by(0);
+        // Acting alone until leadership says otherwise.
+        m.leader.set(1.0);
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("DRIFTWATCH_REVISION")])
             .set(1.0);

@@ -84,6 +84,8 @@ pub struct Corrections {
     /// `None` when every account reads its bot over an API (corrections off).
     pub db: Option<BotDb>,
     pub journal_url: String,
+    /// Only the acting replica settles and applies corrections.
+    pub leadership: crate::leader::Leadership,
     pub accounts: Vec<AccountTarget>,
     pub metrics: Arc<Metrics>,
     pub pages: broadcast::Sender<Page>,
@@ -175,10 +177,7 @@ impl Corrections {
     async fn open_journal(&self, journal: &mut Option<Journal>) -> Option<Journal> {
         if journal.is_none() {
             match Journal::open(&self.journal_url).await {
-                Ok(j) => {
-                    self.recover(&j).await;
-                    *journal = Some(j);
-                }
+                Ok(j) => *journal = Some(j.fenced(self.leadership.clone())),
                 Err(e) => {
                     tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.")
                 }
@@ -447,15 +446,26 @@ pub async fn run_corrections(
     let mut infos: BTreeMap<usize, TableInfo> = BTreeMap::new();
     // account → the failure last paged, until a cycle succeeds.
     let mut failing: BTreeMap<usize, Failure> = BTreeMap::new();
-    if c.accounts.iter().any(|t| t.mode != Mode::Off) {
-        c.open_journal(&mut journal).await;
-    }
+    let mut leadership = c.leadership.clone();
+    // The epoch under which interrupted cycles were last settled (a
+    // standby settles none: the leader may be in the middle of one).
+    let mut recovered_for = None;
+    let correcting = c.accounts.iter().any(|t| t.mode != Mode::Off);
     loop {
+        if let (true, Some(epoch)) = (correcting, leadership.acting()) {
+            if recovered_for != Some(epoch) {
+                if let Some(j) = c.open_journal(&mut journal).await {
+                    c.recover(&j).await;
+                    recovered_for = Some(epoch);
+                }
+            }
+        }
         // A cycle in progress is finished before shutdown is honoured: the
         // transaction either commits or rolls back, and is journaled.
         let req = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
+            _ = leadership.changed() => continue,
             r = requests.recv() => match r { Some(r) => r, None => break },
         };
         let j = c.open_journal(&mut journal).await;
@@ -534,6 +544,8 @@ pub struct CloseAccount {
 
 pub struct Closes {
     pub journal_url: String,
+    /// Only the acting replica resumes and sends closes.
+    pub leadership: crate::leader::Leadership,
     pub accounts: Vec<CloseAccount>,
     pub metrics: Arc<Metrics>,
     pub pages: broadcast::Sender<Page>,
@@ -731,6 +743,78 @@ impl Closes {
     }
 }
 
+/// Resumes (or settles) the closes a crash or a failover left `pending`:
+/// run when this replica starts acting.
+async fn resume_pending(
+    c: &Arc<Closes>,
+    j: &Journal,
+    busy: &mut std::collections::BTreeSet<(usize, String)>,
+    running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
+) {
+    for e in j
+        .pending(journal::Kind::EmergencyClose)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+    {
+        let (Some(account), Ok(detail)) = (
+            c.accounts.iter().position(|a| a.account == e.account),
+            serde_json::from_str::<CloseDetail>(&e.detail),
+        ) else {
+            continue;
+        };
+        let fate = resume(e.created_at, detail.armed, clock::now());
+        if fate != Resume::Resume {
+            let status = match fate {
+                Resume::Disarmed => Status::Disarmed,
+                _ => Status::Abandoned,
+            };
+            tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = fate.as_str(),
+                    "A close interrupted by a restart is not resumed; the rules decide again on a fresh view.");
+            if fate == Resume::TooOld {
+                let a = &c.accounts[account];
+                let _ = c.pages.send(Page {
+                    status: crate::notify::Status::Firing,
+                    subject: e.symbol.clone(),
+                    id: detail.rule.clone(),
+                    severity: Severity::Critical,
+                    venue: a.venue.clone(),
+                    account: a.account.clone(),
+                    summary: format!(
+                        "{}: a close of {} interrupted by a restart was abandoned (journaled at {})",
+                        a.account,
+                        e.symbol,
+                        e.created_at.to_utc_string()
+                    ),
+                    detail: format!("client order id {}", detail.client_order_id),
+                    at: clock::now(),
+                });
+            }
+            if let Err(err) = j.finish(&[(e.entry_id.clone(), status)], clock::now()).await {
+                tracing::error!(error = %err, "Cannot settle a pending close.");
+            }
+            continue;
+        }
+        tracing::warn!(symbol = %e.symbol, client_order_id = %detail.client_order_id, "Resuming a close interrupted by a restart, with its client order id.");
+        let req = CloseRequest {
+            account,
+            symbol: e.symbol.clone(),
+            target: detail.target,
+            rule: detail.rule,
+            lot: detail.lot,
+            retry: 0,
+            cap: detail.cap,
+            resumed: true,
+        };
+        busy.insert((req.account, req.symbol.clone()));
+        let (c2, j2) = (c.clone(), j.clone());
+        running.spawn(async move {
+            let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
+            (req, d)
+        });
+    }
+}
+
 /// The `closes` task: runs close requests (several symbols at once; the core
 /// never sends two for one symbol), and first resumes closes a restart left
 /// `pending`, with their own client order ids.
@@ -746,6 +830,7 @@ pub async fn run_closes(
             .await
             .map_err(|e| tracing::error!(error = %e, "The journal is unavailable: no close will be sent."))
             .ok()
+            .map(|j| j.fenced(c.leadership.clone()))
     } else {
         None
     };
@@ -753,69 +838,12 @@ pub async fn run_closes(
     // One close per (account, symbol) at a time, resumed ones included (the
     // core does not know what this task resumed).
     let mut busy: std::collections::BTreeSet<(usize, String)> = std::collections::BTreeSet::new();
-    if let Some(j) = &journal {
-        for e in j
-            .pending(journal::Kind::EmergencyClose)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-        {
-            let (Some(account), Ok(detail)) = (
-                c.accounts.iter().position(|a| a.account == e.account),
-                serde_json::from_str::<CloseDetail>(&e.detail),
-            ) else {
-                continue;
-            };
-            let fate = resume(e.created_at, detail.armed, clock::now());
-            if fate != Resume::Resume {
-                let status = match fate {
-                    Resume::Disarmed => Status::Disarmed,
-                    _ => Status::Abandoned,
-                };
-                tracing::error!(symbol = %e.symbol, client_order_id = %detail.client_order_id, fate = fate.as_str(),
-                    "A close interrupted by a restart is not resumed; the rules decide again on a fresh view.");
-                if fate == Resume::TooOld {
-                    let a = &c.accounts[account];
-                    let _ = c.pages.send(Page {
-                        status: crate::notify::Status::Firing,
-                        subject: e.symbol.clone(),
-                        id: detail.rule.clone(),
-                        severity: Severity::Critical,
-                        venue: a.venue.clone(),
-                        account: a.account.clone(),
-                        summary: format!(
-                            "{}: a close of {} interrupted by a restart was abandoned (journaled at {})",
-                            a.account,
-                            e.symbol,
-                            e.created_at.to_utc_string()
-                        ),
-                        detail: format!("client order id {}", detail.client_order_id),
-                        at: clock::now(),
-                    });
-                }
-                if let Err(err) = j.finish(&[(e.entry_id.clone(), status)], clock::now()).await {
-                    tracing::error!(error = %err, "Cannot settle a pending close.");
-                }
-                continue;
-            }
-            tracing::warn!(symbol = %e.symbol, client_order_id = %detail.client_order_id, "Resuming a close interrupted by a restart, with its client order id.");
-            let req = CloseRequest {
-                account,
-                symbol: e.symbol.clone(),
-                target: detail.target,
-                rule: detail.rule,
-                lot: detail.lot,
-                retry: 0,
-                cap: detail.cap,
-                resumed: true,
-            };
-            busy.insert((req.account, req.symbol.clone()));
-            let (c2, j2) = (c.clone(), j.clone());
-            running.spawn(async move {
-                let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
-                (req, d)
-            });
-        }
+    let mut leadership = c.leadership.clone();
+    // The epoch whose pending closes were resumed (a standby resumes none).
+    let mut resumed_for = None;
+    if let (Some(j), Some(epoch)) = (&journal, leadership.acting()) {
+        resume_pending(&c, j, &mut busy, &mut running).await;
+        resumed_for = Some(epoch);
     }
     // False once the core is gone: no new closes, but those in flight finish.
     let mut accepting = true;
@@ -826,6 +854,15 @@ pub async fn run_closes(
         tokio::select! {
             // Shutdown waits for closes in flight (they are not cancel-safe).
             _ = shutdown.changed(), if running.is_empty() => break,
+            // Became the leader: what the last one left pending is this one's.
+            _ = leadership.changed() => {
+                if let (Some(j), Some(epoch)) = (&journal, leadership.acting()) {
+                    if resumed_for != Some(epoch) {
+                        resume_pending(&c, j, &mut busy, &mut running).await;
+                        resumed_for = Some(epoch);
+                    }
+                }
+            }
             Some(r) = running.join_next(), if !running.is_empty() => {
                 if let Ok((req, d)) = r {
                     // What the decision still allows: unbounded, some, or nothing.

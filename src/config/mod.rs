@@ -69,7 +69,18 @@ struct RawConfig {
     closes: RawCloses,
     #[serde(default)]
     notify: RawNotify,
+    /// Two replicas, one acts (on the journal's PostgreSQL).
+    leadership: Option<RawLeadership>,
     accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLeadership {
+    /// Replicas of one deployment share it (default `driftwatch`).
+    scope: Option<String>,
+    /// A standby takes over once the leader has been silent this long.
+    takeover_after: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -266,6 +277,8 @@ pub struct Config {
     pub closes: CloseGuards,
     /// Direct email paging; `None`: pages are only logged.
     pub email: Option<EmailConfig>,
+    /// `None`: this process acts alone.
+    pub leadership: Option<crate::leader::LeaderConfig>,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -557,6 +570,28 @@ impl Validator<'_> {
         ) {
             self.error("journal.url", "the journal needs a sqlite:// or postgres:// URL");
         }
+        let leadership = raw.leadership.as_ref().and_then(|l| {
+            if Dialect::from_url(journal_url.expose()) != Some(Dialect::Postgres) {
+                self.error(
+                    "leadership",
+                    "leadership needs the journal on PostgreSQL (journal.url: postgres://...): the lock and the epoch every action is fenced by live there",
+                );
+                return None;
+            }
+            let takeover_after = self.positive("leadership.takeover_after", l.takeover_after, Duration::from_secs(15));
+            if takeover_after < Duration::from_secs(2) {
+                self.error("leadership.takeover_after", "must be at least 2s");
+            }
+            let scope = l.scope.clone().unwrap_or_else(|| "driftwatch".into());
+            if scope.is_empty() || scope.len() > 64 {
+                self.error("leadership.scope", "must be 1 to 64 characters");
+            }
+            Some(crate::leader::LeaderConfig {
+                url: journal_url.clone(),
+                scope,
+                takeover_after,
+            })
+        });
 
         let rules_dir = raw.rules.dir.clone().map(|d| relative_to(path, d));
         let rules = match &rules_dir {
@@ -630,6 +665,7 @@ impl Validator<'_> {
             policy,
             bot_db,
             journal_url,
+            leadership,
             rules_dir,
             rules,
             rules_reload_interval: raw.rules.reload_interval.map_or(Duration::from_secs(2), |d| d.0),
