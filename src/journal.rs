@@ -245,10 +245,21 @@ impl Journal {
             .await
             .map_err(|e| format!("opening the journal: {e}"))?;
         for ddl in [DDL, FIRED_DDL] {
-            sqlx::query(ddl)
-                .execute(&pool)
-                .await
-                .map_err(|e| format!("creating the journal tables: {e}"))?;
+            // Another task or replica creating the same table at the same
+            // moment makes PostgreSQL's IF NOT EXISTS fail once (a catalog
+            // unique violation); the table exists when it is tried again.
+            let mut tries = 0;
+            loop {
+                match sqlx::query(ddl).execute(&pool).await {
+                    Ok(_) => break,
+                    Err(e) if tries < 3 => {
+                        tries += 1;
+                        tracing::debug!(error = %e, "Creating a journal table raced another creator; trying again.");
+                        tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+                    }
+                    Err(e) => return Err(format!("creating the journal tables: {e}")),
+                }
+            }
         }
         Ok(Journal { pool, fence: None })
     }

@@ -33,7 +33,8 @@ impl Replica {
             .args(["run", "--config", path.to_str().unwrap()])
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // The replica's log, for when a test fails.
+            .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
             .spawn()
             .unwrap();
         Replica { child, port }
@@ -285,4 +286,227 @@ async fn the_journal_refuses_a_stale_epoch() {
     })
     .await;
     handle.abort();
+}
+
+/// Twenty failovers, alternating kill -9 of the leader and cutting its
+/// database connection (its lock session ended from outside), with a stale
+/// row to correct in each round: each is corrected exactly once, and the
+/// replica that lost the lock never acts again under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_failovers_never_apply_a_correction_twice() {
+    let Some(journal) = pg_database("ha20").await else {
+        return;
+    };
+    let sim = start_sim(Default::default()).await;
+    let dir = TempDir::new("ha20");
+    let db = sqlite_db(&dir, &[]).await;
+    let config = format!(
+        "{}leadership: {{scope: ha-twenty, takeover_after: {}s}}\n",
+        fast_config_with(
+            &sim.addrs,
+            &db,
+            NEXWAVE_MAPPING,
+            "    correct: {mode: apply, confirmations: 2}\n",
+            &journal
+        ),
+        TAKEOVER.as_secs()
+    );
+    let mut replicas = vec![Replica::start(&config, &dir, "r0"), Replica::start(&config, &dir, "r1")];
+    let mut started = 2;
+    let mut expected = Vec::new();
+    for round in 0..20 {
+        // Exactly one leads.
+        let mut leader = None;
+        until("exactly one leader", Duration::from_secs(20), async || {
+            let mut leaders = Vec::new();
+            for (i, r) in replicas.iter().enumerate() {
+                match r.leader().await {
+                    Some(1.0) => leaders.push(i),
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+            leader = leaders.first().copied();
+            leaders.len() == 1
+        })
+        .await;
+        // Markets the venue lists (a row on another is never corrected).
+        const SYMBOLS: [&str; 10] = [
+            "BTC", "ETH", "SOL", "VIRTUAL", "BNB", "XRP", "ASTER", "LDO", "CRV", "ENA",
+        ];
+        let symbol = SYMBOLS[round % SYMBOLS.len()].to_owned();
+        insert_stale(&db, &symbol).await;
+        until(
+            "the round's stale row to be corrected",
+            Duration::from_secs(30),
+            async || row_gone(&db, &symbol).await,
+        )
+        .await;
+        match expected.iter_mut().find(|(s, _)| *s == symbol) {
+            Some((_, n)) => *n += 1,
+            None => expected.push((symbol, 1)),
+        }
+        let leader = leader.unwrap();
+        if round % 2 == 0 {
+            // kill -9, and a fresh replica joins in its place.
+            replicas[leader].signal("-KILL");
+            replicas.remove(leader);
+            replicas.push(Replica::start(&config, &dir, &format!("r{started}")));
+            started += 1;
+        } else {
+            // Its database connection is cut: it must step down, and the
+            // lock is won again (by either replica) under a new epoch.
+            let epoch_now = || async {
+                texts(
+                    &journal,
+                    "SELECT CAST(epoch AS TEXT) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
+                )
+                .await[0][0]
+                    .clone()
+            };
+            let before = epoch_now().await;
+            exec(
+                &journal,
+                "SELECT pg_terminate_backend(backend_pid) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
+            )
+            .await;
+            until("a new epoch after the cut", Duration::from_secs(20), async || {
+                epoch_now().await != before
+            })
+            .await;
+        }
+    }
+    expected.sort();
+    assert_eq!(deletions(&journal).await, expected);
+    let epoch = texts(
+        &journal,
+        "SELECT CAST(epoch AS TEXT) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
+    )
+    .await;
+    let epoch: i64 = epoch[0][0].as_deref().unwrap().parse().unwrap();
+    assert!(epoch >= 21, "a new epoch per failover at least: {epoch}");
+}
+
+/// A close in flight when its leader is killed (-9) is resumed by the new
+/// leader from the journal with the same client order id: the venue sees
+/// one intent, and executes the position once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_cut_short_by_kill_is_resumed_by_the_new_leader_with_its_client_order_id() {
+    use driftwatch::venue::pacifica::sim::SimConfig;
+    let Some(journal) = pg_database("haclose").await else {
+        return;
+    };
+    // Orders wait 2 s in the venue's speed bump: time to kill the sender.
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.set_mark("SOL", "150");
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let dir = TempDir::new("haclose");
+    let db = sqlite_db(&dir, &[]).await;
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("r.yaml"),
+        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
+    )
+    .unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(
+        &key,
+        "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
+    )
+    .unwrap();
+    let config = format!(
+        "{}rules: {{dir: {}}}\nleadership: {{scope: ha-close, takeover_after: {}s}}\n",
+        fast_config_with(
+            &sim.addrs,
+            &db,
+            NEXWAVE_MAPPING,
+            &format!(
+                "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 5s}}\n",
+                key.display()
+            ),
+            &journal
+        ),
+        rules_dir.display(),
+        TAKEOVER.as_secs()
+    );
+    let a = Replica::start(&config, &dir, "a");
+    until("A to lead", Duration::from_secs(20), async || {
+        a.leader().await == Some(1.0)
+    })
+    .await;
+    let b = Replica::start(&config, &dir, "b");
+    until("B to watch", Duration::from_secs(20), async || {
+        b.leader().await == Some(0.0)
+    })
+    .await;
+    let pending = || async {
+        try_texts(
+            &journal,
+            "SELECT correlation_id FROM driftwatch_journal WHERE kind = 'emergency_close' AND status = 'pending'",
+        )
+        .await
+        .unwrap_or_default()
+    };
+    // The leader's rule fires and its close is journaled: kill it there.
+    let journaled = tokio::time::timeout(Duration::from_secs(20), async {
+        while pending().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        journaled.is_ok(),
+        "A never journaled the close; its log:\n{}",
+        std::fs::read_to_string(dir.path().join("a.log")).unwrap_or_default()
+    );
+    let cloid = pending().await[0][0].clone().unwrap();
+    a.signal("-KILL");
+    until("B to lead", TAKEOVER * 5, async || b.leader().await == Some(1.0)).await;
+    until("the close to be settled", Duration::from_secs(30), async || {
+        texts(
+            &journal,
+            "SELECT status FROM driftwatch_journal WHERE kind = 'emergency_close' ORDER BY created_at_ms",
+        )
+        .await
+        .first()
+        .is_some_and(|r| r[0].as_deref() == Some("verified"))
+    })
+    .await;
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), rust_decimal::Decimal::ZERO);
+    let orders = sim.sim.orders();
+    assert!(!orders.is_empty());
+    assert!(
+        orders.iter().all(|o| o.body["client_order_id"] == cloid.as_str()),
+        "one client order id for the intent, across the failover: {:?}",
+        orders
+            .iter()
+            .map(|o| o.body["client_order_id"].clone())
+            .collect::<Vec<_>>()
+    );
+    let executed: rust_decimal::Decimal = orders.iter().map(|o| o.filled).sum();
+    assert_eq!(
+        executed,
+        "0.5".parse::<rust_decimal::Decimal>().unwrap(),
+        "executed once"
+    );
+    let closes = texts(
+        &journal,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM driftwatch_journal WHERE kind = 'emergency_close'",
+    )
+    .await;
+    assert_eq!(
+        closes[0][0].as_deref(),
+        Some("1"),
+        "one intent, resumed, not a second one"
+    );
+    let b_log = std::fs::read_to_string(dir.path().join("b.log")).unwrap();
+    assert!(
+        b_log.contains("Resuming a close interrupted by a restart") && b_log.contains(&cloid),
+        "B resumed A's close: {b_log}"
+    );
 }

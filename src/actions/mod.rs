@@ -743,6 +743,16 @@ impl Closes {
     }
 }
 
+/// The closes task's journal (fenced by leadership), or `None` with the
+/// reason logged: no close is sent without it.
+async fn open_closes_journal(c: &Closes) -> Option<Journal> {
+    Journal::open(&c.journal_url)
+        .await
+        .map_err(|e| tracing::error!(error = %e, "The journal is unavailable: no close will be sent."))
+        .ok()
+        .map(|j| j.fenced(c.leadership.clone()))
+}
+
 /// Resumes (or settles) the closes a crash or a failover left `pending`:
 /// run when this replica starts acting.
 async fn resume_pending(
@@ -825,12 +835,8 @@ pub async fn run_closes(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let c = Arc::new(c);
-    let journal = if c.accounts.iter().any(|a| a.close.is_some()) {
-        Journal::open(&c.journal_url)
-            .await
-            .map_err(|e| tracing::error!(error = %e, "The journal is unavailable: no close will be sent."))
-            .ok()
-            .map(|j| j.fenced(c.leadership.clone()))
+    let mut journal = if c.accounts.iter().any(|a| a.close.is_some()) {
+        open_closes_journal(&c).await
     } else {
         None
     };
@@ -903,6 +909,11 @@ pub async fn run_closes(
                         .await;
                 }
                 Some(req) => {
+                    // A journal that was unavailable is tried again for each
+                    // close (without it, nothing is sent).
+                    if journal.is_none() {
+                        journal = open_closes_journal(&c).await;
+                    }
                     busy.insert((req.account, req.symbol.clone()));
                     let (c2, j2) = (c.clone(), journal.clone());
                     let cloid = journal::new_correlation_id();
