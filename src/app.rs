@@ -442,6 +442,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
 
     let empty = Arc::new(Snapshot {
         at: clock::now(),
+        acting: crate::snapshot::Acting::Alone,
         accounts: Vec::new(),
     });
     let (snap_tx, snap_rx) = watch::channel(empty);
@@ -1617,7 +1618,16 @@ impl Core {
         }
         self.metrics.publish(published);
         self.metrics.reconciled(now);
-        let snap = Arc::new(Snapshot { at: now, accounts });
+        let acting = match self.leadership.acting() {
+            Some(None) => crate::snapshot::Acting::Alone,
+            Some(Some(epoch)) => crate::snapshot::Acting::Leader { epoch },
+            None => crate::snapshot::Acting::Standby,
+        };
+        let snap = Arc::new(Snapshot {
+            at: now,
+            acting,
+            accounts,
+        });
         self.http.set_snapshot(snap.clone());
         self.http.ready.store(true, Ordering::Relaxed);
         let _ = self.snapshots.send(snap);

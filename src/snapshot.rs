@@ -11,7 +11,31 @@ use crate::reconcile::AccountReport;
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub at: Timestamp,
+    /// What this replica may do (with `leadership:`, one of several).
+    pub acting: Acting,
     pub accounts: Vec<AccountSnapshot>,
+}
+
+/// Whether this process acts on what it sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    /// No leadership configured: it acts alone.
+    Alone,
+    /// The leader of this epoch: it acts.
+    Leader { epoch: i64 },
+    /// A standby: it watches; another replica acts.
+    Standby,
+}
+
+impl Acting {
+    /// One line for the table and the status page.
+    pub fn describe(self) -> Option<String> {
+        match self {
+            Acting::Alone => None,
+            Acting::Leader { epoch } => Some(format!("this replica leads (epoch {epoch}): it corrects and closes")),
+            Acting::Standby => Some("this replica is a STANDBY: it watches; the leader corrects and closes".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -21,6 +21,8 @@ pub struct Status {
     /// When the core published the snapshot (UTC); `None` before the first.
     pub at: Option<String>,
     pub version: &'static str,
+    /// With leadership: whether this replica leads or stands by.
+    pub role: Option<String>,
     pub accounts: Vec<AccountStatus>,
     /// The journal's latest entries, newest first.
     pub recent: Vec<Action>,
@@ -90,6 +92,7 @@ pub fn status(snap: Option<&Snapshot>, recent: Vec<Action>) -> Status {
         return Status {
             at: None,
             version: env!("CARGO_PKG_VERSION"),
+            role: None,
             accounts: Vec::new(),
             recent,
         };
@@ -151,6 +154,7 @@ pub fn status(snap: Option<&Snapshot>, recent: Vec<Action>) -> Status {
     Status {
         at: Some(now.to_utc_string()),
         version: env!("CARGO_PKG_VERSION"),
+        role: snap.acting.describe(),
         accounts,
         recent,
     }
@@ -193,6 +197,9 @@ pub fn html(s: &Status) -> String {
         esc(s.version),
         s.at.as_deref().map_or("No reconciliation yet".to_owned(), |at| format!("As of {} UTC", esc(at)))
     );
+    if let Some(role) = &s.role {
+        let _ = write!(o, "<p><strong>{}</strong></p>", esc(role));
+    }
     if s.accounts.is_empty() {
         o.push_str("<p>No reconciliation yet.</p>");
     }

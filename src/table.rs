@@ -102,6 +102,9 @@ pub fn render(snap: &Snapshot, now: Timestamp) -> String {
         _ => out.push_str(&text),
     }
     let _ = writeln!(out);
+    if let Some(role) = snap.acting.describe() {
+        let _ = writeln!(out, "{role}");
+    }
     for a in &snap.accounts {
         let mut parts = Vec::new();
         for s in &a.report.sources {

@@ -154,6 +154,17 @@ async fn two_replicas_one_acts_and_hands_over_on_kill_and_stop_without_acting_tw
     })
     .await;
 
+    // Each says what it is, on its status page's JSON twin.
+    let role = |r: &Replica| {
+        let url = format!("http://127.0.0.1:{}/api/v1/state", r.port);
+        async move {
+            let v: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+            v["role"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    assert!(role(&a).await.contains("leads (epoch 1)"), "{}", role(&a).await);
+    assert!(role(&b).await.contains("STANDBY"), "{}", role(&b).await);
+
     // One stale row: corrected once, by the leader.
     insert_stale(&db, "WLFI").await;
     until("WLFI to be corrected", Duration::from_secs(30), async || {

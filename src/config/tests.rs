@@ -282,3 +282,37 @@ fn hyperliquid_accounts_and_their_close_keys() {
         "{e:?}"
     );
 }
+
+/// Issue [ha]: leadership lives in the journal's PostgreSQL; anywhere else
+/// there is no lock and no fence, so it is refused with the reason.
+#[test]
+fn leadership_needs_a_postgres_journal_and_a_sane_takeover() {
+    let pg = format!("{}journal: {{url: {{value: \"postgres://u@h/j\"}}}}\n", good());
+    let (c, _) = parse(
+        &format!("{pg}leadership: {{scope: eth-sol, takeover_after: 10s}}\n"),
+        Path::new("c.yaml"),
+        &env(),
+    )
+    .unwrap();
+    let l = c.leadership.unwrap();
+    assert_eq!(
+        (l.scope.as_str(), l.takeover_after),
+        ("eth-sol", Duration::from_secs(10))
+    );
+    assert_eq!(l.url.expose(), "postgres://u@h/j");
+    let (c, _) = parse(&format!("{pg}leadership: {{}}\n"), Path::new("c.yaml"), &env()).unwrap();
+    assert_eq!(c.leadership.unwrap().takeover_after, Duration::from_secs(15));
+    assert!(parse(&pg, Path::new("c.yaml"), &env()).unwrap().0.leadership.is_none());
+    let e = errors(&format!("{}leadership: {{scope: x}}\n", good()));
+    assert!(
+        e.len() == 1 && e[0].contains("leadership: leadership needs the journal on PostgreSQL"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{pg}leadership: {{takeover_after: 1s}}\n"));
+    assert!(
+        e.len() == 1 && e[0].contains("leadership.takeover_after: must be at least 2s"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{pg}leadership: {{scope: x, lease: k8s}}\n"));
+    assert!(e.len() == 1 && e[0].contains("unknown field `lease`"), "{e:?}");
+}
