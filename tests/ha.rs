@@ -521,3 +521,105 @@ async fn a_close_cut_short_by_kill_is_resumed_by_the_new_leader_with_its_client_
         "B resumed A's close: {b_log}"
     );
 }
+
+/// Kill -9 mid-correction: the leader has journaled its cycle and waits on
+/// a lock the bot holds on its table when it dies. The new leader settles
+/// the interrupted cycle from the archive (nothing was applied) and then
+/// corrects the row itself, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_cut_short_by_kill_is_settled_and_applied_once_by_the_new_leader() {
+    let Some(journal) = pg_database("hacorr").await else {
+        return;
+    };
+    let sim = start_sim(Default::default()).await;
+    let dir = TempDir::new("hacorr");
+    let db = sqlite_db(&dir, &[]).await;
+    let config = format!(
+        "{}leadership: {{scope: ha-corr, takeover_after: {}s}}\n",
+        fast_config_with(
+            &sim.addrs,
+            &db,
+            NEXWAVE_MAPPING,
+            "    correct: {mode: apply, confirmations: 2}\n",
+            &journal
+        ),
+        TAKEOVER.as_secs()
+    );
+    let a = Replica::start(&config, &dir, "a");
+    until("A to lead", Duration::from_secs(20), async || {
+        a.leader().await == Some(1.0)
+    })
+    .await;
+    let b = Replica::start(&config, &dir, "b");
+    until("B to watch", Duration::from_secs(20), async || {
+        b.leader().await == Some(0.0)
+    })
+    .await;
+
+    // A first correction, so the archive table exists (it is created at
+    // the first one, before anything is journaled).
+    insert_stale(&db, "XPL").await;
+    until("XPL to be corrected by A", Duration::from_secs(30), async || {
+        row_gone(&db, "XPL").await
+    })
+    .await;
+
+    // The bot holds its table's write lock while A's correction comes.
+    insert_stale(&db, "WLFI").await;
+    let mut bot = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    use sqlx::Connection;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut bot).await.unwrap();
+    let pending = || async {
+        try_texts(
+            &journal,
+            "SELECT entry_id FROM driftwatch_journal WHERE kind = 'db_correction' AND status = 'pending'",
+        )
+        .await
+        .unwrap_or_default()
+    };
+    let journaled = tokio::time::timeout(Duration::from_secs(20), async {
+        while pending().await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        journaled.is_ok(),
+        "A never journaled its cycle; its log:\n{}",
+        std::fs::read_to_string(dir.path().join("a.log")).unwrap_or_default()
+    );
+    a.signal("-KILL");
+    sqlx::query("ROLLBACK").execute(&mut bot).await.unwrap();
+    drop(bot);
+
+    until("B to lead", TAKEOVER * 5, async || b.leader().await == Some(1.0)).await;
+    until("WLFI to be corrected by B", Duration::from_secs(30), async || {
+        row_gone(&db, "WLFI").await
+    })
+    .await;
+    until("A's cycle to be settled", Duration::from_secs(10), async || {
+        pending().await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        deletions(&journal).await,
+        vec![("WLFI".to_owned(), 1), ("XPL".to_owned(), 1)]
+    );
+    let statuses = texts(
+        &journal,
+        "SELECT status FROM driftwatch_journal WHERE kind = 'db_correction' AND symbol = 'WLFI' ORDER BY created_at_ms",
+    )
+    .await;
+    assert_eq!(statuses.len(), 2, "A's interrupted entry and B's: {statuses:?}");
+    assert_ne!(
+        statuses[0][0].as_deref(),
+        Some("applied"),
+        "A's never applied: {statuses:?}"
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let archived: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM driftwatch_archive WHERE symbol = 'WLFI'")
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(-1);
+    assert_eq!(archived, 1, "archived once");
+}
