@@ -623,3 +623,153 @@ async fn a_correction_cut_short_by_kill_is_settled_and_applied_once_by_the_new_l
         .unwrap_or(-1);
     assert_eq!(archived, 1, "archived once");
 }
+
+/// The shipped alert rules with every `for:` shortened, expressions untouched.
+fn fast_alert_rules(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string("alerts/driftwatch.rules.yaml").unwrap();
+    let fast: Vec<String> = text
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for: ") {
+            Some(_) => format!("{}for: 2s", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_owned(),
+        })
+        .collect();
+    let p = dir.join("alerts.yaml");
+    std::fs::write(&p, fast.join("\n")).unwrap();
+    p
+}
+
+/// The HA alerts on a real Prometheus scraping a real pair (with its
+/// staleness handling, which promtool only imitates): the leader killed, the
+/// dead replica is `DriftwatchReplicaDown` and not `DriftwatchDown`, and no
+/// `DriftwatchTwoLeaders`; both dead, each is `DriftwatchDown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() {
+    let Some(journal) = pg_database("haprom").await else {
+        return;
+    };
+    let sim = start_sim(Default::default()).await;
+    let dir = TempDir::new("haprom");
+    let db = sqlite_db(&dir, &[]).await;
+    let config = format!(
+        "{}leadership: {{scope: ha-prom, takeover_after: {}s}}\n",
+        fast_config_with(&sim.addrs, &db, NEXWAVE_MAPPING, "    correct: {mode: off}\n", &journal),
+        TAKEOVER.as_secs()
+    );
+    let a = Replica::start(&config, &dir, "a");
+    until("A to lead", Duration::from_secs(20), async || {
+        a.leader().await == Some(1.0)
+    })
+    .await;
+    let b = Replica::start(&config, &dir, "b");
+    until("B to watch", Duration::from_secs(20), async || {
+        b.leader().await == Some(0.0)
+    })
+    .await;
+
+    let prom_port = free_port();
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: driftwatch\n    static_configs:\n      - targets: ['127.0.0.1:{}', '127.0.0.1:{}']\n        labels: {{scope: ha-prom}}\n",
+            fast_alert_rules(dir.path()).display(),
+            a.port,
+            b.port
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+    let prom = match Command::new("prometheus")
+        .args([
+            format!("--config.file={}", prom_config.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            skip_or_fail("prometheus", e);
+            return;
+        }
+    };
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = Kill(prom);
+    let query = |q: &str| {
+        let url = format!("http://127.0.0.1:{prom_port}/api/v1/query");
+        let q = q.to_owned();
+        async move {
+            let Ok(r) = reqwest::Client::new()
+                .get(&url)
+                .query(&[("query", q.as_str())])
+                .send()
+                .await
+            else {
+                return Vec::new();
+            };
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            v["data"]["result"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let firing = |name: &str| {
+        let q = format!("ALERTS{{alertname=\"{name}\", alertstate=\"firing\"}}");
+        let query = &query;
+        async move {
+            query(&q)
+                .await
+                .iter()
+                .map(|s| s["metric"]["instance"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Prometheus sees the pair: one leader, one standby, scope-labelled.
+    until(
+        "Prometheus to scrape both replicas",
+        Duration::from_secs(30),
+        async || {
+            query("sum by (scope) (driftwatch_leader)")
+                .await
+                .first()
+                .is_some_and(|s| s["metric"]["scope"] == "ha-prom" && s["value"][1] == "1")
+                && query("driftwatch_leader").await.len() == 2
+        },
+    )
+    .await;
+
+    a.signal("-KILL");
+    until("B to lead", TAKEOVER * 5, async || b.leader().await == Some(1.0)).await;
+    let a_instance = format!("127.0.0.1:{}", a.port);
+    until(
+        "DriftwatchReplicaDown for the dead leader",
+        Duration::from_secs(30),
+        async || firing("DriftwatchReplicaDown").await == vec![a_instance.clone()],
+    )
+    .await;
+    assert!(
+        firing("DriftwatchDown").await.is_empty(),
+        "another replica acts: no page"
+    );
+    assert!(
+        firing("DriftwatchTwoLeaders").await.is_empty(),
+        "the dead one's series went stale"
+    );
+    assert!(firing("DriftwatchNoLeader").await.is_empty());
+
+    drop(b);
+    until(
+        "DriftwatchDown for both once nothing acts",
+        Duration::from_secs(30),
+        async || firing("DriftwatchDown").await.len() == 2,
+    )
+    .await;
+    drop(a);
+}
