@@ -123,7 +123,7 @@ pub enum Command {
         expiry_window: u64,
         #[arg(long)]
         client_order_id: Option<String>,
-        /// The venue the offline request is for: pacifica, nado or hyperliquid.
+        /// The venue the offline request is for: pacifica, nado, hyperliquid or binance.
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         /// Nado (offline): the subaccount's name under the owner `--address`.
@@ -159,6 +159,12 @@ pub enum Command {
         /// Hyperliquid (offline): expiresAfter, unix milliseconds.
         #[arg(long)]
         expires_after: Option<u64>,
+        /// Binance (offline, hedge mode): the leg closed, LONG or SHORT (no reduceOnly is sent).
+        #[arg(long)]
+        position_side: Option<String>,
+        /// Binance (offline): newOrderRespType (RESULT: the reply carries the fill).
+        #[arg(long)]
+        resp_type: Option<String>,
     },
     /// Run rule unit tests (like `promtool test rules`): 0 all pass, 1 a test failed, 2 a file is bad.
     Test {
@@ -486,6 +492,8 @@ async fn async_main(command: Command) -> ExitCode {
             network,
             vault,
             expires_after,
+            position_side,
+            resp_type,
         } => {
             if offline {
                 let key_file = key_file.unwrap_or_default();
@@ -516,6 +524,8 @@ async fn async_main(command: Command) -> ExitCode {
                     network,
                     vault,
                     expires_after,
+                    position_side,
+                    resp_type,
                 };
                 return print_signed(crate::venue::registry::offline_close(venue, &order));
             }

@@ -63,10 +63,17 @@ pub enum VenueKind {
     Pacifica,
     Nado,
     Hyperliquid,
+    /// Binance USDⓈ-M futures (so far the offline panic button signs for it).
+    Binance,
 }
 
 impl VenueKind {
-    pub const ALL: [VenueKind; 3] = [VenueKind::Pacifica, VenueKind::Nado, VenueKind::Hyperliquid];
+    pub const ALL: [VenueKind; 4] = [
+        VenueKind::Pacifica,
+        VenueKind::Nado,
+        VenueKind::Hyperliquid,
+        VenueKind::Binance,
+    ];
 
     /// The venue named `s` (its `as_str`), or an error listing them.
     pub fn parse(s: &str) -> Result<VenueKind, String> {
@@ -81,6 +88,7 @@ impl VenueKind {
             VenueKind::Pacifica => "pacifica",
             VenueKind::Nado => "nado",
             VenueKind::Hyperliquid => "hyperliquid",
+            VenueKind::Binance => "binance",
         }
     }
 }

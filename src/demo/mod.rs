@@ -226,6 +226,9 @@ pub fn log_path() -> PathBuf {
 }
 
 pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    if opts.venue == crate::domain::VenueKind::Binance {
+        anyhow::bail!("there is no Binance demo yet (issue `[binance]`)");
+    }
     let dir: PathBuf = demo_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let freqtrade = opts.bot == Bot::Freqtrade;

@@ -7,6 +7,7 @@
 //! with the same four files (`models.rs`, `parse.rs`, `http.rs`, `ws.rs`;
 //! see [`types`]), beside its simulator in `sim/`.
 
+pub mod binance;
 pub mod evm;
 pub mod hyperliquid;
 pub mod nado;

@@ -13,7 +13,7 @@ use super::types::{
     AccountFields, CloseSettings, CloseVenue, FieldError, MarketInfo, OfflineOrder, RestError, RestSnapshot,
     StreamConfig, StreamEvent, StreamStyle,
 };
-use super::{hyperliquid, nado, pacifica};
+use super::{binance, hyperliquid, nado, pacifica};
 use crate::domain::{Position, VenueKind};
 use crate::secret::Secret;
 
@@ -41,6 +41,8 @@ pub fn stream_style(venue: VenueKind) -> StreamStyle {
         VenueKind::Nado => StreamStyle::PerKeyUpdates,
         // clearinghouseState / webData: the whole account every frame.
         VenueKind::Hyperliquid => StreamStyle::FullSnapshots,
+        // ACCOUNT_UPDATE: the changed positions, zero when closed.
+        VenueKind::Binance => StreamStyle::PerKeyUpdates,
     }
 }
 
@@ -50,6 +52,7 @@ pub fn default_urls(venue: VenueKind) -> (&'static str, &'static str) {
         VenueKind::Pacifica => (pacifica::account::REST_URL, pacifica::account::WS_URL),
         VenueKind::Nado => (nado::account::REST_URL, nado::account::WS_URL),
         VenueKind::Hyperliquid => (hyperliquid::account::REST_URL, hyperliquid::account::WS_URL),
+        VenueKind::Binance => (binance::account::REST_URL, binance::account::WS_URL),
     }
 }
 
@@ -59,6 +62,7 @@ pub fn ping_rule(venue: VenueKind) -> &'static str {
         VenueKind::Pacifica => pacifica::account::PING_RULE,
         VenueKind::Nado => nado::account::PING_RULE,
         VenueKind::Hyperliquid => hyperliquid::account::PING_RULE,
+        VenueKind::Binance => binance::account::PING_RULE,
     }
 }
 
@@ -68,6 +72,7 @@ pub fn check_address(venue: VenueKind, address: &str) -> Result<(), String> {
         VenueKind::Pacifica => pacifica::account::check_address(address),
         VenueKind::Nado => nado::account::check_address(address),
         VenueKind::Hyperliquid => hyperliquid::account::check_address(address),
+        VenueKind::Binance => binance::account::check_address(address),
     }
 }
 
@@ -80,6 +85,7 @@ pub fn check_close_key(venue: VenueKind, key: &Secret, fields: &AccountFields, a
         VenueKind::Hyperliquid => {
             hyperliquid::account::check_close_key(key.expose(), &fields.address, agent, fields.vault == Some(true))
         }
+        VenueKind::Binance => binance::account::check_close_key(key.expose()),
     }
 }
 
@@ -98,6 +104,7 @@ pub fn foreign_fields(venue: VenueKind, f: &AccountFields) -> Vec<FieldError> {
             (VenueKind::Pacifica, pacifica::account::FIELDS),
             (VenueKind::Nado, nado::account::FIELDS),
             (VenueKind::Hyperliquid, hyperliquid::account::FIELDS),
+            (VenueKind::Binance, binance::account::FIELDS),
         ]
         .into_iter()
         .filter(|(_, fields)| fields.contains(&field))
@@ -128,6 +135,10 @@ pub fn venue_params(venue: VenueKind, f: &AccountFields) -> Result<VenueParams, 
             hyperliquid: Some(hyperliquid::account::from_fields(f)?),
             ..VenueParams::default()
         },
+        VenueKind::Binance => {
+            binance::account::from_fields(f)?;
+            VenueParams::default()
+        }
     })
 }
 
@@ -150,6 +161,7 @@ pub fn offline_close(venue: VenueKind, order: &OfflineOrder) -> Result<String, S
         VenueKind::Pacifica => pacifica::offline::signed(order),
         VenueKind::Nado => nado::offline::signed(order),
         VenueKind::Hyperliquid => hyperliquid::offline::signed(order),
+        VenueKind::Binance => binance::offline::signed(order),
     }
 }
 
@@ -166,6 +178,7 @@ pub async fn serve_simulator(
         // One port: the gateway and its socket.
         VenueKind::Nado => nado::sim::serve(rest, open, until).await,
         VenueKind::Hyperliquid => hyperliquid::sim::serve(rest, ws, open, until).await,
+        VenueKind::Binance => anyhow::bail!("there is no Binance simulator yet (issue `[binance]`)"),
     }
 }
 
@@ -206,6 +219,9 @@ impl Rest {
                 acc.stream.rest_timeout,
             )
             .map(Rest::Hyperliquid),
+            (VenueKind::Binance, _) => Err(RestError::Decode(
+                "Binance is not watched yet: only `close --offline --venue binance` signs for it".into(),
+            )),
         }
     }
 
@@ -349,6 +365,7 @@ impl CloseKeys {
                     network: h.network,
                 })
             }
+            (VenueKind::Binance, _) => Err("Binance closes are not wired yet (issue `[binance]`)".into()),
         }
     }
 }

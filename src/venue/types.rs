@@ -225,6 +225,10 @@ pub struct OfflineOrder {
     pub vault: Option<String>,
     /// Hyperliquid: expiresAfter, unix ms.
     pub expires_after: Option<u64>,
+    /// Binance hedge mode: the leg (LONG or SHORT).
+    pub position_side: Option<String>,
+    /// Binance: newOrderRespType (RESULT).
+    pub resp_type: Option<String>,
 }
 
 /// How an account's closes are sent, whatever its venue (from the
