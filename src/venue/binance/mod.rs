@@ -7,4 +7,5 @@
 
 pub mod account;
 pub mod offline;
+pub mod parse;
 pub mod sign;
