@@ -226,3 +226,160 @@ fn a_binance_account_is_refused_until_the_venue_is_watched() {
         "{e:?}"
     );
 }
+
+mod closes {
+    //! The close loop on Binance against the simulator, over real sockets:
+    //! reduce-only MARKET in one-way mode, the leg's own side in hedge
+    //! mode, a lost reply settled by the client order id (never a second
+    //! blind send), a lost request re-sent only after its recvWindow, a
+    //! secret the venue does not accept refused, and each close verified.
+
+    use std::time::Duration;
+
+    use driftwatch::actions::close::{close_with, CloseOutcome};
+    use driftwatch::plan::close::CloseTarget;
+    use driftwatch::secret::Secret;
+    use driftwatch::venue::binance::close::{BinanceCloseParams, BinanceCloser};
+    use driftwatch::venue::binance::http::RestClient;
+    use driftwatch::venue::binance::sim::{BinanceSim, OrderFault};
+    use driftwatch::venue::types::CloseRun;
+    use rust_decimal::Decimal;
+
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    const INTENT: &str = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    struct World {
+        sim: BinanceSim,
+        rest: RestClient,
+        _stop: tokio::sync::watch::Sender<bool>,
+    }
+
+    async fn world(hedge: bool, secret: &str) -> World {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, addr) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+        sim.add_account(API_KEY, SECRET, hedge);
+        sim.set_mark("ETHUSDT", d("3000"));
+        let rest = RestClient::new(
+            &format!("http://{addr}"),
+            Secret::new(API_KEY),
+            Secret::new(secret),
+            Decimal::ONE,
+            Duration::from_secs(2),
+        )
+        .unwrap()
+        .with_recv_window(1000);
+        World { sim, rest, _stop: stop }
+    }
+
+    fn params(armed: bool) -> BinanceCloseParams {
+        BinanceCloseParams {
+            run: CloseRun {
+                armed,
+                max_attempts: 4,
+                verify_timeout: Duration::from_secs(2),
+            },
+        }
+    }
+
+    async fn flatten(w: &World, symbol: &str, armed: bool) -> CloseOutcome {
+        let p = params(armed);
+        close_with(
+            &BinanceCloser::new(&w.rest, &p),
+            symbol,
+            CloseTarget::Flatten,
+            d("0.001"),
+            INTENT,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn one_way_closes_reduce_only_and_verifies() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        let out = flatten(&w, "ETHUSDT", true).await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { closed, attempts: 1, .. } if closed == d("0.05")),
+            "{out:?}"
+        );
+        assert_eq!(w.sim.position(API_KEY, "ETHUSDT", "BOTH"), Decimal::ZERO);
+        let orders = w.sim.orders();
+        assert_eq!(orders.len(), 1);
+        assert!(
+            orders[0].query.starts_with(&format!(
+                "symbol=ETHUSDT&side=SELL&type=MARKET&quantity=0.05&reduceOnly=true&newClientOrderId={INTENT}&newOrderRespType=RESULT&recvWindow=1000&timestamp="
+            )),
+            "{}",
+            orders[0].query
+        );
+    }
+
+    #[tokio::test]
+    async fn hedge_mode_closes_the_open_leg_from_its_own_side() {
+        let w = world(true, SECRET).await;
+        w.sim.set_position(API_KEY, "SOLUSDT", "SHORT", d("-1.5"));
+        let out = flatten(&w, "SOLUSDT", true).await;
+        assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+        assert_eq!(w.sim.position(API_KEY, "SOLUSDT", "SHORT"), Decimal::ZERO);
+        let q = &w.sim.orders()[0].query;
+        assert!(
+            q.starts_with("symbol=SOLUSDT&side=BUY&positionSide=SHORT&type=MARKET&quantity=1.5&newClientOrderId="),
+            "{q}"
+        );
+        assert!(!q.contains("reduceOnly"), "never in hedge mode: {q}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_is_settled_by_the_client_order_id_not_sent_again() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("-0.2"));
+        w.sim.set_fault(Some(OrderFault::LostReply), 1);
+        let out = flatten(&w, "ETHUSDT", true).await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { ref order_id, .. } if order_id.is_some()),
+            "{out:?}"
+        );
+        assert_eq!(w.sim.orders().len(), 1, "executed once");
+        assert_eq!(w.sim.position(API_KEY, "ETHUSDT", "BOTH"), Decimal::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_lost_request_is_sent_again_only_after_its_window() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        w.sim.set_fault(Some(OrderFault::Dropped), 1);
+        let started = std::time::Instant::now();
+        let out = flatten(&w, "ETHUSDT", true).await;
+        assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "waited out the recvWindow");
+        let orders = w.sim.orders();
+        assert_eq!(orders.len(), 1, "the venue saw one order");
+        assert_eq!(orders[0].client_order_id, INTENT, "the same id to the end");
+    }
+
+    #[tokio::test]
+    async fn disarmed_it_signs_and_sends_nothing_and_a_wrong_secret_is_refused() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        match flatten(&w, "ETHUSDT", false).await {
+            CloseOutcome::Disarmed { body, order } => {
+                assert_eq!(order.amount, d("0.05"));
+                assert!(body["url"].as_str().unwrap().contains("&signature="), "{body}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(w.sim.orders().is_empty());
+        let stranger = world(false, &"0".repeat(64)).await;
+        stranger.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        match flatten(&stranger, "ETHUSDT", true).await {
+            CloseOutcome::Failed(m) => assert!(m.contains("-1022"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stranger.sim.position(API_KEY, "ETHUSDT", "BOTH"), d("0.05"));
+    }
+}

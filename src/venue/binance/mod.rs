@@ -6,6 +6,9 @@
 //! close loop and the simulator are issue `[binance]`'s next steps.
 
 pub mod account;
+pub mod close;
+pub mod http;
 pub mod offline;
 pub mod parse;
 pub mod sign;
+pub mod sim;

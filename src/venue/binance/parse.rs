@@ -144,6 +144,31 @@ pub fn market_infos(markets: &[Market]) -> Vec<MarketInfo> {
         .collect()
 }
 
+/// `GET /fapi/v1/premiumIndex` (all symbols) → mark prices.
+pub fn premium_index(status: u16, body: &[u8]) -> Result<std::collections::BTreeMap<String, Decimal>, RestError> {
+    let v = ok_body(status, body)?;
+    let list = v.as_array().ok_or_else(|| decode("premiumIndex is not a list"))?;
+    list.iter()
+        .map(|p| {
+            let symbol = p
+                .get("symbol")
+                .and_then(Value::as_str)
+                .ok_or_else(|| decode("a mark price without its symbol"))?;
+            Ok((
+                symbol.to_owned(),
+                decimal(p.get("markPrice").unwrap_or(&Value::Null), "markPrice")?,
+            ))
+        })
+        .collect()
+}
+
+/// `POST|PUT /fapi/v1/listenKey` → the key (a PUT may answer `{}`: the key
+/// stays the one held).
+pub fn listen_key(status: u16, body: &[u8]) -> Result<String, RestError> {
+    let v = ok_body(status, body)?;
+    Ok(v.get("listenKey").and_then(Value::as_str).unwrap_or("").to_owned())
+}
+
 /// A user data stream frame, as the stream task needs it (§4).
 #[derive(Debug, Clone, PartialEq)]
 pub enum WsFrame {

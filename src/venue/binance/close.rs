@@ -1,0 +1,200 @@
+//! Binance USDⓈ-M's side of a reduce-only close (binance_usdm.md §5): a
+//! MARKET order (`newOrderRespType=RESULT`, so the reply carries the fill),
+//! `reduceOnly=true` in one-way mode, or the leg's own side with
+//! `positionSide` in hedge mode; sized from a fresh `positionRisk`, at most
+//! `MARKET_LOT_SIZE.maxQty` per order; the intent's journaled client order
+//! id as `newClientOrderId`.
+//!
+//! Binance rejects a duplicate client order id only while the first order
+//! is open, and a MARKET order never rests: a re-send after a lost reply
+//! could trade twice. So a lost reply is settled by querying the order by
+//! its client order id until the request's `recvWindow` has passed (the
+//! venue refuses it after that): an order not seen before is the lost one;
+//! `−2013` after the window means it never landed, and only then is the
+//! close tried again.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::http::RestClient;
+use super::parse::{Market, OrderState};
+use super::sign::{self, Close, PositionSide};
+use crate::domain::Leg;
+use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
+
+/// How to send closes for one Binance account.
+pub struct BinanceCloseParams {
+    pub run: CloseRun,
+}
+
+/// A fresh read's extras: which leg is open, and its market's rules.
+#[derive(Debug, Clone)]
+pub struct BinanceRead {
+    pub leg: Leg,
+    pub market: Market,
+}
+
+/// Closes on one Binance account.
+pub struct BinanceCloser<'a> {
+    pub rest: &'a RestClient,
+    pub params: &'a BinanceCloseParams,
+    /// Order ids already answered for in this intent.
+    seen: Mutex<BTreeSet<u64>>,
+}
+
+impl<'a> BinanceCloser<'a> {
+    pub fn new(rest: &'a RestClient, params: &'a BinanceCloseParams) -> Self {
+        BinanceCloser {
+            rest,
+            params,
+            seen: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn remember(&self, s: &OrderState) {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(s.order_id);
+    }
+
+    /// A request whose reply was lost: what became of it, by its client
+    /// order id, once its `recvWindow` has passed if it is not found.
+    async fn settle(
+        &self,
+        symbol: &str,
+        client_order_id: &str,
+        timestamp: u64,
+        why: String,
+    ) -> Result<String, OrderFailure> {
+        let gone_after = timestamp + self.rest.recv_window() + 2_000;
+        loop {
+            match self.rest.query_order(symbol, client_order_id).await {
+                Ok(Some(s))
+                    if !self
+                        .seen
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&s.order_id) =>
+                {
+                    tracing::info!(symbol, client_order_id, order_id = s.order_id, status = %s.status, "The lost close request landed.");
+                    self.remember(&s);
+                    return match s.status.as_str() {
+                        "FILLED" | "PARTIALLY_FILLED" | "NEW" => Ok(s.order_id.to_string()),
+                        "EXPIRED" if s.executed_qty > Decimal::ZERO => Ok(s.order_id.to_string()),
+                        other => Err(OrderFailure::NoFill(format!("order {} {other}", s.order_id))),
+                    };
+                }
+                Ok(_) if self.rest.venue_now_ms() > gone_after => {
+                    return Err(OrderFailure::NoFill(format!(
+                        "{why}; no such order once its recvWindow passed: it never landed"
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if self.rest.venue_now_ms() > gone_after + 10_000 => {
+                    return Err(OrderFailure::Unknown(format!("{why}; the order is unreadable: {e}")));
+                }
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl CloseVenue for BinanceCloser<'_> {
+    type Read = BinanceRead;
+
+    fn run(&self) -> CloseRun {
+        self.params.run
+    }
+
+    /// A MARKET order with `RESULT` has traded when the reply comes.
+    fn fills_before_reply(&self) -> bool {
+        true
+    }
+
+    /// A lost reply is settled by the client order id before anything is
+    /// sent again.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    async fn read(&self, symbol: &str) -> Result<(Decimal, BinanceRead), RestError> {
+        let snap = self.rest.positions().await?;
+        let open: Vec<_> = snap.positions.iter().filter(|p| p.key.symbol == symbol).collect();
+        if open.len() > 1 {
+            return Err(RestError::Decode(format!(
+                "{symbol} has both hedge legs open: a close of one leg is not wired yet"
+            )));
+        }
+        let market = self
+            .rest
+            .universe()
+            .await?
+            .into_iter()
+            .find(|m| m.symbol == symbol)
+            .ok_or_else(|| RestError::Decode(format!("{symbol} is not a listed market")))?;
+        Ok(match open.first() {
+            Some(p) => (p.size, BinanceRead { leg: p.key.leg, market }),
+            None => (Decimal::ZERO, BinanceRead { leg: Leg::Net, market }),
+        })
+    }
+
+    async fn prepare(&self, _: &BinanceRead) {}
+
+    async fn request(
+        &self,
+        order: &CloseOrder,
+        read: &BinanceRead,
+        client_order_id: &str,
+        _: u32,
+    ) -> Result<Value, String> {
+        let position_side = match read.leg {
+            Leg::Long => Some(PositionSide::Long),
+            Leg::Short => Some(PositionSide::Short),
+            Leg::Net => None,
+            Leg::Isolated => return Err("isolated legs are not closed here".into()),
+        };
+        let quantity = if read.market.max_qty > Decimal::ZERO {
+            order.amount.min(read.market.max_qty)
+        } else {
+            order.amount
+        };
+        let params = sign::close_params(&Close {
+            symbol: order.symbol.clone(),
+            buy: order.side == OrderSide::Bid,
+            quantity,
+            position_side,
+            client_order_id: client_order_id.to_owned(),
+            resp_type: Some("RESULT".into()),
+        })?;
+        let signed = self.rest.sign_order(params);
+        Ok(serde_json::json!({
+            "method": signed.method,
+            "url": signed.url(self.rest.base()),
+            "signed_string": signed.signed_string,
+            "signature": signed.signature,
+            "symbol": order.symbol,
+            "client_order_id": client_order_id,
+        }))
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
+        let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (url, symbol, client_order_id) = (text("url"), text("symbol"), text("client_order_id"));
+        let timestamp = text("signed_string")
+            .rsplit("timestamp=")
+            .next()
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or_else(|| self.rest.venue_now_ms());
+        match self.rest.post_order(&url).await {
+            Ok(s) => {
+                self.remember(&s);
+                Ok(s.order_id.to_string())
+            }
+            Err(OrderFailure::Unknown(why)) => self.settle(&symbol, &client_order_id, timestamp, why).await,
+            Err(e) => Err(e),
+        }
+    }
+}
