@@ -212,9 +212,10 @@ async fn hedge_mode_and_what_the_panic_button_refuses() {
     assert!(stderr.contains("invalid Binance API secret"), "{stderr}");
 }
 
-/// A Binance account in a config is refused with the reason, at its line.
+/// A Binance account is named by its API key and needs the key's secret to
+/// sign its reads; without it, it is refused at its line.
 #[test]
-fn a_binance_account_is_refused_until_the_venue_is_watched() {
+fn a_binance_account_needs_its_api_secret() {
     let text = "bot_db:\n  url: {value: \"sqlite::memory:\"}\naccounts:\n  - name: b\n    venue: binance\n    address: dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83\n    mapping:\n      preset: nexwave\n";
     let e = match driftwatch::config::parse(text, std::path::Path::new("c.yaml"), &driftwatch::config::ProcessEnv) {
         Err(driftwatch::config::LoadError::Invalid(e)) => e.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -222,9 +223,17 @@ fn a_binance_account_is_refused_until_the_venue_is_watched() {
     };
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(
-        e[0].starts_with("c.yaml:5:12: accounts[0].venue: binance is not watched yet"),
+        e[0].starts_with("c.yaml:6:14: accounts[0].address: a Binance account needs api_secret"),
         "{e:?}"
     );
+    let with = text.replace(
+        "    mapping:",
+        "    api_secret: {value: \"2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9\"}\n    mapping:",
+    );
+    let (c, _) =
+        driftwatch::config::parse(&with, std::path::Path::new("c.yaml"), &driftwatch::config::ProcessEnv).unwrap();
+    assert!(c.accounts[0].link.api_secret.is_some());
+    assert_eq!(c.accounts[0].link.rest_url, "https://fapi.binance.com");
 }
 
 mod closes {
@@ -382,4 +391,103 @@ mod closes {
         }
         assert_eq!(stranger.sim.position(API_KEY, "ETHUSDT", "BOTH"), d("0.05"));
     }
+}
+
+/// Watched end to end against the simulator: the user data stream (a
+/// listenKey, `ACCOUNT_UPDATE` per key) and REST agree, a stale row is
+/// deleted, an untracked position is closed reduce-only by a rule and
+/// verified; an expired listenKey is replaced and the view trusted again.
+#[tokio::test]
+async fn watched_end_to_end_and_a_lost_listen_key_replaced() {
+    use driftwatch::venue::binance::sim::BinanceSim;
+    use rust_decimal::Decimal;
+    use std::time::Duration;
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let (sim, rest) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx.clone())
+        .await
+        .unwrap();
+    let ws = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+    sim.add_account(API_KEY, SECRET, false);
+    sim.set_mark("ETHUSDT", d("3000"));
+    sim.set_mark("SOLUSDT", d("150"));
+    sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+    sim.set_position(API_KEY, "SOLUSDT", "BOTH", d("-1.5"));
+    let dir = TempDir::new("binance-e2e");
+    let db = sqlite_db(&dir, &[("ETHUSDT", "bid", 0.05), ("BTCUSDT", "bid", 0.01)]).await;
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("r.yaml"),
+        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
+    )
+    .unwrap();
+    let key = dir.path().join("secret");
+    std::fs::write(&key, SECRET).unwrap();
+    let text = format!(
+        r#"listen: 127.0.0.1:0
+intervals: {{rest_poll: 300ms, db_poll: 300ms, reconcile: 100ms}}
+reconcile: {{confirm_polls: 2, confirm_after: 5s, rest_stale_after: 3s, db_stale_after: 3s}}
+bot_db:
+  url: {{value: "{db}"}}
+journal:
+  url: {{value: "sqlite://{journal}"}}
+rules: {{dir: {rules}}}
+accounts:
+  - name: futures
+    venue: binance
+    address: {API_KEY}
+    api_secret: {{file: {key}}}
+    query_share: 1
+    rest_url: "http://{rest}"
+    ws_url: "ws://{ws}/private"
+    stream: {{ping_interval: 200ms, ack_timeout: 1s, silence_timeout: 1s, backoff_initial: 50ms, backoff_max: 200ms, rest_timeout: 1s}}
+    mapping:
+{mapping}
+    correct: {{mode: apply, confirmations: 2}}
+    close: {{key: {{file: {key}}}, armed: true, verify_timeout: 3s}}
+"#,
+        journal = dir.path().join("journal.db").display(),
+        rules = rules.display(),
+        key = key.display(),
+        mapping = NEXWAVE_MAPPING,
+    );
+    let app = start_app(&text, false).await;
+    wait_for(&app, "the stream and REST to agree", Duration::from_secs(20), |s| {
+        ws_trusted(s) && rest_trusted(s) && row(s, "ETHUSDT").is_some_and(|r| r.ws.believed() == Some(d("0.05")))
+    })
+    .await;
+    wait_for(
+        &app,
+        "the stale BTCUSDT row deleted and SOLUSDT closed",
+        Duration::from_secs(30),
+        |s| row(s, "BTCUSDT").is_none() && row(s, "SOLUSDT").is_none(),
+    )
+    .await;
+    assert_eq!(sim.position(API_KEY, "SOLUSDT", "BOTH"), Decimal::ZERO);
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1, "one close");
+    assert!(orders[0].query.contains("reduceOnly=true"), "{}", orders[0].query);
+    assert_eq!(
+        sim.position(API_KEY, "ETHUSDT", "BOTH"),
+        d("0.05"),
+        "the bot's position untouched"
+    );
+
+    // The bot's shutdown DELETEs the shared listenKey: a new one is made,
+    // the view is rebuilt, and a change after it is seen.
+    sim.expire_listen_key(API_KEY);
+    wait_for(&app, "the stream to drop", Duration::from_secs(10), |s| !ws_trusted(s)).await;
+    wait_for(&app, "the stream back and trusted", Duration::from_secs(20), |s| {
+        ws_trusted(s) && rest_trusted(s)
+    })
+    .await;
+    sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.08"));
+    wait_for(&app, "the change on the new key", Duration::from_secs(10), |s| {
+        row(s, "ETHUSDT").is_some_and(|r| r.ws.believed() == Some(d("0.08")))
+    })
+    .await;
+    app.shutdown_within(Duration::from_secs(5)).await;
 }

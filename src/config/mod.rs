@@ -183,6 +183,9 @@ struct RawAccount {
     rest_url: Option<String>,
     ws_url: Option<String>,
     api_key: Option<SecretSource>,
+    /// Binance: the secret of the API key the account is named by, to sign
+    /// its reads.
+    api_secret: Option<SecretSource>,
     /// Nado: the subaccount name (12 bytes at most; default "default").
     subaccount: Option<String>,
     /// Nado: the chain id the gateway must report (default: Ink mainnet).
@@ -841,6 +844,15 @@ impl Validator<'_> {
             query_share: a.query_share,
             network: a.network.clone(),
             vault: a.vault,
+            api_secret: a.api_secret.is_some(),
+        };
+        let api_secret = match a.api_secret.as_ref().map(|s| s.resolve(env)) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(m)) => {
+                self.error(&format!("{p}.api_secret"), m);
+                None
+            }
         };
         let foreign = crate::venue::registry::foreign_fields(a.venue, &fields);
         for (field, m) in &foreign {
@@ -1064,9 +1076,11 @@ impl Validator<'_> {
                 rest_url: rest_url.trim_end_matches('/').to_owned(),
                 ws_url,
                 api_key,
+                api_secret,
                 stream,
                 nado: params.nado,
                 hyperliquid: params.hyperliquid,
+                binance: params.binance,
             },
             mapping: mapping?,
             correct,

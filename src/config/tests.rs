@@ -50,7 +50,7 @@ fn a_minimal_config_gets_safe_defaults() {
 fn bad_configs_and_their_exact_messages() {
     let g = good();
     let cases: Vec<(String, Vec<&str>)> = vec![
-        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `network`, `vault`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
+        (g.replace("  - name: main", "  - nmae: main"), vec!["c.yaml:4:5: accounts[0]: unknown field `nmae`, expected one of `name`, `venue`, `address`, `rest_url`, `ws_url`, `api_key`, `api_secret`, `subaccount`, `chain_id`, `endpoint`, `query_share`, `network`, `vault`, `stream`, `mapping`, `bot_api`, `correct`, `close`"]),
         (g.replace("venue: pacifica", "venue: pacifca"), vec!["c.yaml:5:12: accounts[0].venue: unknown variant `pacifca`, expected one of `pacifica`, `nado`, `hyperliquid`, `binance`"]),
         (format!("{g}intervals:\n  rest_poll: 5x\n"), vec!["c.yaml:11:14: intervals.rest_poll: invalid duration \"5x\": expected a number and a unit (ms, s, m, h, d), e.g. \"5s\""]),
         (format!("{g}listen: nowhere\n"), vec!["c.yaml:10:9: listen: invalid listen address \"nowhere\": expected host:port, e.g. 127.0.0.1:9733"]),

@@ -32,6 +32,10 @@ pub struct VenueLink {
     pub nado: Option<nado::account::NadoAccount>,
     /// Set for (and only for) Hyperliquid.
     pub hyperliquid: Option<hyperliquid::account::HyperliquidAccount>,
+    /// Binance: the API key's secret (the key is the address).
+    pub api_secret: Option<Secret>,
+    /// Set for (and only for) Binance.
+    pub binance: Option<binance::account::BinanceAccount>,
 }
 
 /// How a venue's position stream describes state: decided here, once per venue.
@@ -95,6 +99,7 @@ pub fn check_close_key(venue: VenueKind, key: &Secret, fields: &AccountFields, a
 pub struct VenueParams {
     pub nado: Option<nado::account::NadoAccount>,
     pub hyperliquid: Option<hyperliquid::account::HyperliquidAccount>,
+    pub binance: Option<binance::account::BinanceAccount>,
 }
 
 /// The venue-specific fields set on an account of another venue.
@@ -135,10 +140,10 @@ pub fn venue_params(venue: VenueKind, f: &AccountFields) -> Result<VenueParams, 
             hyperliquid: Some(hyperliquid::account::from_fields(f)?),
             ..VenueParams::default()
         },
-        VenueKind::Binance => {
-            binance::account::from_fields(f)?;
-            VenueParams::default()
-        }
+        VenueKind::Binance => VenueParams {
+            binance: Some(binance::account::from_fields(f)?),
+            ..VenueParams::default()
+        },
     })
 }
 
@@ -188,6 +193,7 @@ pub enum Rest {
     Pacifica(pacifica::http::RestClient),
     Nado(nado::http::RestClient),
     Hyperliquid(hyperliquid::http::RestClient),
+    Binance(binance::http::RestClient),
 }
 
 impl Rest {
@@ -219,9 +225,16 @@ impl Rest {
                 acc.stream.rest_timeout,
             )
             .map(Rest::Hyperliquid),
-            (VenueKind::Binance, _) => Err(RestError::Decode(
-                "Binance is not watched yet: only `close --offline --venue binance` signs for it".into(),
-            )),
+            (VenueKind::Binance, _) => binance::http::RestClient::new(
+                &acc.rest_url,
+                Secret::new(acc.address.clone()),
+                acc.api_secret
+                    .clone()
+                    .ok_or_else(|| RestError::Decode("a Binance account without its api_secret".into()))?,
+                acc.binance.as_ref().map_or(Decimal::new(25, 2), |b| b.rest_share),
+                acc.stream.rest_timeout,
+            )
+            .map(Rest::Binance),
         }
     }
 
@@ -232,6 +245,7 @@ impl Rest {
             Rest::Pacifica(_) => Duration::ZERO,
             Rest::Nado(c) => c.poll_floor(),
             Rest::Hyperliquid(c) => c.poll_floor(),
+            Rest::Binance(c) => c.poll_floor(),
         }
     }
 
@@ -240,7 +254,7 @@ impl Rest {
     /// none (Pacifica's stream brings its own snapshots: no baseline to settle).
     pub async fn corroborate(&self, symbols: &[String]) -> Result<Vec<Position>, RestError> {
         match self {
-            Rest::Pacifica(_) | Rest::Hyperliquid(_) => Ok(Vec::new()),
+            Rest::Pacifica(_) | Rest::Hyperliquid(_) | Rest::Binance(_) => Ok(Vec::new()),
             Rest::Nado(c) => c.corroborate(symbols).await,
         }
     }
@@ -250,6 +264,7 @@ impl Rest {
             Rest::Pacifica(c) => c.positions().await,
             Rest::Nado(c) => c.positions().await,
             Rest::Hyperliquid(c) => c.positions().await,
+            Rest::Binance(c) => c.positions().await,
         }
     }
 
@@ -259,6 +274,7 @@ impl Rest {
             Rest::Pacifica(c) => c.markets().await,
             Rest::Nado(c) => c.markets().await,
             Rest::Hyperliquid(c) => c.markets().await,
+            Rest::Binance(c) => c.markets().await,
         }
     }
 
@@ -268,6 +284,7 @@ impl Rest {
             Rest::Pacifica(c) => c.prices().await,
             Rest::Nado(c) => c.prices().await,
             Rest::Hyperliquid(c) => c.prices().await,
+            Rest::Binance(c) => c.prices().await,
         }
     }
 }
@@ -313,6 +330,15 @@ pub async fn run_stream<F, Fut>(
             };
             hyperliquid::ws::run(params, emit, shutdown).await
         }
+        Rest::Binance(c) => {
+            let params = binance::ws::StreamParams {
+                url: acc.ws_url.clone(),
+                rest: c.clone(),
+                timing: acc.stream.clone(),
+                resync,
+            };
+            binance::ws::run(params, emit, shutdown).await
+        }
     }
 }
 
@@ -331,6 +357,8 @@ pub enum CloseKeys {
         vault: Option<alloy_primitives::Address>,
         network: hyperliquid::sign::Network,
     },
+    /// The REST client holds the secret that signs.
+    Binance,
 }
 
 impl CloseKeys {
@@ -365,7 +393,7 @@ impl CloseKeys {
                     network: h.network,
                 })
             }
-            (VenueKind::Binance, _) => Err("Binance closes are not wired yet (issue `[binance]`)".into()),
+            (VenueKind::Binance, _) => binance::account::check_close_key(key.expose()).map(|_| CloseKeys::Binance),
         }
     }
 }
@@ -432,6 +460,10 @@ pub async fn with_closer<J: CloseJob>(
             Ok(job
                 .run(&hyperliquid::close::HyperliquidCloser::new(rest, &params))
                 .await)
+        }
+        (Rest::Binance(rest), CloseKeys::Binance) => {
+            let params = binance::close::BinanceCloseParams { run: s.run() };
+            Ok(job.run(&binance::close::BinanceCloser::new(rest, &params)).await)
         }
         _ => Err("the close keys are for another venue".into()),
     }

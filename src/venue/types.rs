@@ -156,6 +156,7 @@ pub struct AccountFields {
     pub query_share: Option<Decimal>,
     pub network: Option<String>,
     pub vault: Option<bool>,
+    pub api_secret: bool,
 }
 
 impl AccountFields {
@@ -168,6 +169,7 @@ impl AccountFields {
             ("query_share", self.query_share.is_some()),
             ("network", self.network.is_some()),
             ("vault", self.vault.is_some()),
+            ("api_secret", self.api_secret),
         ]
         .into_iter()
         .filter(|(_, set)| *set)

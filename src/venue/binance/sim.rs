@@ -12,6 +12,10 @@
 //! the rest expired. MARKET orders fill at the mark and are kept for the
 //! query by client order id (−2013 otherwise).
 //!
+//! The user data stream ([`BinanceSim::start_ws`]): `/private/ws/<listenKey>`
+//! sends `ACCOUNT_UPDATE` for every position change (nothing on connect),
+//! and `listenKeyExpired` when the key is expired.
+//!
 //! Control: the methods below, or `POST /_sim/account {api_key, secret,
 //! hedge}`, `/_sim/position {api_key, symbol, position_side, amount}`,
 //! `/_sim/mark {symbol, price}`, `/_sim/fault {fault: lost_reply|dropped|none, times}`.
@@ -79,6 +83,8 @@ struct State {
     next_id: u64,
     fault: Option<(OrderFault, u32)>,
     listen_keys: BTreeMap<String, String>,
+    /// User data stream subscribers: the API key and the connection's outbox.
+    subscribers: Vec<(String, tokio::sync::mpsc::UnboundedSender<String>)>,
 }
 
 /// The simulator; cheap to clone.
@@ -162,6 +168,99 @@ impl BinanceSim {
         if let Some(a) = st.accounts.get_mut(api_key) {
             a.positions
                 .insert((symbol.to_owned(), position_side.to_owned()), amount);
+        }
+        Self::push(&mut st, api_key, symbol, position_side, amount);
+    }
+
+    /// Sends `ACCOUNT_UPDATE` for one changed position to the account's
+    /// user data streams (dropping closed ones).
+    fn push(st: &mut State, api_key: &str, symbol: &str, position_side: &str, amount: Decimal) {
+        let now = now_ms();
+        let frame = json!({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {"m": "ORDER",
+            "B": [{"a": "USDT", "wb": "10000", "cw": "10000", "bc": "0"}],
+            "P": [{"s": symbol, "pa": amount.to_string(), "ep": Self::mark(st, symbol).to_string(), "bep": "0",
+                   "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": position_side}]}})
+        .to_string();
+        st.subscribers
+            .retain(|(key, tx)| key != api_key || tx.send(frame.clone()).is_ok());
+    }
+
+    /// Expires the account's listenKey (as the bot's DELETE would): its
+    /// streams get `listenKeyExpired` and nothing after.
+    pub fn expire_listen_key(&self, api_key: &str) {
+        let mut st = self.lock();
+        st.listen_keys.retain(|_, a| a != api_key);
+        let frame = json!({"e": "listenKeyExpired", "E": now_ms(), "listenKey": ""}).to_string();
+        st.subscribers.retain(|(key, tx)| {
+            if key == api_key {
+                let _ = tx.send(frame.clone());
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Serves the user data stream (`/private/ws/<listenKey>`) on its own
+    /// port until `shutdown`.
+    pub async fn start_ws(&self, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let sim = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => return,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        tokio::spawn(sim.clone().ws_connection(stream, shutdown.clone()));
+                    }
+                }
+            }
+        });
+        Ok(local)
+    }
+
+    async fn ws_connection(self, stream: tokio::net::TcpStream, mut shutdown: watch::Receiver<bool>) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::handshake::server::{Request as WsRequest, Response as WsResponse};
+        use tokio_tungstenite::tungstenite::Message;
+        let mut path = String::new();
+        // The handshake's callback type is tungstenite's (its error is large).
+        #[allow(clippy::result_large_err)]
+        let callback = |req: &WsRequest, resp: WsResponse| {
+            path = req.uri().path().to_owned();
+            Ok(resp)
+        };
+        let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+            return;
+        };
+        let (mut sink, mut incoming) = ws.split();
+        // Only the routed private path carries user data (§1).
+        let key = path.strip_prefix("/private/ws/").unwrap_or("").to_owned();
+        let api_key = self.lock().listen_keys.get(&key).cloned();
+        let (tx, mut outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
+        if let Some(api_key) = api_key {
+            self.lock().subscribers.push((api_key, tx.clone()));
+        }
+        drop(tx);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                out = outbox.recv(), if open => match out {
+                    Some(out) => if sink.send(Message::text(out)).await.is_err() { return },
+                    // Expired (or never a valid key): nothing more comes.
+                    None => open = false,
+                },
+                msg = incoming.next() => match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    // Pings are answered by the library.
+                    _ => {}
+                },
+            }
         }
     }
 
@@ -457,8 +556,9 @@ impl BinanceSim {
         };
         let after = if buy { pos + executed } else { pos - executed };
         if let Some(a) = st.accounts.get_mut(api_key) {
-            a.positions.insert(key, after);
+            a.positions.insert(key.clone(), after);
         }
+        Self::push(&mut st, api_key, &key.0, &key.1, after);
         st.next_id += 1;
         let order = SimOrder {
             api_key: api_key.to_owned(),
