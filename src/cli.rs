@@ -186,7 +186,8 @@ pub enum Command {
     /// Run a simulated exchange on loopback (scripted with POST /_sim/...).
     Sim {
         /// pacifica, nado (one port: the gateway and /v1/subscribe on --rest-listen), or
-        /// hyperliquid (/info and /exchange on --rest-listen, the stream on --ws-listen).
+        /// hyperliquid (/info and /exchange on --rest-listen, the stream on --ws-listen), or
+        /// binance (REST on --rest-listen, the user data stream on --ws-listen).
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         #[arg(long, default_value = "127.0.0.1:9810")]
@@ -194,7 +195,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:9811")]
         ws_listen: SocketAddr,
         /// Open a position at start: ACCOUNT:SYMBOL:bid|ask:AMOUNT, optionally :ENTRY
-        /// (Nado: SUBACCOUNT:SYMBOL:SIGNED_AMOUNT; Hyperliquid: 0xACCOUNT:COIN:SIGNED_SIZE)
+        /// (Nado: SUBACCOUNT:SYMBOL:SIGNED_AMOUNT; Hyperliquid: 0xACCOUNT:COIN:SIGNED_SIZE;
+        /// Binance: API_KEY:SECRET:SYMBOL:BOTH|LONG|SHORT:SIGNED_AMOUNT)
         /// (repeatable).
         #[arg(long = "open")]
         open: Vec<String>,

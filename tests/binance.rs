@@ -491,3 +491,135 @@ accounts:
     .await;
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// Issue [binance] part 5: Binance's official futures connector
+/// (`binance-futures-connector` 4.2.0; `BINANCE_CONNECTOR_PYTHON` names an
+/// interpreter that has it, as scripts/test sets up) against the simulator:
+/// server time and positions read, a reduce-only MARKET close with a client
+/// order id executed and found again by that id, a reduce-only order with
+/// nothing to reduce refused (−2022), a wrong secret refused (−1022).
+#[tokio::test]
+async fn the_official_connector_reads_closes_and_is_refused_with_a_wrong_secret() {
+    use driftwatch::venue::binance::sim::BinanceSim;
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    let python = std::env::var("BINANCE_CONNECTOR_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has = std::process::Command::new(&python)
+        .args(["-c", "import binance.um_futures"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        skip_or_fail(
+            "Binance's futures connector (binance-futures-connector)",
+            format!("{python} cannot import it"),
+        );
+        return;
+    }
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let (sim, addr) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+    sim.add_account(API_KEY, SECRET, false);
+    sim.set_position(API_KEY, "ETHUSDT", "BOTH", "0.05".parse().unwrap());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/binance_connector.py");
+    let url = format!("http://{addr}");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .args([url.as_str(), API_KEY, SECRET])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "the connector script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["server_time"], true, "{seen}");
+    assert_eq!(seen["positions"]["ETHUSDT"], "0.05", "{seen}");
+    assert_eq!(seen["close"]["status"], "FILLED", "{seen}");
+    assert_eq!(seen["close"]["executedQty"], "0.05", "{seen}");
+    assert_eq!(seen["query"]["orderId"], seen["close"]["orderId"], "{seen}");
+    assert_eq!(seen["after"], serde_json::json!({}), "{seen}");
+    assert_eq!(seen["nothing_to_reduce"], -2022, "{seen}");
+    assert_eq!(seen["bad_signature"], -1022, "{seen}");
+    // What the connector sent is what it signed, in its own order.
+    let first = &sim.orders()[0].query;
+    assert!(
+        first.starts_with(
+            "symbol=ETHUSDT&side=SELL&type=MARKET&quantity=0.05&reduceOnly=true&newClientOrderId=dw-sdk-close-1"
+        ),
+        "{first}"
+    );
+}
+
+/// `driftwatch sim --venue binance` serves REST and the user data stream
+/// from the command line, with `--open` positions (a hedge leg makes the
+/// account hedge-mode).
+#[tokio::test]
+async fn the_simulator_runs_from_the_command_line() {
+    use driftwatch::secret::Secret;
+    use driftwatch::venue::binance::http::RestClient;
+    use std::io::BufRead;
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let (rest, ws) = (free_port(), free_port());
+    let mut child = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+            .args([
+                "sim",
+                "--venue",
+                "binance",
+                "--rest-listen",
+                &format!("127.0.0.1:{rest}"),
+                "--ws-listen",
+                &format!("127.0.0.1:{ws}"),
+                "--open",
+                &format!("{API_KEY}:{SECRET}:ETHUSDT:SHORT:-0.3"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let printed = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .take(3)
+                .map(|l| l.unwrap())
+                .collect::<Vec<String>>()
+        }),
+    )
+    .await
+    .expect("the simulator prints its URLs")
+    .unwrap();
+    assert!(printed[1].contains(&format!("http://127.0.0.1:{rest}")), "{printed:?}");
+    assert!(
+        printed[2].contains(&format!("ws://127.0.0.1:{ws}/private")),
+        "{printed:?}"
+    );
+    let client = RestClient::new(
+        &format!("http://127.0.0.1:{rest}"),
+        Secret::new(API_KEY),
+        Secret::new(SECRET),
+        rust_decimal::Decimal::ONE,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    let snap = client.positions().await.unwrap();
+    assert_eq!(snap.positions.len(), 1);
+    assert_eq!(snap.positions[0].key.leg, driftwatch::domain::Leg::Short);
+    assert_eq!(snap.positions[0].size, "-0.3".parse().unwrap());
+    assert!(!client.listen_key(false).await.unwrap().is_empty());
+    drop(child);
+}

@@ -183,7 +183,7 @@ pub async fn serve_simulator(
         // One port: the gateway and its socket.
         VenueKind::Nado => nado::sim::serve(rest, open, until).await,
         VenueKind::Hyperliquid => hyperliquid::sim::serve(rest, ws, open, until).await,
-        VenueKind::Binance => anyhow::bail!("there is no Binance simulator yet (issue `[binance]`)"),
+        VenueKind::Binance => binance::sim::serve(rest, ws, open, until).await,
     }
 }
 

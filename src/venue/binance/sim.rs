@@ -615,3 +615,47 @@ impl BinanceSim {
         Ok(())
     }
 }
+
+/// `driftwatch sim --venue binance`: REST on `rest`, the user data stream on
+/// `ws`; `--open API_KEY:SECRET:SYMBOL:POSITION_SIDE:AMOUNT` (the account is
+/// made one-way, or hedge when a LONG or SHORT leg is opened); until `until`.
+pub async fn serve(
+    rest: SocketAddr,
+    ws: SocketAddr,
+    open: &[String],
+    until: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (sim, rest) = BinanceSim::start(rest, stop_rx.clone()).await?;
+    let ws = sim.start_ws(ws, stop_rx).await?;
+    for spec in open {
+        let parsed = match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [key, secret, symbol, side @ ("BOTH" | "LONG" | "SHORT"), amount] => {
+                amount.parse::<Decimal>().ok().map(|a| {
+                    (
+                        key.to_string(),
+                        secret.to_string(),
+                        symbol.to_string(),
+                        side.to_string(),
+                        a,
+                    )
+                })
+            }
+            _ => None,
+        };
+        let Some((key, secret, symbol, side, amount)) = parsed else {
+            anyhow::bail!("--open {spec:?}: expected API_KEY:SECRET:SYMBOL:BOTH|LONG|SHORT:SIGNED_AMOUNT");
+        };
+        if !sim.lock().accounts.contains_key(&key) {
+            sim.add_account(&key, &secret, side != "BOTH");
+        }
+        sim.set_position(&key, &symbol, &side, amount);
+    }
+    println!("Simulated Binance USDⓈ-M futures on loopback:");
+    println!("  rest_url: http://{rest}");
+    println!("  ws_url:   ws://{ws}/private");
+    println!("Script it with POST http://{rest}/_sim/account|position|mark|fault (JSON).");
+    until.await;
+    let _ = stop_tx.send(true);
+    Ok(())
+}
