@@ -71,6 +71,16 @@ impl Drop for Replica {
     }
 }
 
+/// A fast test config for the simulated Pacifica account with `correct`,
+/// the journal on PostgreSQL and leadership under `scope`.
+fn pair_config(sim: &SimHandle, db: &str, correct: &str, journal: &str, scope: &str) -> String {
+    format!(
+        "{}leadership: {{scope: {scope}, takeover_after: {}s}}\n",
+        fast_config_with(&sim.addrs, db, NEXWAVE_MAPPING, correct, journal),
+        TAKEOVER.as_secs()
+    )
+}
+
 async fn until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
     let started = Instant::now();
     while started.elapsed() < timeout {
@@ -128,16 +138,12 @@ async fn two_replicas_one_acts_and_hands_over_on_kill_and_stop_without_acting_tw
     sim.sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
     let dir = TempDir::new("ha");
     let db = sqlite_db(&dir, &[("ZEC", "ask", 0.1)]).await;
-    let config = format!(
-        "{}leadership: {{scope: ha-test, takeover_after: {}s}}\n",
-        fast_config_with(
-            &sim.addrs,
-            &db,
-            NEXWAVE_MAPPING,
-            "    correct: {mode: apply, confirmations: 2}\n",
-            &journal
-        ),
-        TAKEOVER.as_secs()
+    let config = pair_config(
+        &sim,
+        &db,
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &journal,
+        "ha-test",
     );
 
     // A starts first and leads; B watches.
@@ -311,16 +317,12 @@ async fn twenty_failovers_never_apply_a_correction_twice() {
     let sim = start_sim(Default::default()).await;
     let dir = TempDir::new("ha20");
     let db = sqlite_db(&dir, &[]).await;
-    let config = format!(
-        "{}leadership: {{scope: ha-twenty, takeover_after: {}s}}\n",
-        fast_config_with(
-            &sim.addrs,
-            &db,
-            NEXWAVE_MAPPING,
-            "    correct: {mode: apply, confirmations: 2}\n",
-            &journal
-        ),
-        TAKEOVER.as_secs()
+    let config = pair_config(
+        &sim,
+        &db,
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &journal,
+        "ha-twenty",
     );
     let mut replicas = vec![Replica::start(&config, &dir, "r0"), Replica::start(&config, &dir, "r1")];
     let mut started = 2;
@@ -534,16 +536,12 @@ async fn a_correction_cut_short_by_kill_is_settled_and_applied_once_by_the_new_l
     let sim = start_sim(Default::default()).await;
     let dir = TempDir::new("hacorr");
     let db = sqlite_db(&dir, &[]).await;
-    let config = format!(
-        "{}leadership: {{scope: ha-corr, takeover_after: {}s}}\n",
-        fast_config_with(
-            &sim.addrs,
-            &db,
-            NEXWAVE_MAPPING,
-            "    correct: {mode: apply, confirmations: 2}\n",
-            &journal
-        ),
-        TAKEOVER.as_secs()
+    let config = pair_config(
+        &sim,
+        &db,
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &journal,
+        "ha-corr",
     );
     let a = Replica::start(&config, &dir, "a");
     until("A to lead", Duration::from_secs(20), async || {
@@ -651,11 +649,7 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
     let sim = start_sim(Default::default()).await;
     let dir = TempDir::new("haprom");
     let db = sqlite_db(&dir, &[]).await;
-    let config = format!(
-        "{}leadership: {{scope: ha-prom, takeover_after: {}s}}\n",
-        fast_config_with(&sim.addrs, &db, NEXWAVE_MAPPING, "    correct: {mode: off}\n", &journal),
-        TAKEOVER.as_secs()
-    );
+    let config = pair_config(&sim, &db, "    correct: {mode: off}\n", &journal, "ha-prom");
     let a = Replica::start(&config, &dir, "a");
     until("A to lead", Duration::from_secs(20), async || {
         a.leader().await == Some(1.0)

@@ -71,6 +71,29 @@ pub(crate) fn remember<T>(log: &mut Vec<T>, item: T) {
     log.push(item);
 }
 
+/// Accepts connections until `shutdown`, each served by its own task.
+pub(crate) fn accept<F, Fut>(
+    listener: tokio::net::TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(tokio::net::TcpStream, tokio::sync::watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    tokio::spawn(serve(stream, shutdown.clone()));
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -113,7 +113,7 @@ impl BinanceSim {
     /// Binds (port 0 picks a free one) and serves until `shutdown`.
     pub async fn start(
         addr: SocketAddr,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<(BinanceSim, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
@@ -124,23 +124,14 @@ impl BinanceSim {
             })),
         };
         let serving = sim.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => return,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let sim = serving.clone();
-                        tokio::spawn(async move {
-                            let svc = service_fn(move |req| {
-                                let sim = sim.clone();
-                                async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                            });
-                            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                        });
-                    }
-                }
+        crate::venue::simkit::accept(listener, shutdown, move |stream, _| {
+            let sim = serving.clone();
+            async move {
+                let svc = service_fn(move |req| {
+                    let sim = sim.clone();
+                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
             }
         });
         Ok((sim, local))
@@ -203,21 +194,12 @@ impl BinanceSim {
 
     /// Serves the user data stream (`/private/ws/<listenKey>`) on its own
     /// port until `shutdown`.
-    pub async fn start_ws(&self, addr: SocketAddr, mut shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
+    pub async fn start_ws(&self, addr: SocketAddr, shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let sim = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => return,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        tokio::spawn(sim.clone().ws_connection(stream, shutdown.clone()));
-                    }
-                }
-            }
+        crate::venue::simkit::accept(listener, shutdown, move |stream, shutdown| {
+            sim.clone().ws_connection(stream, shutdown)
         });
         Ok(local)
     }

@@ -112,26 +112,6 @@ fn reply(status: u16, body: String) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-/// Accepts connections until `shutdown`, each served by its own task.
-fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
-where
-    F: Fn(tokio::net::TcpStream, watch::Receiver<bool>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => return,
-                accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
-                    tokio::spawn(serve(stream, shutdown.clone()));
-                }
-            }
-        }
-    });
-}
-
 fn err(message: String) -> Value {
     json!({"status": "err", "response": message})
 }
@@ -153,7 +133,7 @@ impl HyperliquidSim {
             network,
         };
         let serving = sim.clone();
-        accept(listener, shutdown, move |stream, _| {
+        crate::venue::simkit::accept(listener, shutdown, move |stream, _| {
             let sim = serving.clone();
             async move {
                 let svc = service_fn(move |req| {
@@ -209,7 +189,7 @@ impl HyperliquidSim {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let sim = self.clone();
-        accept(listener, shutdown, move |stream, shutdown| {
+        crate::venue::simkit::accept(listener, shutdown, move |stream, shutdown| {
             sim.clone().ws_connection(stream, shutdown)
         });
         Ok(local)
