@@ -4,8 +4,8 @@
 //! Here: [`types`] (venue-neutral data, pure), [`registry`] (the one place
 //! each venue is listed and dispatched to), [`reconnect`] (the stream
 //! tasks' shared reconnect policy). Every adapter lives in `venue/<name>/`
-//! with the same four files (`models.rs`, `parse.rs`, `http.rs`, `ws.rs`;
-//! see [`types`]), beside its simulator in `sim/`.
+//! with the same files (adapter, closer, offline signer, config checks and
+//! simulator; see [`types`]); [`simkit`] is what the simulators share.
 
 pub mod binance;
 pub mod evm;

@@ -2,12 +2,19 @@
 //! errors and limits they share. Pure: no I/O, and nothing is imported
 //! from above `domain`.
 //!
-//! Every adapter lives in `venue/<name>/` with the same four files:
-//! - `models.rs`: serde wire types; they never leave the folder;
+//! Every venue is one folder, `venue/<name>/`, with the same files:
+//! - `account.rs`: what the config checks (URLs, address, close key, the
+//!   venue's own account fields, from [`AccountFields`]);
 //! - `parse.rs`: wire bytes to the types below; pure and unit-tested against
-//!   the documented examples;
+//!   the documented examples (wire types never leave the folder);
+//! - `sign`: the venue's request signing, byte for byte its SDK's;
 //! - `http.rs`: the REST client ([`RestSnapshot`], [`MarketInfo`]);
-//! - `ws.rs`: the stream task that emits [`StreamEvent`]s.
+//! - `ws.rs`: the stream task that emits [`StreamEvent`]s;
+//! - `close.rs`: its side of a reduce-only close ([`CloseVenue`]);
+//! - `offline.rs`: the offline panic button's request ([`OfflineOrder`]);
+//! - `sim.rs`: its simulator.
+//!
+//! `registry.rs` plugs each in.
 //!
 //! The types are shaped for the venues that come next as well:
 //! - streams that send the whole open set in every frame (Pacifica,
