@@ -292,6 +292,7 @@ mod closes {
                 max_attempts: 4,
                 verify_timeout: Duration::from_secs(2),
             },
+            cancel_orders_first: true,
         }
     }
 
@@ -341,6 +342,35 @@ mod closes {
             "{q}"
         );
         assert!(!q.contains("reduceOnly"), "never in hedge mode: {q}");
+    }
+
+    /// −4118: resting reduce-only orders (a full-size take-profit) cover the
+    /// position. With the operator's leave they are cancelled and the close
+    /// goes through; without it, nothing is cancelled and the close fails.
+    #[tokio::test]
+    async fn resting_reduce_only_orders_are_cancelled_only_with_leave() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        w.sim.cover_with_resting_orders(API_KEY, "ETHUSDT");
+        let mut p = params(true);
+        p.cancel_orders_first = false;
+        let out = close_with(
+            &BinanceCloser::new(&w.rest, &p),
+            "ETHUSDT",
+            CloseTarget::Flatten,
+            d("0.001"),
+            INTENT,
+        )
+        .await;
+        assert!(matches!(out, CloseOutcome::Failed(_)), "{out:?}");
+        assert_eq!(
+            w.sim.position(API_KEY, "ETHUSDT", "BOTH"),
+            d("0.05"),
+            "nothing traded, nothing cancelled"
+        );
+        let out = flatten(&w, "ETHUSDT", true).await;
+        assert!(matches!(out, CloseOutcome::Verified { attempts: 2, .. }), "{out:?}");
+        assert_eq!(w.sim.position(API_KEY, "ETHUSDT", "BOTH"), Decimal::ZERO);
     }
 
     #[tokio::test]

@@ -462,7 +462,10 @@ pub async fn with_closer<J: CloseJob>(
                 .await)
         }
         (Rest::Binance(rest), CloseKeys::Binance) => {
-            let params = binance::close::BinanceCloseParams { run: s.run() };
+            let params = binance::close::BinanceCloseParams {
+                run: s.run(),
+                cancel_orders_first: s.cancel_orders_first,
+            };
             Ok(job.run(&binance::close::BinanceCloser::new(rest, &params)).await)
         }
         _ => Err("the close keys are for another venue".into()),

@@ -29,6 +29,9 @@ use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderS
 /// How to send closes for one Binance account.
 pub struct BinanceCloseParams {
     pub run: CloseRun,
+    /// On −4118 (resting reduce-only orders already cover the position),
+    /// cancel the symbol's resting orders and close (`close.cancel_orders_first`).
+    pub cancel_orders_first: bool,
 }
 
 /// A fresh read's extras: which leg is open, and its market's rules.
@@ -194,6 +197,18 @@ impl CloseVenue for BinanceCloser<'_> {
                 Ok(s.order_id.to_string())
             }
             Err(OrderFailure::Unknown(why)) => self.settle(&symbol, &client_order_id, timestamp, why).await,
+            // Resting reduce-only orders cover the position: with the
+            // operator's leave, they go, and the close is sized again.
+            Err(OrderFailure::Resize(m)) if m.starts_with("-4118") && self.params.cancel_orders_first => {
+                match self.rest.cancel_open_orders(&symbol).await {
+                    Ok(()) => tracing::warn!(
+                        symbol,
+                        "Resting orders covered the position (-4118): cancelled them to close."
+                    ),
+                    Err(e) => tracing::warn!(symbol, error = %e, "Cannot cancel the resting orders behind -4118."),
+                }
+                Err(OrderFailure::Resize(m))
+            }
             Err(e) => Err(e),
         }
     }

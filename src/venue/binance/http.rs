@@ -240,6 +240,24 @@ impl RestClient {
         }
     }
 
+    /// Cancels every resting order on `symbol`, regular and conditional
+    /// (algo), as −4118 asks before a reduce-only close (§5.3, §5.5).
+    pub async fn cancel_open_orders(&self, symbol: &str) -> Result<(), RestError> {
+        for path in ["/fapi/v1/allOpenOrders", "/fapi/v1/algoOpenOrders"] {
+            self.spend(1)?;
+            let s = self.signed("DELETE", path, vec![("symbol", symbol.to_owned())]);
+            let url = s.url(&self.base);
+            let (status, body) = self.send(self.http.delete(url)).await?;
+            if status != 200 {
+                return Err(RestError::Http {
+                    status,
+                    message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The order with this client order id, or `None` (−2013: never seen).
     pub async fn query_order(&self, symbol: &str, client_order_id: &str) -> Result<Option<OrderState>, RestError> {
         let (status, body) = self

@@ -83,6 +83,9 @@ struct State {
     next_id: u64,
     fault: Option<(OrderFault, u32)>,
     listen_keys: BTreeMap<String, String>,
+    /// (API key, symbol) with resting reduce-only orders covering the
+    /// position (a new reduce-only order meets −4118 until they are cancelled).
+    covered: std::collections::BTreeSet<(String, String)>,
     /// User data stream subscribers: the API key and the connection's outbox.
     subscribers: Vec<(String, tokio::sync::mpsc::UnboundedSender<String>)>,
 }
@@ -111,10 +114,7 @@ fn now_ms() -> i64 {
 
 impl BinanceSim {
     /// Binds (port 0 picks a free one) and serves until `shutdown`.
-    pub async fn start(
-        addr: SocketAddr,
-        shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<(BinanceSim, SocketAddr)> {
+    pub async fn start(addr: SocketAddr, shutdown: watch::Receiver<bool>) -> std::io::Result<(BinanceSim, SocketAddr)> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let sim = BinanceSim {
@@ -174,6 +174,12 @@ impl BinanceSim {
         .to_string();
         st.subscribers
             .retain(|(key, tx)| key != api_key || tx.send(frame.clone()).is_ok());
+    }
+
+    /// Rests reduce-only orders on `symbol` that cover the position (a
+    /// full-size take-profit): reduce-only orders meet −4118 until cancelled.
+    pub fn cover_with_resting_orders(&self, api_key: &str, symbol: &str) {
+        self.lock().covered.insert((api_key.to_owned(), symbol.to_owned()));
     }
 
     /// Expires the account's listenKey (as the bot's DELETE would): its
@@ -301,7 +307,7 @@ impl BinanceSim {
                 reply(200, Value::Array(list).to_string())
             }
             ("POST" | "PUT" | "DELETE", "/fapi/v1/listenKey") => self.listen_key(&method, &api_key),
-            (_, "/fapi/v3/positionRisk" | "/fapi/v1/order") => {
+            (_, "/fapi/v3/positionRisk" | "/fapi/v1/order" | "/fapi/v1/allOpenOrders" | "/fapi/v1/algoOpenOrders") => {
                 let params = match self.authenticate(&api_key, &query, &body) {
                     Ok(p) => p,
                     Err(r) => return r,
@@ -310,6 +316,14 @@ impl BinanceSim {
                     ("GET", "/fapi/v3/positionRisk") => self.position_risk(&api_key),
                     ("POST", "/fapi/v1/order") => self.order(&api_key, &params, &query),
                     ("GET", "/fapi/v1/order") => self.query_order(&api_key, &params),
+                    ("DELETE", "/fapi/v1/allOpenOrders" | "/fapi/v1/algoOpenOrders") => {
+                        let symbol = params.get("symbol").cloned().unwrap_or_default();
+                        self.lock().covered.remove(&(api_key.clone(), symbol));
+                        reply(
+                            200,
+                            json!({"code": 200, "msg": "The operation of cancel all open order is done."}).to_string(),
+                        )
+                    }
                     _ => error(405, -1000, "method not allowed"),
                 }
             }
@@ -519,6 +533,13 @@ impl BinanceSim {
         let reduce_only = get("reduceOnly") == Some("true");
         // Reducing: one-way reduce-only, or a hedge leg from its own side.
         let reducing = reduce_only || (ps == "LONG" && !buy) || (ps == "SHORT" && buy);
+        if reducing && st.covered.contains(&(api_key.to_owned(), symbol.clone())) {
+            return error(
+                400,
+                -4118,
+                "ReduceOnly Order Failed. Please check your existing position and open orders",
+            );
+        }
         let (executed, status) = if reducing {
             let against = (pos > Decimal::ZERO && !buy) || (pos < Decimal::ZERO && buy);
             if pos.is_zero() || !against {
