@@ -203,7 +203,7 @@ pub enum Command {
     },
     /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
     Demo {
-        /// pacifica (the default); nado or hyperliquid: the delta-neutral ETH/SOL pair of 2026-02-03.
+        /// pacifica (the default); nado, hyperliquid or binance: the delta-neutral ETH/SOL pair of 2026-02-03.
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
         /// Pacifica: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).

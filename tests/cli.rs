@@ -365,6 +365,13 @@ fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
     demo_trims_the_sol_leg("hyperliquid", "simulated Hyperliquid", "SOL");
 }
 
+/// Issue [binance]: the same residual on a simulated one-way Binance
+/// account: one reduce-only MARKET order, verified, journaled once.
+#[test]
+fn demo_binance_trims_the_sol_residual_reduce_only_and_verifies_it() {
+    demo_trims_the_sol_leg("binance", "simulated Binance", "SOLUSDT");
+}
+
 #[test]
 fn rule_tests_exit_like_promtool() {
     let ok = driftwatch().args(["test", "rules/default_test.yaml"]).output().unwrap();

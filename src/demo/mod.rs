@@ -18,6 +18,9 @@
 //! about $400 the database never hears of; the `net_exposure` rule over the
 //! pair trims SOL back to the database's size, reduce-only, signed EIP-712.
 //!
+//! `--venue binance` replays it on a simulated Binance USDⓈ-M one-way
+//! account: a reduce-only MARKET order with the intent's client order id.
+//!
 //! `--venue hyperliquid` replays the same SOL residual on the simulated
 //! Hyperliquid: the trim is a reduce-only IOC signed as an L1 action,
 //! settled by its cloid and verified by a fresh `clearinghouseState`.
@@ -40,6 +43,10 @@ pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 const CONFIG: &str = include_str!("pacifica.yaml");
 const NADO_CONFIG: &str = include_str!("nado.yaml");
 const HYPERLIQUID_CONFIG: &str = include_str!("hyperliquid.yaml");
+const BINANCE_CONFIG: &str = include_str!("binance.yaml");
+/// The public example key and secret of Binance's signing documentation.
+const BINANCE_API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+const BINANCE_SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
 /// The address of [`NADO_DEMO_KEY`], the Hyperliquid demo's master account.
 const HYPERLIQUID_MASTER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
 const DELTA_NEUTRAL_RULES: &str = include_str!("../../rules/delta-neutral.yaml");
@@ -226,9 +233,6 @@ pub fn log_path() -> PathBuf {
 }
 
 pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-    if opts.venue == crate::domain::VenueKind::Binance {
-        anyhow::bail!("there is no Binance demo yet (issue `[binance]`)");
-    }
     let dir: PathBuf = demo_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let freqtrade = opts.bot == Bot::Freqtrade;
@@ -264,7 +268,38 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let key = dir.join("close-key");
     let nado = opts.venue == crate::domain::VenueKind::Nado;
     let hyperliquid = opts.venue == crate::domain::VenueKind::Hyperliquid;
-    let (mut text, urls, script) = if hyperliquid {
+    let binance = opts.venue == crate::domain::VenueKind::Binance;
+    let (mut text, urls, script) = if binance {
+        use crate::venue::binance::sim::BinanceSim;
+        let (sim, rest) = BinanceSim::start(any, sim_rx.clone()).await?;
+        let ws = sim.start_ws(any, sim_rx).await?;
+        seed_nado_pair(&db_path).await?;
+        sim.add_account(BINANCE_API_KEY, BINANCE_SECRET, false);
+        sim.set_mark("ETHUSDT", Decimal::from(3000));
+        sim.set_mark("SOLUSDT", Decimal::from(140));
+        sim.set_position(BINANCE_API_KEY, "ETHUSDT", "BOTH", Decimal::new(5, 1));
+        sim.set_position(BINANCE_API_KEY, "SOLUSDT", "BOTH", Decimal::new(-1071, 2));
+        std::fs::write(
+            rules_dir.join("delta-neutral.yaml"),
+            DELTA_NEUTRAL_RULES
+                .replace("[ETH, SOL]", "[ETHUSDT, SOLUSDT]")
+                .replace("for: 60s", "for: 5s"),
+        )?;
+        std::fs::write(rules_dir.join("default.yaml"), DEFAULT_RULES)?;
+        std::fs::write(&key, BINANCE_SECRET)?;
+        let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}/private"));
+        let text = fill(BINANCE_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
+        // The same incident on Binance: the bot keeps selling the SOL leg
+        // it no longer sees, 2.86 SOL (about $400) the database never hears of.
+        let script = tokio::spawn(async move {
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let short = sim.position(BINANCE_API_KEY, "SOLUSDT", "BOTH") - Decimal::new(715, 3);
+                sim.set_position(BINANCE_API_KEY, "SOLUSDT", "BOTH", short);
+            }
+        });
+        (text, (rest, ws), Some(script))
+    } else if hyperliquid {
         use crate::venue::hyperliquid::sim::HyperliquidSim;
         let (sim, rest) =
             HyperliquidSim::start(crate::venue::hyperliquid::sign::Network::Mainnet, any, sim_rx.clone()).await?;
@@ -379,6 +414,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let mut snaps = running.snapshots.clone();
 
     match (opts.venue, opts.scenario) {
+        (crate::domain::VenueKind::Binance, _) => println!(
+            "driftwatch demo: the 2026-02-03 SOL residual on a simulated Binance USDⓈ-M account: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
+        ),
         (crate::domain::VenueKind::Hyperliquid, _) => println!(
             "driftwatch demo: the 2026-02-03 SOL residual on a simulated Hyperliquid: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
         ),
@@ -391,7 +429,7 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         ),
     }
     println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
-    let rows = if nado || hyperliquid {
+    let rows = if nado || hyperliquid || binance {
         "2 rows: long ETH, short SOL"
     } else if freqtrade {
         "Freqtrade's trades table, 16 open trades"
