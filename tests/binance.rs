@@ -11,8 +11,9 @@ use driftwatch::venue::binance::sign;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/venues/vectors/binance_usdm_signing.json");
+    // A copy of shared/venues/vectors/binance_usdm_signing.json (a clean
+    // clone has no ../shared).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/vectors/binance_usdm_signing.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
