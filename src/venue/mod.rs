@@ -14,5 +14,6 @@ pub mod nado;
 pub mod pacifica;
 pub mod reconnect;
 pub mod registry;
+pub mod session;
 pub mod simkit;
 pub mod types;
