@@ -129,22 +129,23 @@ async fn run(
     loop {
         let role = *tx.borrow();
         let next = step(&cfg, &holder, &mut conn, role).await;
-        if next != role {
-            match next {
-                Role::Leader { epoch, .. } if !matches!(role, Role::Leader { .. }) => {
-                    tracing::warn!(scope = %cfg.scope, epoch, "This replica is the leader: it acts.")
-                }
-                Role::Standby if matches!(role, Role::Leader { .. }) => {
-                    tracing::error!(scope = %cfg.scope, "Leadership lost: this replica stops acting.")
-                }
-                _ => {}
-            }
-            let _ = tx.send(next);
-        }
-        metrics.leadership(match next {
+        let epoch_of = |r: Role| match r {
             Role::Leader { epoch, .. } => Some(epoch),
             _ => None,
+        };
+        match (epoch_of(role), epoch_of(next)) {
+            (None, Some(epoch)) => tracing::warn!(scope = %cfg.scope, epoch, "This replica is the leader: it acts."),
+            (Some(_), None) => tracing::error!(scope = %cfg.scope, "Leadership lost: this replica stops acting."),
+            _ => {}
+        }
+        // A renewal only moves `until` (read by `acting`): it wakes nobody.
+        // A new role or epoch wakes the action tasks (settle, resume).
+        tx.send_if_modified(|r| {
+            let changed = epoch_of(*r) != epoch_of(next);
+            *r = next;
+            changed
         });
+        metrics.leadership(epoch_of(next));
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = tokio::time::sleep(tick) => {}

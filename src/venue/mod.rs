@@ -10,6 +10,7 @@
 pub mod binance;
 pub mod evm;
 pub mod hyperliquid;
+pub mod lost_reply;
 pub mod nado;
 pub mod pacifica;
 pub mod reconnect;

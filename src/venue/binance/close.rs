@@ -13,17 +13,14 @@
 //! `−2013` after the window means it never landed, and only then is the
 //! close tried again.
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::http::RestClient;
-use super::parse::{Market, OrderState};
+use super::parse::{self, Market};
 use super::sign::{self, Close, PositionSide};
 use crate::domain::Leg;
+use crate::venue::lost_reply::{self, Seen};
 use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
 /// How to send closes for one Binance account.
@@ -46,7 +43,7 @@ pub struct BinanceCloser<'a> {
     pub rest: &'a RestClient,
     pub params: &'a BinanceCloseParams,
     /// Order ids already answered for in this intent.
-    seen: Mutex<BTreeSet<u64>>,
+    seen: Seen,
 }
 
 impl<'a> BinanceCloser<'a> {
@@ -54,16 +51,12 @@ impl<'a> BinanceCloser<'a> {
         BinanceCloser {
             rest,
             params,
-            seen: Mutex::new(BTreeSet::new()),
+            seen: Seen::default(),
         }
     }
 
-    fn remember(&self, s: &OrderState) {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(s.order_id);
-    }
-
     /// A request whose reply was lost: what became of it, by its client
-    /// order id, once its `recvWindow` has passed if it is not found.
+    /// order id, until its `recvWindow` has passed (a margin for the clocks).
     async fn settle(
         &self,
         symbol: &str,
@@ -71,37 +64,12 @@ impl<'a> BinanceCloser<'a> {
         timestamp: u64,
         why: String,
     ) -> Result<String, OrderFailure> {
+        let query = || async {
+            let state = self.rest.query_order(symbol, client_order_id).await?;
+            Ok(state.map(|s| (s.order_id, parse::settled(s).map(|s| s.order_id.to_string()))))
+        };
         let gone_after = timestamp + self.rest.recv_window() + 2_000;
-        loop {
-            match self.rest.query_order(symbol, client_order_id).await {
-                Ok(Some(s))
-                    if !self
-                        .seen
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .contains(&s.order_id) =>
-                {
-                    tracing::info!(symbol, client_order_id, order_id = s.order_id, status = %s.status, "The lost close request landed.");
-                    self.remember(&s);
-                    return match s.status.as_str() {
-                        "FILLED" | "PARTIALLY_FILLED" | "NEW" => Ok(s.order_id.to_string()),
-                        "EXPIRED" if s.executed_qty > Decimal::ZERO => Ok(s.order_id.to_string()),
-                        other => Err(OrderFailure::NoFill(format!("order {} {other}", s.order_id))),
-                    };
-                }
-                Ok(_) if self.rest.venue_now_ms() > gone_after => {
-                    return Err(OrderFailure::NoFill(format!(
-                        "{why}; no such order once its recvWindow passed: it never landed"
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if self.rest.venue_now_ms() > gone_after + 10_000 => {
-                    return Err(OrderFailure::Unknown(format!("{why}; the order is unreadable: {e}")));
-                }
-                Err(_) => {}
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        lost_reply::settle(query, || self.rest.venue_now_ms(), gone_after, &self.seen, why).await
     }
 }
 
@@ -193,7 +161,7 @@ impl CloseVenue for BinanceCloser<'_> {
             .unwrap_or_else(|| self.rest.venue_now_ms());
         match self.rest.post_order(&url).await {
             Ok(s) => {
-                self.remember(&s);
+                self.seen.insert(s.order_id);
                 Ok(s.order_id.to_string())
             }
             Err(OrderFailure::Unknown(why)) => self.settle(&symbol, &client_order_id, timestamp, why).await,

@@ -281,6 +281,17 @@ pub fn query_order(status: u16, body: &[u8]) -> Result<Option<OrderState>, RestE
     }
 }
 
+/// What an order's status means for a close: traded (a MARKET order that
+/// could not fill completely expires with what it did fill; the rest is
+/// sized from a fresh read), or not filled at all.
+pub fn settled(s: OrderState) -> Result<OrderState, OrderFailure> {
+    match s.status.as_str() {
+        "FILLED" | "PARTIALLY_FILLED" | "NEW" => Ok(s),
+        "EXPIRED" if s.executed_qty > Decimal::ZERO => Ok(s),
+        other => Err(OrderFailure::NoFill(format!("order {} {other}", s.order_id))),
+    }
+}
+
 /// A close order's reply (§5.1, §5.3): its id when it traded, else what the
 /// refusal means for the close loop.
 pub fn order_reply(status: u16, body: &[u8]) -> Result<OrderState, OrderFailure> {
@@ -298,16 +309,7 @@ pub fn order_reply(status: u16, body: &[u8]) -> Result<OrderState, OrderFailure>
         )));
     }
     match ok_body(status, body) {
-        Ok(v) => {
-            let s = order_state(&v).map_err(|e| OrderFailure::Unknown(e.to_string()))?;
-            match s.status.as_str() {
-                "FILLED" | "PARTIALLY_FILLED" | "NEW" => Ok(s),
-                // A MARKET order that could not fill completely: the rest
-                // is sized from a fresh read.
-                "EXPIRED" if s.executed_qty > Decimal::ZERO => Ok(s),
-                other => Err(OrderFailure::NoFill(format!("order {} {other}", s.order_id))),
-            }
-        }
+        Ok(v) => settled(order_state(&v).map_err(|e| OrderFailure::Unknown(e.to_string()))?),
         Err(RestError::Venue { code, message }) => Err(order_error(code, message)),
         // 503 "Service Unavailable" and the like: a definite failure.
         Err(e) => Err(OrderFailure::Rejected(e.to_string())),

@@ -11,9 +11,7 @@
 //! the answer); `unknownOid` after the expiry means the request can never
 //! land, and only then is the close tried again.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use alloy_primitives::Address;
@@ -24,6 +22,7 @@ use super::http::{CloseRead, RestClient};
 use super::parse;
 use super::sign::{self, Action, Body, Network, Signing};
 use crate::venue::evm::Signer;
+use crate::venue::lost_reply::{self, Seen};
 use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
 /// How to send closes for one Hyperliquid account.
@@ -63,7 +62,7 @@ pub struct HyperliquidCloser<'a> {
     pub params: &'a HyperliquidCloseParams<'a>,
     /// Oids of this intent's orders already answered for: a status query
     /// that finds one of these has not found the lost order.
-    seen: Mutex<BTreeSet<u64>>,
+    seen: Seen,
     /// The last nonce used (nonces are per signer and must not repeat).
     last_nonce: AtomicU64,
 }
@@ -73,7 +72,7 @@ impl<'a> HyperliquidCloser<'a> {
         HyperliquidCloser {
             rest,
             params,
-            seen: Mutex::new(BTreeSet::new()),
+            seen: Seen::default(),
             last_nonce: AtomicU64::new(0),
         }
     }
@@ -88,13 +87,8 @@ impl<'a> HyperliquidCloser<'a> {
         now.max(prev + 1)
     }
 
-    fn remember(&self, oid: &str) {
-        if let Ok(oid) = oid.parse::<u64>() {
-            self.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(oid);
-        }
-    }
-
-    /// A request whose reply was lost: what became of it, by its cloid.
+    /// A request whose reply was lost: what became of it, by its cloid,
+    /// until its `expiresAfter` has passed (a margin for the clocks).
     async fn settle(&self, body: &Body, why: String) -> Result<String, OrderFailure> {
         let Action::Order(order) = &body.action else {
             return Err(OrderFailure::Unknown(why));
@@ -102,30 +96,13 @@ impl<'a> HyperliquidCloser<'a> {
         let Some(cloid) = order.orders.first().and_then(|o| o.c.clone()) else {
             return Err(OrderFailure::Unknown(why));
         };
-        let expires = body.expires_after.unwrap_or(body.nonce);
-        // The clocks of the venue and this host differ a little: a margin.
-        let gone_after = expires + 2_000;
-        loop {
-            match self.rest.order_status(&cloid).await {
-                Ok(Some(state)) if !self.seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&state.oid) => {
-                    tracing::info!(cloid, oid = state.oid, status = %state.status, "The lost close request landed.");
-                    let out = parse::settled(&state);
-                    self.remember(&state.oid.to_string());
-                    return out;
-                }
-                Ok(_) if crate::clock::now().0.max(0) as u64 > gone_after => {
-                    return Err(OrderFailure::NoFill(format!(
-                        "{why}; orderStatus has no such order after the request expired: it never landed"
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if crate::clock::now().0.max(0) as u64 > gone_after + 10_000 => {
-                    return Err(OrderFailure::Unknown(format!("{why}; orderStatus unreadable: {e}")));
-                }
-                Err(_) => {}
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let query = || async {
+            let state = self.rest.order_status(&cloid).await?;
+            Ok(state.map(|s| (s.oid, parse::settled(&s))))
+        };
+        let gone_after = body.expires_after.unwrap_or(body.nonce) + 2_000;
+        let now = || crate::clock::now().0.max(0) as u64;
+        lost_reply::settle(query, now, gone_after, &self.seen, why).await
     }
 }
 
@@ -194,8 +171,8 @@ impl CloseVenue for HyperliquidCloser<'_> {
         match self.rest.exchange(&body).await {
             Ok(reply) => {
                 let out = parse::order_reply(&reply);
-                if let Ok(oid) = &out {
-                    self.remember(oid);
+                if let Some(oid) = out.as_ref().ok().and_then(|o| o.parse::<u64>().ok()) {
+                    self.seen.insert(oid);
                 }
                 out
             }
