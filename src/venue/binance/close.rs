@@ -44,6 +44,8 @@ pub struct BinanceCloser<'a> {
     pub params: &'a BinanceCloseParams,
     /// Order ids already answered for in this intent.
     seen: Seen,
+    /// The symbol's market rules, read once per intent.
+    market: tokio::sync::OnceCell<Market>,
 }
 
 impl<'a> BinanceCloser<'a> {
@@ -52,6 +54,7 @@ impl<'a> BinanceCloser<'a> {
             rest,
             params,
             seen: Seen::default(),
+            market: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -99,13 +102,19 @@ impl CloseVenue for BinanceCloser<'_> {
                 "{symbol} has both hedge legs open: a close of one leg is not wired yet"
             )));
         }
+        // The market only the first time: the verification's reads stay cheap.
         let market = self
-            .rest
-            .universe()
+            .market
+            .get_or_try_init(|| async {
+                self.rest
+                    .universe()
+                    .await?
+                    .into_iter()
+                    .find(|m| m.symbol == symbol)
+                    .ok_or_else(|| RestError::Decode(format!("{symbol} is not a listed market")))
+            })
             .await?
-            .into_iter()
-            .find(|m| m.symbol == symbol)
-            .ok_or_else(|| RestError::Decode(format!("{symbol} is not a listed market")))?;
+            .clone();
         Ok(match open.first() {
             Some(p) => (p.size, BinanceRead { leg: p.key.leg, market }),
             None => (Decimal::ZERO, BinanceRead { leg: Leg::Net, market }),

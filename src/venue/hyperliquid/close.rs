@@ -18,8 +18,8 @@ use alloy_primitives::Address;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::http::{CloseRead, RestClient};
-use super::parse;
+use super::http::RestClient;
+use super::parse::{self, Market};
 use super::sign::{self, Action, Body, Network, Signing};
 use crate::venue::evm::Signer;
 use crate::venue::lost_reply::{self, Seen};
@@ -63,6 +63,8 @@ pub struct HyperliquidCloser<'a> {
     /// Oids of this intent's orders already answered for: a status query
     /// that finds one of these has not found the lost order.
     seen: Seen,
+    /// The coin's market, read once per intent (it does not change in one).
+    market: tokio::sync::OnceCell<Market>,
     /// The last nonce used (nonces are per signer and must not repeat).
     last_nonce: AtomicU64,
 }
@@ -73,6 +75,7 @@ impl<'a> HyperliquidCloser<'a> {
             rest,
             params,
             seen: Seen::default(),
+            market: tokio::sync::OnceCell::new(),
             last_nonce: AtomicU64::new(0),
         }
     }
@@ -107,7 +110,8 @@ impl<'a> HyperliquidCloser<'a> {
 }
 
 impl CloseVenue for HyperliquidCloser<'_> {
-    type Read = CloseRead;
+    /// The coin's market.
+    type Read = Market;
 
     fn run(&self) -> CloseRun {
         self.params.run
@@ -122,33 +126,48 @@ impl CloseVenue for HyperliquidCloser<'_> {
         true
     }
 
-    async fn read(&self, symbol: &str) -> Result<(Decimal, CloseRead), RestError> {
-        let read = self.rest.close_read(symbol).await?;
-        Ok((read.position, read))
+    /// The position (`clearinghouseState`, weight 2); the market only the
+    /// first time: the verification's reads stay cheap.
+    async fn read(&self, symbol: &str) -> Result<(Decimal, Market), RestError> {
+        let snap = self.rest.positions().await?;
+        let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
+        let position = snap
+            .positions
+            .iter()
+            .filter(|p| p.key.symbol == symbol)
+            .map(|p| p.size)
+            .sum();
+        Ok((position, market))
     }
 
     /// Resting orders are left alone: reduce-only ones that no longer
     /// reduce are canceled by the venue (`reduceOnlyCanceled`).
-    async fn prepare(&self, _: &CloseRead) {}
+    async fn prepare(&self, _: &Market) {}
 
     async fn request(
         &self,
         order: &CloseOrder,
-        read: &CloseRead,
+        market: &Market,
         client_order_id: &str,
         attempt: u32,
     ) -> Result<Value, String> {
         let p = self.params;
+        // Priced from the mid now, not the fresh read's time.
+        let mid = self
+            .rest
+            .mid(&order.symbol)
+            .await
+            .map_err(|e| format!("no mid price: {e}"))?;
         let is_buy = order.side == OrderSide::Bid;
         let slippage = p.slippage_percent * Decimal::from(attempt.max(1)) / Decimal::ONE_HUNDRED;
-        let price = parse::worst_price(read.mid, is_buy, slippage, read.market.sz_decimals).ok_or_else(|| {
+        let price = parse::worst_price(mid, is_buy, slippage, market.sz_decimals).ok_or_else(|| {
             format!(
-                "no worst price for {} at mid {} and slippage {slippage}",
-                order.symbol, read.mid
+                "no worst price for {} at mid {mid} and slippage {slippage}",
+                order.symbol
             )
         })?;
         let action = Action::close(&sign::CloseOrder {
-            asset: read.market.asset,
+            asset: market.asset,
             is_buy,
             price,
             size: order.amount,

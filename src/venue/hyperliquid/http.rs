@@ -30,16 +30,6 @@ pub mod weight {
     pub const PER_MINUTE: u32 = 1200;
 }
 
-/// What a close needs from one fresh read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CloseRead {
-    /// The signed size (`szi`) of the coin.
-    pub position: Decimal,
-    pub market: Market,
-    /// The mid price (the mark where the book has none).
-    pub mid: Decimal,
-}
-
 /// One account's client. `user` is the account whose positions are read:
 /// the master or the sub-account/vault, never an API wallet's address.
 #[derive(Debug, Clone)]
@@ -156,30 +146,25 @@ impl RestClient {
         Ok(self.universe().await?.1)
     }
 
-    /// A fresh read for a close of `coin`: its signed size, its market and
-    /// its mid price (the position first, then the universe and the mids).
-    pub async fn close_read(&self, coin: &str) -> Result<CloseRead, RestError> {
-        let snap = self.positions().await?;
-        let (markets, _) = self.universe().await?;
+    /// `coin`'s market (asset id, size decimals).
+    pub async fn market(&self, coin: &str) -> Result<Market, RestError> {
+        self.universe()
+            .await?
+            .0
+            .into_iter()
+            .find(|m| m.coin == coin)
+            .ok_or_else(|| RestError::Decode(format!("{coin} is not a listed perp")))
+    }
+
+    /// `coin`'s mid price now (`allMids`; the last trade where the book is empty).
+    pub async fn mid(&self, coin: &str) -> Result<Decimal, RestError> {
         let (status, body) = self
             .post("/info", weight::ALL_MIDS, &json!({"type": "allMids", "dex": ""}))
             .await?;
-        let mids = parse::all_mids(status, &body)?;
-        let market = markets
-            .into_iter()
-            .find(|m| m.coin == coin)
-            .ok_or_else(|| RestError::Decode(format!("{coin} is not a listed perp")))?;
-        let mid = mids
+        parse::all_mids(status, &body)?
             .get(coin)
             .copied()
-            .ok_or_else(|| RestError::Decode(format!("no price for {coin}")))?;
-        let position = snap
-            .positions
-            .iter()
-            .filter(|p| p.key.symbol == coin)
-            .map(|p| p.size)
-            .sum();
-        Ok(CloseRead { position, market, mid })
+            .ok_or_else(|| RestError::Decode(format!("no price for {coin}")))
     }
 
     /// What the venue knows of the account's order with this cloid (`None`:
