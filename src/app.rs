@@ -1420,9 +1420,6 @@ impl Core {
         now: Timestamp,
     ) {
         use crate::plan::close::CloseTarget;
-        if self.leadership.acting().is_none() {
-            return;
-        }
         let a = &self.accounts[account];
         let Some(report) = &a.last_report else { return };
         // A group (net exposure) closes each leg's unexplained part.
