@@ -27,7 +27,7 @@ use crate::actions::{self, CorrectionRequest, CycleReport};
 use crate::botdb::{BotDb, DbError};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
-use crate::domain::{DbSnapshot, Timestamp};
+use crate::domain::{DbSnapshot, Leg, PositionKey, Timestamp};
 use crate::http::{self, HttpState};
 use crate::metrics::{AccountLabels, Metrics};
 use crate::notify::Page;
@@ -921,10 +921,11 @@ struct Core {
     rules: watch::Receiver<Arc<crate::rules::RuleSet>>,
     engine: crate::rules::Engine,
     close_tx: mpsc::Sender<actions::CloseRequest>,
-    /// (account, symbol) with a close in flight: never two at once.
-    in_flight: BTreeSet<(usize, String)>,
-    /// (account, symbol) whose last close did not complete: no new close
-    /// before the wait ends. Cleared by a close that ends otherwise.
+    /// (account, leg) with a close in flight: never two at once.
+    in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
+    /// (account, subject: a leg as its rules name it, or a group) whose last
+    /// close did not complete: no new close before the wait ends. Cleared by
+    /// a close that ends otherwise.
     backing_off: BTreeMap<(usize, String), Retry>,
     guards: crate::config::CloseGuards,
     pages: tokio::sync::broadcast::Sender<Page>,
@@ -988,21 +989,22 @@ impl Core {
                     self.db_poll_now.notify_one();
                 }
                 Some(closed) = closes_done.recv() => {
-                    let key = (closed.account, closed.symbol.clone());
-                    self.in_flight.remove(&key);
+                    self.in_flight.remove(&(closed.account, closed.key.clone()));
+                    let subject = closed.key.to_string();
+                    let key = (closed.account, subject.clone());
                     // Not completed: failed, unverified, refused, or its fresh read
                     // found nothing the stream shows (REST broken, or lagging).
                     use crate::journal::Status;
                     if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
                         let now = clock::now();
                         let r = Retry::after(self.backing_off.get(&key).copied(), now);
-                        tracing::warn!(symbol = %closed.symbol, failures = r.failures, until = %r.until.to_utc_string(),
+                        tracing::warn!(symbol = %closed.key, failures = r.failures, until = %r.until.to_utc_string(),
                             "The close did not complete; the next one for this symbol waits.");
                         self.backing_off.insert(key, r);
                         // Its rule may decide again when the back-off ends, not only after its cooldown.
                         let rules = self.rules.borrow().clone();
                         let account = &self.accounts[closed.account].cfg.name;
-                        self.engine.retry_at(&rules, &closed.rule, account, &closed.symbol, r.until);
+                        self.engine.retry_at(&rules, &closed.rule, account, &subject, r.until);
                     } else {
                         self.backing_off.remove(&key);
                     }
@@ -1011,8 +1013,8 @@ impl Core {
                     for _ in 0..closed.uncounted {
                         a.closes_sent.push_back(clock::now());
                     }
-                    a.last_close = Some(format!("{} {}: {}", closed.symbol, closed.result, closed.summary));
-                    tracing::info!(account = %a.cfg.name, symbol = %closed.symbol, result = closed.result.as_str(),
+                    a.last_close = Some(format!("{} {}: {}", closed.key, closed.result, closed.summary));
+                    tracing::info!(account = %a.cfg.name, symbol = %closed.key, result = closed.result.as_str(),
                         summary = %closed.summary, "Close finished.");
                     a.poll_now.notify_one();
                     // A rule that still holds may act again now, not at the next tick.
@@ -1424,10 +1426,6 @@ impl Core {
         let Some(report) = &a.last_report else { return };
         // A group (net exposure) closes each leg's unexplained part.
         let group = rules.groups.get(&d.subject);
-        let symbols: Vec<String> = match group {
-            Some(members) => members.iter().cloned().collect(),
-            None => vec![d.subject.clone()],
-        };
         // Nothing is closed in an account whose exchange views disagree. A
         // rule that keeps asking is refused (and paged) on the failed-close
         // back-off, not at every evaluation.
@@ -1444,23 +1442,37 @@ impl Core {
             self.refuse_close(account, &d.subject, d, why, now);
             return;
         }
-        let mut requests = Vec::new();
-        let mut isolated_only = Vec::new();
-        let mut refused = Vec::new();
-        for sym in symbols {
-            // Closes act on the cross (net) leg; an isolated leg is paged, not closed.
-            let Some(row) = report
+        // The legs a decision closes: each open leg of a group's members
+        // (each closes its unexplained part), or the leg its subject names.
+        let keys: Vec<PositionKey> = match group {
+            Some(members) => report
                 .rows
                 .iter()
-                .find(|r| r.key.symbol == sym && r.key.leg == crate::domain::Leg::Net)
-            else {
-                if report.rows.iter().any(|r| r.key.symbol == sym) {
-                    isolated_only.push(sym);
+                .filter(|r| members.contains(&r.key.symbol))
+                .map(|r| r.key.clone())
+                .collect(),
+            None => vec![d.subject.parse().unwrap_or_else(|e| match e {})],
+        };
+        let mut requests = Vec::new();
+        let mut refused = Vec::new();
+        for key in &keys {
+            // An isolated leg is paged, not closed: closes act on the cross
+            // (net) leg and on hedge legs. In a group, only when nothing
+            // else of the symbol is open.
+            if key.leg == Leg::Isolated {
+                if group.is_none() || !keys.iter().any(|k| k.symbol == key.symbol && k.leg != Leg::Isolated) {
+                    refused.push((
+                        key.clone(),
+                        "only an isolated leg is open: not closed automatically".to_owned(),
+                    ));
                 }
+                continue;
+            }
+            let Some(row) = report.rows.iter().find(|r| r.key == *key) else {
                 continue;
             };
             let Some(ex) = row.ws.believed() else {
-                refused.push((sym, "the exchange's size is unknown".to_owned()));
+                refused.push((key.clone(), "the exchange's size is unknown".to_owned()));
                 continue;
             };
             let target = match d.action {
@@ -1469,7 +1481,7 @@ impl Core {
                     // What the bot explains must be known to trim to it.
                     let Some(db) = row.db.believed() else {
                         refused.push((
-                            sym,
+                            key.clone(),
                             "the bot's database is untrusted: what it explains is unknown".into(),
                         ));
                         continue;
@@ -1482,24 +1494,17 @@ impl Core {
                     continue;
                 }
             }
-            let notional = a.src.marks.get(&sym).map(|m| ex.abs() * m);
-            requests.push((sym, target, notional));
+            let notional = a.src.marks.get(&key.symbol).map(|m| ex.abs() * m);
+            requests.push((key.clone(), target, notional));
         }
-        for (sym, why) in refused {
-            self.refuse_close(account, &sym, d, why, now);
+        for (key, why) in refused {
+            self.refuse_close(account, &key.to_string(), d, why, now);
         }
-        for sym in isolated_only {
-            self.refuse_close(
-                account,
-                &sym,
-                d,
-                "only an isolated or hedge leg is open: not closed automatically".into(),
-                now,
-            );
-        }
-        for (sym, target, notional) in requests {
-            let key = (account, sym.clone());
-            if self.in_flight.contains(&key) || waiting(self.backing_off.get(&key).copied(), now) {
+        for (leg, target, notional) in requests {
+            let sym = leg.to_string();
+            if self.in_flight.contains(&(account, leg.clone()))
+                || waiting(self.backing_off.get(&(account, sym.clone())).copied(), now)
+            {
                 continue;
             }
             let hour_ago = Timestamp(now.0 - 3_600_000);
@@ -1555,7 +1560,7 @@ impl Core {
             let lot = self.accounts[account]
                 .src
                 .lots
-                .get(&sym)
+                .get(&leg.symbol)
                 .copied()
                 .unwrap_or(Decimal::ZERO);
             if lot.is_zero() {
@@ -1564,7 +1569,7 @@ impl Core {
             }
             let req = actions::CloseRequest {
                 account,
-                symbol: sym.clone(),
+                key: leg.clone(),
                 target,
                 rule: d.rule.clone(),
                 lot,
@@ -1574,7 +1579,7 @@ impl Core {
             };
             match self.close_tx.try_send(req) {
                 Ok(()) => {
-                    self.in_flight.insert((account, sym));
+                    self.in_flight.insert((account, leg));
                     self.accounts[account].closes_sent.push_back(now);
                 }
                 Err(e) => tracing::error!(error = %e, "The closes task is not taking requests."),

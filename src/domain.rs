@@ -130,6 +130,45 @@ impl PositionKey {
     }
 }
 
+impl Leg {
+    /// A hedge-mode leg (Binance dual-side `LONG`/`SHORT`): the two legs of
+    /// a symbol are open side by side and neither explains the other.
+    pub fn is_hedge(self) -> bool {
+        matches!(self, Leg::Long | Leg::Short)
+    }
+}
+
+/// Which exchange legs a bot's rows stand for (its mapping's `leg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLegs {
+    /// Every row stands for this one leg (`net`, the default, or Nado's
+    /// `isolated`).
+    One(Leg),
+    /// Hedge mode (`leg: by_side`): a row's side names its leg, a long row
+    /// the `Long` leg and a short row the `Short` one.
+    BySide,
+}
+
+impl RowLegs {
+    /// The leg of a row whose side has this sign (+1 long, −1 short).
+    pub fn of_side(self, sign: i8) -> Leg {
+        match self {
+            RowLegs::One(leg) => leg,
+            RowLegs::BySide if sign < 0 => Leg::Short,
+            RowLegs::BySide => Leg::Long,
+        }
+    }
+
+    /// Whether the bot's rows may stand for `leg` (an exchange leg they
+    /// cannot stand for is never explained by them).
+    pub fn covers(self, leg: Leg) -> bool {
+        match self {
+            RowLegs::One(l) => l == leg,
+            RowLegs::BySide => leg.is_hedge(),
+        }
+    }
+}
+
 impl fmt::Display for PositionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.leg {
@@ -138,6 +177,29 @@ impl fmt::Display for PositionKey {
             Leg::Short => write!(f, "{}:short", self.symbol),
             Leg::Isolated => write!(f, "{}:isolated", self.symbol),
         }
+    }
+}
+
+impl std::str::FromStr for PositionKey {
+    type Err = std::convert::Infallible;
+
+    /// The inverse of `Display`: `SOL` is the net leg, `SOL:long`,
+    /// `SOL:short` and `SOL:isolated` the others. A colon followed by
+    /// anything else is part of the symbol (`xyz:TSLA`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let leg = |(symbol, leg): (&str, &str)| {
+            let leg = match leg {
+                "long" => Leg::Long,
+                "short" => Leg::Short,
+                "isolated" => Leg::Isolated,
+                _ => return None,
+            };
+            Some(PositionKey {
+                symbol: symbol.to_owned(),
+                leg,
+            })
+        };
+        Ok(s.rsplit_once(':').and_then(leg).unwrap_or_else(|| PositionKey::net(s)))
     }
 }
 
@@ -265,6 +327,41 @@ mod tests {
         assert!(same_size(d("1.00"), d("1.005"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.01"), Some(d("0.01"))));
         assert!(!same_size(d("1.00"), d("1.000001"), None));
+    }
+
+    #[test]
+    fn a_position_key_reads_back_what_it_displays() {
+        for key in [
+            PositionKey::net("SOL"),
+            PositionKey {
+                symbol: "SOLUSDT".into(),
+                leg: Leg::Long,
+            },
+            PositionKey {
+                symbol: "SOLUSDT".into(),
+                leg: Leg::Short,
+            },
+            PositionKey {
+                symbol: "SOL-PERP".into(),
+                leg: Leg::Isolated,
+            },
+            PositionKey::net("xyz:TSLA"),
+            PositionKey {
+                symbol: "xyz:TSLA".into(),
+                leg: Leg::Long,
+            },
+        ] {
+            assert_eq!(key.to_string().parse::<PositionKey>(), Ok(key));
+        }
+    }
+
+    #[test]
+    fn hedge_rows_stand_for_the_leg_their_side_names() {
+        assert_eq!(RowLegs::BySide.of_side(1), Leg::Long);
+        assert_eq!(RowLegs::BySide.of_side(-1), Leg::Short);
+        assert_eq!(RowLegs::One(Leg::Isolated).of_side(-1), Leg::Isolated);
+        assert!(RowLegs::BySide.covers(Leg::Short) && !RowLegs::BySide.covers(Leg::Net));
+        assert!(RowLegs::One(Leg::Net).covers(Leg::Net) && !RowLegs::One(Leg::Net).covers(Leg::Long));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use crate::actions::close::{close_account, AccountClose, CloseOutcome};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
+use crate::domain::PositionKey;
 use crate::journal::{self, Entry, Journal};
 use crate::plan::close::CloseTarget;
 use crate::venue::registry::CloseKeys;
@@ -66,13 +67,28 @@ pub async fn run(
             .collect::<std::collections::BTreeMap<_, _>>(),
         Err(e) => return fail(format!("cannot read lot sizes: {e}")),
     };
-    let targets: Vec<String> = if all {
+    // A symbol closes its net position; `SOLUSDT:long` a hedge leg.
+    let targets: Vec<PositionKey> = if all {
         match rest.positions().await {
-            Ok(snap) => snap.positions.into_iter().map(|p| p.key.symbol).collect(),
+            Ok(snap) => snap
+                .positions
+                .into_iter()
+                .filter(|p| {
+                    let isolated = p.key.leg == crate::domain::Leg::Isolated;
+                    if isolated {
+                        eprintln!("{}: an isolated leg is not closed by --all; skipped", p.key);
+                    }
+                    !isolated
+                })
+                .map(|p| p.key)
+                .collect(),
             Err(e) => return fail(format!("cannot read positions: {e}")),
         }
     } else {
-        symbols.to_vec()
+        symbols
+            .iter()
+            .map(|s| s.parse().unwrap_or_else(|e| match e {}))
+            .collect()
     };
     let armed = close.armed && !dry_run;
     let keys = match CloseKeys::load(&acc.link, &close.key) {
@@ -96,9 +112,10 @@ pub async fn run(
         }
     };
     let mut ok = true;
-    for symbol in &targets {
+    for key in &targets {
+        let symbol = &key.symbol;
         let Some(lot) = lots.get(symbol).copied() else {
-            eprintln!("{symbol}: unknown market (not in the venue's market list); skipped");
+            eprintln!("{key}: unknown market (not in the venue's market list); skipped");
             ok = false;
             continue;
         };
@@ -113,16 +130,18 @@ pub async fn run(
             symbol: symbol.clone(),
             op: "close_position".into(),
             status: journal::Status::Pending,
-            detail: serde_json::json!({"source": "panic_button", "armed": armed, "client_order_id": cloid}).to_string(),
+            detail:
+                serde_json::json!({"source": "panic_button", "armed": armed, "client_order_id": cloid, "leg": key.leg})
+                    .to_string(),
             finished_at: None,
         };
         if let Err(e) = journal.record(&[entry]).await {
-            eprintln!("{symbol}: cannot journal the close ({e}); not sent");
+            eprintln!("{key}: cannot journal the close ({e}); not sent");
             ok = false;
             continue;
         }
-        let outcome = close_account(&params, symbol, CloseTarget::Flatten, lot, &cloid, ready(Ok(()))).await;
-        ok &= report(symbol, &outcome, print_request);
+        let outcome = close_account(&params, key, CloseTarget::Flatten, lot, &cloid, ready(Ok(()))).await;
+        ok &= report(&key.to_string(), &outcome, print_request);
         let _ = journal
             .finish(&[(journal::entry_id(&cloid, 0), outcome.result())], clock::now())
             .await;
@@ -137,23 +156,23 @@ pub async fn run(
 
 async fn dry_without_journal(
     params: &AccountClose<'_>,
-    targets: &[String],
+    targets: &[PositionKey],
     lots: &std::collections::BTreeMap<String, Decimal>,
     print_request: bool,
 ) -> ExitCode {
     let mut ok = true;
-    for symbol in targets {
-        let lot = lots.get(symbol).copied().unwrap_or(Decimal::ZERO);
+    for key in targets {
+        let lot = lots.get(&key.symbol).copied().unwrap_or(Decimal::ZERO);
         let outcome = close_account(
             params,
-            symbol,
+            key,
             CloseTarget::Flatten,
             lot,
             &journal::new_correlation_id(),
             ready(Ok(())),
         )
         .await;
-        ok &= report(symbol, &outcome, print_request);
+        ok &= report(&key.to_string(), &outcome, print_request);
     }
     if ok {
         ExitCode::SUCCESS

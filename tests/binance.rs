@@ -330,19 +330,55 @@ mod closes {
         );
     }
 
+    /// Hedge mode: the short leg is closed from its own side while the long
+    /// leg of the same symbol stays open and untouched; a net close on a
+    /// hedge account is refused before anything is sent.
     #[tokio::test]
-    async fn hedge_mode_closes_the_open_leg_from_its_own_side() {
+    async fn hedge_mode_closes_one_leg_while_the_other_stays_open() {
+        use driftwatch::domain::{Leg, PositionKey};
         let w = world(true, SECRET).await;
+        w.sim.set_position(API_KEY, "SOLUSDT", "LONG", d("2"));
         w.sim.set_position(API_KEY, "SOLUSDT", "SHORT", d("-1.5"));
-        let out = flatten(&w, "SOLUSDT", true).await;
-        assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+        let p = params(true);
+        let short = PositionKey {
+            symbol: "SOLUSDT".into(),
+            leg: Leg::Short,
+        };
+        let out = driftwatch::actions::close::close_capped(
+            &BinanceCloser::new(&w.rest, &p),
+            &short,
+            CloseTarget::Flatten,
+            d("0.01"),
+            INTENT,
+            std::future::ready(Ok(())),
+            None,
+        )
+        .await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { closed, .. } if closed == d("1.5")),
+            "{out:?}"
+        );
         assert_eq!(w.sim.position(API_KEY, "SOLUSDT", "SHORT"), Decimal::ZERO);
-        let q = &w.sim.orders()[0].query;
+        assert_eq!(
+            w.sim.position(API_KEY, "SOLUSDT", "LONG"),
+            d("2"),
+            "the other leg untouched"
+        );
+        let orders = w.sim.orders();
+        assert_eq!(orders.len(), 1);
+        let q = &orders[0].query;
         assert!(
             q.starts_with("symbol=SOLUSDT&side=BUY&positionSide=SHORT&type=MARKET&quantity=1.5&newClientOrderId="),
             "{q}"
         );
         assert!(!q.contains("reduceOnly"), "never in hedge mode: {q}");
+        // The symbol's net position on a hedge account: refused, nothing sent.
+        match flatten(&w, "SOLUSDT", true).await {
+            CloseOutcome::Failed(m) => assert!(m.contains("hedge legs"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.sim.orders().len(), 1);
+        assert_eq!(w.sim.position(API_KEY, "SOLUSDT", "LONG"), d("2"));
     }
 
     /// −4118: resting reduce-only orders (a full-size take-profit) cover the
@@ -520,6 +556,143 @@ accounts:
         row(s, "ETHUSDT").is_some_and(|r| r.ws.believed() == Some(d("0.08")))
     })
     .await;
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// Issue [binance] part 2: a hedge-mode account reconciled leg by leg. The
+/// bot's rows name their leg by their side (`leg: by_side`): a stale short
+/// ETH row is deleted while the ETH long leg it does not stand for stays
+/// open; a SOL short leg the bot never recorded is closed from its own side
+/// (`positionSide=SHORT`, no `reduceOnly`) while the tracked SOL long leg
+/// stays open.
+#[tokio::test]
+async fn a_hedge_account_is_reconciled_and_closed_leg_by_leg() {
+    use driftwatch::venue::binance::sim::BinanceSim;
+    use rust_decimal::Decimal;
+    use std::time::Duration;
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let leg = |s: &driftwatch::snapshot::Snapshot, key: &str| {
+        s.accounts[0]
+            .report
+            .rows
+            .iter()
+            .find(|r| r.key.to_string() == key)
+            .cloned()
+    };
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let (sim, rest) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx.clone())
+        .await
+        .unwrap();
+    let ws = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+    sim.add_account(API_KEY, SECRET, true);
+    sim.set_mark("ETHUSDT", d("3000"));
+    sim.set_mark("SOLUSDT", d("150"));
+    sim.set_position(API_KEY, "ETHUSDT", "LONG", d("0.05"));
+    sim.set_position(API_KEY, "SOLUSDT", "LONG", d("1.5"));
+    sim.set_position(API_KEY, "SOLUSDT", "SHORT", d("-0.8"));
+    let dir = TempDir::new("binance-legs");
+    // A hedge-mode bot's table: one row per leg, its side in `position_side`.
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("bot.db").display());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE legs (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, position_side TEXT NOT NULL, \
+         qty TEXT NOT NULL, UNIQUE (symbol, position_side))",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO legs (symbol, position_side, qty) VALUES ('ETHUSDT', 'LONG', '0.05'), ('ETHUSDT', 'SHORT', '0.05'), ('SOLUSDT', 'LONG', '1.5')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("r.yaml"),
+        "rules:\n  - id: stale\n    condition: {stale_db_row: {}}\n    for: 1s\n    cooldown: 10m\n    severity: warning\n    actions: [alert, correct_db]\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, reduce_to_bot]\n",
+    )
+    .unwrap();
+    let key = dir.path().join("secret");
+    std::fs::write(&key, SECRET).unwrap();
+    let text = format!(
+        r#"listen: 127.0.0.1:0
+intervals: {{rest_poll: 300ms, db_poll: 300ms, reconcile: 100ms}}
+reconcile: {{confirm_polls: 2, confirm_after: 5s, rest_stale_after: 3s, db_stale_after: 3s}}
+bot_db:
+  url: {{value: "{db}"}}
+journal:
+  url: {{value: "sqlite://{journal}"}}
+rules: {{dir: {rules}}}
+accounts:
+  - name: hedge
+    venue: binance
+    address: {API_KEY}
+    api_secret: {{file: {key}}}
+    query_share: 1
+    rest_url: "http://{rest}"
+    ws_url: "ws://{ws}/private"
+    stream: {{ping_interval: 200ms, ack_timeout: 1s, silence_timeout: 1s, backoff_initial: 50ms, backoff_max: 200ms, rest_timeout: 1s}}
+    mapping:
+      table: legs
+      key_column: id
+      symbol_column: symbol
+      amount_column: qty
+      side_column: position_side
+      long_values: [LONG]
+      short_values: [SHORT]
+      leg: by_side
+    correct: {{mode: apply, confirmations: 2}}
+    close: {{key: {{file: {key}}}, armed: true, verify_timeout: 3s}}
+"#,
+        journal = dir.path().join("journal.db").display(),
+        rules = rules.display(),
+        key = key.display(),
+    );
+    let app = start_app(&text, false).await;
+    wait_for(&app, "both SOL legs seen, trusted", Duration::from_secs(20), |s| {
+        ws_trusted(s)
+            && rest_trusted(s)
+            && leg(s, "SOLUSDT:long").is_some_and(|r| r.ws.believed() == Some(d("1.5")))
+            && leg(s, "ETHUSDT:long").is_some_and(|r| r.db.believed() == Some(d("0.05")))
+    })
+    .await;
+    wait_for(
+        &app,
+        "the stale ETH short row deleted and the SOL short leg closed",
+        Duration::from_secs(30),
+        |s| leg(s, "ETHUSDT:short").is_none() && leg(s, "SOLUSDT:short").is_none(),
+    )
+    .await;
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1, "one close: {orders:?}");
+    let q = &orders[0].query;
+    assert!(
+        q.starts_with("symbol=SOLUSDT&side=BUY&positionSide=SHORT&type=MARKET&quantity=0.8&"),
+        "{q}"
+    );
+    assert!(!q.contains("reduceOnly"), "{q}");
+    assert_eq!(sim.position(API_KEY, "SOLUSDT", "SHORT"), Decimal::ZERO);
+    assert_eq!(
+        sim.position(API_KEY, "SOLUSDT", "LONG"),
+        d("1.5"),
+        "the tracked leg untouched"
+    );
+    assert_eq!(sim.position(API_KEY, "ETHUSDT", "LONG"), d("0.05"));
+    // The bot's table: the two tracked long rows, the stale short gone.
+    let left: Vec<(String, String)> = sqlx::query_as("SELECT symbol, position_side FROM legs ORDER BY symbol")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        [
+            ("ETHUSDT".to_owned(), "LONG".to_owned()),
+            ("SOLUSDT".to_owned(), "LONG".to_owned())
+        ]
+    );
+    pool.close().await;
     app.shutdown_within(Duration::from_secs(5)).await;
 }
 

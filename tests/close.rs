@@ -765,7 +765,7 @@ proptest::proptest! {
             let venue = PacificaCloser { rest: &client(&sim), params: &p };
             let id = cloid();
             let out = driftwatch::actions::close::close_capped(
-                &venue, "SOL", target, d("0.01"), &id, std::future::ready(Ok(())), cap.map(lots),
+                &venue, &driftwatch::domain::PositionKey::net("SOL"), target, d("0.01"), &id, std::future::ready(Ok(())), cap.map(lots),
             ).await;
             driver.abort();
             let orders = sim.sim.orders();

@@ -113,7 +113,7 @@ fn correct() -> CorrectionPolicy {
         insert: false,
         adopt: false,
         mapped_symbols: None,
-        leg: driftwatch::domain::Leg::Net,
+        leg: driftwatch::domain::RowLegs::One(driftwatch::domain::Leg::Net),
         stale: plan::StaleFix::Delete,
         resize: true,
         confirmations: 2,

@@ -1264,7 +1264,7 @@ proptest::proptest! {
             let p = params(&signer, true);
             let out = driftwatch::actions::close::close_capped(
                 &NadoCloser { rest: &rest, params: &p },
-                "SOL-PERP", target, d("0.01"), "prop", std::future::ready(Ok(())), cap.map(lots),
+                &driftwatch::domain::PositionKey::net("SOL-PERP"), target, d("0.01"), "prop", std::future::ready(Ok(())), cap.map(lots),
             ).await;
             driver.abort();
             let orders = place_orders(&g);

@@ -36,7 +36,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::domain::same_size;
+use crate::domain::{same_size, PositionKey};
 use crate::plan::close::{self, CloseOrder, CloseTarget, OrderSide, Sizing};
 use crate::venue::registry::{self, CloseJob, CloseKeys, Rest};
 use crate::venue::types::{Backoff, CloseSettings, CloseVenue, OrderFailure, RestError};
@@ -144,10 +144,10 @@ struct Fresh<R> {
 /// polls share, or the venue's 429) is waited out for up to
 /// [`FRESH_READ_WAIT`] in all; any other failure, or a longer wait, is no
 /// read (and so no order).
-async fn fresh_read<V: CloseVenue>(venue: &V, symbol: &str) -> Result<Fresh<V::Read>, String> {
+async fn fresh_read<V: CloseVenue>(venue: &V, key: &PositionKey) -> Result<Fresh<V::Read>, String> {
     let deadline = tokio::time::Instant::now() + FRESH_READ_WAIT;
     loop {
-        match venue.read(symbol).await {
+        match venue.read(key).await {
             Err(RestError::RateLimited { retry_after }) if tokio::time::Instant::now() + retry_after <= deadline => {
                 tokio::time::sleep(retry_after).await;
             }
@@ -187,7 +187,7 @@ pub struct AccountClose<'a> {
 /// The close loop as a [`CloseJob`], for the registry to run with the
 /// account's venue closer.
 struct Job<'a, G> {
-    symbol: &'a str,
+    key: &'a PositionKey,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &'a str,
@@ -204,7 +204,7 @@ where
     fn run<V: CloseVenue>(self, venue: &V) -> impl std::future::Future<Output = CloseOutcome> + Send {
         close_capped(
             venue,
-            self.symbol,
+            self.key,
             self.target,
             self.lot,
             self.client_order_id,
@@ -214,11 +214,11 @@ where
     }
 }
 
-/// Closes `symbol` toward `target` for a configured account. Nothing is
-/// sent before `journaled` has succeeded; the fresh read runs meanwhile.
+/// Closes the leg `key` toward `target` for a configured account. Nothing
+/// is sent before `journaled` has succeeded; the fresh read runs meanwhile.
 pub async fn close_account(
     a: &AccountClose<'_>,
-    symbol: &str,
+    key: &PositionKey,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
@@ -235,7 +235,7 @@ pub async fn close_account(
         cancel_orders_first: cfg.cancel_orders_first,
     };
     let job = Job {
-        symbol,
+        key,
         target,
         lot,
         client_order_id,
@@ -247,7 +247,7 @@ pub async fn close_account(
         .unwrap_or_else(CloseOutcome::Failed)
 }
 
-/// Closes `symbol` toward `target` on the closer's venue.
+/// Closes `symbol` (its net position) toward `target` on the closer's venue.
 pub async fn close_with<V: CloseVenue>(
     venue: &V,
     symbol: &str,
@@ -269,7 +269,16 @@ pub async fn close_gated<V: CloseVenue>(
     client_order_id: &str,
     gate: impl std::future::Future<Output = Result<(), String>> + Send,
 ) -> CloseOutcome {
-    close_capped(venue, symbol, target, lot, client_order_id, gate, None).await
+    close_capped(
+        venue,
+        &PositionKey::net(symbol),
+        target,
+        lot,
+        client_order_id,
+        gate,
+        None,
+    )
+    .await
 }
 
 /// The longest a close waits out a venue's rate limit before an order.
@@ -297,14 +306,15 @@ fn fit(mut order: CloseOrder, room: Option<Decimal>, lot: Decimal) -> Option<Clo
 /// which is its target.
 pub async fn close_capped<V: CloseVenue>(
     venue: &V,
-    symbol: &str,
+    key: &PositionKey,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &str,
     gate: impl std::future::Future<Output = Result<(), String>> + Send,
     cap: Option<Decimal>,
 ) -> CloseOutcome {
-    let (read, gate) = tokio::join!(fresh_read(venue, symbol), gate);
+    let symbol = key.symbol.as_str();
+    let (read, gate) = tokio::join!(fresh_read(venue, key), gate);
     if let Err(e) = gate {
         return CloseOutcome::Failed(format!("not sent: {e}"));
     }
@@ -388,7 +398,7 @@ pub async fn close_capped<V: CloseVenue>(
                     // have moved the position meanwhile (a fill it masks), so
                     // the order counts whole: the rest is sent only where the
                     // intent has room (a flatten; a trim decides again).
-                    if let Ok(f) = fresh_read(venue, symbol).await {
+                    if let Ok(f) = fresh_read(venue, key).await {
                         let moved = f.position != fresh.position;
                         if let (true, Ok(next)) = (moved, sized(symbol, f.position, target, lot)) {
                             let filled = (fresh.position.abs() - f.position.abs()).max(Decimal::ZERO);
@@ -435,7 +445,7 @@ pub async fn close_capped<V: CloseVenue>(
             Err(e @ OrderFailure::Rejected(_)) => return CloseOutcome::Failed(e.to_string()),
         };
         if reread {
-            fresh = match fresh_read(venue, symbol).await {
+            fresh = match fresh_read(venue, key).await {
                 Ok(f) => f,
                 Err(e) => return CloseOutcome::Failed(e),
             };
@@ -468,7 +478,7 @@ pub async fn close_capped<V: CloseVenue>(
     let deadline = tokio::time::Instant::now() + venue.run().verify_timeout;
     let mut last = expected;
     loop {
-        if let Ok(f) = fresh_read(venue, symbol).await {
+        if let Ok(f) = fresh_read(venue, key).await {
             last = f.position;
             // Done when it is at (or nearer zero than) what the order leaves.
             if same_size(last, leaves, Some(lot)) || last.abs() < leaves.abs() {

@@ -491,7 +491,8 @@ pub async fn run_corrections(
 #[derive(Debug, Clone)]
 pub struct CloseRequest {
     pub account: usize,
-    pub symbol: String,
+    /// The leg to close (a symbol's net position, or a hedge leg).
+    pub key: crate::domain::PositionKey,
     pub target: crate::plan::close::CloseTarget,
     pub rule: String,
     pub lot: rust_decimal::Decimal,
@@ -520,7 +521,7 @@ pub const UNVERIFIED_RETRIES: u32 = 2;
 #[derive(Debug, Clone)]
 pub struct CloseDone {
     pub account: usize,
-    pub symbol: String,
+    pub key: crate::domain::PositionKey,
     pub result: Status,
     pub summary: String,
     /// The rule whose decision this was.
@@ -564,6 +565,14 @@ struct CloseDetail {
     /// A retry's cap, if it was one.
     #[serde(default)]
     cap: Option<rust_decimal::Decimal>,
+    /// The leg closed (the entry's `symbol` is the symbol's): a hedge
+    /// leg, or the net position (absent in older entries).
+    #[serde(default = "net_leg")]
+    leg: crate::domain::Leg,
+}
+
+fn net_leg() -> crate::domain::Leg {
+    crate::domain::Leg::Net
 }
 
 /// A close interrupted by a restart is resumed (with its own client order
@@ -611,7 +620,7 @@ impl Closes {
         let page = |severity, summary: String, detail: String| {
             let _ = self.pages.send(Page {
                 status: crate::notify::Status::Firing,
-                subject: req.symbol.clone(),
+                subject: req.key.to_string(),
                 id: req.rule.clone(),
                 severity,
                 venue: a.venue.clone(),
@@ -623,10 +632,10 @@ impl Closes {
         };
         let done = |result: Status, summary: String| {
             self.metrics
-                .close_finished(&a.venue, &a.account, &req.symbol, result.as_str());
+                .close_finished(&a.venue, &a.account, &req.key.to_string(), result.as_str());
             CloseDone {
                 account: req.account,
-                symbol: req.symbol.clone(),
+                key: req.key.clone(),
                 result,
                 summary,
                 rule: req.rule.clone(),
@@ -639,7 +648,7 @@ impl Closes {
                 Severity::Critical,
                 format!(
                     "{}: {} needs closing but the account has no close: section",
-                    a.account, req.symbol
+                    a.account, req.key
                 ),
                 req.rule.clone(),
             );
@@ -660,6 +669,7 @@ impl Closes {
                 client_order_id: cloid.clone(),
                 armed: cfg.armed,
                 cap: req.cap,
+                leg: req.key.leg,
             };
             let entry = Entry {
                 entry_id: entry_id.clone(),
@@ -668,7 +678,7 @@ impl Closes {
                 kind: journal::Kind::EmergencyClose,
                 venue: a.venue.clone(),
                 account: a.account.clone(),
-                symbol: req.symbol.clone(),
+                symbol: req.key.symbol.clone(),
                 op: match req.target {
                     crate::plan::close::CloseTarget::Flatten => "close_position".into(),
                     crate::plan::close::CloseTarget::ReduceTo(_) => "reduce_to_bot".into(),
@@ -687,12 +697,12 @@ impl Closes {
             armed: cfg.armed,
             cap: req.cap,
         };
-        let outcome = close::close_account(&target, &req.symbol, req.target, req.lot, &cloid, journaled).await;
+        let outcome = close::close_account(&target, &req.key, req.target, req.lot, &cloid, journaled).await;
         let result = outcome.result();
         let summary = outcome.describe();
         match &outcome {
             close::CloseOutcome::Disarmed { order, body } => tracing::warn!(rule = %req.rule, account = %a.account,
-                symbol = %req.symbol, side = order.side.as_str(), amount = %order.amount,
+                symbol = %req.key, side = order.side.as_str(), amount = %order.amount,
                 request = %body, "Close disarmed: this exact request was NOT sent."),
             close::CloseOutcome::Verified {
                 order,
@@ -700,7 +710,7 @@ impl Closes {
                 closed,
                 ..
             } => {
-                tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.symbol, side = order.side.as_str(),
+                tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.key, side = order.side.as_str(),
                     amount = %closed, order_id = order_id.as_deref().unwrap_or("unknown"), client_order_id = %cloid, "Emergency close verified.");
                 page(
                     Severity::Critical,
@@ -709,22 +719,22 @@ impl Closes {
                         a.account,
                         order.side.as_str(),
                         closed.normalize(),
-                        req.symbol,
+                        req.key,
                         req.rule
                     ),
                     summary.clone(),
                 );
             }
             close::CloseOutcome::Unverified { .. } | close::CloseOutcome::Failed(_) => {
-                tracing::error!(rule = %req.rule, account = %a.account, symbol = %req.symbol, outcome = %summary, "Emergency close did not complete.");
+                tracing::error!(rule = %req.rule, account = %a.account, symbol = %req.key, outcome = %summary, "Emergency close did not complete.");
                 page(
                     Severity::Critical,
-                    format!("{}: emergency close of {} {result}", a.account, req.symbol),
+                    format!("{}: emergency close of {} {result}", a.account, req.key),
                     summary.clone(),
                 );
             }
             _ => {
-                tracing::info!(rule = %req.rule, account = %a.account, symbol = %req.symbol, outcome = %summary, "Emergency close: nothing to send.")
+                tracing::info!(rule = %req.rule, account = %a.account, symbol = %req.key, outcome = %summary, "Emergency close: nothing to send.")
             }
         }
         if let Some(j) = journal {
@@ -758,7 +768,7 @@ async fn open_closes_journal(c: &Closes) -> Option<Journal> {
 async fn resume_pending(
     c: &Arc<Closes>,
     j: &Journal,
-    busy: &mut std::collections::BTreeSet<(usize, String)>,
+    busy: &mut std::collections::BTreeSet<(usize, crate::domain::PositionKey)>,
     running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
 ) {
     for e in j
@@ -808,7 +818,10 @@ async fn resume_pending(
         tracing::warn!(symbol = %e.symbol, client_order_id = %detail.client_order_id, "Resuming a close interrupted by a restart, with its client order id.");
         let req = CloseRequest {
             account,
-            symbol: e.symbol.clone(),
+            key: crate::domain::PositionKey {
+                symbol: e.symbol.clone(),
+                leg: detail.leg,
+            },
             target: detail.target,
             rule: detail.rule,
             lot: detail.lot,
@@ -816,7 +829,7 @@ async fn resume_pending(
             cap: detail.cap,
             resumed: true,
         };
-        busy.insert((req.account, req.symbol.clone()));
+        busy.insert((req.account, req.key.clone()));
         let (c2, j2) = (c.clone(), j.clone());
         running.spawn(async move {
             let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
@@ -843,7 +856,7 @@ pub async fn run_closes(
     let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
     // One close per (account, symbol) at a time, resumed ones included (the
     // core does not know what this task resumed).
-    let mut busy: std::collections::BTreeSet<(usize, String)> = std::collections::BTreeSet::new();
+    let mut busy: std::collections::BTreeSet<(usize, crate::domain::PositionKey)> = std::collections::BTreeSet::new();
     let mut leadership = c.leadership.clone();
     // The epoch whose pending closes were resumed (a standby resumes none).
     let mut resumed_for = None;
@@ -874,7 +887,7 @@ pub async fn run_closes(
                     // What the decision still allows: unbounded, some, or nothing.
                     let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
                     if let (Some(cap), true) = (room, d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) {
-                        tracing::warn!(symbol = %req.symbol, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
+                        tracing::warn!(symbol = %req.key, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
                             "Close unverified; trying again from a fresh read, within what the decision allows.");
                         let req = CloseRequest { retry: req.retry + 1, cap, ..req };
                         let (c2, j2) = (c.clone(), journal.clone());
@@ -885,21 +898,21 @@ pub async fn run_closes(
                         });
                         continue;
                     }
-                    busy.remove(&(req.account, req.symbol.clone()));
+                    busy.remove(&(req.account, req.key.clone()));
                     // The core may already be gone at shutdown; the journal has the outcome.
                     let _ = done.send(d).await;
                 }
             }
             req = requests.recv(), if accepting && !*shutdown.borrow() => match req {
-                Some(req) if busy.contains(&(req.account, req.symbol.clone())) => {
-                    tracing::warn!(symbol = %req.symbol, rule = %req.rule,
+                Some(req) if busy.contains(&(req.account, req.key.clone())) => {
+                    tracing::warn!(symbol = %req.key, rule = %req.rule,
                         "A close for this symbol is already running (resumed after a restart); this one is refused.");
                     let a = &c.accounts[req.account];
-                    c.metrics.close_finished(&a.venue, &a.account, &req.symbol, Status::Refused.as_str());
+                    c.metrics.close_finished(&a.venue, &a.account, &req.key.to_string(), Status::Refused.as_str());
                     let _ = done
                         .send(CloseDone {
                             account: req.account,
-                            symbol: req.symbol.clone(),
+                            key: req.key.clone(),
                             result: Status::Refused,
                             summary: "a close for this symbol is already running".into(),
                             rule: req.rule.clone(),
@@ -914,7 +927,7 @@ pub async fn run_closes(
                     if journal.is_none() {
                         journal = open_closes_journal(&c).await;
                     }
-                    busy.insert((req.account, req.symbol.clone()));
+                    busy.insert((req.account, req.key.clone()));
                     let (c2, j2) = (c.clone(), journal.clone());
                     let cloid = journal::new_correlation_id();
                     running.spawn(async move {

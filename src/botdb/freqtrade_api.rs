@@ -50,7 +50,7 @@ pub fn status_rows(body: &[u8], mapping: &Mapping) -> Result<DbSnapshot, String>
             row_key,
             key: PositionKey {
                 symbol,
-                leg: mapping.leg,
+                leg: mapping.leg.of_side(if t.is_short { -1 } else { 1 }),
             },
             size: if t.is_short { -amount } else { amount },
             side_word: Some(t.is_short.to_string()),

@@ -8,9 +8,9 @@
 //! as parameters, so a mapping can never inject SQL.
 
 use super::names::{Ident, TableName};
-use super::raw::{RawMapping, RawOnMissing, RawOnResize, RawOnStale, Word};
+use super::raw::{RawLeg, RawMapping, RawOnMissing, RawOnResize, RawOnStale, Word};
 use super::symbols::{Pattern, SymbolMap, Template};
-use crate::domain::Leg;
+use crate::domain::{Leg, RowLegs};
 
 /// How the side of a row is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +89,11 @@ pub struct Mapping {
     pub insert_values: Vec<(Ident, String)>,
     /// Columns set to the current time on inserts.
     pub insert_timestamp_columns: Vec<Ident>,
-    /// The exchange leg the bot's rows stand for: the net (cross-margin)
-    /// position by default, or the isolated one. Another open leg of a
-    /// symbol is never explained by these rows.
-    pub leg: Leg,
+    /// The exchange legs the bot's rows stand for: the net (cross-margin)
+    /// position by default, the isolated one, or (hedge mode) the leg each
+    /// row's side names. Another open leg of a symbol is never explained by
+    /// these rows.
+    pub leg: RowLegs,
     /// What correcting a stale row means for this bot.
     pub on_stale: OnStale,
     /// Whether a row larger than the exchange's position may be brought
@@ -371,15 +372,25 @@ impl RawMapping {
             "leverage_column",
             pick(&self.leverage_column, &base.leverage_column),
         );
-        let leg = match self.leg.or(base.leg).unwrap_or(Leg::Net) {
-            l @ (Leg::Net | Leg::Isolated) => l,
-            Leg::Long | Leg::Short => {
+        let leg = match self.leg.or(base.leg).unwrap_or(RawLeg::Net) {
+            RawLeg::Net => RowLegs::One(Leg::Net),
+            RawLeg::Isolated => RowLegs::One(Leg::Isolated),
+            RawLeg::BySide if matches!(side, Some(SideMode::SignedAmount)) => {
                 push(
                     &mut errors,
                     "leg",
-                    "long and short are hedge-mode legs; a mapping stands for the `net` or the `isolated` leg".into(),
+                    "leg: by_side needs a side column: a hedge-mode row says which leg it stands for".into(),
                 );
-                Leg::Net
+                RowLegs::BySide
+            }
+            RawLeg::BySide => RowLegs::BySide,
+            RawLeg::Long | RawLeg::Short => {
+                push(
+                    &mut errors,
+                    "leg",
+                    "long and short are hedge-mode legs: say `by_side` (a row's side names its leg), `net` or `isolated`".into(),
+                );
+                RowLegs::One(Leg::Net)
             }
         };
         match (table, key_column, symbol_column, amount_column, side) {

@@ -145,7 +145,7 @@ impl BotDb {
             rows.push(DbRow {
                 key: PositionKey {
                     symbol: venue_symbol,
-                    leg: mapping.leg,
+                    leg: mapping.leg.of_side(sign),
                 },
                 row_key,
                 size,

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::domain::Leg;
-
 /// A value as written in the config file: YAML's `true`/`false`, a whole
 /// number, or text. A boolean matches a boolean column however the dialect
 /// stores it (PostgreSQL `boolean`, MySQL `tinyint`, SQLite 0/1).
@@ -68,8 +66,8 @@ pub struct RawMapping {
     #[serde(default)]
     pub insert_values: BTreeMap<String, String>,
     pub insert_timestamp_columns: Option<Vec<String>>,
-    /// `net` (default) or `isolated`.
-    pub leg: Option<Leg>,
+    /// `net` (default), `isolated`, or `by_side` (hedge mode).
+    pub leg: Option<RawLeg>,
     /// `delete` (default), `close` (with `close_set`) or `alert_only`.
     pub on_stale: Option<RawOnStale>,
     /// Columns a close sets: literals, `{now}`, `{mark_price}`.
@@ -116,4 +114,17 @@ pub enum RawOnResize {
 pub enum RawOnMissing {
     Insert,
     AlertOnly,
+}
+
+/// The mapping's `leg` as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawLeg {
+    Net,
+    Isolated,
+    /// Hedge mode: a row's side names its leg.
+    BySide,
+    /// Refused with a hint (`by_side` is meant).
+    Long,
+    Short,
 }

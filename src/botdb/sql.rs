@@ -510,8 +510,10 @@ mod tests {
     }
 
     #[test]
-    fn a_mapping_stands_for_the_net_leg_unless_it_says_isolated() {
-        let with = |leg: Option<Leg>| {
+    fn a_mapping_stands_for_the_net_leg_unless_it_says_isolated_or_by_side() {
+        use crate::botdb::raw::RawLeg;
+        use crate::domain::RowLegs;
+        let with = |leg: Option<RawLeg>| {
             RawMapping {
                 preset: Some("nexwave".into()),
                 leg,
@@ -519,13 +521,25 @@ mod tests {
             }
             .validate()
         };
-        assert_eq!(with(None).unwrap().leg, Leg::Net);
-        assert_eq!(with(Some(Leg::Isolated)).unwrap().leg, Leg::Isolated);
-        let errs = with(Some(Leg::Long)).unwrap_err();
+        assert_eq!(with(None).unwrap().leg, RowLegs::One(Leg::Net));
+        assert_eq!(with(Some(RawLeg::Isolated)).unwrap().leg, RowLegs::One(Leg::Isolated));
+        assert_eq!(with(Some(RawLeg::BySide)).unwrap().leg, RowLegs::BySide);
+        let errs = with(Some(RawLeg::Long)).unwrap_err();
         assert_eq!(errs[0].field, "leg");
-        assert!(errs[0].message.contains("hedge-mode"), "{}", errs[0].message);
-        let parsed: RawMapping = serde_yaml::from_str("preset: nexwave\nleg: isolated\n").unwrap();
-        assert_eq!(parsed.leg, Some(Leg::Isolated));
+        assert!(errs[0].message.contains("by_side"), "{}", errs[0].message);
+        let parsed: RawMapping = serde_yaml::from_str("preset: nexwave\nleg: by_side\n").unwrap();
+        assert_eq!(parsed.leg, Some(RawLeg::BySide));
+        // A signed amount cannot say which hedge leg a row stands for.
+        let signed = RawMapping {
+            table: Some("p".into()),
+            key_column: Some("id".into()),
+            symbol_column: Some("s".into()),
+            amount_column: Some("q".into()),
+            signed_amount: true,
+            leg: Some(RawLeg::BySide),
+            ..Default::default()
+        };
+        assert_eq!(signed.validate().unwrap_err()[0].field, "leg");
     }
 
     #[test]

@@ -1024,7 +1024,9 @@ impl Validator<'_> {
                 Some(OnStale::Delete) | None => StaleFix::Delete,
             },
             resize: mapping.as_ref().is_none_or(|m| m.resize),
-            leg: mapping.as_ref().map_or(crate::domain::Leg::Net, |m| m.leg),
+            leg: mapping
+                .as_ref()
+                .map_or(crate::domain::RowLegs::One(crate::domain::Leg::Net), |m| m.leg),
             confirmations: confirmations.max(2),
             settle: c.settle.map_or(Duration::from_secs(30), |d| d.0),
             max_rows: max_rows.max(1),

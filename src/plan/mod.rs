@@ -66,9 +66,9 @@ pub struct CorrectionPolicy {
     /// a row is never inserted for a symbol outside them (it would carry a
     /// venue name the bot does not use).
     pub mapped_symbols: Option<std::collections::BTreeSet<String>>,
-    /// The leg the bot's rows stand for (the mapping's `leg`): another leg
+    /// The legs the bot's rows stand for (the mapping's `leg`): another leg
     /// is never corrected into or out of the bot's table.
-    pub leg: crate::domain::Leg,
+    pub leg: crate::domain::RowLegs,
     /// What correcting a stale row means for this bot (the mapping's `on_stale`).
     pub stale: StaleFix,
     /// Whether a row larger than the exchange's may be brought down (the
@@ -378,7 +378,9 @@ pub fn corrections(
     }
     // The legs the exchange holds open, by symbol: a row is not corrected
     // while another leg of its symbol is open (the bot's row stands for one
-    // leg, the mapping's; the other is a matter for the rules).
+    // leg, the mapping's; the other is a matter for the rules). The two
+    // hedge legs are the exception: each is its own position, and each is
+    // reconciled against the rows of its side.
     let open_legs: std::collections::BTreeSet<(&str, crate::domain::Leg)> = report
         .rows
         .iter()
@@ -393,14 +395,13 @@ pub fn corrections(
             plan.skipped.push((row.key.clone(), Skip::UnknownMarket));
             continue;
         }
-        if row.key.leg != policy.leg {
+        if !policy.leg.covers(row.key.leg) {
             plan.skipped.push((row.key.clone(), Skip::NotTheMappedLeg));
             continue;
         }
-        if open_legs
-            .iter()
-            .any(|(symbol, leg)| *symbol == row.key.symbol && *leg != row.key.leg)
-        {
+        if open_legs.iter().any(|(symbol, leg)| {
+            *symbol == row.key.symbol && *leg != row.key.leg && !(leg.is_hedge() && row.key.leg.is_hedge())
+        }) {
             plan.skipped.push((row.key.clone(), Skip::OtherLegOpen));
             continue;
         }

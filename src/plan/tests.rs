@@ -57,7 +57,7 @@ fn report(rows: Vec<Row>) -> AccountReport {
 
 fn policy() -> CorrectionPolicy {
     CorrectionPolicy {
-        leg: crate::domain::Leg::Net,
+        leg: crate::domain::RowLegs::One(crate::domain::Leg::Net),
         mode: Mode::Apply,
         insert: true,
         adopt: false,
@@ -586,7 +586,7 @@ fn an_isolated_mapping_corrects_the_isolated_leg_only() {
         ..Default::default()
     };
     let policy = CorrectionPolicy {
-        leg: Leg::Isolated,
+        leg: crate::domain::RowLegs::One(Leg::Isolated),
         insert: true,
         ..policy()
     };
@@ -602,6 +602,47 @@ fn an_isolated_mapping_corrects_the_isolated_leg_only() {
     assert_eq!(
         plan.skipped,
         vec![(cross.key, Skip::NotTheMappedLeg), (closed.key, Skip::OtherLegOpen)]
+    );
+}
+
+/// Issue [binance] part 2: under `leg: by_side` (hedge mode) a long row is
+/// the long leg's and a short row the short leg's. Each leg is corrected on
+/// its own while the other is open; a one-way (net) position is never
+/// explained by hedge rows.
+#[test]
+fn a_hedge_mapping_corrects_each_leg_while_the_other_is_open() {
+    use crate::domain::{Leg, RowLegs};
+    let leg = |mut r: Row, l: Leg| {
+        r.key.leg = l;
+        r
+    };
+    let mut long_row = db_row("1", "SOL", "2", None);
+    long_row.key.leg = Leg::Long;
+    let db = DbSnapshot {
+        rows: vec![long_row],
+        ..Default::default()
+    };
+    let policy = CorrectionPolicy {
+        leg: RowLegs::BySide,
+        insert: false,
+        ..policy()
+    };
+    // The long leg closed while the short leg (the bot's row missing) is
+    // open: the stale long row goes; the short leg is the rules' matter.
+    let long = leg(row("SOL", "0", "2", true, State::DbStale, 9), Leg::Long);
+    let short = leg(row("SOL", "-1", "0", false, State::DbMissing, 9), Leg::Short);
+    let plan = plan_of(&report(vec![long.clone(), short.clone()]), &db, &policy);
+    assert_eq!(plan.summary(), "0 updated, 0 created, 1 deleted");
+    assert_eq!(plan.corrections[0].key, long.key);
+    assert!(plan.skipped.iter().all(|(k, _)| *k == short.key), "{plan:?}");
+    // A net position in the symbol (the account is one-way after all): the
+    // hedge row is not corrected beside it, nor the net leg inserted.
+    let net = row("SOL", "3", "0", false, State::DbMissing, 9);
+    let plan = plan_of(&report(vec![net.clone(), long.clone()]), &db, &policy);
+    assert!(plan.corrections.is_empty(), "{plan:?}");
+    assert_eq!(
+        plan.skipped,
+        vec![(net.key, Skip::NotTheMappedLeg), (long.key, Skip::OtherLegOpen)]
     );
 }
 

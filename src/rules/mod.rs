@@ -466,23 +466,20 @@ impl Engine {
                         let mut net = Decimal::ZERO;
                         let mut known = true;
                         for sym in &members {
-                            let row = a.report.rows.iter().find(|r| &r.key.symbol == sym);
-                            let size = match row {
-                                None => {
-                                    // No row: flat everywhere, if the stream is trusted.
-                                    if !a.report.sources[0].trusted {
-                                        known = false;
-                                    }
-                                    Decimal::ZERO
+                            // Every leg of the symbol is exposure (hedge legs
+                            // net against each other; an isolated leg adds).
+                            let mut legs = a.report.rows.iter().filter(|r| &r.key.symbol == sym).peekable();
+                            if legs.peek().is_none() && !a.report.sources[0].trusted {
+                                // No row: flat everywhere, if the stream is trusted.
+                                known = false;
+                            }
+                            let mut size = Decimal::ZERO;
+                            for r in legs {
+                                match r.ws.believed() {
+                                    Some(s) => size += s,
+                                    None => known = false,
                                 }
-                                Some(r) => match r.ws.believed() {
-                                    Some(size) => size,
-                                    None => {
-                                        known = false;
-                                        Decimal::ZERO
-                                    }
-                                },
-                            };
+                            }
                             match a.marks.get(sym) {
                                 Some(m) => net += size * m,
                                 None if size.is_zero() => {}
@@ -503,7 +500,9 @@ impl Engine {
                                 continue;
                             }
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                out.push(held(a, row.key.symbol.clone(), why, keep));
+                                // The subject names the leg where there are
+                                // several (`SOLUSDT:long`); a net leg is its symbol.
+                                out.push(held(a, row.key.to_string(), why, keep));
                             }
                         }
                     }
@@ -567,7 +566,9 @@ impl Engine {
                     out.extend(
                         self.tracks
                             .range(from..)
-                            .take_while(|(k, _)| k.account == f.account && k.subject == subject)
+                            // A symbol's legs (`SOL:long`) sort right after it.
+                            .take_while(|(k, _)| k.account == f.account && k.subject.starts_with(subject))
+                            .filter(|(k, _)| of_subject(&k.subject, subject))
                             .filter(|(k, _)| !live.contains(k))
                             .map(|(k, _)| k.clone()),
                     );
@@ -663,10 +664,16 @@ impl Engine {
             } else {
                 RuleHold::Pending
             };
-            let members = rules.groups.get(&k.subject);
-            let subjects = members.into_iter().flatten().chain(std::iter::once(&k.subject));
+            // A group's members, or the symbol of the leg the subject names.
+            let subjects: Vec<String> = match rules.groups.get(&k.subject) {
+                Some(members) => members.iter().cloned().chain([k.subject.clone()]).collect(),
+                None => vec![k
+                    .subject
+                    .parse::<crate::domain::PositionKey>()
+                    .map_or_else(|e| match e {}, |k| k.symbol)],
+            };
             for s in subjects {
-                let e = out.entry(s.clone()).or_insert(hold);
+                let e = out.entry(s).or_insert(hold);
                 *e = (*e).min(hold);
             }
         }
@@ -709,6 +716,14 @@ impl Engine {
             .map(|(k, _)| k.rule.clone())
             .collect()
     }
+}
+
+/// Whether a condition's `subject` is about `subject_or_symbol`: the same
+/// subject, or one of the symbol's legs (`SOL:long` is about `SOL`).
+fn of_subject(subject: &str, subject_or_symbol: &str) -> bool {
+    subject
+        .strip_prefix(subject_or_symbol)
+        .is_some_and(|rest| rest.is_empty() || matches!(rest, ":long" | ":short" | ":isolated"))
 }
 
 #[cfg(test)]

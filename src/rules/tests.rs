@@ -112,6 +112,46 @@ mod focus {
             .collect()
     }
 
+    /// Issue [binance] part 2: each hedge leg is its own subject (one
+    /// condition, decision and alert per leg), a focus on the symbol clears a
+    /// leg's alert, and a group's exposure nets both legs.
+    #[test]
+    fn hedge_legs_are_subjects_of_their_own() {
+        use crate::domain::Leg;
+        let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();
+        let mut engine = Engine::new();
+        let mut r = report(&[("SOL", "1"), ("SOL", "-2")]);
+        r.rows[0].key.leg = Leg::Long;
+        r.rows[1].key.leg = Leg::Short;
+        assert_eq!(evaluate(&mut engine, &rules, &r, 1, &[]), ["SOL:long", "SOL:short"]);
+        // The long leg closed; a focus on SOL (its frame) clears its alert.
+        let mut short_only = r.clone();
+        short_only.rows.remove(0);
+        assert!(evaluate(&mut engine, &rules, &short_only, 2, &["SOL"]).is_empty());
+        let cleared: Vec<String> = engine.take_cleared().into_iter().map(|c| c.subject).collect();
+        assert_eq!(cleared, ["SOL:long"]);
+        // A pair's exposure counts both legs: long 1 ETH at 150, long 1 and
+        // short 2 SOL at 100, net +50 USD (one leg alone: 250 or -50).
+        let exposure = compile(
+            "groups:\n  pair: [ETH, SOL]\nrules:\n  - id: neutral\n    condition: {net_exposure: {group: pair, above_usd: 40}}\n    severity: warning\n    actions: [alert]\n",
+            Path::new("r.yaml"),
+        )
+        .unwrap();
+        let mut pair = report(&[("ETH", "1"), ("SOL", "1"), ("SOL", "-2")]);
+        pair.rows[1].key.leg = Leg::Long;
+        pair.rows[2].key.leg = Leg::Short;
+        let marks: BTreeMap<String, Decimal> = [("ETH".to_owned(), d("150")), ("SOL".to_owned(), d("100"))].into();
+        let state = AccountState {
+            venue: "binance",
+            account: "main",
+            report: &pair,
+            marks: &marks,
+        };
+        let decided = Engine::new().evaluate(&exposure, &[state], Timestamp(1));
+        assert_eq!(decided.len(), 1);
+        assert_eq!(decided[0].reason, "neutral: net exposure 50 USD");
+    }
+
     #[test]
     fn a_focused_evaluation_leaves_other_symbols_as_they_were() {
         let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();

@@ -295,8 +295,12 @@ pub trait CloseVenue: Sync {
     /// deduplicates the client order id, or the adapter settles the first
     /// try by its client order id before sending again).
     fn idempotent(&self) -> bool;
-    /// The signed position of `symbol` now, and what pricing needs.
-    fn read(&self, symbol: &str) -> impl std::future::Future<Output = Result<(Decimal, Self::Read), RestError>> + Send;
+    /// The signed size of the leg `key` now, and what pricing needs. A
+    /// venue without such a leg (hedge legs on a one-way venue) refuses.
+    fn read(
+        &self,
+        key: &crate::domain::PositionKey,
+    ) -> impl std::future::Future<Output = Result<(Decimal, Self::Read), RestError>> + Send;
     /// Before the first send (Nado: cancel the product's resting orders).
     fn prepare(&self, read: &Self::Read) -> impl std::future::Future<Output = ()> + Send;
     /// The exact signed request for `attempt` (1-based).
@@ -309,6 +313,17 @@ pub trait CloseVenue: Sync {
     ) -> impl std::future::Future<Output = Result<serde_json::Value, String>> + Send;
     /// Sends a signed request: the venue's order id, or why not.
     fn send(&self, body: &serde_json::Value) -> impl std::future::Future<Output = Result<String, OrderFailure>> + Send;
+}
+
+/// The symbol of a net (one-way, cross-margin) leg, for venues whose closes
+/// act on nothing else; any other leg is refused before anything is read.
+pub fn net_leg(key: &crate::domain::PositionKey) -> Result<&str, RestError> {
+    match key.leg {
+        crate::domain::Leg::Net => Ok(&key.symbol),
+        _ => Err(RestError::Decode(format!(
+            "{key}: this venue closes net positions only"
+        ))),
+    }
 }
 
 /// Why a venue refused (or may not have taken) a reduce-only close order,

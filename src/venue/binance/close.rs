@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::http::RestClient;
 use super::parse::{self, Market};
 use super::sign::{self, Close, PositionSide};
-use crate::domain::Leg;
+use crate::domain::{Leg, PositionKey};
 use crate::venue::lost_reply::{self, Seen};
 use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
@@ -94,14 +94,29 @@ impl CloseVenue for BinanceCloser<'_> {
         true
     }
 
-    async fn read(&self, symbol: &str) -> Result<(Decimal, BinanceRead), RestError> {
+    /// The leg's own size: in hedge mode the other leg of the symbol may be
+    /// open beside it and is left alone. A net close on a symbol whose
+    /// hedge legs are open (the account is in hedge mode) is refused.
+    async fn read(&self, key: &PositionKey) -> Result<(Decimal, BinanceRead), RestError> {
+        let symbol = key.symbol.as_str();
         let snap = self.rest.positions().await?;
-        let open: Vec<_> = snap.positions.iter().filter(|p| p.key.symbol == symbol).collect();
-        if open.len() > 1 {
-            return Err(RestError::Decode(format!(
-                "{symbol} has both hedge legs open: a close of one leg is not wired yet"
-            )));
-        }
+        let open = snap
+            .positions
+            .iter()
+            .filter(|p| p.key.symbol == symbol && !p.size.is_zero());
+        let size = match key.leg {
+            Leg::Net => {
+                if let Some(p) = open.clone().find(|p| p.key.leg.is_hedge()) {
+                    return Err(RestError::Decode(format!(
+                        "{symbol}: the account holds hedge legs ({}), not a net position",
+                        p.key
+                    )));
+                }
+                open.filter(|p| p.key.leg == Leg::Net).map(|p| p.size).sum()
+            }
+            Leg::Long | Leg::Short => open.filter(|p| p.key == *key).map(|p| p.size).sum(),
+            Leg::Isolated => return Err(RestError::Decode(format!("{key}: Binance has no isolated legs here"))),
+        };
         // The market only the first time: the verification's reads stay cheap.
         let market = self
             .market
@@ -115,10 +130,7 @@ impl CloseVenue for BinanceCloser<'_> {
             })
             .await?
             .clone();
-        Ok(match open.first() {
-            Some(p) => (p.size, BinanceRead { leg: p.key.leg, market }),
-            None => (Decimal::ZERO, BinanceRead { leg: Leg::Net, market }),
-        })
+        Ok((size, BinanceRead { leg: key.leg, market }))
     }
 
     async fn prepare(&self, _: &BinanceRead) {}

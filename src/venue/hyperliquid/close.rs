@@ -128,7 +128,8 @@ impl CloseVenue for HyperliquidCloser<'_> {
 
     /// The position (`clearinghouseState`, weight 2); the market only the
     /// first time: the verification's reads stay cheap.
-    async fn read(&self, symbol: &str) -> Result<(Decimal, Market), RestError> {
+    async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, Market), RestError> {
+        let symbol = crate::venue::types::net_leg(key)?;
         let snap = self.rest.positions().await?;
         let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
         let position = snap

@@ -49,7 +49,8 @@ impl CloseVenue for NadoCloser<'_> {
         false
     }
 
-    async fn read(&self, symbol: &str) -> Result<(Decimal, CloseRead), RestError> {
+    async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, CloseRead), RestError> {
+        let symbol = crate::venue::types::net_leg(key)?;
         let read = self.rest.close_read(symbol).await?;
         Ok((read.position, read))
     }

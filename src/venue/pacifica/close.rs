@@ -91,7 +91,8 @@ impl CloseVenue for PacificaCloser<'_> {
         true
     }
 
-    async fn read(&self, symbol: &str) -> Result<(Decimal, ()), RestError> {
+    async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, ()), RestError> {
+        let symbol = crate::venue::types::net_leg(key)?;
         let snap = self.rest.positions().await?;
         let position = snap
             .positions
