@@ -203,10 +203,11 @@ pub enum Command {
     },
     /// Replay the 2025-11-10 incident on loopback: simulator, SQLite bot database, watcher.
     Demo {
-        /// pacifica (the default); nado, hyperliquid or binance: the delta-neutral ETH/SOL pair of 2026-02-03.
+        /// pacifica (the default); nado or hyperliquid: the delta-neutral ETH/SOL pair of 2026-02-03;
+        /// binance: the 2025-11-10 incident on a hedge-mode account (`--scenario sol`: the pair, one-way).
         #[arg(long, value_parser = parse_venue, default_value = "pacifica")]
         venue: crate::domain::VenueKind,
-        /// Pacifica: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).
+        /// Pacifica and Binance: incident (the 2025-11-10 stale rows) or sol (the 2026-02-03 SOL residual).
         #[arg(long, value_enum, default_value = "incident")]
         scenario: crate::demo::Scenario,
         /// Whose database: nexwave (the incident's own table) or freqtrade

@@ -381,6 +381,36 @@ mod closes {
         assert_eq!(w.sim.position(API_KEY, "SOLUSDT", "LONG"), d("2"));
     }
 
+    /// A position above `MARKET_LOT_SIZE.maxQty` (120 BTCUSDT in the
+    /// simulator) is closed in orders of at most that, within one intent.
+    #[tokio::test]
+    async fn a_position_above_max_qty_is_closed_in_orders_of_at_most_max_qty() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "BTCUSDT", "BOTH", d("-250.5"));
+        let out = flatten(&w, "BTCUSDT", true).await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { closed, .. } if closed == d("250.5")),
+            "{out:?}"
+        );
+        assert_eq!(w.sim.position(API_KEY, "BTCUSDT", "BOTH"), Decimal::ZERO);
+        let sizes: Vec<String> = w
+            .sim
+            .orders()
+            .iter()
+            .map(|o| {
+                o.query
+                    .split("quantity=")
+                    .nth(1)
+                    .unwrap()
+                    .split('&')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(sizes, ["120", "120", "10.5"]);
+    }
+
     /// −4118: resting reduce-only orders (a full-size take-profit) cover the
     /// position. With the operator's leave they are cancelled and the close
     /// goes through; without it, nothing is cancelled and the close fails.
@@ -694,6 +724,58 @@ accounts:
     );
     pool.close().await;
     app.shutdown_within(Duration::from_secs(5)).await;
+}
+
+/// The panic button on a hedge-mode account names a leg: `SOLUSDT:short`
+/// closes the short leg from its own side and leaves the long leg open; the
+/// bare symbol (its net position) is refused, nothing sent.
+#[tokio::test]
+async fn the_panic_button_closes_one_hedge_leg() {
+    use driftwatch::venue::binance::sim::BinanceSim;
+    use rust_decimal::Decimal;
+    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let (sim, rest) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+    sim.add_account(API_KEY, SECRET, true);
+    sim.set_mark("SOLUSDT", d("150"));
+    sim.set_position(API_KEY, "SOLUSDT", "LONG", d("2"));
+    sim.set_position(API_KEY, "SOLUSDT", "SHORT", d("-1.5"));
+    let dir = TempDir::new("binance-panic-leg");
+    let db = sqlite_db(&dir, &[]).await;
+    let key = dir.path().join("secret");
+    std::fs::write(&key, SECRET).unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "bot_db:\n  url: {{value: \"{db}\"}}\njournal:\n  url: {{value: \"sqlite://{journal}\"}}\naccounts:\n  - name: hedge\n    venue: binance\n    address: {API_KEY}\n    api_secret: {{file: {key}}}\n    rest_url: \"http://{rest}\"\n    ws_url: \"ws://127.0.0.1:1/private\"\n    mapping:\n{NEXWAVE_MAPPING}\n    close: {{key: {{file: {key}}}, armed: true, verify_timeout: 3s}}\n",
+            journal = dir.path().join("journal.db").display(),
+            key = key.display(),
+        ),
+    )
+    .unwrap();
+    let press = |symbol: &str| {
+        run_driftwatch(vec![
+            "close".into(),
+            "--config".into(),
+            cfg.display().to_string(),
+            symbol.into(),
+        ])
+    };
+    let (code, stdout, stderr) = press("SOLUSDT").await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("hedge legs"), "{stdout}{stderr}");
+    assert!(sim.orders().is_empty(), "nothing sent for a net close");
+    let (code, stdout, stderr) = press("SOLUSDT:short").await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("SOLUSDT:short: closed bid 1.5 reduce-only"), "{stdout}");
+    assert_eq!(sim.position(API_KEY, "SOLUSDT", "SHORT"), Decimal::ZERO);
+    assert_eq!(sim.position(API_KEY, "SOLUSDT", "LONG"), d("2"));
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0].query.contains("positionSide=SHORT"), "{}", orders[0].query);
 }
 
 /// Issue [binance] part 5: Binance's official futures connector

@@ -316,9 +316,10 @@ fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
 /// Runs `driftwatch demo --venue VENUE` (the delta-neutral pair whose SOL
 /// leg grows) and checks that SOL was trimmed back to the database's size
 /// by one reduce-only close, verified and journaled once.
-fn demo_trims_the_sol_leg(venue: &str, banner: &str, sol: &str) {
+fn demo_trims_the_sol_leg(venue: &[&str], banner: &str, sol: &str) {
     let out = driftwatch()
-        .args(["demo", "--venue", venue, "--listen", "127.0.0.1:0", "--for", "20s"])
+        .args(["demo", "--listen", "127.0.0.1:0", "--for", "20s", "--venue"])
+        .args(venue)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -354,7 +355,7 @@ fn demo_trims_the_sol_leg(venue: &str, banner: &str, sol: &str) {
 
 #[test]
 fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
-    demo_trims_the_sol_leg("nado", "simulated Nado", "SOL-PERP");
+    demo_trims_the_sol_leg(&["nado"], "simulated Nado", "SOL-PERP");
 }
 
 /// Issue [hyperliquid]: the SOL residual replayed on the simulated
@@ -362,14 +363,67 @@ fn demo_nado_trims_the_sol_accumulation_on_the_delta_neutral_pair() {
 /// size with one reduce-only IOC, verified, journaled once.
 #[test]
 fn demo_hyperliquid_trims_the_sol_residual_reduce_only_and_verifies_it() {
-    demo_trims_the_sol_leg("hyperliquid", "simulated Hyperliquid", "SOL");
+    demo_trims_the_sol_leg(&["hyperliquid"], "simulated Hyperliquid", "SOL");
 }
 
 /// Issue [binance]: the same residual on a simulated one-way Binance
-/// account: one reduce-only MARKET order, verified, journaled once.
+/// account (`--scenario sol`): one reduce-only MARKET order, verified,
+/// journaled once.
 #[test]
-fn demo_binance_trims_the_sol_residual_reduce_only_and_verifies_it() {
-    demo_trims_the_sol_leg("binance", "simulated Binance", "SOLUSDT");
+fn demo_binance_sol_trims_the_residual_reduce_only_and_verifies_it() {
+    demo_trims_the_sol_leg(&["binance", "--scenario", "sol"], "simulated Binance", "SOLUSDT");
+}
+
+/// Issue [binance] done-when: the 2025-11-10 incident on a hedge-mode
+/// account. The 15 ghost rows are deleted in one cycle; the ZEC short leg
+/// the bot never recorded is closed from its own side, verified and
+/// journaled once, while the ZEC long leg its row stands for stays open.
+#[test]
+fn demo_binance_corrects_the_ghosts_and_closes_the_untracked_hedge_leg() {
+    let out = driftwatch()
+        .args(["demo", "--venue", "binance", "--listen", "127.0.0.1:0", "--for", "20s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("hedge mode"), "{stdout}");
+    // First the drift: both ZEC legs, the short one untracked.
+    let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();
+    assert!(
+        tables.iter().any(|t| t.matches("db_stale").count() == 15
+            && t.lines()
+                .any(|l| l.contains("ZECUSDT:short") && l.contains("db_missing"))),
+        "{stdout}"
+    );
+    let last = tables.last().unwrap();
+    assert!(
+        last.contains("last correction cycle: applied: 0 updated, 0 created, 15 deleted"),
+        "{last}"
+    );
+    assert!(
+        last.contains("last emergency close: ZECUSDT:short verified: closed bid 0.1 ZECUSDT reduce-only"),
+        "{last}"
+    );
+    let rows: Vec<&str> = last.lines().filter(|l| l.starts_with("binance/hedge  ")).collect();
+    assert_eq!(rows.len(), 1, "{last}");
+    assert!(
+        rows[0].contains("ZECUSDT:long") && rows[0].contains("in_sync"),
+        "{last}"
+    );
+    let journal = stdout.rsplit("The action journal:").next().unwrap();
+    let closes: Vec<&str> = journal.lines().filter(|l| l.contains("emergency_close")).collect();
+    assert_eq!(closes.len(), 1, "{journal}");
+    assert!(closes[0].contains("verified"), "{journal}");
+    assert_eq!(
+        journal.lines().filter(|l| l.contains("db_correction")).count(),
+        15,
+        "{journal}"
+    );
 }
 
 #[test]

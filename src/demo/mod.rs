@@ -18,8 +18,13 @@
 //! about $400 the database never hears of; the `net_exposure` rule over the
 //! pair trims SOL back to the database's size, reduce-only, signed EIP-712.
 //!
-//! `--venue binance` replays it on a simulated Binance USDⓈ-M one-way
-//! account: a reduce-only MARKET order with the intent's client order id.
+//! `--venue binance` replays the 2025-11-10 incident on a simulated Binance
+//! USDⓈ-M account in hedge mode: the bot's 16 rows name their leg by their
+//! side (`leg: by_side`); the 15 ghosts are deleted, the ZEC long row matches
+//! the LONG leg, and the SHORT leg the bot opened at start-up and never
+//! recorded is closed from its own side (`positionSide=SHORT`) while the
+//! LONG leg stays open. `--scenario sol` replays the SOL residual on a
+//! one-way account instead: a reduce-only MARKET order.
 //!
 //! `--venue hyperliquid` replays the same SOL residual on the simulated
 //! Hyperliquid: the trim is a reduce-only IOC signed as an L1 action,
@@ -44,6 +49,7 @@ const CONFIG: &str = include_str!("pacifica.yaml");
 const NADO_CONFIG: &str = include_str!("nado.yaml");
 const HYPERLIQUID_CONFIG: &str = include_str!("hyperliquid.yaml");
 const BINANCE_CONFIG: &str = include_str!("binance.yaml");
+const BINANCE_PAIR_CONFIG: &str = include_str!("binance_pair.yaml");
 /// The public example key and secret of Binance's signing documentation.
 const BINANCE_API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
 const BINANCE_SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
@@ -269,7 +275,33 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let nado = opts.venue == crate::domain::VenueKind::Nado;
     let hyperliquid = opts.venue == crate::domain::VenueKind::Hyperliquid;
     let binance = opts.venue == crate::domain::VenueKind::Binance;
-    let (mut text, urls, script) = if binance {
+    let (mut text, urls, script) = if binance && opts.scenario == Scenario::Incident {
+        use crate::venue::binance::sim::BinanceSim;
+        let (sim, rest) = BinanceSim::start(any, sim_rx.clone()).await?;
+        let ws = sim.start_ws(any, sim_rx).await?;
+        // A hedge-mode account: the bot's ZEC long (its row says so) and the
+        // short it opened at start-up beside it, which its row never shows.
+        // A Binance bot keeps Binance's symbols (ZECUSDT).
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
+        sqlx::query("UPDATE positions SET symbol = symbol || 'USDT'")
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        sim.add_account(BINANCE_API_KEY, BINANCE_SECRET, true);
+        sim.set_mark("ZECUSDT", Decimal::new(6492, 1));
+        sim.set_position(BINANCE_API_KEY, "ZECUSDT", "LONG", Decimal::new(1, 1));
+        sim.set_position(BINANCE_API_KEY, "ZECUSDT", "SHORT", Decimal::new(-1, 1));
+        std::fs::write(
+            rules_dir.join("default.yaml"),
+            DEFAULT_RULES
+                .replace("for: 60s", "for: 5s")
+                .replace("for: 2m", "for: 3s"),
+        )?;
+        std::fs::write(&key, BINANCE_SECRET)?;
+        let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}/private"));
+        let text = fill(BINANCE_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
+        (text, (rest, ws), None)
+    } else if binance {
         use crate::venue::binance::sim::BinanceSim;
         let (sim, rest) = BinanceSim::start(any, sim_rx.clone()).await?;
         let ws = sim.start_ws(any, sim_rx).await?;
@@ -288,7 +320,8 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         std::fs::write(rules_dir.join("default.yaml"), DEFAULT_RULES)?;
         std::fs::write(&key, BINANCE_SECRET)?;
         let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}/private"));
-        let text = fill(BINANCE_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
+        let text =
+            fill(BINANCE_PAIR_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
         // The same incident on Binance: the bot keeps selling the SOL leg
         // it no longer sees, 2.86 SOL (about $400) the database never hears of.
         let script = tokio::spawn(async move {
@@ -414,6 +447,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let mut snaps = running.snapshots.clone();
 
     match (opts.venue, opts.scenario) {
+        (crate::domain::VenueKind::Binance, Scenario::Incident) => println!(
+            "driftwatch demo: the 2025-11-10 incident on a simulated Binance USDⓈ-M account in hedge mode: 16 rows, 15 of them for positions long closed, and a ZEC short leg the bot opened beside its long and never recorded."
+        ),
         (crate::domain::VenueKind::Binance, _) => println!(
             "driftwatch demo: the 2026-02-03 SOL residual on a simulated Binance USDⓈ-M account: a delta-neutral ETH/SOL pair whose bot keeps selling SOL it no longer sees."
         ),
@@ -429,7 +465,9 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         ),
     }
     println!("  simulated exchange: {} (REST), {} (WebSocket)", urls.0, urls.1);
-    let rows = if nado || hyperliquid || binance {
+    let rows = if binance && opts.scenario == Scenario::Incident {
+        "Nexwave schema, 16 rows, each row's side naming its leg"
+    } else if nado || hyperliquid || binance {
         "2 rows: long ETH, short SOL"
     } else if freqtrade {
         "Freqtrade's trades table, 16 open trades"
@@ -487,7 +525,7 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
             println!("\nThe action journal:");
             for e in acted {
                 println!(
-                    "  {}  {:<15}  {:<8}  {:<14}  {}",
+                    "  {}  {:<15}  {:<12}  {:<14}  {}",
                     e.created_at.to_utc_string(),
                     e.kind,
                     e.symbol,

@@ -42,6 +42,22 @@ pub const MARKETS: &[(&str, &str, &str, &str)] = &[
     ("ETHUSDT", "0.001", "2000", "0.01"),
     ("SOLUSDT", "0.01", "5000", "0.01"),
     ("ZECUSDT", "0.001", "1000", "0.01"),
+    // The rest of the 2025-11-10 incident's markets (the demo's ghosts).
+    ("VIRTUALUSDT", "0.1", "500000", "0.0001"),
+    ("FARTCOINUSDT", "0.1", "1000000", "0.0001"),
+    ("2ZUSDT", "1", "1000000", "0.00001"),
+    ("BNBUSDT", "0.01", "2000", "0.01"),
+    ("XRPUSDT", "0.1", "1000000", "0.0001"),
+    ("ASTERUSDT", "0.01", "1000000", "0.0001"),
+    ("PENGUUSDT", "1", "10000000", "0.000001"),
+    ("LDOUSDT", "0.1", "1000000", "0.0001"),
+    ("CRVUSDT", "0.1", "1000000", "0.0001"),
+    ("ENAUSDT", "1", "1000000", "0.0001"),
+    ("XPLUSDT", "1", "1000000", "0.0001"),
+    ("WLFIUSDT", "1", "1000000", "0.0001"),
+    ("PUMPUSDT", "1", "100000000", "0.000001"),
+    ("MONUSDT", "1", "1000000", "0.00001"),
+    ("SUIUSDT", "0.1", "1000000", "0.0001"),
 ];
 
 /// A fault injected into `POST /fapi/v1/order`, for a number of requests.
