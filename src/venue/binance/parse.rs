@@ -98,6 +98,10 @@ pub struct Market {
     pub max_qty: Decimal,
     /// `PRICE_FILTER.tickSize`.
     pub tick: Decimal,
+    /// `MIN_NOTIONAL.notional` (USDT at the mark). Reduce-only orders are
+    /// exempt, so a one-way close is never held to it; a hedge-mode close
+    /// carries `positionSide`, not `reduceOnly`, and a refusal (−4164) says so.
+    pub min_notional: Option<Decimal>,
     pub trading: bool,
 }
 
@@ -125,6 +129,10 @@ pub fn exchange_info(status: u16, body: &[u8]) -> Result<Vec<Market>, RestError>
             step: decimal(&lot["stepSize"], "stepSize")?,
             max_qty: decimal(&lot["maxQty"], "maxQty")?,
             tick: decimal(&price["tickSize"], "tickSize")?,
+            min_notional: match filter("MIN_NOTIONAL") {
+                Some(f) => Some(decimal(&f["notional"], "notional")?),
+                None => None,
+            },
             trading: s.get("status").and_then(Value::as_str) == Some("TRADING"),
         });
     }
@@ -332,7 +340,45 @@ pub fn order_error(code: i64, message: String) -> OrderFailure {
         -1021 | -5028 => OrderFailure::NoFill(m),
         // The book could not take it at the filter bound: try again.
         -4131 => OrderFailure::NoFill(m),
+        // Below the market's minimum notional: reduce-only orders are exempt,
+        // so this is a hedge-mode leg too small to close by order.
+        -4164 => OrderFailure::Rejected(format!(
+            "{m} (below the market's minimum notional, which exempts reduceOnly orders only; a hedge-mode close carries positionSide instead: close this leg by hand)"
+        )),
         _ => OrderFailure::Rejected(m),
+    }
+}
+
+/// Orders `ACCOUNT_UPDATE`s by their transaction time `T`, not by arrival
+/// (§4): an update older than the last one applied to its key arrived late
+/// and is dropped, so a delayed frame can never roll a position back. One
+/// per connection (a reconnect takes a REST baseline anyway).
+#[derive(Debug, Default)]
+pub struct EventOrder {
+    latest: std::collections::HashMap<PositionKey, i64>,
+}
+
+impl EventOrder {
+    /// The updates of a frame at `at_ms` that are not older than what each
+    /// key has already seen.
+    pub fn keep(&mut self, events: Vec<StreamEvent>, at_ms: i64) -> Vec<StreamEvent> {
+        events
+            .into_iter()
+            .filter(|e| match e {
+                StreamEvent::Update { position, .. } => match self.latest.get_mut(&position.key) {
+                    Some(t) if *t > at_ms => false,
+                    Some(t) => {
+                        *t = at_ms;
+                        true
+                    }
+                    None => {
+                        self.latest.insert(position.key.clone(), at_ms);
+                        true
+                    }
+                },
+                _ => true,
+            })
+            .collect()
     }
 }
 
@@ -389,10 +435,12 @@ mod tests {
         let body = br#"{"symbols":[{"symbol":"ETHUSDT","status":"TRADING","filters":[
             {"filterType":"PRICE_FILTER","minPrice":"39.86","maxPrice":"306177","tickSize":"0.01"},
             {"filterType":"LOT_SIZE","stepSize":"0.001","maxQty":"10000","minQty":"0.001"},
-            {"filterType":"MARKET_LOT_SIZE","stepSize":"0.001","maxQty":"2000","minQty":"0.001"}]},
+            {"filterType":"MARKET_LOT_SIZE","stepSize":"0.001","maxQty":"2000","minQty":"0.001"},
+            {"filterType":"MIN_NOTIONAL","notional":"20"}]},
             {"symbol":"OLDUSDT","status":"SETTLING","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.1"},{"filterType":"LOT_SIZE","stepSize":"1","maxQty":"10"}]}]}"#;
         let m = exchange_info(200, body).unwrap();
         assert_eq!((m[0].step, m[0].max_qty, m[0].tick), (d("0.001"), d("2000"), d("0.01")));
+        assert_eq!((m[0].min_notional, m[1].min_notional), (Some(d("20")), None));
         let infos = market_infos(&m);
         assert_eq!(infos.len(), 1, "only trading markets");
     }
@@ -489,5 +537,25 @@ mod tests {
             query_order(400, br#"{"code":-2013,"msg":"Order does not exist."}"#),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn updates_are_ordered_by_transaction_time_not_arrival() {
+        let update = |symbol: &str, size: &str| StreamEvent::Update {
+            position: Position {
+                key: PositionKey::net(symbol),
+                size: size.parse().unwrap(),
+                entry_price: None,
+            },
+            seq: None,
+        };
+        let mut order = EventOrder::default();
+        assert_eq!(order.keep(vec![update("SOLUSDT", "2")], 200).len(), 1);
+        // Sent at 150, arrived after 200: dropped; another key is not held back.
+        let late = order.keep(vec![update("SOLUSDT", "1"), update("ETHUSDT", "1")], 150);
+        assert_eq!(late, vec![update("ETHUSDT", "1")]);
+        // The same transaction time is the same moment: kept.
+        assert_eq!(order.keep(vec![update("SOLUSDT", "0")], 200).len(), 1);
+        assert_eq!(order.keep(vec![update("SOLUSDT", "3")], 201).len(), 1);
     }
 }

@@ -7,7 +7,9 @@
 //! connection and a new key is made. WebSocket ping frames go out every
 //! `ping_interval` (the venue answers pong; its own pings every 3 minutes
 //! are answered by the library), so a quiet account is not a silent link.
-//! Liquidation, ADL and settlement orders are reported as `Dirty`.
+//! Liquidation, ADL and settlement orders are reported as `Dirty`. Updates
+//! are ordered by their transaction time, not their arrival
+//! ([`parse::EventOrder`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -89,8 +91,12 @@ where
         label: "binance user data".to_owned(),
         age_reason: "planned reconnect before the venue's 24h cut",
     };
-    let read = |text: &str| match parse::ws_frame(text) {
-        Ok(WsFrame::Positions { events, .. }) => Read::Events { events, fresh: true },
+    let mut order = parse::EventOrder::default();
+    let read = move |text: &str| match parse::ws_frame(text) {
+        Ok(WsFrame::Positions { events, at_ms }) => Read::Events {
+            events: order.keep(events, at_ms),
+            fresh: true,
+        },
         Ok(WsFrame::Unexplained { symbol, cause }) => Read::Events {
             events: vec![StreamEvent::Dirty {
                 symbols: vec![symbol],
