@@ -33,6 +33,14 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// A manifest's Deployment (a file may hold its ServiceAccount and RBAC first).
+fn deployment(path: &str) -> serde_yaml::Value {
+    yaml_docs(path)
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap_or_else(|| panic!("{path}: no Deployment"))
+}
+
 fn yaml_docs(path: &str) -> Vec<serde_yaml::Value> {
     use serde::Deserialize;
     let text = std::fs::read_to_string(root().join(path)).unwrap();
@@ -137,7 +145,7 @@ fn kubernetes_manifests_pass_the_kubernetes_schemas() {
 
     // Hardened: every driftwatch container, in both shapes.
     for path in ["deploy/kubernetes/standalone.yaml", "deploy/kubernetes/sidecar.yaml"] {
-        let d = &yaml_docs(path)[0];
+        let d = deployment(path);
         let spec = &d["spec"]["template"]["spec"];
         assert_eq!(spec["automountServiceAccountToken"], false, "{path}");
         let all: Vec<&serde_yaml::Value> = ["containers", "initContainers"]
@@ -157,6 +165,31 @@ fn kubernetes_manifests_pass_the_kubernetes_schemas() {
             "{path}: secrets by reference only"
         );
     }
+    // The standalone pair's Lease: its ServiceAccount may get, create and
+    // update Leases and nothing else, bound to the pods that run it.
+    let docs = yaml_docs("deploy/kubernetes/standalone.yaml");
+    let kind = |k: &str| docs.iter().find(|d| d["kind"] == k).unwrap_or_else(|| panic!("no {k}"));
+    let role = kind("Role");
+    assert_eq!(role["rules"].as_sequence().unwrap().len(), 1);
+    assert_eq!(role["rules"][0]["apiGroups"][0], "coordination.k8s.io");
+    assert_eq!(role["rules"][0]["resources"][0], "leases");
+    let verbs: Vec<&str> = role["rules"][0]["verbs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(verbs, ["get", "create", "update"]);
+    let binding = kind("RoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        kind("ServiceAccount")["metadata"]["name"]
+    );
+    assert_eq!(
+        deployment("deploy/kubernetes/standalone.yaml")["spec"]["template"]["spec"]["serviceAccountName"],
+        binding["subjects"][0]["name"]
+    );
 }
 
 #[test]
@@ -175,7 +208,8 @@ fn the_prometheus_operator_objects_hold_valid_rules_and_scrape_driftwatch() {
     assert_eq!(pm["kind"], "PodMonitor");
     let selector = pm["spec"]["selector"]["matchLabels"].as_mapping().unwrap();
     for path in ["deploy/kubernetes/standalone.yaml", "deploy/kubernetes/sidecar.yaml"] {
-        let labels = &yaml_docs(path)[0]["spec"]["template"]["metadata"]["labels"];
+        let d = deployment(path);
+        let labels = &d["spec"]["template"]["metadata"]["labels"];
         for (k, v) in selector {
             assert_eq!(&labels[k], v, "{path}: not selected by the PodMonitor");
         }
@@ -245,6 +279,10 @@ fn the_shipped_container_configs_are_valid() {
         ("journal_url", "postgres://driftwatch@127.0.0.1:5432/driftwatch"),
         ("smtp_password", "x"),
         (
+            "close_key",
+            "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
+        ),
+        (
             "pacifica_agent_key",
             "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
         ),
@@ -257,9 +295,20 @@ fn the_shipped_container_configs_are_valid() {
         .to_owned();
     let compose = std::fs::read_to_string(root().join("deploy/compose/driftwatch.yaml")).unwrap();
     let rules = root().join("rules");
-    for (name, text) in [("k8s.yaml", k8s), ("compose.yaml", compose)] {
+    let compose_pair = std::fs::read_to_string(root().join("deploy/compose/driftwatch.pair.yaml")).unwrap();
+    let systemd_pair = std::fs::read_to_string(root().join("deploy/systemd/driftwatch.pair.yaml")).unwrap();
+    for (name, text) in [
+        ("k8s.yaml", k8s),
+        ("compose.yaml", compose),
+        ("compose-pair.yaml", compose_pair),
+        ("systemd-pair.yaml", systemd_pair),
+    ] {
         let text = text
             .replace("/run/secrets/driftwatch/", &format!("{}/", secrets.display()))
+            .replace(
+                "/run/credentials/driftwatch.service/",
+                &format!("{}/", secrets.display()),
+            )
             .replace("/run/secrets/", &format!("{}/", secrets.display()))
             .replace("/etc/driftwatch/rules", rules.to_str().unwrap())
             .replace("/var/lib/driftwatch/", &format!("{}/", dir.path().display()));
@@ -270,5 +319,80 @@ fn the_shipped_container_configs_are_valid() {
             .output()
             .unwrap();
         assert!(o.status.success(), "{name}: {}", self::text(&o));
+    }
+}
+
+/// Issue [ha] part 5: the pair shapes for compose and systemd. The compose
+/// override follows the Compose specification and runs a second replica of
+/// the same hardened service on the pair's config; both Prometheus configs
+/// scrape two targets with the pair's scope (promtool checks them).
+#[test]
+fn the_pair_shapes_for_compose_and_systemd_hold_together() {
+    let Some(o) = run(
+        "python3",
+        &[
+            "tests/support/validate_compose.py",
+            "deploy/compose/docker-compose.pair.yml",
+        ],
+    ) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", text(&o));
+    let pair: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/compose/docker-compose.pair.yml")).unwrap())
+            .unwrap();
+    let base: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("deploy/compose/docker-compose.yml")).unwrap())
+            .unwrap();
+    let b = &pair["services"]["driftwatch-b"];
+    assert_eq!(b["extends"]["service"], "driftwatch");
+    assert!(
+        base["services"]["driftwatch"].is_mapping(),
+        "the extended service exists"
+    );
+    for svc in ["driftwatch", "driftwatch-b"] {
+        let mounts = serde_yaml::to_string(&pair["services"][svc]["volumes"]).unwrap();
+        assert!(
+            mounts.contains("./driftwatch.pair.yaml:/etc/driftwatch/driftwatch.yaml:ro"),
+            "{svc}: {mounts}"
+        );
+        let secrets = serde_yaml::to_string(&pair["services"][svc]["secrets"]).unwrap();
+        assert!(secrets.contains("journal_url"), "{svc}: {secrets}");
+    }
+    assert!(pair["secrets"]["journal_url"].is_mapping());
+    let dir = TempDir::new("pair-prometheus");
+    for (path, targets) in [
+        (
+            "deploy/compose/prometheus.pair.yml",
+            ["driftwatch:9733", "driftwatch-b:9733"],
+        ),
+        (
+            "deploy/systemd/prometheus-pair.yml",
+            ["trading-a.internal:9733", "trading-b.internal:9733"],
+        ),
+    ] {
+        let body = std::fs::read_to_string(root().join(path)).unwrap();
+        let cfg: serde_yaml::Value = serde_yaml::from_str(&body).unwrap();
+        let sc = &cfg["scrape_configs"][0]["static_configs"][0];
+        assert_eq!(sc["labels"]["scope"], "nexwave", "{path}");
+        let got: Vec<&str> = sc["targets"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        assert_eq!(got, targets, "{path}");
+        // promtool checks the rule files it names: point them at the repository's.
+        let f = dir.path().join("prometheus.yml");
+        let rules = root().join("alerts/driftwatch.rules.yaml");
+        std::fs::write(
+            &f,
+            body.replace("/etc/prometheus/rules/driftwatch.rules.yaml", rules.to_str().unwrap()),
+        )
+        .unwrap();
+        let Some(o) = run("promtool", &["check", "config", f.to_str().unwrap()]) else {
+            return;
+        };
+        assert!(o.status.success(), "{path}: {}", text(&o));
     }
 }

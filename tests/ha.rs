@@ -74,11 +74,62 @@ impl Drop for Replica {
 /// A fast test config for the simulated Pacifica account with `correct`,
 /// the journal on PostgreSQL and leadership under `scope`.
 fn pair_config(sim: &SimHandle, db: &str, correct: &str, journal: &str, scope: &str) -> String {
+    coordinated_config(sim, db, correct, journal, scope, "")
+}
+
+/// [`pair_config`], with more of the `leadership:` section (`, lease: {...}`).
+fn coordinated_config(sim: &SimHandle, db: &str, correct: &str, journal: &str, scope: &str, more: &str) -> String {
     format!(
-        "{}leadership: {{scope: {scope}, takeover_after: {}s}}\n",
+        "{}leadership: {{scope: {scope}, takeover_after: {}s{more}}}\n",
         fast_config_with(&sim.addrs, db, NEXWAVE_MAPPING, correct, journal),
         TAKEOVER.as_secs()
     )
+}
+
+/// The API server simulator's Lease endpoints, with `token` allowed, and
+/// the `lease:` config that points a replica at them.
+struct Leases {
+    sim: driftwatch::leader::lease_sim::LeaseSim,
+    url: String,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Leases {
+    async fn start() -> Leases {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, addr) = driftwatch::leader::lease_sim::LeaseSim::start("127.0.0.1:0".parse().unwrap(), rx)
+            .await
+            .unwrap();
+        Leases {
+            sim,
+            url: format!("http://{addr}"),
+            _stop: stop,
+        }
+    }
+
+    /// `, lease: {...}` for a replica using `token` (written to a file in `dir`).
+    fn config(&self, dir: &TempDir, token: &str) -> String {
+        let file = dir.path().join(format!("{token}.token"));
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        format!(
+            ", lease: {{name: driftwatch-ha, namespace: trading, api_url: \"{}\", token_file: \"{}\"}}",
+            self.url,
+            file.display()
+        )
+    }
+
+    fn holder(&self) -> String {
+        self.sim.holder("trading", "driftwatch-ha").unwrap_or_default()
+    }
+
+    /// Reads of the Lease made with `token` so far.
+    fn reads_by(&self, token: &str) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|(m, _, t)| m == "GET" && t == token)
+            .count()
+    }
 }
 
 async fn until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
@@ -134,25 +185,56 @@ async fn two_replicas_one_acts_and_hands_over_on_kill_and_stop_without_acting_tw
     let Some(journal) = pg_database("ha").await else {
         return;
     };
+    let dir = TempDir::new("ha");
+    one_acts_and_hands_over(&journal, &dir, "").await;
+}
+
+/// The same with a Kubernetes Lease deciding who leads (the API server's
+/// Lease endpoints simulated; the epoch fence in PostgreSQL as before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_pair_one_acts_and_hands_over_on_kill_and_stop_without_acting_twice() {
+    let Some(journal) = pg_database("ha_lease").await else {
+        return;
+    };
+    let dir = TempDir::new("ha-lease");
+    let leases = Leases::start().await;
+    leases.sim.token("dw-token", true);
+    let last = one_acts_and_hands_over(&journal, &dir, &leases.config(&dir, "dw-token")).await;
+    // The Lease says the same: the last replica to take over holds it.
+    assert!(
+        leases.holder().ends_with(&format!("/{last}")),
+        "{} is not replica {last}",
+        leases.holder()
+    );
+    let lease = leases.sim.lease("trading", "driftwatch-ha").unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], TAKEOVER.as_secs());
+    assert_eq!(lease["spec"]["leaseTransitions"], 2, "{lease}");
+}
+
+/// Two replicas, then a third: kill -9 and SIGSTOP hand over, a stopped
+/// leader that resumes stays a standby, every stale row corrected once.
+/// Returns the process id of the replica that leads at the end.
+async fn one_acts_and_hands_over(journal: &str, dir: &TempDir, coordinator: &str) -> u32 {
+    let journal = journal.to_owned();
     let sim = start_sim(Default::default()).await;
     sim.sim.open(ACCOUNT, "ZEC", "ask", "0.1", "649.2");
-    let dir = TempDir::new("ha");
-    let db = sqlite_db(&dir, &[("ZEC", "ask", 0.1)]).await;
-    let config = pair_config(
+    let db = sqlite_db(dir, &[("ZEC", "ask", 0.1)]).await;
+    let config = coordinated_config(
         &sim,
         &db,
         "    correct: {mode: apply, confirmations: 2}\n",
         &journal,
         "ha-test",
+        coordinator,
     );
 
     // A starts first and leads; B watches.
-    let a = Replica::start(&config, &dir, "a");
+    let a = Replica::start(&config, dir, "a");
     until("A to lead", Duration::from_secs(20), async || {
         a.leader().await == Some(1.0)
     })
     .await;
-    let b = Replica::start(&config, &dir, "b");
+    let b = Replica::start(&config, dir, "b");
     until("B to watch, as a standby", Duration::from_secs(20), async || {
         let m = b.metrics().await;
         sample(&m, "driftwatch_leader") == Some(0.0)
@@ -196,7 +278,7 @@ async fn two_replicas_one_acts_and_hands_over_on_kill_and_stop_without_acting_tw
     // A new replica joins as standby; then the leader B is stopped
     // (SIGSTOP: its connection stays open, its heartbeat stops). The
     // standby ends B's session and takes over.
-    let c = Replica::start(&config, &dir, "c");
+    let c = Replica::start(&config, dir, "c");
     until("C to watch", Duration::from_secs(20), async || {
         c.leader().await == Some(0.0)
     })
@@ -243,8 +325,10 @@ async fn two_replicas_one_acts_and_hands_over_on_kill_and_stop_without_acting_tw
     )
     .await;
     assert_eq!(epoch[0][0].as_deref(), Some("3"));
+    let last = c.child.id();
     drop(c);
     drop(b);
+    last
 }
 
 /// The fence itself: a leader whose epoch the leader row no longer holds
@@ -262,6 +346,7 @@ async fn the_journal_refuses_a_stale_epoch() {
         url: driftwatch::secret::Secret::new(url.clone()),
         scope: "fence".into(),
         takeover_after: TAKEOVER,
+        coordinator: driftwatch::leader::Coordinator::Postgres,
     };
     let (leadership, task) = driftwatch::leader::start(cfg, metrics, rx);
     let journal = Journal::open(&url).await.unwrap().fenced(leadership.clone());
@@ -766,4 +851,171 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
     )
     .await;
     drop(a);
+}
+
+/// The Python client of Kubernetes (`kubernetes`, its `LeaderElection` over
+/// a `LeaseLock`; `KUBERNETES_CLIENT_PYTHON` names an interpreter that has
+/// it, as scripts/test sets up) and driftwatch contend for one Lease on the
+/// API server simulator: while the client leads, driftwatch watches as a
+/// standby; the client killed, driftwatch takes the Lease over; while
+/// driftwatch leads, a new client candidate waits; driftwatch stopped
+/// (SIGTERM) hands the Lease back and the client takes it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driftwatch_and_the_official_client_share_one_lease() {
+    let python = std::env::var("KUBERNETES_CLIENT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has = Command::new(&python)
+        .args(["-c", "import kubernetes.leaderelection.resourcelock.leaselock"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        skip_or_fail(
+            "the Kubernetes Python client (kubernetes)",
+            format!("{python} cannot import it"),
+        );
+        return;
+    }
+    let Some(journal) = pg_database("ha_lease_client").await else {
+        return;
+    };
+    let dir = TempDir::new("ha-lease-client");
+    let _logs = LogsOnFailure(dir.path().to_owned());
+    let leases = Leases::start().await;
+    leases.sim.token("dw-token", true);
+    leases.sim.token("py-token", true);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/k8s_lease.py");
+    let candidate = |identity: &str| {
+        Command::new(&python)
+            .arg(&script)
+            .args([&leases.url, "py-token", "trading", "driftwatch-ha", identity, "3"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(format!("{identity}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    // The client leads first.
+    let mut py = candidate("py-1");
+    until("the client to take the Lease", Duration::from_secs(20), async || {
+        leases.holder() == "py-1"
+    })
+    .await;
+
+    // driftwatch watches as a standby, reading the Lease it does not hold.
+    let sim = start_sim(Default::default()).await;
+    let db = sqlite_db(&dir, &[]).await;
+    let config = coordinated_config(
+        &sim,
+        &db,
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &journal,
+        "ha-client",
+        &leases.config(&dir, "dw-token"),
+    );
+    let d = Replica::start(&config, &dir, "d");
+    until(
+        "driftwatch to read the held Lease a few times",
+        Duration::from_secs(20),
+        async || leases.reads_by("dw-token") >= 10 && d.leader().await == Some(0.0),
+    )
+    .await;
+    assert_eq!(leases.holder(), "py-1", "driftwatch never took a held Lease");
+
+    // The client dies without handing the Lease back: driftwatch takes it
+    // over once it has been unchanged for the lease's duration (3 s).
+    let _ = py.kill();
+    let _ = py.wait();
+    let took = until(
+        "driftwatch to take the Lease over",
+        Duration::from_secs(20),
+        async || d.leader().await == Some(1.0),
+    )
+    .await;
+    eprintln!("takeover from the official client: {took:?}");
+    assert!(
+        leases.holder().ends_with(&format!("/{}", d.child.id())),
+        "{}",
+        leases.holder()
+    );
+
+    // A new client candidate waits while driftwatch renews.
+    let mut py = candidate("py-2");
+    let before = leases.reads_by("py-token");
+    until(
+        "the new candidate to try a few times",
+        Duration::from_secs(20),
+        async || leases.reads_by("py-token") >= before + 4,
+    )
+    .await;
+    assert!(
+        leases.holder().ends_with(&format!("/{}", d.child.id())),
+        "{}",
+        leases.holder()
+    );
+    assert_eq!(d.leader().await, Some(1.0));
+
+    // driftwatch stopped: it hands the Lease back, and the client takes it
+    // well before the lease's duration would have passed.
+    d.signal("-TERM");
+    let took = until(
+        "the client to take the handed-back Lease",
+        Duration::from_secs(20),
+        async || leases.holder() == "py-2",
+    )
+    .await;
+    eprintln!("the client took the handed-back Lease after {took:?}");
+    let _ = py.kill();
+    let _ = py.wait();
+}
+
+/// A service account without the Role's verbs: driftwatch says why (the
+/// API server's 403, and what the Role must allow), and never acts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_service_account_is_said_and_never_acts() {
+    let Some(journal) = pg_database("ha_lease_forbidden").await else {
+        return;
+    };
+    let dir = TempDir::new("ha-lease-403");
+    let leases = Leases::start().await;
+    leases.sim.token("no-rbac", false);
+    let sim = start_sim(Default::default()).await;
+    let db = sqlite_db(&dir, &[]).await;
+    let config = coordinated_config(
+        &sim,
+        &db,
+        "    correct: {mode: apply, confirmations: 2}\n",
+        &journal,
+        "ha-403",
+        &leases.config(&dir, "no-rbac"),
+    );
+    let r = Replica::start(&config, &dir, "r");
+    let log = dir.path().join("r.log");
+    until("the refusal to be logged", Duration::from_secs(20), async || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("forbidden (403)"))
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("get, create and update on leases"), "{text}");
+    assert_eq!(r.leader().await, Some(0.0));
+    assert!(leases.sim.lease("trading", "driftwatch-ha").is_none());
+}
+
+/// Prints every `*.log` of a test's directory if the test fails (the
+/// directory is removed with it).
+struct LogsOnFailure(std::path::PathBuf);
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                eprintln!("--- {}:", e.path().display());
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
 }

@@ -81,6 +81,18 @@ struct RawLeadership {
     scope: Option<String>,
     /// A standby takes over once the leader has been silent this long.
     takeover_after: Option<Dur>,
+    /// A Kubernetes Lease decides who leads, instead of the PostgreSQL lock.
+    lease: Option<RawLease>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLease {
+    name: Option<String>,
+    namespace: Option<String>,
+    api_url: Option<String>,
+    token_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -589,10 +601,44 @@ impl Validator<'_> {
             if scope.is_empty() || scope.len() > 64 {
                 self.error("leadership.scope", "must be 1 to 64 characters");
             }
+            let coordinator = match &l.lease {
+                None => crate::leader::Coordinator::Postgres,
+                Some(lease) => {
+                    // What the API server accepts as a Lease's name (DNS-1123).
+                    let dns = |s: &str| {
+                        !s.is_empty()
+                            && s.len() <= 253
+                            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+                    };
+                    let name = lease.name.clone().unwrap_or_else(|| format!("driftwatch-{scope}"));
+                    if !dns(&name) {
+                        self.error(
+                            "leadership.lease.name",
+                            format!("{name:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"),
+                        );
+                    }
+                    if let Some(ns) = lease.namespace.as_deref().filter(|ns| !dns(ns) || ns.contains('.')) {
+                        self.error("leadership.lease.namespace", format!("{ns:?} is not a namespace name"));
+                    }
+                    if let Some(u) = lease.api_url.as_deref().filter(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+                        self.error("leadership.lease.api_url", format!("{u:?}: give an http(s):// URL"));
+                    }
+                    crate::leader::Coordinator::Lease(crate::leader::lease::LeaseConfig {
+                        name: Some(name),
+                        namespace: lease.namespace.clone(),
+                        api_url: lease.api_url.clone(),
+                        token_file: lease.token_file.clone().map(|f| relative_to(path, f)),
+                        ca_file: lease.ca_file.clone().map(|f| relative_to(path, f)),
+                    })
+                }
+            };
             Some(crate::leader::LeaderConfig {
                 url: journal_url.clone(),
                 scope,
                 takeover_after,
+                coordinator,
             })
         });
 

@@ -314,5 +314,36 @@ fn leadership_needs_a_postgres_journal_and_a_sane_takeover() {
         "{e:?}"
     );
     let e = errors(&format!("{pg}leadership: {{scope: x, lease: k8s}}\n"));
-    assert!(e.len() == 1 && e[0].contains("unknown field `lease`"), "{e:?}");
+    assert!(e.len() == 1 && e[0].contains("leadership.lease: invalid type"), "{e:?}");
+    // A Kubernetes Lease: its name defaults from the scope; names are checked.
+    let (c, _) = parse(
+        &format!("{pg}leadership: {{scope: nexwave, lease: {{namespace: trading}}}}\n"),
+        Path::new("c.yaml"),
+        &env(),
+    )
+    .unwrap();
+    match c.leadership.unwrap().coordinator {
+        crate::leader::Coordinator::Lease(l) => {
+            assert_eq!(l.name.as_deref(), Some("driftwatch-nexwave"));
+            assert_eq!(l.namespace.as_deref(), Some("trading"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = errors(&format!(
+        "{pg}leadership: {{scope: x, lease: {{name: Driftwatch_HA, namespace: a.b, api_url: apiserver, tokn: x}}}}\n"
+    ));
+    assert!(e.len() == 1 && e[0].contains("unknown field `tokn`"), "{e:?}");
+    let e = errors(&format!(
+        "{pg}leadership: {{scope: x, lease: {{name: Driftwatch_HA, namespace: a.b, api_url: apiserver}}}}\n"
+    ));
+    let fields: Vec<&str> = e.iter().map(|m| m.split(": ").nth(1).unwrap_or_default()).collect();
+    assert_eq!(
+        fields,
+        [
+            "leadership.lease.name",
+            "leadership.lease.namespace",
+            "leadership.lease.api_url"
+        ],
+        "{e:?}"
+    );
 }

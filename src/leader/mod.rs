@@ -1,9 +1,12 @@
-//! Two replicas, one acts: leadership on PostgreSQL (issue `[ha]`).
+//! Two replicas, one acts (issue `[ha]`).
 //!
 //! With `leadership:` configured, every replica watches (its own view,
-//! metrics and table) and only the leader acts. Leadership is a PostgreSQL
-//! advisory lock held on a dedicated connection, plus one row per scope in
-//! `driftwatch_leader` (epoch, holder, the lock's backend pid, heartbeat):
+//! metrics and table) and only the leader acts. Who leads is decided by a
+//! [`Coordinator`]: a PostgreSQL advisory lock held on a dedicated
+//! connection (`postgres.rs`), or a Kubernetes `Lease` (`lease.rs`). Either
+//! way the journal's PostgreSQL keeps one row per scope in
+//! `driftwatch_leader` (epoch, holder, backend pid, heartbeat), and with the
+//! lock:
 //! - a replica that takes the lock bumps the epoch and is the leader of that
 //!   epoch; it renews the heartbeat every `takeover_after / 5`;
 //! - it acts only until `takeover_after / 2` after its last renewal was sent
@@ -20,7 +23,11 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection, PgConnection, Row};
+pub mod lease;
+pub mod lease_sim;
+mod postgres;
+
+use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -74,30 +81,47 @@ impl Leadership {
     }
 }
 
+/// What decides who leads.
+#[derive(Debug, Clone)]
+pub enum Coordinator {
+    /// A PostgreSQL advisory lock in the journal's database.
+    Postgres,
+    /// A Kubernetes `Lease` (`leadership.lease`).
+    Lease(lease::LeaseConfig),
+}
+
 /// The `leadership:` section.
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
-    /// The PostgreSQL the lock lives in (the journal's).
+    /// The journal's PostgreSQL: the leader row (the fence), and the lock.
     pub url: crate::secret::Secret,
     /// Replicas of one deployment share a scope; others never contend.
     pub scope: String,
     /// A standby takes over once the leader has been silent this long.
     pub takeover_after: Duration,
+    pub coordinator: Coordinator,
 }
 
-/// The advisory lock's key for `scope` (stable across versions: FNV-1a).
-pub fn lock_key(scope: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("driftwatch/{scope}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// A replica's connections to what coordinates it.
+#[derive(Default)]
+pub(crate) struct Links {
+    conn: Option<PgConnection>,
+    lease: lease::LeaseState,
+}
+
+/// The dedicated connection to the journal's PostgreSQL (made, with the
+/// leader table, when missing).
+async fn connect<'a>(
+    cfg: &LeaderConfig,
+    conn: &'a mut Option<PgConnection>,
+) -> Result<&'a mut PgConnection, sqlx::Error> {
+    if conn.is_none() {
+        let mut c = PgConnection::connect(cfg.url.expose()).await?;
+        sqlx::query(postgres::DDL).execute(&mut c).await?;
+        *conn = Some(c);
     }
-    h as i64
+    conn.as_mut().ok_or(sqlx::Error::PoolClosed)
 }
-
-pub const DDL: &str = "CREATE TABLE IF NOT EXISTS driftwatch_leader (\
-    scope TEXT PRIMARY KEY, epoch BIGINT NOT NULL, holder TEXT NOT NULL, \
-    backend_pid INTEGER NOT NULL, heartbeat_at TIMESTAMPTZ NOT NULL)";
 
 /// Starts the leadership task; the handle says the role.
 pub fn start(
@@ -125,10 +149,10 @@ async fn run(
         std::process::id()
     );
     let tick = cfg.takeover_after / 5;
-    let mut conn: Option<PgConnection> = None;
+    let mut links = Links::default();
     loop {
         let role = *tx.borrow();
-        let next = step(&cfg, &holder, &mut conn, role).await;
+        let next = step(&cfg, &holder, &mut links, role).await;
         let epoch_of = |r: Role| match r {
             Role::Leader { epoch, .. } => Some(epoch),
             _ => None,
@@ -151,8 +175,12 @@ async fn run(
             _ = tokio::time::sleep(tick) => {}
         }
     }
-    // Leaving: free the lock at once rather than after takeover_after.
-    if let Some(mut c) = conn {
+    // Leaving: free the lock (or the Lease) at once rather than after
+    // takeover_after.
+    if let Coordinator::Lease(_) = cfg.coordinator {
+        let _ = tokio::time::timeout(cfg.takeover_after / 4, lease::release(&holder, &mut links)).await;
+    }
+    if let Some(mut c) = links.conn {
         let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut c).await;
         let _ = c.close().await;
     }
@@ -161,11 +189,19 @@ async fn run(
 }
 
 /// One round: renew as the leader, or try to become it.
-async fn step(cfg: &LeaderConfig, holder: &str, conn: &mut Option<PgConnection>, role: Role) -> Role {
+async fn step(cfg: &LeaderConfig, holder: &str, links: &mut Links, role: Role) -> Role {
     // Taken before the round trip: the lease runs from when the renewal was sent.
     let sent = Instant::now();
     let bound = cfg.takeover_after / 4;
-    let result = tokio::time::timeout(bound, round(cfg, holder, conn, role)).await;
+    let round = async {
+        match &cfg.coordinator {
+            Coordinator::Postgres => postgres::round(cfg, holder, &mut links.conn, role)
+                .await
+                .map_err(|e| format!("the database: {e}")),
+            Coordinator::Lease(l) => lease::round(cfg, l, holder, links, role).await,
+        }
+    };
+    let result = tokio::time::timeout(bound, round).await;
     match result {
         Ok(Ok(Some(epoch))) => Role::Leader {
             epoch,
@@ -173,96 +209,14 @@ async fn step(cfg: &LeaderConfig, holder: &str, conn: &mut Option<PgConnection>,
         },
         Ok(Ok(None)) => Role::Standby,
         Ok(Err(e)) => {
-            tracing::warn!(scope = %cfg.scope, error = %e, "Leadership: the database is unreachable; not acting.");
-            *conn = None;
+            tracing::warn!(scope = %cfg.scope, error = %e, "Leadership: cannot coordinate; not acting.");
+            links.conn = None;
             Role::Standby
         }
         Err(_) => {
-            tracing::warn!(scope = %cfg.scope, "Leadership: the database did not answer in time; not acting.");
-            *conn = None;
+            tracing::warn!(scope = %cfg.scope, "Leadership: no answer in time; not acting.");
+            links.conn = None;
             Role::Standby
         }
-    }
-}
-
-/// The epoch this replica leads after the round, if any.
-async fn round(
-    cfg: &LeaderConfig,
-    holder: &str,
-    conn: &mut Option<PgConnection>,
-    role: Role,
-) -> Result<Option<i64>, sqlx::Error> {
-    if conn.is_none() {
-        let mut c = PgConnection::connect(cfg.url.expose()).await?;
-        sqlx::query(DDL).execute(&mut c).await?;
-        *conn = Some(c);
-    }
-    let Some(c) = conn.as_mut() else {
-        return Ok(None);
-    };
-    let key = lock_key(&cfg.scope);
-    if let Role::Leader { epoch, .. } = role {
-        let renewed = sqlx::query(
-            "UPDATE driftwatch_leader SET heartbeat_at = now() \
-             WHERE scope = $1 AND epoch = $2 AND backend_pid = pg_backend_pid()",
-        )
-        .bind(&cfg.scope)
-        .bind(epoch)
-        .execute(&mut *c)
-        .await?;
-        if renewed.rows_affected() == 1 {
-            return Ok(Some(epoch));
-        }
-        // Someone else holds the row: give the lock up too.
-        sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *c).await?;
-        return Ok(None);
-    }
-    let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
-        .bind(key)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
-    if got {
-        let epoch: i64 = sqlx::query(
-            "INSERT INTO driftwatch_leader (scope, epoch, holder, backend_pid, heartbeat_at) \
-             VALUES ($1, 1, $2, pg_backend_pid(), now()) \
-             ON CONFLICT (scope) DO UPDATE SET epoch = driftwatch_leader.epoch + 1, \
-             holder = excluded.holder, backend_pid = excluded.backend_pid, heartbeat_at = now() \
-             RETURNING epoch",
-        )
-        .bind(&cfg.scope)
-        .bind(holder)
-        .fetch_one(&mut *c)
-        .await?
-        .try_get(0)?;
-        return Ok(Some(epoch));
-    }
-    // Someone holds the lock. Silent for longer than takeover_after (hung,
-    // stopped): end its session, which frees the lock for the next round.
-    let silent = sqlx::query(
-        "SELECT backend_pid FROM driftwatch_leader WHERE scope = $1 \
-         AND heartbeat_at < now() - make_interval(secs => $2)",
-    )
-    .bind(&cfg.scope)
-    .bind(cfg.takeover_after.as_secs_f64())
-    .fetch_optional(&mut *c)
-    .await?;
-    if let Some(row) = silent {
-        let pid: i32 = row.try_get(0)?;
-        tracing::warn!(scope = %cfg.scope, pid, "The leader has been silent past takeover_after: ending its session.");
-        sqlx::query("SELECT pg_terminate_backend($1)")
-            .bind(pid)
-            .execute(&mut *c)
-            .await?;
-    }
-    Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lock_keys_are_stable_and_scoped() {
-        assert_eq!(super::lock_key("a"), super::lock_key("a"));
-        assert_ne!(super::lock_key("a"), super::lock_key("b"));
     }
 }
