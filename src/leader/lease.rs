@@ -14,7 +14,7 @@
 //!
 //! The Lease decides who leads; the fence stays in the journal's
 //! PostgreSQL: a replica that wins the Lease claims the next epoch in the
-//! leader row ([`super::postgres::claim`]), and every journal write checks
+//! leader row (`postgres::claim`), and every journal write checks
 //! it. A leader whose epoch the row no longer holds steps down without
 //! renewing. So a Lease held by a replica that cannot reach the journal is
 //! left to expire, and another takes over.
