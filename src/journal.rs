@@ -277,23 +277,8 @@ impl Journal {
     /// transaction that holds the leader row (`FOR SHARE`), so no other
     /// replica can take over between the check and the write.
     async fn record_fenced(&self, l: &crate::leader::Leadership, entries: &[Entry]) -> Result<(), String> {
-        let (Some(Some(epoch)), Some(scope)) = (l.acting(), l.scope()) else {
-            return Err("this replica is not the leader: nothing is journaled, nothing is done".into());
-        };
         let mut tx = self.pool.begin().await.map_err(err)?;
-        let current: Option<i64> = sqlx::query("SELECT epoch FROM driftwatch_leader WHERE scope = $1 FOR SHARE")
-            .bind(scope.to_owned())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(err)?;
-        if current != Some(epoch) {
-            return Err(format!(
-                "leadership epoch {epoch} is stale (the leader row holds {current:?}): refused, nothing is done"
-            ));
-        }
+        fence(&mut tx, l, "nothing is journaled, nothing is done").await?;
         for e in entries {
             insert(e).execute(&mut *tx).await.map_err(err)?;
         }
@@ -361,6 +346,12 @@ impl Journal {
     /// Records the outcome of entries (one transaction).
     pub async fn finish(&self, outcomes: &[(String, Status)], at: Timestamp) -> Result<(), String> {
         let mut tx = self.pool.begin().await.map_err(err)?;
+        // A replica that no longer leads leaves outcomes to the leader,
+        // which resumes or settles what is pending: an outcome is never
+        // written over the leader's.
+        if let Some(l) = &self.fence {
+            fence(&mut tx, l, "the outcome is left to the leader").await?;
+        }
         for (entry_id, status) in outcomes {
             sqlx::query("UPDATE driftwatch_journal SET status = $1, finished_at_ms = $2 WHERE entry_id = $3")
                 .bind(status.as_str())
@@ -438,4 +429,30 @@ pub fn parse_since(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     }
     let d = crate::config::duration::parse(s)?;
     Ok(Timestamp(now.0 - d.as_millis() as i64))
+}
+
+/// Whether `l` still leads, checked inside `tx` while it holds the leader
+/// row (`FOR SHARE`): no other replica can take over before `tx` ends.
+async fn fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    l: &crate::leader::Leadership,
+    otherwise: &str,
+) -> Result<(), String> {
+    let (Some(Some(epoch)), Some(scope)) = (l.acting(), l.scope()) else {
+        return Err(format!("this replica is not the leader: {otherwise}"));
+    };
+    let current: Option<i64> = sqlx::query("SELECT epoch FROM driftwatch_leader WHERE scope = $1 FOR SHARE")
+        .bind(scope.to_owned())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(err)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(err)?;
+    if current != Some(epoch) {
+        return Err(format!(
+            "leadership epoch {epoch} is stale (the leader row holds {current:?}): refused, {otherwise}"
+        ));
+    }
+    Ok(())
 }

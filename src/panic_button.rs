@@ -102,6 +102,8 @@ pub async fn run(
         close,
         armed,
         cap: None,
+        // The operator's own hand: no replica's leadership gates it.
+        leadership: None,
     };
     let journal = match Journal::open(c.journal_url.expose()).await {
         Ok(j) => j,

@@ -380,8 +380,18 @@ async fn the_journal_refuses_a_stale_epoch() {
     .await;
     let stale = journal.record(&[entry("stale")]).await.unwrap_err();
     assert!(stale.contains("is stale"), "{stale}");
-    let ids = texts(&url, "SELECT entry_id FROM driftwatch_journal ORDER BY entry_id").await;
-    assert_eq!(ids, vec![vec![Some("leading".to_owned())]]);
+    // Nor can it write an outcome over what the new leader settles.
+    let outcome = journal
+        .finish(&[("leading".into(), Status::Applied)], driftwatch::clock::now())
+        .await
+        .unwrap_err();
+    assert!(outcome.contains("left to the leader"), "{outcome}");
+    let ids = texts(
+        &url,
+        "SELECT entry_id || ' ' || status FROM driftwatch_journal ORDER BY entry_id",
+    )
+    .await;
+    assert_eq!(ids, vec![vec![Some("leading pending".to_owned())]]);
     // And the replica notices at its next renewal: it stops acting.
     until("the replica to step down", TAKEOVER * 3, async || {
         leadership.acting().is_none()
@@ -390,28 +400,77 @@ async fn the_journal_refuses_a_stale_epoch() {
     handle.abort();
 }
 
-/// Twenty failovers, alternating kill -9 of the leader and cutting its
-/// database connection (its lock session ended from outside), with a stale
-/// row to correct in each round: each is corrected exactly once, and the
-/// replica that lost the lock never acts again under it.
+/// Twenty failovers, each cutting short a correction and a close: every
+/// round a stale row and an untracked position appear together; once the
+/// close is journaled, the leader is killed (-9), cut off from its
+/// database, or stopped (SIGSTOP, resumed once another leads). Across them
+/// no correction is applied twice, and every close executes once, under the
+/// one client order id its intent was journaled with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_failovers_never_apply_a_correction_twice() {
+async fn twenty_failovers_never_apply_a_correction_or_a_close_twice() {
+    use driftwatch::venue::pacifica::sim::SimConfig;
+    use rust_decimal::Decimal;
     let Some(journal) = pg_database("ha20").await else {
         return;
     };
-    let sim = start_sim(Default::default()).await;
+    // Orders wait in the venue's speed bump: a failover often lands mid-send.
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(400),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.set_mark("SOL", "150");
     let dir = TempDir::new("ha20");
+    let _logs = LogsOnFailure(dir.path().to_owned());
     let db = sqlite_db(&dir, &[]).await;
-    let config = pair_config(
-        &sim,
-        &db,
-        "    correct: {mode: apply, confirmations: 2}\n",
-        &journal,
-        "ha-twenty",
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("r.yaml"),
+        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 1s\n    severity: critical\n    actions: [alert, close_position]\n  - id: stale\n    condition: {stale_db_row: {}}\n    cooldown: 1s\n    severity: warning\n    actions: [alert, correct_db]\n",
+    )
+    .unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(
+        &key,
+        "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
+    )
+    .unwrap();
+    let config = format!(
+        "{}rules: {{dir: {}}}\ncloses: {{max_per_hour: 100}}\nleadership: {{scope: ha-twenty, takeover_after: {}s}}\n",
+        fast_config_with(
+            &sim.addrs,
+            &db,
+            NEXWAVE_MAPPING,
+            &format!(
+                "    correct: {{mode: apply, confirmations: 2}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 5s}}\n",
+                key.display()
+            ),
+            &journal
+        ),
+        rules_dir.display(),
+        TAKEOVER.as_secs()
     );
     let mut replicas = vec![Replica::start(&config, &dir, "r0"), Replica::start(&config, &dir, "r1")];
     let mut started = 2;
     let mut expected = Vec::new();
+    // The close intents journaled, with `status` (a SQL condition).
+    let closes_in = |status: &'static str| {
+        let journal = journal.clone();
+        async move {
+            try_texts(
+                &journal,
+                &format!(
+                    "SELECT correlation_id FROM driftwatch_journal WHERE kind = 'emergency_close' AND status {status} ORDER BY created_at_ms"
+                ),
+            )
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| r[0].clone())
+            .collect::<Vec<String>>()
+        }
+    };
     for round in 0..20 {
         // Exactly one leads.
         let mut leader = None;
@@ -429,53 +488,110 @@ async fn twenty_failovers_never_apply_a_correction_twice() {
         })
         .await;
         // Markets the venue lists (a row on another is never corrected).
-        const SYMBOLS: [&str; 10] = [
-            "BTC", "ETH", "SOL", "VIRTUAL", "BNB", "XRP", "ASTER", "LDO", "CRV", "ENA",
-        ];
+        const SYMBOLS: [&str; 9] = ["BTC", "ETH", "VIRTUAL", "BNB", "XRP", "ASTER", "LDO", "CRV", "ENA"];
         let symbol = SYMBOLS[round % SYMBOLS.len()].to_owned();
         insert_stale(&db, &symbol).await;
+        sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
         until(
-            "the round's stale row to be corrected",
+            "the round's close to be journaled",
             Duration::from_secs(30),
-            async || row_gone(&db, &symbol).await,
+            async || !closes_in("= 'pending'").await.is_empty(),
+        )
+        .await;
+        let leader = leader.unwrap();
+        match round % 3 {
+            0 => {
+                // kill -9, and a fresh replica joins in its place.
+                replicas[leader].signal("-KILL");
+                replicas.remove(leader);
+                replicas.push(Replica::start(&config, &dir, &format!("r{started}")));
+                started += 1;
+            }
+            1 => {
+                // Its database connection is cut: it must step down, and
+                // the lock is won again (by either replica) under a new epoch.
+                let epoch_now = || async {
+                    texts(
+                        &journal,
+                        "SELECT CAST(epoch AS TEXT) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
+                    )
+                    .await[0][0]
+                        .clone()
+                };
+                let before = epoch_now().await;
+                exec(
+                    &journal,
+                    "SELECT pg_terminate_backend(backend_pid) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
+                )
+                .await;
+                until("a new epoch after the cut", Duration::from_secs(20), async || {
+                    epoch_now().await != before
+                })
+                .await;
+            }
+            _ => {
+                // Stopped: another takes over; it resumes as a standby.
+                replicas[leader].signal("-STOP");
+                let other = 1 - leader;
+                until("the other to lead while it is stopped", TAKEOVER * 6, async || {
+                    replicas[other].leader().await == Some(1.0)
+                })
+                .await;
+                replicas[leader].signal("-CONT");
+            }
+        }
+        until(
+            "the round's row corrected and its close settled",
+            Duration::from_secs(30),
+            async || {
+                row_gone(&db, &symbol).await
+                    && sim.sim.position(ACCOUNT, "SOL") == Decimal::ZERO
+                    && closes_in("= 'pending'").await.is_empty()
+            },
         )
         .await;
         match expected.iter_mut().find(|(s, _)| *s == symbol) {
             Some((_, n)) => *n += 1,
             None => expected.push((symbol, 1)),
         }
-        let leader = leader.unwrap();
-        if round % 2 == 0 {
-            // kill -9, and a fresh replica joins in its place.
-            replicas[leader].signal("-KILL");
-            replicas.remove(leader);
-            replicas.push(Replica::start(&config, &dir, &format!("r{started}")));
-            started += 1;
-        } else {
-            // Its database connection is cut: it must step down, and the
-            // lock is won again (by either replica) under a new epoch.
-            let epoch_now = || async {
-                texts(
-                    &journal,
-                    "SELECT CAST(epoch AS TEXT) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
-                )
-                .await[0][0]
-                    .clone()
-            };
-            let before = epoch_now().await;
-            exec(
-                &journal,
-                "SELECT pg_terminate_backend(backend_pid) FROM driftwatch_leader WHERE scope = 'ha-twenty'",
-            )
-            .await;
-            until("a new epoch after the cut", Duration::from_secs(20), async || {
-                epoch_now().await != before
-            })
-            .await;
-        }
     }
     expected.sort();
     assert_eq!(deletions(&journal).await, expected);
+    // Every close executed once: 0.5 SOL per round, each round's fills
+    // under one client order id, and every id a journaled intent's.
+    let orders = sim.sim.orders();
+    let mut filled: std::collections::BTreeMap<String, Decimal> = Default::default();
+    for o in &orders {
+        let id = o.body["client_order_id"].as_str().unwrap_or_default().to_owned();
+        *filled.entry(id).or_default() += o.filled;
+    }
+    filled.retain(|_, f| !f.is_zero());
+    assert_eq!(filled.len(), 20, "one executing id per round: {filled:?}");
+    assert!(filled.values().all(|f| *f == Decimal::new(5, 1)), "{filled:?}");
+    let journaled = closes_in("IS NOT NULL").await;
+    assert!(
+        filled.keys().all(|id| journaled.contains(id)),
+        "every executing id is a journaled intent's: {filled:?} {journaled:?}"
+    );
+    let statuses = texts(
+        &journal,
+        "SELECT status || ' ' || CAST(COUNT(*) AS TEXT) FROM driftwatch_journal WHERE kind = 'emergency_close' GROUP BY status ORDER BY status",
+    )
+    .await;
+    eprintln!(
+        "{} orders reached the venue for 20 closes; intents by outcome: {:?}",
+        orders.len(),
+        statuses
+            .iter()
+            .map(|r| r[0].clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    // Each intent's outcome was written once, by a leader: none failed.
+    assert!(
+        closes_in("= 'failed'").await.is_empty(),
+        "{:?}",
+        closes_in("IS NOT NULL").await
+    );
     let epoch = texts(
         &journal,
         "SELECT CAST(epoch AS TEXT) FROM driftwatch_leader WHERE scope = 'ha-twenty'",

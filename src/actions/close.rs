@@ -182,12 +182,69 @@ pub struct AccountClose<'a> {
     pub armed: bool,
     /// At most this much in total (a retry's share of its decision).
     pub cap: Option<Decimal>,
+    /// With leadership, nothing is sent once this replica no longer leads
+    /// (`None`: the panic button, or a process acting alone).
+    pub leadership: Option<&'a crate::leader::Leadership>,
+}
+
+/// A venue whose sends stop once this replica no longer leads: an intent
+/// journaled under a leadership that has since lapsed (a leader stopped or
+/// cut off mid-close) is left to the new leader, which resumes it with its
+/// client order id. Reads and signing go through unchanged.
+struct Fenced<'a, V> {
+    venue: &'a V,
+    leadership: &'a crate::leader::Leadership,
+}
+
+impl<V: CloseVenue> CloseVenue for Fenced<'_, V> {
+    type Read = V::Read;
+
+    fn run(&self) -> crate::venue::types::CloseRun {
+        self.venue.run()
+    }
+
+    fn fills_before_reply(&self) -> bool {
+        self.venue.fills_before_reply()
+    }
+
+    fn idempotent(&self) -> bool {
+        self.venue.idempotent()
+    }
+
+    async fn read(&self, key: &PositionKey) -> Result<(Decimal, V::Read), RestError> {
+        self.venue.read(key).await
+    }
+
+    async fn prepare(&self, read: &V::Read) {
+        self.venue.prepare(read).await
+    }
+
+    async fn request(
+        &self,
+        order: &CloseOrder,
+        read: &V::Read,
+        client_order_id: &str,
+        attempt: u32,
+    ) -> Result<Value, String> {
+        self.venue.request(order, read, client_order_id, attempt).await
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
+        if self.leadership.acting().is_none() {
+            return Err(OrderFailure::Rejected(
+                "this replica no longer leads: not sent (the leader resumes the intent with its client order id)"
+                    .into(),
+            ));
+        }
+        self.venue.send(body).await
+    }
 }
 
 /// The close loop as a [`CloseJob`], for the registry to run with the
 /// account's venue closer.
 struct Job<'a, G> {
     key: &'a PositionKey,
+    leadership: Option<&'a crate::leader::Leadership>,
     target: CloseTarget,
     lot: Decimal,
     client_order_id: &'a str,
@@ -201,16 +258,34 @@ where
 {
     type Out = CloseOutcome;
 
-    fn run<V: CloseVenue>(self, venue: &V) -> impl std::future::Future<Output = CloseOutcome> + Send {
-        close_capped(
-            venue,
-            self.key,
-            self.target,
-            self.lot,
-            self.client_order_id,
-            self.gate,
-            self.cap,
-        )
+    async fn run<V: CloseVenue>(self, venue: &V) -> CloseOutcome {
+        match self.leadership {
+            Some(leadership) => {
+                let fenced = Fenced { venue, leadership };
+                close_capped(
+                    &fenced,
+                    self.key,
+                    self.target,
+                    self.lot,
+                    self.client_order_id,
+                    self.gate,
+                    self.cap,
+                )
+                .await
+            }
+            None => {
+                close_capped(
+                    venue,
+                    self.key,
+                    self.target,
+                    self.lot,
+                    self.client_order_id,
+                    self.gate,
+                    self.cap,
+                )
+                .await
+            }
+        }
     }
 }
 
@@ -236,6 +311,7 @@ pub async fn close_account(
     };
     let job = Job {
         key,
+        leadership: a.leadership,
         target,
         lot,
         client_order_id,

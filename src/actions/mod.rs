@@ -696,8 +696,17 @@ impl Closes {
             close: cfg,
             armed: cfg.armed,
             cap: req.cap,
+            leadership: self.leadership.scope().is_some().then_some(&self.leadership),
         };
         let outcome = close::close_account(&target, &req.key, req.target, req.lot, &cloid, journaled).await;
+        // Leadership lost mid-close (stopped, cut off): what became of the
+        // intent is the new leader's to say, which resumes it with this
+        // client order id. No page, no outcome from here.
+        if self.leadership.acting().is_none() {
+            tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.key, client_order_id = %cloid,
+                outcome = %outcome.describe(), "Leadership lost during the close: left to the leader, which resumes it.");
+            return done(Status::Refused, "leadership lost: left to the leader".into());
+        }
         let result = outcome.result();
         let summary = outcome.describe();
         match &outcome {
@@ -783,6 +792,15 @@ async fn resume_pending(
         ) else {
             continue;
         };
+        // Still running here (this replica led before, lost it briefly and
+        // leads again): that task finishes it, now allowed to send again.
+        let key = crate::domain::PositionKey {
+            symbol: e.symbol.clone(),
+            leg: detail.leg,
+        };
+        if busy.contains(&(account, key)) {
+            continue;
+        }
         let fate = resume(e.created_at, detail.armed, clock::now());
         if fate != Resume::Resume {
             let status = match fate {
