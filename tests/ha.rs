@@ -823,25 +823,13 @@ async fn a_correction_cut_short_by_kill_is_settled_and_applied_once_by_the_new_l
     assert_eq!(archived, 1, "archived once");
 }
 
-/// The shipped alert rules with every `for:` shortened, expressions untouched.
-fn fast_alert_rules(dir: &std::path::Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string("alerts/driftwatch.rules.yaml").unwrap();
-    let fast: Vec<String> = text
-        .lines()
-        .map(|l| match l.trim_start().strip_prefix("for: ") {
-            Some(_) => format!("{}for: 2s", &l[..l.len() - l.trim_start().len()]),
-            None => l.to_owned(),
-        })
-        .collect();
-    let p = dir.join("alerts.yaml");
-    std::fs::write(&p, fast.join("\n")).unwrap();
-    p
-}
-
 /// The HA alerts on a real Prometheus scraping a real pair (with its
-/// staleness handling, which promtool only imitates): the leader killed, the
-/// dead replica is `DriftwatchReplicaDown` and not `DriftwatchDown`, and no
-/// `DriftwatchTwoLeaders`; both dead, each is `DriftwatchDown`.
+/// staleness handling, which promtool only imitates), routed by the real
+/// Alertmanager with the shipped example to an SMTP server: the leader
+/// killed, the dead replica is `DriftwatchReplicaDown`, mailed to the team
+/// as a warning, and nothing pages (no `DriftwatchDown`, no
+/// `DriftwatchTwoLeaders`); both dead, each is `DriftwatchDown`, paged once
+/// to on-call under a subject that names the pair's scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() {
     let Some(journal) = pg_database("haprom").await else {
@@ -849,6 +837,14 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
     };
     let sim = start_sim(Default::default()).await;
     let dir = TempDir::new("haprom");
+    let _logs = LogsOnFailure(dir.path().to_owned());
+    let Some(sink) = common::smtp::SmtpSink::start(&dir, common::smtp::SmtpMode::Plain, None) else {
+        return;
+    };
+    let Some((_am, am_port, am_log)) = common::alerting::alertmanager(dir.path(), sink.port) else {
+        return;
+    };
+    common::alerting::wait_ready("alertmanager", &format!("http://127.0.0.1:{am_port}/-/ready"), &am_log).await;
     let db = sqlite_db(&dir, &[]).await;
     let config = pair_config(&sim, &db, "    correct: {mode: off}\n", &journal, "ha-prom");
     let a = Replica::start(&config, &dir, "a");
@@ -867,8 +863,8 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
     std::fs::write(
         &prom_config,
         format!(
-            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n  - job_name: driftwatch\n    static_configs:\n      - targets: ['127.0.0.1:{}', '127.0.0.1:{}']\n        labels: {{scope: ha-prom}}\n",
-            fast_alert_rules(dir.path()).display(),
+            "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nalerting:\n  alertmanagers:\n    - static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]\nscrape_configs:\n  - job_name: driftwatch\n    static_configs:\n      - targets: ['127.0.0.1:{}', '127.0.0.1:{}']\n        labels: {{scope: ha-prom}}\n",
+            common::alerting::fast_rules(dir.path()).display(),
             a.port,
             b.port
         ),
@@ -958,6 +954,21 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
         "the dead one's series went stale"
     );
     assert!(firing("DriftwatchNoLeader").await.is_empty());
+    // A warning for the team, not a page.
+    let warned = sink
+        .wait_for("for the dead replica", Duration::from_secs(30), |m| {
+            common::smtp::subject(m).contains("DriftwatchReplicaDown")
+        })
+        .await;
+    assert!(warned.contains("trading-team@example.com"), "{warned}");
+    let pages = || {
+        sink.messages()
+            .into_iter()
+            .filter(|m| m.contains("oncall@example.com"))
+            .map(|m| common::smtp::subject(&m))
+            .collect::<Vec<_>>()
+    };
+    assert!(pages().is_empty(), "nothing pages while a replica acts: {:?}", pages());
 
     drop(b);
     until(
@@ -966,6 +977,18 @@ async fn a_real_prometheus_pages_for_a_dead_pair_and_warns_for_a_dead_replica() 
         async || firing("DriftwatchDown").await.len() == 2,
     )
     .await;
+    let paged = sink
+        .wait_for("paging the dead pair", Duration::from_secs(30), |m| {
+            common::smtp::subject(m).contains("DriftwatchDown")
+        })
+        .await;
+    assert!(paged.contains("oncall@example.com"), "{paged}");
+    assert_eq!(common::smtp::subject(&paged), "[FIRING] DriftwatchDown scope ha-prom");
+    // One page for one problem: the two replicas' alerts in one message
+    // (waited out past Alertmanager's 1 s group interval of this test).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let down: Vec<String> = pages().into_iter().filter(|s| s.contains("DriftwatchDown")).collect();
+    assert_eq!(down, ["[FIRING] DriftwatchDown scope ha-prom"], "{:?}", pages());
     drop(a);
 }
 

@@ -16,6 +16,7 @@ use driftwatch::reconcile::{Row, State};
 use driftwatch::venue::pacifica::sim::{Sim, SimAddrs, SimConfig};
 use tokio::sync::watch;
 
+pub mod alerting;
 pub mod smtp;
 
 pub const ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
@@ -48,6 +49,11 @@ pub fn close_cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16)
+}
+
+/// The repository's root (tests run from it, but say so).
+pub fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Whether a missing external service fails the test (CI) or skips it.
