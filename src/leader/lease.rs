@@ -258,11 +258,15 @@ pub(super) async fn round(
                 None => Ok(None),
             };
         }
-        // Holding the Lease without acting (a claim that failed last
-        // round): renew it and claim again.
+        // Holding the Lease without acting (the journal's database was
+        // unreachable): claim first, and renew only with the claim made, so
+        // a replica that cannot reach the journal lets the Lease expire to
+        // one that can.
+        let epoch = claim(cfg, holder, links).await?;
         lease["spec"]["renewTime"] = json!(now);
-        return match api.replace(&lease).await? {
-            Some(_) => claim(cfg, holder, links).await.map(Some),
+        let renewed = links.lease.api.as_ref().map(|api| api.replace(&lease));
+        return match renewed {
+            Some(r) => Ok(r.await?.map(|_| epoch)),
             None => Ok(None),
         };
     }
