@@ -490,41 +490,43 @@ mod closes {
     }
 }
 
-/// Watched end to end against the simulator: the user data stream (a
-/// listenKey, `ACCOUNT_UPDATE` per key) and REST agree, a stale row is
-/// deleted, an untracked position is closed reduce-only by a rule and
-/// verified; an expired listenKey is replaced and the view trusted again.
-#[tokio::test]
-async fn watched_end_to_end_and_a_lost_listen_key_replaced() {
-    use driftwatch::venue::binance::sim::BinanceSim;
-    use rust_decimal::Decimal;
-    use std::time::Duration;
-    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
-    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
-    let d = |s: &str| s.parse::<Decimal>().unwrap();
-    let (_stop, rx) = tokio::sync::watch::channel(false);
-    let (sim, rest) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx.clone())
-        .await
-        .unwrap();
-    let ws = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
-    sim.add_account(API_KEY, SECRET, false);
-    sim.set_mark("ETHUSDT", d("3000"));
-    sim.set_mark("SOLUSDT", d("150"));
-    sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
-    sim.set_position(API_KEY, "SOLUSDT", "BOTH", d("-1.5"));
-    let dir = TempDir::new("binance-e2e");
-    let db = sqlite_db(&dir, &[("ETHUSDT", "bid", 0.05), ("BTCUSDT", "bid", 0.01)]).await;
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(
-        rules.join("r.yaml"),
-        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
-    )
-    .unwrap();
-    let key = dir.path().join("secret");
-    std::fs::write(&key, SECRET).unwrap();
-    let text = format!(
-        r#"listen: 127.0.0.1:0
+/// A Binance account on the simulator (REST and user data stream) and
+/// driftwatch's config for it: `rules` in a rules dir, `mapping` (indented
+/// under `mapping:`), corrections applied, closes armed.
+struct E2e {
+    sim: driftwatch::venue::binance::sim::BinanceSim,
+    dir: TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+const E2E_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+const E2E_SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+
+impl E2e {
+    async fn start(name: &str, hedge: bool) -> (E2e, String, String) {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let (sim, rest) =
+            driftwatch::venue::binance::sim::BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx.clone())
+                .await
+                .unwrap();
+        let ws = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
+        sim.add_account(E2E_KEY, E2E_SECRET, hedge);
+        let e = E2e {
+            sim,
+            dir: TempDir::new(name),
+            _stop: stop,
+        };
+        (e, format!("http://{rest}"), format!("ws://{ws}/private"))
+    }
+
+    fn config(&self, (rest, ws): (&str, &str), db: &str, rules: &str, mapping: &str) -> String {
+        let dir = self.dir.path();
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(dir.join("rules/r.yaml"), rules).unwrap();
+        let key = dir.join("secret");
+        std::fs::write(&key, E2E_SECRET).unwrap();
+        format!(
+            r#"listen: 127.0.0.1:0
 intervals: {{rest_poll: 300ms, db_poll: 300ms, reconcile: 100ms}}
 reconcile: {{confirm_polls: 2, confirm_after: 5s, rest_stale_after: 3s, db_stale_after: 3s}}
 bot_db:
@@ -535,21 +537,46 @@ rules: {{dir: {rules}}}
 accounts:
   - name: futures
     venue: binance
-    address: {API_KEY}
+    address: {E2E_KEY}
     api_secret: {{file: {key}}}
     query_share: 1
-    rest_url: "http://{rest}"
-    ws_url: "ws://{ws}/private"
+    rest_url: "{rest}"
+    ws_url: "{ws}"
     stream: {{ping_interval: 200ms, ack_timeout: 1s, silence_timeout: 1s, backoff_initial: 50ms, backoff_max: 200ms, rest_timeout: 1s}}
     mapping:
 {mapping}
     correct: {{mode: apply, confirmations: 2}}
     close: {{key: {{file: {key}}}, armed: true, verify_timeout: 3s}}
 "#,
-        journal = dir.path().join("journal.db").display(),
-        rules = rules.display(),
-        key = key.display(),
-        mapping = NEXWAVE_MAPPING,
+            journal = dir.join("journal.db").display(),
+            rules = dir.join("rules").display(),
+            key = key.display(),
+        )
+    }
+}
+
+/// Watched end to end against the simulator: the user data stream (a
+/// listenKey, `ACCOUNT_UPDATE` per key) and REST agree, a stale row is
+/// deleted, an untracked position is closed reduce-only by a rule and
+/// verified; an expired listenKey is replaced and the view trusted again.
+#[tokio::test]
+async fn watched_end_to_end_and_a_lost_listen_key_replaced() {
+    use rust_decimal::Decimal;
+    use std::time::Duration;
+    const API_KEY: &str = E2E_KEY;
+    let d = |s: &str| s.parse::<Decimal>().unwrap();
+    let (e, rest, ws) = E2e::start("binance-e2e", false).await;
+    let sim = &e.sim;
+    sim.set_mark("ETHUSDT", d("3000"));
+    sim.set_mark("SOLUSDT", d("150"));
+    sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+    sim.set_position(API_KEY, "SOLUSDT", "BOTH", d("-1.5"));
+    let db = sqlite_db(&e.dir, &[("ETHUSDT", "bid", 0.05), ("BTCUSDT", "bid", 0.01)]).await;
+    let text = e.config(
+        (&rest, &ws),
+        &db,
+        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
+        NEXWAVE_MAPPING,
     );
     let app = start_app(&text, false).await;
     wait_for(&app, "the stream and REST to agree", Duration::from_secs(20), |s| {
@@ -597,11 +624,9 @@ accounts:
 /// stays open.
 #[tokio::test]
 async fn a_hedge_account_is_reconciled_and_closed_leg_by_leg() {
-    use driftwatch::venue::binance::sim::BinanceSim;
     use rust_decimal::Decimal;
     use std::time::Duration;
-    const API_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
-    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+    const API_KEY: &str = E2E_KEY;
     let d = |s: &str| s.parse::<Decimal>().unwrap();
     let leg = |s: &driftwatch::snapshot::Snapshot, key: &str| {
         s.accounts[0]
@@ -611,20 +636,15 @@ async fn a_hedge_account_is_reconciled_and_closed_leg_by_leg() {
             .find(|r| r.key.to_string() == key)
             .cloned()
     };
-    let (_stop, rx) = tokio::sync::watch::channel(false);
-    let (sim, rest) = BinanceSim::start("127.0.0.1:0".parse().unwrap(), rx.clone())
-        .await
-        .unwrap();
-    let ws = sim.start_ws("127.0.0.1:0".parse().unwrap(), rx).await.unwrap();
-    sim.add_account(API_KEY, SECRET, true);
+    let (e, rest, ws) = E2e::start("binance-legs", true).await;
+    let sim = &e.sim;
     sim.set_mark("ETHUSDT", d("3000"));
     sim.set_mark("SOLUSDT", d("150"));
     sim.set_position(API_KEY, "ETHUSDT", "LONG", d("0.05"));
     sim.set_position(API_KEY, "SOLUSDT", "LONG", d("1.5"));
     sim.set_position(API_KEY, "SOLUSDT", "SHORT", d("-0.8"));
-    let dir = TempDir::new("binance-legs");
     // A hedge-mode bot's table: one row per leg, its side in `position_side`.
-    let db = format!("sqlite://{}?mode=rwc", dir.path().join("bot.db").display());
+    let db = format!("sqlite://{}?mode=rwc", e.dir.path().join("bot.db").display());
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
     sqlx::query(
         "CREATE TABLE legs (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, position_side TEXT NOT NULL, \
@@ -637,48 +657,11 @@ async fn a_hedge_account_is_reconciled_and_closed_leg_by_leg() {
         .execute(&pool)
         .await
         .unwrap();
-    let rules = dir.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    std::fs::write(
-        rules.join("r.yaml"),
+    let text = e.config(
+        (&rest, &ws),
+        &db,
         "rules:\n  - id: stale\n    condition: {stale_db_row: {}}\n    for: 1s\n    cooldown: 10m\n    severity: warning\n    actions: [alert, correct_db]\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, reduce_to_bot]\n",
-    )
-    .unwrap();
-    let key = dir.path().join("secret");
-    std::fs::write(&key, SECRET).unwrap();
-    let text = format!(
-        r#"listen: 127.0.0.1:0
-intervals: {{rest_poll: 300ms, db_poll: 300ms, reconcile: 100ms}}
-reconcile: {{confirm_polls: 2, confirm_after: 5s, rest_stale_after: 3s, db_stale_after: 3s}}
-bot_db:
-  url: {{value: "{db}"}}
-journal:
-  url: {{value: "sqlite://{journal}"}}
-rules: {{dir: {rules}}}
-accounts:
-  - name: hedge
-    venue: binance
-    address: {API_KEY}
-    api_secret: {{file: {key}}}
-    query_share: 1
-    rest_url: "http://{rest}"
-    ws_url: "ws://{ws}/private"
-    stream: {{ping_interval: 200ms, ack_timeout: 1s, silence_timeout: 1s, backoff_initial: 50ms, backoff_max: 200ms, rest_timeout: 1s}}
-    mapping:
-      table: legs
-      key_column: id
-      symbol_column: symbol
-      amount_column: qty
-      side_column: position_side
-      long_values: [LONG]
-      short_values: [SHORT]
-      leg: by_side
-    correct: {{mode: apply, confirmations: 2}}
-    close: {{key: {{file: {key}}}, armed: true, verify_timeout: 3s}}
-"#,
-        journal = dir.path().join("journal.db").display(),
-        rules = rules.display(),
-        key = key.display(),
+        "      table: legs\n      key_column: id\n      symbol_column: symbol\n      amount_column: qty\n      side_column: position_side\n      long_values: [LONG]\n      short_values: [SHORT]\n      leg: by_side",
     );
     let app = start_app(&text, false).await;
     wait_for(&app, "both SOL legs seen, trusted", Duration::from_secs(20), |s| {

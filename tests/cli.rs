@@ -17,6 +17,18 @@ fn driftwatch() -> Command {
     c
 }
 
+/// Runs `driftwatch` with `args` (a demo, for a while) to a successful end:
+/// its stdout and stderr.
+fn demo(args: &[&str]) -> (String, String) {
+    let out = driftwatch().args(args).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 #[test]
 fn check_reports_every_bad_config_exactly() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/config");
@@ -133,17 +145,7 @@ async fn snapshot_prints_the_three_way_table_once() {
 /// not explain is the rules' matter.
 #[test]
 fn demo_freqtrade_closes_the_stale_trades_freqtrades_way() {
-    let out = driftwatch()
-        .args(["demo", "--bot", "freqtrade", "--listen", "127.0.0.1:0", "--for", "12s"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, _) = demo(&["demo", "--bot", "freqtrade", "--listen", "127.0.0.1:0", "--for", "12s"]);
     assert!(stdout.contains("Freqtrade's trades table, 16 open trades"), "{stdout}");
     let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();
     assert!(tables.iter().any(|t| t.matches("db_stale").count() == 15), "{stdout}");
@@ -165,17 +167,7 @@ fn demo_freqtrade_closes_the_stale_trades_freqtrades_way() {
 
 #[test]
 fn demo_shows_the_incident_then_corrects_it() {
-    let out = driftwatch()
-        .args(["demo", "--listen", "127.0.0.1:0", "--for", "10s"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, stderr) = demo(&["demo", "--listen", "127.0.0.1:0", "--for", "10s"]);
     assert!(stdout.contains("metrics:            http://127.0.0.1:"), "{stdout}");
     // First the drift: 15 ghost rows and the ZEC row on the wrong side...
     let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();
@@ -194,7 +186,6 @@ fn demo_shows_the_incident_then_corrects_it() {
         "{last}"
     );
     // The order (alert, then correction) is the planner's: src/plan/tests.rs.
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("db-stale-row"), "the stale-row rule fired: {stderr}");
     // Not a terminal: no colour escapes anywhere, no debug formatting.
     assert!(
@@ -287,17 +278,7 @@ async fn history_shows_the_journal() {
 
 #[test]
 fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
-    let out = driftwatch()
-        .args(["demo", "--scenario", "sol", "--listen", "127.0.0.1:0", "--for", "12s"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, _) = demo(&["demo", "--scenario", "sol", "--listen", "127.0.0.1:0", "--for", "12s"]);
     assert!(stdout.contains("db_missing"), "the residual is seen first: {stdout}");
     assert!(
         stdout.contains("last emergency close: SOL verified: closed ask 0.5 SOL reduce-only"),
@@ -317,18 +298,9 @@ fn demo_sol_closes_the_residual_reduce_only_and_journals_it() {
 /// leg grows) and checks that SOL was trimmed back to the database's size
 /// by one reduce-only close, verified and journaled once.
 fn demo_trims_the_sol_leg(venue: &[&str], banner: &str, sol: &str) {
-    let out = driftwatch()
-        .args(["demo", "--listen", "127.0.0.1:0", "--for", "20s", "--venue"])
-        .args(venue)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec!["demo", "--listen", "127.0.0.1:0", "--for", "20s", "--venue"];
+    args.extend(venue);
+    let (stdout, _) = demo(&args);
     assert!(stdout.contains(banner), "{stdout}");
     assert!(
         stdout.contains(&format!(
@@ -380,17 +352,7 @@ fn demo_binance_sol_trims_the_residual_reduce_only_and_verifies_it() {
 /// journaled once, while the ZEC long leg its row stands for stays open.
 #[test]
 fn demo_binance_corrects_the_ghosts_and_closes_the_untracked_hedge_leg() {
-    let out = driftwatch()
-        .args(["demo", "--venue", "binance", "--listen", "127.0.0.1:0", "--for", "20s"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, _) = demo(&["demo", "--venue", "binance", "--listen", "127.0.0.1:0", "--for", "20s"]);
     assert!(stdout.contains("hedge mode"), "{stdout}");
     // First the drift: both ZEC legs, the short one untracked.
     let tables: Vec<&str> = stdout.split("ACCOUNT ").collect();

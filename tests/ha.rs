@@ -132,6 +132,41 @@ impl Leases {
     }
 }
 
+/// A pair's config that closes: `rules` in a rules dir, the Pacifica test
+/// key armed, `correct`, leadership under `scope`, `extra` top-level lines.
+fn closing_config(
+    sim: &SimHandle,
+    dir: &TempDir,
+    db: &str,
+    journal: &str,
+    (rules, correct, scope, extra): (&str, &str, &str, &str),
+) -> String {
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("r.yaml"), rules).unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(
+        &key,
+        "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
+    )
+    .unwrap();
+    format!(
+        "{}rules: {{dir: {}}}\n{extra}leadership: {{scope: {scope}, takeover_after: {}s}}\n",
+        fast_config_with(
+            &sim.addrs,
+            db,
+            NEXWAVE_MAPPING,
+            &format!(
+                "    correct: {correct}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 5s}}\n",
+                key.display()
+            ),
+            journal
+        ),
+        rules_dir.display(),
+        TAKEOVER.as_secs()
+    )
+}
+
 async fn until(what: &str, timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> Duration {
     let started = Instant::now();
     while started.elapsed() < timeout {
@@ -423,33 +458,17 @@ async fn twenty_failovers_never_apply_a_correction_or_a_close_twice() {
     let dir = TempDir::new("ha20");
     let _logs = LogsOnFailure(dir.path().to_owned());
     let db = sqlite_db(&dir, &[]).await;
-    let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(
-        rules_dir.join("r.yaml"),
-        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 1s\n    severity: critical\n    actions: [alert, close_position]\n  - id: stale\n    condition: {stale_db_row: {}}\n    cooldown: 1s\n    severity: warning\n    actions: [alert, correct_db]\n",
-    )
-    .unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(
-        &key,
-        "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
-    )
-    .unwrap();
-    let config = format!(
-        "{}rules: {{dir: {}}}\ncloses: {{max_per_hour: 100}}\nleadership: {{scope: ha-twenty, takeover_after: {}s}}\n",
-        fast_config_with(
-            &sim.addrs,
-            &db,
-            NEXWAVE_MAPPING,
-            &format!(
-                "    correct: {{mode: apply, confirmations: 2}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 5s}}\n",
-                key.display()
-            ),
-            &journal
+    let config = closing_config(
+        &sim,
+        &dir,
+        &db,
+        &journal,
+        (
+            "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 1s\n    severity: critical\n    actions: [alert, close_position]\n  - id: stale\n    condition: {stale_db_row: {}}\n    cooldown: 1s\n    severity: warning\n    actions: [alert, correct_db]\n",
+            "{mode: apply, confirmations: 2}",
+            "ha-twenty",
+            "closes: {max_per_hour: 100}\n",
         ),
-        rules_dir.display(),
-        TAKEOVER.as_secs()
     );
     let mut replicas = vec![Replica::start(&config, &dir, "r0"), Replica::start(&config, &dir, "r1")];
     let mut started = 2;
@@ -620,33 +639,17 @@ async fn a_close_cut_short_by_kill_is_resumed_by_the_new_leader_with_its_client_
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
     let dir = TempDir::new("haclose");
     let db = sqlite_db(&dir, &[]).await;
-    let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(
-        rules_dir.join("r.yaml"),
-        "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
-    )
-    .unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(
-        &key,
-        "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAsg7ypityqfsw2pMQKJcVDVcAEsd",
-    )
-    .unwrap();
-    let config = format!(
-        "{}rules: {{dir: {}}}\nleadership: {{scope: ha-close, takeover_after: {}s}}\n",
-        fast_config_with(
-            &sim.addrs,
-            &db,
-            NEXWAVE_MAPPING,
-            &format!(
-                "    correct: {{mode: off}}\n    close: {{key: {{file: {}}}, armed: true, verify_timeout: 5s}}\n",
-                key.display()
-            ),
-            &journal
+    let config = closing_config(
+        &sim,
+        &dir,
+        &db,
+        &journal,
+        (
+            "rules:\n  - id: untracked-position\n    condition: {untracked_position: {notional_usd: 25}}\n    for: 1s\n    cooldown: 10m\n    severity: critical\n    actions: [alert, close_position]\n",
+            "{mode: off}",
+            "ha-close",
+            "",
         ),
-        rules_dir.display(),
-        TAKEOVER.as_secs()
     );
     let a = Replica::start(&config, &dir, "a");
     until("A to lead", Duration::from_secs(20), async || {

@@ -193,7 +193,8 @@ pub struct AccountClose<'a> {
 /// client order id. Reads and signing go through unchanged.
 struct Fenced<'a, V> {
     venue: &'a V,
-    leadership: &'a crate::leader::Leadership,
+    /// `None`: nothing gates the sends (the panic button, a process alone).
+    leadership: Option<&'a crate::leader::Leadership>,
 }
 
 impl<V: CloseVenue> CloseVenue for Fenced<'_, V> {
@@ -230,7 +231,7 @@ impl<V: CloseVenue> CloseVenue for Fenced<'_, V> {
     }
 
     async fn send(&self, body: &Value) -> Result<String, OrderFailure> {
-        if self.leadership.acting().is_none() {
+        if self.leadership.is_some_and(|l| l.acting().is_none()) {
             return Err(OrderFailure::Rejected(
                 "this replica no longer leads: not sent (the leader resumes the intent with its client order id)"
                     .into(),
@@ -259,33 +260,20 @@ where
     type Out = CloseOutcome;
 
     async fn run<V: CloseVenue>(self, venue: &V) -> CloseOutcome {
-        match self.leadership {
-            Some(leadership) => {
-                let fenced = Fenced { venue, leadership };
-                close_capped(
-                    &fenced,
-                    self.key,
-                    self.target,
-                    self.lot,
-                    self.client_order_id,
-                    self.gate,
-                    self.cap,
-                )
-                .await
-            }
-            None => {
-                close_capped(
-                    venue,
-                    self.key,
-                    self.target,
-                    self.lot,
-                    self.client_order_id,
-                    self.gate,
-                    self.cap,
-                )
-                .await
-            }
-        }
+        let fenced = Fenced {
+            venue,
+            leadership: self.leadership,
+        };
+        close_capped(
+            &fenced,
+            self.key,
+            self.target,
+            self.lot,
+            self.client_order_id,
+            self.gate,
+            self.cap,
+        )
+        .await
     }
 }
 

@@ -141,6 +141,19 @@ fn fill(template: &str, listen: SocketAddr, db_path: &Path, rest_url: &str, ws_u
         .replace("${WS_URL}", ws_url)
 }
 
+/// The simulated Binance USDⓈ-M (REST and user data stream) with the demo's
+/// account, hedge mode or not: the simulator and its two URLs.
+async fn binance_sim(
+    any: SocketAddr,
+    stop: watch::Receiver<bool>,
+    hedge: bool,
+) -> anyhow::Result<(crate::venue::binance::sim::BinanceSim, String, String)> {
+    let (sim, rest) = crate::venue::binance::sim::BinanceSim::start(any, stop.clone()).await?;
+    let ws = sim.start_ws(any, stop).await?;
+    sim.add_account(BINANCE_API_KEY, BINANCE_SECRET, hedge);
+    Ok((sim, format!("http://{rest}"), format!("ws://{ws}/private")))
+}
+
 /// A closed trade: id, pair, close rate, profit, exit reason.
 type ClosedTrade = (i64, String, Option<f64>, Option<f64>, Option<String>);
 
@@ -276,18 +289,15 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let hyperliquid = opts.venue == crate::domain::VenueKind::Hyperliquid;
     let binance = opts.venue == crate::domain::VenueKind::Binance;
     let (mut text, urls, script) = if binance && opts.scenario == Scenario::Incident {
-        use crate::venue::binance::sim::BinanceSim;
-        let (sim, rest) = BinanceSim::start(any, sim_rx.clone()).await?;
-        let ws = sim.start_ws(any, sim_rx).await?;
         // A hedge-mode account: the bot's ZEC long (its row says so) and the
         // short it opened at start-up beside it, which its row never shows.
+        let (sim, rest, ws) = binance_sim(any, sim_rx, true).await?;
         // A Binance bot keeps Binance's symbols (ZECUSDT).
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await?;
         sqlx::query("UPDATE positions SET symbol = symbol || 'USDT'")
             .execute(&pool)
             .await?;
         pool.close().await;
-        sim.add_account(BINANCE_API_KEY, BINANCE_SECRET, true);
         sim.set_mark("ZECUSDT", Decimal::new(6492, 1));
         sim.set_position(BINANCE_API_KEY, "ZECUSDT", "LONG", Decimal::new(1, 1));
         sim.set_position(BINANCE_API_KEY, "ZECUSDT", "SHORT", Decimal::new(-1, 1));
@@ -298,15 +308,11 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
                 .replace("for: 2m", "for: 3s"),
         )?;
         std::fs::write(&key, BINANCE_SECRET)?;
-        let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}/private"));
         let text = fill(BINANCE_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
         (text, (rest, ws), None)
     } else if binance {
-        use crate::venue::binance::sim::BinanceSim;
-        let (sim, rest) = BinanceSim::start(any, sim_rx.clone()).await?;
-        let ws = sim.start_ws(any, sim_rx).await?;
+        let (sim, rest, ws) = binance_sim(any, sim_rx, false).await?;
         seed_nado_pair(&db_path).await?;
-        sim.add_account(BINANCE_API_KEY, BINANCE_SECRET, false);
         sim.set_mark("ETHUSDT", Decimal::from(3000));
         sim.set_mark("SOLUSDT", Decimal::from(140));
         sim.set_position(BINANCE_API_KEY, "ETHUSDT", "BOTH", Decimal::new(5, 1));
@@ -319,7 +325,6 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
         )?;
         std::fs::write(rules_dir.join("default.yaml"), DEFAULT_RULES)?;
         std::fs::write(&key, BINANCE_SECRET)?;
-        let (rest, ws) = (format!("http://{rest}"), format!("ws://{ws}/private"));
         let text =
             fill(BINANCE_PAIR_CONFIG, listen, &db_path, &rest, &ws).replace("${SECRET}", &key.display().to_string());
         // The same incident on Binance: the bot keeps selling the SOL leg
