@@ -15,6 +15,11 @@ use common::*;
 /// `takeover_after` in these tests.
 const TAKEOVER: Duration = Duration::from_secs(2);
 
+/// The documented bound on a handover: `takeover_after` of silence, then up
+/// to two rounds (`takeover_after / 5` each) to notice it and take over;
+/// plus the 100 ms at which the tests poll the replicas' metrics.
+const HANDOVER_BOUND: Duration = Duration::from_millis(2000 + 2 * 400 + 200);
+
 struct Replica {
     child: Child,
     port: u16,
@@ -304,6 +309,7 @@ async fn one_acts_and_hands_over(journal: &str, dir: &TempDir, coordinator: &str
     })
     .await;
     eprintln!("takeover after kill -9: {took:?}");
+    assert!(took <= HANDOVER_BOUND, "{took:?} is past the bound {HANDOVER_BOUND:?}");
     insert_stale(&db, "XPL").await;
     until("XPL to be corrected by B", Duration::from_secs(30), async || {
         row_gone(&db, "XPL").await
@@ -324,6 +330,7 @@ async fn one_acts_and_hands_over(journal: &str, dir: &TempDir, coordinator: &str
     })
     .await;
     eprintln!("takeover after SIGSTOP: {took:?}");
+    assert!(took <= HANDOVER_BOUND, "{took:?} is past the bound {HANDOVER_BOUND:?}");
     insert_stale(&db, "ENA").await;
     until("ENA to be corrected by C", Duration::from_secs(30), async || {
         row_gone(&db, "ENA").await
