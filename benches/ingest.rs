@@ -28,11 +28,15 @@ use driftwatch::replay::AccountSources;
 use driftwatch::rules::{AccountState, Engine, Focus, RuleSet};
 use driftwatch::venue::nado::parse::{Product, Products};
 use driftwatch::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
-use driftwatch::venue::{nado, pacifica};
+use driftwatch::venue::{binance, hyperliquid, nado, pacifica};
 use driftwatch::view::StreamView;
 use rust_decimal::Decimal;
 
 const SYMBOLS: [&str; 10] = ["BTC", "ETH", "SOL", "ZEC", "SUI", "XRP", "BNB", "ENA", "LDO", "CRV"];
+
+/// Every venue, each through its own decoder into the same view, reconciler
+/// and rules.
+const VENUES: [&str; 4] = ["pacifica", "nado", "hyperliquid", "binance"];
 
 fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
     let items: Vec<String> = SYMBOLS[..n_positions]
@@ -50,6 +54,38 @@ fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
     format!(
         r#"{{"channel":"account_positions","data":[{}],"li":0}}"#,
         items.join(",")
+    )
+}
+
+/// A `clearinghouseState` frame (hyperliquid.md §4.3): the whole open set.
+fn hyperliquid_frame(n_positions: usize, tweak: u64) -> String {
+    let items: Vec<String> = SYMBOLS[..n_positions]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let sign = if i % 2 == 0 { "" } else { "-" };
+            format!(
+                r#"{{"type":"oneWay","position":{{"coin":"{s}","szi":"{sign}{}.{:03}","leverage":{{"type":"cross","value":20}},"entryPx":"87285.5","positionValue":"100.0","unrealizedPnl":"-0.1","returnOnEquity":"-0.001","liquidationPx":null,"marginUsed":"5.0","maxLeverage":50,"cumFunding":{{"allTime":"0.1","sinceOpen":"0.1","sinceChange":"0.1"}}}}}}"#,
+                1 + i,
+                tweak % 1000
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"channel":"clearinghouseState","data":{{"dex":"","user":"0xfcad0b19bb29d4674531d6f115237e16afce377c","clearinghouseState":{{"marginSummary":{{"accountValue":"1000.0","totalNtlPos":"100.0","totalRawUsd":"900.0","totalMarginUsed":"5.0"}},"crossMaintenanceMarginUsed":"1.0","withdrawable":"900.0","assetPositions":[{}],"time":{}}}}}}}"#,
+        items.join(","),
+        1_767_225_600_000u64 + tweak
+    )
+}
+
+/// An `ACCOUNT_UPDATE` (binance_usdm.md §4.3) for one position.
+fn binance_frame(i: usize, tweak: u64) -> String {
+    format!(
+        r#"{{"e":"ACCOUNT_UPDATE","E":{t},"T":{t},"a":{{"m":"ORDER","B":[{{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}}],"P":[{{"s":"{}","pa":"{}.{:03}","ep":"87285.5","bep":"87285.5","cr":"200","up":"-0.1","mt":"cross","iw":"0","ps":"BOTH"}}]}}}}"#,
+        SYMBOLS[i],
+        1 + i,
+        tweak % 1000,
+        t = 1_767_225_600_000u64 + tweak,
     )
 }
 
@@ -232,8 +268,18 @@ type Parse<'a> = Box<dyn Fn(&str) -> StreamEvent + 'a>;
 fn frames(venue: &str, n: usize) -> Vec<String> {
     match venue {
         "pacifica" => (0..64).map(|i| pacifica_frame(n, i)).collect(),
-        // Nado sends one product per frame; the account holds `n` positions.
+        "hyperliquid" => (0..64).map(|i| hyperliquid_frame(n, i)).collect(),
+        // Binance and Nado send one position per frame; the account holds `n`.
+        "binance" => (0..64).map(|i| binance_frame(i as usize % n, i)).collect(),
         _ => (0..64).map(|i| nado_frame(i as usize % n, i)).collect(),
+    }
+}
+
+/// Per-key venues: the frame that opens position `i`.
+fn opening_frame(venue: &str, i: usize) -> String {
+    match venue {
+        "binance" => binance_frame(i, 0),
+        _ => nado_frame(i, 0),
     }
 }
 
@@ -242,6 +288,15 @@ fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
         // A frame that does not parse to a position event is no frame.
         "pacifica" => Box::new(|f: &str| match pacifica::parse::ws_frame(f) {
             Ok(pacifica::parse::WsFrame::Event(ev)) => ev,
+            other => panic!("a bench frame did not parse: {other:?}"),
+        }),
+        "hyperliquid" => Box::new(|f: &str| match hyperliquid::parse::ws_frame(f) {
+            Ok(hyperliquid::parse::WsFrame::Event(ev)) => ev,
+            other => panic!("a bench frame did not parse: {other:?}"),
+        }),
+        // One position per frame: the stream task emits its one update.
+        "binance" => Box::new(|f: &str| match binance::parse::ws_frame(f) {
+            Ok(binance::parse::WsFrame::Positions { mut events, .. }) if events.len() == 1 => events.remove(0),
             other => panic!("a bench frame did not parse: {other:?}"),
         }),
         _ => Box::new(move |f: &str| match nado::parse::ws_frame(f, products) {
@@ -254,21 +309,21 @@ fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
 fn ingest(c: &mut Criterion) {
     let products = nado_products();
     let style = |venue: &str| match venue {
-        "pacifica" => StreamStyle::FullSnapshots,
+        "pacifica" | "hyperliquid" => StreamStyle::FullSnapshots,
         _ => StreamStyle::PerKeyUpdates,
     };
     for (group, rules) in [("ingest", true), ("ingest_no_rules", false)] {
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Elements(64));
-        for venue in ["pacifica", "nado"] {
+        for venue in VENUES {
             for n in [1usize, 3, 10] {
                 let frames = frames(venue, n);
                 let parse = parser(venue, &products);
-                // Pacifica: the first frame is the whole set; Nado: one
-                // frame per product opens each position.
-                let first: Vec<StreamEvent> = match venue {
-                    "pacifica" => vec![parse(&frames[0])],
-                    _ => (0..n).map(|i| parse(&nado_frame(i, 0))).collect(),
+                // Full snapshots: the first frame is the whole set; per-key
+                // venues: one frame per position opens each.
+                let first: Vec<StreamEvent> = match style(venue) {
+                    StreamStyle::FullSnapshots => vec![parse(&frames[0])],
+                    StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
                 };
                 let mut p = Pipeline::new(style(venue), n, &first);
                 let mut clock = 1i64;
@@ -295,7 +350,7 @@ fn ingest(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Elements(1));
-    for venue in ["pacifica", "nado"] {
+    for venue in VENUES {
         for n in [1usize, 3, 10] {
             let frame = &frames(venue, n)[7];
             let parse = parser(venue, &products);

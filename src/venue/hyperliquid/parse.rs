@@ -48,7 +48,12 @@ fn number(v: &Value, what: &str) -> Result<Decimal, RestError> {
 /// `clearinghouseState` → the account's open positions (one-way: one net
 /// position per coin; `szi` signed). A position of size zero is flat.
 pub fn clearinghouse_state(status: u16, body: &[u8]) -> Result<RestSnapshot, RestError> {
-    let v = ok_body(status, body)?;
+    positions_of(&ok_body(status, body)?)
+}
+
+/// The positions of a `clearinghouseState` object (REST's body, or the
+/// stream's `data.clearinghouseState`).
+fn positions_of(v: &Value) -> Result<RestSnapshot, RestError> {
     let Some(list) = v.get("assetPositions").and_then(Value::as_array) else {
         return Err(decode("clearinghouseState without assetPositions"));
     };
@@ -220,7 +225,7 @@ pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
             let state = data
                 .get("clearinghouseState")
                 .ok_or_else(|| decode("clearinghouseState frame without its state"))?;
-            let snap = clearinghouse_state(200, state.to_string().as_bytes())?;
+            let snap = positions_of(state)?;
             Ok(WsFrame::Event(crate::venue::types::StreamEvent::Snapshot {
                 positions: snap.positions,
                 seq: None,
