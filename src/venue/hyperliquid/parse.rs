@@ -206,32 +206,140 @@ pub enum WsFrame {
 
 /// Reads one WebSocket frame. The venue may greet with the plain text
 /// `Websocket connection established.`: that is life, not an error.
+///
+/// Read into typed, borrowed structs (fields not named here are skipped
+/// without being built): a `clearinghouseState` frame carries margin
+/// summaries, leverage and funding for every position, and only the coin,
+/// size and entry price matter.
 pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
     if !text.trim_start().starts_with('{') {
         return Ok(WsFrame::Alive);
     }
-    let v: Value = serde_json::from_str(text).map_err(decode)?;
-    match v.get("channel").and_then(Value::as_str) {
+    let frame: ws::Frame<'_> = serde_json::from_str(text).map_err(decode)?;
+    let data = || frame.data.ok_or_else(|| decode("a frame without data"));
+    match frame.channel.as_deref() {
         Some("subscriptionResponse") => Ok(WsFrame::Subscribed),
         Some("error") => Ok(WsFrame::Error(
-            v.get("data").and_then(Value::as_str).unwrap_or("").to_owned(),
+            frame
+                .data
+                .and_then(|d| serde_json::from_str::<String>(d.get()).ok())
+                .unwrap_or_default(),
         )),
         Some("clearinghouseState") => {
-            let data = v.get("data").ok_or_else(|| decode("clearinghouseState without data"))?;
+            let data: ws::StateData<'_> = serde_json::from_str(data()?.get()).map_err(decode)?;
             // One subscription per dex; this watcher reads the main one.
-            if data.get("dex").and_then(Value::as_str).is_some_and(|d| !d.is_empty()) {
+            if data.dex.as_deref().is_some_and(|d| !d.is_empty()) {
                 return Ok(WsFrame::Alive);
             }
             let state = data
-                .get("clearinghouseState")
+                .state
                 .ok_or_else(|| decode("clearinghouseState frame without its state"))?;
-            let snap = positions_of(state)?;
+            let mut positions = Vec::with_capacity(state.asset_positions.len());
+            for item in state.asset_positions {
+                let p = item.position;
+                if p.szi.0.is_zero() {
+                    continue;
+                }
+                positions.push(Position {
+                    key: PositionKey::net(p.coin.into_owned()),
+                    size: p.szi.0,
+                    entry_price: p.entry_px.map(|d| d.0),
+                });
+            }
             Ok(WsFrame::Event(crate::venue::types::StreamEvent::Snapshot {
-                positions: snap.positions,
+                positions,
                 seq: None,
             }))
         }
         _ => Ok(WsFrame::Alive),
+    }
+}
+
+/// The stream's frames as read: only what is used, borrowed from the text.
+mod ws {
+    use std::borrow::Cow;
+
+    use rust_decimal::Decimal;
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Frame<'a> {
+        #[serde(borrow)]
+        pub channel: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pub data: Option<&'a serde_json::value::RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct StateData<'a> {
+        #[serde(borrow, default)]
+        pub dex: Option<Cow<'a, str>>,
+        #[serde(rename = "clearinghouseState", borrow)]
+        pub state: Option<State<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct State<'a> {
+        #[serde(rename = "assetPositions", borrow)]
+        pub asset_positions: Vec<AssetPosition<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct AssetPosition<'a> {
+        #[serde(borrow)]
+        pub position: Pos<'a>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Pos<'a> {
+        #[serde(borrow)]
+        pub coin: Cow<'a, str>,
+        pub szi: Dec,
+        #[serde(rename = "entryPx", default)]
+        pub entry_px: Option<Dec>,
+    }
+
+    /// A decimal as the venue writes it: a string, or a JSON number (read
+    /// as [`super::number`] reads it).
+    pub struct Dec(pub Decimal);
+
+    impl<'de> Deserialize<'de> for Dec {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dec, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Dec;
+
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a decimal, as a string or a number")
+                }
+
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<Dec, E> {
+                    s.parse::<Decimal>()
+                        .map(Dec)
+                        .map_err(|_| E::custom(format!("{s:?} is not a decimal")))
+                }
+
+                fn visit_i64<E: de::Error>(self, n: i64) -> Result<Dec, E> {
+                    Ok(Dec(Decimal::from(n)))
+                }
+
+                fn visit_u64<E: de::Error>(self, n: u64) -> Result<Dec, E> {
+                    Ok(Dec(Decimal::from(n)))
+                }
+
+                fn visit_f64<E: de::Error>(self, n: f64) -> Result<Dec, E> {
+                    let text = serde_json::Number::from_f64(n)
+                        .map(|n| n.to_string())
+                        .ok_or_else(|| E::custom(format!("{n} is not a decimal")))?;
+                    text.parse::<Decimal>()
+                        .or_else(|_| Decimal::from_scientific(&text))
+                        .map(Dec)
+                        .map_err(|_| E::custom(format!("{n} is not a decimal")))
+                }
+            }
+            d.deserialize_any(V)
+        }
     }
 }
 
@@ -579,5 +687,33 @@ mod tests {
         assert!(matches!(settled(&canceled), Err(OrderFailure::NoFill(_))));
         assert!(order_status(200, b"null").is_err());
         assert!(order_status(500, b"oops").is_err());
+    }
+
+    /// The stream's typed decoder reads a state exactly as REST's does:
+    /// every field around the positions skipped, sizes as strings or
+    /// numbers, a null entry price, a flat position dropped, an escaped coin.
+    #[test]
+    fn the_stream_decoder_agrees_with_the_rest_decoder() {
+        let state = r#"{"marginSummary":{"accountValue":"1000.0","totalNtlPos":"100.0"},"crossMaintenanceMarginUsed":"1.0",
+            "assetPositions":[
+              {"type":"oneWay","position":{"coin":"SOL","szi":"-12.5","leverage":{"type":"cross","value":20},"entryPx":"201.4","cumFunding":{"allTime":"0.1"}}},
+              {"type":"oneWay","position":{"coin":"ETH","szi":0.25,"entryPx":null,"liquidationPx":null}},
+              {"type":"oneWay","position":{"coin":"BTC","szi":"0.0","entryPx":"87000"}},
+              {"type":"oneWay","position":{"coin":"k\u0050EPE","szi":"1000","entryPx":"0.00001"}}],"time":1}"#;
+        let rest = clearinghouse_state(200, state.as_bytes()).unwrap();
+        let frame = format!(
+            r#"{{"channel":"clearinghouseState","data":{{"dex":"","user":"0xabc","clearinghouseState":{state}}}}}"#
+        );
+        let WsFrame::Event(crate::venue::types::StreamEvent::Snapshot { positions, .. }) = ws_frame(&frame).unwrap()
+        else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(positions, rest.positions);
+        assert_eq!(positions.len(), 3);
+        assert_eq!(positions[2].key.symbol, "kPEPE");
+        // Another dex's frame is not this watcher's; a bad size is an error.
+        let other = frame.replace(r#""dex":"""#, r#""dex":"xyz""#);
+        assert_eq!(ws_frame(&other).unwrap(), WsFrame::Alive);
+        assert!(ws_frame(&frame.replace(r#""-12.5""#, r#""twelve""#)).is_err());
     }
 }
