@@ -188,12 +188,97 @@ struct TrackKey {
     venue: String,
 }
 
-/// A condition that holds now.
-struct Held {
+/// A track key's parts, borrowed: what an evaluation looks tracks up by,
+/// so a condition that keeps holding builds no key (frames arrive by the
+/// hundred thousand; conditions start and fire rarely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct KeyRef<'a> {
+    account: &'a str,
+    subject: &'a str,
+    rule: &'a str,
+    venue: &'a str,
+}
+
+/// A key as its borrowed parts: [`TrackKey`] and [`KeyRef`] alike, so the
+/// maps keyed by `TrackKey` answer a `KeyRef` (same fields, same order).
+trait AsKeyRef {
+    fn key_ref(&self) -> KeyRef<'_>;
+}
+
+impl AsKeyRef for TrackKey {
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            account: &self.account,
+            subject: &self.subject,
+            rule: &self.rule,
+            venue: &self.venue,
+        }
+    }
+}
+
+impl AsKeyRef for KeyRef<'_> {
+    fn key_ref(&self) -> KeyRef<'_> {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn AsKeyRef + 'a> for TrackKey {
+    fn borrow(&self) -> &(dyn AsKeyRef + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn AsKeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_ref() == other.key_ref()
+    }
+}
+
+impl Eq for dyn AsKeyRef + '_ {}
+
+impl PartialOrd for dyn AsKeyRef + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn AsKeyRef + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key_ref().cmp(&other.key_ref())
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_owned_key(self) -> TrackKey {
+        TrackKey {
+            account: self.account.to_owned(),
+            subject: self.subject.to_owned(),
+            rule: self.rule.to_owned(),
+            venue: self.venue.to_owned(),
+        }
+    }
+}
+
+/// A condition that holds now (its key borrowed from the rules and the
+/// reports; a hedge leg's subject is the one part made).
+struct Held<'r> {
     rule: usize,
-    key: TrackKey,
+    account: &'r str,
+    venue: &'r str,
+    subject: std::borrow::Cow<'r, str>,
     why: Why,
     keep: Option<Decimal>,
+}
+
+impl Held<'_> {
+    fn key<'k>(&'k self, rules: &'k RuleSet) -> KeyRef<'k> {
+        KeyRef {
+            account: self.account,
+            subject: &self.subject,
+            rule: &rules.rules[self.rule].id,
+            venue: self.venue,
+        }
+    }
 }
 
 /// Which rows of one account an evaluation looks at.
@@ -403,13 +488,13 @@ impl Engine {
     }
 
     /// Conditions that hold now, per (rule, venue, account, subject).
-    fn holding(
+    fn holding<'r>(
         &self,
-        rules: &RuleSet,
-        accounts: &[AccountState<'_>],
+        rules: &'r RuleSet,
+        accounts: &[AccountState<'r>],
         now: Timestamp,
         focus: Option<Focus<'_>>,
-    ) -> Vec<Held> {
+    ) -> Vec<Held<'r>> {
         let mut out = Vec::new();
         // What each account shows this evaluation, found once per account
         // rather than once per rule.
@@ -431,14 +516,11 @@ impl Engine {
             })
             .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held = |a: &AccountState<'_>, subject: String, why: Why, keep: Option<Decimal>| Held {
+            let held = |a: &AccountState<'r>, subject: std::borrow::Cow<'r, str>, why: Why, keep: Option<Decimal>| Held {
                 rule: ri,
-                key: TrackKey {
-                    account: a.account.to_owned(),
-                    subject,
-                    rule: rule.id.clone(),
-                    venue: a.venue.to_owned(),
-                },
+                account: a.account,
+                venue: a.venue,
+                subject,
                 why,
                 keep,
             };
@@ -457,7 +539,7 @@ impl Engine {
                                     source: *source,
                                     reason: h.reason.clone().unwrap_or_default(),
                                 };
-                                out.push(held(a, source.as_str().to_owned(), why, None));
+                                out.push(held(a, source.as_str().into(), why, None));
                             }
                         }
                     }
@@ -487,7 +569,7 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(a, group.clone(), Why::Exposure(net), None));
+                            out.push(held(a, group.as_str().into(), Why::Exposure(net), None));
                         }
                     }
                     cond => {
@@ -502,7 +584,11 @@ impl Engine {
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
                                 // The subject names the leg where there are
                                 // several (`SOLUSDT:long`); a net leg is its symbol.
-                                out.push(held(a, row.key.to_string(), why, keep));
+                                let subject = match row.key.leg {
+                                    crate::domain::Leg::Net => row.key.symbol.as_str().into(),
+                                    _ => row.key.to_string().into(),
+                                };
+                                out.push(held(a, subject, why, keep));
                             }
                         }
                     }
@@ -539,10 +625,15 @@ impl Engine {
             self.fired.retain(|_, at| now.since(*at) < longest);
         }
         let holding = self.holding(rules, accounts, now, focus);
-        let live: BTreeSet<&TrackKey> = holding.iter().map(|h| &h.key).collect();
+        let live: BTreeSet<KeyRef<'_>> = holding.iter().map(|h| h.key(rules)).collect();
         // A condition that stopped holding starts over; an alerted one is cleared.
         let ended: Vec<TrackKey> = match focus {
-            None => self.tracks.keys().filter(|k| !live.contains(k)).cloned().collect(),
+            None => self
+                .tracks
+                .keys()
+                .filter(|k| !live.contains(&k.key_ref()))
+                .cloned()
+                .collect(),
             // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
                 let mut subjects: BTreeSet<&str> = f.symbols.iter().map(String::as_str).collect();
@@ -557,19 +648,20 @@ impl Engine {
                 }
                 let mut out = Vec::new();
                 for subject in subjects {
-                    let from = TrackKey {
-                        account: f.account.to_owned(),
-                        subject: subject.to_owned(),
-                        rule: String::new(),
-                        venue: String::new(),
+                    let from = KeyRef {
+                        account: f.account,
+                        subject,
+                        rule: "",
+                        venue: "",
                     };
+                    let from: &dyn AsKeyRef = &from;
                     out.extend(
                         self.tracks
-                            .range(from..)
+                            .range::<dyn AsKeyRef, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
                             // A symbol's legs (`SOL:long`) sort right after it.
                             .take_while(|(k, _)| k.account == f.account && k.subject.starts_with(subject))
                             .filter(|(k, _)| of_subject(&k.subject, subject))
-                            .filter(|(k, _)| !live.contains(k))
+                            .filter(|(k, _)| !live.contains(&k.key_ref()))
                             .map(|(k, _)| k.clone()),
                     );
                 }
@@ -593,37 +685,34 @@ impl Engine {
             }
         }
         let mut decisions = Vec::new();
-        for Held {
-            rule: ri,
-            key,
-            why,
-            keep,
-        } in holding
-        {
-            let rule = &rules.rules[ri];
-            // The key is cloned when a condition starts and when it fires, not while it holds.
-            if !self.tracks.contains_key(&key) {
+        for h in &holding {
+            let rule = &rules.rules[h.rule];
+            let key = h.key(rules);
+            let key: &dyn AsKeyRef = &key;
+            // A key is built when a condition starts and when it fires, not while it holds.
+            if !self.tracks.contains_key(key) {
                 let new = Track {
                     since: now,
                     alerted: None,
                 };
-                self.tracks.insert(key.clone(), new);
+                self.tracks.insert(key.key_ref().to_owned_key(), new);
             }
-            let Some(track) = self.tracks.get_mut(&key) else {
+            let Some(track) = self.tracks.get_mut(key) else {
                 continue;
             };
             if now.since(track.since) < rule.hold {
                 continue;
             }
-            if self.fired.get(&key).is_some_and(|t| now.since(*t) < rule.cooldown) {
+            if self.fired.get(key).is_some_and(|t| now.since(*t) < rule.cooldown) {
                 continue;
             }
-            self.fired.insert(key.clone(), now);
+            let k = key.key_ref();
+            self.fired.insert(k.to_owned_key(), now);
             self.newly_fired.push(Fired {
-                rule: key.rule.clone(),
-                venue: key.venue.clone(),
-                account: key.account.clone(),
-                subject: key.subject.clone(),
+                rule: k.rule.to_owned(),
+                venue: k.venue.to_owned(),
+                account: k.account.to_owned(),
+                subject: k.subject.to_owned(),
                 at: now,
             });
             if rule.actions.contains(&Action::Alert) {
@@ -634,12 +723,12 @@ impl Engine {
                     rule: rule.id.clone(),
                     severity: rule.severity,
                     action: *action,
-                    venue: key.venue.clone(),
-                    account: key.account.clone(),
-                    subject: key.subject.clone(),
-                    keep,
+                    venue: k.venue.to_owned(),
+                    account: k.account.to_owned(),
+                    subject: k.subject.to_owned(),
+                    keep: h.keep,
                     since: track.since,
-                    reason: format!("{}: {why}", rule.id),
+                    reason: format!("{}: {}", rule.id, h.why),
                 });
             }
         }
