@@ -516,14 +516,15 @@ impl Engine {
             })
             .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held = |a: &AccountState<'r>, subject: std::borrow::Cow<'r, str>, why: Why, keep: Option<Decimal>| Held {
-                rule: ri,
-                account: a.account,
-                venue: a.venue,
-                subject,
-                why,
-                keep,
-            };
+            let held =
+                |a: &AccountState<'r>, subject: std::borrow::Cow<'r, str>, why: Why, keep: Option<Decimal>| Held {
+                    rule: ri,
+                    account: a.account,
+                    venue: a.venue,
+                    subject,
+                    why,
+                    keep,
+                };
             for (a, in_view) in accounts.iter().zip(&in_view) {
                 if matches!(in_view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
                     continue;
@@ -544,13 +545,26 @@ impl Engine {
                         }
                     }
                     Condition::NetExposure { group, above_usd } => {
-                        let members = rules.groups.get(group).cloned().unwrap_or_default();
+                        let Some(members) = rules.groups.get(group) else {
+                            continue;
+                        };
+                        // Focused on other symbols: the exposure has not moved.
+                        if matches!(in_view, InView::Rows(_))
+                            && focus.is_some_and(|f| !members.iter().any(|m| f.symbols.contains(m)))
+                        {
+                            continue;
+                        }
                         let mut net = Decimal::ZERO;
                         let mut known = true;
-                        for sym in &members {
+                        for sym in members {
                             // Every leg of the symbol is exposure (hedge legs
                             // net against each other; an isolated leg adds).
-                            let mut legs = a.report.rows.iter().filter(|r| &r.key.symbol == sym).peekable();
+                            // Rows are sorted by key: a symbol's legs are adjacent.
+                            let start = a.report.rows.partition_point(|r| r.key.symbol < *sym);
+                            let mut legs = a.report.rows[start..]
+                                .iter()
+                                .take_while(|r| &r.key.symbol == sym)
+                                .peekable();
                             if legs.peek().is_none() && !a.report.sources[0].trusted {
                                 // No row: flat everywhere, if the stream is trusted.
                                 known = false;
@@ -642,7 +656,15 @@ impl Engine {
                 for r in rules.rules.iter().filter(in_scope) {
                     match &r.condition {
                         Condition::StaleSource { source, .. } => subjects.insert(source.as_str()),
-                        Condition::NetExposure { group, .. } => subjects.insert(group.as_str()),
+                        // A group is evaluated when a member is in focus.
+                        Condition::NetExposure { group, .. }
+                            if rules
+                                .groups
+                                .get(group)
+                                .is_some_and(|m| m.iter().any(|s| f.symbols.contains(s))) =>
+                        {
+                            subjects.insert(group.as_str())
+                        }
                         _ => false,
                     };
                 }

@@ -152,6 +152,48 @@ mod focus {
         assert_eq!(decided[0].reason, "neutral: net exposure 50 USD");
     }
 
+    /// A group's exposure is evaluated when one of its members is in focus;
+    /// a frame about another symbol leaves its condition as it was.
+    #[test]
+    fn a_focus_elsewhere_leaves_a_groups_exposure_alone() {
+        let rules = compile(
+            "groups:\n  pair: [ETH, SOL]\nrules:\n  - id: neutral\n    condition: {net_exposure: {group: pair, above_usd: 40}}\n    severity: warning\n    actions: [alert]\n",
+            Path::new("r.yaml"),
+        )
+        .unwrap();
+        let marks: BTreeMap<String, Decimal> = [
+            ("ETH".to_owned(), d("100")),
+            ("SOL".to_owned(), d("100")),
+            ("BTC".to_owned(), d("100")),
+        ]
+        .into();
+        let mut engine = Engine::new();
+        let run = |engine: &mut Engine, r: &AccountReport, at: i64, focus: &[&str]| {
+            let state = AccountState {
+                venue: "pacifica",
+                account: "main",
+                report: r,
+                marks: &marks,
+            };
+            let symbols: BTreeSet<String> = focus.iter().map(|s| s.to_string()).collect();
+            let focus = (!focus.is_empty()).then_some(Focus {
+                account: "main",
+                symbols: &symbols,
+            });
+            engine.evaluate_focused(&rules, &[state], Timestamp(at), focus).len()
+        };
+        let long = report(&[("BTC", "1"), ("ETH", "1")]);
+        assert_eq!(run(&mut engine, &long, 1, &[]), 1, "exposure 100 > 40 fires");
+        // The pair is neutral now, but the frame was about BTC: nothing clears.
+        let neutral = report(&[("BTC", "2"), ("ETH", "1"), ("SOL", "-1")]);
+        run(&mut engine, &neutral, 2, &["BTC"]);
+        assert!(engine.take_cleared().is_empty());
+        // A frame about SOL: the exposure is looked at again, and clears.
+        run(&mut engine, &neutral, 3, &["SOL"]);
+        let cleared: Vec<String> = engine.take_cleared().into_iter().map(|c| c.subject).collect();
+        assert_eq!(cleared, ["pair"]);
+    }
+
     #[test]
     fn a_focused_evaluation_leaves_other_symbols_as_they_were() {
         let rules = compile(LIMIT, Path::new("r.yaml")).unwrap();
