@@ -711,20 +711,25 @@ impl Engine {
             let rule = &rules.rules[h.rule];
             let key = h.key(rules);
             let key: &dyn AsKeyRef = &key;
-            // A key is built when a condition starts and when it fires, not while it holds.
-            if !self.tracks.contains_key(key) {
-                let new = Track {
-                    since: now,
-                    alerted: None,
-                };
-                self.tracks.insert(key.key_ref().to_owned_key(), new);
+            // A key is built when a condition starts and when it fires, not
+            // while it holds; a condition still within its `for` costs one look.
+            let since = match self.tracks.get(key) {
+                Some(t) => t.since,
+                None => {
+                    let new = Track {
+                        since: now,
+                        alerted: None,
+                    };
+                    self.tracks.insert(key.key_ref().to_owned_key(), new);
+                    now
+                }
+            };
+            if now.since(since) < rule.hold {
+                continue;
             }
             let Some(track) = self.tracks.get_mut(key) else {
                 continue;
             };
-            if now.since(track.since) < rule.hold {
-                continue;
-            }
             if self.fired.get(key).is_some_and(|t| now.since(*t) < rule.cooldown) {
                 continue;
             }
