@@ -123,6 +123,28 @@ impl Leases {
         )
     }
 
+    /// One replica (named `name`) on the simulated Pacifica, coordinated by
+    /// the Lease with `token`, under `scope`; the simulator lives as long.
+    async fn replica(
+        &self,
+        dir: &TempDir,
+        journal: &str,
+        (scope, token, name): (&str, &str, &str),
+    ) -> (SimHandle, Replica) {
+        let sim = start_sim(Default::default()).await;
+        let db = sqlite_db(dir, &[]).await;
+        let config = coordinated_config(
+            &sim,
+            &db,
+            "    correct: {mode: apply, confirmations: 2}\n",
+            journal,
+            scope,
+            &self.config(dir, token),
+        );
+        let r = Replica::start(&config, dir, name);
+        (sim, r)
+    }
+
     fn holder(&self) -> String {
         self.sim.holder("trading", "driftwatch-ha").unwrap_or_default()
     }
@@ -1049,17 +1071,7 @@ async fn driftwatch_and_the_official_client_share_one_lease() {
     .await;
 
     // driftwatch watches as a standby, reading the Lease it does not hold.
-    let sim = start_sim(Default::default()).await;
-    let db = sqlite_db(&dir, &[]).await;
-    let config = coordinated_config(
-        &sim,
-        &db,
-        "    correct: {mode: apply, confirmations: 2}\n",
-        &journal,
-        "ha-client",
-        &leases.config(&dir, "dw-token"),
-    );
-    let d = Replica::start(&config, &dir, "d");
+    let (_sim, d) = leases.replica(&dir, &journal, ("ha-client", "dw-token", "d")).await;
     until(
         "driftwatch to read the held Lease a few times",
         Duration::from_secs(20),
@@ -1125,17 +1137,7 @@ async fn a_forbidden_service_account_is_said_and_never_acts() {
     let dir = TempDir::new("ha-lease-403");
     let leases = Leases::start().await;
     leases.sim.token("no-rbac", false);
-    let sim = start_sim(Default::default()).await;
-    let db = sqlite_db(&dir, &[]).await;
-    let config = coordinated_config(
-        &sim,
-        &db,
-        "    correct: {mode: apply, confirmations: 2}\n",
-        &journal,
-        "ha-403",
-        &leases.config(&dir, "no-rbac"),
-    );
-    let r = Replica::start(&config, &dir, "r");
+    let (_sim, r) = leases.replica(&dir, &journal, ("ha-403", "no-rbac", "r")).await;
     let log = dir.path().join("r.log");
     until("the refusal to be logged", Duration::from_secs(20), async || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("forbidden (403)"))

@@ -93,12 +93,23 @@ mod focus {
 ";
 
     fn evaluate(engine: &mut Engine, rules: &RuleSet, r: &AccountReport, at: i64, focus: &[&str]) -> Vec<String> {
-        let marks = BTreeMap::new();
+        evaluate_at(engine, rules, r, &BTreeMap::new(), at, focus)
+    }
+
+    /// [`evaluate`] with mark prices.
+    fn evaluate_at(
+        engine: &mut Engine,
+        rules: &RuleSet,
+        r: &AccountReport,
+        marks: &BTreeMap<String, Decimal>,
+        at: i64,
+        focus: &[&str],
+    ) -> Vec<String> {
         let state = AccountState {
             venue: "pacifica",
             account: "main",
             report: r,
-            marks: &marks,
+            marks,
         };
         let symbols: BTreeSet<String> = focus.iter().map(|s| s.to_string()).collect();
         let focus = (!focus.is_empty()).then_some(Focus {
@@ -169,18 +180,7 @@ mod focus {
         .into();
         let mut engine = Engine::new();
         let run = |engine: &mut Engine, r: &AccountReport, at: i64, focus: &[&str]| {
-            let state = AccountState {
-                venue: "pacifica",
-                account: "main",
-                report: r,
-                marks: &marks,
-            };
-            let symbols: BTreeSet<String> = focus.iter().map(|s| s.to_string()).collect();
-            let focus = (!focus.is_empty()).then_some(Focus {
-                account: "main",
-                symbols: &symbols,
-            });
-            engine.evaluate_focused(&rules, &[state], Timestamp(at), focus).len()
+            evaluate_at(engine, &rules, r, &marks, at, focus).len()
         };
         let long = report(&[("BTC", "1"), ("ETH", "1")]);
         assert_eq!(run(&mut engine, &long, 1, &[]), 1, "exposure 100 > 40 fires");
