@@ -1143,8 +1143,15 @@ async fn a_forbidden_service_account_is_said_and_never_acts() {
         std::fs::read_to_string(&log).is_ok_and(|l| l.contains("forbidden (403)"))
     })
     .await;
+    // Five more rounds refused: still one line (not one per round).
+    let tried = leases.sim.requests().len();
+    until("five more refused rounds", Duration::from_secs(20), async || {
+        leases.sim.requests().len() >= tried + 5
+    })
+    .await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("get, create and update on leases"), "{text}");
+    assert_eq!(text.matches("forbidden (403)").count(), 1, "{text}");
     assert_eq!(r.leader().await, Some(0.0));
     assert!(leases.sim.lease("trading", "driftwatch-ha").is_none());
 }

@@ -107,6 +107,30 @@ pub struct LeaderConfig {
 pub(crate) struct Links {
     conn: Option<PgConnection>,
     lease: lease::LeaseState,
+    /// The last coordination failure logged, and when: the same one is
+    /// logged again only after [`REPEAT_LOG`], not at every round.
+    logged: Option<(String, Instant)>,
+}
+
+/// How often an unchanged coordination failure is logged again.
+pub const REPEAT_LOG: Duration = Duration::from_secs(60);
+
+impl Links {
+    /// Whether `failure` is worth a log line now (new, or repeated after
+    /// [`REPEAT_LOG`]); a success resets it.
+    fn worth_logging(&mut self, failure: Option<&str>) -> bool {
+        let Some(f) = failure else {
+            self.logged = None;
+            return false;
+        };
+        match &self.logged {
+            Some((last, at)) if last == f && at.elapsed() < REPEAT_LOG => false,
+            _ => {
+                self.logged = Some((f.to_owned(), Instant::now()));
+                true
+            }
+        }
+    }
 }
 
 /// The dedicated connection to the journal's PostgreSQL (made, with the
@@ -203,20 +227,44 @@ async fn step(cfg: &LeaderConfig, holder: &str, links: &mut Links, role: Role) -
     };
     let result = tokio::time::timeout(bound, round).await;
     match result {
-        Ok(Ok(Some(epoch))) => Role::Leader {
-            epoch,
-            until: sent + cfg.takeover_after / 2,
-        },
-        Ok(Ok(None)) => Role::Standby,
+        Ok(Ok(led)) => {
+            links.worth_logging(None);
+            match led {
+                Some(epoch) => Role::Leader {
+                    epoch,
+                    until: sent + cfg.takeover_after / 2,
+                },
+                None => Role::Standby,
+            }
+        }
         Ok(Err(e)) => {
-            tracing::warn!(scope = %cfg.scope, error = %e, "Leadership: cannot coordinate; not acting.");
+            if links.worth_logging(Some(&e)) {
+                tracing::warn!(scope = %cfg.scope, error = %e, "Leadership: cannot coordinate; not acting.");
+            }
             links.conn = None;
             Role::Standby
         }
         Err(_) => {
-            tracing::warn!(scope = %cfg.scope, "Leadership: no answer in time; not acting.");
+            if links.worth_logging(Some("timeout")) {
+                tracing::warn!(scope = %cfg.scope, "Leadership: no answer in time; not acting.");
+            }
             links.conn = None;
             Role::Standby
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A coordination failure that lasts is logged once a minute, not at
+    /// every round; a new one at once; after a success, again at once.
+    #[test]
+    fn a_lasting_failure_is_not_logged_at_every_round() {
+        let mut links = super::Links::default();
+        assert!(links.worth_logging(Some("forbidden (403)")));
+        assert!(!links.worth_logging(Some("forbidden (403)")));
+        assert!(links.worth_logging(Some("the database: refused")));
+        assert!(!links.worth_logging(None));
+        assert!(links.worth_logging(Some("the database: refused")));
     }
 }
