@@ -22,10 +22,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -84,15 +81,9 @@ impl LeaseSim {
             state: Arc::new(Mutex::new(State::default())),
         };
         let s2 = sim.clone();
-        crate::venue::simkit::accept(listener, shutdown, move |stream, _| {
+        crate::venue::simkit::serve_http(listener, shutdown, move |req| {
             let sim = s2.clone();
-            async move {
-                let svc = service_fn(move |req| {
-                    let sim = sim.clone();
-                    async move { Ok::<_, std::convert::Infallible>(sim.handle(req).await) }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            }
+            async move { sim.handle(req).await }
         });
         Ok((sim, local))
     }

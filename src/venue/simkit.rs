@@ -94,6 +94,30 @@ pub(crate) fn accept<F, Fut>(
     });
 }
 
+/// Serves HTTP/1 on `listener` until `shutdown`: each request is answered
+/// by `handle` (the simulators' REST endpoints).
+pub(crate) fn serve_http<F, Fut>(
+    listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    handle: F,
+) where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<hyper::body::Bytes>>> + Send + 'static,
+{
+    accept(listener, shutdown, move |stream, _| {
+        let handle = handle.clone();
+        async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let reply = handle(req);
+                async move { Ok::<_, std::convert::Infallible>(reply.await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

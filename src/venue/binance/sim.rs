@@ -21,16 +21,12 @@
 //! `/_sim/mark {symbol, price}`, `/_sim/fault {fault: lost_reply|dropped|none, times}`.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -140,15 +136,9 @@ impl BinanceSim {
             })),
         };
         let serving = sim.clone();
-        crate::venue::simkit::accept(listener, shutdown, move |stream, _| {
+        crate::venue::simkit::serve_http(listener, shutdown, move |req| {
             let sim = serving.clone();
-            async move {
-                let svc = service_fn(move |req| {
-                    let sim = sim.clone();
-                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            }
+            async move { sim.handle(req).await }
         });
         Ok((sim, local))
     }

@@ -22,17 +22,13 @@
 //! whole state at once and after every change; `{"method":"ping"}` → pong.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use alloy_primitives::{Address, U256};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -133,15 +129,9 @@ impl HyperliquidSim {
             network,
         };
         let serving = sim.clone();
-        crate::venue::simkit::accept(listener, shutdown, move |stream, _| {
+        crate::venue::simkit::serve_http(listener, shutdown, move |req| {
             let sim = serving.clone();
-            async move {
-                let svc = service_fn(move |req| {
-                    let sim = sim.clone();
-                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-            }
+            async move { sim.handle(req).await }
         });
         Ok((sim, local))
     }
