@@ -5,14 +5,17 @@
 //! close is sized from (and, on Nado, the cancel of resting orders and the
 //! top-of-book read that prices the IOC). driftwatch runs as `run` runs it:
 //! its own thread, a current-thread runtime. Run: `cargo bench --bench
-//! detect` (`DETECT_VENUES=pacifica,nado`; Pacifica alone by default, Nado's
-//! rounds are paced by its query budget and take three minutes).
+//! detect` (`DETECT_VENUES=pacifica,nado,hyperliquid,binance`; Pacifica
+//! alone by default, Nado's rounds are paced by its query budget and take
+//! three minutes).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use driftwatch::app;
 use driftwatch::config;
+use driftwatch::venue::binance::sim::BinanceSim;
+use driftwatch::venue::hyperliquid::sim::HyperliquidSim;
 use driftwatch::venue::nado::sim::NadoSim;
 use driftwatch::venue::pacifica::sim::{Sim, SimConfig};
 use tokio::sync::watch;
@@ -22,18 +25,35 @@ const KEY: &str = "2Ana1pUpv2ZbMVkwF5FXapYeBEjdxDatLn7nvJkhgTSdZd8hbDHTd21as7EAs
 const NADO_OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
 const NADO_SUB: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
 const NADO_KEY: &str = "0x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// The master account of [`NADO_KEY`] on Hyperliquid (it signs its own closes).
+const HL_MASTER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
+const BN_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+const BN_SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
 
 /// One venue's simulator, behind what the rounds need.
 enum Venue {
     Pacifica(Sim),
     Nado(NadoSim),
+    Hyperliquid(HyperliquidSim),
+    Binance(BinanceSim),
 }
 
 impl Venue {
+    /// The symbol the rounds open and the rule closes.
+    fn symbol(&self) -> &'static str {
+        match self {
+            Venue::Pacifica(_) | Venue::Hyperliquid(_) => "BTC",
+            Venue::Nado(_) => "BTC-PERP",
+            Venue::Binance(_) => "BTCUSDT",
+        }
+    }
+
     fn open_btc(&self) {
         match self {
             Venue::Pacifica(s) => s.open(ACCOUNT, "BTC", "bid", "1", "90000"),
             Venue::Nado(s) => s.set_position(NADO_SUB, "BTC-PERP", "1"),
+            Venue::Hyperliquid(s) => s.open(hl_master(), "BTC", rust_decimal::Decimal::ONE),
+            Venue::Binance(s) => s.set_position(BN_KEY, "BTCUSDT", "BOTH", rust_decimal::Decimal::ONE),
         }
     }
 
@@ -43,32 +63,54 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.orders().len(),
             Venue::Nado(s) => s.orders().iter().filter(|o| o.kind == "place_order").count(),
+            Venue::Hyperliquid(s) => s.received("order").len(),
+            Venue::Binance(s) => s.received("POST /fapi/v1/order").len(),
         }
     }
 
-    /// When each request of one kind reached the simulator (its body read,
-    /// before any verification): Pacifica by path, Nado by request type.
-    fn request_times(&self, pacifica_path: &str, nado_type: &str) -> Vec<tokio::time::Instant> {
+    /// When each order request reached the simulator (its body read, before
+    /// any verification).
+    fn order_times(&self) -> Vec<tokio::time::Instant> {
         match self {
-            Venue::Pacifica(s) => s
-                .requests()
-                .into_iter()
-                .filter(|r| r.path == pacifica_path)
-                .map(|r| r.at)
-                .collect(),
-            Venue::Nado(s) => s
-                .requests()
-                .into_iter()
-                .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("\"{nado_type}\"")))
-                .map(|r| r.at)
-                .collect(),
+            Venue::Pacifica(s) => Self::paths(s, "/api/v1/orders/create_market"),
+            Venue::Nado(s) => Self::nado_type(s, "place_order"),
+            Venue::Hyperliquid(s) => s.received("order"),
+            Venue::Binance(s) => s.received("POST /fapi/v1/order"),
         }
+    }
+
+    /// When each position read (what a close is sized from) reached the simulator.
+    fn read_times(&self) -> Vec<tokio::time::Instant> {
+        match self {
+            Venue::Pacifica(s) => Self::paths(s, "/api/v1/positions"),
+            Venue::Nado(s) => Self::nado_type(s, "subaccount_info"),
+            Venue::Hyperliquid(s) => s.received("clearinghouseState"),
+            Venue::Binance(s) => s.received("GET /fapi/v3/positionRisk"),
+        }
+    }
+
+    fn paths(s: &Sim, path: &str) -> Vec<tokio::time::Instant> {
+        s.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.at)
+            .collect()
+    }
+
+    fn nado_type(s: &NadoSim, kind: &str) -> Vec<tokio::time::Instant> {
+        s.requests()
+            .into_iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&format!("\"{kind}\"")))
+            .map(|r| r.at)
+            .collect()
     }
 
     fn watch_next_frame(&self) {
         match self {
             Venue::Pacifica(s) => s.watch_next_frame(),
             Venue::Nado(s) => s.watch_next_frame(),
+            Venue::Hyperliquid(s) => s.watch_next_frame(),
+            Venue::Binance(s) => s.watch_next_frame(),
         }
     }
 
@@ -78,6 +120,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.next_frame_written(),
             Venue::Nado(s) => s.next_frame_written(),
+            Venue::Hyperliquid(s) => s.next_frame_written(),
+            Venue::Binance(s) => s.next_frame_written(),
         }
     }
 
@@ -85,8 +129,14 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.position(ACCOUNT, "BTC"),
             Venue::Nado(s) => s.position(NADO_SUB, "BTC-PERP"),
+            Venue::Hyperliquid(s) => s.position(hl_master(), "BTC"),
+            Venue::Binance(s) => s.position(BN_KEY, "BTCUSDT", "BOTH"),
         }
     }
+}
+
+fn hl_master() -> alloy_primitives::Address {
+    HL_MASTER.parse().expect("an address")
 }
 
 /// The process under test, run as `driftwatch run` runs it: on its own
@@ -196,32 +246,53 @@ async fn run(venue_name: &str, n: usize) {
     app::install_crypto();
     let (_stop, rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let nado = venue_name == "nado";
-    let (venue, rest_url, ws_url) = if nado {
-        let (sim, addrs) = NadoSim::start(Default::default(), any, rx).await.unwrap();
-        (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url())
-    } else {
-        let (sim, addrs) = Sim::start(
-            SimConfig {
-                speed_bump: Duration::from_millis(1),
-                ..SimConfig::default()
-            },
-            any,
-            any,
-            rx,
-        )
-        .await
-        .unwrap();
-        (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url())
+    let (venue, rest_url, ws_url) = match venue_name {
+        "nado" => {
+            let (sim, addrs) = NadoSim::start(Default::default(), any, rx).await.unwrap();
+            sim.deposit(NADO_SUB);
+            (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url())
+        }
+        "hyperliquid" => {
+            use driftwatch::venue::hyperliquid::sign::Network;
+            let (sim, rest) = HyperliquidSim::start(Network::Mainnet, any, rx.clone()).await.unwrap();
+            let ws = sim.start_ws(any, rx).await.unwrap();
+            sim.set_mark("BTC", rust_decimal::Decimal::from(90_000));
+            // A deposit, flat: the account exists before the rounds.
+            sim.open(hl_master(), "BTC", rust_decimal::Decimal::ZERO);
+            (Venue::Hyperliquid(sim), format!("http://{rest}"), format!("ws://{ws}"))
+        }
+        "binance" => {
+            let (sim, rest) = BinanceSim::start(any, rx.clone()).await.unwrap();
+            let ws = sim.start_ws(any, rx).await.unwrap();
+            sim.add_account(BN_KEY, BN_SECRET, false);
+            (
+                Venue::Binance(sim),
+                format!("http://{rest}"),
+                format!("ws://{ws}/private"),
+            )
+        }
+        _ => {
+            let (sim, addrs) = Sim::start(
+                SimConfig {
+                    speed_bump: Duration::from_millis(1),
+                    ..SimConfig::default()
+                },
+                any,
+                any,
+                rx,
+            )
+            .await
+            .unwrap();
+            (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url())
+        }
     };
-    let (symbol, address, key) = if nado {
-        ("BTC-PERP", format!("\"{NADO_OWNER}\""), NADO_KEY)
-    } else {
-        ("BTC", ACCOUNT.to_owned(), KEY)
+    let symbol = venue.symbol();
+    let (address, key) = match &venue {
+        Venue::Pacifica(_) => (ACCOUNT.to_owned(), KEY),
+        Venue::Nado(_) => (format!("\"{NADO_OWNER}\""), NADO_KEY),
+        Venue::Hyperliquid(_) => (format!("\"{HL_MASTER}\""), NADO_KEY),
+        Venue::Binance(_) => (BN_KEY.to_owned(), BN_SECRET),
     };
-    if let Venue::Nado(s) = &venue {
-        s.deposit(NADO_SUB);
-    }
     let dir = std::env::temp_dir().join(format!("driftwatch-bench-detect-{}-{venue_name}", std::process::id()));
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(
@@ -236,11 +307,16 @@ async fn run(venue_name: &str, n: usize) {
     // a minute; nado.md §6). A round spends about 20 (the close's reads, the
     // book, the verification and the REST read that follows a close), so the
     // bench takes the whole budget, polls every 5 s and paces its rounds.
-    let (rest_poll, share, pace) = if nado {
-        ("5s", "\n    query_share: 1", Duration::from_millis(600))
+    let nado = matches!(venue, Venue::Nado(_));
+    let (rest_poll, mut share, pace) = if nado {
+        ("5s", "\n    query_share: 1".to_owned(), Duration::from_millis(600))
     } else {
-        ("1s", "", Duration::ZERO)
+        ("1s", String::new(), Duration::ZERO)
     };
+    if let Venue::Binance(_) = venue {
+        // Binance signs its reads with the API secret (binance_usdm.md §2).
+        share = format!("\n    api_secret: {{file: {}/key}}", dir.display());
+    }
     let text = format!(
         "listen: 127.0.0.1:0\nintervals: {{rest_poll: {rest_poll}, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: {venue_name}\n    address: {address}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}{share}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",
         db.display(),
@@ -291,12 +367,8 @@ async fn run(venue_name: &str, n: usize) {
                 // receipt; split at the close's fresh read.
                 let sent = venue.next_frame_written().unwrap_or(opened);
                 let after = |times: Vec<tokio::time::Instant>| times.into_iter().filter(|t| *t >= sent);
-                let order = after(venue.request_times("/api/v1/orders/create_market", "place_order"))
-                    .min()
-                    .expect("the order taken was received");
-                let read = after(venue.request_times("/api/v1/positions", "subaccount_info"))
-                    .filter(|t| *t <= order)
-                    .max();
+                let order = after(venue.order_times()).min().expect("the order taken was received");
+                let read = after(venue.read_times()).filter(|t| *t <= order).max();
                 if i > 0 {
                     lat.push(order.duration_since(sent));
                     if let Some(read) = read {

@@ -401,7 +401,7 @@ macro_rules! run_cycle {
         }
         let mut existing: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in creates.chunks(CHUNK) {
-            let q_sql = m.existing_symbols_sql(d, chunk.len());
+            let q_sql = m.existing_symbols_sql(d, ctx.info, chunk.len());
             let mut q = sqlx::query(&q_sql).persistent(keep);
             for i in chunk {
                 q = $bind(q, Bind::Text(prepared[*i].db_symbol.clone()));

@@ -16,6 +16,16 @@ fn compared(d: Dialect, column: &Ident, word: &Word) -> String {
     }
 }
 
+/// [`compared`], but a text column compared with a text word stays bare:
+/// the comparison is the same, and an index on the column can serve it.
+fn bare_if_text(d: Dialect, info: &TableInfo, column: &Ident, word: &Word) -> String {
+    if !word.is_bool() && info.kind(column) == Some(ColumnKind::Text) {
+        d.quote(column)
+    } else {
+        compared(d, column, word)
+    }
+}
+
 /// The SQL type family of a column, as far as writes care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -212,10 +222,13 @@ impl Mapping {
         self.filter.iter().map(|(_, w)| w.text()).collect()
     }
 
-    fn filter_sql(&self, d: Dialect, p: &mut Params) -> String {
+    /// The filter as further conditions. A text column is compared bare,
+    /// so an index on it (the bot's `(strategy, symbol)` index) serves the
+    /// lookup; a cast would make MySQL and SQLite scan the table.
+    fn filter_sql(&self, d: Dialect, info: &TableInfo, p: &mut Params) -> String {
         self.filter
             .iter()
-            .map(|(c, w)| format!(" AND {} = {}", compared(d, c, w), p.next()))
+            .map(|(c, w)| format!(" AND {} = {}", bare_if_text(d, info, c, w), p.next()))
             .collect()
     }
 
@@ -233,7 +246,7 @@ impl Mapping {
             .collect();
         let mut p = Params { d, n: 0 };
         let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
-        let filter = self.filter_sql(d, &mut p);
+        let filter = self.filter_sql(d, info, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         format!(
             "SELECT {}, {}, CAST({key} AS {t}), {}, {} FROM {} WHERE {key} IN ({}){filter}{lock}",
@@ -249,14 +262,15 @@ impl Mapping {
 
     /// Which of `n` symbols already have a row (before inserts). Binds: `n`
     /// symbols, then the filter values.
-    pub fn existing_symbols_sql(&self, d: Dialect, n: usize) -> String {
+    pub fn existing_symbols_sql(&self, d: Dialect, info: &TableInfo, n: usize) -> String {
         let mut p = Params { d, n: 0 };
         let syms: Vec<String> = (0..n).map(|_| p.next()).collect();
-        let filter = self.filter_sql(d, &mut p);
+        let filter = self.filter_sql(d, info, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         let sym = format!("CAST({} AS {})", d.quote(&self.symbol_column), d.text_type());
+        let compared = bare_if_text(d, info, &self.symbol_column, &Word::Text(String::new()));
         format!(
-            "SELECT {sym} FROM {} WHERE {sym} IN ({}){filter}{lock}",
+            "SELECT {sym} FROM {} WHERE {compared} IN ({}){filter}{lock}",
             self.table.quoted(d),
             syms.join(", ")
         )

@@ -131,3 +131,43 @@ mod tests {
         assert!(log.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
     }
 }
+
+/// When a simulator received each request and when a watched stream frame
+/// left it: what the detection bench (`benches/detect.rs`) measures, from
+/// the venue's side of the socket.
+#[derive(Debug, Default)]
+pub struct Stopwatch {
+    next_frame_written: Option<tokio::time::Instant>,
+    received: Vec<(String, tokio::time::Instant)>,
+}
+
+impl Stopwatch {
+    /// Starts timing the next position frame.
+    pub fn watch_next_frame(&mut self) {
+        self.next_frame_written = None;
+    }
+
+    /// A position frame was written to a client's socket (the first since
+    /// the watch began is the one timed).
+    pub fn frame_written(&mut self) {
+        self.next_frame_written.get_or_insert_with(tokio::time::Instant::now);
+    }
+
+    pub fn next_frame_written(&self) -> Option<tokio::time::Instant> {
+        self.next_frame_written
+    }
+
+    /// A request of `kind` (the simulator's name for it) was read whole.
+    pub fn received(&mut self, kind: String) {
+        remember(&mut self.received, (kind, tokio::time::Instant::now()));
+    }
+
+    /// When requests of `kind` were received, oldest first.
+    pub fn times(&self, kind: &str) -> Vec<tokio::time::Instant> {
+        self.received
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+}

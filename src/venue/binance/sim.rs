@@ -100,6 +100,8 @@ struct State {
     covered: std::collections::BTreeSet<(String, String)>,
     /// User data stream subscribers: the API key and the connection's outbox.
     subscribers: Vec<(String, tokio::sync::mpsc::UnboundedSender<String>)>,
+    /// Requests by method and path (`POST /fapi/v1/order`).
+    stopwatch: crate::venue::simkit::Stopwatch,
 }
 
 /// The simulator; cheap to clone.
@@ -245,7 +247,15 @@ impl BinanceSim {
                 biased;
                 _ = shutdown.changed() => return,
                 out = outbox.recv(), if open => match out {
-                    Some(out) => if sink.send(Message::text(out)).await.is_err() { return },
+                    Some(out) => {
+                        let positions = out.contains(r#""e":"ACCOUNT_UPDATE""#);
+                        if sink.send(Message::text(out)).await.is_err() {
+                            return;
+                        }
+                        if positions {
+                            self.lock().stopwatch.frame_written();
+                        }
+                    }
                     // Expired (or never a valid key): nothing more comes.
                     None => open = false,
                 },
@@ -275,6 +285,23 @@ impl BinanceSim {
         self.lock().fault = fault.map(|f| (f, times.max(1)));
     }
 
+    /// Start timing the next `ACCOUNT_UPDATE` frame.
+    pub fn watch_next_frame(&self) {
+        self.lock().stopwatch.watch_next_frame();
+    }
+
+    /// When the first `ACCOUNT_UPDATE` after [`Self::watch_next_frame`] was
+    /// written to a socket.
+    pub fn next_frame_written(&self) -> Option<tokio::time::Instant> {
+        self.lock().stopwatch.next_frame_written()
+    }
+
+    /// When requests of `kind` (method and path: `POST /fapi/v1/order`)
+    /// were received, oldest first.
+    pub fn received(&self, kind: &str) -> Vec<tokio::time::Instant> {
+        self.lock().stopwatch.times(kind)
+    }
+
     pub fn orders(&self) -> Vec<SimOrder> {
         self.lock().orders.clone()
     }
@@ -295,6 +322,7 @@ impl BinanceSim {
             .to_owned();
         let body = crate::venue::simkit::body(req).await;
         let body = String::from_utf8_lossy(&body).into_owned();
+        self.lock().stopwatch.received(format!("{method} {path}"));
         if let Some(control) = path.strip_prefix("/_sim/") {
             return match self.control(control, &body) {
                 Ok(()) => reply(200, r#"{"ok":true}"#.into()),

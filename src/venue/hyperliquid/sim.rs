@@ -91,6 +91,8 @@ struct State {
     actions: Vec<ReceivedAction>,
     /// WebSocket subscribers: the user and the connection's outbox.
     subscribers: Vec<(Address, tokio::sync::mpsc::UnboundedSender<String>)>,
+    /// Requests by `/info` type or `/exchange` action type.
+    stopwatch: crate::venue::simkit::Stopwatch,
 }
 
 /// The simulator; cheap to clone.
@@ -199,8 +201,12 @@ impl HyperliquidSim {
                 biased;
                 _ = shutdown.changed() => return,
                 Some(out) = outbox.recv() => {
+                    let positions = out.starts_with(r#"{"channel":"clearinghouseState""#);
                     if sink.send(Message::text(out)).await.is_err() {
                         return;
+                    }
+                    if positions {
+                        self.lock().stopwatch.frame_written();
                     }
                 }
                 msg = incoming.next() => {
@@ -326,12 +332,35 @@ impl HyperliquidSim {
         self.lock().actions.clone()
     }
 
+    /// Start timing the next `clearinghouseState` frame.
+    pub fn watch_next_frame(&self) {
+        self.lock().stopwatch.watch_next_frame();
+    }
+
+    /// When the first `clearinghouseState` frame after
+    /// [`Self::watch_next_frame`] was written to a socket.
+    pub fn next_frame_written(&self) -> Option<tokio::time::Instant> {
+        self.lock().stopwatch.next_frame_written()
+    }
+
+    /// When requests of `kind` (an `/info` type such as
+    /// `clearinghouseState`, or an `/exchange` action type such as `order`)
+    /// were received, oldest first.
+    pub fn received(&self, kind: &str) -> Vec<tokio::time::Instant> {
+        self.lock().stopwatch.times(kind)
+    }
+
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let body = crate::venue::simkit::body(req).await;
         let Ok(v) = serde_json::from_slice::<Value>(&body) else {
             return reply(422, "Failed to deserialize the JSON body into the target type".into());
         };
+        let kind = match path.as_str() {
+            "/exchange" => &v["action"]["type"],
+            _ => &v["type"],
+        };
+        self.lock().stopwatch.received(kind.as_str().unwrap_or("").to_owned());
         match path.as_str() {
             "/info" => self.info(&v),
             "/exchange" => {
