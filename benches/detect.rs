@@ -287,6 +287,10 @@ async fn run(venue_name: &str, n: usize) {
         }
     };
     let symbol = venue.symbol();
+    let n = match venue {
+        Venue::Hyperliquid(_) => n.min(120),
+        _ => n,
+    };
     let (address, key) = match &venue {
         Venue::Pacifica(_) => (ACCOUNT.to_owned(), KEY),
         Venue::Nado(_) => (format!("\"{NADO_OWNER}\""), NADO_KEY),
@@ -303,19 +307,27 @@ async fn run(venue_name: &str, n: usize) {
     std::fs::write(dir.join("key"), key).unwrap();
     let db = dir.join("bot.db");
     driftwatch::demo::seed_sqlite(&db).await.unwrap();
-    // Nado's queries are weighed against a per-IP budget (400 per 10 s, 2400
-    // a minute; nado.md §6). A round spends about 20 (the close's reads, the
-    // book, the verification and the REST read that follows a close), so the
-    // bench takes the whole budget, polls every 5 s and paces its rounds.
-    let nado = matches!(venue, Venue::Nado(_));
-    let (rest_poll, mut share, pace) = if nado {
-        ("5s", "\n    query_share: 1".to_owned(), Duration::from_millis(600))
-    } else {
-        ("1s", String::new(), Duration::ZERO)
+    // Each venue weighs queries against a per-IP budget (nado.md §6,
+    // hyperliquid.md, binance_usdm.md): the bench takes the whole of it and
+    // paces its rounds inside it. A round spends the close's fresh read, its
+    // price or book read, the order, its verification and the REST read
+    // that follows: about 20 of Nado's 400 per 10 s, about 20 of Binance's
+    // 2,400 a minute (three `positionRisk` reads at 5). On Hyperliquid (1,200 a minute) the REST poll's marks
+    // (`metaAndAssetCtxs`, weight 20) and the close's verification reads
+    // leave room for a round every 1.5 s, so it runs 120 rounds, not 300.
+    let (rest_poll, pace) = match venue {
+        Venue::Nado(_) => ("5s", Duration::from_millis(600)),
+        Venue::Hyperliquid(_) => ("5s", Duration::from_millis(1500)),
+        Venue::Binance(_) => ("5s", Duration::from_millis(600)),
+        Venue::Pacifica(_) => ("1s", Duration::ZERO),
+    };
+    let mut share = match venue {
+        Venue::Pacifica(_) => String::new(),
+        _ => "\n    query_share: 1".to_owned(),
     };
     if let Venue::Binance(_) = venue {
         // Binance signs its reads with the API secret (binance_usdm.md §2).
-        share = format!("\n    api_secret: {{file: {}/key}}", dir.display());
+        share += &format!("\n    api_secret: {{file: {}/key}}", dir.display());
     }
     let text = format!(
         "listen: 127.0.0.1:0\nintervals: {{rest_poll: {rest_poll}, db_poll: 1s}}\nbot_db: {{url: {{value: \"sqlite://{}\"}}}}\njournal: {{url: {{value: \"sqlite://{}/j.db\"}}}}\nrules: {{dir: {}/rules}}\ncloses: {{max_per_hour: 100000}}\naccounts:\n  - name: main\n    venue: {venue_name}\n    address: {address}\n    rest_url: \"{}\"\n    ws_url: \"{}\"\n    mapping: {{preset: nexwave}}{share}\n    correct: {{mode: off}}\n    close: {{key: {{file: {}/key}}, armed: true, verify_timeout: 2s}}\n",

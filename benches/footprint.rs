@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench footprint` runs 10 minutes per venue, 1,000
 //! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
-//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica),
+//! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica,hyperliquid,binance),
 //! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak), and
 //! FOOTPRINT_WRAPPER (a profiler to run the child under). The driver scrapes
 //! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
@@ -26,6 +26,8 @@ use tokio::sync::watch;
 const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
 const SUB: &str = "0xfcad0b19bb29d4674531d6f115237e16afce377c64656661756c740000000000";
 const PACIFICA_ACCOUNT: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
+const BINANCE_KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+const BINANCE_SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -76,6 +78,8 @@ async fn get(url: &str) -> Option<String> {
 enum Venue {
     Nado(driftwatch::venue::nado::sim::NadoSim),
     Pacifica(driftwatch::venue::pacifica::sim::Sim),
+    Hyperliquid(driftwatch::venue::hyperliquid::sim::HyperliquidSim),
+    Binance(driftwatch::venue::binance::sim::BinanceSim),
 }
 
 impl Venue {
@@ -83,6 +87,8 @@ impl Venue {
         match self {
             Venue::Nado(_) => format!("P{i}-PERP"),
             Venue::Pacifica(_) => format!("S{i}"),
+            Venue::Hyperliquid(_) => format!("C{i}"),
+            Venue::Binance(_) => format!("P{i}USDT"),
         }
     }
 
@@ -91,6 +97,8 @@ impl Venue {
         match self {
             Venue::Nado(s) => s.set_position(SUB, &symbol, &amount.to_string()),
             Venue::Pacifica(s) => s.open(PACIFICA_ACCOUNT, &symbol, "bid", &amount.to_string(), "100"),
+            Venue::Hyperliquid(s) => s.open(OWNER.parse().expect("an address"), &symbol, amount),
+            Venue::Binance(s) => s.set_position(BINANCE_KEY, &symbol, "BOTH", amount),
         }
     }
 }
@@ -115,22 +123,58 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     driftwatch::app::install_crypto();
     let (_stop, rx) = watch::channel(false);
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (venue, rest_url, ws_url, account) = if venue_name == "nado" {
-        let cfg = driftwatch::venue::nado::sim::SimConfig {
-            extra_products: symbols as u32,
-            ..Default::default()
-        };
-        let (sim, addrs) = driftwatch::venue::nado::sim::NadoSim::start(cfg, any, rx)
-            .await
-            .unwrap();
-        let account = format!("    venue: nado\n    address: \"{OWNER}\"\n");
-        (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url(), account)
-    } else {
-        let (sim, addrs) = driftwatch::venue::pacifica::sim::Sim::start(Default::default(), any, any, rx)
-            .await
-            .unwrap();
-        let account = format!("    venue: pacifica\n    address: {PACIFICA_ACCOUNT}\n");
-        (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url(), account)
+    let (venue, rest_url, ws_url, account) = match venue_name {
+        "nado" => {
+            let cfg = driftwatch::venue::nado::sim::SimConfig {
+                extra_products: symbols as u32,
+                ..Default::default()
+            };
+            let (sim, addrs) = driftwatch::venue::nado::sim::NadoSim::start(cfg, any, rx)
+                .await
+                .unwrap();
+            let account = format!("    venue: nado\n    address: \"{OWNER}\"\n");
+            (Venue::Nado(sim), addrs.rest_url(), addrs.ws_url(), account)
+        }
+        "hyperliquid" => {
+            use driftwatch::venue::hyperliquid::sim::HyperliquidSim;
+            let network = driftwatch::venue::hyperliquid::sign::Network::Mainnet;
+            let (sim, rest) = HyperliquidSim::start(network, any, rx.clone()).await.unwrap();
+            let ws = sim.start_ws(any, rx).await.unwrap();
+            sim.list((0..symbols).map(|i| (format!("C{i}"), 2)));
+            let account = format!("    venue: hyperliquid\n    address: \"{OWNER}\"\n");
+            (
+                Venue::Hyperliquid(sim),
+                format!("http://{rest}"),
+                format!("ws://{ws}"),
+                account,
+            )
+        }
+        "binance" => {
+            use driftwatch::venue::binance::sim::BinanceSim;
+            let (sim, rest) = BinanceSim::start(any, rx.clone()).await.unwrap();
+            let ws = sim.start_ws(any, rx).await.unwrap();
+            sim.add_account(BINANCE_KEY, BINANCE_SECRET, false);
+            sim.list((0..symbols).map(|i| format!("P{i}USDT")));
+            let secret = dir.join("binance-secret");
+            std::fs::write(&secret, BINANCE_SECRET).unwrap();
+            let account = format!(
+                "    venue: binance\n    address: {BINANCE_KEY}\n    api_secret: {{file: \"{}\"}}\n",
+                secret.display()
+            );
+            (
+                Venue::Binance(sim),
+                format!("http://{rest}"),
+                format!("ws://{ws}/private"),
+                account,
+            )
+        }
+        _ => {
+            let (sim, addrs) = driftwatch::venue::pacifica::sim::Sim::start(Default::default(), any, any, rx)
+                .await
+                .unwrap();
+            let account = format!("    venue: pacifica\n    address: {PACIFICA_ACCOUNT}\n");
+            (Venue::Pacifica(sim), addrs.rest_url(), addrs.ws_url(), account)
+        }
     };
     let base = Decimal::ONE;
     for i in 0..symbols {
@@ -298,7 +342,7 @@ fn main() {
     let secs = if measuring { env_or("FOOTPRINT_SECS", 600) } else { 3 };
     let symbols: usize = env_or("FOOTPRINT_SYMBOLS", if measuring { 1000 } else { 50 });
     let rate: u32 = env_or("FOOTPRINT_RATE", 50);
-    let venues: String = env_or("FOOTPRINT_VENUES", "nado,pacifica".to_owned());
+    let venues: String = env_or("FOOTPRINT_VENUES", "nado,pacifica,hyperliquid,binance".to_owned());
     let dir = std::env::temp_dir().join(format!("driftwatch-footprint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -311,6 +355,8 @@ fn main() {
         let name: &'static str = match v.trim() {
             "nado" => "nado",
             "pacifica" => "pacifica",
+            "hyperliquid" => "hyperliquid",
+            "binance" => "binance",
             other => panic!("FOOTPRINT_VENUES: unknown venue {other:?}"),
         };
         let o = rt.block_on(measure(name, symbols, rate, secs, &dir));

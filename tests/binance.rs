@@ -330,6 +330,35 @@ mod closes {
         );
     }
 
+    /// The market list is read once for two closes, each sized from its
+    /// own fresh `positionRisk`.
+    #[tokio::test]
+    async fn closes_in_a_row_read_the_markets_once_and_the_position_each_time() {
+        let w = world(false, SECRET).await;
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("0.05"));
+        assert!(matches!(
+            flatten(&w, "ETHUSDT", true).await,
+            CloseOutcome::Verified { .. }
+        ));
+        w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("-0.03"));
+        let reads_before = w.sim.received("GET /fapi/v3/positionRisk").len();
+        let p = params(true);
+        let out = close_with(
+            &BinanceCloser::new(&w.rest, &p),
+            "ETHUSDT",
+            CloseTarget::Flatten,
+            d("0.001"),
+            "x-second-intent",
+        )
+        .await;
+        assert!(
+            matches!(out, CloseOutcome::Verified { closed, .. } if closed == d("0.03")),
+            "sized from the new read: {out:?}"
+        );
+        assert_eq!(w.sim.received("GET /fapi/v1/exchangeInfo").len(), 1, "the markets once");
+        assert!(w.sim.received("GET /fapi/v3/positionRisk").len() > reads_before);
+    }
+
     /// Hedge mode: the short leg is closed from its own side while the long
     /// leg of the same symbol stays open and untouched; a net close on a
     /// hedge account is refused before anything is sent.

@@ -540,6 +540,34 @@ mod closes {
         assert!(body["expiresAfter"].as_u64().unwrap() > body["nonce"].as_u64().unwrap());
     }
 
+    /// The universe (weight 20 of the 1,200 a minute) is read once for two
+    /// closes, each sized from its own fresh `clearinghouseState`.
+    #[tokio::test]
+    async fn closes_in_a_row_read_the_universe_once_and_the_position_each_time() {
+        let w = world(None).await;
+        let p = params(&w.master, None, true);
+        assert!(matches!(flatten(&w, &p).await, CloseOutcome::Verified { .. }));
+        w.sim.open(w.master.address(), "SOL", d("-1.5"));
+        let reads_before = w.sim.received("clearinghouseState").len();
+        let closed = close_with(
+            &HyperliquidCloser::new(&w.rest, &p),
+            "SOL",
+            CloseTarget::Flatten,
+            d("0.01"),
+            "7f9619ff-8b86-d011-b42d-00c04fc964ff",
+        )
+        .await;
+        match closed {
+            CloseOutcome::Verified { closed, .. } => assert_eq!(closed, d("1.5"), "sized from the new read"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(w.sim.received("metaAndAssetCtxs").len(), 1, "the universe once");
+        assert!(
+            w.sim.received("clearinghouseState").len() > reads_before,
+            "a fresh position read"
+        );
+    }
+
     #[tokio::test]
     async fn an_agent_closes_for_a_sub_account_and_a_stranger_is_refused() {
         let sub: alloy_primitives::Address = "0x1111111111111111111111111111111111111111".parse().unwrap();

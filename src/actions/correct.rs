@@ -326,9 +326,10 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
     }
 }
 
-/// Rows per statement. Far below every dialect's parameter limit (SQLite's
-/// default is 32,766; an update uses five parameters a row).
-const CHUNK: usize = 250;
+/// Rows per statement: a 1,000-row cycle is one statement per step. Below
+/// every dialect's parameter limit (SQLite's default is 32,766; an archive
+/// row takes eleven parameters, an update five).
+const CHUNK: usize = 1000;
 
 macro_rules! run_cycle {
     ($pool:expr, $bind:ident, $amount:ident, $d:expr, $ctx:expr, $corrections:expr) => {{

@@ -15,6 +15,7 @@ pub mod nado;
 pub mod pacifica;
 pub mod reconnect;
 pub mod registry;
+pub mod remembered;
 pub mod session;
 pub mod simkit;
 pub mod types;

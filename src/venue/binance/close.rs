@@ -118,18 +118,7 @@ impl CloseVenue for BinanceCloser<'_> {
             Leg::Isolated => return Err(RestError::Decode(format!("{key}: Binance has no isolated legs here"))),
         };
         // The market only the first time: the verification's reads stay cheap.
-        let market = self
-            .market
-            .get_or_try_init(|| async {
-                self.rest
-                    .universe()
-                    .await?
-                    .into_iter()
-                    .find(|m| m.symbol == symbol)
-                    .ok_or_else(|| RestError::Decode(format!("{symbol} is not a listed market")))
-            })
-            .await?
-            .clone();
+        let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
         Ok((size, BinanceRead { leg: key.leg, market }))
     }
 

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use super::parse::{self, Market, OrderState};
 use super::sign::{self, Signed};
 use crate::secret::Secret;
+use crate::venue::remembered::Remembered;
 use crate::venue::types::{MarketInfo, OrderFailure, RateBudget, RestError, RestSnapshot};
 
 /// Request weights (§7).
@@ -32,6 +33,10 @@ pub mod weight {
     pub const PER_MINUTE: u32 = 2400;
 }
 
+/// How old a remembered market list a close may use (lot sizes change when
+/// the venue relists, not between closes).
+pub const MARKETS_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// One account's client.
 #[derive(Debug, Clone)]
 pub struct RestClient {
@@ -45,6 +50,8 @@ pub struct RestClient {
     skew_ms: Arc<AtomicI64>,
     budget: Arc<Mutex<RateBudget>>,
     share: Decimal,
+    /// The markets as last read (a close's market comes from them).
+    markets: Arc<Remembered<Vec<Market>>>,
 }
 
 fn transport(e: reqwest::Error) -> RestError {
@@ -82,6 +89,7 @@ impl RestClient {
             skew_ms: Arc::new(AtomicI64::new(0)),
             budget: Arc::new(Mutex::new(RateBudget::new(&[(Duration::from_secs(60), allowance)]))),
             share,
+            markets: Arc::default(),
         })
     }
 
@@ -208,7 +216,23 @@ impl RestClient {
         let (status, body) = self
             .send(self.http.get(format!("{}/fapi/v1/exchangeInfo", self.base)))
             .await?;
-        parse::exchange_info(status, &body)
+        let markets = parse::exchange_info(status, &body)?;
+        self.markets.keep(markets.clone());
+        Ok(markets)
+    }
+
+    /// `symbol`'s market, from the markets as read within
+    /// [`MARKETS_MAX_AGE`] (the lot-size poll keeps them fresh), or read now.
+    pub async fn market(&self, symbol: &str) -> Result<Market, RestError> {
+        let markets = match self.markets.fresh(MARKETS_MAX_AGE) {
+            Some(m) => m,
+            None => Arc::new(self.universe().await?),
+        };
+        markets
+            .iter()
+            .find(|m| m.symbol == symbol)
+            .cloned()
+            .ok_or_else(|| RestError::Decode(format!("{symbol} is not a listed market")))
     }
 
     /// Lot (MARKET step) and tick sizes of the trading markets.

@@ -32,6 +32,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// The filters of a symbol [`BinanceSim::list`]ed: MARKET step, MARKET maxQty, tick.
+const LISTED: (&str, &str, &str) = ("0.001", "1000", "0.01");
+
 /// The simulator's markets: (symbol, MARKET step, MARKET maxQty, tick).
 pub const MARKETS: &[(&str, &str, &str, &str)] = &[
     ("BTCUSDT", "0.001", "120", "0.1"),
@@ -102,6 +105,8 @@ struct State {
     subscribers: Vec<(String, tokio::sync::mpsc::UnboundedSender<String>)>,
     /// Requests by method and path (`POST /fapi/v1/order`).
     stopwatch: crate::venue::simkit::Stopwatch,
+    /// Symbols listed after [`MARKETS`], with [`LISTED`]'s filters.
+    listed: Vec<String>,
 }
 
 /// The simulator; cheap to clone.
@@ -331,11 +336,10 @@ impl BinanceSim {
         }
         match (method.as_str(), path.as_str()) {
             ("GET", "/fapi/v1/time") => reply(200, json!({"serverTime": now_ms()}).to_string()),
-            ("GET", "/fapi/v1/exchangeInfo") => reply(200, Self::exchange_info().to_string()),
+            ("GET", "/fapi/v1/exchangeInfo") => reply(200, Self::exchange_info(&self.lock()).to_string()),
             ("GET", "/fapi/v1/premiumIndex") => {
                 let st = self.lock();
-                let list: Vec<Value> = MARKETS
-                    .iter()
+                let list: Vec<Value> = Self::markets(&st)
                     .map(|(s, ..)| json!({"symbol": s, "markPrice": Self::mark(&st, s).to_string()}))
                     .collect();
                 reply(200, Value::Array(list).to_string())
@@ -365,9 +369,22 @@ impl BinanceSim {
         }
     }
 
-    fn exchange_info() -> Value {
-        let symbols: Vec<Value> = MARKETS
+    /// [`MARKETS`], then the symbols [`Self::list`]ed.
+    fn markets(st: &State) -> impl Iterator<Item = (&str, &'static str, &'static str, &'static str)> {
+        let (step, max, tick) = LISTED;
+        MARKETS
             .iter()
+            .copied()
+            .chain(st.listed.iter().map(move |s| (s.as_str(), step, max, tick)))
+    }
+
+    /// Lists more symbols after the built-in markets: a load test watches a thousand.
+    pub fn list(&self, symbols: impl IntoIterator<Item = String>) {
+        self.lock().listed.extend(symbols);
+    }
+
+    fn exchange_info(st: &State) -> Value {
+        let symbols: Vec<Value> = Self::markets(st)
             .map(|(s, step, max, tick)| {
                 json!({"symbol": s, "status": "TRADING", "contractType": "PERPETUAL", "filters": [
                     {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000", "tickSize": tick},
@@ -522,7 +539,7 @@ impl BinanceSim {
         let mut st = self.lock();
         let get = |k: &str| p.get(k).map(String::as_str);
         let symbol = get("symbol").unwrap_or("").to_owned();
-        let Some(&(_, step, ..)) = MARKETS.iter().find(|m| m.0 == symbol) else {
+        let Some((_, step, ..)) = Self::markets(&st).find(|m| m.0 == symbol) else {
             return error(400, -1121, "Invalid symbol.");
         };
         if get("type") != Some("MARKET") {

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::parse::{self, Market, OrderState};
 use super::sign::Body;
+use crate::venue::remembered::Remembered;
 use crate::venue::types::{MarketInfo, RateBudget, RestError, RestSnapshot};
 
 /// Request weights (§7).
@@ -30,6 +31,10 @@ pub mod weight {
     pub const PER_MINUTE: u32 = 1200;
 }
 
+/// How old a remembered universe a close may use (asset ids and size
+/// decimals change when the venue relists, not between closes).
+pub const MARKETS_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// One account's client. `user` is the account whose positions are read:
 /// the master or the sub-account/vault, never an API wallet's address.
 #[derive(Debug, Clone)]
@@ -39,6 +44,8 @@ pub struct RestClient {
     user: String,
     budget: Arc<Mutex<RateBudget>>,
     share: Decimal,
+    /// The perp universe as last read (a close's market comes from it).
+    markets: Arc<Remembered<Vec<Market>>>,
 }
 
 fn transport(e: reqwest::Error) -> RestError {
@@ -66,6 +73,7 @@ impl RestClient {
                 Self::allowance(share),
             )]))),
             share,
+            markets: Arc::default(),
         })
     }
 
@@ -133,7 +141,9 @@ impl RestClient {
                 &json!({"type": "metaAndAssetCtxs"}),
             )
             .await?;
-        parse::meta_and_asset_ctxs(status, &body)
+        let (markets, marks) = parse::meta_and_asset_ctxs(status, &body)?;
+        self.markets.keep(markets.clone());
+        Ok((markets, marks))
     }
 
     /// Lot and tick sizes of the listed perps.
@@ -147,12 +157,17 @@ impl RestClient {
     }
 
     /// `coin`'s market (asset id, size decimals).
+    /// From the universe as read within [`MARKETS_MAX_AGE`] (the mark poll
+    /// keeps it fresh), or read now.
     pub async fn market(&self, coin: &str) -> Result<Market, RestError> {
-        self.universe()
-            .await?
-            .0
-            .into_iter()
+        let markets = match self.markets.fresh(MARKETS_MAX_AGE) {
+            Some(m) => m,
+            None => Arc::new(self.universe().await?.0),
+        };
+        markets
+            .iter()
             .find(|m| m.coin == coin)
+            .cloned()
             .ok_or_else(|| RestError::Decode(format!("{coin} is not a listed perp")))
     }
 

@@ -93,6 +93,8 @@ struct State {
     subscribers: Vec<(Address, tokio::sync::mpsc::UnboundedSender<String>)>,
     /// Requests by `/info` type or `/exchange` action type.
     stopwatch: crate::venue::simkit::Stopwatch,
+    /// Coins listed after [`UNIVERSE`] (their asset ids follow its own).
+    listed: Vec<(String, u32)>,
 }
 
 /// The simulator; cheap to clone.
@@ -382,14 +384,28 @@ impl HyperliquidSim {
         }
     }
 
+    /// The universe: [`UNIVERSE`], then the coins [`Self::list`]ed; an
+    /// asset id is a coin's place in it.
+    fn universe(st: &State) -> impl Iterator<Item = (&str, u32)> {
+        UNIVERSE
+            .iter()
+            .copied()
+            .chain(st.listed.iter().map(|(c, d)| (c.as_str(), *d)))
+    }
+
+    /// Lists more coins (name, szDecimals) after the built-in universe: a
+    /// load test watches a thousand.
+    pub fn list(&self, coins: impl IntoIterator<Item = (String, u32)>) {
+        self.lock().listed.extend(coins);
+    }
+
     fn mark(st: &State, coin: &str) -> Decimal {
         st.marks.get(coin).copied().unwrap_or(Decimal::ONE_HUNDRED)
     }
 
     fn info(&self, v: &Value) -> Response<Full<Bytes>> {
         let st = self.lock();
-        let universe: Vec<Value> = UNIVERSE
-            .iter()
+        let universe: Vec<Value> = Self::universe(&st)
             .map(|(c, d)| json!({"name": c, "szDecimals": d, "maxLeverage": 20}))
             .collect();
         let body = match v["type"].as_str() {
@@ -422,8 +438,7 @@ impl HyperliquidSim {
                 }
             }
             Some("metaAndAssetCtxs") => {
-                let ctxs: Vec<Value> = UNIVERSE
-                    .iter()
+                let ctxs: Vec<Value> = Self::universe(&st)
                     .map(|(c, _)| {
                         let m = Self::mark(&st, c).to_string();
                         json!({"markPx": m, "midPx": Self::mid(&st, c).to_string(), "oraclePx": m})
@@ -432,8 +447,7 @@ impl HyperliquidSim {
                 json!([{"universe": universe, "marginTables": []}, ctxs])
             }
             Some("allMids") => Value::Object(
-                UNIVERSE
-                    .iter()
+                Self::universe(&st)
                     .map(|(c, _)| (c.to_string(), Value::String(Self::mid(&st, c).to_string())))
                     .collect(),
             ),
@@ -534,7 +548,7 @@ impl HyperliquidSim {
                 st.next_oid
             }
         };
-        let coin = UNIVERSE.get(w.a as usize).map_or("?", |u| u.0).to_owned();
+        let coin = Self::universe(st).nth(w.a as usize).map_or("?", |u| u.0).to_owned();
         crate::venue::simkit::remember(
             &mut st.orders,
             SimOrder {
@@ -551,13 +565,13 @@ impl HyperliquidSim {
     /// Only reduce-only IOCs fill here.
     fn match_order(st: &mut State, account: Address, w: &sign::OrderWire) -> Value {
         let asset = w.a;
-        let Some((coin, sz_decimals)) = UNIVERSE.get(asset as usize) else {
+        let Some((coin, sz_decimals)) = Self::universe(st).nth(asset as usize).map(|(c, d)| (c.to_owned(), d)) else {
             return json!({"error": format!("Invalid asset. asset={asset}")});
         };
         let (Ok(px), Ok(sz)) = (w.p.parse::<Decimal>(), w.s.parse::<Decimal>()) else {
             return json!({"error": format!("Order has invalid size. asset={asset}")});
         };
-        if sz.round_dp(*sz_decimals) != sz {
+        if sz.round_dp(sz_decimals) != sz {
             return json!({"error": format!("Order has invalid size. asset={asset}")});
         }
         let pos = st
@@ -569,7 +583,7 @@ impl HyperliquidSim {
         if !w.r || pos.is_zero() || (pos > Decimal::ZERO) == w.b || sz > pos.abs() {
             return json!({"error": format!("Reduce only order would increase position. asset={asset}")});
         }
-        let mark = Self::mark(st, coin);
+        let mark = Self::mark(st, &coin);
         if (w.b && px < mark) || (!w.b && px > mark) {
             return json!({"error": format!(
                 "Order could not immediately match against any resting orders. asset={asset}"
