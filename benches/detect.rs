@@ -287,10 +287,6 @@ async fn run(venue_name: &str, n: usize) {
         }
     };
     let symbol = venue.symbol();
-    let n = match venue {
-        Venue::Hyperliquid(_) => n.min(120),
-        _ => n,
-    };
     let (address, key) = match &venue {
         Venue::Pacifica(_) => (ACCOUNT.to_owned(), KEY),
         Venue::Nado(_) => (format!("\"{NADO_OWNER}\""), NADO_KEY),
@@ -312,12 +308,12 @@ async fn run(venue_name: &str, n: usize) {
     // paces its rounds inside it. A round spends the close's fresh read, its
     // price or book read, the order, its verification and the REST read
     // that follows: about 20 of Nado's 400 per 10 s, about 20 of Binance's
-    // 2,400 a minute (three `positionRisk` reads at 5). On Hyperliquid (1,200 a minute) the REST poll's marks
-    // (`metaAndAssetCtxs`, weight 20) and the close's verification reads
-    // leave room for a round every 1.5 s, so it runs 120 rounds, not 300.
+    // 2,400 a minute (three `positionRisk` reads at 5). On Hyperliquid (1,200
+    // a minute) the REST poll's marks (`metaAndAssetCtxs`, weight 20 every
+    // 5 s) leave room for a round (about 10) a second.
     let (rest_poll, pace) = match venue {
         Venue::Nado(_) => ("5s", Duration::from_millis(600)),
-        Venue::Hyperliquid(_) => ("5s", Duration::from_millis(1500)),
+        Venue::Hyperliquid(_) => ("5s", Duration::from_millis(1000)),
         Venue::Binance(_) => ("5s", Duration::from_millis(600)),
         Venue::Pacifica(_) => ("1s", Duration::ZERO),
     };
