@@ -350,7 +350,7 @@ fn main() {
         .build()
         .unwrap();
     println!("footprint: `driftwatch run` watching {symbols} symbols, {rate} events/s, {secs} s per venue");
-    println!("  venue     start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events          at the end: anon + file, threads");
+    println!("  venue        start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events          at the end: anon + file, threads");
     for v in venues.split(',') {
         let name: &'static str = match v.trim() {
             "nado" => "nado",
@@ -361,7 +361,7 @@ fn main() {
         };
         let o = rt.block_on(measure(name, symbols, rate, secs, &dir));
         println!(
-            "  {:<8}  {:>9.1} ms  {:>12.1} ms  {:>8.1} MiB  {:>9.1} MiB  {:>5.1} MiB  {:>12.2} %  {} in {:.0} s  {:.1} + {:.1} MiB, {}",
+            "  {:<11}  {:>9.1} ms  {:>12.1} ms  {:>8.1} MiB  {:>9.1} MiB  {:>5.1} MiB  {:>12.2} %  {} in {:.0} s  {:.1} + {:.1} MiB, {}",
             o.venue,
             o.ready_ms,
             o.watching_ms,

@@ -4,9 +4,10 @@
 //! A close is sized from a fresh position read, always; the market it is
 //! floored to changes when the venue relists it, not between two closes.
 //! Reading the whole market list again for every close cost a round trip in
-//! the middle of an emergency close, and on Hyperliquid a fifth of the
-//! client's query budget each time (`metaAndAssetCtxs` weighs 20): a burst
-//! of closes ran out of budget. Every successful read of the list refreshes
+//! the middle of an emergency close, and on Hyperliquid a fifteenth of the
+//! client's default share of the query budget each time (`metaAndAssetCtxs`
+//! weighs 20 of the 1,200 a minute; the share is a quarter): a burst of
+//! closes ran out of budget. Every successful read of the list refreshes
 //! what is remembered; a close uses it while it is younger than its limit.
 
 use std::sync::{Arc, Mutex};
