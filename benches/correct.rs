@@ -123,33 +123,9 @@ impl Backend {
     async fn create(self) -> Option<String> {
         let url = match self {
             Backend::Postgres => {
-                let base =
-                    std::env::var("DRIFTWATCH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-                let admin = AnyPool::connect(&format!("{base}/postgres")).await.ok()?;
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {DB}"))
-                    .execute(&admin)
-                    .await;
-                sqlx::raw_sql(&format!("CREATE DATABASE {DB}"))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                admin.close().await;
-                format!("{base}/{DB}")
+                server_database("DRIFTWATCH_TEST_PG", "postgres://postgres@127.0.0.1:5432", "postgres").await?
             }
-            Backend::MySql => {
-                let base =
-                    std::env::var("DRIFTWATCH_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
-                let admin = AnyPool::connect(&format!("{base}/mysql")).await.ok()?;
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {DB}"))
-                    .execute(&admin)
-                    .await;
-                sqlx::raw_sql(&format!("CREATE DATABASE {DB}"))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                admin.close().await;
-                format!("{base}/{DB}")
-            }
+            Backend::MySql => server_database("DRIFTWATCH_TEST_MYSQL", "mysql://root@127.0.0.1:3306", "mysql").await?,
             Backend::Sqlite => {
                 let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
                 let path = dir.join(format!("{DB}.db"));
@@ -162,6 +138,23 @@ impl Backend {
         pool.close().await;
         Some(url)
     }
+}
+
+/// A fresh database named [`DB`] on the server at `$var` (or `default`),
+/// created through its `admin` database; its URL, `None` when the server
+/// is not running.
+async fn server_database(var: &str, default: &str, admin: &str) -> Option<String> {
+    let base = std::env::var(var).unwrap_or_else(|_| default.into());
+    let pool = AnyPool::connect(&format!("{base}/{admin}")).await.ok()?;
+    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {DB}"))
+        .execute(&pool)
+        .await;
+    sqlx::raw_sql(&format!("CREATE DATABASE {DB}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    Some(format!("{base}/{DB}"))
 }
 
 /// The plan: of the first `n · 9/10` rows, two thirds deleted (stale) and a

@@ -63,8 +63,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.orders().len(),
             Venue::Nado(s) => s.orders().iter().filter(|o| o.kind == "place_order").count(),
-            Venue::Hyperliquid(s) => s.received("order").len(),
-            Venue::Binance(s) => s.received("POST /fapi/v1/order").len(),
+            Venue::Hyperliquid(s) => s.timing(|t| t.times("order").len()),
+            Venue::Binance(s) => s.timing(|t| t.times("POST /fapi/v1/order").len()),
         }
     }
 
@@ -74,8 +74,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => Self::paths(s, "/api/v1/orders/create_market"),
             Venue::Nado(s) => Self::nado_type(s, "place_order"),
-            Venue::Hyperliquid(s) => s.received("order"),
-            Venue::Binance(s) => s.received("POST /fapi/v1/order"),
+            Venue::Hyperliquid(s) => s.timing(|t| t.times("order")),
+            Venue::Binance(s) => s.timing(|t| t.times("POST /fapi/v1/order")),
         }
     }
 
@@ -84,8 +84,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => Self::paths(s, "/api/v1/positions"),
             Venue::Nado(s) => Self::nado_type(s, "subaccount_info"),
-            Venue::Hyperliquid(s) => s.received("clearinghouseState"),
-            Venue::Binance(s) => s.received("GET /fapi/v3/positionRisk"),
+            Venue::Hyperliquid(s) => s.timing(|t| t.times("clearinghouseState")),
+            Venue::Binance(s) => s.timing(|t| t.times("GET /fapi/v3/positionRisk")),
         }
     }
 
@@ -109,8 +109,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.watch_next_frame(),
             Venue::Nado(s) => s.watch_next_frame(),
-            Venue::Hyperliquid(s) => s.watch_next_frame(),
-            Venue::Binance(s) => s.watch_next_frame(),
+            Venue::Hyperliquid(s) => s.timing(|t| t.watch_next_frame()),
+            Venue::Binance(s) => s.timing(|t| t.watch_next_frame()),
         }
     }
 
@@ -120,8 +120,8 @@ impl Venue {
         match self {
             Venue::Pacifica(s) => s.next_frame_written(),
             Venue::Nado(s) => s.next_frame_written(),
-            Venue::Hyperliquid(s) => s.next_frame_written(),
-            Venue::Binance(s) => s.next_frame_written(),
+            Venue::Hyperliquid(s) => s.timing(|t| t.next_frame_written()),
+            Venue::Binance(s) => s.timing(|t| t.next_frame_written()),
         }
     }
 

@@ -341,7 +341,7 @@ mod closes {
             CloseOutcome::Verified { .. }
         ));
         w.sim.set_position(API_KEY, "ETHUSDT", "BOTH", d("-0.03"));
-        let reads_before = w.sim.received("GET /fapi/v3/positionRisk").len();
+        let reads_before = w.sim.timing(|t| t.times("GET /fapi/v3/positionRisk")).len();
         let p = params(true);
         let out = close_with(
             &BinanceCloser::new(&w.rest, &p),
@@ -355,8 +355,12 @@ mod closes {
             matches!(out, CloseOutcome::Verified { closed, .. } if closed == d("0.03")),
             "sized from the new read: {out:?}"
         );
-        assert_eq!(w.sim.received("GET /fapi/v1/exchangeInfo").len(), 1, "the markets once");
-        assert!(w.sim.received("GET /fapi/v3/positionRisk").len() > reads_before);
+        assert_eq!(
+            w.sim.timing(|t| t.times("GET /fapi/v1/exchangeInfo")).len(),
+            1,
+            "the markets once"
+        );
+        assert!(w.sim.timing(|t| t.times("GET /fapi/v3/positionRisk")).len() > reads_before);
     }
 
     /// Hedge mode: the short leg is closed from its own side while the long

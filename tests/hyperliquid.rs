@@ -548,7 +548,7 @@ mod closes {
         let p = params(&w.master, None, true);
         assert!(matches!(flatten(&w, &p).await, CloseOutcome::Verified { .. }));
         w.sim.open(w.master.address(), "SOL", d("-1.5"));
-        let reads_before = w.sim.received("clearinghouseState").len();
+        let reads_before = w.sim.timing(|t| t.times("clearinghouseState")).len();
         let closed = close_with(
             &HyperliquidCloser::new(&w.rest, &p),
             "SOL",
@@ -561,9 +561,13 @@ mod closes {
             CloseOutcome::Verified { closed, .. } => assert_eq!(closed, d("1.5"), "sized from the new read"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(w.sim.received("metaAndAssetCtxs").len(), 1, "the universe once");
+        assert_eq!(
+            w.sim.timing(|t| t.times("metaAndAssetCtxs")).len(),
+            1,
+            "the universe once"
+        );
         assert!(
-            w.sim.received("clearinghouseState").len() > reads_before,
+            w.sim.timing(|t| t.times("clearinghouseState")).len() > reads_before,
             "a fresh position read"
         );
     }

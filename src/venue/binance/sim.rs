@@ -290,21 +290,10 @@ impl BinanceSim {
         self.lock().fault = fault.map(|f| (f, times.max(1)));
     }
 
-    /// Start timing the next `ACCOUNT_UPDATE` frame.
-    pub fn watch_next_frame(&self) {
-        self.lock().stopwatch.watch_next_frame();
-    }
-
-    /// When the first `ACCOUNT_UPDATE` after [`Self::watch_next_frame`] was
-    /// written to a socket.
-    pub fn next_frame_written(&self) -> Option<tokio::time::Instant> {
-        self.lock().stopwatch.next_frame_written()
-    }
-
-    /// When requests of `kind` (method and path: `POST /fapi/v1/order`)
-    /// were received, oldest first.
-    pub fn received(&self, kind: &str) -> Vec<tokio::time::Instant> {
-        self.lock().stopwatch.times(kind)
+    /// The timing of `ACCOUNT_UPDATE` frames written and of requests received, by
+    /// kind (method and path: `POST /fapi/v1/order`), for the detection bench.
+    pub fn timing<R>(&self, f: impl FnOnce(&mut crate::venue::simkit::Stopwatch) -> R) -> R {
+        f(&mut self.lock().stopwatch)
     }
 
     pub fn orders(&self) -> Vec<SimOrder> {

@@ -334,22 +334,10 @@ impl HyperliquidSim {
         self.lock().actions.clone()
     }
 
-    /// Start timing the next `clearinghouseState` frame.
-    pub fn watch_next_frame(&self) {
-        self.lock().stopwatch.watch_next_frame();
-    }
-
-    /// When the first `clearinghouseState` frame after
-    /// [`Self::watch_next_frame`] was written to a socket.
-    pub fn next_frame_written(&self) -> Option<tokio::time::Instant> {
-        self.lock().stopwatch.next_frame_written()
-    }
-
-    /// When requests of `kind` (an `/info` type such as
-    /// `clearinghouseState`, or an `/exchange` action type such as `order`)
-    /// were received, oldest first.
-    pub fn received(&self, kind: &str) -> Vec<tokio::time::Instant> {
-        self.lock().stopwatch.times(kind)
+    /// The timing of `clearinghouseState` frames written and of requests received, by
+    /// kind (an `/info` type such as `clearinghouseState`, or an `/exchange` action type such as `order`), for the detection bench.
+    pub fn timing<R>(&self, f: impl FnOnce(&mut crate::venue::simkit::Stopwatch) -> R) -> R {
+        f(&mut self.lock().stopwatch)
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
