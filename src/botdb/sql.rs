@@ -16,13 +16,14 @@ fn compared(d: Dialect, column: &Ident, word: &Word) -> String {
     }
 }
 
-/// [`compared`], but a text column compared with a text word stays bare:
-/// the comparison is the same, and an index on the column can serve it.
-fn bare_if_text(d: Dialect, info: &TableInfo, column: &Ident, word: &Word) -> String {
-    if !word.is_bool() && info.kind(column) == Some(ColumnKind::Text) {
+/// A column as compared with bound text: bare when it is a text column (the
+/// comparison is the same, and an index on it can serve it; a cast would make
+/// MySQL and SQLite scan the table), cast to text otherwise.
+fn as_text(d: Dialect, info: &TableInfo, column: &Ident) -> String {
+    if info.kind(column) == Some(ColumnKind::Text) {
         d.quote(column)
     } else {
-        compared(d, column, word)
+        format!("CAST({} AS {})", d.quote(column), d.text_type())
     }
 }
 
@@ -222,13 +223,19 @@ impl Mapping {
         self.filter.iter().map(|(_, w)| w.text()).collect()
     }
 
-    /// The filter as further conditions. A text column is compared bare,
-    /// so an index on it (the bot's `(strategy, symbol)` index) serves the
-    /// lookup; a cast would make MySQL and SQLite scan the table.
+    /// The filter as further conditions, text columns bare ([`as_text`]) so
+    /// the bot's `(strategy, symbol)` index serves the lookup.
     fn filter_sql(&self, d: Dialect, info: &TableInfo, p: &mut Params) -> String {
         self.filter
             .iter()
-            .map(|(c, w)| format!(" AND {} = {}", bare_if_text(d, info, c, w), p.next()))
+            .map(|(c, w)| {
+                let column = if w.is_bool() {
+                    compared(d, c, w)
+                } else {
+                    as_text(d, info, c)
+                };
+                format!(" AND {column} = {}", p.next())
+            })
             .collect()
     }
 
@@ -268,7 +275,7 @@ impl Mapping {
         let filter = self.filter_sql(d, info, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         let sym = format!("CAST({} AS {})", d.quote(&self.symbol_column), d.text_type());
-        let compared = bare_if_text(d, info, &self.symbol_column, &Word::Text(String::new()));
+        let compared = as_text(d, info, &self.symbol_column);
         format!(
             "SELECT {sym} FROM {} WHERE {compared} IN ({}){filter}{lock}",
             self.table.quoted(d),

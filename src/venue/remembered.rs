@@ -34,6 +34,19 @@ impl<T> Remembered<T> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The value if it was read less than `max_age` ago, else what `read`
+    /// reads now (a read of the list remembers what it read).
+    pub async fn fresh_or<E>(
+        &self,
+        max_age: Duration,
+        read: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<Arc<T>, E> {
+        match self.fresh(max_age) {
+            Some(v) => Ok(v),
+            None => Ok(Arc::new(read.await?)),
+        }
+    }
+
     /// Remembers `value`, read just now.
     pub fn keep(&self, value: T) -> Arc<T> {
         let value = Arc::new(value);

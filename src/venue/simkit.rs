@@ -118,20 +118,6 @@ pub(crate) fn serve_http<F, Fut>(
     });
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_request_log_is_bounded_and_keeps_the_newest() {
-        let mut log = Vec::new();
-        for i in 0..3 * super::REQUEST_LOG {
-            super::remember(&mut log, i);
-        }
-        assert!(log.len() <= super::REQUEST_LOG);
-        assert_eq!(log.last(), Some(&(3 * super::REQUEST_LOG - 1)));
-        assert!(log.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
-    }
-}
-
 /// When a simulator received each request and when a watched stream frame
 /// left it: what the detection bench (`benches/detect.rs`) measures, from
 /// the venue's side of the socket.
@@ -169,5 +155,19 @@ impl Stopwatch {
             .filter(|(k, _)| k == kind)
             .map(|(_, at)| *at)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_request_log_is_bounded_and_keeps_the_newest() {
+        let mut log = Vec::new();
+        for i in 0..3 * super::REQUEST_LOG {
+            super::remember(&mut log, i);
+        }
+        assert!(log.len() <= super::REQUEST_LOG);
+        assert_eq!(log.last(), Some(&(3 * super::REQUEST_LOG - 1)));
+        assert!(log.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps");
     }
 }

@@ -224,11 +224,9 @@ impl RestClient {
     /// `symbol`'s market, from the markets as read within
     /// [`MARKETS_MAX_AGE`] (the lot-size poll keeps them fresh), or read now.
     pub async fn market(&self, symbol: &str) -> Result<Market, RestError> {
-        let markets = match self.markets.fresh(MARKETS_MAX_AGE) {
-            Some(m) => m,
-            None => Arc::new(self.universe().await?),
-        };
-        markets
+        self.markets
+            .fresh_or(MARKETS_MAX_AGE, self.universe())
+            .await?
             .iter()
             .find(|m| m.symbol == symbol)
             .cloned()

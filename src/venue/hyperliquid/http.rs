@@ -156,15 +156,12 @@ impl RestClient {
         Ok(self.universe().await?.1)
     }
 
-    /// `coin`'s market (asset id, size decimals).
-    /// From the universe as read within [`MARKETS_MAX_AGE`] (the mark poll
-    /// keeps it fresh), or read now.
+    /// `coin`'s market (asset id, size decimals), from the universe as read
+    /// within [`MARKETS_MAX_AGE`] (the mark poll keeps it fresh), or read now.
     pub async fn market(&self, coin: &str) -> Result<Market, RestError> {
-        let markets = match self.markets.fresh(MARKETS_MAX_AGE) {
-            Some(m) => m,
-            None => Arc::new(self.universe().await?.0),
-        };
-        markets
+        self.markets
+            .fresh_or(MARKETS_MAX_AGE, async { Ok(self.universe().await?.0) })
+            .await?
             .iter()
             .find(|m| m.coin == coin)
             .cloned()
