@@ -399,10 +399,16 @@ async fn run(venue_name: &str, n: usize) {
             }
         }
         // ...and be finished (one close per symbol is in flight at a time).
+        // A close a guard refused sent nothing and is not the round's: the
+        // rule may fire again on a frame that arrives while the round's close
+        // verifies (the stream ahead of REST), and that refusal must not let
+        // the next round open before the round's close is done.
         let finished = |m: &str| -> f64 {
             m.lines()
                 .filter(|l| {
-                    l.starts_with("driftwatch_emergency_closes_total") && l.contains(&format!("symbol=\"{symbol}\""))
+                    l.starts_with("driftwatch_emergency_closes_total")
+                        && l.contains(&format!("symbol=\"{symbol}\""))
+                        && !l.contains("result=\"refused\"")
                 })
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum()

@@ -115,6 +115,8 @@ pub struct Running {
     pub pages: tokio::sync::broadcast::Sender<Page>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<(String, anyhow::Result<()>)>,
+    /// Closed once the tasks are done with it.
+    journal: crate::journal::Shared,
 }
 
 struct AccountState {
@@ -298,6 +300,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     ));
     drop(tx);
 
+    // The one journal every task writes to and reads from.
+    let journal = crate::journal::Shared::new(config.journal_url.expose());
     // corrections: the only writer to the bot's database.
     let (correct_tx, correct_rx) = mpsc::channel::<CorrectionRequest>(16);
     let (done_tx, done_rx) = mpsc::channel::<CycleReport>(16);
@@ -318,7 +322,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             actions::Corrections {
                 leadership: leadership.clone(),
                 db: db.clone(),
-                journal_url: config.journal_url.expose().to_owned(),
+                journal: journal.clone(),
                 accounts: targets,
                 metrics: metrics.clone(),
                 pages: pages.clone(),
@@ -400,7 +404,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         actions::run_closes(
             actions::Closes {
                 leadership: leadership.clone(),
-                journal_url: config.journal_url.expose().to_owned(),
+                journal: journal.clone(),
                 accounts: close_accounts,
                 metrics: metrics.clone(),
                 pages: pages.clone(),
@@ -428,7 +432,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         ));
     }
 
-    let http_state = HttpState::with_journal(metrics.clone(), Some(config.journal_url.expose().to_owned()));
+    let http_state = HttpState::with_journal(metrics.clone(), Some(journal.clone()));
     let mut http_addr = None;
     if let Some(addr) = options.http {
         let (listener, local) = http::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -475,7 +479,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     // outlives a restart. Loaded before the core starts.
     let mut engine = crate::rules::Engine::new();
     let (fired_tx, fired_rx) = mpsc::channel::<Vec<crate::rules::Fired>>(256);
-    match crate::journal::Journal::open(config.journal_url.expose()).await {
+    match journal.get().await {
         Ok(j) => {
             match j.fired().await {
                 Ok(fired) => engine.restore(fired),
@@ -517,21 +521,32 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         pages,
         shutdown: shutdown_tx,
         tasks,
+        journal,
     })
 }
 
-/// Journals rule firings as the core reports them. It ends when the core
-/// does (the channel closes), after writing what it was given.
+/// How long the rule-state writer lets a firing's close go first: a rule
+/// fires and its close is journaled at the same moment, and the close's
+/// entry is on its way to the wire while the firing's is not. A crash in
+/// this window loses the cooldown's start, never the close's intent.
+pub const FIRED_WRITE_DELAY: Duration = Duration::from_millis(50);
+
+/// Journals rule firings as the core reports them, [`FIRED_WRITE_DELAY`]
+/// after each (what arrives meanwhile is written with it). It ends when
+/// the core does (the channel closes), after writing what it was given.
 async fn rule_state_writer(
     journal: crate::journal::Journal,
     mut rx: mpsc::Receiver<Vec<crate::rules::Fired>>,
 ) -> anyhow::Result<()> {
-    while let Some(fired) = rx.recv().await {
+    while let Some(mut fired) = rx.recv().await {
+        tokio::time::sleep(FIRED_WRITE_DELAY).await;
+        while let Ok(more) = rx.try_recv() {
+            fired.extend(more);
+        }
         if let Err(e) = journal.record_fired(&fired).await {
             tracing::error!(error = %e, "Cannot journal when rules fired; their cooldowns may not survive a restart.");
         }
     }
-    journal.close().await;
     Ok(())
 }
 
@@ -577,6 +592,7 @@ impl Running {
             );
             self.tasks.abort_all();
         }
+        self.journal.close().await;
     }
 }
 

@@ -32,8 +32,7 @@ pub struct HttpState {
     /// (not per tick: at 1,000 symbols drawing costs more than reconciling).
     snapshot: Mutex<Option<Arc<Snapshot>>>,
     /// The action journal, opened on the first status request.
-    journal_url: Option<String>,
-    journal: tokio::sync::Mutex<Option<crate::journal::Journal>>,
+    journal: Option<crate::journal::Shared>,
 }
 
 impl HttpState {
@@ -42,27 +41,24 @@ impl HttpState {
     }
 
     /// With the journal the status page lists recent actions from.
-    pub fn with_journal(metrics: Arc<Metrics>, journal_url: Option<String>) -> Arc<HttpState> {
+    pub fn with_journal(metrics: Arc<Metrics>, journal: Option<crate::journal::Shared>) -> Arc<HttpState> {
         Arc::new(HttpState {
             metrics,
             ready: AtomicBool::new(false),
             snapshot: Mutex::new(None),
-            journal_url,
-            journal: tokio::sync::Mutex::new(None),
+            journal,
         })
     }
 
     /// The journal's entries of the last 24 hours, newest first (at most 20);
     /// none when the journal cannot be read (the page says nothing false).
     async fn recent(&self, now: crate::domain::Timestamp) -> Vec<crate::status::Action> {
-        let Some(url) = &self.journal_url else {
+        let Some(Ok(journal)) = (match &self.journal {
+            Some(shared) => Some(shared.get().await),
+            None => None,
+        }) else {
             return Vec::new();
         };
-        let mut j = self.journal.lock().await;
-        if j.is_none() {
-            *j = crate::journal::Journal::open(url).await.ok();
-        }
-        let Some(journal) = j.as_ref() else { return Vec::new() };
         let since = crate::domain::Timestamp(now.0 - 86_400_000);
         let entries = journal.latest(since, 20).await.unwrap_or_default();
         entries

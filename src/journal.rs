@@ -223,7 +223,9 @@ impl Journal {
         };
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(1)
+            // A SQLite file takes one writer at a time: its writes queue in
+            // the pool ([`Shared`]). A server takes the tasks' writes at once.
+            .max_connections(if sqlite { 1 } else { 4 })
             // A server's idle connection may have died (checked before use);
             // a local SQLite file cannot, and the check costs a round trip
             // on every close.
@@ -408,6 +410,46 @@ impl Journal {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The process's one journal: opened on first use (and tried again at the
+/// next use after a failure), then shared by every task that writes or
+/// reads it. One SQLite file takes one writer at a time; with a pool per
+/// task, two writes at once (a rule's firing and its close's entry) made
+/// the second wait in SQLite's busy handler, which sleeps whole
+/// milliseconds: on the close's path to the wire. Shared, they queue in
+/// the pool and follow each other at once.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    url: std::sync::Arc<str>,
+    opened: std::sync::Arc<tokio::sync::Mutex<Option<Journal>>>,
+}
+
+impl Shared {
+    pub fn new(url: &str) -> Shared {
+        Shared {
+            url: url.into(),
+            opened: Default::default(),
+        }
+    }
+
+    /// The journal, opening it if no use has yet.
+    pub async fn get(&self) -> Result<Journal, String> {
+        let mut opened = self.opened.lock().await;
+        if let Some(j) = &*opened {
+            return Ok(j.clone());
+        }
+        let j = Journal::open(&self.url).await?;
+        *opened = Some(j.clone());
+        Ok(j)
+    }
+
+    /// Closes the journal once every task is done with it.
+    pub async fn close(&self) {
+        if let Some(j) = self.opened.lock().await.take() {
+            j.close().await;
+        }
     }
 }
 

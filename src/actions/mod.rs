@@ -83,7 +83,7 @@ pub struct AccountTarget {
 pub struct Corrections {
     /// `None` when every account reads its bot over an API (corrections off).
     pub db: Option<BotDb>,
-    pub journal_url: String,
+    pub journal: journal::Shared,
     /// Only the acting replica settles and applies corrections.
     pub leadership: crate::leader::Leadership,
     pub accounts: Vec<AccountTarget>,
@@ -176,7 +176,7 @@ impl Corrections {
 
     async fn open_journal(&self, journal: &mut Option<Journal>) -> Option<Journal> {
         if journal.is_none() {
-            match Journal::open(&self.journal_url).await {
+            match self.journal.get().await {
                 Ok(j) => *journal = Some(j.fenced(self.leadership.clone())),
                 Err(e) => {
                     tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.")
@@ -479,9 +479,6 @@ pub async fn run_corrections(
             break;
         }
     }
-    if let Some(j) = journal {
-        j.close().await;
-    }
     Ok(())
 }
 
@@ -544,7 +541,7 @@ pub struct CloseAccount {
 }
 
 pub struct Closes {
-    pub journal_url: String,
+    pub journal: journal::Shared,
     /// Only the acting replica resumes and sends closes.
     pub leadership: crate::leader::Leadership,
     pub accounts: Vec<CloseAccount>,
@@ -765,7 +762,8 @@ impl Closes {
 /// The closes task's journal (fenced by leadership), or `None` with the
 /// reason logged: no close is sent without it.
 async fn open_closes_journal(c: &Closes) -> Option<Journal> {
-    Journal::open(&c.journal_url)
+    c.journal
+        .get()
         .await
         .map_err(|e| tracing::error!(error = %e, "The journal is unavailable: no close will be sent."))
         .ok()
