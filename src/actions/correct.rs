@@ -26,7 +26,10 @@ use sqlx::{MySql, Postgres, Row, Sqlite};
 use crate::botdb::mapping::{Mapping, OnStale, SetValue, SideMode};
 use crate::botdb::names::{Dialect, TableName};
 use crate::botdb::raw::Word;
-use crate::botdb::sql::{archive_ddl, archive_insert_sql, archive_lookup_sql, ColumnKind, InsertValue, TableInfo};
+use crate::botdb::sql::{
+    archive_ddl, archive_insert_sql, archive_lookup_sql, binds_arrays, ColumnKind, InsertValue, TableInfo,
+    ARCHIVE_BINDS,
+};
 use crate::botdb::{mysql_amount, pg_amount, sqlite_amount, BotDb, DbError};
 use crate::plan::{Correction, Op};
 
@@ -176,6 +179,67 @@ fn bind_lite<'q>(q: Query<'q, Sqlite, SqliteArguments<'q>>, b: Bind) -> Query<'q
         Bind::Bool(v) => q.bind(v),
         Bind::Text(v) => q.bind(v),
     }
+}
+
+/// The values of one list, all of one column's type, as one PostgreSQL
+/// array ([`binds_arrays`]).
+fn bind_pg_list(
+    q: Query<'_, Postgres, PgArguments>,
+    binds: Vec<Bind>,
+) -> Result<Query<'_, Postgres, PgArguments>, DbError> {
+    fn all<T>(binds: Vec<Bind>, f: impl Fn(Bind) -> Option<T>) -> Result<Vec<T>, DbError> {
+        binds
+            .into_iter()
+            .map(f)
+            .collect::<Option<Vec<T>>>()
+            .ok_or_else(|| DbError::Sql("a list of values of more than one type".into()))
+    }
+    Ok(match binds.first() {
+        Some(Bind::F64(_)) => q.bind(all(binds, |b| if let Bind::F64(v) = b { Some(v) } else { None })?),
+        Some(Bind::Dec(_)) => q.bind(all(binds, |b| if let Bind::Dec(v) = b { Some(v) } else { None })?),
+        Some(Bind::I64(_)) => q.bind(all(binds, |b| if let Bind::I64(v) = b { Some(v) } else { None })?),
+        Some(Bind::Bool(_)) => q.bind(all(binds, |b| if let Bind::Bool(v) = b { Some(v) } else { None })?),
+        Some(Bind::Text(_)) | None => q.bind(all(binds, |b| if let Bind::Text(v) = b { Some(v) } else { None })?),
+    })
+}
+
+fn bind_my_list(
+    q: Query<'_, MySql, MySqlArguments>,
+    binds: Vec<Bind>,
+) -> Result<Query<'_, MySql, MySqlArguments>, DbError> {
+    Ok(binds.into_iter().fold(q, bind_my))
+}
+
+fn bind_lite_list<'q>(
+    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    binds: Vec<Bind>,
+) -> Result<Query<'q, Sqlite, SqliteArguments<'q>>, DbError> {
+    Ok(binds.into_iter().fold(q, bind_lite))
+}
+
+/// One archive row's values, in [`archive_insert_sql`]'s order.
+type ArchiveRow = [Option<String>; ARCHIVE_BINDS];
+
+/// Archive rows as PostgreSQL takes them: one text array per column.
+fn bind_pg_rows(q: Query<'_, Postgres, PgArguments>, rows: Vec<ArchiveRow>) -> Query<'_, Postgres, PgArguments> {
+    let mut columns: [Vec<Option<String>>; ARCHIVE_BINDS] = Default::default();
+    for row in rows {
+        for (column, v) in columns.iter_mut().zip(row) {
+            column.push(v);
+        }
+    }
+    columns.into_iter().fold(q, |q, c| q.bind(c))
+}
+
+fn bind_my_rows(q: Query<'_, MySql, MySqlArguments>, rows: Vec<ArchiveRow>) -> Query<'_, MySql, MySqlArguments> {
+    rows.into_iter().flatten().fold(q, |q, v| q.bind(v))
+}
+
+fn bind_lite_rows<'q>(
+    q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    rows: Vec<ArchiveRow>,
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    rows.into_iter().flatten().fold(q, |q, v| q.bind(v))
 }
 
 /// One correction's values, typed before the transaction starts.
@@ -332,7 +396,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
 const CHUNK: usize = 1000;
 
 macro_rules! run_cycle {
-    ($pool:expr, $bind:ident, $amount:ident, $d:expr, $ctx:expr, $corrections:expr) => {{
+    ($pool:expr, $bind:ident, $list:ident, $rows:ident, $amount:ident, $d:expr, $ctx:expr, $corrections:expr) => {{
         let ctx = $ctx;
         let d = $d;
         let m = ctx.mapping;
@@ -372,14 +436,18 @@ macro_rules! run_cycle {
         // 1. Re-read (and lock) every row to change, and every symbol to insert.
         // Per row key: every column as text, the amount, the side as
         // compared, and whether the bot has an order open on it now.
+        let keys = |chunk: &[usize]| -> Vec<Bind> {
+            chunk
+                .iter()
+                .map(|i| prepared[*i].key.clone().expect("rows have keys"))
+                .collect()
+        };
         let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>, bool)> =
             std::collections::HashMap::new();
         for chunk in with_row.chunks(CHUNK) {
             let q2_sql = m.lock_rows_sql(d, ctx.info, chunk.len());
             let mut q2 = sqlx::query(&q2_sql).persistent(keep);
-            for i in chunk {
-                q2 = $bind(q2, prepared[*i].key.clone().expect("rows have keys"));
-            }
+            q2 = $list(q2, keys(chunk))?;
             for f in &filters {
                 q2 = $bind(q2, f.clone());
             }
@@ -404,9 +472,13 @@ macro_rules! run_cycle {
         for chunk in creates.chunks(CHUNK) {
             let q_sql = m.existing_symbols_sql(d, ctx.info, chunk.len());
             let mut q = sqlx::query(&q_sql).persistent(keep);
-            for i in chunk {
-                q = $bind(q, Bind::Text(prepared[*i].db_symbol.clone()));
-            }
+            q = $list(
+                q,
+                chunk
+                    .iter()
+                    .map(|i| Bind::Text(prepared[*i].db_symbol.clone()))
+                    .collect(),
+            )?;
             for f in &filters {
                 q = $bind(q, f.clone());
             }
@@ -447,10 +519,9 @@ macro_rules! run_cycle {
         // 3. Archive first, then the changes.
         for chunk in all.chunks(CHUNK) {
             let a_sql = archive_insert_sql(d, ctx.archive, chunk.len());
-            let mut a = sqlx::query(&a_sql).persistent(keep);
-            for i in chunk {
+            let rows = chunk.iter().map(|i| {
                 let c = &corrections[*i];
-                for v in [
+                [
                     Some(ctx.correlation_id.to_owned()),
                     Some(c.op.as_str().to_owned()),
                     Some(ctx.venue.to_owned()),
@@ -462,11 +533,12 @@ macro_rules! run_cycle {
                     (!prepared[*i].after.is_null()).then(|| prepared[*i].after.to_string()),
                     Some(c.evidence.state.clone()),
                     Some(serde_json::to_string(&c.evidence).unwrap_or_default()),
-                ] {
-                    a = a.bind(v);
-                }
-            }
-            a.execute(&mut *tx).await.map_err(sql)?;
+                ]
+            });
+            $rows(sqlx::query(&a_sql).persistent(keep), rows.collect())
+                .execute(&mut *tx)
+                .await
+                .map_err(sql)?;
         }
         let expect = |done: u64, want: usize, what: &str| -> Result<(), DbError> {
             if done as usize == want {
@@ -479,10 +551,7 @@ macro_rules! run_cycle {
         };
         for chunk in applied(Op::Deleted).chunks(CHUNK) {
             let q_sql = m.delete_sql(d, chunk.len());
-            let mut q = sqlx::query(&q_sql).persistent(keep);
-            for i in chunk {
-                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-            }
+            let q = $list(sqlx::query(&q_sql).persistent(keep), keys(chunk))?;
             expect(
                 q.execute(&mut *tx).await.map_err(sql)?.rows_affected(),
                 chunk.len(),
@@ -492,18 +561,34 @@ macro_rules! run_cycle {
         for chunk in applied(Op::Updated).chunks(CHUNK) {
             let q_sql = m.update_sql(d, chunk.len());
             let mut q = sqlx::query(&q_sql).persistent(keep);
-            if matches!(m.side, SideMode::Column { .. }) {
+            let side_column = matches!(m.side, SideMode::Column { .. });
+            if binds_arrays(d) {
+                // One array per column: the keys, the sides, the amounts.
+                q = $list(q, keys(chunk))?;
+                if side_column {
+                    let sides = chunk
+                        .iter()
+                        .map(|i| prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
+                    q = $list(q, sides.collect())?;
+                }
+                let amounts = chunk
+                    .iter()
+                    .map(|i| prepared[*i].amount.clone().expect("updates have amounts"));
+                q = $list(q, amounts.collect())?;
+            } else {
+                if side_column {
+                    for i in chunk {
+                        q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                        q = $bind(q, prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
+                    }
+                }
                 for i in chunk {
                     q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-                    q = $bind(q, prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
+                    q = $bind(q, prepared[*i].amount.clone().expect("updates have amounts"));
                 }
-            }
-            for i in chunk {
-                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-                q = $bind(q, prepared[*i].amount.clone().expect("updates have amounts"));
-            }
-            for i in chunk {
-                q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                for i in chunk {
+                    q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                }
             }
             expect(
                 q.execute(&mut *tx).await.map_err(sql)?.rows_affected(),
@@ -544,9 +629,36 @@ macro_rules! run_cycle {
 pub async fn apply(db: &BotDb, ctx: &Context<'_>, corrections: &[Correction]) -> Result<Vec<RowOutcome>, DbError> {
     let d = db.dialect();
     match db {
-        BotDb::Postgres(pool) => run_cycle!(pool, bind_pg, pg_amount, d, ctx, corrections),
-        BotDb::MySql(pool) => run_cycle!(pool, bind_my, mysql_amount, d, ctx, corrections),
-        BotDb::Sqlite(pool) => run_cycle!(pool, bind_lite, sqlite_amount, d, ctx, corrections),
+        BotDb::Postgres(pool) => run_cycle!(
+            pool,
+            bind_pg,
+            bind_pg_list,
+            bind_pg_rows,
+            pg_amount,
+            d,
+            ctx,
+            corrections
+        ),
+        BotDb::MySql(pool) => run_cycle!(
+            pool,
+            bind_my,
+            bind_my_list,
+            bind_my_rows,
+            mysql_amount,
+            d,
+            ctx,
+            corrections
+        ),
+        BotDb::Sqlite(pool) => run_cycle!(
+            pool,
+            bind_lite,
+            bind_lite_list,
+            bind_lite_rows,
+            sqlite_amount,
+            d,
+            ctx,
+            corrections
+        ),
     }
 }
 

@@ -101,6 +101,24 @@ impl Params {
         self.n += 1;
         self.d.param(self.n)
     }
+
+    /// `n` values an expression is compared with: ` IN (?, …)` on MySQL and
+    /// SQLite; on PostgreSQL ` = ANY($k)`, one array parameter holding all
+    /// of them ([`binds_arrays`]): a 1,000-value list is one value to bind,
+    /// not 1,000 parameters to parse, type and plan.
+    fn one_of(&mut self, n: usize) -> String {
+        if binds_arrays(self.d) {
+            format!(" = ANY({})", self.next())
+        } else {
+            format!(" IN ({})", (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// Whether a dialect's lists and batches are bound as arrays, one per
+/// column (PostgreSQL), rather than as one parameter per value.
+pub fn binds_arrays(d: Dialect) -> bool {
+    d == Dialect::Postgres
 }
 
 /// Introspection's third column: `required` for a column an INSERT must fill.
@@ -243,7 +261,7 @@ impl Mapping {
     /// can: every column as text (for the archive), then the amount in its
     /// own type (for the exact comparison), then the key as text (to match
     /// rows to corrections), then the side as its words are compared.
-    /// Binds: `n` keys, then the filter values.
+    /// Binds: `n` keys (one array on PostgreSQL), then the filter values.
     pub fn lock_rows_sql(&self, d: Dialect, info: &TableInfo, n: usize) -> String {
         let t = d.text_type();
         let cols: Vec<String> = info
@@ -252,54 +270,80 @@ impl Mapping {
             .map(|(c, _)| format!("CAST({} AS {t})", d.quote(&Ident::from_catalog(c))))
             .collect();
         let mut p = Params { d, n: 0 };
-        let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
+        let keys = p.one_of(n);
         let filter = self.filter_sql(d, info, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         format!(
-            "SELECT {}, {}, CAST({key} AS {t}), {}, {} FROM {} WHERE {key} IN ({}){filter}{lock}",
+            "SELECT {}, {}, CAST({key} AS {t}), {}, {} FROM {} WHERE {key}{keys}{filter}{lock}",
             cols.join(", "),
             d.quote(&self.amount_column),
             self.side_sql(d),
             self.busy_sql(d),
             self.table.quoted(d),
-            keys.join(", "),
             key = d.quote(&self.key_column),
         )
     }
 
     /// Which of `n` symbols already have a row (before inserts). Binds: `n`
-    /// symbols, then the filter values.
+    /// symbols (one array on PostgreSQL), then the filter values.
     pub fn existing_symbols_sql(&self, d: Dialect, info: &TableInfo, n: usize) -> String {
         let mut p = Params { d, n: 0 };
-        let syms: Vec<String> = (0..n).map(|_| p.next()).collect();
+        let syms = p.one_of(n);
         let filter = self.filter_sql(d, info, &mut p);
         let lock = if d == Dialect::Sqlite { "" } else { " FOR UPDATE" };
         let sym = format!("CAST({} AS {})", d.quote(&self.symbol_column), d.text_type());
         let compared = as_text(d, info, &self.symbol_column);
         format!(
-            "SELECT {sym} FROM {} WHERE {compared} IN ({}){filter}{lock}",
+            "SELECT {sym} FROM {} WHERE {compared}{syms}{filter}{lock}",
             self.table.quoted(d),
-            syms.join(", ")
         )
     }
 
-    /// Binds: `n` keys.
+    /// Binds: `n` keys (one array on PostgreSQL).
     pub fn delete_sql(&self, d: Dialect, n: usize) -> String {
         let mut p = Params { d, n: 0 };
-        let keys: Vec<String> = (0..n).map(|_| p.next()).collect();
         format!(
-            "DELETE FROM {} WHERE {} IN ({})",
+            "DELETE FROM {} WHERE {}{}",
             self.table.quoted(d),
             d.quote(&self.key_column),
-            keys.join(", ")
+            p.one_of(n)
         )
     }
 
-    /// Updates `n` rows in one statement. Binds: with a side column, `n`
-    /// (key, side word) pairs; then `n` (key, amount) pairs; then `n` keys.
+    /// Updates `n` rows in one statement. Binds on PostgreSQL, one array
+    /// each: the keys, the side words (with a side column), the amounts.
+    /// Elsewhere: with a side column, `n` (key, side word) pairs; then `n`
+    /// (key, amount) pairs; then `n` keys.
     pub fn update_sql(&self, d: Dialect, n: usize) -> String {
         let mut p = Params { d, n: 0 };
         let key = d.quote(&self.key_column);
+        if binds_arrays(d) {
+            let side = match &self.side {
+                SideMode::Column { column, .. } => Some(d.quote(column)),
+                SideMode::SignedAmount => None,
+            };
+            let mut sets = Vec::new();
+            let mut arrays = vec![p.next()];
+            let mut names = vec!["k"];
+            if let Some(side) = side {
+                sets.push(format!("{side} = u.s"));
+                arrays.push(p.next());
+                names.push("s");
+            }
+            sets.push(format!("{} = u.a", d.quote(&self.amount_column)));
+            arrays.push(p.next());
+            names.push("a");
+            if let Some(c) = &self.updated_at_column {
+                sets.push(format!("{} = CURRENT_TIMESTAMP", d.quote(c)));
+            }
+            return format!(
+                "UPDATE {} AS t SET {} FROM UNNEST({}) AS u({}) WHERE t.{key} = u.k",
+                self.table.quoted(d),
+                sets.join(", "),
+                arrays.join(", "),
+                names.join(", "),
+            );
+        }
         let mut case = |column: &Ident| {
             let arms: Vec<String> = (0..n).map(|_| format!("WHEN {} THEN {}", p.next(), p.next())).collect();
             format!("{} = CASE {key} {} END", d.quote(column), arms.join(" "))
@@ -447,21 +491,40 @@ pub fn archive_ddl(d: Dialect, archive: &TableName) -> String {
     )
 }
 
-/// The archive rows of `n` changes. Binds, all text, per row: correlation_id,
-/// op, venue, account, symbol, source_table, row_key, before_row, after_row,
-/// reason, evidence.
+/// The archive rows of `n` changes. Binds, all text: correlation_id, op,
+/// venue, account, symbol, source_table, row_key, before_row, after_row,
+/// reason, evidence; per row, or on PostgreSQL one array per column.
 pub fn archive_insert_sql(d: Dialect, archive: &TableName, n: usize) -> String {
     let mut p = Params { d, n: 0 };
+    if binds_arrays(d) {
+        let arrays: Vec<String> = (0..ARCHIVE_BINDS).map(|_| format!("{}::text[]", p.next())).collect();
+        return format!(
+            "INSERT INTO {} ({ARCHIVE_COLUMNS}) SELECT * FROM UNNEST({})",
+            archive.quoted(d),
+            arrays.join(", ")
+        );
+    }
     let rows: Vec<String> = (0..n)
-        .map(|_| format!("({})", (0..11).map(|_| p.next()).collect::<Vec<_>>().join(", ")))
+        .map(|_| {
+            format!(
+                "({})",
+                (0..ARCHIVE_BINDS).map(|_| p.next()).collect::<Vec<_>>().join(", ")
+            )
+        })
         .collect();
     format!(
-        "INSERT INTO {} (correlation_id, op, venue, account, symbol, source_table, row_key, before_row, after_row, reason, evidence) \
-         VALUES {}",
+        "INSERT INTO {} ({ARCHIVE_COLUMNS}) VALUES {}",
         archive.quoted(d),
         rows.join(", ")
     )
 }
+
+/// The archive columns driftwatch writes, in bind order.
+const ARCHIVE_COLUMNS: &str =
+    "correlation_id, op, venue, account, symbol, source_table, row_key, before_row, after_row, reason, evidence";
+
+/// Values in one archive row (the columns [`archive_insert_sql`] writes).
+pub const ARCHIVE_BINDS: usize = 11;
 
 /// Which archived changes a correlation id left (for journal recovery). Binds: correlation id.
 pub fn archive_lookup_sql(d: Dialect, archive: &TableName) -> String {
@@ -609,8 +672,12 @@ mod tests {
         assert_eq!(m.side, SideMode::SignedAmount);
         assert!(m.select_sql(Dialect::Sqlite).0.contains("NULL"));
         assert_eq!(
+            m.update_sql(Dialect::Sqlite, 1),
+            r#"UPDATE "pos" SET "qty" = CASE "id" WHEN ? THEN ? END WHERE "id" IN (?)"#
+        );
+        assert_eq!(
             m.update_sql(Dialect::Postgres, 1),
-            r#"UPDATE "pos" SET "qty" = CASE "id" WHEN $1 THEN $2 END WHERE "id" IN ($3)"#
+            r#"UPDATE "pos" AS t SET "qty" = u.a FROM UNNEST($1, $2) AS u(k, a) WHERE t."id" = u.k"#
         );
     }
 
@@ -618,12 +685,21 @@ mod tests {
     fn write_statements_for_the_nexwave_preset() {
         let m = nexwave();
         assert_eq!(
+            m.update_sql(Dialect::MySql, 2),
+            "UPDATE `positions` SET `side` = CASE `id` WHEN ? THEN ? WHEN ? THEN ? END, `amount` = CASE `id` WHEN ? THEN ? WHEN ? THEN ? END, `updated_at` = CURRENT_TIMESTAMP WHERE `id` IN (?, ?)"
+        );
+        // PostgreSQL takes each column of a batch as one array.
+        assert_eq!(
             m.update_sql(Dialect::Postgres, 2),
-            r#"UPDATE "positions" SET "side" = CASE "id" WHEN $1 THEN $2 WHEN $3 THEN $4 END, "amount" = CASE "id" WHEN $5 THEN $6 WHEN $7 THEN $8 END, "updated_at" = CURRENT_TIMESTAMP WHERE "id" IN ($9, $10)"#
+            r#"UPDATE "positions" AS t SET "side" = u.s, "amount" = u.a, "updated_at" = CURRENT_TIMESTAMP FROM UNNEST($1, $2, $3) AS u(k, s, a) WHERE t."id" = u.k"#
         );
         assert_eq!(
             m.delete_sql(Dialect::MySql, 2),
             "DELETE FROM `positions` WHERE `id` IN (?, ?)"
+        );
+        assert_eq!(
+            m.delete_sql(Dialect::Postgres, 1000),
+            r#"DELETE FROM "positions" WHERE "id" = ANY($1)"#
         );
         let (sql, binds) = m.insert_sql(Dialect::Postgres, 2);
         assert_eq!(
@@ -637,7 +713,7 @@ mod tests {
         };
         assert_eq!(
             m.lock_rows_sql(Dialect::Postgres, &info, 2),
-            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount", CAST("id" AS TEXT), CAST("side" AS TEXT), 0 FROM "positions" WHERE "id" IN ($1, $2) AND CAST("strategy_id" AS TEXT) = $3 FOR UPDATE"#
+            r#"SELECT CAST("id" AS TEXT), CAST("amount" AS TEXT), "amount", CAST("id" AS TEXT), CAST("side" AS TEXT), 0 FROM "positions" WHERE "id" = ANY($1) AND CAST("strategy_id" AS TEXT) = $2 FOR UPDATE"#
         );
         assert_eq!(
             m.side_word_for(rust_decimal::Decimal::NEGATIVE_ONE).as_deref(),
