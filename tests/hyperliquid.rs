@@ -572,6 +572,33 @@ mod closes {
         );
     }
 
+    /// The first order is priced from the mid read beside its fresh read,
+    /// not after it (one round trip fewer between the read and the order):
+    /// the simulator holds the position read until a mid is asked for, and
+    /// a mid asked for only after the position's reply never releases it.
+    /// One mid for one attempt, none for the verification's reads.
+    #[tokio::test]
+    async fn the_first_order_is_priced_from_the_mid_read_with_its_fresh_read() {
+        let w = world(None).await;
+        let p = params(&w.master, None, true);
+        w.sim.hold_next_position_read_until_a_mid();
+        let out = flatten(&w, &p).await;
+        assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+        assert_eq!(
+            w.sim.mid_gate_timeouts(),
+            0,
+            "the mid was asked for beside the position"
+        );
+        let order = w.sim.timing(|t| t.times("order"))[0];
+        let mids = w.sim.timing(|t| t.times("allMids"));
+        assert_eq!(mids.len(), 1, "one mid for one attempt: {mids:?}");
+        assert!(mids[0] < order, "the mid before the order");
+        assert!(
+            w.sim.timing(|t| t.times("clearinghouseState")).len() > 1,
+            "verified by further position reads, which read no mid"
+        );
+    }
+
     #[tokio::test]
     async fn an_agent_closes_for_a_sub_account_and_a_stranger_is_refused() {
         let sub: alloy_primitives::Address = "0x1111111111111111111111111111111111111111".parse().unwrap();
@@ -654,6 +681,11 @@ mod closes {
         );
         assert!(sent.iter().all(|o| o["s"] == "1.37" && o["c"] == cloid(INTENT)));
         assert_eq!(w.sim.position(w.master.address(), "SOL"), d("-1"));
+        assert_eq!(
+            w.sim.timing(|t| t.times("allMids")).len(),
+            2,
+            "each attempt priced from its own mid"
+        );
     }
 
     #[tokio::test]

@@ -65,6 +65,10 @@ pub struct HyperliquidCloser<'a> {
     seen: Seen,
     /// The coin's market, read once per intent (it does not change in one).
     market: tokio::sync::OnceCell<Market>,
+    /// The mid read beside the intent's first position read, for its first
+    /// request: the order follows its fresh read without another round
+    /// trip between them. Later attempts read the mid again.
+    first_mid: std::sync::Mutex<Option<Decimal>>,
     /// The last nonce used (nonces are per signer and must not repeat).
     last_nonce: AtomicU64,
 }
@@ -76,6 +80,7 @@ impl<'a> HyperliquidCloser<'a> {
             params,
             seen: Seen::default(),
             market: tokio::sync::OnceCell::new(),
+            first_mid: std::sync::Mutex::new(None),
             last_nonce: AtomicU64::new(0),
         }
     }
@@ -126,11 +131,21 @@ impl CloseVenue for HyperliquidCloser<'_> {
         true
     }
 
-    /// The position (`clearinghouseState`, weight 2); the market only the
-    /// first time: the verification's reads stay cheap.
+    /// The position (`clearinghouseState`, weight 2); the market and the
+    /// mid only the first time: the verification's reads stay cheap.
     async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, Market), RestError> {
         let symbol = crate::venue::types::net_leg(key)?;
-        let snap = self.rest.positions().await?;
+        let snap = if self.market.initialized() {
+            self.rest.positions().await?
+        } else {
+            // The intent's first read: its mid (weight 2, as the first
+            // request would spend) is read at the same moment.
+            let (snap, mid) = tokio::join!(self.rest.positions(), self.rest.mid(symbol));
+            if let Ok(m) = mid {
+                *self.first_mid.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+            }
+            snap?
+        };
         let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
         let position = snap
             .positions
@@ -153,12 +168,21 @@ impl CloseVenue for HyperliquidCloser<'_> {
         attempt: u32,
     ) -> Result<Value, String> {
         let p = self.params;
-        // Priced from the mid now, not the fresh read's time.
-        let mid = self
-            .rest
-            .mid(&order.symbol)
-            .await
-            .map_err(|e| format!("no mid price: {e}"))?;
+        // The first attempt is priced from the mid read with its fresh read;
+        // a retry (or a first read whose mid failed) from the mid now.
+        let first = if attempt <= 1 {
+            self.first_mid.lock().unwrap_or_else(|e| e.into_inner()).take()
+        } else {
+            None
+        };
+        let mid = match first {
+            Some(m) => m,
+            None => self
+                .rest
+                .mid(&order.symbol)
+                .await
+                .map_err(|e| format!("no mid price: {e}"))?,
+        };
         let is_buy = order.side == OrderSide::Bid;
         let slippage = p.slippage_percent * Decimal::from(attempt.max(1)) / Decimal::ONE_HUNDRED;
         let price = parse::worst_price(mid, is_buy, slippage, market.sz_decimals).ok_or_else(|| {

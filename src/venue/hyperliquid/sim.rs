@@ -95,7 +95,15 @@ struct State {
     stopwatch: crate::venue::simkit::Stopwatch,
     /// Coins listed after [`UNIVERSE`] (their asset ids follow its own).
     listed: Vec<(String, u32)>,
+    /// The next position read replies only once a mid is asked for; the
+    /// flag says whether that read has yet to come.
+    mid_gate: Option<(Arc<tokio::sync::Notify>, bool)>,
+    /// Held position reads that no mid released within [`MID_GATE_WAIT`].
+    mid_gate_timeouts: u32,
 }
+
+/// How long a held position read waits for a mid before replying anyway.
+pub const MID_GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The simulator; cheap to clone.
 #[derive(Debug, Clone)]
@@ -243,6 +251,19 @@ impl HyperliquidSim {
         }
     }
 
+    /// The next position read (`clearinghouseState`) replies only once an
+    /// `allMids` request has arrived, or after [`MID_GATE_WAIT`] (counted
+    /// in [`HyperliquidSim::mid_gate_timeouts`]): a client that asks for the
+    /// mid only after the position's reply waits it out.
+    pub fn hold_next_position_read_until_a_mid(&self) {
+        self.lock().mid_gate = Some((Arc::new(tokio::sync::Notify::new()), true));
+    }
+
+    /// Held position reads no mid released.
+    pub fn mid_gate_timeouts(&self) -> u32 {
+        self.lock().mid_gate_timeouts
+    }
+
     /// The next `times` `/exchange` requests meet `fault` (`None` clears).
     pub fn set_fault(&self, fault: Option<ExchangeFault>, times: u32) {
         self.lock().fault = fault.map(|f| (f, times.max(1)));
@@ -350,7 +371,26 @@ impl HyperliquidSim {
             "/exchange" => &v["action"]["type"],
             _ => &v["type"],
         };
-        self.lock().stopwatch.received(kind.as_str().unwrap_or("").to_owned());
+        let held = {
+            let mut st = self.lock();
+            st.stopwatch.received(kind.as_str().unwrap_or("").to_owned());
+            match (kind.as_str(), &mut st.mid_gate) {
+                (Some("allMids"), Some((gate, _))) => {
+                    gate.notify_one();
+                    None
+                }
+                (Some("clearinghouseState"), Some((gate, next @ true))) => {
+                    *next = false;
+                    Some(gate.clone())
+                }
+                _ => None,
+            }
+        };
+        if let Some(gate) = held {
+            if tokio::time::timeout(MID_GATE_WAIT, gate.notified()).await.is_err() {
+                self.lock().mid_gate_timeouts += 1;
+            }
+        }
         match path.as_str() {
             "/info" => self.info(&v),
             "/exchange" => {
