@@ -1442,6 +1442,15 @@ impl Core {
         let Some(report) = &a.last_report else { return };
         // A group (net exposure) closes each leg's unexplained part.
         let group = rules.groups.get(&d.subject);
+        // A leg whose close is in flight is that close's to finish (it pages
+        // its own outcome): a rule asking again meanwhile (a frame ahead of
+        // the close's verifying reads) is neither sent nor refused.
+        if group.is_none() {
+            let leg: PositionKey = d.subject.parse().unwrap_or_else(|e| match e {});
+            if self.in_flight.contains(&(account, leg)) {
+                return;
+            }
+        }
         // Nothing is closed in an account whose exchange views disagree. A
         // rule that keeps asking is refused (and paged) on the failed-close
         // back-off, not at every evaluation.

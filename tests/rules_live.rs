@@ -698,3 +698,58 @@ async fn a_close_in_flight_reserves_its_retries_against_max_per_hour() {
     );
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// A rule that asks again while its own close is in flight is left to that
+/// close, which pages its own outcome: here REST fails while the close
+/// verifies (so a close now would be refused), and the rule's further
+/// decisions are neither sent nor refused (before, each was refused and
+/// paged, "no close while a source is untrusted", at the rule's severity;
+/// the same with a frame ahead of the close's reads, "the stream and REST
+/// disagree").
+#[tokio::test]
+async fn a_rule_asking_again_while_its_close_is_in_flight_is_left_to_that_close() {
+    use driftwatch::venue::pacifica::sim::RestFault;
+    let sim = start_sim(fast_sim()).await;
+    let dir = TempDir::new("in-flight-quiet");
+    let db = sqlite_db(&dir, &[]).await;
+    let rules = "rules:\n  - id: flat\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 0.01}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    // The order is accepted and never fills: the close verifies for 3 s.
+    sim.sim.skip_next_fill();
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually("SOL's order sent", T, || async { !sim.sim.orders().is_empty() }).await;
+    let closes = |m: &str, result: &str| {
+        sample(
+            m,
+            &format!(
+                r#"driftwatch_emergency_closes_total{{account="main",result="{result}",symbol="SOL",venue="pacifica"}}"#
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    let asked = |m: &str| sample(m, r#"driftwatch_rule_triggers_total{rule="flat"}"#).unwrap_or(0.0);
+    // REST fails: a close now would be refused (its verification's reads
+    // fail too, so it keeps verifying). The rule asks again meanwhile.
+    sim.sim.set_rest_fault(Some(RestFault::ServerError), None);
+    wait_for(&app, "a close would be refused", T, |s| {
+        driftwatch::plan::exchange_blocked(&s.accounts[0].report).is_some()
+    })
+    .await;
+    let before = asked(&app.metrics.render());
+    eventually("the rule asked again", T, || async {
+        asked(&app.metrics.render()) > before
+    })
+    .await;
+    let m = app.metrics.render();
+    let finished: f64 = driftwatch::metrics::CLOSE_RESULTS
+        .iter()
+        .filter(|r| **r != "refused")
+        .map(|r| closes(&m, r))
+        .sum();
+    assert_eq!(finished, 0.0, "the close was still in flight when the rule asked again");
+    assert_eq!(closes(&m, "refused"), 0.0, "nothing refused while its own close runs");
+    assert_eq!(sim.sim.orders().len(), 1, "nothing sent beside it");
+    sim.sim.set_rest_fault(None, None);
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
