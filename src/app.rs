@@ -1445,11 +1445,15 @@ impl Core {
         // A leg whose close is in flight is that close's to finish (it pages
         // its own outcome): a rule asking again meanwhile (a frame ahead of
         // the close's verifying reads) is neither sent nor refused.
-        if group.is_none() {
-            let leg: PositionKey = d.subject.parse().unwrap_or_else(|e| match e {});
-            if self.in_flight.contains(&(account, leg)) {
-                return;
-            }
+        // The leg a decision about one subject names (a group's are its members').
+        let subject_leg: Option<PositionKey> = group
+            .is_none()
+            .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
+        if subject_leg
+            .as_ref()
+            .is_some_and(|leg| self.in_flight.contains(&(account, leg.clone())))
+        {
+            return;
         }
         // Nothing is closed in an account whose exchange views disagree. A
         // rule that keeps asking is refused (and paged) on the failed-close
@@ -1476,7 +1480,7 @@ impl Core {
                 .filter(|r| members.contains(&r.key.symbol))
                 .map(|r| r.key.clone())
                 .collect(),
-            None => vec![d.subject.parse().unwrap_or_else(|e| match e {})],
+            None => subject_leg.into_iter().collect(),
         };
         let mut requests = Vec::new();
         let mut refused = Vec::new();

@@ -53,10 +53,10 @@ impl HttpState {
     /// The journal's entries of the last 24 hours, newest first (at most 20);
     /// none when the journal cannot be read (the page says nothing false).
     async fn recent(&self, now: crate::domain::Timestamp) -> Vec<crate::status::Action> {
-        let Some(Ok(journal)) = (match &self.journal {
-            Some(shared) => Some(shared.get().await),
-            None => None,
-        }) else {
+        let Some(shared) = &self.journal else {
+            return Vec::new();
+        };
+        let Ok(journal) = shared.get().await else {
             return Vec::new();
         };
         let since = crate::domain::Timestamp(now.0 - 86_400_000);

@@ -436,12 +436,10 @@ macro_rules! run_cycle {
         // 1. Re-read (and lock) every row to change, and every symbol to insert.
         // Per row key: every column as text, the amount, the side as
         // compared, and whether the bot has an order open on it now.
-        let keys = |chunk: &[usize]| -> Vec<Bind> {
-            chunk
-                .iter()
-                .map(|i| prepared[*i].key.clone().expect("rows have keys"))
-                .collect()
-        };
+        let key = |i: usize| prepared[i].key.clone().expect("rows have keys");
+        let side = |i: usize| prepared[i].side.clone().unwrap_or(Bind::Text(String::new()));
+        let amount = |i: usize| prepared[i].amount.clone().expect("updates have amounts");
+        let keys = |chunk: &[usize]| -> Vec<Bind> { chunk.iter().map(|i| key(*i)).collect() };
         let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>, bool)> =
             std::collections::HashMap::new();
         for chunk in with_row.chunks(CHUNK) {
@@ -566,28 +564,22 @@ macro_rules! run_cycle {
                 // One array per column: the keys, the sides, the amounts.
                 q = $list(q, keys(chunk))?;
                 if side_column {
-                    let sides = chunk
-                        .iter()
-                        .map(|i| prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
-                    q = $list(q, sides.collect())?;
+                    q = $list(q, chunk.iter().map(|i| side(*i)).collect())?;
                 }
-                let amounts = chunk
-                    .iter()
-                    .map(|i| prepared[*i].amount.clone().expect("updates have amounts"));
-                q = $list(q, amounts.collect())?;
+                q = $list(q, chunk.iter().map(|i| amount(*i)).collect())?;
             } else {
                 if side_column {
                     for i in chunk {
-                        q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-                        q = $bind(q, prepared[*i].side.clone().unwrap_or(Bind::Text(String::new())));
+                        q = $bind(q, key(*i));
+                        q = $bind(q, side(*i));
                     }
                 }
                 for i in chunk {
-                    q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
-                    q = $bind(q, prepared[*i].amount.clone().expect("updates have amounts"));
+                    q = $bind(q, key(*i));
+                    q = $bind(q, amount(*i));
                 }
                 for i in chunk {
-                    q = $bind(q, prepared[*i].key.clone().expect("rows have keys"));
+                    q = $bind(q, key(*i));
                 }
             }
             expect(

@@ -174,16 +174,15 @@ impl Corrections {
             .inc();
     }
 
-    async fn open_journal(&self, journal: &mut Option<Journal>) -> Option<Journal> {
-        if journal.is_none() {
-            match self.journal.get().await {
-                Ok(j) => *journal = Some(j.fenced(self.leadership.clone())),
-                Err(e) => {
-                    tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.")
-                }
+    /// The journal (fenced by leadership), or `None` with the reason logged.
+    async fn open_journal(&self) -> Option<Journal> {
+        match self.journal.get().await {
+            Ok(j) => Some(j.fenced(self.leadership.clone())),
+            Err(e) => {
+                tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.");
+                None
             }
         }
-        journal.clone()
     }
 
     /// Settles entries a crash left `pending`, from the archive.
@@ -442,7 +441,6 @@ pub async fn run_corrections(
     done: mpsc::Sender<CycleReport>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut journal: Option<Journal> = None;
     let mut infos: BTreeMap<usize, TableInfo> = BTreeMap::new();
     // account → the failure last paged, until a cycle succeeds.
     let mut failing: BTreeMap<usize, Failure> = BTreeMap::new();
@@ -454,7 +452,7 @@ pub async fn run_corrections(
     loop {
         if let (true, Some(epoch)) = (correcting, leadership.acting()) {
             if recovered_for != Some(epoch) {
-                if let Some(j) = c.open_journal(&mut journal).await {
+                if let Some(j) = c.open_journal().await {
                     c.recover(&j).await;
                     recovered_for = Some(epoch);
                 }
@@ -468,7 +466,7 @@ pub async fn run_corrections(
             _ = leadership.changed() => continue,
             r = requests.recv() => match r { Some(r) => r, None => break },
         };
-        let j = c.open_journal(&mut journal).await;
+        let j = c.open_journal().await;
         let report = c.cycle(j, &mut infos, req).await;
         match &report.outcome {
             CycleOutcome::Failed(f) => c.page_failure(&mut failing, report.account, Some(f.clone())),
@@ -864,11 +862,7 @@ pub async fn run_closes(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let c = Arc::new(c);
-    let mut journal = if c.accounts.iter().any(|a| a.close.is_some()) {
-        open_closes_journal(&c).await
-    } else {
-        None
-    };
+    let closing = c.accounts.iter().any(|a| a.close.is_some());
     let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
     // One close per (account, symbol) at a time, resumed ones included (the
     // core does not know what this task resumed).
@@ -876,9 +870,11 @@ pub async fn run_closes(
     let mut leadership = c.leadership.clone();
     // The epoch whose pending closes were resumed (a standby resumes none).
     let mut resumed_for = None;
-    if let (Some(j), Some(epoch)) = (&journal, leadership.acting()) {
-        resume_pending(&c, j, &mut busy, &mut running).await;
-        resumed_for = Some(epoch);
+    if let (true, Some(epoch)) = (closing, leadership.acting()) {
+        if let Some(j) = open_closes_journal(&c).await {
+            resume_pending(&c, &j, &mut busy, &mut running).await;
+            resumed_for = Some(epoch);
+        }
     }
     // False once the core is gone: no new closes, but those in flight finish.
     let mut accepting = true;
@@ -891,10 +887,12 @@ pub async fn run_closes(
             _ = shutdown.changed(), if running.is_empty() => break,
             // Became the leader: what the last one left pending is this one's.
             _ = leadership.changed() => {
-                if let (Some(j), Some(epoch)) = (&journal, leadership.acting()) {
+                if let (true, Some(epoch)) = (closing, leadership.acting()) {
                     if resumed_for != Some(epoch) {
-                        resume_pending(&c, j, &mut busy, &mut running).await;
-                        resumed_for = Some(epoch);
+                        if let Some(j) = open_closes_journal(&c).await {
+                            resume_pending(&c, &j, &mut busy, &mut running).await;
+                            resumed_for = Some(epoch);
+                        }
                     }
                 }
             }
@@ -906,7 +904,7 @@ pub async fn run_closes(
                         tracing::warn!(symbol = %req.key, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
                             "Close unverified; trying again from a fresh read, within what the decision allows.");
                         let req = CloseRequest { retry: req.retry + 1, cap, ..req };
-                        let (c2, j2) = (c.clone(), journal.clone());
+                        let (c2, j2) = (c.clone(), open_closes_journal(&c).await);
                         let cloid = journal::new_correlation_id();
                         running.spawn(async move {
                             let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
@@ -940,11 +938,8 @@ pub async fn run_closes(
                 Some(req) => {
                     // A journal that was unavailable is tried again for each
                     // close (without it, nothing is sent).
-                    if journal.is_none() {
-                        journal = open_closes_journal(&c).await;
-                    }
                     busy.insert((req.account, req.key.clone()));
-                    let (c2, j2) = (c.clone(), journal.clone());
+                    let (c2, j2) = (c.clone(), open_closes_journal(&c).await);
                     let cloid = journal::new_correlation_id();
                     running.spawn(async move {
                         let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
