@@ -170,6 +170,12 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         if members.is_empty() {
             c.error(&format!("groups.{name}"), "a group needs at least one symbol");
         }
+        if [":long", ":short", ":isolated"].iter().any(|leg| name.ends_with(leg)) {
+            c.error(
+                &format!("groups.{name}"),
+                "a group's name cannot end in :long, :short or :isolated (it would read as a hedge leg)",
+            );
+        }
         groups.insert(name.clone(), members.iter().cloned().collect());
     }
     let mut rules = Vec::new();

@@ -16,6 +16,7 @@
 //! because comparisons with the bot's database need the database trusted.
 
 pub mod file;
+mod names;
 pub mod testing;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +25,9 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Pair, Source, Timestamp};
+use crate::domain::{Leg, Pair, Source, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
+use names::{split_subject, Id, Names, TrackKey};
 
 pub use file::{compile, compile_files, RuleError};
 
@@ -178,107 +180,16 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// One condition's identity. Ordered by account and subject first, so a
-/// focused evaluation finds a symbol's conditions with one range query.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct TrackKey {
-    account: String,
-    subject: String,
-    rule: String,
-    venue: String,
-}
-
-/// A track key's parts, borrowed: what an evaluation looks tracks up by,
-/// so a condition that keeps holding builds no key (frames arrive by the
-/// hundred thousand; conditions start and fire rarely).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct KeyRef<'a> {
-    account: &'a str,
-    subject: &'a str,
-    rule: &'a str,
-    venue: &'a str,
-}
-
-/// A key as its borrowed parts: [`TrackKey`] and [`KeyRef`] alike, so the
-/// maps keyed by `TrackKey` answer a `KeyRef` (same fields, same order).
-trait AsKeyRef {
-    fn key_ref(&self) -> KeyRef<'_>;
-}
-
-impl AsKeyRef for TrackKey {
-    fn key_ref(&self) -> KeyRef<'_> {
-        KeyRef {
-            account: &self.account,
-            subject: &self.subject,
-            rule: &self.rule,
-            venue: &self.venue,
-        }
-    }
-}
-
-impl AsKeyRef for KeyRef<'_> {
-    fn key_ref(&self) -> KeyRef<'_> {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn AsKeyRef + 'a> for TrackKey {
-    fn borrow(&self) -> &(dyn AsKeyRef + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn AsKeyRef + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key_ref() == other.key_ref()
-    }
-}
-
-impl Eq for dyn AsKeyRef + '_ {}
-
-impl PartialOrd for dyn AsKeyRef + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for dyn AsKeyRef + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key_ref().cmp(&other.key_ref())
-    }
-}
-
-impl KeyRef<'_> {
-    fn to_owned_key(self) -> TrackKey {
-        TrackKey {
-            account: self.account.to_owned(),
-            subject: self.subject.to_owned(),
-            rule: self.rule.to_owned(),
-            venue: self.venue.to_owned(),
-        }
-    }
-}
-
-/// A condition that holds now (its key borrowed from the rules and the
-/// reports; a hedge leg's subject is the one part made).
+/// A condition that holds now, borrowed from the rules and the reports.
 struct Held<'r> {
     rule: usize,
     account: &'r str,
     venue: &'r str,
-    subject: std::borrow::Cow<'r, str>,
+    /// A symbol, a group or a source.
+    subject: &'r str,
+    leg: Leg,
     why: Why,
     keep: Option<Decimal>,
-}
-
-impl Held<'_> {
-    fn key<'k>(&'k self, rules: &'k RuleSet) -> KeyRef<'k> {
-        KeyRef {
-            account: self.account,
-            subject: &self.subject,
-            rule: &rules.rules[self.rule].id,
-            venue: self.venue,
-        }
-    }
 }
 
 /// Which rows of one account an evaluation looks at.
@@ -361,12 +272,14 @@ pub struct Cleared {
 /// and when each rule last fired.
 #[derive(Debug, Default)]
 pub struct Engine {
+    /// The names the keys below number.
+    names: Names,
     tracks: BTreeMap<TrackKey, Track>,
     /// Alerted conditions that stopped holding since the last `take_cleared`.
     cleared: Vec<Cleared>,
     /// When each (venue, account) was first evaluated: a source never read
     /// has been untrusted since then, not forever.
-    first_seen: BTreeMap<(String, String), Timestamp>,
+    first_seen: BTreeMap<(Id, Id), Timestamp>,
     /// When each condition's rule last fired, kept after the condition
     /// stops holding (and across restarts, through [`Engine::restore`]), so
     /// a cooldown is never forgotten.
@@ -446,11 +359,13 @@ impl Engine {
     /// cooldowns hold across the restart.
     pub fn restore(&mut self, fired: impl IntoIterator<Item = Fired>) {
         for f in fired {
+            let (subject, leg) = split_subject(&f.subject);
             let key = TrackKey {
-                account: f.account,
-                subject: f.subject,
-                rule: f.rule,
-                venue: f.venue,
+                account: self.names.id(&f.account),
+                subject: self.names.id(subject),
+                leg,
+                rule: self.names.id(&f.rule),
+                venue: self.names.id(&f.venue),
             };
             let at = self.fired.entry(key).or_insert(f.at);
             *at = (*at).max(f.at);
@@ -466,8 +381,17 @@ impl Engine {
             return;
         };
         let due = Timestamp(at.0.saturating_sub(cooldown.as_millis().min(i64::MAX as u128) as i64));
+        let (subject, leg) = split_subject(subject);
+        let (Some(rule), Some(account), Some(subject)) = (
+            self.names.find(rule),
+            self.names.find(account),
+            self.names.find(subject),
+        ) else {
+            // A name never met: the rule never fired for it.
+            return;
+        };
         for (k, fired) in self.fired.iter_mut() {
-            if k.rule == rule && k.account == account && k.subject == subject {
+            if k.rule == rule && k.account == account && k.subject == subject && k.leg == leg {
                 *fired = (*fired).min(due);
             }
         }
@@ -478,13 +402,10 @@ impl Engine {
         std::mem::take(&mut self.newly_fired)
     }
 
-    /// When `venue`/`account` was first evaluated (found without building
-    /// an owned key: this runs on every frame).
+    /// When `venue`/`account` was first evaluated.
     fn first_seen(&self, venue: &str, account: &str) -> Option<Timestamp> {
-        self.first_seen
-            .iter()
-            .find(|((v, acc), _)| v == venue && acc == account)
-            .map(|(_, t)| *t)
+        let key = (self.names.find(venue)?, self.names.find(account)?);
+        self.first_seen.get(&key).copied()
     }
 
     /// Conditions that hold now, per (rule, venue, account, subject).
@@ -516,15 +437,15 @@ impl Engine {
             })
             .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held =
-                |a: &AccountState<'r>, subject: std::borrow::Cow<'r, str>, why: Why, keep: Option<Decimal>| Held {
-                    rule: ri,
-                    account: a.account,
-                    venue: a.venue,
-                    subject,
-                    why,
-                    keep,
-                };
+            let held = |a: &AccountState<'r>, subject: &'r str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
+                rule: ri,
+                account: a.account,
+                venue: a.venue,
+                subject,
+                leg,
+                why,
+                keep,
+            };
             for (a, in_view) in accounts.iter().zip(&in_view) {
                 if matches!(in_view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
                     continue;
@@ -540,7 +461,7 @@ impl Engine {
                                     source: *source,
                                     reason: h.reason.clone().unwrap_or_default(),
                                 };
-                                out.push(held(a, source.as_str().into(), why, None));
+                                out.push(held(a, source.as_str(), Leg::Net, why, None));
                             }
                         }
                     }
@@ -583,7 +504,7 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(a, group.as_str().into(), Why::Exposure(net), None));
+                            out.push(held(a, group.as_str(), Leg::Net, Why::Exposure(net), None));
                         }
                     }
                     cond => {
@@ -596,13 +517,7 @@ impl Engine {
                                 continue;
                             }
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                // The subject names the leg where there are
-                                // several (`SOLUSDT:long`); a net leg is its symbol.
-                                let subject = match row.key.leg {
-                                    crate::domain::Leg::Net => row.key.symbol.as_str().into(),
-                                    _ => row.key.to_string().into(),
-                                };
-                                out.push(held(a, subject, why, keep));
+                                out.push(held(a, &row.key.symbol, row.key.leg, why, keep));
                             }
                         }
                     }
@@ -628,10 +543,8 @@ impl Engine {
         focus: Option<Focus<'_>>,
     ) -> Vec<Decision> {
         for a in accounts {
-            // Looked up before it is inserted: no key is built on every frame.
-            if self.first_seen(a.venue, a.account).is_none() {
-                self.first_seen.insert((a.venue.to_owned(), a.account.to_owned()), now);
-            }
+            let key = (self.names.id(a.venue), self.names.id(a.account));
+            self.first_seen.entry(key).or_insert(now);
         }
         if focus.is_none() {
             // A firing older than every cooldown restrains nothing.
@@ -639,15 +552,24 @@ impl Engine {
             self.fired.retain(|_, at| now.since(*at) < longest);
         }
         let holding = self.holding(rules, accounts, now, focus);
-        let live: BTreeSet<KeyRef<'_>> = holding.iter().map(|h| h.key(rules)).collect();
+        // Each holding condition's key, its rule's number found once.
+        let mut rule_ids: Vec<Option<Id>> = vec![None; rules.rules.len()];
+        let keys: Vec<TrackKey> = holding
+            .iter()
+            .map(|h| TrackKey {
+                account: self.names.id(h.account),
+                subject: self.names.id(h.subject),
+                leg: h.leg,
+                rule: *rule_ids[h.rule].get_or_insert_with(|| self.names.id(&rules.rules[h.rule].id)),
+                venue: self.names.id(h.venue),
+            })
+            .collect();
+        let mut live = keys.clone();
+        live.sort_unstable();
+        let is_live = |k: &TrackKey| live.binary_search(k).is_ok();
         // A condition that stopped holding starts over; an alerted one is cleared.
         let ended: Vec<TrackKey> = match focus {
-            None => self
-                .tracks
-                .keys()
-                .filter(|k| !live.contains(&k.key_ref()))
-                .cloned()
-                .collect(),
+            None => self.tracks.keys().filter(|k| !is_live(k)).copied().collect(),
             // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
                 let mut subjects: BTreeSet<&str> = f.symbols.iter().map(String::as_str).collect();
@@ -669,28 +591,20 @@ impl Engine {
                     };
                 }
                 let mut out = Vec::new();
-                for subject in subjects {
-                    let from = KeyRef {
-                        account: f.account,
-                        subject,
-                        rule: "",
-                        venue: "",
-                    };
-                    let from: &dyn AsKeyRef = &from;
-                    out.extend(
-                        self.tracks
-                            .range::<dyn AsKeyRef, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
-                            // A symbol's legs (`SOL:long`) sort right after it.
-                            .take_while(|(k, _)| k.account == f.account && k.subject.starts_with(subject))
-                            .filter(|(k, _)| of_subject(&k.subject, subject))
-                            .filter(|(k, _)| !live.contains(&k.key_ref()))
-                            .map(|(k, _)| k.clone()),
-                    );
+                if let Some(account) = self.names.find(f.account) {
+                    // A name never met has no conditions.
+                    for subject in subjects.into_iter().filter_map(|s| self.names.find(s)) {
+                        out.extend(
+                            self.tracks
+                                .range(TrackKey::subject_range(account, subject))
+                                .map(|(k, _)| *k)
+                                .filter(|k| !is_live(k)),
+                        );
+                    }
                 }
                 out
             }
         };
-        drop(live);
         for k in ended {
             if let Some(Track {
                 alerted: Some(severity),
@@ -698,48 +612,35 @@ impl Engine {
             }) = self.tracks.remove(&k)
             {
                 self.cleared.push(Cleared {
-                    rule: k.rule,
+                    rule: self.names.name(k.rule).to_owned(),
                     severity,
-                    venue: k.venue,
-                    account: k.account,
-                    subject: k.subject,
+                    venue: self.names.name(k.venue).to_owned(),
+                    account: self.names.name(k.account).to_owned(),
+                    subject: self.names.subject(k.subject, k.leg),
                 });
             }
         }
         let mut decisions = Vec::new();
-        for h in &holding {
+        for (h, key) in holding.iter().zip(keys) {
             let rule = &rules.rules[h.rule];
-            let key = h.key(rules);
-            let key: &dyn AsKeyRef = &key;
-            // A key is built when a condition starts and when it fires, not
-            // while it holds; a condition still within its `for` costs one look.
-            let since = match self.tracks.get(key) {
-                Some(t) => t.since,
-                None => {
-                    let new = Track {
-                        since: now,
-                        alerted: None,
-                    };
-                    self.tracks.insert(key.key_ref().to_owned_key(), new);
-                    now
-                }
-            };
-            if now.since(since) < rule.hold {
+            // A condition still within its `for` costs one look.
+            let track = self.tracks.entry(key).or_insert(Track {
+                since: now,
+                alerted: None,
+            });
+            if now.since(track.since) < rule.hold {
                 continue;
             }
-            let Some(track) = self.tracks.get_mut(key) else {
-                continue;
-            };
-            if self.fired.get(key).is_some_and(|t| now.since(*t) < rule.cooldown) {
+            if self.fired.get(&key).is_some_and(|t| now.since(*t) < rule.cooldown) {
                 continue;
             }
-            let k = key.key_ref();
-            self.fired.insert(k.to_owned_key(), now);
+            self.fired.insert(key, now);
+            let subject = self.names.subject(key.subject, key.leg);
             self.newly_fired.push(Fired {
-                rule: k.rule.to_owned(),
-                venue: k.venue.to_owned(),
-                account: k.account.to_owned(),
-                subject: k.subject.to_owned(),
+                rule: rule.id.clone(),
+                venue: h.venue.to_owned(),
+                account: h.account.to_owned(),
+                subject: subject.clone(),
                 at: now,
             });
             if rule.actions.contains(&Action::Alert) {
@@ -750,9 +651,9 @@ impl Engine {
                     rule: rule.id.clone(),
                     severity: rule.severity,
                     action: *action,
-                    venue: k.venue.to_owned(),
-                    account: k.account.to_owned(),
-                    subject: k.subject.to_owned(),
+                    venue: h.venue.to_owned(),
+                    account: h.account.to_owned(),
+                    subject: subject.clone(),
                     keep: h.keep,
                     since: track.since,
                     reason: format!("{}: {}", rule.id, h.why),
@@ -767,10 +668,13 @@ impl Engine {
     /// holds each of its members.
     pub fn holds(&self, rules: &RuleSet, account: &str, now: Timestamp) -> BTreeMap<String, RuleHold> {
         let mut out: BTreeMap<String, RuleHold> = BTreeMap::new();
+        let Some(account) = self.names.find(account) else {
+            return out;
+        };
         for (k, t) in self.tracks.iter().filter(|(k, _)| k.account == account) {
             // Spoken for: its rule fired while the condition held, or the
             // condition is past its `for` with the rule still in cooldown.
-            let rule = rules.rules.iter().find(|r| r.id == k.rule);
+            let rule = rules.rules.iter().find(|r| r.id == self.names.name(k.rule));
             let fired = self.fired.get(k).copied();
             let fired_now = fired.is_some_and(|f| f >= t.since);
             let cooling =
@@ -781,12 +685,10 @@ impl Engine {
                 RuleHold::Pending
             };
             // A group's members, or the symbol of the leg the subject names.
-            let subjects: Vec<String> = match rules.groups.get(&k.subject) {
-                Some(members) => members.iter().cloned().chain([k.subject.clone()]).collect(),
-                None => vec![k
-                    .subject
-                    .parse::<crate::domain::PositionKey>()
-                    .map_or_else(|e| match e {}, |k| k.symbol)],
+            let subject = self.names.name(k.subject);
+            let subjects: Vec<String> = match rules.groups.get(subject) {
+                Some(members) => members.iter().cloned().chain([subject.to_owned()]).collect(),
+                None => vec![subject.to_owned()],
             };
             for s in subjects {
                 let e = out.entry(s).or_insert(hold);
@@ -803,43 +705,43 @@ impl Engine {
 
     /// On `account`, every rule condition that holds: since when, and
     /// whether it has held for its `for` (firing) or is still pending.
+    /// Ordered by subject, then rule.
     pub fn conditions(&self, rules: &RuleSet, account: &str, now: Timestamp) -> Vec<Holding> {
-        self.tracks
+        let Some(account) = self.names.find(account) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Holding> = self
+            .tracks
             .iter()
             .filter(|(k, _)| k.account == account)
-            .map(|(k, t)| Holding {
-                rule: k.rule.clone(),
-                subject: k.subject.clone(),
-                since: t.since,
-                firing: rules
-                    .rules
-                    .iter()
-                    .any(|r| r.id == k.rule && now.since(t.since) >= r.hold),
+            .map(|(k, t)| {
+                let rule = self.names.name(k.rule);
+                Holding {
+                    rule: rule.to_owned(),
+                    subject: self.names.subject(k.subject, k.leg),
+                    since: t.since,
+                    firing: rules.rules.iter().any(|r| r.id == rule && now.since(t.since) >= r.hold),
+                }
             })
-            .collect()
+            .collect();
+        out.sort_by(|a, b| (&a.subject, &a.rule).cmp(&(&b.subject, &b.rule)));
+        out
     }
 
     /// Rules currently firing (condition held for at least `for`), by id.
     pub fn firing(&self, rules: &RuleSet, now: Timestamp) -> BTreeSet<String> {
         self.tracks
             .iter()
-            .filter(|(k, t)| {
+            .map(|(k, t)| (self.names.name(k.rule), t))
+            .filter(|(rule, t)| {
                 rules
                     .rules
                     .iter()
-                    .any(|r| r.id == k.rule && now.since(t.since) >= r.hold)
+                    .any(|r| r.id == *rule && now.since(t.since) >= r.hold)
             })
-            .map(|(k, _)| k.rule.clone())
+            .map(|(rule, _)| rule.to_owned())
             .collect()
     }
-}
-
-/// Whether a condition's `subject` is about `subject_or_symbol`: the same
-/// subject, or one of the symbol's legs (`SOL:long` is about `SOL`).
-fn of_subject(subject: &str, subject_or_symbol: &str) -> bool {
-    subject
-        .strip_prefix(subject_or_symbol)
-        .is_some_and(|rest| rest.is_empty() || matches!(rest, ":long" | ":short" | ":isolated"))
 }
 
 #[cfg(test)]

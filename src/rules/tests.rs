@@ -61,6 +61,7 @@ fn every_kind_of_mistake_is_rejected_with_its_location() {
         (GOOD.replace("untracked_position: {notional_usd: 50}", "untracked_position: {notional_usd: 50}\n      stale_db_row: {}"), vec!["r.yaml:7:5: rules[0].condition: give exactly one condition: drift, untracked_position, stale_db_row, position_limit, net_exposure or stale_source"]),
         (format!("{GOOD}  - id: sol-residual\n    condition: {{stale_db_row: {{}}}}\n    severity: info\n    actions: [alert]\n"), vec!["r.yaml:13:9: rules[1].id: duplicate rule id \"sol-residual\""]),
         (GOOD.replace("actions: [alert, reduce_to_bot]", "actions: []"), vec!["r.yaml:12:5: rules[0].actions: a rule needs at least one action"]),
+        (GOOD.replace("eth_sol", "eth_sol:long"), vec!["r.yaml:2:3: groups.eth_sol:long: a group's name cannot end in :long, :short or :isolated (it would read as a hedge leg)"]),
     ];
     for (text, want) in cases {
         assert_eq!(errors(&text), want, "\n{text}");
@@ -286,5 +287,98 @@ mod focus {
         // ...then once; ETH stays in its hour's cooldown.
         assert_eq!(evaluate(&mut engine, &rules, &over, 3_000, &[]), ["BTC"]);
         assert!(evaluate(&mut engine, &rules, &over, 3_500, &[]).is_empty());
+    }
+}
+
+/// A focused evaluation (one frame's symbols) keeps exactly the conditions a
+/// full evaluation of every row would, over any sequence of frames: the
+/// engine's per-symbol ranges find every condition a frame ends, of any
+/// leg, and none of another symbol's.
+mod focus_agrees {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{Leg, PositionKey};
+    use crate::reconcile::fixtures::agreeing;
+
+    const RULES: &str = "groups:
+  pair: [ETH, SOL]
+rules:
+  - id: limit
+    condition: {position_limit: {size: 0.5}}
+    for: 2s
+    cooldown: 1h
+    severity: warning
+    actions: [alert]
+  - id: neutral
+    condition: {net_exposure: {group: pair, above_usd: 40}}
+    severity: warning
+    actions: [alert]
+";
+
+    const KEYS: [(&str, Leg); 6] = [
+        ("BTC", Leg::Net),
+        ("ETH", Leg::Net),
+        ("SOL", Leg::Long),
+        ("SOL", Leg::Short),
+        ("SOLX", Leg::Net),
+        ("SO", Leg::Net),
+    ];
+
+    fn report(sizes: &BTreeMap<usize, &str>) -> AccountReport {
+        let mut rows: Vec<(PositionKey, &str)> = sizes
+            .iter()
+            .map(|(i, size)| {
+                let (symbol, leg) = KEYS[*i];
+                (
+                    PositionKey {
+                        symbol: symbol.into(),
+                        leg,
+                    },
+                    *size,
+                )
+            })
+            .collect();
+        rows.sort();
+        let flat: Vec<(&str, &str)> = rows.iter().map(|(k, s)| (k.symbol.as_str(), *s)).collect();
+        let mut r = agreeing(&flat);
+        for (row, (key, _)) in r.rows.iter_mut().zip(&rows) {
+            row.key = key.clone();
+        }
+        r
+    }
+
+    proptest! {
+        #[test]
+        fn a_focused_engine_holds_what_a_full_one_holds(
+            steps in prop::collection::vec(
+                (0..KEYS.len(), prop::sample::select(vec!["0", "0.3", "1", "-2"]), 0i64..3_000, any::<bool>()),
+                1..40,
+            )
+        ) {
+            let rules = compile(RULES, Path::new("r.yaml")).unwrap();
+            let marks: BTreeMap<String, Decimal> = [("ETH".to_owned(), d("150")), ("SOL".to_owned(), d("100"))].into();
+            let (mut focused, mut full) = (Engine::new(), Engine::new());
+            let mut sizes: BTreeMap<usize, &str> = BTreeMap::new();
+            let mut now = 0;
+            for (key, size, after, tick) in steps {
+                now += after;
+                if size == "0" {
+                    sizes.remove(&key);
+                } else {
+                    sizes.insert(key, size);
+                }
+                let r = report(&sizes);
+                let state = || [AccountState { venue: "binance", account: "main", report: &r, marks: &marks }];
+                let symbols: BTreeSet<String> = [KEYS[key].0.to_owned()].into();
+                let focus = (!tick).then_some(Focus { account: "main", symbols: &symbols });
+                focused.evaluate_focused(&rules, &state(), Timestamp(now), focus);
+                full.evaluate(&rules, &state(), Timestamp(now));
+                prop_assert_eq!(
+                    focused.conditions(&rules, "main", Timestamp(now)),
+                    full.conditions(&rules, "main", Timestamp(now))
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,142 @@
+//! The rule engine's names as numbers: a condition's identity (account,
+//! subject, leg, rule, venue) is kept as small integers, so the engine's
+//! maps compare numbers, not strings, on every frame.
+//!
+//! A name is given its number the first time the engine meets it and keeps
+//! it for the engine's life. The names are the configured accounts, venues,
+//! rules, groups and sources and the symbols the venues list: a set bounded
+//! by the configuration and the venues, not by time.
+
+use std::collections::HashMap;
+
+use crate::domain::{Leg, PositionKey};
+
+/// A name's number.
+pub(super) type Id = u32;
+
+/// Names met so far, each with its number.
+#[derive(Debug, Default)]
+pub(super) struct Names {
+    ids: HashMap<Box<str>, Id>,
+    names: Vec<Box<str>>,
+}
+
+impl Names {
+    /// `name`'s number, given one if it has none yet.
+    pub(super) fn id(&mut self, name: &str) -> Id {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = Id::try_from(self.names.len()).expect("fewer than 2^32 names");
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// `name`'s number, if the engine has met it (no condition holds for a
+    /// name it has never met).
+    pub(super) fn find(&self, name: &str) -> Option<Id> {
+        self.ids.get(name).copied()
+    }
+
+    pub(super) fn name(&self, id: Id) -> &str {
+        &self.names[id as usize]
+    }
+
+    /// A subject as the journal and the pages spell it: the name, and a
+    /// hedge leg after a colon (`SOL:long`).
+    pub(super) fn subject(&self, subject: Id, leg: Leg) -> String {
+        match leg {
+            Leg::Net => self.name(subject).to_owned(),
+            _ => PositionKey {
+                symbol: self.name(subject).to_owned(),
+                leg,
+            }
+            .to_string(),
+        }
+    }
+}
+
+/// A subject as spelled (`SOL`, `SOL:long`, a group, a source) split into
+/// its name and leg: the inverse of [`Names::subject`]. Group names cannot
+/// end in a leg (the rule files refuse them), so this is exact.
+pub(super) fn split_subject(subject: &str) -> (&str, Leg) {
+    for (suffix, leg) in [
+        (":long", Leg::Long),
+        (":short", Leg::Short),
+        (":isolated", Leg::Isolated),
+    ] {
+        if let Some(name) = subject.strip_suffix(suffix) {
+            return (name, leg);
+        }
+    }
+    (subject, Leg::Net)
+}
+
+/// One condition's identity. Ordered by account and subject first (a
+/// symbol's legs together), so a focused evaluation finds a symbol's
+/// conditions with one range query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct TrackKey {
+    pub(super) account: Id,
+    pub(super) subject: Id,
+    pub(super) leg: Leg,
+    pub(super) rule: Id,
+    pub(super) venue: Id,
+}
+
+impl TrackKey {
+    /// The first and last keys of `subject`'s conditions on `account`, of
+    /// any leg, rule and venue.
+    pub(super) fn subject_range(account: Id, subject: Id) -> std::ops::RangeInclusive<TrackKey> {
+        let key = |leg, n| TrackKey {
+            account,
+            subject,
+            leg,
+            rule: n,
+            venue: n,
+        };
+        key(Leg::Net, Id::MIN)..=key(Leg::Isolated, Id::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_splits_into_its_name_and_leg_and_back() {
+        let mut names = Names::default();
+        for spelled in [
+            "SOL",
+            "SOL:long",
+            "SOL:short",
+            "SOL:isolated",
+            "xyz:TSLA",
+            "eth_sol",
+            "ws",
+        ] {
+            let (name, leg) = split_subject(spelled);
+            let id = names.id(name);
+            assert_eq!(names.subject(id, leg), spelled);
+        }
+        assert_eq!(names.find("SOL"), Some(0));
+        assert_eq!(names.find("BTC"), None);
+    }
+
+    #[test]
+    fn a_symbols_legs_fall_in_its_range_and_no_other_symbols_do() {
+        let key = |subject, leg| TrackKey {
+            account: 1,
+            subject,
+            leg,
+            rule: 3,
+            venue: 4,
+        };
+        let range = TrackKey::subject_range(1, 7);
+        for leg in [Leg::Net, Leg::Long, Leg::Short, Leg::Isolated] {
+            assert!(range.contains(&key(7, leg)));
+            assert!(!range.contains(&key(6, leg)) && !range.contains(&key(8, leg)));
+        }
+    }
+}
