@@ -193,7 +193,7 @@ fn report(symbol: &str, outcome: &CloseOutcome, print_request: bool) -> bool {
             closed,
         } => {
             println!(
-                "{symbol}: closed {} {} reduce-only (order {}, {attempts} attempt(s)); verified",
+                "{symbol}: closed {} {} reduce-only (order {}, {attempts} attempt(s)); verified by a fresh REST read",
                 order.side.as_str(),
                 closed.normalize(),
                 order_id

@@ -92,7 +92,7 @@ impl CloseOutcome {
                 attempts,
                 closed,
             } => format!(
-                "closed {} {} {} reduce-only (order {}, {attempts} attempt(s)), verified",
+                "closed {} {} {} reduce-only (order {}, {attempts} attempt(s)), verified by a fresh REST read",
                 order.side.as_str(),
                 closed.normalize(),
                 order.symbol,
