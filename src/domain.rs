@@ -187,19 +187,25 @@ impl std::str::FromStr for PositionKey {
     /// `SOL:short` and `SOL:isolated` the others. A colon followed by
     /// anything else is part of the symbol (`xyz:TSLA`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let leg = |(symbol, leg): (&str, &str)| {
-            let leg = match leg {
-                "long" => Leg::Long,
-                "short" => Leg::Short,
-                "isolated" => Leg::Isolated,
-                _ => return None,
-            };
-            Some(PositionKey {
-                symbol: symbol.to_owned(),
-                leg,
-            })
+        let (symbol, leg) = PositionKey::split(s);
+        Ok(PositionKey {
+            symbol: symbol.to_owned(),
+            leg,
+        })
+    }
+}
+
+impl PositionKey {
+    /// [`FromStr`](std::str::FromStr), borrowed: the symbol (or any name
+    /// spelled the same way) and the leg it names.
+    pub fn split(s: &str) -> (&str, Leg) {
+        let leg = match s.rsplit_once(':') {
+            Some((symbol, "long")) => Some((symbol, Leg::Long)),
+            Some((symbol, "short")) => Some((symbol, Leg::Short)),
+            Some((symbol, "isolated")) => Some((symbol, Leg::Isolated)),
+            _ => None,
         };
-        Ok(s.rsplit_once(':').and_then(leg).unwrap_or_else(|| PositionKey::net(s)))
+        leg.unwrap_or((s, Leg::Net))
     }
 }
 

@@ -170,7 +170,7 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         if members.is_empty() {
             c.error(&format!("groups.{name}"), "a group needs at least one symbol");
         }
-        if [":long", ":short", ":isolated"].iter().any(|leg| name.ends_with(leg)) {
+        if crate::domain::PositionKey::split(name).1 != crate::domain::Leg::Net {
             c.error(
                 &format!("groups.{name}"),
                 "a group's name cannot end in :long, :short or :isolated (it would read as a hedge leg)",

@@ -25,9 +25,9 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Leg, Pair, Source, Timestamp};
+use crate::domain::{Leg, Pair, PositionKey, Source, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
-use names::{split_subject, Id, Names, TrackKey};
+use names::{Id, Names, TrackKey};
 
 pub use file::{compile, compile_files, RuleError};
 
@@ -359,7 +359,7 @@ impl Engine {
     /// cooldowns hold across the restart.
     pub fn restore(&mut self, fired: impl IntoIterator<Item = Fired>) {
         for f in fired {
-            let (subject, leg) = split_subject(&f.subject);
+            let (subject, leg) = PositionKey::split(&f.subject);
             let key = TrackKey {
                 account: self.names.id(&f.account),
                 subject: self.names.id(subject),
@@ -381,7 +381,7 @@ impl Engine {
             return;
         };
         let due = Timestamp(at.0.saturating_sub(cooldown.as_millis().min(i64::MAX as u128) as i64));
-        let (subject, leg) = split_subject(subject);
+        let (subject, leg) = PositionKey::split(subject);
         let (Some(rule), Some(account), Some(subject)) = (
             self.names.find(rule),
             self.names.find(account),

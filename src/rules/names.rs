@@ -71,32 +71,15 @@ impl Names {
 
     /// A subject as the journal and the pages spell it: the name, and a
     /// hedge leg after a colon (`SOL:long`).
+    /// The inverse of [`PositionKey::split`]; group names cannot end in a
+    /// leg (the rule files refuse them), so the two are exact.
     pub(super) fn subject(&self, subject: Id, leg: Leg) -> String {
-        match leg {
-            Leg::Net => self.name(subject).to_owned(),
-            _ => PositionKey {
-                symbol: self.name(subject).to_owned(),
-                leg,
-            }
-            .to_string(),
+        PositionKey {
+            symbol: self.name(subject).to_owned(),
+            leg,
         }
+        .to_string()
     }
-}
-
-/// A subject as spelled (`SOL`, `SOL:long`, a group, a source) split into
-/// its name and leg: the inverse of [`Names::subject`]. Group names cannot
-/// end in a leg (the rule files refuse them), so this is exact.
-pub(super) fn split_subject(subject: &str) -> (&str, Leg) {
-    for (suffix, leg) in [
-        (":long", Leg::Long),
-        (":short", Leg::Short),
-        (":isolated", Leg::Isolated),
-    ] {
-        if let Some(name) = subject.strip_suffix(suffix) {
-            return (name, leg);
-        }
-    }
-    (subject, Leg::Net)
 }
 
 /// One condition's identity. Ordered by account and subject first (a
@@ -142,7 +125,7 @@ mod tests {
             "eth_sol",
             "ws",
         ] {
-            let (name, leg) = split_subject(spelled);
+            let (name, leg) = PositionKey::split(spelled);
             let id = names.id(name);
             assert_eq!(names.subject(id, leg), spelled);
         }
