@@ -27,7 +27,7 @@ use super::{Action, Condition, DriftPair, Rule, RuleSet, Scope, Severity, Thresh
 use crate::config::duration::Dur;
 use crate::config::error::ConfigError;
 use crate::config::position::PositionIndex;
-use crate::domain::Source;
+use crate::domain::{Leg, PositionKey, Source};
 
 /// A rule-file problem, located.
 pub type RuleError = ConfigError;
@@ -170,7 +170,7 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         if members.is_empty() {
             c.error(&format!("groups.{name}"), "a group needs at least one symbol");
         }
-        if crate::domain::PositionKey::split(name).1 != crate::domain::Leg::Net {
+        if PositionKey::split(name).1 != Leg::Net {
             c.error(
                 &format!("groups.{name}"),
                 "a group's name cannot end in :long, :short or :isolated (it would read as a hedge leg)",

@@ -71,6 +71,7 @@ impl Names {
 
     /// A subject as the journal and the pages spell it: the name, and a
     /// hedge leg after a colon (`SOL:long`).
+    ///
     /// The inverse of [`PositionKey::split`]; group names cannot end in a
     /// leg (the rule files refuse them), so the two are exact.
     pub(super) fn subject(&self, subject: Id, leg: Leg) -> String {
