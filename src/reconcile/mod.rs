@@ -234,7 +234,7 @@ pub struct AccountReport {
     pub sources: [SourceHealth; 3],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Tracker {
     state: State,
     since: Timestamp,
@@ -396,7 +396,29 @@ impl Reconciler {
         for key in keys {
             let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
-            let row = track(trackers, key, readings, lot, policy, now, input.rest.reads);
+            let row = match advance(
+                trackers.get(key).copied(),
+                key,
+                readings,
+                lot,
+                policy,
+                now,
+                input.rest.reads,
+            ) {
+                None => {
+                    trackers.remove(key);
+                    None
+                }
+                Some((tracker, row)) => {
+                    match trackers.get_mut(key) {
+                        Some(t) => *t = tracker,
+                        None => {
+                            trackers.insert(key.clone(), tracker);
+                        }
+                    }
+                    Some(row)
+                }
+            };
             match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
                 (Ok(i), Some(row)) => r.rows[i] = row,
                 (Err(i), Some(row)) => r.rows.insert(i, row),
@@ -426,23 +448,59 @@ impl Reconciler {
         if sizes.reads != (input.rest.reads, input.db.reads) {
             sizes = Sizes::of(input);
         }
-        let trackers = self.trackers.entry(account).or_default();
         // Every key any source knows (the stream's only once it had a
-        // baseline), and every key still tracked.
-        let ws_keys = input.view.positions().keys().filter(|_| context.has_baseline);
-        let keys: BTreeSet<PositionKey> = ws_keys
-            .chain(sizes.rest.keys())
-            .chain(sizes.db.keys())
-            .chain(trackers.keys())
-            .cloned()
-            .collect();
-        let mut rows = Vec::with_capacity(keys.len());
-        for key in keys {
-            // Last known sizes, trusted or not, so the table can show them.
-            let readings = Readings::of(&key, input, &sizes, &context);
-            let lot = input.lot_sizes.get(&key.symbol).copied();
-            rows.extend(track(trackers, &key, readings, lot, policy, now, input.rest.reads));
+        // baseline), and every key still tracked: the sorted sources walked
+        // side by side, each once (a merge join, linear in the keys, where a
+        // lookup per key and source grew as n·log n).
+        let mut ws = input
+            .view
+            .positions()
+            .iter()
+            .filter(|_| context.has_baseline)
+            .peekable();
+        let mut rest = sizes.rest.iter().peekable();
+        let mut db = sizes.db.iter().peekable();
+        let mut changes = input.view.changes().iter().peekable();
+        let mut lots = input.lot_sizes.iter().peekable();
+        let mut tracked = std::mem::take(self.trackers.entry(account).or_default())
+            .into_iter()
+            .peekable();
+        let mut trackers = Vec::with_capacity(tracked.len());
+        let mut rows = Vec::with_capacity(sizes.db.len().max(sizes.rest.len()));
+        loop {
+            let read = [ws.peek().map(|e| e.0), rest.peek().map(|e| e.0), db.peek().map(|e| e.0)]
+                .into_iter()
+                .flatten()
+                .min();
+            // The smallest key next; a tracked one is moved, not copied.
+            let next_read = match (tracked.peek().map(|e| &e.0), read) {
+                (_, None) => None,
+                (Some(t), Some(r)) if t <= r => None,
+                (_, Some(r)) => Some(r),
+            };
+            let (key, prev) = match next_read {
+                Some(r) => (r.clone(), None),
+                None => match tracked.next() {
+                    Some((t, tracker)) => (t, Some(tracker)),
+                    None => break,
+                },
+            };
+            let ws_size = ws.next_if(|e| *e.0 == key).map(|e| e.1.size);
+            let rest_size = rest.next_if(|e| *e.0 == key).map(|e| *e.1);
+            let db_size = db.next_if(|e| *e.0 == key).map(|e| *e.1);
+            while changes.next_if(|e| *e.0 < key).is_some() {}
+            let changed = changes.next_if(|e| *e.0 == key).map(|e| *e.1);
+            while lots.next_if(|e| *e.0 < key.symbol).is_some() {}
+            // Not taken: a symbol's legs share its lot.
+            let lot = lots.peek().filter(|e| *e.0 == key.symbol).map(|e| *e.1);
+            let readings = Readings::new(input, &context, ws_size, rest_size, db_size, changed);
+            if let Some((tracker, row)) = advance(prev, &key, readings, lot, policy, now, input.rest.reads) {
+                rows.push(row);
+                trackers.push((key, tracker));
+            }
         }
+        // Built from keys in order: no sorting, no search.
+        self.trackers.insert(account, trackers.into_iter().collect());
         self.sizes.insert(account, sizes);
         self.contexts.insert(account, context);
         AccountReport { rows, sources }
@@ -452,14 +510,28 @@ impl Reconciler {
 impl Readings {
     /// One key's readings, looked up directly (the incremental path).
     fn of(key: &PositionKey, input: &AccountInputs<'_>, sizes: &Sizes, context: &Context) -> Readings {
-        let ws = context
-            .has_baseline
-            .then(|| input.view.positions().get(key).map_or(Decimal::ZERO, |p| p.size));
-        let rest = input
-            .rest
-            .last()
-            .map(|_| sizes.rest.get(key).copied().unwrap_or(Decimal::ZERO));
-        let db_size = sizes.db.get(key).copied();
+        Readings::new(
+            input,
+            context,
+            input.view.positions().get(key).map(|p| p.size),
+            sizes.rest.get(key).copied(),
+            sizes.db.get(key).copied(),
+            input.view.changed_at(key),
+        )
+    }
+
+    /// One key's readings from what each source holds for it (`None`: no
+    /// entry), and when the stream last changed it.
+    fn new(
+        input: &AccountInputs<'_>,
+        context: &Context,
+        ws_size: Option<Decimal>,
+        rest_size: Option<Decimal>,
+        db_size: Option<Decimal>,
+        changed: Option<Timestamp>,
+    ) -> Readings {
+        let ws = context.has_baseline.then(|| ws_size.unwrap_or(Decimal::ZERO));
+        let rest = input.rest.last().map(|_| rest_size.unwrap_or(Decimal::ZERO));
         let db = input.db.last().map(|_| db_size.unwrap_or(Decimal::ZERO));
         Readings {
             ws: Reading {
@@ -475,7 +547,7 @@ impl Readings {
                 trusted: context.trusted[2],
             },
             db_has_row: db_size.is_some(),
-            rest_lags: match (input.view.changed_at(key), input.rest.read_at()) {
+            rest_lags: match (changed, input.rest.read_at()) {
                 (Some(changed), Some(taken)) => taken < changed,
                 _ => false,
             },
@@ -483,47 +555,41 @@ impl Readings {
     }
 }
 
-/// Classifies one key and advances its hysteresis; `None` when the key is
-/// flat everywhere and in sync (finished: it is forgotten).
-fn track(
-    trackers: &mut BTreeMap<PositionKey, Tracker>,
+/// Classifies one key and advances its hysteresis from `prev`, its tracker
+/// before; `None` when the key is flat everywhere and in sync (finished: it
+/// is forgotten).
+fn advance(
+    prev: Option<Tracker>,
     key: &PositionKey,
     r: Readings,
     lot: Option<Decimal>,
     policy: &Policy,
     now: Timestamp,
     rest_reads: u64,
-) -> Option<Row> {
+) -> Option<(Tracker, Row)> {
     let state = classify(r.ws, r.rest, r.db, r.db_has_row, lot);
     let flat_everywhere = [r.ws, r.rest, r.db].iter().all(|x| x.size.is_none_or(|s| s.is_zero())) && !r.db_has_row;
     if state == State::InSync && flat_everywhere {
-        trackers.remove(key);
         return None;
     }
-    let fresh = Tracker {
-        state,
-        since: now,
-        observations: 1,
-        rest_reads,
-    };
-    let tracker = match trackers.get_mut(key) {
-        Some(t) if t.state != state => {
-            *t = fresh;
-            t
-        }
-        Some(t) => {
-            if t.rest_reads != rest_reads {
-                t.observations = t.observations.saturating_add(1);
-                t.rest_reads = rest_reads;
-            }
-            t
-        }
-        None => trackers.entry(key.clone()).or_insert(fresh),
+    let tracker = match prev {
+        Some(t) if t.state == state && t.rest_reads != rest_reads => Tracker {
+            observations: t.observations.saturating_add(1),
+            rest_reads,
+            ..t
+        },
+        Some(t) if t.state == state => t,
+        _ => Tracker {
+            state,
+            since: now,
+            observations: 1,
+            rest_reads,
+        },
     };
     let confirmed = state == State::InSync
         || tracker.observations >= policy.confirm_polls
         || now.since(tracker.since) >= policy.confirm_after;
-    Some(Row {
+    let row = Row {
         key: key.clone(),
         ws: r.ws,
         rest: r.rest,
@@ -534,7 +600,8 @@ fn track(
         confirmed,
         since: tracker.since,
         observations: tracker.observations,
-    })
+    };
+    Some((tracker, row))
 }
 
 /// The state of one key from its three readings.

@@ -486,6 +486,12 @@ impl StreamView {
         self.changed_at.get(key).copied()
     }
 
+    /// When the stream last changed each key's size, in key order (the
+    /// reconciler's full pass walks it beside the other sources).
+    pub fn changes(&self) -> &BTreeMap<PositionKey, Timestamp> {
+        &self.changed_at
+    }
+
     pub fn last_seq(&self) -> Option<u64> {
         self.last_seq
     }
