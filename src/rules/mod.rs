@@ -305,6 +305,9 @@ fn notional(size: Decimal, symbol: &str, marks: &BTreeMap<String, Decimal>) -> O
 fn above(value: Decimal, t: Threshold, symbol: &str, marks: &BTreeMap<String, Decimal>) -> bool {
     match t {
         Threshold::Size(s) => value.abs() > s,
+        // Zero is above no limit of zero or more, whatever the mark: no
+        // lookup for the rows in sync, most rows on most frames.
+        Threshold::NotionalUsd(n) if value.is_zero() && !n.is_sign_negative() => false,
         Threshold::NotionalUsd(n) => notional(value, symbol, marks).is_some_and(|v| v > n),
     }
 }
