@@ -396,28 +396,31 @@ impl Reconciler {
         for key in keys {
             let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
-            let row = match advance(
-                trackers.get(key).copied(),
+            // One search for the tracker, whatever becomes of it.
+            let held = trackers.get_mut(key);
+            let next = advance(
+                held.as_deref().copied(),
                 key,
                 readings,
                 lot,
                 policy,
                 now,
                 input.rest.reads,
-            ) {
-                None => {
+            );
+            let row = match (held, next) {
+                (Some(held), Some((tracker, row))) => {
+                    *held = tracker;
+                    Some(row)
+                }
+                (None, Some((tracker, row))) => {
+                    trackers.insert(key.clone(), tracker);
+                    Some(row)
+                }
+                (Some(_), None) => {
                     trackers.remove(key);
                     None
                 }
-                Some((tracker, row)) => {
-                    match trackers.get_mut(key) {
-                        Some(t) => *t = tracker,
-                        None => {
-                            trackers.insert(key.clone(), tracker);
-                        }
-                    }
-                    Some(row)
-                }
+                (None, None) => None,
             };
             match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
                 (Ok(i), Some(row)) => r.rows[i] = row,
