@@ -524,7 +524,8 @@ impl Readings {
     }
 
     /// One key's readings from what each source holds for it (`None`: no
-    /// entry), and when the stream last changed it.
+    /// entry), and when the stream last changed it. Sizes are the last
+    /// known, trusted or not, so the table can show them.
     fn new(
         input: &AccountInputs<'_>,
         context: &Context,

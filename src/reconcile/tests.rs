@@ -387,10 +387,9 @@ mod incremental {
     }
 
     fn event(f: &Frame, seq: u64) -> StreamEvent {
-        let p = keyed;
         match f {
             Frame::Update(s, n) => StreamEvent::Update {
-                position: p(*s, *n),
+                position: keyed(*s, *n),
                 seq: Some(seq),
             },
             Frame::Snapshot(items) => {
@@ -399,7 +398,7 @@ mod incremental {
                     positions: items
                         .iter()
                         .filter(|(s, _)| seen.insert(*s))
-                        .map(|(s, n)| p(*s, *n))
+                        .map(|(s, n)| keyed(*s, *n))
                         .collect(),
                     seq: Some(seq),
                 }
