@@ -4,10 +4,13 @@
 //!
 //!   cargo bench --bench ingest
 //!
-//! Criterion reports frames per second (`thrpt`) for three groups: the
-//! whole path (`ingest`), the path without the rules (`ingest_no_rules`)
-//! and the venue decoder alone (`parse`), each at 1, 3 and 10 open
-//! positions. BENCHMARKS.md records the results.
+//! Criterion reports frames per second (`thrpt`) for four groups: the
+//! whole path frame by frame (`ingest`), the path without the rules
+//! (`ingest_no_rules`) and the venue decoder alone (`parse`), each at 1, 3
+//! and 10 open positions; and the whole path at 10 open positions taking
+//! frames in bursts of 8 and of 64, as the core takes frames already queued
+//! (`ingest_burst`: each applied, one decision per burst). BENCHMARKS.md
+//! records the results.
 //!
 //! Every figure is taken on the path production runs: the view has a REST
 //! reading that agreed with it (so it is trusted), REST is re-read every
@@ -242,6 +245,27 @@ impl Pipeline {
             }
             None => Touched::Keys(vec![]),
         };
+        self.decide(touched, now, rules);
+    }
+
+    /// Frames already queued behind each other, as the core takes a burst
+    /// (`Core::take_burst`): each applied in order, then the keys any of
+    /// them changed reconciled and evaluated once.
+    fn burst(&mut self, events: impl Iterator<Item = StreamEvent>, clock: &mut i64) {
+        let mut touched = Touched::Keys(vec![]);
+        for ev in events {
+            *clock += 1;
+            self.sources.view.apply(&ev, Timestamp(*clock));
+            touched.merge(Touched::Keys(self.sources.view.changed().to_vec()));
+        }
+        assert!(
+            matches!(&touched, Touched::Keys(k) if !k.is_empty()),
+            "a burst changed no size"
+        );
+        self.decide(touched, Timestamp(*clock), true);
+    }
+
+    fn decide(&mut self, touched: Touched, now: Timestamp, rules: bool) {
         let done = self
             .rec
             .refresh(0, &self.sources.inputs(), &self.policy, now, &touched, &mut self.report);
@@ -348,6 +372,40 @@ fn ingest(c: &mut Criterion) {
         }
         g.finish();
     }
+    // Bursts: frames already queued when the core takes the first (a
+    // stream faster than one decision per frame), decided once per burst.
+    let mut g = c.benchmark_group("ingest_burst");
+    g.throughput(Throughput::Elements(64));
+    for venue in VENUES {
+        let n = 10;
+        for size in [8usize, 64] {
+            let frames = frames(venue, n);
+            let parse = parser(venue, &products);
+            let first: Vec<StreamEvent> = match style(venue) {
+                StreamStyle::FullSnapshots => vec![parse(&frames[0])],
+                StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
+            };
+            let mut p = Pipeline::new(style(venue), n, &first);
+            let mut clock = 1i64;
+            p.poll_rest(Timestamp(clock));
+            p.assert_production_path(&format!("{venue}/{n} burst {size} before"));
+            let mut since_rest = 0u32;
+            g.bench_function(BenchmarkId::new(format!("{venue}/{n}"), size), |b| {
+                b.iter(|| {
+                    for burst in frames.chunks(size) {
+                        p.burst(burst.iter().map(|f| parse(f)), &mut clock);
+                    }
+                    since_rest += 64;
+                    if since_rest >= 100_000 {
+                        since_rest = 0;
+                        p.poll_rest(Timestamp(clock));
+                    }
+                })
+            });
+            p.assert_production_path(&format!("{venue}/{n} burst {size} after"));
+        }
+    }
+    g.finish();
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Elements(1));
     for venue in VENUES {

@@ -34,7 +34,7 @@ use crate::notify::Page;
 use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler, Touched};
-use crate::replay::{AccountSources, Effect, Observation, Observed};
+use crate::replay::{AccountSources, Burst, Effect, Observation, Observed};
 use crate::venue::types::{MarketInfo, RestError, RestSnapshot, StreamEvent};
 use crate::view::{Applied, Verification};
 
@@ -531,6 +531,10 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
 /// this window loses the cooldown's start, never the close's intent.
 pub const FIRED_WRITE_DELAY: Duration = Duration::from_millis(50);
 
+/// The most inputs the core takes as one burst: a decision waits for at most
+/// this many inputs to be applied before it (tens of microseconds).
+const BURST: usize = 64;
+
 /// Journals rule firings as the core reports them, [`FIRED_WRITE_DELAY`]
 /// after each (what arrives meanwhile is written with it). It ends when
 /// the core does (the channel closes), after writing what it was given.
@@ -966,23 +970,7 @@ impl Core {
                 biased;
                 _ = shutdown.changed() => return Ok(()),
                 input = rx.recv() => match input {
-                    Some(input) => {
-                        let now = clock::now();
-                        let (account, observed) = input.observed();
-                        let db_read = matches!(observed, Observed::Db(Ok(_)));
-                        let effect = self.apply(account, &observed, now);
-                        self.record(account, observed, now);
-                        let touched = self.accounts[account].src.touched(effect);
-                        let touched = self.refresh(account, now, &touched);
-                        // The rules see an input first: a correction never overtakes them.
-                        self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
-                        if db_read {
-                            // Only a DB read plans corrections: the one copy, not one per input.
-                            if let Some(report) = self.accounts[account].last_report.clone() {
-                                self.plan_corrections(account, &report, now);
-                            }
-                        }
-                    }
+                    Some(input) => self.take_burst(input, &mut rx),
                     None => return Ok(()),
                 },
                 Some(cycle) = done.recv() => {
@@ -1072,13 +1060,49 @@ impl Core {
         }
     }
 
+    /// Takes an input and every input already queued behind it (at most
+    /// [`BURST`]): each applied and recorded in order, then each account they
+    /// touched reconciled and its rules evaluated once, on the latest state,
+    /// then corrections planned where a DB read came in. Under a burst the
+    /// core decides once per burst, not once per frame, and never falls
+    /// behind its streams; an input that arrives alone is decided alone.
+    fn take_burst(&mut self, first: Input, rx: &mut mpsc::Receiver<Input>) {
+        let mut burst = Burst::default();
+        let mut db_read = Vec::new();
+        let (mut next, mut taken, mut now) = (Some(first), 1, clock::now());
+        while let Some(input) = next {
+            next = if taken < BURST { rx.try_recv().ok() } else { None };
+            taken += 1;
+            now = clock::now();
+            let (account, observed) = input.observed();
+            if matches!(observed, Observed::Db(Ok(_))) && !db_read.contains(&account) {
+                db_read.push(account);
+            }
+            let effect = self.apply(account, &observed, now);
+            self.record(account, observed, now, next.is_some());
+            burst.add(account, self.accounts[account].src.touched(effect));
+        }
+        for (account, touched) in burst.take() {
+            let touched = self.refresh(account, now, &touched);
+            // The rules see an input first: a correction never overtakes them.
+            self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
+            if db_read.contains(&account) {
+                // Only a DB read plans corrections: the one copy, not one per input.
+                if let Some(report) = self.accounts[account].last_report.clone() {
+                    self.plan_corrections(account, &report, now);
+                }
+            }
+        }
+    }
+
     /// Hands an observation to the recorder, if `--record` is on; never waits.
-    fn record(&self, account: usize, observed: Observed, now: Timestamp) {
+    fn record(&self, account: usize, observed: Observed, now: Timestamp, more_queued: bool) {
         let Some(rec) = &self.recorder else { return };
         let o = Observation {
             at: now,
             account: self.accounts[account].cfg.name.clone(),
             observed,
+            more_queued,
         };
         match serde_json::to_string(&o) {
             Ok(line) => {

@@ -254,6 +254,20 @@ pub enum Touched {
 }
 
 impl Touched {
+    /// What two inputs touched together: every key of both, once each
+    /// (in key order), or the whole account if either touched it.
+    pub fn merge(&mut self, other: Touched) {
+        match (&mut *self, other) {
+            (Touched::All, _) => {}
+            (_, Touched::All) => *self = Touched::All,
+            (Touched::Keys(keys), Touched::Keys(more)) => {
+                keys.extend(more);
+                keys.sort_unstable();
+                keys.dedup();
+            }
+        }
+    }
+
     /// The symbols touched, or `None` for the whole account (for [`crate::rules::Focus`]).
     pub fn symbols(self) -> Option<BTreeSet<String>> {
         match self {

@@ -452,6 +452,68 @@ mod incremental {
         }
     }
 
+    proptest! {
+        /// Inputs taken as bursts (the core's `take_burst`: each applied,
+        /// then one refresh of everything any of them touched) give, after
+        /// every burst, the report a full pass gives: merging what the
+        /// inputs touched loses no key, whatever splits the bursts.
+        #[test]
+        fn refreshing_a_bursts_touched_keys_equals_a_full_pass(
+            inputs in proptest::collection::vec((frame(), 0..6u8, any::<bool>()), 1..40)
+        ) {
+            let mut world = World::new(
+                vec![pos("BTC", "1"), keyed(3, -2)],
+                vec![row("BTC", "1"), row("ETH", "4")],
+            );
+            world.lots = [("ETH", "1"), ("SOL", "2"), ("DOGE", "1"), ("XRP", "1")]
+                .into_iter()
+                .map(|(s, l)| (s.to_owned(), d(l)))
+                .collect();
+            let p = policy();
+            let (mut full, mut inc) = (Reconciler::new(), Reconciler::new());
+            let mut report = None;
+            let mut burst = Touched::Keys(vec![]);
+            for (i, (f, read, more)) in inputs.iter().enumerate() {
+                let now = Timestamp(1 + i as i64);
+                let touched = match read {
+                    0 => {
+                        let positions = world.view.positions().values().cloned().collect();
+                        world.rest.succeeded(RestSnapshot { positions, seq: Some(2 + i as u64) }, now);
+                        Touched::All
+                    }
+                    1 => {
+                        world.db.succeeded(DbSnapshot { rows: vec![row("SOL", "-2"), row("DOGE", "3")], ..Default::default() }, now);
+                        Touched::All
+                    }
+                    _ => {
+                        world.view.apply(&event(f, 2 + i as u64), now);
+                        Touched::Keys(world.view.changed().to_vec())
+                    }
+                };
+                burst.merge(touched);
+                if *more && i + 1 < inputs.len() {
+                    continue;
+                }
+                let touched = std::mem::replace(&mut burst, Touched::Keys(vec![]));
+                inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
+                let want = full.reconcile(0, &world.inputs(), &p, now);
+                prop_assert_eq!(report.as_ref().unwrap(), &want);
+            }
+        }
+    }
+
+    #[test]
+    fn touched_keys_merge_once_each_and_all_absorbs() {
+        let k = |s: &str| PositionKey::net(s);
+        let mut t = Touched::Keys(vec![k("SOL"), k("BTC")]);
+        t.merge(Touched::Keys(vec![k("ETH"), k("SOL")]));
+        assert_eq!(t, Touched::Keys(vec![k("BTC"), k("ETH"), k("SOL")]));
+        t.merge(Touched::All);
+        assert_eq!(t, Touched::All);
+        t.merge(Touched::Keys(vec![k("XRP")]));
+        assert_eq!(t, Touched::All);
+    }
+
     #[test]
     fn a_change_of_trust_reconciles_every_key() {
         let mut world = World::new(vec![pos("BTC", "1")], vec![row("BTC", "1"), row("ETH", "2")]);

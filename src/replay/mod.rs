@@ -65,6 +65,38 @@ pub struct Observation {
     pub account: String,
     #[serde(flatten)]
     pub observed: Observed,
+    /// Another input was already queued behind this one: the core applied
+    /// both and decided once, after the last of the burst (see [`Burst`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub more_queued: bool,
+}
+
+/// The accounts a burst of queued inputs touched, in the order first
+/// touched, and what of each. The core (and the replay) apply every input of
+/// a burst in order, then reconcile and decide once per account, on the
+/// latest state: under load, one decision per burst instead of one per frame.
+/// An input that arrives alone is a burst of one, decided alone.
+#[derive(Debug, Default)]
+pub struct Burst {
+    touched: Vec<(usize, Touched)>,
+}
+
+impl Burst {
+    pub fn add(&mut self, account: usize, touched: Touched) {
+        match self.touched.iter_mut().find(|(a, _)| *a == account) {
+            Some((_, t)) => t.merge(touched),
+            None => self.touched.push((account, touched)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.touched.is_empty()
+    }
+
+    /// Each account the burst touched, and what, leaving the burst empty.
+    pub fn take(&mut self) -> Vec<(usize, Touched)> {
+        std::mem::take(&mut self.touched)
+    }
 }
 
 /// What the core knows about one account's sources.
@@ -284,9 +316,11 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
         }
     };
     let mut next_tick = observations.first().map(|o| o.at.plus(tick));
-    for o in observations {
-        // The daemon reconciles every account on its tick, inputs or not.
-        while let Some(t) = next_tick.filter(|t| *t < o.at) {
+    let mut burst = Burst::default();
+    for (n, o) in observations.iter().enumerate() {
+        // The daemon reconciles every account on its tick, inputs or not
+        // (never inside a burst: the core takes one whole).
+        while let Some(t) = next_tick.filter(|t| *t < o.at && burst.is_empty()) {
             for (i, a) in header.accounts.iter().enumerate() {
                 reconciler.refresh(i, &sources[i].inputs(), &a.policy, t, &Touched::All, &mut reports[i]);
             }
@@ -298,12 +332,18 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
             .iter()
             .position(|a| a.name == o.account)
             .expect("parse checked every account");
-        // As the daemon's core does: only what the input touched.
         let effect = sources[i].observe(&o.observed, o.at);
-        let touched = sources[i].touched(effect);
-        let policy = &header.accounts[i].policy;
-        let refreshed = reconciler.refresh(i, &sources[i].inputs(), policy, o.at, &touched, &mut reports[i]);
-        evaluate(&reports, &sources, o.at, refreshed.symbols().map(|s| (i, s)));
+        burst.add(i, sources[i].touched(effect));
+        // A recording that ends inside a burst ends it there.
+        if o.more_queued && n + 1 < observations.len() {
+            continue;
+        }
+        // As the daemon's core does: once per account the burst touched, only what it touched.
+        for (i, touched) in burst.take() {
+            let policy = &header.accounts[i].policy;
+            let refreshed = reconciler.refresh(i, &sources[i].inputs(), policy, o.at, &touched, &mut reports[i]);
+            evaluate(&reports, &sources, o.at, refreshed.symbols().map(|s| (i, s)));
+        }
     }
     out
 }

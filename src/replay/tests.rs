@@ -38,6 +38,7 @@ fn obs(at: i64, observed: Observed) -> Observation {
         at: Timestamp(at),
         account: "main".into(),
         observed,
+        more_queued: false,
     }
 }
 
@@ -195,4 +196,64 @@ fn an_alerted_condition_that_stops_holding_is_cleared_once() {
     assert_eq!(cleared[0].rule, "untracked");
     assert_eq!(cleared[0].subject, "SOL");
     assert_eq!(cleared[0].severity, crate::rules::Severity::Critical);
+}
+
+/// A burst (inputs already queued behind each other) is decided once, after
+/// its last input, as the core decides it: a size that lived only inside the
+/// burst is never judged; the same inputs taken one by one are.
+#[test]
+fn a_burst_is_decided_once_on_its_latest_state() {
+    use crate::domain::DbRow;
+    let rules = crate::rules::compile(
+        "rules:\n  - id: sol-limit\n    condition: {position_limit: {size: 1}}\n    severity: warning\n    actions: [alert]\n",
+        std::path::Path::new("r.yaml"),
+    )
+    .unwrap();
+    let row = DbRow {
+        row_key: "1".into(),
+        key: PositionKey::net("SOL"),
+        size: "0.5".parse().unwrap(),
+        side_word: None,
+        amount: "0.5".parse().unwrap(),
+        updated_at: None,
+        busy: false,
+    };
+    let frame = |size: &str| {
+        Observed::Stream(StreamEvent::Snapshot {
+            positions: vec![sol(size)],
+            seq: None,
+        })
+    };
+    let history = |queued: bool| {
+        let mut spike = obs(1000, frame("2"));
+        spike.more_queued = queued;
+        vec![
+            obs(0, Observed::Stream(StreamEvent::Connected)),
+            obs(0, frame("0.5")),
+            obs(
+                0,
+                Observed::Rest(Ok(RestSnapshot {
+                    positions: vec![sol("0.5")],
+                    seq: None,
+                })),
+            ),
+            obs(
+                0,
+                Observed::Db(Ok(DbSnapshot {
+                    rows: vec![row.clone()],
+                    ..Default::default()
+                })),
+            ),
+            spike,
+            obs(1001, frame("0.5")),
+        ]
+    };
+    let one_by_one = replay(&header(), &history(false), &rules);
+    assert_eq!(one_by_one.len(), 1, "{one_by_one:#?}");
+    assert_eq!(one_by_one[0].at, Timestamp(1000));
+    assert!(replay(&header(), &history(true), &rules).is_empty());
+    // The burst marker survives the recording; a lone input writes none.
+    let text = text(&header(), &history(true));
+    assert_eq!(text.matches(r#""more_queued":true"#).count(), 1, "{text}");
+    assert_eq!(parse(&text).unwrap().1, history(true));
 }
