@@ -3,7 +3,8 @@
 //!
 //! Here: [`types`] (venue-neutral data, pure), [`registry`] (the one place
 //! each venue is listed and dispatched to), [`reconnect`] (the stream
-//! tasks' shared reconnect policy). Every adapter lives in `venue/<name>/`
+//! tasks' shared reconnect policy), [`scan`] (the strict JSON cursor of the
+//! hand-written frame decoders). Every adapter lives in `venue/<name>/`
 //! with the same files (adapter, closer, offline signer, config checks and
 //! simulator; see [`types`]); [`simkit`] is what the simulators share.
 
@@ -16,6 +17,7 @@ pub mod pacifica;
 pub mod reconnect;
 pub mod registry;
 pub mod remembered;
+pub mod scan;
 pub mod session;
 pub mod simkit;
 pub mod types;

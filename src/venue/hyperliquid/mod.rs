@@ -11,6 +11,7 @@ pub mod close;
 pub mod http;
 pub mod offline;
 pub mod parse;
+mod scan;
 pub mod sign;
 pub mod sim;
 pub mod ws;

@@ -211,7 +211,21 @@ pub enum WsFrame {
 /// without being built): a `clearinghouseState` frame carries margin
 /// summaries, leverage and funding for every position, and only the coin,
 /// size and entry price matter.
+///
+/// The hot frame is read first by the one-pass scanner (`scan.rs`), which
+/// leaves to this reading anything it does not fully understand.
 pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
+    if let Some(positions) = super::scan::clearinghouse_state(text) {
+        return Ok(WsFrame::Event(crate::venue::types::StreamEvent::Snapshot {
+            positions,
+            seq: None,
+        }));
+    }
+    serde_ws_frame(text)
+}
+
+/// [`ws_frame`] by serde alone: the reference the scanner agrees with.
+pub(super) fn serde_ws_frame(text: &str) -> Result<WsFrame, RestError> {
     if !text.trim_start().starts_with('{') {
         return Ok(WsFrame::Alive);
     }

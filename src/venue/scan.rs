@@ -1,0 +1,206 @@
+//! A strict JSON cursor for the venues' hot frames, shared by their
+//! hand-written decoders (`pacifica/scan.rs`, `hyperliquid/scan.rs`).
+//!
+//! It reads only what it fully understands: strings without escapes or
+//! control characters, the JSON literals, numbers as RFC 8259 writes them,
+//! and (through [`Cursor::skip_any`]) objects and arrays of those, nested at
+//! most [`MAX_DEPTH`] deep. Anything else returns `None`, and the venue's
+//! serde decoder reads the frame instead, so a decoder built on it never
+//! accepts a frame serde refuses, nor reads one differently (each venue's
+//! `parse` tests check that by property).
+
+/// Deeper nesting than any venue frame has is left to serde.
+pub const MAX_DEPTH: usize = 16;
+
+pub struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(text: &'a str) -> Cursor<'a> {
+        Cursor { text, at: 0 }
+    }
+
+    fn skip_ws(&mut self) {
+        let b = self.text.as_bytes();
+        while matches!(b.get(self.at), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    /// Consumes `byte` if it is next.
+    pub fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// Only whitespace is left.
+    pub fn end(&mut self) -> Option<()> {
+        self.skip_ws();
+        (self.at == self.text.len()).then_some(())
+    }
+
+    /// A string without escapes or control characters: its contents.
+    pub fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let rest = &self.text.as_bytes()[start..];
+        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        (rest[len] == b'"').then_some(())?;
+        self.at = start + len + 1;
+        // Both ends are ASCII quotes, so both are character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// An object key: one-letter keys (`"s":`, the compact frames') are read
+    /// in place, any other through [`Cursor::string`]. The colon after the
+    /// key is consumed.
+    pub fn key(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let b = self.text.as_bytes();
+        if let [b'"', k, b'"', b':', ..] = b[self.at..] {
+            if k.is_ascii_alphanumeric() {
+                self.at += 4;
+                return self.text.get(self.at - 3..self.at - 2);
+            }
+        }
+        let key = self.string()?;
+        self.eat(b':')?;
+        Some(key)
+    }
+
+    /// `true`, `false`, `null` or a JSON number: its text.
+    pub fn scalar(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let start = self.at;
+        let rest = &self.text.as_bytes()[start..];
+        let len = rest
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')))
+            .unwrap_or(rest.len());
+        let token = &self.text[start..start + len];
+        self.at = start + len;
+        (matches!(token, "true" | "false" | "null") || is_json_number(token)).then_some(token)
+    }
+
+    /// A string or a scalar (no arrays or objects).
+    pub fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            _ => self.scalar().map(drop),
+        }
+    }
+
+    /// Any value, objects and arrays included, nested at most [`MAX_DEPTH`].
+    pub fn skip_any(&mut self) -> Option<()> {
+        self.skip_nested(0)
+    }
+
+    fn skip_nested(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' | b'[' if depth >= MAX_DEPTH => None,
+            b'{' => self.members(|c| {
+                c.key()?;
+                c.skip_nested(depth + 1)
+            }),
+            b'[' => {
+                self.at += 1;
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.skip_nested(depth + 1)?;
+                    if self.eat(b',').is_none() {
+                        return self.eat(b']');
+                    }
+                }
+            }
+            _ => self.skip_value(),
+        }
+    }
+
+    /// An object: `member` reads each `"key": value` in turn (it reads the
+    /// key too), with the commas and braces between them checked here.
+    pub fn members(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            member(self)?;
+            if self.eat(b',').is_none() {
+                return self.eat(b'}');
+            }
+        }
+    }
+}
+
+/// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+pub fn is_json_number(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_nested_values_and_refuses_what_it_does_not_understand() {
+        let skipped = |t: &str| {
+            let mut c = Cursor::new(t);
+            c.skip_any().and_then(|()| c.end()).is_some()
+        };
+        for ok in [r#"{"a":{"b":[1,"x",null,{}]},"c":[]}"#, "[ ]", "-0.5e+2", r#""é""#] {
+            assert!(skipped(ok), "{ok}");
+        }
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        for refused in [
+            r#"{"a":1,}"#,
+            "[1,]",
+            r#""x\"y""#,
+            "01",
+            r#"{"a" 1}"#,
+            "[1",
+            deep.as_str(),
+        ] {
+            assert!(!skipped(refused), "{refused}");
+        }
+    }
+}
