@@ -133,6 +133,15 @@ struct Pipeline {
     report: Option<AccountReport>,
     engine: Engine,
     rules: RuleSet,
+    /// Frames since the last REST poll.
+    since_rest: u32,
+}
+
+fn style(venue: &str) -> StreamStyle {
+    match venue {
+        "pacifica" | "hyperliquid" => StreamStyle::FullSnapshots,
+        _ => StreamStyle::PerKeyUpdates,
+    }
 }
 
 impl Pipeline {
@@ -189,6 +198,30 @@ impl Pipeline {
             report: None,
             engine: Engine::new(),
             rules: common::shipped_rules(),
+            since_rest: 0,
+        }
+    }
+
+    /// A case's account, trusted and drifting (asserted): full snapshots
+    /// open with the first frame, the whole set; per-key venues with one
+    /// frame per position; then a REST read agrees.
+    fn trusted(venue: &str, n: usize, parse: &Parse<'_>) -> Pipeline {
+        let first: Vec<StreamEvent> = match style(venue) {
+            StreamStyle::FullSnapshots => vec![parse(&frames(venue, n)[0])],
+            StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
+        };
+        let mut p = Pipeline::new(style(venue), n, &first);
+        p.poll_rest(Timestamp(1));
+        p.assert_production_path(&format!("{venue}/{n} before"));
+        p
+    }
+
+    /// Counts `frames`; every 100,000 a REST (and DB) poll, as the daemon polls.
+    fn counted(&mut self, frames: u32, now: i64) {
+        self.since_rest += frames;
+        if self.since_rest >= 100_000 {
+            self.since_rest = 0;
+            self.poll_rest(Timestamp(now));
         }
     }
 
@@ -332,10 +365,6 @@ fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
 
 fn ingest(c: &mut Criterion) {
     let products = nado_products();
-    let style = |venue: &str| match venue {
-        "pacifica" | "hyperliquid" => StreamStyle::FullSnapshots,
-        _ => StreamStyle::PerKeyUpdates,
-    };
     for (group, rules) in [("ingest", true), ("ingest_no_rules", false)] {
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Elements(64));
@@ -343,28 +372,15 @@ fn ingest(c: &mut Criterion) {
             for n in [1usize, 3, 10] {
                 let frames = frames(venue, n);
                 let parse = parser(venue, &products);
-                // Full snapshots: the first frame is the whole set; per-key
-                // venues: one frame per position opens each.
-                let first: Vec<StreamEvent> = match style(venue) {
-                    StreamStyle::FullSnapshots => vec![parse(&frames[0])],
-                    StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
-                };
-                let mut p = Pipeline::new(style(venue), n, &first);
+                let mut p = Pipeline::trusted(venue, n, &parse);
                 let mut clock = 1i64;
-                p.poll_rest(Timestamp(clock));
-                p.assert_production_path(&format!("{venue}/{n} before"));
-                let mut since_rest = 0u32;
                 g.bench_function(BenchmarkId::new(venue, n), |b| {
                     b.iter(|| {
                         for f in &frames {
                             clock += 1;
                             p.step(Some(parse(f)), Timestamp(clock), rules);
                         }
-                        since_rest += 64;
-                        if since_rest >= 100_000 {
-                            since_rest = 0;
-                            p.poll_rest(Timestamp(clock));
-                        }
+                        p.counted(64, clock);
                     })
                 });
                 p.assert_production_path(&format!("{venue}/{n} after"));
@@ -381,25 +397,14 @@ fn ingest(c: &mut Criterion) {
         for size in [8usize, 64] {
             let frames = frames(venue, n);
             let parse = parser(venue, &products);
-            let first: Vec<StreamEvent> = match style(venue) {
-                StreamStyle::FullSnapshots => vec![parse(&frames[0])],
-                StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
-            };
-            let mut p = Pipeline::new(style(venue), n, &first);
+            let mut p = Pipeline::trusted(venue, n, &parse);
             let mut clock = 1i64;
-            p.poll_rest(Timestamp(clock));
-            p.assert_production_path(&format!("{venue}/{n} burst {size} before"));
-            let mut since_rest = 0u32;
             g.bench_function(BenchmarkId::new(format!("{venue}/{n}"), size), |b| {
                 b.iter(|| {
                     for burst in frames.chunks(size) {
                         p.burst(burst.iter().map(|f| parse(f)), &mut clock);
                     }
-                    since_rest += 64;
-                    if since_rest >= 100_000 {
-                        since_rest = 0;
-                        p.poll_rest(Timestamp(clock));
-                    }
+                    p.counted(64, clock);
                 })
             });
             p.assert_production_path(&format!("{venue}/{n} burst {size} after"));

@@ -406,6 +406,56 @@ mod incremental {
         }
     }
 
+    /// The account both property tests start from: BTC and ETH in the DB,
+    /// BTC and a SOL short on the stream, lots where a size within one lot
+    /// is the same size (none for BTC).
+    fn start() -> World {
+        let mut world = World::new(
+            vec![pos("BTC", "1"), keyed(3, -2)],
+            vec![row("BTC", "1"), row("ETH", "4")],
+        );
+        world.lots = [("ETH", "1"), ("SOL", "2"), ("DOGE", "1"), ("XRP", "1")]
+            .into_iter()
+            .map(|(s, l)| (s.to_owned(), d(l)))
+            .collect();
+        world
+    }
+
+    /// Input `i`: now and then a REST or DB read (an account-wide change),
+    /// else the frame; what it touched.
+    fn input(world: &mut World, f: &Frame, read: u8, i: usize) -> Touched {
+        let now = Timestamp(1 + i as i64);
+        match read {
+            0 => {
+                let positions = world.view.positions().values().cloned().collect();
+                world.rest.succeeded(
+                    RestSnapshot {
+                        positions,
+                        seq: Some(2 + i as u64),
+                    },
+                    now,
+                );
+                Touched::All
+            }
+            1 => {
+                let mut short = row("SOL", "-2");
+                short.key.leg = Leg::Short;
+                world.db.succeeded(
+                    DbSnapshot {
+                        rows: vec![short, row("DOGE", "3")],
+                        ..Default::default()
+                    },
+                    now,
+                );
+                Touched::All
+            }
+            _ => {
+                world.view.apply(&event(f, 2 + i as u64), now);
+                Touched::Keys(world.view.changed().to_vec())
+            }
+        }
+    }
+
     proptest! {
         /// Refreshing only the keys a frame changed gives the report a full
         /// pass gives, frame after frame (with REST and DB reads between).
@@ -413,46 +463,19 @@ mod incremental {
         fn refreshing_touched_keys_equals_a_full_pass(
             frames in proptest::collection::vec((frame(), 0..6u8), 1..40)
         ) {
-            let mut world = World::new(
-                vec![pos("BTC", "1"), keyed(3, -2)],
-                vec![row("BTC", "1"), row("ETH", "4")],
-            );
-            // Lots where a size within one lot is the same size; none for BTC.
-            world.lots = [("ETH", "1"), ("SOL", "2"), ("DOGE", "1"), ("XRP", "1")]
-                .into_iter()
-                .map(|(s, l)| (s.to_owned(), d(l)))
-                .collect();
+            let mut world = start();
             let p = policy();
             let (mut full, mut inc) = (Reconciler::new(), Reconciler::new());
             let mut report = None;
             for (i, (f, read)) in frames.iter().enumerate() {
                 let now = Timestamp(1 + i as i64);
-                let touched = match read {
-                    // Now and then a REST or DB read: an account-wide change.
-                    0 => {
-                        let positions = world.view.positions().values().cloned().collect();
-                        world.rest.succeeded(RestSnapshot { positions, seq: Some(2 + i as u64) }, now);
-                        Touched::All
-                    }
-                    1 => {
-                        let mut short = row("SOL", "-2");
-                        short.key.leg = Leg::Short;
-                        world.db.succeeded(DbSnapshot { rows: vec![short, row("DOGE", "3")], ..Default::default() }, now);
-                        Touched::All
-                    }
-                    _ => {
-                        world.view.apply(&event(f, 2 + i as u64), now);
-                        Touched::Keys(world.view.changed().to_vec())
-                    }
-                };
+                let touched = input(&mut world, f, *read, i);
                 inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
                 let want = full.reconcile(0, &world.inputs(), &p, now);
                 prop_assert_eq!(report.as_ref().unwrap(), &want);
             }
         }
-    }
 
-    proptest! {
         /// Inputs taken as bursts (the core's `take_burst`: each applied,
         /// then one refresh of everything any of them touched) give, after
         /// every burst, the report a full pass gives: merging what the
@@ -461,39 +484,17 @@ mod incremental {
         fn refreshing_a_bursts_touched_keys_equals_a_full_pass(
             inputs in proptest::collection::vec((frame(), 0..6u8, any::<bool>()), 1..40)
         ) {
-            let mut world = World::new(
-                vec![pos("BTC", "1"), keyed(3, -2)],
-                vec![row("BTC", "1"), row("ETH", "4")],
-            );
-            world.lots = [("ETH", "1"), ("SOL", "2"), ("DOGE", "1"), ("XRP", "1")]
-                .into_iter()
-                .map(|(s, l)| (s.to_owned(), d(l)))
-                .collect();
+            let mut world = start();
             let p = policy();
             let (mut full, mut inc) = (Reconciler::new(), Reconciler::new());
             let mut report = None;
             let mut burst = Touched::Keys(vec![]);
             for (i, (f, read, more)) in inputs.iter().enumerate() {
-                let now = Timestamp(1 + i as i64);
-                let touched = match read {
-                    0 => {
-                        let positions = world.view.positions().values().cloned().collect();
-                        world.rest.succeeded(RestSnapshot { positions, seq: Some(2 + i as u64) }, now);
-                        Touched::All
-                    }
-                    1 => {
-                        world.db.succeeded(DbSnapshot { rows: vec![row("SOL", "-2"), row("DOGE", "3")], ..Default::default() }, now);
-                        Touched::All
-                    }
-                    _ => {
-                        world.view.apply(&event(f, 2 + i as u64), now);
-                        Touched::Keys(world.view.changed().to_vec())
-                    }
-                };
-                burst.merge(touched);
+                burst.merge(input(&mut world, f, *read, i));
                 if *more && i + 1 < inputs.len() {
                     continue;
                 }
+                let now = Timestamp(1 + i as i64);
                 let touched = std::mem::replace(&mut burst, Touched::Keys(vec![]));
                 inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
                 let want = full.reconcile(0, &world.inputs(), &p, now);

@@ -33,6 +33,19 @@ fn sol(size: &str) -> Position {
     }
 }
 
+/// The bot's row for 0.5 SOL.
+fn sol_row() -> crate::domain::DbRow {
+    crate::domain::DbRow {
+        row_key: "1".into(),
+        key: PositionKey::net("SOL"),
+        size: "0.5".parse().unwrap(),
+        side_word: None,
+        amount: "0.5".parse().unwrap(),
+        updated_at: None,
+        busy: false,
+    }
+}
+
 fn obs(at: i64, observed: Observed) -> Observation {
     Observation {
         at: Timestamp(at),
@@ -136,7 +149,6 @@ fn replay_finds_what_a_rule_would_have_done_and_when() {
 
 #[test]
 fn an_alerted_condition_that_stops_holding_is_cleared_once() {
-    use crate::domain::DbRow;
     let rules = crate::rules::compile(
         "rules:\n  - id: untracked\n    condition: {untracked_position: {size: 0.1}}\n    severity: critical\n    actions: [alert]\n",
         std::path::Path::new("r.yaml"),
@@ -153,15 +165,7 @@ fn an_alerted_condition_that_stops_holding_is_cleared_once() {
         }))
     };
     let explained = DbSnapshot {
-        rows: vec![DbRow {
-            row_key: "1".into(),
-            key: PositionKey::net("SOL"),
-            size: "0.5".parse().unwrap(),
-            side_word: None,
-            amount: "0.5".parse().unwrap(),
-            updated_at: None,
-            busy: false,
-        }],
+        rows: vec![sol_row()],
         ..Default::default()
     };
     let steps = [
@@ -203,21 +207,11 @@ fn an_alerted_condition_that_stops_holding_is_cleared_once() {
 /// burst is never judged; the same inputs taken one by one are.
 #[test]
 fn a_burst_is_decided_once_on_its_latest_state() {
-    use crate::domain::DbRow;
     let rules = crate::rules::compile(
         "rules:\n  - id: sol-limit\n    condition: {position_limit: {size: 1}}\n    severity: warning\n    actions: [alert]\n",
         std::path::Path::new("r.yaml"),
     )
     .unwrap();
-    let row = DbRow {
-        row_key: "1".into(),
-        key: PositionKey::net("SOL"),
-        size: "0.5".parse().unwrap(),
-        side_word: None,
-        amount: "0.5".parse().unwrap(),
-        updated_at: None,
-        busy: false,
-    };
     let frame = |size: &str| {
         Observed::Stream(StreamEvent::Snapshot {
             positions: vec![sol(size)],
@@ -240,7 +234,7 @@ fn a_burst_is_decided_once_on_its_latest_state() {
             obs(
                 0,
                 Observed::Db(Ok(DbSnapshot {
-                    rows: vec![row.clone()],
+                    rows: vec![sol_row()],
                     ..Default::default()
                 })),
             ),
