@@ -486,6 +486,9 @@ fn order_error(text: String) -> OrderFailure {
 }
 
 #[cfg(test)]
+mod scan_tests;
+
+#[cfg(test)]
 mod tests {
     use std::str::FromStr;
 
