@@ -109,19 +109,31 @@ impl<'a> Cursor<'a> {
                 c.key()?;
                 c.skip_nested(depth + 1)
             }),
-            b'[' => {
-                self.at += 1;
-                if self.eat(b']').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.skip_nested(depth + 1)?;
-                    if self.eat(b',').is_none() {
-                        return self.eat(b']');
-                    }
-                }
-            }
+            b'[' => self.elements(|c| c.skip_nested(depth + 1)),
             _ => self.skip_value(),
+        }
+    }
+
+    /// An array: `element` reads each value in turn, with the commas and
+    /// brackets between them checked here.
+    pub fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            if self.eat(b',').is_none() {
+                return self.eat(b']');
+            }
+        }
+    }
+
+    /// A string without escapes, or `null` (`Some(None)`).
+    pub fn string_or_null(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'"' => self.string().map(Some),
+            _ => (self.scalar()? == "null").then_some(None),
         }
     }
 

@@ -45,10 +45,7 @@ fn data(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
             "dex" if !dex => {
                 dex = true;
                 // Another dex's frame is not this watcher's: serde says so.
-                match c.peek()? {
-                    b'"' => c.string()?.is_empty().then_some(())?,
-                    _ => (c.scalar()? == "null").then_some(())?,
-                }
+                c.string_or_null()?.is_none_or(str::is_empty).then_some(())?;
             }
             "clearinghouseState" if state.is_none() => state = Some(asset_positions(c)?),
             "dex" | "clearinghouseState" => return None,
@@ -66,18 +63,10 @@ fn asset_positions(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
         match c.key()? {
             "assetPositions" if positions.is_none() => {
                 let mut items = Vec::new();
-                c.eat(b'[')?;
-                if c.eat(b']').is_none() {
-                    loop {
-                        if let Some(p) = asset_position(c)? {
-                            items.push(p);
-                        }
-                        if c.eat(b',').is_none() {
-                            c.eat(b']')?;
-                            break;
-                        }
-                    }
-                }
+                c.elements(|c| {
+                    items.extend(asset_position(c)?);
+                    Some(())
+                })?;
                 positions = Some(items);
             }
             "assetPositions" => return None,
@@ -109,9 +98,9 @@ fn fields(c: &mut Cursor<'_>) -> Option<Option<Position>> {
             "coin" if coin.is_none() => coin = Some(c.string()?),
             "szi" if szi.is_none() => szi = Some(Decimal::from_str(c.string()?).ok()?),
             "entryPx" if entry.is_none() => {
-                entry = Some(match c.peek()? {
-                    b'"' => Some(Decimal::from_str(c.string()?).ok()?),
-                    _ => (c.scalar()? == "null").then_some(None)?,
+                entry = Some(match c.string_or_null()? {
+                    Some(text) => Some(Decimal::from_str(text).ok()?),
+                    None => None,
                 })
             }
             "coin" | "szi" | "entryPx" => return None,

@@ -45,18 +45,12 @@ fn items<'a>(c: &mut Cursor<'a>) -> Option<Vec<WsPosition<'a>>> {
     if c.peek()? != b'[' {
         return (c.scalar()? == "null").then(Vec::new);
     }
-    c.eat(b'[')?;
     let mut items = Vec::new();
-    if c.eat(b']').is_some() {
-        return Some(items);
-    }
-    loop {
+    c.elements(|c| {
         items.push(item(c)?);
-        if c.eat(b',').is_none() {
-            c.eat(b']')?;
-            return Some(items);
-        }
-    }
+        Some(())
+    })?;
+    Some(items)
 }
 
 /// One position: `s`, `d` and `a` required, `p` optional, every other
@@ -69,9 +63,9 @@ fn item<'a>(c: &mut Cursor<'a>) -> Option<WsPosition<'a>> {
             "d" if d.is_none() => d = Some(c.string()?),
             "a" if a.is_none() => a = Some(decimal(c.string()?)?),
             "p" if p.is_none() => {
-                p = Some(match c.peek()? {
-                    b'"' => Some(decimal(c.string()?)?),
-                    _ => (c.scalar()? == "null").then_some(None)?,
+                p = Some(match c.string_or_null()? {
+                    Some(text) => Some(decimal(text)?),
+                    None => None,
                 })
             }
             "s" | "d" | "a" | "p" => return None,
