@@ -116,17 +116,8 @@ impl<'a> Cursor<'a> {
 
     /// An array: `element` reads each value in turn, with the commas and
     /// brackets between them checked here.
-    pub fn elements(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
-        if self.eat(b']').is_some() {
-            return Some(());
-        }
-        loop {
-            element(self)?;
-            if self.eat(b',').is_none() {
-                return self.eat(b']');
-            }
-        }
+    pub fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited(b'[', b']', element)
     }
 
     /// A string without escapes, or `null` (`Some(None)`).
@@ -139,15 +130,20 @@ impl<'a> Cursor<'a> {
 
     /// An object: `member` reads each `"key": value` in turn (it reads the
     /// key too), with the commas and braces between them checked here.
-    pub fn members(&mut self, mut member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        if self.eat(b'}').is_some() {
+    pub fn members(&mut self, member: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited(b'{', b'}', member)
+    }
+
+    /// `open`, then what `each` reads, separated by commas, then `close`.
+    fn delimited(&mut self, open: u8, close: u8, mut each: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(open)?;
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            member(self)?;
+            each(self)?;
             if self.eat(b',').is_none() {
-                return self.eat(b'}');
+                return self.eat(close);
             }
         }
     }
