@@ -1172,6 +1172,12 @@ impl Core {
                             .inc();
                         tracing::debug!(account = %name, "Dropped a position frame older than the last applied.");
                     }
+                    Effect::Stream(Applied::Unanchored) => {
+                        m.ws_frames_total.with_label_values(&[venue, name, "unanchored"]).inc();
+                        tracing::warn!(account = %name,
+                            "A frame's changes have no complete set from this connection to apply to; the view is untrusted and the stream resyncs.");
+                        a.resync.notify_one();
+                    }
                     _ => {}
                 }
             }

@@ -216,7 +216,7 @@ impl Metrics {
             ws_frames_total: counter_vec(
                 &mut r,
                 "driftwatch_ws_frames_total",
-                "Position frames received, by outcome (applied, out_of_order, unparsable).",
+                "Position frames received, by outcome (applied, out_of_order, unanchored, unparsable).",
                 &["venue", "account", "outcome"],
             ),
             rest_request_duration_seconds,
@@ -306,7 +306,7 @@ impl Metrics {
             m.ws_connected.with_label_values(&[a.venue, a.account]).set(0.0);
             m.db_unmapped_rows.with_label_values(&[a.venue, a.account]).set(0.0);
             m.db_mapping_problems.with_label_values(&[a.venue, a.account]).set(0.0);
-            for outcome in ["applied", "out_of_order", "unparsable"] {
+            for outcome in ["applied", "out_of_order", "unanchored", "unparsable"] {
                 m.ws_frames_total
                     .with_label_values(&[a.venue, a.account, outcome])
                     .inc_by(0);

@@ -210,7 +210,10 @@ impl AccountSources {
                 | Applied::Liveness
                 | Applied::MarkedDirty,
             ) => Touched::Keys(self.view.changed().to_vec()),
-            Effect::Stream(Applied::LinkChanged) | Effect::Rest(_) | Effect::Other => Touched::All,
+            // Unanchored changes leave the view awaiting a baseline: its trust changed.
+            Effect::Stream(Applied::LinkChanged | Applied::Unanchored) | Effect::Rest(_) | Effect::Other => {
+                Touched::All
+            }
         }
     }
 

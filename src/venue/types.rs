@@ -18,7 +18,8 @@
 //!
 //! The types are shaped for the venues that come next as well:
 //! - streams that send the whole open set in every frame (Pacifica,
-//!   Hyperliquid) emit [`StreamEvent::Snapshot`]; streams that send one
+//!   Hyperliquid) emit [`StreamEvent::Snapshot`], or [`StreamEvent::Changes`]
+//!   when a frame repeats the last one's keys in the same places; streams that send one
 //!   symbol at a time, where a closed position arrives as size zero (Nado,
 //!   Binance), emit [`StreamEvent::Update`]; [`StreamStyle`] tells the view
 //!   which to expect;
@@ -56,6 +57,13 @@ pub enum StreamEvent {
     Subscribed,
     /// The complete open set (full-snapshot venues).
     Snapshot { positions: Vec<Position>, seq: Option<u64> },
+    /// A full-snapshot venue's frame told as what it changed: the complete
+    /// set this connection sent last, except these keys' new absolute sizes
+    /// (zero is closed). The stream task sends it only after a `Snapshot` on
+    /// the same connection, and only for a frame whose items are that set's
+    /// keys in the same places; the view applies it only on top of a complete
+    /// set it holds from this connection (else [`crate::view::Applied::Unanchored`]).
+    Changes { positions: Vec<Position>, seq: Option<u64> },
     /// One key's new absolute size (per-key venues); zero is closed.
     Update { position: Position, seq: Option<u64> },
     /// Something changed these symbols without the bot (liquidation, ADL):

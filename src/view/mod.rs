@@ -66,6 +66,10 @@ pub enum Applied {
     Replaced,
     Updated,
     DroppedOutOfOrder,
+    /// [`StreamEvent::Changes`] with no complete set from this connection to
+    /// apply them to (none yet, or a frame was dropped since): not applied;
+    /// the view awaits a new baseline and the stream should resync.
+    Unanchored,
     LinkChanged,
     Liveness,
     MarkedDirty,
@@ -103,6 +107,10 @@ pub struct StreamView {
     reconnects: u64,
     /// Keys whose size the last applied event changed.
     changed: Vec<PositionKey>,
+    /// Full-snapshot venues: the view holds the complete set this
+    /// connection last sent, every frame since applied: what a
+    /// [`StreamEvent::Changes`] is told against.
+    complete: bool,
     /// When the stream last changed each key's size.
     changed_at: BTreeMap<PositionKey, Timestamp>,
     /// A REST read has agreed with the view since the last connect.
@@ -140,6 +148,7 @@ impl StreamView {
             dirty: BTreeSet::new(),
             reconnects: 0,
             changed: Vec::new(),
+            complete: false,
             changed_at: BTreeMap::new(),
             agreed_since_connect: false,
             judge: None,
@@ -190,6 +199,7 @@ impl StreamView {
                     }
                 }
                 self.agreed_since_connect = false;
+                self.complete = false;
                 self.conflict.clear();
                 self.corroborated.clear();
                 self.link = Link::AwaitingBaseline;
@@ -207,6 +217,7 @@ impl StreamView {
                 }
                 self.link = Link::Down;
                 self.verified = false;
+                self.complete = false;
                 Applied::LinkChanged
             }
             StreamEvent::Subscribed | StreamEvent::Alive => {
@@ -221,13 +232,33 @@ impl StreamView {
             StreamEvent::Snapshot { positions, seq } => {
                 self.last_frame_at = Some(now);
                 if Self::is_older(*seq, self.last_seq) {
+                    // The view keeps the newer set, but not the one the
+                    // stream's next changes are told against.
+                    self.complete = false;
                     return Applied::DroppedOutOfOrder;
                 }
                 self.last_seq = seq.or(self.last_seq);
                 self.replace_all(positions);
+                self.complete = true;
                 if self.link == Link::AwaitingBaseline {
                     self.link = Link::Live;
                 }
+                Applied::Replaced
+            }
+            StreamEvent::Changes { positions, seq } => {
+                self.last_frame_at = Some(now);
+                if !self.complete || Self::is_older(*seq, self.last_seq) {
+                    // Changes to a set the view does not hold would make up
+                    // a set nobody sent: untrusted until a full frame.
+                    self.complete = false;
+                    if self.link == Link::Live {
+                        self.link = Link::AwaitingBaseline;
+                        self.verified = false;
+                    }
+                    return Applied::Unanchored;
+                }
+                self.last_seq = seq.or(self.last_seq);
+                self.change_some(positions);
                 Applied::Replaced
             }
             StreamEvent::Update { position, seq } => {
@@ -298,6 +329,36 @@ impl StreamView {
         for p in opened {
             self.positions.insert(p.key.clone(), p.clone());
         }
+    }
+
+    /// Applies a full-snapshot frame's changes: each key's new size (zero
+    /// closes it), the other keys as they are. `changed` gets the keys whose
+    /// size changed, opened or closed, in key order.
+    fn change_some(&mut self, positions: &[Position]) {
+        for p in positions {
+            let moved = if p.size.is_zero() {
+                self.positions.remove(&p.key).is_some()
+            } else if let Some(held) = self.positions.get_mut(&p.key) {
+                // Every field but the key, so a new field cannot be missed.
+                let Position {
+                    key: _,
+                    size,
+                    entry_price,
+                } = *p;
+                let moved = held.size != size;
+                held.size = size;
+                held.entry_price = entry_price;
+                moved
+            } else {
+                self.positions.insert(p.key.clone(), p.clone());
+                true
+            };
+            if moved {
+                self.changed.push(p.key.clone());
+            }
+        }
+        self.changed.sort_unstable();
+        self.changed.dedup();
     }
 
     fn is_older(seq: Option<u64>, last: Option<u64>) -> bool {

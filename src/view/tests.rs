@@ -287,7 +287,66 @@ mod snapshots {
             changed.extend(before.keys().filter(|k| !expected.contains_key(*k)).cloned());
             prop_assert_eq!(v.changed(), &changed[..]);
         }
+
+        /// Frames told as changes (what differs from the last set: new
+        /// values, zero for a closed key) leave the view, its changed keys
+        /// and its trust exactly as the same frames told whole.
+        #[test]
+        fn changes_leave_the_view_as_the_whole_frames_would(first in frame(), rest in prop::collection::vec(frame(), 1..6)) {
+            let as_map = |f: &[Position]| -> BTreeMap<PositionKey, Position> {
+                f.iter().filter(|p| !p.size.is_zero()).map(|p| (p.key.clone(), p.clone())).collect()
+            };
+            let (mut whole, mut told) = (live_view(), live_view());
+            whole.apply(&snap(first.clone(), 11), Timestamp(2));
+            told.apply(&snap(first.clone(), 11), Timestamp(2));
+            let mut last = as_map(&first);
+            for (i, f) in rest.iter().enumerate() {
+                let next = as_map(f);
+                let mut diff: Vec<Position> = next.values().filter(|p| last.get(&p.key) != Some(*p)).cloned().collect();
+                diff.extend(last.keys().filter(|k| !next.contains_key(*k)).map(|k| Position { key: k.clone(), size: Decimal::ZERO, entry_price: None }));
+                let at = Timestamp(3 + i as i64);
+                prop_assert_eq!(whole.apply(&snap(f.clone(), 12), at), Applied::Replaced);
+                prop_assert_eq!(told.apply(&StreamEvent::Changes { positions: diff, seq: Some(12) }, at), Applied::Replaced);
+                prop_assert_eq!(whole.positions(), told.positions());
+                let mut changed = whole.changed().to_vec();
+                changed.sort();
+                prop_assert_eq!(&changed[..], told.changed());
+                prop_assert_eq!(whole.trust(at, SILENCE), told.trust(at, SILENCE));
+                last = next;
+            }
+        }
     }
+}
+
+#[test]
+fn changes_with_no_set_from_this_connection_are_not_applied() {
+    let btc = |size| StreamEvent::Changes {
+        positions: vec![pos("BTC", size)],
+        seq: Some(30),
+    };
+    // After a reconnect, before the connection's first whole frame.
+    let mut v = live_view();
+    v.apply(&StreamEvent::Connected, Timestamp(2));
+    assert_eq!(v.apply(&btc("5"), Timestamp(3)), Applied::Unanchored);
+    assert_eq!(v.trust(Timestamp(3), SILENCE), Err(Untrusted::AwaitingSnapshot));
+    // After a whole frame was dropped: the changes are told against it, not
+    // against the set the view kept; the view stops trusting itself.
+    let mut v = live_view();
+    assert_eq!(v.apply(&btc("2"), Timestamp(2)), Applied::Replaced);
+    assert_eq!(v.trust(Timestamp(2), SILENCE), Ok(()));
+    assert_eq!(v.apply(&snap(vec![], 9), Timestamp(3)), Applied::DroppedOutOfOrder);
+    assert_eq!(v.apply(&btc("3"), Timestamp(4)), Applied::Unanchored);
+    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(2));
+    assert_eq!(v.trust(Timestamp(4), SILENCE), Err(Untrusted::AwaitingSnapshot));
+    assert_eq!(v.apply(&btc("4"), Timestamp(5)), Applied::Unanchored);
+    // A whole frame anchors it again; REST must agree again before it is trusted.
+    assert_eq!(
+        v.apply(&snap(vec![pos("BTC", "4")], 30), Timestamp(6)),
+        Applied::Replaced
+    );
+    assert_eq!(v.trust(Timestamp(6), SILENCE), Err(Untrusted::AwaitingRestAgreement));
+    assert_eq!(v.apply(&btc("5"), Timestamp(7)), Applied::Replaced);
+    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(5));
 }
 
 /// A Nado-style view, live and trusted on ETH short 0.5 and SOL long 2.
