@@ -40,6 +40,20 @@ impl<'a> Cursor<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
+    /// How far into the text the cursor is.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
+    /// Steps over `text` if the input continues with it, byte for byte.
+    pub fn skip_text(&mut self, text: &str) -> bool {
+        let same = self.text.as_bytes()[self.at..].starts_with(text.as_bytes());
+        if same {
+            self.at += text.len();
+        }
+        same
+    }
+
     /// Only whitespace is left.
     pub fn end(&mut self) -> Option<()> {
         self.skip_ws();

@@ -61,8 +61,10 @@ pub enum StreamEvent {
     /// set this connection sent last, except these keys' new absolute sizes
     /// (zero is closed). The stream task sends it only after a `Snapshot` on
     /// the same connection, and only for a frame whose items are that set's
-    /// keys in the same places; the view applies it only on top of a complete
-    /// set it holds from this connection (else [`crate::view::Applied::Unanchored`]).
+    /// keys in the same places; a frame with an older `seq` than one already
+    /// sent is sent whole and never told against. The view applies changes
+    /// only on top of a complete set it holds from this connection (else
+    /// [`crate::view::Applied::Unanchored`]).
     Changes { positions: Vec<Position>, seq: Option<u64> },
     /// One key's new absolute size (per-key venues); zero is closed.
     Update { position: Position, seq: Option<u64> },

@@ -232,9 +232,8 @@ impl StreamView {
             StreamEvent::Snapshot { positions, seq } => {
                 self.last_frame_at = Some(now);
                 if Self::is_older(*seq, self.last_seq) {
-                    // The view keeps the newer set, but not the one the
-                    // stream's next changes are told against.
-                    self.complete = false;
+                    // The view keeps the newer set, which the stream's next
+                    // changes are told against (an older frame never anchors them).
                     return Applied::DroppedOutOfOrder;
                 }
                 self.last_seq = seq.or(self.last_seq);

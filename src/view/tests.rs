@@ -329,14 +329,20 @@ fn changes_with_no_set_from_this_connection_are_not_applied() {
     v.apply(&StreamEvent::Connected, Timestamp(2));
     assert_eq!(v.apply(&btc("5"), Timestamp(3)), Applied::Unanchored);
     assert_eq!(v.trust(Timestamp(3), SILENCE), Err(Untrusted::AwaitingSnapshot));
-    // After a whole frame was dropped: the changes are told against it, not
-    // against the set the view kept; the view stops trusting itself.
+    // An older whole frame is dropped and anchors nothing: the changes after
+    // it are told against the set the view kept.
     let mut v = live_view();
     assert_eq!(v.apply(&btc("2"), Timestamp(2)), Applied::Replaced);
     assert_eq!(v.trust(Timestamp(2), SILENCE), Ok(()));
     assert_eq!(v.apply(&snap(vec![], 9), Timestamp(3)), Applied::DroppedOutOfOrder);
-    assert_eq!(v.apply(&btc("3"), Timestamp(4)), Applied::Unanchored);
-    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(2));
+    assert_eq!(v.apply(&btc("3"), Timestamp(4)), Applied::Replaced);
+    // Changes older than the set they would change: the view stops trusting itself.
+    let older = StreamEvent::Changes {
+        positions: vec![pos("BTC", "5")],
+        seq: Some(29),
+    };
+    assert_eq!(v.apply(&older, Timestamp(4)), Applied::Unanchored);
+    assert_eq!(v.positions()[&PositionKey::net("BTC")].size, Decimal::from(3));
     assert_eq!(v.trust(Timestamp(4), SILENCE), Err(Untrusted::AwaitingSnapshot));
     assert_eq!(v.apply(&btc("4"), Timestamp(5)), Applied::Unanchored);
     // A whole frame anchors it again; REST must agree again before it is trusted.

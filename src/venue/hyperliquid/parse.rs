@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{Position, PositionKey};
+use crate::venue::changes::LastFrame;
 use crate::venue::types::{MarketInfo, OrderFailure, RestError, RestSnapshot};
 
 fn decode(e: impl std::fmt::Display) -> RestError {
@@ -215,13 +216,49 @@ pub enum WsFrame {
 /// The hot frame is read first by the one-pass scanner (`scan.rs`), which
 /// leaves to this reading anything it does not fully understand.
 pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
-    if let Some(positions) = super::scan::clearinghouse_state(text) {
+    if let Some(items) = super::scan::clearinghouse_state(text, LastFrame::NONE) {
+        let positions = items
+            .into_iter()
+            .filter_map(|i| i.read)
+            .filter(|p| !p.size.is_zero())
+            .collect();
         return Ok(WsFrame::Event(crate::venue::types::StreamEvent::Snapshot {
             positions,
             seq: None,
         }));
     }
     serde_ws_frame(text)
+}
+
+/// One connection's reader of frames: [`ws_frame`], except that a
+/// `clearinghouseState` frame that repeats the last one's coins in the
+/// same places is told as what changed (`venue/changes.rs`). Made anew for
+/// every connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    last: LastFrame,
+}
+
+impl Decoder {
+    /// Reads one text frame of this connection.
+    pub fn frame(&mut self, text: &str) -> Result<WsFrame, RestError> {
+        for whole in [false, true] {
+            let last = if whole { LastFrame::NONE } else { &self.last };
+            let Some(items) = super::scan::clearinghouse_state(text, last) else {
+                break;
+            };
+            if let Some(told) = self.last.tell(text, items, None) {
+                return Ok(WsFrame::Event(told));
+            }
+        }
+        // Not read by the scanner: serde's reading, and the next frame whole
+        // if this one carried positions.
+        let frame = serde_ws_frame(text)?;
+        if matches!(frame, WsFrame::Event(_)) {
+            self.last.forget();
+        }
+        Ok(frame)
+    }
 }
 
 /// [`ws_frame`] by serde alone: the reference the scanner agrees with.

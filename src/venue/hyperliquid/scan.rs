@@ -16,18 +16,20 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use crate::domain::{Position, PositionKey};
+use crate::venue::changes::{self, Item, LastFrame};
 use crate::venue::scan::Cursor;
 
-/// The main dex's open positions (flat ones dropped), or `None` for "let
-/// serde decide".
-pub(super) fn clearinghouse_state(text: &str) -> Option<Vec<Position>> {
+/// The main dex's positions, flat ones included (size zero), those whose
+/// text is `last`'s at the same place left unread; or `None` for "let serde
+/// decide".
+pub(super) fn clearinghouse_state(text: &str, last: &LastFrame) -> Option<Vec<Item<Position>>> {
     let mut c = Cursor::new(text);
     c.eat(b'{')?;
     (c.key()? == "channel" && c.string()? == "clearinghouseState").then_some(())?;
     let mut positions = None;
     while c.eat(b',').is_some() {
         match c.key()? {
-            "data" if positions.is_none() => positions = Some(data(&mut c)?),
+            "data" if positions.is_none() => positions = Some(data(&mut c, last)?),
             "data" | "channel" => return None,
             _ => c.skip_any()?,
         }
@@ -38,7 +40,7 @@ pub(super) fn clearinghouse_state(text: &str) -> Option<Vec<Position>> {
 }
 
 /// `{"dex": "", "user": …, "clearinghouseState": {…}}`.
-fn data(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
+fn data(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
     let (mut dex, mut state) = (false, None);
     c.members(|c| {
         match c.key()? {
@@ -47,7 +49,7 @@ fn data(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
                 // Another dex's frame is not this watcher's: serde says so.
                 c.string_or_null()?.is_none_or(str::is_empty).then_some(())?;
             }
-            "clearinghouseState" if state.is_none() => state = Some(asset_positions(c)?),
+            "clearinghouseState" if state.is_none() => state = Some(asset_positions(c, last)?),
             "dex" | "clearinghouseState" => return None,
             _ => c.skip_any()?,
         }
@@ -57,18 +59,11 @@ fn data(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
 }
 
 /// The state object: its `assetPositions`, everything else skipped.
-fn asset_positions(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
+fn asset_positions(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
     let mut positions = None;
     c.members(|c| {
         match c.key()? {
-            "assetPositions" if positions.is_none() => {
-                let mut items = Vec::new();
-                c.elements(|c| {
-                    items.extend(asset_position(c)?);
-                    Some(())
-                })?;
-                positions = Some(items);
-            }
+            "assetPositions" if positions.is_none() => positions = Some(changes::items(c, last, asset_position)?),
             "assetPositions" => return None,
             _ => c.skip_any()?,
         }
@@ -77,8 +72,8 @@ fn asset_positions(c: &mut Cursor<'_>) -> Option<Vec<Position>> {
     positions
 }
 
-/// `{"type": "oneWay", "position": {…}}`: the position, `None` inside if flat.
-fn asset_position(c: &mut Cursor<'_>) -> Option<Option<Position>> {
+/// `{"type": "oneWay", "position": {…}}`: the position (size zero if flat).
+fn asset_position(c: &mut Cursor<'_>) -> Option<Position> {
     let mut position = None;
     c.members(|c| {
         match c.key()? {
@@ -91,7 +86,7 @@ fn asset_position(c: &mut Cursor<'_>) -> Option<Option<Position>> {
     position
 }
 
-fn fields(c: &mut Cursor<'_>) -> Option<Option<Position>> {
+fn fields(c: &mut Cursor<'_>) -> Option<Position> {
     let (mut coin, mut szi, mut entry) = (None, None, None::<Option<Decimal>>);
     c.members(|c| {
         match c.key()? {
@@ -109,9 +104,9 @@ fn fields(c: &mut Cursor<'_>) -> Option<Option<Position>> {
         Some(())
     })?;
     let (coin, size) = (coin?, szi?);
-    Some((!size.is_zero()).then(|| Position {
+    Some(Position {
         key: PositionKey::net(coin),
         size,
         entry_price: entry.flatten(),
-    }))
+    })
 }

@@ -78,7 +78,9 @@ where
         age_reason: "planned reconnect",
     };
     let user = params.user.clone();
-    let read = move |text: &str| match parse::ws_frame(text) {
+    // This connection's frames: told as changes against its own last frame.
+    let mut decoder = parse::Decoder::default();
+    let read = move |text: &str| match decoder.frame(text) {
         Ok(WsFrame::Subscribed) => Read::Acked,
         Ok(WsFrame::Alive) => Read::Events {
             events: vec![StreamEvent::Alive],

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::models::{RestMarket, RestPosition, WsPosition, WsTrade};
 use crate::domain::{Position, PositionKey};
+use crate::venue::changes::{Item, LastFrame};
 use crate::venue::types::{MarketInfo, ParseError, RestError, RestSnapshot, StreamEvent};
 
 /// `bid` is long, `ask` is short; the amount is always positive on the wire.
@@ -28,16 +29,17 @@ fn signed(side: &str, amount: Decimal) -> Result<Decimal, ParseError> {
 }
 
 fn position(symbol: &str, side: &str, amount: Decimal, entry: Option<Decimal>) -> Result<Option<Position>, ParseError> {
-    let size = signed(side, amount)?;
     // A zero amount is a closed position (defensive: the venue normally drops it).
-    if size.is_zero() {
-        return Ok(None);
-    }
-    Ok(Some(Position {
+    Ok(Some(held(symbol, side, amount, entry)?).filter(|p| !p.size.is_zero()))
+}
+
+/// An item as a position, a flat one (size zero) included.
+fn held(symbol: &str, side: &str, amount: Decimal, entry: Option<Decimal>) -> Result<Position, ParseError> {
+    Ok(Position {
         key: PositionKey::net(symbol),
-        size,
+        size: signed(side, amount)?,
         entry_price: entry,
-    }))
+    })
 }
 
 /// Reads a REST body into its `data` payload, or the venue's error.
@@ -248,12 +250,66 @@ fn positions_event(wire: Vec<WsPosition<'_>>, seq: Option<u64>) -> Result<WsFram
     Ok(WsFrame::Event(StreamEvent::Snapshot { positions, seq }))
 }
 
+/// One connection's reader of frames: [`ws_frame`], except that an
+/// `account_positions` frame that repeats the last one's keys in the same
+/// places is told as what changed (`venue/changes.rs`). Made anew for every
+/// connection.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    last: LastFrame,
+}
+
+impl Decoder {
+    /// Parses one text frame of this connection.
+    pub fn frame(&mut self, text: &str) -> Result<WsFrame, ParseError> {
+        if text.starts_with(r#"{"channel":"account_positions","#) {
+            match self.positions(text) {
+                Some(told) => return Ok(WsFrame::Event(told?)),
+                // Read by serde, so not from items: the next frame is read whole.
+                None => self.last.forget(),
+            }
+        }
+        ws_frame(text)
+    }
+
+    /// The frame against the last one, then whole if it must be; `None`
+    /// for "let serde decide".
+    fn positions(&mut self, text: &str) -> Option<Result<StreamEvent, ParseError>> {
+        for whole in [false, true] {
+            let last = if whole { LastFrame::NONE } else { &self.last };
+            let (items, li) = super::scan::account_positions(text, last)?;
+            match Self::held(items) {
+                Ok(items) => {
+                    if let Some(told) = self.last.tell(text, items, li) {
+                        return Some(Ok(told));
+                    }
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+
+    fn held(items: Vec<Item<WsPosition<'_>>>) -> Result<Vec<Item<Position>>, ParseError> {
+        items
+            .into_iter()
+            .map(|i| {
+                let read = match i.read {
+                    Some(p) => Some(held(&p.s, &p.d, p.a, p.p)?),
+                    None => None,
+                };
+                Ok(Item { span: i.span, read })
+            })
+            .collect()
+    }
+}
+
 /// Parses one text frame from `wss://.../ws`.
 pub fn ws_frame(text: &str) -> Result<WsFrame, ParseError> {
     // Fast paths for the hot channel: the venue writes `channel` first.
     if text.starts_with(r#"{"channel":"account_positions","#) {
-        if let Some((items, li)) = super::scan::account_positions(text) {
-            return positions_event(items, li);
+        if let Some((items, li)) = super::scan::account_positions(text, LastFrame::NONE) {
+            return positions_event(items.into_iter().filter_map(|i| i.read).collect(), li);
         }
         if let Ok(f) = serde_json::from_str::<PositionsFrame<'_>>(text) {
             return positions_event(f.data.unwrap_or_default(), f.li);

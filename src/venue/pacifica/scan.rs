@@ -15,15 +15,20 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::models::WsPosition;
+use crate::venue::changes::{self, Item, LastFrame};
 use crate::venue::scan::Cursor;
 
-/// The frame's items and `li`, or `None` for "let serde decide".
-pub(super) fn account_positions(text: &str) -> Option<(Vec<WsPosition<'_>>, Option<u64>)> {
+/// The frame's items (those whose text is `last`'s at the same place left
+/// unread) and `li`, or `None` for "let serde decide".
+pub(super) fn account_positions<'a>(
+    text: &'a str,
+    last: &LastFrame,
+) -> Option<(Vec<Item<WsPosition<'a>>>, Option<u64>)> {
     let mut c = Cursor::new(text);
     let (mut data, mut li, mut seen_li) = (None, None, false);
     c.members(|c| {
         match c.key()? {
-            "data" if data.is_none() => data = Some(items(c)?),
+            "data" if data.is_none() => data = Some(items(c, last)?),
             "li" if !seen_li => {
                 seen_li = true;
                 li = match c.scalar()? {
@@ -41,16 +46,11 @@ pub(super) fn account_positions(text: &str) -> Option<(Vec<WsPosition<'_>>, Opti
 }
 
 /// `null` (no items) or an array of position objects.
-fn items<'a>(c: &mut Cursor<'a>) -> Option<Vec<WsPosition<'a>>> {
+fn items<'a>(c: &mut Cursor<'a>, last: &LastFrame) -> Option<Vec<Item<WsPosition<'a>>>> {
     if c.peek()? != b'[' {
         return (c.scalar()? == "null").then(Vec::new);
     }
-    let mut items = Vec::new();
-    c.elements(|c| {
-        items.push(item(c)?);
-        Some(())
-    })?;
-    Some(items)
+    changes::items(c, last, item)
 }
 
 /// One position: `s`, `d` and `a` required, `p` optional, every other

@@ -84,14 +84,16 @@ where
         age_reason: "planned reconnect before the venue's 24h cut",
     };
     let account = params.account.clone();
-    let read = move |text: &str| match parse::ws_frame(text) {
+    // This connection's frames: told as changes against its own last frame.
+    let mut decoder = parse::Decoder::default();
+    let read = move |text: &str| match decoder.frame(text) {
         Ok(WsFrame::SubscribeAck { source }) if source == "account_positions" => Read::Acked,
         Ok(WsFrame::SubscribeAck { .. }) | Ok(WsFrame::Alive) => Read::Events {
             events: vec![StreamEvent::Alive],
             fresh: false,
         },
         Ok(WsFrame::Event(ev)) => Read::Events {
-            fresh: matches!(ev, StreamEvent::Snapshot { .. }),
+            fresh: matches!(ev, StreamEvent::Snapshot { .. } | StreamEvent::Changes { .. }),
             events: vec![ev],
         },
         Ok(WsFrame::Error(e)) => {

@@ -4,11 +4,18 @@
 use proptest::prelude::*;
 
 use super::{serde_ws_frame, WsFrame};
+use crate::venue::changes::LastFrame;
 use crate::venue::types::StreamEvent;
 
 fn scanned(text: &str) -> Option<WsFrame> {
-    super::super::scan::clearinghouse_state(text)
-        .map(|positions| WsFrame::Event(StreamEvent::Snapshot { positions, seq: None }))
+    super::super::scan::clearinghouse_state(text, LastFrame::NONE).map(|items| {
+        let positions = items
+            .into_iter()
+            .filter_map(|i| i.read)
+            .filter(|p| !p.size.is_zero())
+            .collect();
+        WsFrame::Event(StreamEvent::Snapshot { positions, seq: None })
+    })
 }
 
 fn state(items: &str) -> String {
@@ -124,5 +131,62 @@ proptest! {
                 prop_assert_eq!(Some(fast), serde_ws_frame(&mutated).ok(), "{}", mutated);
             }
         }
+    }
+}
+
+mod told_as_changes {
+    use proptest::prelude::*;
+
+    use super::super::{ws_frame, Decoder, WsFrame};
+    use super::state;
+    use crate::venue::changes::check::{frames, told_as_whole};
+    use crate::venue::types::StreamEvent;
+
+    fn text(items: &[(&str, &str, u8)]) -> String {
+        let items: Vec<String> = items
+            .iter()
+            .map(|(coin, szi, f)| {
+                format!(r#"{{"type":"oneWay","position":{{"coin":"{coin}","szi":"{szi}","leverage":{{"type":"cross","value":20}},"entryPx":"10","cumFunding":{{"allTime":"0.{f}"}}}}}}"#)
+            })
+            .collect();
+        state(&items.join(","))
+    }
+
+    fn event(frame: Result<WsFrame, crate::venue::types::RestError>) -> StreamEvent {
+        match frame {
+            Ok(WsFrame::Event(e)) => e,
+            other => panic!("not a position frame: {other:?}"),
+        }
+    }
+
+    proptest! {
+        /// A connection's frames, each an edit of the last (coins twice and
+        /// flat items included), told by its decoder leave the view as the
+        /// frames read whole would.
+        #[test]
+        fn a_connection_tells_its_frames_as_they_read_whole(lists in frames((
+            prop::sample::select(vec!["BTC", "ETH", "SOL", "kPEPE"]),
+            prop::sample::select(vec!["0.0", "1", "-0.5", "2"]),
+            0u8..3,
+        ))) {
+            let texts: Vec<String> = lists.iter().map(|l| text(l)).collect();
+            let mut decoder = Decoder::default();
+            let told = told_as_whole(&texts, |t| event(decoder.frame(t)), |t| event(ws_frame(t)));
+            prop_assert!(told.is_ok(), "{:?}", told);
+        }
+    }
+
+    #[test]
+    fn a_frame_that_moves_one_position_is_told_as_that_change() {
+        let first = text(&[("BTC", "1", 0), ("ETH", "-0.5", 0)]);
+        let second = text(&[("BTC", "1", 0), ("ETH", "-0.25", 0)]);
+        let mut decoder = Decoder::default();
+        assert!(matches!(event(decoder.frame(&first)), StreamEvent::Snapshot { .. }));
+        let StreamEvent::Changes { positions, seq: None } = event(decoder.frame(&second)) else {
+            panic!("not told as changes");
+        };
+        assert_eq!(positions.len(), 1);
+        assert_eq!(positions[0].key.symbol, "ETH");
+        assert_eq!(positions[0].size.to_string(), "-0.25");
     }
 }

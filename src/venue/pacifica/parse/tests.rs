@@ -186,7 +186,8 @@ fn serde_reading(text: &str) -> Option<Result<WsFrame, ParseError>> {
 }
 
 fn scanned(text: &str) -> Option<Result<WsFrame, ParseError>> {
-    super::super::scan::account_positions(text).map(|(items, li)| positions_event(items, li))
+    super::super::scan::account_positions(text, LastFrame::NONE)
+        .map(|(items, li)| positions_event(items.into_iter().filter_map(|i| i.read).collect(), li))
 }
 
 #[test]
@@ -315,5 +316,101 @@ mod scanner_agrees {
                 }
             }
         }
+    }
+}
+
+mod told_as_changes {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::venue::changes::check::{frames, told_as_whole};
+
+    type Items = Vec<(&'static str, &'static str, &'static str, u8)>;
+
+    fn text(items: &Items, li: u64) -> String {
+        let items: Vec<String> = items
+            .iter()
+            .map(|(s, d, a, t)| format!(r#"{{"s":"{s}","d":"{d}","a":"{a}","p":"10","i":false,"t":{t}}}"#))
+            .collect();
+        format!(
+            r#"{{"channel":"account_positions","data":[{}],"li":{li}}}"#,
+            items.join(",")
+        )
+    }
+
+    fn event(frame: Result<WsFrame, ParseError>) -> StreamEvent {
+        match frame {
+            Ok(WsFrame::Event(e)) => e,
+            other => panic!("not a position frame: {other:?}"),
+        }
+    }
+
+    fn item() -> impl Strategy<Value = (&'static str, &'static str, &'static str, u8)> + Clone {
+        (
+            prop::sample::select(vec!["BTC", "ETH", "SOL", "ZEC"]),
+            prop::sample::select(vec!["bid", "ask"]),
+            prop::sample::select(vec!["0", "1", "0.5", "2"]),
+            0u8..3,
+        )
+    }
+
+    proptest! {
+        /// A connection's frames, each an edit of the last (keys twice and
+        /// flat items included), told by its decoder leave the view as the
+        /// frames read whole would.
+        #[test]
+        fn a_connection_tells_its_frames_as_they_read_whole(lists in frames(item()), lis in prop::collection::vec(1u64..4, 10)) {
+            // `li` mostly rising, sometimes older than a frame already sent.
+            let texts: Vec<String> = lists.iter().zip(lis.iter().cycle()).enumerate().map(|(i, (l, li))| text(l, i as u64 / 2 + li)).collect();
+            let mut decoder = Decoder::default();
+            let told = told_as_whole(&texts, |t| event(decoder.frame(t)), |t| event(ws_frame(t)));
+            prop_assert!(told.is_ok(), "{:?}", told);
+        }
+    }
+
+    #[test]
+    fn a_frame_that_moves_one_position_is_told_as_that_change() {
+        let mut items: Items = vec![("BTC", "bid", "1", 0), ("ETH", "ask", "2", 0), ("SOL", "bid", "0.5", 0)];
+        let first = text(&items, 1);
+        items[1].2 = "0.5";
+        let second = text(&items, 2);
+        let mut decoder = Decoder::default();
+        assert!(matches!(event(decoder.frame(&first)), StreamEvent::Snapshot { .. }));
+        assert_eq!(
+            event(decoder.frame(&second)),
+            StreamEvent::Changes {
+                positions: vec![Position {
+                    key: PositionKey::net("ETH"),
+                    size: d("-0.5"),
+                    entry_price: Some(d("10")),
+                }],
+                seq: Some(2),
+            }
+        );
+        // A frame serde reads (an escape) is told whole, and so is the next.
+        let escaped = second.replace(r#""s":"BTC""#, r#""s":"B\u0054C""#);
+        assert!(matches!(event(decoder.frame(&escaped)), StreamEvent::Snapshot { .. }));
+        assert!(matches!(event(decoder.frame(&second)), StreamEvent::Snapshot { .. }));
+        assert!(
+            matches!(event(decoder.frame(&second)), StreamEvent::Changes { ref positions, .. } if positions.is_empty())
+        );
+        // A frame older than one already told is told whole and anchors
+        // nothing: the next frame is told against the newer one.
+        items[0].2 = "3";
+        assert!(matches!(
+            event(decoder.frame(&text(&items, 1))),
+            StreamEvent::Snapshot { seq: Some(1), .. }
+        ));
+        assert_eq!(
+            event(decoder.frame(&text(&items, 3))),
+            StreamEvent::Changes {
+                positions: vec![Position {
+                    key: PositionKey::net("BTC"),
+                    size: d("3"),
+                    entry_price: Some(d("10")),
+                }],
+                seq: Some(3),
+            }
+        );
     }
 }

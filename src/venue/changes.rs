@@ -1,0 +1,239 @@
+//! A full-snapshot stream's frames told as what changed.
+//!
+//! Pacifica and Hyperliquid send every open position in every frame; at a
+//! thousand positions, reading each one again and handing the core the
+//! whole set 50 times a second is most of the process's work, though one
+//! position moved. A connection keeps its last frame ([`LastFrame`]): an
+//! item of the next frame whose text is the last frame's item at the same
+//! place, byte for byte, is stepped over unread ([`items`]); the others are
+//! read. When every read item is the same key as before at its place, and
+//! there are as many items, the frame is the last set with those items
+//! changed, and is told as [`StreamEvent::Changes`]. Anything else (the
+//! first frame, a position opened or closed, items reordered, a key twice)
+//! is read whole and told as [`StreamEvent::Snapshot`].
+//!
+//! The view applies changes only on top of a complete set from the same
+//! connection, every frame since applied; a connection's `LastFrame` lives
+//! and dies with it.
+
+use std::ops::Range;
+
+use super::scan::Cursor;
+use super::types::StreamEvent;
+use crate::domain::{Position, PositionKey};
+
+/// One item of a frame: where its text is, and what it says (`None`: the
+/// same text as the last frame's item at this place, not read again).
+#[derive(Debug)]
+pub struct Item<T> {
+    pub span: Range<usize>,
+    pub read: Option<T>,
+}
+
+/// A connection's last frame: its text and each item's span and key (flat
+/// items included, so places line up).
+#[derive(Debug, Default)]
+pub struct LastFrame {
+    text: String,
+    items: Vec<(Range<usize>, PositionKey)>,
+    /// The next frame may be told against this one: it was told, and no
+    /// key appears in it twice.
+    anchors: bool,
+    /// The highest sequence number told on this connection.
+    seq: Option<u64>,
+}
+
+/// An array of items: `read` reads each, except one whose text is `last`'s
+/// item at the same place, which is stepped over.
+pub fn items<'a, T>(
+    c: &mut Cursor<'a>,
+    last: &LastFrame,
+    mut read: impl FnMut(&mut Cursor<'a>) -> Option<T>,
+) -> Option<Vec<Item<T>>> {
+    let mut items = Vec::with_capacity(last.items.len());
+    c.elements(|c| {
+        c.peek()?;
+        let start = c.offset();
+        let same = last.item_text(items.len()).is_some_and(|text| c.skip_text(text));
+        let read = if same { None } else { Some(read(c)?) };
+        items.push(Item {
+            span: start..c.offset(),
+            read,
+        });
+        Some(())
+    })?;
+    Some(items)
+}
+
+impl LastFrame {
+    /// Nothing to tell a frame against (a frame read against it is read whole).
+    pub const NONE: &'static LastFrame = &LastFrame {
+        text: String::new(),
+        items: Vec::new(),
+        anchors: false,
+        seq: None,
+    };
+
+    fn item_text(&self, i: usize) -> Option<&str> {
+        let (span, _) = self.items.get(i).filter(|_| self.anchors)?;
+        self.text.get(span.clone())
+    }
+
+    /// Tells `items`, read from `text` against this frame, and keeps `text`
+    /// as the last frame. `None`: the frame is not this one's keys in the
+    /// same places and some items went unread; read it again against
+    /// [`LastFrame::NONE`].
+    pub fn tell(&mut self, text: &str, items: Vec<Item<Position>>, seq: Option<u64>) -> Option<StreamEvent> {
+        if matches!((seq, self.seq), (Some(s), Some(last)) if s < last) {
+            // Older than a frame already told: the view drops it, so it is
+            // told whole and the next frame is told against the last one still.
+            let whole: Option<Vec<Position>> = items.into_iter().map(|i| i.read).collect();
+            let positions = whole?.into_iter().filter(|p| !p.size.is_zero()).collect();
+            return Some(StreamEvent::Snapshot { positions, seq });
+        }
+        self.seq = seq.or(self.seq);
+        let same_keys = self.anchors
+            && items.len() == self.items.len()
+            && items
+                .iter()
+                .zip(&self.items)
+                .all(|(item, (_, key))| item.read.as_ref().is_none_or(|p| p.key == *key));
+        if same_keys {
+            self.text.clear();
+            self.text.push_str(text);
+            for (item, (span, _)) in items.iter().zip(&mut self.items) {
+                span.clone_from(&item.span);
+            }
+            let positions = items.into_iter().filter_map(|i| i.read).collect();
+            return Some(StreamEvent::Changes { positions, seq });
+        }
+        self.anchors = false;
+        let mut whole = Vec::with_capacity(items.len());
+        for item in items {
+            whole.push((item.span, item.read?));
+        }
+        self.text.clear();
+        self.text.push_str(text);
+        self.items = whole.iter().map(|(span, p)| (span.clone(), p.key.clone())).collect();
+        let mut keys: Vec<&PositionKey> = self.items.iter().map(|(_, k)| k).collect();
+        keys.sort_unstable();
+        self.anchors = keys.windows(2).all(|w| w[0] != w[1]);
+        let positions = whole
+            .into_iter()
+            .map(|(_, p)| p)
+            .filter(|p| !p.size.is_zero())
+            .collect();
+        Some(StreamEvent::Snapshot { positions, seq })
+    }
+
+    /// The next frame is read whole (this one was not told from these items).
+    pub fn forget(&mut self) {
+        self.anchors = false;
+    }
+}
+
+/// For the venues' tests: a connection's frames told by its decoder leave
+/// the view as the same frames read whole do.
+#[cfg(test)]
+pub mod check {
+    use proptest::prelude::*;
+
+    use crate::domain::Timestamp;
+    use crate::venue::types::{StreamEvent, StreamStyle};
+    use crate::view::StreamView;
+
+    /// Feeds `frames` to two views, one through `told` (a connection's
+    /// decoder) and one through `whole` (each frame read alone), and
+    /// compares them after every frame. Returns how many frames were told
+    /// as changes.
+    pub fn told_as_whole(
+        frames: &[String],
+        mut told: impl FnMut(&str) -> StreamEvent,
+        whole: impl Fn(&str) -> StreamEvent,
+    ) -> Result<usize, String> {
+        let (mut a, mut b) = (
+            StreamView::new(StreamStyle::FullSnapshots),
+            StreamView::new(StreamStyle::FullSnapshots),
+        );
+        a.apply(&StreamEvent::Connected, Timestamp(0));
+        b.apply(&StreamEvent::Connected, Timestamp(0));
+        let mut changes = 0;
+        for (i, text) in frames.iter().enumerate() {
+            let at = Timestamp(i as i64 + 1);
+            let event = told(text);
+            changes += usize::from(matches!(event, StreamEvent::Changes { .. }));
+            a.apply(&event, at);
+            b.apply(&whole(text), at);
+            if a.positions() != b.positions() || a.link() != b.link() {
+                return Err(format!(
+                    "after {text}: told {:?}, whole {:?}",
+                    a.positions(),
+                    b.positions()
+                ));
+            }
+            let sorted = |v: &StreamView| {
+                let mut keys = v.changed().to_vec();
+                keys.sort();
+                keys
+            };
+            if sorted(&a) != sorted(&b) {
+                return Err(format!(
+                    "after {text}: told changed {:?}, whole {:?}",
+                    a.changed(),
+                    b.changed()
+                ));
+            }
+        }
+        Ok(changes)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit<T> {
+        Same,
+        Replace(usize, T),
+        Swap(usize, usize),
+        Open(T),
+        Close(usize),
+        Anew(Vec<T>),
+    }
+
+    /// A connection's frames as lists of items, each an edit of the last:
+    /// the same again, one item replaced (often the same key with another
+    /// size or field), two swapped, one opened or closed, or a new list.
+    pub fn frames<T: Clone + std::fmt::Debug + 'static>(
+        item: impl Strategy<Value = T> + Clone + 'static,
+    ) -> impl Strategy<Value = Vec<Vec<T>>> {
+        let edit = prop_oneof![
+            Just(Edit::Same),
+            (0usize..8, item.clone()).prop_map(|(i, t)| Edit::Replace(i, t)),
+            (0usize..8, 0usize..8).prop_map(|(i, j)| Edit::Swap(i, j)),
+            item.clone().prop_map(Edit::Open),
+            (0usize..8).prop_map(Edit::Close),
+            prop::collection::vec(item.clone(), 0..5).prop_map(Edit::Anew),
+        ];
+        (prop::collection::vec(item, 0..5), prop::collection::vec(edit, 1..10)).prop_map(|(first, edits)| {
+            let mut items = first;
+            let mut frames = vec![items.clone()];
+            for e in edits {
+                let n = items.len().max(1);
+                match e {
+                    Edit::Same => {}
+                    Edit::Replace(i, t) => {
+                        if let Some(it) = items.get_mut(i % n) {
+                            *it = t;
+                        }
+                    }
+                    Edit::Swap(i, j) if !items.is_empty() => items.swap(i % n, j % n),
+                    Edit::Open(t) => items.push(t),
+                    Edit::Close(i) if !items.is_empty() => {
+                        items.remove(i % n);
+                    }
+                    Edit::Anew(new) => items = new,
+                    Edit::Swap(..) | Edit::Close(_) => {}
+                }
+                frames.push(items.clone());
+            }
+            frames
+        })
+    }
+}
