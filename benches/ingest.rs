@@ -4,19 +4,24 @@
 //!
 //!   cargo bench --bench ingest
 //!
-//! Criterion reports frames per second (`thrpt`) for four groups: the
+//! Criterion reports frames per second (`thrpt`) for five groups: the
 //! whole path frame by frame (`ingest`), the path without the rules
 //! (`ingest_no_rules`) and the venue decoder alone (`parse`), each at 1, 3
 //! and 10 open positions; and the whole path at 10 open positions taking
 //! frames in bursts of 8 and of 64, as the core takes frames already queued
-//! (`ingest_burst`: each applied, one decision per burst). BENCHMARKS.md
+//! (`ingest_burst`: each applied, one decision per burst); and, for the
+//! full-snapshot venues, the whole path at 10 open with one position moving
+//! per frame (`ingest_one_moves`). BENCHMARKS.md
 //! records the results.
 //!
 //! Every figure is taken on the path production runs: the view has a REST
 //! reading that agreed with it (so it is trusted), REST is re-read every
 //! 100,000 frames (a periodic poll), the database is trusted and differs
-//! from the exchange (real drift), and every frame parses. Each case
-//! asserts so before and after it is timed (`assert_production_path`).
+//! from the exchange (real drift), and every frame parses, through one
+//! connection's decoder as the stream task holds it (Pacifica and
+//! Hyperliquid tell a frame against the last one; here every frame changes
+//! every size, so every item is read). Each case asserts so before and
+//! after it is timed (`assert_production_path`).
 
 mod common;
 
@@ -41,7 +46,25 @@ const SYMBOLS: [&str; 10] = ["BTC", "ETH", "SOL", "ZEC", "SUI", "XRP", "BNB", "E
 /// and rules.
 const VENUES: [&str; 4] = ["pacifica", "nado", "hyperliquid", "binance"];
 
-fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
+/// Which sizes a frame of a full-snapshot venue moves.
+#[derive(Clone, Copy)]
+enum Moves {
+    /// Every size, every frame (each item read again: the worst case).
+    Every,
+    /// One position per frame, in turn (a bot trading one symbol at a
+    /// time); where the 64 frames wrap, every size moves once.
+    One,
+}
+
+/// Item `i`'s size in frame `tweak`: its fraction of a unit.
+fn fraction(moves: Moves, n: usize, i: usize, tweak: u64) -> u64 {
+    match moves {
+        Moves::Every => tweak % 1000,
+        Moves::One => (tweak + n as u64 - 1 - i as u64) / n as u64 % 1000,
+    }
+}
+
+fn pacifica_frame(n_positions: usize, tweak: u64, moves: Moves) -> String {
     let items: Vec<String> = SYMBOLS[..n_positions]
         .iter()
         .enumerate()
@@ -50,7 +73,7 @@ fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
             format!(
                 r#"{{"s":"{s}","d":"{side}","a":"{}.{:03}","p":"87285.5","m":"0","f":"-0.00023989","i":false,"l":"-95166.79231","t":1764133656974}}"#,
                 1 + i,
-                tweak % 1000
+                fraction(moves, n_positions, i, tweak)
             )
         })
         .collect();
@@ -61,7 +84,7 @@ fn pacifica_frame(n_positions: usize, tweak: u64) -> String {
 }
 
 /// A `clearinghouseState` frame (hyperliquid.md §4.3): the whole open set.
-fn hyperliquid_frame(n_positions: usize, tweak: u64) -> String {
+fn hyperliquid_frame(n_positions: usize, tweak: u64, moves: Moves) -> String {
     let items: Vec<String> = SYMBOLS[..n_positions]
         .iter()
         .enumerate()
@@ -70,7 +93,7 @@ fn hyperliquid_frame(n_positions: usize, tweak: u64) -> String {
             format!(
                 r#"{{"type":"oneWay","position":{{"coin":"{s}","szi":"{sign}{}.{:03}","leverage":{{"type":"cross","value":20}},"entryPx":"87285.5","positionValue":"100.0","unrealizedPnl":"-0.1","returnOnEquity":"-0.001","liquidationPx":null,"marginUsed":"5.0","maxLeverage":50,"cumFunding":{{"allTime":"0.1","sinceOpen":"0.1","sinceChange":"0.1"}}}}}}"#,
                 1 + i,
-                tweak % 1000
+                fraction(moves, n_positions, i, tweak)
             )
         })
         .collect();
@@ -205,7 +228,7 @@ impl Pipeline {
     /// A case's account, trusted and drifting (asserted): full snapshots
     /// open with the first frame, the whole set; per-key venues with one
     /// frame per position; then a REST read agrees.
-    fn trusted(venue: &str, n: usize, parse: &Parse<'_>) -> Pipeline {
+    fn trusted(venue: &str, n: usize, parse: &mut Parse<'_>) -> Pipeline {
         let first: Vec<StreamEvent> = match style(venue) {
             StreamStyle::FullSnapshots => vec![parse(&frames(venue, n)[0])],
             StreamStyle::PerKeyUpdates => (0..n).map(|i| parse(&opening_frame(venue, i))).collect(),
@@ -319,13 +342,20 @@ impl Pipeline {
     }
 }
 
-type Parse<'a> = Box<dyn Fn(&str) -> StreamEvent + 'a>;
+/// One connection's decoder, as the stream task holds it (Pacifica and
+/// Hyperliquid tell a frame against the connection's last one).
+type Parse<'a> = Box<dyn FnMut(&str) -> StreamEvent + 'a>;
 
 /// The frames of one case: 64 of them, cycled, each changing the sizes.
 fn frames(venue: &str, n: usize) -> Vec<String> {
+    moving(venue, n, Moves::Every)
+}
+
+/// The same, each frame of a full-snapshot venue moving `moves`.
+fn moving(venue: &str, n: usize, moves: Moves) -> Vec<String> {
     match venue {
-        "pacifica" => (0..64).map(|i| pacifica_frame(n, i)).collect(),
-        "hyperliquid" => (0..64).map(|i| hyperliquid_frame(n, i)).collect(),
+        "pacifica" => (0..64).map(|i| pacifica_frame(n, i, moves)).collect(),
+        "hyperliquid" => (0..64).map(|i| hyperliquid_frame(n, i, moves)).collect(),
         // Binance and Nado send one position per frame; the account holds `n`.
         "binance" => (0..64).map(|i| binance_frame(i as usize % n, i)).collect(),
         _ => (0..64).map(|i| nado_frame(i as usize % n, i)).collect(),
@@ -343,14 +373,20 @@ fn opening_frame(venue: &str, i: usize) -> String {
 fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
     match venue {
         // A frame that does not parse to a position event is no frame.
-        "pacifica" => Box::new(|f: &str| match pacifica::parse::ws_frame(f) {
-            Ok(pacifica::parse::WsFrame::Event(ev)) => ev,
-            other => panic!("a bench frame did not parse: {other:?}"),
-        }),
-        "hyperliquid" => Box::new(|f: &str| match hyperliquid::parse::ws_frame(f) {
-            Ok(hyperliquid::parse::WsFrame::Event(ev)) => ev,
-            other => panic!("a bench frame did not parse: {other:?}"),
-        }),
+        "pacifica" => {
+            let mut decoder = pacifica::parse::Decoder::default();
+            Box::new(move |f: &str| match decoder.frame(f) {
+                Ok(pacifica::parse::WsFrame::Event(ev)) => ev,
+                other => panic!("a bench frame did not parse: {other:?}"),
+            })
+        }
+        "hyperliquid" => {
+            let mut decoder = hyperliquid::parse::Decoder::default();
+            Box::new(move |f: &str| match decoder.frame(f) {
+                Ok(hyperliquid::parse::WsFrame::Event(ev)) => ev,
+                other => panic!("a bench frame did not parse: {other:?}"),
+            })
+        }
         // One position per frame: the stream task emits its one update.
         "binance" => Box::new(|f: &str| match binance::parse::ws_frame(f) {
             Ok(binance::parse::WsFrame::Positions { mut events, .. }) if events.len() == 1 => events.remove(0),
@@ -371,8 +407,8 @@ fn ingest(c: &mut Criterion) {
         for venue in VENUES {
             for n in [1usize, 3, 10] {
                 let frames = frames(venue, n);
-                let parse = parser(venue, &products);
-                let mut p = Pipeline::trusted(venue, n, &parse);
+                let mut parse = parser(venue, &products);
+                let mut p = Pipeline::trusted(venue, n, &mut parse);
                 let mut clock = 1i64;
                 g.bench_function(BenchmarkId::new(venue, n), |b| {
                     b.iter(|| {
@@ -388,6 +424,28 @@ fn ingest(c: &mut Criterion) {
         }
         g.finish();
     }
+    // Full-snapshot venues, one position moving per frame: the frame's
+    // other items are the last frame's, byte for byte, and are not read.
+    let mut g = c.benchmark_group("ingest_one_moves");
+    g.throughput(Throughput::Elements(64));
+    for venue in ["pacifica", "hyperliquid"] {
+        let n = 10;
+        let frames = moving(venue, n, Moves::One);
+        let mut parse = parser(venue, &products);
+        let mut p = Pipeline::trusted(venue, n, &mut parse);
+        let mut clock = 1i64;
+        g.bench_function(BenchmarkId::new(venue, n), |b| {
+            b.iter(|| {
+                for f in &frames {
+                    clock += 1;
+                    p.step(Some(parse(f)), Timestamp(clock), true);
+                }
+                p.counted(64, clock);
+            })
+        });
+        p.assert_production_path(&format!("{venue}/{n} one moving after"));
+    }
+    g.finish();
     // Bursts: frames already queued when the core takes the first (a
     // stream faster than one decision per frame), decided once per burst.
     let mut g = c.benchmark_group("ingest_burst");
@@ -396,8 +454,8 @@ fn ingest(c: &mut Criterion) {
         let n = 10;
         for size in [8usize, 64] {
             let frames = frames(venue, n);
-            let parse = parser(venue, &products);
-            let mut p = Pipeline::trusted(venue, n, &parse);
+            let mut parse = parser(venue, &products);
+            let mut p = Pipeline::trusted(venue, n, &mut parse);
             let mut clock = 1i64;
             g.bench_function(BenchmarkId::new(format!("{venue}/{n}"), size), |b| {
                 b.iter(|| {
@@ -411,13 +469,20 @@ fn ingest(c: &mut Criterion) {
         }
     }
     g.finish();
+    // The decoder alone, over the same frames (each changes every size).
     let mut g = c.benchmark_group("parse");
-    g.throughput(Throughput::Elements(1));
+    g.throughput(Throughput::Elements(64));
     for venue in VENUES {
         for n in [1usize, 3, 10] {
-            let frame = &frames(venue, n)[7];
-            let parse = parser(venue, &products);
-            g.bench_function(BenchmarkId::new(venue, n), |b| b.iter(|| parse(black_box(frame))));
+            let frames = frames(venue, n);
+            let mut parse = parser(venue, &products);
+            g.bench_function(BenchmarkId::new(venue, n), |b| {
+                b.iter(|| {
+                    for f in &frames {
+                        black_box(parse(black_box(f)));
+                    }
+                })
+            });
         }
     }
     g.finish();

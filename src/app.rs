@@ -146,6 +146,9 @@ struct AccountState {
     resync: Arc<Notify>,
     /// When closes were sent, for the per-hour guard.
     closes_sent: std::collections::VecDeque<Timestamp>,
+    /// `--record`: a frame of this account's was not recorded (the recorder
+    /// was behind), so the next applied frame is recorded whole.
+    frame_unrecorded: bool,
 }
 
 /// Installs the TLS crypto provider (ring) once per process.
@@ -266,6 +269,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             last_report: None,
             resync,
             closes_sent: std::collections::VecDeque::new(),
+            frame_unrecorded: false,
         });
         let close = match &acc.close {
             Some(c) => {
@@ -1080,7 +1084,7 @@ impl Core {
                 db_read.push(account);
             }
             let effect = self.apply(account, &observed, now);
-            self.record(account, observed, now, next.is_some());
+            self.record(account, observed, effect, now, next.is_some());
             burst.add(account, self.accounts[account].src.touched(effect));
         }
         for (account, touched) in burst.take() {
@@ -1097,21 +1101,40 @@ impl Core {
     }
 
     /// Hands an observation to the recorder, if `--record` is on; never waits.
-    fn record(&self, account: usize, observed: Observed, now: Timestamp, more_queued: bool) {
+    /// After a frame that was not recorded, the next applied one is recorded
+    /// whole (`AccountSources::recordable`), so a replay re-anchors.
+    fn record(&mut self, account: usize, observed: Observed, effect: Effect, now: Timestamp, more_queued: bool) {
         let Some(rec) = &self.recorder else { return };
+        let a = &mut self.accounts[account];
+        let observed = a.src.recordable(observed, effect, a.frame_unrecorded);
+        let frame = match &observed {
+            Observed::Stream(StreamEvent::Snapshot { .. }) => Some(true),
+            Observed::Stream(StreamEvent::Changes { .. }) => Some(false),
+            _ => None,
+        };
         let o = Observation {
             at: now,
-            account: self.accounts[account].cfg.name.clone(),
+            account: a.cfg.name.clone(),
             observed,
             more_queued,
         };
-        match serde_json::to_string(&o) {
+        let recorded = match serde_json::to_string(&o) {
             Ok(line) => {
-                if rec.try_send(line).is_err() {
+                let sent = rec.try_send(line).is_ok();
+                if !sent {
                     tracing::warn!("The recorder is behind; an observation was not recorded.");
                 }
+                sent
             }
-            Err(e) => tracing::warn!(error = %e, "An observation could not be recorded."),
+            Err(e) => {
+                tracing::warn!(error = %e, "An observation could not be recorded.");
+                false
+            }
+        };
+        match (frame, recorded) {
+            (Some(_), false) => a.frame_unrecorded = true,
+            (Some(true), true) => a.frame_unrecorded = false,
+            _ => {}
         }
     }
 

@@ -130,6 +130,24 @@ impl AccountSources {
         }
     }
 
+    /// What to record of an observation just applied: itself, except that
+    /// applied changes after a frame that was not recorded (`unrecorded`)
+    /// are recorded whole, as the set the view now holds, since changes are
+    /// told against the frame before them and a replay lacks it.
+    pub fn recordable(&self, observed: Observed, effect: Effect, unrecorded: bool) -> Observed {
+        match observed {
+            Observed::Stream(StreamEvent::Changes { seq, .. })
+                if unrecorded && effect == Effect::Stream(Applied::Replaced) =>
+            {
+                Observed::Stream(StreamEvent::Snapshot {
+                    positions: self.view.positions().values().cloned().collect(),
+                    seq,
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Applies one observation at `now`. A failed market or price refresh
     /// keeps the last values.
     pub fn observe(&mut self, observed: &Observed, now: Timestamp) -> Effect {

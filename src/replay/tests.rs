@@ -251,3 +251,55 @@ fn a_burst_is_decided_once_on_its_latest_state() {
     assert_eq!(text.matches(r#""more_queued":true"#).count(), 1, "{text}");
     assert_eq!(parse(&text).unwrap().1, history(true));
 }
+
+#[test]
+fn after_a_frame_the_recording_lacks_the_next_is_recorded_whole() {
+    let eth = |size: &str| Position {
+        key: PositionKey::net("ETH"),
+        ..sol(size)
+    };
+    let changes = |p: Position| {
+        Observed::Stream(StreamEvent::Changes {
+            positions: vec![p],
+            seq: None,
+        })
+    };
+    let mut live = AccountSources::new(StreamStyle::FullSnapshots);
+    let mut recorded = Vec::new();
+    let mut unrecorded = false;
+    for (i, (observed, kept)) in [
+        (Observed::Stream(StreamEvent::Connected), true),
+        (
+            Observed::Stream(StreamEvent::Snapshot {
+                positions: vec![sol("1"), eth("2")],
+                seq: None,
+            }),
+            true,
+        ),
+        // The recorder was behind: this frame is not in the recording.
+        (changes(sol("3")), false),
+        (changes(eth("4")), true),
+        (changes(eth("5")), true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let effect = live.observe(&observed, Timestamp(i as i64));
+        let told = live.recordable(observed.clone(), effect, unrecorded);
+        // Only the frame after the gap is recorded whole.
+        assert_eq!(told != observed, i == 3, "frame {i}");
+        if kept {
+            recorded.push(told);
+        }
+        unrecorded = !kept;
+    }
+    let mut replayed = AccountSources::new(StreamStyle::FullSnapshots);
+    for (i, o) in recorded.iter().enumerate() {
+        replayed.observe(o, Timestamp(i as i64));
+    }
+    assert_eq!(replayed.view.positions(), live.view.positions());
+    assert_eq!(
+        live.view.positions()[&PositionKey::net("SOL")].size,
+        "3".parse().unwrap()
+    );
+}
