@@ -28,7 +28,8 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
 use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
 use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler, State, Touched};
@@ -399,6 +400,31 @@ fn parser<'a>(venue: &str, products: &'a Products) -> Parse<'a> {
     }
 }
 
+/// One case of the whole path taken frame by frame (`rules` off: the
+/// stages before the rules), through one connection's decoder.
+fn frame_by_frame(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    venue: &str,
+    n: usize,
+    frames: &[String],
+    products: &Products,
+    rules: bool,
+) {
+    let mut parse = parser(venue, products);
+    let mut p = Pipeline::trusted(venue, n, &mut parse);
+    let mut clock = 1i64;
+    g.bench_function(BenchmarkId::new(venue, n), |b| {
+        b.iter(|| {
+            for f in frames {
+                clock += 1;
+                p.step(Some(parse(f)), Timestamp(clock), rules);
+            }
+            p.counted(64, clock);
+        })
+    });
+    p.assert_production_path(&format!("{venue}/{n} after"));
+}
+
 fn ingest(c: &mut Criterion) {
     let products = nado_products();
     for (group, rules) in [("ingest", true), ("ingest_no_rules", false)] {
@@ -406,20 +432,7 @@ fn ingest(c: &mut Criterion) {
         g.throughput(Throughput::Elements(64));
         for venue in VENUES {
             for n in [1usize, 3, 10] {
-                let frames = frames(venue, n);
-                let mut parse = parser(venue, &products);
-                let mut p = Pipeline::trusted(venue, n, &mut parse);
-                let mut clock = 1i64;
-                g.bench_function(BenchmarkId::new(venue, n), |b| {
-                    b.iter(|| {
-                        for f in &frames {
-                            clock += 1;
-                            p.step(Some(parse(f)), Timestamp(clock), rules);
-                        }
-                        p.counted(64, clock);
-                    })
-                });
-                p.assert_production_path(&format!("{venue}/{n} after"));
+                frame_by_frame(&mut g, venue, n, &frames(venue, n), &products, rules);
             }
         }
         g.finish();
@@ -429,21 +442,7 @@ fn ingest(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest_one_moves");
     g.throughput(Throughput::Elements(64));
     for venue in ["pacifica", "hyperliquid"] {
-        let n = 10;
-        let frames = moving(venue, n, Moves::One);
-        let mut parse = parser(venue, &products);
-        let mut p = Pipeline::trusted(venue, n, &mut parse);
-        let mut clock = 1i64;
-        g.bench_function(BenchmarkId::new(venue, n), |b| {
-            b.iter(|| {
-                for f in &frames {
-                    clock += 1;
-                    p.step(Some(parse(f)), Timestamp(clock), true);
-                }
-                p.counted(64, clock);
-            })
-        });
-        p.assert_production_path(&format!("{venue}/{n} one moving after"));
+        frame_by_frame(&mut g, venue, 10, &moving(venue, 10, Moves::One), &products, true);
     }
     g.finish();
     // Bursts: frames already queued when the core takes the first (a
