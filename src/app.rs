@@ -1107,11 +1107,8 @@ impl Core {
         let Some(rec) = &self.recorder else { return };
         let a = &mut self.accounts[account];
         let observed = a.src.recordable(observed, effect, a.frame_unrecorded);
-        let frame = match &observed {
-            Observed::Stream(StreamEvent::Snapshot { .. }) => Some(true),
-            Observed::Stream(StreamEvent::Changes { .. }) => Some(false),
-            _ => None,
-        };
+        let whole = matches!(observed, Observed::Stream(StreamEvent::Snapshot { .. }));
+        let frame = whole || matches!(observed, Observed::Stream(StreamEvent::Changes { .. }));
         let o = Observation {
             at: now,
             account: a.cfg.name.clone(),
@@ -1131,10 +1128,10 @@ impl Core {
                 false
             }
         };
-        match (frame, recorded) {
-            (Some(_), false) => a.frame_unrecorded = true,
-            (Some(true), true) => a.frame_unrecorded = false,
-            _ => {}
+        if frame && !recorded {
+            a.frame_unrecorded = true;
+        } else if whole && recorded {
+            a.frame_unrecorded = false;
         }
     }
 

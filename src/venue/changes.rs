@@ -126,8 +126,31 @@ impl LastFrame {
         Some(StreamEvent::Snapshot { positions, seq })
     }
 
+    /// Reads `text` with `scan` against this frame, then, if it is not this
+    /// frame's keys in the same places, against none. `None` where `scan`
+    /// leaves the frame to serde: the next frame is then read whole.
+    pub fn read<E>(
+        &mut self,
+        text: &str,
+        mut scan: impl FnMut(&LastFrame) -> Option<Result<(Vec<Item<Position>>, Option<u64>), E>>,
+    ) -> Option<Result<StreamEvent, E>> {
+        for against_none in [false, true] {
+            let last = if against_none { LastFrame::NONE } else { &*self };
+            let (items, seq) = match scan(last) {
+                Some(Ok(read)) => read,
+                Some(Err(e)) => return Some(Err(e)),
+                None => break,
+            };
+            if let Some(told) = self.tell(text, items, seq) {
+                return Some(Ok(told));
+            }
+        }
+        self.forget();
+        None
+    }
+
     /// The next frame is read whole (this one was not told from these items).
-    pub fn forget(&mut self) {
+    fn forget(&mut self) {
         self.anchors = false;
     }
 }

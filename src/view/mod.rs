@@ -67,7 +67,7 @@ pub enum Applied {
     Updated,
     DroppedOutOfOrder,
     /// [`StreamEvent::Changes`] with no complete set from this connection to
-    /// apply them to (none yet, or a frame was dropped since): not applied;
+    /// apply them to (none yet), or older than the set held: not applied;
     /// the view awaits a new baseline and the stream should resync.
     Unanchored,
     LinkChanged,
@@ -107,8 +107,8 @@ pub struct StreamView {
     reconnects: u64,
     /// Keys whose size the last applied event changed.
     changed: Vec<PositionKey>,
-    /// Full-snapshot venues: the view holds the complete set this
-    /// connection last sent, every frame since applied: what a
+    /// Full-snapshot venues: the view holds a complete set from this
+    /// connection, and every frame since that anchors anything: what a
     /// [`StreamEvent::Changes`] is told against.
     complete: bool,
     /// When the stream last changed each key's size.

@@ -242,22 +242,18 @@ pub struct Decoder {
 impl Decoder {
     /// Reads one text frame of this connection.
     pub fn frame(&mut self, text: &str) -> Result<WsFrame, RestError> {
-        for whole in [false, true] {
-            let last = if whole { LastFrame::NONE } else { &self.last };
-            let Some(items) = super::scan::clearinghouse_state(text, last) else {
-                break;
+        if text.starts_with(r#"{"channel":"clearinghouseState","#) {
+            let scan = |last: &LastFrame| {
+                Some(Ok::<_, RestError>((
+                    super::scan::clearinghouse_state(text, last)?,
+                    None,
+                )))
             };
-            if let Some(told) = self.last.tell(text, items, None) {
-                return Ok(WsFrame::Event(told));
+            if let Some(told) = self.last.read(text, scan) {
+                return told.map(WsFrame::Event);
             }
         }
-        // Not read by the scanner: serde's reading, and the next frame whole
-        // if this one carried positions.
-        let frame = serde_ws_frame(text)?;
-        if matches!(frame, WsFrame::Event(_)) {
-            self.last.forget();
-        }
-        Ok(frame)
+        serde_ws_frame(text)
     }
 }
 

@@ -263,31 +263,15 @@ impl Decoder {
     /// Parses one text frame of this connection.
     pub fn frame(&mut self, text: &str) -> Result<WsFrame, ParseError> {
         if text.starts_with(r#"{"channel":"account_positions","#) {
-            match self.positions(text) {
-                Some(told) => return Ok(WsFrame::Event(told?)),
-                // Read by serde, so not from items: the next frame is read whole.
-                None => self.last.forget(),
+            let scan = |last: &LastFrame| {
+                let (items, li) = super::scan::account_positions(text, last)?;
+                Some(Self::held(items).map(|items| (items, li)))
+            };
+            if let Some(told) = self.last.read(text, scan) {
+                return Ok(WsFrame::Event(told?));
             }
         }
         ws_frame(text)
-    }
-
-    /// The frame against the last one, then whole if it must be; `None`
-    /// for "let serde decide".
-    fn positions(&mut self, text: &str) -> Option<Result<StreamEvent, ParseError>> {
-        for whole in [false, true] {
-            let last = if whole { LastFrame::NONE } else { &self.last };
-            let (items, li) = super::scan::account_positions(text, last)?;
-            match Self::held(items) {
-                Ok(items) => {
-                    if let Some(told) = self.last.tell(text, items, li) {
-                        return Some(Ok(told));
-                    }
-                }
-                Err(e) => return Some(Err(e)),
-            }
-        }
-        None
     }
 
     fn held(items: Vec<Item<WsPosition<'_>>>) -> Result<Vec<Item<Position>>, ParseError> {
