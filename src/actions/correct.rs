@@ -440,7 +440,10 @@ macro_rules! run_cycle {
         let side = |i: usize| prepared[i].side.clone().unwrap_or(Bind::Text(String::new()));
         let amount = |i: usize| prepared[i].amount.clone().expect("updates have amounts");
         let keys = |chunk: &[usize]| -> Vec<Bind> { chunk.iter().map(|i| key(*i)).collect() };
-        let mut current: std::collections::HashMap<String, (Map<String, Value>, Decimal, Option<String>, bool)> =
+        // The before image's columns in name order, as a JSON object keeps its keys.
+        let mut by_name: Vec<usize> = (0..ncols).collect();
+        by_name.sort_by(|a, b| ctx.info.columns[*a].0.cmp(&ctx.info.columns[*b].0));
+        let mut current: std::collections::HashMap<String, (String, Decimal, Option<String>, bool)> =
             std::collections::HashMap::new();
         for chunk in with_row.chunks(CHUNK) {
             let q2_sql = m.lock_rows_sql(d, ctx.info, chunk.len());
@@ -450,11 +453,12 @@ macro_rules! run_cycle {
                 q2 = $bind(q2, f.clone());
             }
             for r in q2.fetch_all(&mut *tx).await.map_err(sql)? {
-                let mut map = Map::new();
-                for (i, (name, _)) in ctx.info.columns.iter().enumerate() {
-                    let v: Option<String> = r.try_get(i).map_err(sql)?;
-                    map.insert(name.clone(), v.map_or(Value::Null, Value::String));
+                let mut cells = Vec::with_capacity(ncols);
+                for i in &by_name {
+                    let v: Option<&str> = r.try_get(*i).map_err(sql)?;
+                    cells.push((ctx.info.columns[*i].0.as_str(), v));
                 }
+                let before = before_image(&cells)?;
                 let amount = m.unscale($amount(&r, ncols).map_err(DbError::Sql)?);
                 let key: Option<String> = r.try_get(ncols + 1).map_err(sql)?;
                 let side: Option<String> = r.try_get(ncols + 2).map_err(sql)?;
@@ -463,7 +467,7 @@ macro_rules! run_cycle {
                     .map(i64::from)
                     .or_else(|_| r.try_get::<i64, _>(ncols + 3))
                     .map_err(sql)?;
-                current.insert(key.unwrap_or_default(), (map, amount, side, busy != 0));
+                current.insert(key.unwrap_or_default(), (before, amount, side, busy != 0));
             }
         }
         let mut existing: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -488,17 +492,17 @@ macro_rules! run_cycle {
 
         // 2. Which still hold what the plan was made from.
         let mut outcomes = Vec::with_capacity(corrections.len());
-        let mut befores: Vec<Value> = Vec::with_capacity(corrections.len());
+        let mut befores: Vec<Option<String>> = Vec::with_capacity(corrections.len());
         for (c, p) in corrections.iter().zip(&prepared) {
             let (ok, before) = match c.op {
-                Op::Created => (!existing.contains(&p.db_symbol), Value::Null),
+                Op::Created => (!existing.contains(&p.db_symbol), None),
                 _ => match p.key_text.as_ref().and_then(|k| current.get(k)) {
-                    None => (false, Value::Null),
-                    Some((map, amount, side, busy)) => {
+                    None => (false, None),
+                    Some((before, amount, side, busy)) => {
                         // A row the bot has since put an order on is the bot's again.
                         let planned = c.row.as_ref();
                         let same = !busy && planned.is_some_and(|row| row.amount == *amount && row.side_word == *side);
-                        (same, Value::Object(map.clone()))
+                        (same, Some(before.clone()))
                     }
                 },
             };
@@ -527,7 +531,7 @@ macro_rules! run_cycle {
                     Some(c.key.symbol.clone()),
                     Some(m.table.quoted(Dialect::Postgres)),
                     c.row.as_ref().map(|r| r.row_key.clone()),
-                    (!befores[*i].is_null()).then(|| befores[*i].to_string()),
+                    befores[*i].clone(),
                     (!prepared[*i].after.is_null()).then(|| prepared[*i].after.to_string()),
                     Some(c.evidence.state.clone()),
                     Some(serde_json::to_string(&c.evidence).unwrap_or_default()),
@@ -617,6 +621,19 @@ macro_rules! run_cycle {
     }};
 }
 
+/// A row's before image as archived: `{"column": "value as text" | null, …}`,
+/// the columns in name order (as a JSON object keeps its keys), written
+/// straight from the row's cells.
+fn before_image(cells: &[(&str, Option<&str>)]) -> Result<String, DbError> {
+    struct Cells<'a>(&'a [(&'a str, Option<&'a str>)]);
+    impl serde::Serialize for Cells<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(column, value)| (column, value)))
+        }
+    }
+    serde_json::to_string(&Cells(cells)).map_err(|e| DbError::Sql(format!("writing a row's before image: {e}")))
+}
+
 /// Applies `corrections` in one transaction. `Err` means nothing was applied.
 pub async fn apply(db: &BotDb, ctx: &Context<'_>, corrections: &[Correction]) -> Result<Vec<RowOutcome>, DbError> {
     let d = db.dialect();
@@ -685,4 +702,26 @@ pub async fn archived(
         vec![correlation_id.to_owned()],
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    proptest! {
+        /// The before image is the text a JSON map of the same cells writes
+        /// (what the archive held before it was written straight).
+        #[test]
+        fn a_before_image_is_the_rows_cells_as_a_json_map(
+            cells in proptest::collection::btree_map("[a-z_\"\\\\é]{1,8}", proptest::option::of("(?s).{0,12}"), 0..14)
+        ) {
+            let ordered: Vec<(&str, Option<&str>)> = cells.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+            let map: Map<String, Value> = cells
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+                .collect();
+            prop_assert_eq!(super::before_image(&ordered).unwrap(), Value::Object(map).to_string());
+        }
+    }
 }
