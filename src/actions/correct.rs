@@ -458,9 +458,12 @@ macro_rules! run_cycle {
                     let v: Option<&str> = r.try_get(*i).map_err(sql)?;
                     cells.push((ctx.info.columns[*i].0.as_str(), v));
                 }
-                let before = before_image(&cells)?;
                 let amount = m.unscale($amount(&r, ncols).map_err(DbError::Sql)?);
                 let key: Option<String> = r.try_get(ncols + 1).map_err(sql)?;
+                let before = before_image(&cells).map_err(|reason| DbError::BadRow {
+                    row_key: key.clone().unwrap_or_default(),
+                    reason,
+                })?;
                 let side: Option<String> = r.try_get(ncols + 2).map_err(sql)?;
                 let busy = r
                     .try_get::<i32, _>(ncols + 3)
@@ -531,7 +534,7 @@ macro_rules! run_cycle {
                     Some(c.key.symbol.clone()),
                     Some(m.table.quoted(Dialect::Postgres)),
                     c.row.as_ref().map(|r| r.row_key.clone()),
-                    befores[*i].clone(),
+                    std::mem::take(&mut befores[*i]),
                     (!prepared[*i].after.is_null()).then(|| prepared[*i].after.to_string()),
                     Some(c.evidence.state.clone()),
                     Some(serde_json::to_string(&c.evidence).unwrap_or_default()),
@@ -624,14 +627,14 @@ macro_rules! run_cycle {
 /// A row's before image as archived: `{"column": "value as text" | null, …}`,
 /// the columns in name order (as a JSON object keeps its keys), written
 /// straight from the row's cells.
-fn before_image(cells: &[(&str, Option<&str>)]) -> Result<String, DbError> {
+fn before_image(cells: &[(&str, Option<&str>)]) -> Result<String, String> {
     struct Cells<'a>(&'a [(&'a str, Option<&'a str>)]);
     impl serde::Serialize for Cells<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             s.collect_map(self.0.iter().map(|(column, value)| (column, value)))
         }
     }
-    serde_json::to_string(&Cells(cells)).map_err(|e| DbError::Sql(format!("writing a row's before image: {e}")))
+    serde_json::to_string(&Cells(cells)).map_err(|e| format!("writing its before image: {e}"))
 }
 
 /// Applies `corrections` in one transaction. `Err` means nothing was applied.
