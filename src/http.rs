@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -84,21 +85,32 @@ impl HttpState {
     }
 }
 
-fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+/// A response body: whole, or (`/metrics`) sent a piece at a time.
+type Body = BoxBody<Bytes, Infallible>;
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    with_body(status, content_type, Full::new(Bytes::from(body)).boxed())
+}
+
+fn with_body(status: StatusCode, content_type: &str, body: Body) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
 }
 
-async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(state: Arc<HttpState>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let text = "text/plain; charset=utf-8";
     Ok(match req.uri().path() {
-        "/metrics" => respond(
+        // A piece at a time: at thousands of symbols the page is megabytes.
+        "/metrics" => with_body(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            state.metrics.render(),
+            StreamBody::new(futures_util::stream::iter(
+                state.metrics.pages().map(|piece| Ok(Frame::data(Bytes::from(piece)))),
+            ))
+            .boxed(),
         ),
         "/healthz" => respond(StatusCode::OK, text, "ok\n".into()),
         "/readyz" => {

@@ -33,10 +33,6 @@ pub struct Metrics {
     registry: Registry,
     names: Vec<String>,
     positions: PositionFamilies,
-    /// The last exposition's length: the next is allocated once at about
-    /// that size (at 1,000 symbols it is ~2 MB; growing by doubling would
-    /// hold the old and the new buffer at once on every scrape).
-    last_len: std::sync::atomic::AtomicUsize,
     pub source_up: GaugeVec,
     pub ws_connected: GaugeVec,
     pub ws_reconnects_total: IntCounterVec,
@@ -188,7 +184,6 @@ impl Metrics {
             leader,
             leader_epoch,
             positions: PositionFamilies::default(),
-            last_len: Default::default(),
             source_up: gauge_vec(
                 &mut r,
                 "driftwatch_source_up",
@@ -350,17 +345,22 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition (format 0.0.4), whole.
     pub fn render(&self) -> String {
-        use std::sync::atomic::Ordering::Relaxed;
-        let last = self.last_len.load(Relaxed);
-        let mut out = String::with_capacity(last + last / 16);
-        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
+        self.pages().collect()
+    }
+
+    /// The exposition a piece at a time, as `/metrics` sends it: the
+    /// registry's families, then the per-position ones in pieces of a few
+    /// hundred rows.
+    pub fn pages(&self) -> impl Iterator<Item = String> + Send + Sync + 'static {
+        let mut head = String::new();
+        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut head) {
             tracing::error!(error = %e, "Failed to encode metrics.");
         }
-        self.positions.render(&mut out);
-        self.last_len.store(out.len(), Relaxed);
-        out
+        std::iter::once(head)
+            .chain(self.positions.pages())
+            .filter(|piece| !piece.is_empty())
     }
 
     /// Publishes the latest reports: the per-position series are rendered
@@ -498,95 +498,137 @@ impl PositionFamilies {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends the five families, in the text format, to `out`.
-    fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        // Copied out (shared reports, a few counters) so the core never waits on a scrape.
+    /// The five families, in the text format, a piece at a time, from a
+    /// copy of the latest reports (shared, so the core never waits on a
+    /// scrape).
+    fn pages(&self) -> Pages {
         let (accounts, closes) = {
             let p = self.lock();
             (p.accounts.clone(), p.closes.clone())
         };
-        for (i, (name, help, kind, extra)) in POSITION_FAMILIES.into_iter().enumerate() {
+        Pages {
+            accounts,
+            closes,
+            family: 0,
+            account: 0,
+            row: 0,
+            headed: false,
+            shown: BTreeSet::new(),
+        }
+    }
+}
+
+/// The per-position families as text pieces of at most `Pages::ROWS`
+/// rows, so a scrape at thousands of symbols never holds the whole page (at
+/// 1,000 symbols about 2.3 MB) in one buffer.
+struct Pages {
+    accounts: Vec<Published>,
+    closes: BTreeMap<(String, String, String), [u64; CLOSE_RESULTS.len()]>,
+    /// Where the next piece starts: family, account, row.
+    family: usize,
+    account: usize,
+    row: usize,
+    /// The family's `# HELP`/`# TYPE` lines are written.
+    headed: bool,
+    /// (venue, account, symbol) whose close results are written.
+    shown: BTreeSet<(String, String, String)>,
+}
+
+impl Pages {
+    const ROWS: usize = 200;
+}
+
+/// One sample line; labels in name order, as the registry's own families
+/// write them (every extra label — pair, result, source, state — sorts
+/// before `symbol`).
+fn sample(out: &mut String, family: usize, venue: &str, account: &str, symbol: &str, extra: Option<&str>, v: f64) {
+    use std::fmt::Write;
+    let (name, _, _, label) = POSITION_FAMILIES[family];
+    let _ = write!(out, "{name}{{account=\"{}\",", escape(account));
+    if let Some(x) = extra {
+        let _ = write!(out, "{label}=\"{x}\",");
+    }
+    let _ = write!(out, "symbol=\"{}\"", escape(symbol));
+    let _ = writeln!(out, ",venue=\"{}\"}} {}", escape(venue), number(v));
+}
+
+impl Iterator for Pages {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        use std::fmt::Write;
+        let i = self.family;
+        let (name, help, kind, _) = *POSITION_FAMILIES.get(i)?;
+        let mut out = String::new();
+        if !self.headed {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            // Labels in name order, as the registry's own families write them.
-            let mut line = |venue: &str, account: &str, symbol: &str, extra_value: Option<&str>, v: f64| {
-                let _ = write!(out, "{name}{{account=\"{}\",", escape(account));
-                // Every extra label (pair, result, source, state) sorts before `symbol`.
-                if let Some(x) = extra_value {
-                    let _ = write!(out, "{extra}=\"{x}\",");
-                }
-                let _ = write!(out, "symbol=\"{}\"", escape(symbol));
-                let _ = writeln!(out, ",venue=\"{}\"}} {}", escape(venue), number(v));
-            };
-            let mut shown: BTreeSet<(&str, &str, String)> = BTreeSet::new();
-            for a in &accounts {
-                let (venue, account) = (a.venue.as_str(), a.account.as_str());
-                for row in &a.report.rows {
-                    let symbol = row.key.to_string();
-                    match i {
-                        0 => {
-                            for source in Source::ALL {
-                                let v = row.reading(source).believed().map_or(f64::NAN, to_f64);
-                                line(venue, account, &symbol, Some(source.as_str()), v);
-                            }
+            self.headed = true;
+        }
+        if let Some(a) = self.accounts.get(self.account) {
+            let (venue, account) = (a.venue.as_str(), a.account.as_str());
+            let rows = &a.report.rows[self.row.min(a.report.rows.len())..];
+            let rows = &rows[..rows.len().min(Pages::ROWS)];
+            for row in rows {
+                let symbol = row.key.to_string();
+                let mut line = |extra: Option<&str>, v: f64| sample(&mut out, i, venue, account, &symbol, extra, v);
+                match i {
+                    0 => {
+                        for source in Source::ALL {
+                            line(
+                                Some(source.as_str()),
+                                row.reading(source).believed().map_or(f64::NAN, to_f64),
+                            );
                         }
-                        1 => {
-                            for pair in Pair::ALL {
-                                let v = row.drift(pair).map_or(f64::NAN, to_f64);
-                                line(venue, account, &symbol, Some(pair.as_str()), v);
-                            }
+                    }
+                    1 => {
+                        for pair in Pair::ALL {
+                            line(Some(pair.as_str()), row.drift(pair).map_or(f64::NAN, to_f64));
                         }
-                        2 => line(
-                            venue,
-                            account,
-                            &symbol,
-                            None,
-                            f64::from(u8::from(row.state == State::InSync)),
-                        ),
-                        3 => {
-                            for s in STATES {
-                                line(
-                                    venue,
-                                    account,
-                                    &symbol,
-                                    Some(s.as_str()),
-                                    f64::from(u8::from(row.state == s)),
-                                );
-                            }
+                    }
+                    2 => line(None, f64::from(u8::from(row.state == State::InSync))),
+                    3 => {
+                        for s in STATES {
+                            line(Some(s.as_str()), f64::from(u8::from(row.state == s)));
                         }
-                        _ => {
-                            let key = (venue.to_owned(), account.to_owned(), symbol.clone());
-                            if shown.insert((venue, account, symbol.clone())) {
-                                close_results(&mut line, venue, account, &symbol, closes.get(&key));
-                            }
+                    }
+                    _ => {
+                        let key = (venue.to_owned(), account.to_owned(), symbol.clone());
+                        if !self.shown.contains(&key) {
+                            close_results(&mut line, self.closes.get(&key));
+                            self.shown.insert(key);
                         }
                     }
                 }
             }
-            if i == 4 {
-                // Closes of symbols no longer watched still count.
-                for ((venue, account, symbol), counts) in &closes {
-                    if !shown.contains(&(venue.as_str(), account.as_str(), symbol.clone())) {
-                        close_results(&mut line, venue, account, symbol, Some(counts));
-                    }
+            self.row += rows.len();
+            if self.row >= a.report.rows.len() {
+                (self.account, self.row) = (self.account + 1, 0);
+            }
+            return Some(out);
+        }
+        if i == 4 {
+            // Closes of symbols no longer watched still count.
+            for (key, counts) in &self.closes {
+                if !self.shown.contains(key) {
+                    let (venue, account, symbol) = key;
+                    close_results(
+                        &mut |extra, v| sample(&mut out, i, venue, account, symbol, extra, v),
+                        Some(counts),
+                    );
                 }
             }
         }
+        (self.family, self.account, self.row, self.headed) = (i + 1, 0, 0, false);
+        Some(out)
     }
 }
 
 /// One symbol's `emergency_closes_total` lines, a line per result (zero
 /// when it never happened).
-fn close_results(
-    line: &mut impl FnMut(&str, &str, &str, Option<&str>, f64),
-    venue: &str,
-    account: &str,
-    symbol: &str,
-    counts: Option<&[u64; CLOSE_RESULTS.len()]>,
-) {
+fn close_results(line: &mut impl FnMut(Option<&str>, f64), counts: Option<&[u64; CLOSE_RESULTS.len()]>) {
     let counts = counts.copied().unwrap_or_default();
     for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
-        line(venue, account, symbol, Some(result), n as f64);
+        line(Some(result), n as f64);
     }
 }
 
@@ -611,6 +653,46 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn a_page_of_many_symbols_comes_in_pieces_each_family_whole_and_together() {
+        let m = Metrics::new(&[]);
+        let names: Vec<String> = (0..450).map(|i| format!("S{i:03}")).collect();
+        let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
+        publish(&m, &symbols);
+        m.close_finished("nado", "main", "S007", "verified");
+        m.close_finished("nado", "main", "GONE", "failed");
+        let pieces: Vec<String> = m.pages().collect();
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        assert!(pieces.iter().all(|p| !p.is_empty()));
+        let text = pieces.concat();
+        // The same text whole (past the registry's families, whose process
+        // figures move between two reads).
+        let positions = |t: &str| t[t.find("# HELP driftwatch_position_size").unwrap_or(0)..].to_owned();
+        assert_eq!(positions(&text), positions(&m.render()));
+        for (name, ..) in POSITION_FAMILIES {
+            assert_eq!(text.matches(&format!("# TYPE {name} ")).count(), 1, "{name}");
+            // The family's samples stand together, right after its header.
+            let at: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("# TYPE {name} ")))
+                .map(|(i, _)| i)
+                .collect();
+            assert!(at.windows(2).all(|w| w[1] == w[0] + 1), "{name} is split");
+        }
+        let closes = text
+            .lines()
+            .filter(|l| l.starts_with("driftwatch_emergency_closes_total{"))
+            .count();
+        assert_eq!(closes, 451 * CLOSE_RESULTS.len());
+        let series = |symbol: &str, result: &str| {
+            format!("driftwatch_emergency_closes_total{{account=\"main\",result=\"{result}\",symbol=\"{symbol}\",venue=\"nado\"}}")
+        };
+        assert_eq!(value(&text, &series("S007", "verified")).as_deref(), Some("1"));
+        assert_eq!(value(&text, &series("GONE", "failed")).as_deref(), Some("1"));
+        assert_eq!(value(&text, &series("S449", "verified")).as_deref(), Some("0"));
     }
 
     #[test]
