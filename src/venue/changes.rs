@@ -153,6 +153,17 @@ impl LastFrame {
     fn forget(&mut self) {
         self.anchors = false;
     }
+
+    /// `event` was read from a frame of this connection by other means
+    /// (serde: the scanner left it, or it did not look like a positions
+    /// frame): the view now holds its set, so the next frame is read whole,
+    /// and its sequence number counts towards which frames are older.
+    pub fn read_elsewhere(&mut self, event: &StreamEvent) {
+        if let StreamEvent::Snapshot { seq, .. } | StreamEvent::Changes { seq, .. } = event {
+            self.forget();
+            self.seq = self.seq.max(*seq);
+        }
+    }
 }
 
 /// For the venues' tests: a connection's frames told by its decoder leave

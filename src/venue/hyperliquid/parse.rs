@@ -253,7 +253,12 @@ impl Decoder {
                 return told.map(WsFrame::Event);
             }
         }
-        serde_ws_frame(text)
+        // Read by serde, so not from items (`LastFrame::read_elsewhere`).
+        let frame = serde_ws_frame(text)?;
+        if let WsFrame::Event(e) = &frame {
+            self.last.read_elsewhere(e);
+        }
+        Ok(frame)
     }
 }
 

@@ -271,7 +271,12 @@ impl Decoder {
                 return Ok(WsFrame::Event(told?));
             }
         }
-        ws_frame(text)
+        // Read by serde, so not from items (`LastFrame::read_elsewhere`).
+        let frame = ws_frame(text)?;
+        if let WsFrame::Event(e) = &frame {
+            self.last.read_elsewhere(e);
+        }
+        Ok(frame)
     }
 
     fn held(items: Vec<Item<WsPosition<'_>>>) -> Result<Vec<Item<Position>>, ParseError> {
