@@ -67,6 +67,41 @@ fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// The sum of the series of family `name` in a Prometheus text page whose
+/// labels contain `labels` ("" for every series).
+fn family_sum(page: &str, name: &str, labels: &str) -> Option<f64> {
+    let mut found = None;
+    for line in page.lines() {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) || !rest.contains(labels) {
+            continue;
+        }
+        let value: f64 = rest.rsplit(' ').next()?.parse().ok()?;
+        *found.get_or_insert(0.0) += value;
+    }
+    found
+}
+
+/// What driftwatch's own `/metrics` says: the operator's view of the run.
+#[derive(Clone, Copy, Default)]
+struct Said {
+    cpu_seconds: f64,
+    resident_bytes: f64,
+    frames: f64,
+    /// Sources trusted (`driftwatch_source_up` 1), of three.
+    sources_up: f64,
+}
+
+async fn said(base_url: &str) -> Option<Said> {
+    let page = get(&format!("{base_url}/metrics")).await?;
+    Some(Said {
+        cpu_seconds: family_sum(&page, "process_cpu_seconds_total", "")?,
+        resident_bytes: family_sum(&page, "process_resident_memory_bytes", "")?,
+        frames: family_sum(&page, "driftwatch_ws_frames_total", "outcome=\"applied\"").unwrap_or(0.0),
+        sources_up: family_sum(&page, "driftwatch_source_up", "")?,
+    })
+}
+
 async fn get(url: &str) -> Option<String> {
     let r = reqwest::get(url).await.ok()?;
     if !r.status().is_success() {
@@ -115,6 +150,12 @@ struct Outcome {
     file_kib: u64,
     threads: u64,
     cpu_share: f64,
+    /// The same run as driftwatch's `/metrics` told it: CPU as a share of a
+    /// core (in `cpu_seconds`), resident memory at the end, frames applied
+    /// during the event phase, sources up at the end.
+    said: Said,
+    /// `process_resident_memory_bytes` averaged over the first and the last minute's scrapes.
+    said_rss_first_last: (f64, f64),
     events: u64,
     secs: f64,
 }
@@ -258,6 +299,10 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     // The event phase: one position change every 1/rate s, round robin,
     // each symbol moving one lot away from the database and back.
     let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let before = said(&base_url)
+        .await
+        .expect("driftwatch serves /metrics with process_* and driftwatch_*");
+    let mut said_rss: Vec<(f64, f64)> = Vec::new();
     let started = Instant::now();
     let ticks0 = cpu_ticks(pid).unwrap_or(0);
     let mut samples: Vec<(f64, u64)> = Vec::new();
@@ -276,7 +321,9 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         n += 1;
         // Scraped as Prometheus would (every FOOTPRINT_SCRAPE_SECS, 15 by default).
         if Instant::now() >= next_scrape {
-            let _ = get(&format!("{base_url}/metrics")).await;
+            if let Some(now) = said(&base_url).await {
+                said_rss.push((started.elapsed().as_secs_f64(), now.resident_bytes));
+            }
             next_scrape += scrape_every;
         }
         if Instant::now() >= next_sample {
@@ -288,6 +335,8 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     }
     let elapsed = started.elapsed().as_secs_f64();
     let ticks = cpu_ticks(pid).unwrap_or(0).saturating_sub(ticks0);
+    let after = said(&base_url).await.expect("driftwatch still serves /metrics");
+    said_rss.push((elapsed, after.resident_bytes));
     let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
     let anon_kib = status_kib(pid, "RssAnon:").unwrap_or(0);
     let file_kib = status_kib(pid, "RssFile:").unwrap_or(0);
@@ -316,6 +365,21 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
             .map(|s| s.1)
             .collect(),
     );
+    let mean_f = |it: Vec<f64>| {
+        if it.is_empty() {
+            f64::NAN
+        } else {
+            it.iter().sum::<f64>() / it.len() as f64
+        }
+    };
+    let said_first = mean_f(said_rss.iter().filter(|(t, _)| *t <= window).map(|s| s.1).collect());
+    let said_last = mean_f(
+        said_rss
+            .iter()
+            .filter(|(t, _)| *t >= elapsed - window)
+            .map(|s| s.1)
+            .collect(),
+    );
     let csv: String = samples.iter().map(|(t, k)| format!("{t:.1},{k}\n")).collect();
     let _ = std::fs::write(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/footprint-{venue_name}.csv")),
@@ -332,6 +396,13 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         file_kib,
         threads,
         cpu_share: ticks as f64 / clk_tck() / elapsed,
+        said: Said {
+            cpu_seconds: (after.cpu_seconds - before.cpu_seconds) / elapsed,
+            resident_bytes: after.resident_bytes,
+            frames: after.frames - before.frames,
+            sources_up: after.sources_up,
+        },
+        said_rss_first_last: (said_first, said_last),
         events: n,
         secs: elapsed,
     }
@@ -374,6 +445,32 @@ fn main() {
             o.anon_kib as f64 / 1024.0,
             o.file_kib as f64 / 1024.0,
             o.threads
+        );
+        let mib = |b: f64| b / (1024.0 * 1024.0);
+        println!(
+            "  {:<11}  as /metrics tells it: CPU {:.2} % (process_cpu_seconds_total), RSS {:.1} MiB 1st min, {:.1} MiB last min, {:.1} MiB at the end (process_resident_memory_bytes), {} frames applied (driftwatch_ws_frames_total), {} of 3 sources up at the end",
+            "",
+            o.said.cpu_seconds * 100.0,
+            mib(o.said_rss_first_last.0),
+            mib(o.said_rss_first_last.1),
+            mib(o.said.resident_bytes),
+            o.said.frames,
+            o.said.sources_up
+        );
+        // The figures are worth something only on the path production runs:
+        // every source trusted at the end, and the venue's changes reaching
+        // driftwatch as applied frames.
+        assert_eq!(
+            o.said.sources_up, 3.0,
+            "{}: a source was untrusted at the end of the run",
+            o.venue
+        );
+        assert!(
+            o.said.frames >= o.events as f64 * 0.9,
+            "{}: {} frames applied for {} position changes",
+            o.venue,
+            o.said.frames,
+            o.events
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

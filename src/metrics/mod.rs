@@ -19,6 +19,9 @@ use crate::domain::{Pair, Source, Timestamp};
 use crate::reconcile::{AccountReport, State};
 use crate::venue::types::RestError;
 
+#[cfg(target_os = "linux")]
+mod process;
+
 /// All reconcile states, for the `state` label of `driftwatch_position_state`.
 pub const STATES: [State; 6] = [
     State::InSync,
@@ -126,10 +129,7 @@ impl Metrics {
         // The standard process_* series (CPU seconds, resident memory, open
         // file descriptors, start time, threads), read from /proc at scrape.
         #[cfg(target_os = "linux")]
-        if let Err(e) = r
-            .registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
-        {
+        if let Err(e) = r.registry.register(Box::new(process::ProcessMetrics::for_self())) {
             tracing::warn!(error = %e, "The process metrics are unavailable.");
         }
         let rest_request_duration_seconds = r.add(
