@@ -29,7 +29,7 @@ use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::domain::{DbSnapshot, Leg, PositionKey, Timestamp};
 use crate::http::{self, HttpState};
-use crate::metrics::{AccountLabels, Metrics};
+use crate::metrics::{AccountLabels, Channel, FrameOutcome, Metrics, PageResult};
 use crate::notify::Page;
 use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
@@ -377,7 +377,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                     crate::notify::Status::Resolved => tracing::info!(page = %page.id, venue = %page.venue,
                         account = %page.account, subject = %page.subject, summary = %page.summary, "Page resolved."),
                 }
-                metrics.pages_total.with_label_values(&["log", "sent"]).inc();
+                metrics.paged(Channel::Log, PageResult::Sent);
                 let Some((pager, mail_tx)) = email.as_mut() else {
                     continue;
                 };
@@ -385,14 +385,14 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
                     crate::notify::Verdict::Send(mail) => match mail_tx.try_send(mail) {
                         // Counted as sent or failed by the mailer.
                         Ok(()) => None,
-                        Err(_) => Some("dropped"),
+                        Err(_) => Some(PageResult::Dropped),
                     },
-                    crate::notify::Verdict::Deduplicated => Some("deduplicated"),
-                    crate::notify::Verdict::RateLimited => Some("rate_limited"),
+                    crate::notify::Verdict::Deduplicated => Some(PageResult::Deduplicated),
+                    crate::notify::Verdict::RateLimited => Some(PageResult::RateLimited),
                 };
                 if let Some(result) = result {
-                    metrics.pages_total.with_label_values(&["email", result]).inc();
-                    if result == "dropped" {
+                    metrics.paged(Channel::Email, result);
+                    if result == PageResult::Dropped {
                         tracing::error!(page = %page.id, "The mail queue is full: page not mailed.");
                     }
                 }
@@ -782,14 +782,14 @@ async fn rules_reloader(
         let files = crate::rules::file::rule_files(&dir).unwrap_or_default();
         match crate::rules::compile_files(&files) {
             Ok(set) => {
-                metrics.rules_reload_total.with_label_values(&["success"]).inc();
+                metrics.rules_reloaded(true);
                 let ids: Vec<String> = set.rules.iter().map(|r| r.id.clone()).collect();
                 metrics.rules_loaded(&ids);
                 tracing::info!(rules = ids.len(), dir = %dir.display(), "Rules reloaded.");
                 let _ = tx.send(Arc::new(set));
             }
             Err(errors) => {
-                metrics.rules_reload_total.with_label_values(&["failure"]).inc();
+                metrics.rules_reloaded(false);
                 for e in &errors {
                     tracing::error!(error = %e, "Rule reload failed; the previous rules stay in force.");
                 }
@@ -1181,19 +1181,17 @@ impl Core {
                 }
                 match effect {
                     Effect::Stream(Applied::Replaced | Applied::Updated) => {
-                        m.ws_frames_total.with_label_values(&[venue, name, "applied"]).inc();
+                        m.frame(venue, name, FrameOutcome::Applied);
                         if a.src.view.trust(now, a.policy.stream_silence_after).is_err() {
                             a.poll_now.notify_one();
                         }
                     }
                     Effect::Stream(Applied::DroppedOutOfOrder) => {
-                        m.ws_frames_total
-                            .with_label_values(&[venue, name, "out_of_order"])
-                            .inc();
+                        m.frame(venue, name, FrameOutcome::OutOfOrder);
                         tracing::debug!(account = %name, "Dropped a position frame older than the last applied.");
                     }
                     Effect::Stream(Applied::Unanchored) => {
-                        m.ws_frames_total.with_label_values(&[venue, name, "unanchored"]).inc();
+                        m.frame(venue, name, FrameOutcome::Unanchored);
                         tracing::warn!(account = %name,
                             "A frame's changes have no complete set from this connection to apply to; the view is untrusted and the stream resyncs.");
                         a.resync.notify_one();
@@ -1463,8 +1461,12 @@ impl Core {
 
     fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
         let a = &self.accounts[account];
-        self.metrics
-            .close_finished(a.cfg.link.venue.as_str(), &a.cfg.name, symbol, "refused");
+        self.metrics.close_finished(
+            a.cfg.link.venue.as_str(),
+            &a.cfg.name,
+            symbol,
+            crate::journal::Status::Refused,
+        );
         tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
         let _ = self.pages.send(Page {
             status: crate::notify::Status::Firing,

@@ -744,8 +744,8 @@ async fn a_rule_asking_again_while_its_close_is_in_flight_is_left_to_that_close(
     let m = app.metrics.render();
     let finished: f64 = driftwatch::metrics::CLOSE_RESULTS
         .iter()
-        .filter(|r| **r != "refused")
-        .map(|r| closes(&m, r))
+        .filter(|r| **r != driftwatch::journal::Status::Refused)
+        .map(|r| closes(&m, r.as_str()))
         .sum();
     assert_eq!(finished, 0.0, "the close was still in flight when the rule asked again");
     assert_eq!(closes(&m, "refused"), 0.0, "nothing refused while its own close runs");

@@ -125,7 +125,7 @@ impl Corrections {
     /// failed; the page goes with the cycle's report (see [`run_corrections`]).
     fn fail(&self, t: &AccountTarget, plan: &CorrectionPlan, summary: String, detail: String) -> Failure {
         for c in &plan.corrections {
-            self.count(t, c, "failed");
+            self.count(t, c, Status::Failed);
         }
         Failure { summary, detail }
     }
@@ -167,11 +167,8 @@ impl Corrections {
         }
     }
 
-    fn count(&self, t: &AccountTarget, c: &Correction, result: &str) {
-        self.metrics
-            .db_corrections_total
-            .with_label_values(&[&t.venue, &t.account, c.op.as_str(), result])
-            .inc();
+    fn count(&self, t: &AccountTarget, c: &Correction, result: Status) {
+        self.metrics.correction(&t.venue, &t.account, c.op, result);
     }
 
     /// The journal (fenced by leadership), or `None` with the reason logged.
@@ -284,7 +281,7 @@ impl Corrections {
                 tracing::error!(error = %e, "Cannot journal a refused cycle.");
             }
             for c in &plan.corrections {
-                self.count(t, c, "refused");
+                self.count(t, c, Status::Refused);
             }
             self.metrics
                 .db_correction_guard_refusals_total
@@ -313,7 +310,7 @@ impl Corrections {
                 tracing::error!(error = %e, "Cannot journal a dry run.");
             }
             for c in &plan.corrections {
-                self.count(t, c, "dry_run");
+                self.count(t, c, Status::DryRun);
                 tracing::info!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
                     before = %shown(c.row.as_ref().map(|r| r.size)), after = %shown(c.target), reason = %c.evidence.state,
                     "Dry run: would correct the bot's row.");
@@ -393,7 +390,7 @@ impl Corrections {
                         applied.corrections.push(c.clone());
                     }
                     statuses.push((journal::entry_id(&cid, i), status));
-                    self.count(t, c, status.as_str());
+                    self.count(t, c, status);
                     tracing::warn!(correlation_id = %cid, account = %t.account, symbol = %c.key.symbol, op = c.op.as_str(),
                         result = status.as_str(), before = %shown(c.row.as_ref().map(|r| r.size)), after = %shown(c.target),
                         reason = %c.evidence.state, "Corrected the bot's row.");
@@ -627,7 +624,7 @@ impl Closes {
         };
         let done = |result: Status, summary: String| {
             self.metrics
-                .close_finished(&a.venue, &a.account, &req.key.to_string(), result.as_str());
+                .close_finished(&a.venue, &a.account, &req.key.to_string(), result);
             CloseDone {
                 account: req.account,
                 key: req.key.clone(),
@@ -922,7 +919,7 @@ pub async fn run_closes(
                     tracing::warn!(symbol = %req.key, rule = %req.rule,
                         "A close for this symbol is already running (resumed after a restart); this one is refused.");
                     let a = &c.accounts[req.account];
-                    c.metrics.close_finished(&a.venue, &a.account, &req.key.to_string(), Status::Refused.as_str());
+                    c.metrics.close_finished(&a.venue, &a.account, &req.key.to_string(), Status::Refused);
                     let _ = done
                         .send(CloseDone {
                             account: req.account,

@@ -16,6 +16,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use crate::domain::{Pair, Source, Timestamp};
+use crate::journal::Status;
+use crate::plan::Op;
 use crate::reconcile::{AccountReport, State};
 use crate::venue::types::RestError;
 
@@ -62,21 +64,100 @@ pub struct Metrics {
 }
 
 /// Results of an emergency close, for `driftwatch_emergency_closes_total{result}`.
-pub const CLOSE_RESULTS: [&str; 7] = [
-    "verified",
-    "unverified",
-    "nothing_to_do",
-    "below_lot",
-    "disarmed",
-    "failed",
-    "refused",
+pub const CLOSE_RESULTS: [Status; 7] = [
+    Status::Verified,
+    Status::Unverified,
+    Status::NothingToDo,
+    Status::BelowLot,
+    Status::Disarmed,
+    Status::Failed,
+    Status::Refused,
 ];
 
-/// Results of one page on one channel, for `driftwatch_pages_total{result}`.
-pub const PAGE_RESULTS: [&str; 5] = ["sent", "failed", "deduplicated", "rate_limited", "dropped"];
-
 /// Results of one planned correction, for `driftwatch_db_corrections_total{result}`.
-pub const CORRECTION_RESULTS: [&str; 5] = ["applied", "dry_run", "refused", "failed", "moved"];
+pub const CORRECTION_RESULTS: [Status; 5] = [
+    Status::Applied,
+    Status::DryRun,
+    Status::Refused,
+    Status::Failed,
+    Status::Moved,
+];
+
+/// Results of a rules reload, for `driftwatch_rules_reload_total{result}`.
+const RELOAD_RESULTS: [&str; 2] = ["success", "failure"];
+
+/// Where a page goes, for `driftwatch_pages_total{channel}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Log,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Log => "log",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// What became of one page on one channel, for `driftwatch_pages_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageResult {
+    Sent,
+    Failed,
+    Deduplicated,
+    RateLimited,
+    /// The mail queue was full.
+    Dropped,
+}
+
+impl PageResult {
+    pub const ALL: [PageResult; 5] = [
+        PageResult::Sent,
+        PageResult::Failed,
+        PageResult::Deduplicated,
+        PageResult::RateLimited,
+        PageResult::Dropped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageResult::Sent => "sent",
+            PageResult::Failed => "failed",
+            PageResult::Deduplicated => "deduplicated",
+            PageResult::RateLimited => "rate_limited",
+            PageResult::Dropped => "dropped",
+        }
+    }
+}
+
+/// What became of one position frame, for `driftwatch_ws_frames_total{outcome}`.
+/// (A frame that does not parse ends its connection: it is counted in
+/// `driftwatch_ws_reconnects_total` and logged with the reason.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameOutcome {
+    Applied,
+    OutOfOrder,
+    Unanchored,
+}
+
+impl FrameOutcome {
+    pub const ALL: [FrameOutcome; 3] = [
+        FrameOutcome::Applied,
+        FrameOutcome::OutOfOrder,
+        FrameOutcome::Unanchored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrameOutcome::Applied => "applied",
+            FrameOutcome::OutOfOrder => "out_of_order",
+            FrameOutcome::Unanchored => "unanchored",
+        }
+    }
+}
 
 /// Registers collectors and remembers the name of every family, so tests can
 /// check that dashboards and alerts only name metrics that exist.
@@ -211,7 +292,7 @@ impl Metrics {
             ws_frames_total: counter_vec(
                 &mut r,
                 "driftwatch_ws_frames_total",
-                "Position frames received, by outcome (applied, out_of_order, unanchored, unparsable).",
+                "Position frames received, by outcome (applied, out_of_order, unanchored); a frame that does not parse ends the connection.",
                 &["venue", "account", "outcome"],
             ),
             rest_request_duration_seconds,
@@ -287,13 +368,15 @@ impl Metrics {
                 names
             },
         };
-        m.pages_total.with_label_values(&["log", "sent"]).inc_by(0);
+        m.pages_total
+            .with_label_values(&[Channel::Log.as_str(), PageResult::Sent.as_str()])
+            .inc_by(0);
         // Acting alone until leadership says otherwise.
         m.leader.set(1.0);
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("DRIFTWATCH_REVISION")])
             .set(1.0);
-        for result in ["success", "failure"] {
+        for result in RELOAD_RESULTS {
             m.rules_reload_total.with_label_values(&[result]).inc_by(0);
         }
         for a in accounts {
@@ -301,9 +384,9 @@ impl Metrics {
             m.ws_connected.with_label_values(&[a.venue, a.account]).set(0.0);
             m.db_unmapped_rows.with_label_values(&[a.venue, a.account]).set(0.0);
             m.db_mapping_problems.with_label_values(&[a.venue, a.account]).set(0.0);
-            for outcome in ["applied", "out_of_order", "unanchored", "unparsable"] {
+            for outcome in FrameOutcome::ALL {
                 m.ws_frames_total
-                    .with_label_values(&[a.venue, a.account, outcome])
+                    .with_label_values(&[a.venue, a.account, outcome.as_str()])
                     .inc_by(0);
             }
             for s in Source::ALL {
@@ -314,10 +397,10 @@ impl Metrics {
             for kind in RestError::KINDS {
                 m.rest_errors_total.with_label_values(&[a.venue, kind]).inc_by(0);
             }
-            for op in crate::plan::Op::ALL {
+            for op in Op::ALL {
                 for result in CORRECTION_RESULTS {
                     m.db_corrections_total
-                        .with_label_values(&[a.venue, a.account, op.as_str(), result])
+                        .with_label_values(&[a.venue, a.account, op.as_str(), result.as_str()])
                         .inc_by(0);
                 }
             }
@@ -340,9 +423,44 @@ impl Metrics {
 
     /// Pre-initialises the `email` channel's page counters.
     pub fn email_enabled(&self) {
-        for result in PAGE_RESULTS {
-            self.pages_total.with_label_values(&["email", result]).inc_by(0);
+        for result in PageResult::ALL {
+            self.pages_total
+                .with_label_values(&[Channel::Email.as_str(), result.as_str()])
+                .inc_by(0);
         }
+    }
+
+    /// Counts one page on `channel`.
+    pub fn paged(&self, channel: Channel, result: PageResult) {
+        self.pages_total
+            .with_label_values(&[channel.as_str(), result.as_str()])
+            .inc();
+    }
+
+    /// Counts one position frame of an account.
+    pub fn frame(&self, venue: &str, account: &str, outcome: FrameOutcome) {
+        self.ws_frames_total
+            .with_label_values(&[venue, account, outcome.as_str()])
+            .inc();
+    }
+
+    /// Counts one reload of the rule files: `ok` when the new set took over.
+    pub fn rules_reloaded(&self, ok: bool) {
+        let [success, failure] = RELOAD_RESULTS;
+        self.rules_reload_total
+            .with_label_values(&[if ok { success } else { failure }])
+            .inc();
+    }
+
+    /// Counts one planned correction, by result (one of [`CORRECTION_RESULTS`]).
+    pub fn correction(&self, venue: &str, account: &str, op: Op, result: Status) {
+        if !CORRECTION_RESULTS.contains(&result) {
+            tracing::error!(result = result.as_str(), "Not a correction result; not counted.");
+            return;
+        }
+        self.db_corrections_total
+            .with_label_values(&[venue, account, op.as_str(), result.as_str()])
+            .inc();
     }
 
     /// The Prometheus text exposition (format 0.0.4), whole.
@@ -378,9 +496,9 @@ impl Metrics {
     }
 
     /// Counts one finished emergency close, by result (one of [`CLOSE_RESULTS`]).
-    pub fn close_finished(&self, venue: &str, account: &str, symbol: &str, result: &str) {
+    pub fn close_finished(&self, venue: &str, account: &str, symbol: &str, result: Status) {
         let Some(i) = CLOSE_RESULTS.iter().position(|r| *r == result) else {
-            tracing::error!(result, "Unknown close result; not counted.");
+            tracing::error!(result = result.as_str(), "Not a close result; not counted.");
             return;
         };
         let mut p = self.positions.lock();
@@ -628,7 +746,7 @@ impl Iterator for Pages {
 fn close_results(line: &mut impl FnMut(Option<&str>, f64), counts: Option<&[u64; CLOSE_RESULTS.len()]>) {
     let counts = counts.copied().unwrap_or_default();
     for (result, n) in CLOSE_RESULTS.iter().zip(counts) {
-        line(Some(result), n as f64);
+        line(Some(result.as_str()), n as f64);
     }
 }
 
@@ -661,8 +779,8 @@ mod tests {
         let names: Vec<String> = (0..450).map(|i| format!("S{i:03}")).collect();
         let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
         publish(&m, &symbols);
-        m.close_finished("nado", "main", "S007", "verified");
-        m.close_finished("nado", "main", "GONE", "failed");
+        m.close_finished("nado", "main", "S007", Status::Verified);
+        m.close_finished("nado", "main", "GONE", Status::Failed);
         let pieces: Vec<String> = m.pages().collect();
         assert!(pieces.len() > 10, "{} pieces", pieces.len());
         assert!(pieces.iter().all(|p| !p.is_empty()));
@@ -699,7 +817,7 @@ mod tests {
     fn position_series_follow_the_latest_report_and_closes_keep_counting() {
         let m = Metrics::new(&[]);
         publish(&m, &["BTC-PERP", "ETH-PERP"]);
-        m.close_finished("nado", "main", "ETH-PERP", "verified");
+        m.close_finished("nado", "main", "ETH-PERP", Status::Verified);
         let text = m.render();
         let eth =
             |name: &str, extra: &str| format!("{name}{{account=\"main\",{extra}symbol=\"ETH-PERP\",venue=\"nado\"}}");

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Mail;
 use crate::config::{EmailConfig, SmtpTls};
-use crate::metrics::Metrics;
+use crate::metrics::{Channel, Metrics, PageResult};
 
 /// Attempts per mail, and the pause before each retry.
 const RETRIES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
@@ -119,11 +119,11 @@ impl Mailer {
             };
             match result {
                 Ok(()) => {
-                    metrics.pages_total.with_label_values(&["email", "sent"]).inc();
+                    metrics.paged(Channel::Email, PageResult::Sent);
                     tracing::info!(subject = %mail.subject, "Page mailed.");
                 }
                 Err(e) => {
-                    metrics.pages_total.with_label_values(&["email", "failed"]).inc();
+                    metrics.paged(Channel::Email, PageResult::Failed);
                     tracing::error!(error = %format!("{e:#}"), subject = %mail.subject, "Page could not be mailed.");
                 }
             }
