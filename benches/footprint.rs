@@ -9,8 +9,10 @@
 //! `cargo bench --bench footprint` runs 10 minutes per venue, 1,000
 //! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
 //! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica,hyperliquid,binance),
-//! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak), and
-//! FOOTPRINT_WRAPPER (a profiler to run the child under). The driver scrapes
+//! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak),
+//! FOOTPRINT_WRAPPER (a profiler to run the child under) and
+//! FOOTPRINT_MALLOC_ARENA_MAX (1, as the deploy shapes set it; "" for
+//! glibc's default). The driver scrapes
 //! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
@@ -264,7 +266,14 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let wrapper = std::env::var("FOOTPRINT_WRAPPER").unwrap_or_default();
     let mut argv: Vec<String> = wrapper.split_whitespace().map(str::to_owned).collect();
     argv.push(env!("CARGO_BIN_EXE_driftwatch").to_owned());
-    let mut child: Child = Command::new(&argv[0])
+    // As deployed: the container image and the systemd unit set one malloc
+    // arena. FOOTPRINT_MALLOC_ARENA_MAX overrides it ("" leaves glibc's default).
+    let arenas: String = env_or("FOOTPRINT_MALLOC_ARENA_MAX", "1".to_owned());
+    let mut command = Command::new(&argv[0]);
+    if !arenas.is_empty() {
+        command.env("MALLOC_ARENA_MAX", &arenas);
+    }
+    let mut child: Child = command
         .args(&argv[1..])
         .args(["run", "--config"])
         .arg(&config_path)

@@ -267,6 +267,23 @@ fn the_systemd_unit_verifies_and_scores_as_recorded() {
     assert!(score <= 2.0, "exposure {score}: {out}");
 }
 
+/// The container image and the systemd unit run `driftwatch` with one malloc
+/// arena, as the footprint bench measures it (BENCHMARKS.md).
+#[test]
+fn the_image_and_the_unit_set_one_malloc_arena() {
+    let docker = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let final_stage = docker.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        final_stage.lines().any(|l| l.trim() == "ENV MALLOC_ARENA_MAX=1"),
+        "{final_stage}"
+    );
+    let unit = std::fs::read_to_string(root().join("deploy/systemd/driftwatch.service")).unwrap();
+    assert!(
+        unit.lines().any(|l| l.trim() == "Environment=MALLOC_ARENA_MAX=1"),
+        "{unit}"
+    );
+}
+
 /// The shipped configs, with their secret files and rules pointed at real
 /// files, pass `driftwatch check`.
 #[test]
