@@ -176,7 +176,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let leadership = match &config.leadership {
         None => crate::leader::Leadership::solo(),
         Some(l) => {
-            let (handle, task) = crate::leader::start(l.clone(), metrics.clone(), shutdown_rx.clone());
+            let m = metrics.clone();
+            let (handle, task) = crate::leader::start(l.clone(), move |epoch| m.leadership(epoch), shutdown_rx.clone());
             metrics.leadership(None);
             tasks.spawn(named("leadership".to_owned(), task));
             handle

@@ -404,7 +404,6 @@ async fn the_journal_refuses_a_stale_epoch() {
     let Some(url) = pg_database("fence").await else {
         return;
     };
-    let metrics = std::sync::Arc::new(driftwatch::metrics::Metrics::new(&[]));
     let (_stop, rx) = tokio::sync::watch::channel(false);
     let cfg = driftwatch::leader::LeaderConfig {
         url: driftwatch::secret::Secret::new(url.clone()),
@@ -412,7 +411,7 @@ async fn the_journal_refuses_a_stale_epoch() {
         takeover_after: TAKEOVER,
         coordinator: driftwatch::leader::Coordinator::Postgres,
     };
-    let (leadership, task) = driftwatch::leader::start(cfg, metrics, rx);
+    let (leadership, task) = driftwatch::leader::start(cfg, |_| {}, rx);
     let journal = Journal::open(&url).await.unwrap().fenced(leadership.clone());
     let entry = |id: &str| Entry {
         entry_id: id.into(),

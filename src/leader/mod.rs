@@ -147,10 +147,11 @@ async fn connect<'a>(
     conn.as_mut().ok_or(sqlx::Error::PoolClosed)
 }
 
-/// Starts the leadership task; the handle says the role.
+/// Starts the leadership task; the handle says the role, and `report` hears
+/// the epoch this replica acts for (`None`: it does not lead) after every step.
 pub fn start(
     cfg: LeaderConfig,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    report: impl Fn(Option<i64>) + Send + 'static,
     shutdown: watch::Receiver<bool>,
 ) -> (Leadership, impl std::future::Future<Output = anyhow::Result<()>>) {
     let (tx, rx) = watch::channel(Role::Standby);
@@ -158,13 +159,13 @@ pub fn start(
         rx,
         scope: Some(cfg.scope.clone()),
     };
-    (handle, run(cfg, tx, metrics, shutdown))
+    (handle, run(cfg, tx, report, shutdown))
 }
 
 async fn run(
     cfg: LeaderConfig,
     tx: watch::Sender<Role>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    report: impl Fn(Option<i64>),
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let holder = format!(
@@ -193,7 +194,7 @@ async fn run(
             *r = next;
             changed
         });
-        metrics.leadership(epoch_of(next));
+        report(epoch_of(next));
         tokio::select! {
             _ = shutdown.changed() => break,
             _ = tokio::time::sleep(tick) => {}
