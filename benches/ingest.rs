@@ -268,7 +268,7 @@ impl Pipeline {
             &self.sources.inputs(),
             &self.policy,
             now,
-            &Touched::All,
+            Touched::All,
             &mut self.report,
         );
     }
@@ -325,7 +325,7 @@ impl Pipeline {
     fn decide(&mut self, touched: Touched, now: Timestamp, rules: bool) {
         let done = self
             .rec
-            .refresh(0, &self.sources.inputs(), &self.policy, now, &touched, &mut self.report);
+            .refresh(0, &self.sources.inputs(), &self.policy, now, touched, &mut self.report);
         if rules {
             let states = [AccountState {
                 venue: "bench",

@@ -1089,7 +1089,7 @@ impl Core {
             burst.add(account, self.accounts[account].src.touched(effect));
         }
         for (account, touched) in burst.take() {
-            let touched = self.refresh(account, now, &touched);
+            let touched = self.refresh(account, now, touched);
             // The rules see an input first: a correction never overtakes them.
             self.evaluate_rules(now, touched.symbols().map(|s| (account, s)));
             if db_read.contains(&account) {
@@ -1328,7 +1328,7 @@ impl Core {
 
     /// Brings one account's report up to date for the rules: the keys an
     /// input touched, or all of them.
-    fn refresh(&mut self, account: usize, now: Timestamp, touched: &Touched) -> Touched {
+    fn refresh(&mut self, account: usize, now: Timestamp, touched: Touched) -> Touched {
         let a = &mut self.accounts[account];
         self.reconciler
             .refresh(account, &a.src.inputs(), &a.policy, now, touched, &mut a.last_report)
@@ -1674,7 +1674,7 @@ impl Core {
         let mut accounts = Vec::with_capacity(self.accounts.len());
         let mut published = Vec::with_capacity(self.accounts.len());
         for i in 0..self.accounts.len() {
-            self.refresh(i, now, &Touched::All);
+            self.refresh(i, now, Touched::All);
             let Some(report) = self.accounts[i].last_report.clone() else {
                 continue;
             };

@@ -390,7 +390,7 @@ impl Reconciler {
         input: &AccountInputs<'_>,
         policy: &Policy,
         now: Timestamp,
-        touched: &Touched,
+        touched: Touched,
         report: &mut Option<AccountReport>,
     ) -> Touched {
         let sources = Self::sources(input, policy, now);
@@ -407,7 +407,7 @@ impl Reconciler {
         let trackers = self.trackers.entry(account).or_default();
         // The last full pass had this context, so its sizes are these reads'.
         let sizes = self.sizes.entry(account).or_insert_with(|| Sizes::of(input));
-        for key in keys {
+        for key in &keys {
             let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
             // One search for the tracker, whatever becomes of it.
@@ -445,7 +445,7 @@ impl Reconciler {
                 (Err(_), None) => {}
             }
         }
-        Touched::Keys(keys.clone())
+        Touched::Keys(keys)
     }
 
     /// Reconciles account number `account` (an index the caller keeps

@@ -470,7 +470,7 @@ mod incremental {
             for (i, (f, read)) in frames.iter().enumerate() {
                 let now = Timestamp(1 + i as i64);
                 let touched = input(&mut world, f, *read, i);
-                inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
+                inc.refresh(0, &world.inputs(), &p, now, touched, &mut report);
                 let want = full.reconcile(0, &world.inputs(), &p, now);
                 prop_assert_eq!(report.as_ref().unwrap(), &want);
             }
@@ -496,7 +496,7 @@ mod incremental {
                 }
                 let now = Timestamp(1 + i as i64);
                 let touched = std::mem::replace(&mut burst, Touched::Keys(vec![]));
-                inc.refresh(0, &world.inputs(), &p, now, &touched, &mut report);
+                inc.refresh(0, &world.inputs(), &p, now, touched, &mut report);
                 let want = full.reconcile(0, &world.inputs(), &p, now);
                 prop_assert_eq!(report.as_ref().unwrap(), &want);
             }
@@ -521,17 +521,10 @@ mod incremental {
         let p = policy();
         let mut rec = Reconciler::new();
         let mut report = None;
-        rec.refresh(0, &world.inputs(), &p, Timestamp(1), &Touched::All, &mut report);
+        rec.refresh(0, &world.inputs(), &p, Timestamp(1), Touched::All, &mut report);
         world.rest.failed("HTTP 503", Timestamp(2));
         // The input names no key, but REST's trust changed: every row follows.
-        let done = rec.refresh(
-            0,
-            &world.inputs(),
-            &p,
-            Timestamp(2),
-            &Touched::Keys(vec![]),
-            &mut report,
-        );
+        let done = rec.refresh(0, &world.inputs(), &p, Timestamp(2), Touched::Keys(vec![]), &mut report);
         assert_eq!(done, Touched::All);
         assert!(report.unwrap().rows.iter().all(|r| r.state == State::SourceUntrusted));
     }

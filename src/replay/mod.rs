@@ -343,7 +343,7 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
         // (never inside a burst: the core takes one whole).
         while let Some(t) = next_tick.filter(|t| *t < o.at && burst.is_empty()) {
             for (i, a) in header.accounts.iter().enumerate() {
-                reconciler.refresh(i, &sources[i].inputs(), &a.policy, t, &Touched::All, &mut reports[i]);
+                reconciler.refresh(i, &sources[i].inputs(), &a.policy, t, Touched::All, &mut reports[i]);
             }
             evaluate(&reports, &sources, t, None);
             next_tick = Some(t.plus(tick));
@@ -362,7 +362,7 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
         // As the daemon's core does: once per account the burst touched, only what it touched.
         for (i, touched) in burst.take() {
             let policy = &header.accounts[i].policy;
-            let refreshed = reconciler.refresh(i, &sources[i].inputs(), policy, o.at, &touched, &mut reports[i]);
+            let refreshed = reconciler.refresh(i, &sources[i].inputs(), policy, o.at, touched, &mut reports[i]);
             evaluate(&reports, &sources, o.at, refreshed.symbols().map(|s| (i, s)));
         }
     }
