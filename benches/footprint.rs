@@ -346,6 +346,16 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let ticks = cpu_ticks(pid).unwrap_or(0).saturating_sub(ticks0);
     let after = said(&base_url).await.expect("driftwatch still serves /metrics");
     said_rss.push((elapsed, after.resident_bytes));
+    // The last changes may still be on their way: wait (a few seconds at most)
+    // until driftwatch has applied a frame for each, for the path check below.
+    let mut frames = after.frames - before.frames;
+    let settle_by = Instant::now() + Duration::from_secs(10);
+    while frames < n as f64 && Instant::now() < settle_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(now) = said(&base_url).await {
+            frames = now.frames - before.frames;
+        }
+    }
     let peak_kib = status_kib(pid, "VmHWM:").unwrap_or(0);
     let anon_kib = status_kib(pid, "RssAnon:").unwrap_or(0);
     let file_kib = status_kib(pid, "RssFile:").unwrap_or(0);
@@ -408,7 +418,7 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         said: Said {
             cpu_seconds: (after.cpu_seconds - before.cpu_seconds) / elapsed,
             resident_bytes: after.resident_bytes,
-            frames: after.frames - before.frames,
+            frames,
             sources_up: after.sources_up,
         },
         said_rss_first_last: (said_first, said_last),
