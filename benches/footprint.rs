@@ -64,6 +64,20 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// The means of the samples `(seconds, value)` taken in the first and in the
+/// last `window` seconds of a run of `elapsed` seconds (NaN where none was).
+fn first_and_last(samples: &[(f64, f64)], window: f64, elapsed: f64) -> (f64, f64) {
+    let mean = |keep: &dyn Fn(f64) -> bool| {
+        let v: Vec<f64> = samples.iter().filter(|(t, _)| keep(*t)).map(|s| s.1).collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    (mean(&|t| t <= window), mean(&|t| t >= elapsed - window))
+}
+
 fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -144,8 +158,8 @@ struct Outcome {
     venue: &'static str,
     ready_ms: f64,
     watching_ms: f64,
-    rss_first_min_kib: u64,
-    rss_last_min_kib: u64,
+    rss_first_min_kib: f64,
+    rss_last_min_kib: f64,
     peak_kib: u64,
     /// At the end: anonymous memory (heap, stacks) and file-backed (the mapped binary).
     anon_kib: u64,
@@ -369,36 +383,12 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let _ = child.kill();
     let _ = child.wait();
     let window = 60.0f64.min(elapsed / 3.0);
-    let mean = |it: Vec<u64>| {
-        if it.is_empty() {
-            0
-        } else {
-            it.iter().sum::<u64>() / it.len() as u64
-        }
-    };
-    let first = mean(samples.iter().filter(|(t, _)| *t <= window).map(|s| s.1).collect());
-    let last = mean(
-        samples
-            .iter()
-            .filter(|(t, _)| *t >= elapsed - window)
-            .map(|s| s.1)
-            .collect(),
+    let (first, last) = first_and_last(
+        &samples.iter().map(|&(t, kib)| (t, kib as f64)).collect::<Vec<_>>(),
+        window,
+        elapsed,
     );
-    let mean_f = |it: Vec<f64>| {
-        if it.is_empty() {
-            f64::NAN
-        } else {
-            it.iter().sum::<f64>() / it.len() as f64
-        }
-    };
-    let said_first = mean_f(said_rss.iter().filter(|(t, _)| *t <= window).map(|s| s.1).collect());
-    let said_last = mean_f(
-        said_rss
-            .iter()
-            .filter(|(t, _)| *t >= elapsed - window)
-            .map(|s| s.1)
-            .collect(),
-    );
+    let (said_first, said_last) = first_and_last(&said_rss, window, elapsed);
     let csv: String = samples.iter().map(|(t, k)| format!("{t:.1},{k}\n")).collect();
     let _ = std::fs::write(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/footprint-{venue_name}.csv")),
@@ -455,8 +445,8 @@ fn main() {
             o.venue,
             o.ready_ms,
             o.watching_ms,
-            o.rss_first_min_kib as f64 / 1024.0,
-            o.rss_last_min_kib as f64 / 1024.0,
+            o.rss_first_min_kib / 1024.0,
+            o.rss_last_min_kib / 1024.0,
             o.peak_kib as f64 / 1024.0,
             o.cpu_share * 100.0,
             o.events,
