@@ -29,6 +29,7 @@ use crate::clock;
 use crate::config::{AccountConfig, Config};
 use crate::domain::{DbSnapshot, Leg, PositionKey, Timestamp};
 use crate::http::{self, HttpState};
+use crate::journal::Status;
 use crate::metrics::{AccountLabels, Channel, FrameOutcome, Metrics, PageResult};
 use crate::notify::Page;
 use crate::plan::retry::{waiting, Retry};
@@ -1004,7 +1005,6 @@ impl Core {
                     let key = (closed.account, subject.clone());
                     // Not completed: failed, unverified, refused, or its fresh read
                     // found nothing the stream shows (REST broken, or lagging).
-                    use crate::journal::Status;
                     if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
                         let now = clock::now();
                         let r = Retry::after(self.backing_off.get(&key).copied(), now);
@@ -1462,12 +1462,8 @@ impl Core {
 
     fn refuse_close(&self, account: usize, symbol: &str, d: &crate::rules::Decision, why: String, now: Timestamp) {
         let a = &self.accounts[account];
-        self.metrics.close_finished(
-            a.cfg.link.venue.as_str(),
-            &a.cfg.name,
-            symbol,
-            crate::journal::Status::Refused,
-        );
+        self.metrics
+            .close_finished(a.cfg.link.venue.as_str(), &a.cfg.name, symbol, Status::Refused);
         tracing::error!(rule = %d.rule, account = %a.cfg.name, symbol, reason = %why, "Close refused by a guard.");
         let _ = self.pages.send(Page {
             status: crate::notify::Status::Firing,
