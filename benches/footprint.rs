@@ -10,9 +10,14 @@
 //! symbols, 50 events/s. Override with FOOTPRINT_SECS, FOOTPRINT_SYMBOLS,
 //! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica,hyperliquid,binance),
 //! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak),
-//! FOOTPRINT_WRAPPER (a profiler to run the child under) and
+//! FOOTPRINT_WRAPPER (a profiler to run the child under),
 //! FOOTPRINT_MALLOC_ARENA_MAX (1, as the deploy shapes set it; "" for
-//! glibc's default). The driver scrapes
+//! glibc's default) and FOOTPRINT_BIN (the binary to run; by default the
+//! one this bench was built with, which `cargo bench` builds with the
+//! dev-dependencies' features, so its function names differ from the
+//! deployed build's and `deploy/text-order.txt` finds only part of them:
+//! for the deployed layout, `cargo build --release` and
+//! `FOOTPRINT_BIN=target/release/driftwatch`). The driver scrapes
 //! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
@@ -23,6 +28,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
+
+/// The `driftwatch` binary to run: FOOTPRINT_BIN, else this build's.
+fn binary() -> String {
+    std::env::var("FOOTPRINT_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_driftwatch").to_owned())
+}
 use tokio::sync::watch;
 
 const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
@@ -279,7 +292,7 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     // FOOTPRINT_WRAPPER runs the child under a profiler (e.g. "valgrind --tool=massif").
     let wrapper = std::env::var("FOOTPRINT_WRAPPER").unwrap_or_default();
     let mut argv: Vec<String> = wrapper.split_whitespace().map(str::to_owned).collect();
-    argv.push(env!("CARGO_BIN_EXE_driftwatch").to_owned());
+    argv.push(binary());
     // As deployed: the container image and the systemd unit set one malloc
     // arena. FOOTPRINT_MALLOC_ARENA_MAX overrides it ("" leaves glibc's default).
     let arenas: String = env_or("FOOTPRINT_MALLOC_ARENA_MAX", "1".to_owned());
@@ -417,6 +430,46 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     }
 }
 
+/// How far the binary's code follows `deploy/text-order.txt`: the ordered
+/// functions it holds, their size, and the span of code they lie in (about
+/// their own size when the link used the file; most of the code when not).
+/// `None` without `nm`.
+fn layout(binary: &str) -> Option<String> {
+    let order = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/text-order.txt")).ok()?;
+    let wanted: std::collections::HashSet<&str> = order.lines().collect();
+    let out = Command::new("nm")
+        .args(["-S", "--defined-only"])
+        .arg(binary)
+        .output()
+        .ok()?;
+    let symbols = String::from_utf8(out.stdout).ok()?;
+    let (mut found, mut size) = (0usize, 0u64);
+    let (mut lo, mut hi, mut code_lo, mut code_hi) = (u64::MAX, 0, u64::MAX, 0);
+    for line in symbols.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [addr, len, kind, name] = f[..] else { continue };
+        if !matches!(kind, "t" | "T" | "w" | "W") {
+            continue;
+        }
+        let (Ok(addr), Ok(len)) = (u64::from_str_radix(addr, 16), u64::from_str_radix(len, 16)) else {
+            continue;
+        };
+        (code_lo, code_hi) = (code_lo.min(addr), code_hi.max(addr + len));
+        if wanted.contains(name) {
+            (found, size) = (found + 1, size + len);
+            (lo, hi) = (lo.min(addr), hi.max(addr + len));
+        }
+    }
+    let mib = |b: u64| b as f64 / 1048576.0;
+    Some(format!(
+        "code layout: {found} of the {} functions in deploy/text-order.txt, {:.1} MiB, lie within {:.1} MiB of the binary's {:.1} MiB of code",
+        wanted.len(),
+        mib(size),
+        mib(hi.saturating_sub(lo)),
+        mib(code_hi.saturating_sub(code_lo)),
+    ))
+}
+
 fn main() {
     let measuring = std::env::args().any(|a| a == "--bench");
     let secs = if measuring { env_or("FOOTPRINT_SECS", 600) } else { 3 };
@@ -430,6 +483,12 @@ fn main() {
         .build()
         .unwrap();
     println!("footprint: `driftwatch run` watching {symbols} symbols, {rate} events/s, {secs} s per venue");
+    if let Some(l) = layout(&binary()) {
+        println!("{l}");
+    }
+    if std::env::var_os("FOOTPRINT_BIN").is_none() {
+        println!("(the bench's own build of driftwatch: for the deployed build's layout, `cargo build --release`, copy target/release/driftwatch aside and name it in FOOTPRINT_BIN)");
+    }
     println!("  venue        start->ready  start->watching  RSS 1st min  RSS last min  peak RSS   CPU (one core)  events          at the end: anon + file, threads");
     for v in venues.split(',') {
         let name: &'static str = match v.trim() {

@@ -267,6 +267,43 @@ fn the_systemd_unit_verifies_and_scores_as_recorded() {
     assert!(score <= 2.0, "exposure {score}: {out}");
 }
 
+/// The image builds with the toolchain `deploy/text-order.txt` was made with
+/// (its names carry the compiler's hashes; with another the file lays out
+/// nothing) and copies the file in for build.rs to hand to the linker; the
+/// file is a comment line and then one symbol name a line.
+#[test]
+fn the_image_builds_with_the_toolchain_the_text_order_was_made_with() {
+    let order = std::fs::read_to_string(root().join("deploy/text-order.txt")).unwrap();
+    let mut lines = order.lines();
+    let head = lines.next().unwrap();
+    let version = head
+        .split("with rustc ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no rustc version in {head:?}"));
+    let minor: Vec<&str> = version.split('.').take(2).collect();
+    let docker = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
+    let from = format!("FROM rust:{}-bookworm AS build", minor.join("."));
+    assert!(
+        docker.lines().any(|l| l.trim() == from),
+        "want {from:?} in deploy/Dockerfile"
+    );
+    assert!(
+        docker
+            .lines()
+            .any(|l| l.trim() == "COPY deploy/text-order.txt ./deploy/"),
+        "deploy/Dockerfile does not copy deploy/text-order.txt"
+    );
+    let names: Vec<&str> = lines.collect();
+    assert!(names.len() > 1000, "{} names", names.len());
+    for n in &names {
+        assert!(
+            !n.is_empty() && !n.starts_with('#') && !n.contains(char::is_whitespace),
+            "{n:?}"
+        );
+    }
+}
+
 /// The container image and the systemd unit run `driftwatch` with one malloc
 /// arena, as the footprint bench measures it (BENCHMARKS.md).
 #[test]
