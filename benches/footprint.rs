@@ -16,8 +16,9 @@
 //! one this bench was built with, which `cargo bench` builds with the
 //! dev-dependencies' features, so its function names differ from the
 //! deployed build's and `deploy/text-order.txt` finds only part of them:
-//! for the deployed layout, `cargo build --release` and
-//! `FOOTPRINT_BIN=target/release/driftwatch`). The driver scrapes
+//! for the deployed layout, `cargo build --release` and name a copy of
+//! `target/release/driftwatch` here, a copy because `cargo bench` puts its
+//! own build there). The driver scrapes
 //! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
@@ -28,14 +29,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
-
-/// The `driftwatch` binary to run: FOOTPRINT_BIN, else this build's.
-fn binary() -> String {
-    std::env::var("FOOTPRINT_BIN")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_driftwatch").to_owned())
-}
 use tokio::sync::watch;
 
 const OWNER: &str = "0xFCAd0B19bB29D4674531d6f115237E16AfCE377c";
@@ -428,6 +421,14 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         events: n,
         secs: elapsed,
     }
+}
+
+/// The `driftwatch` binary to run: FOOTPRINT_BIN, else this build's.
+fn binary() -> String {
+    std::env::var("FOOTPRINT_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_driftwatch").to_owned())
 }
 
 /// How far the binary's code follows `deploy/text-order.txt`: the ordered

@@ -281,9 +281,8 @@ fn the_image_builds_with_the_toolchain_the_text_order_was_made_with() {
         .nth(1)
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or_else(|| panic!("no rustc version in {head:?}"));
-    let minor: Vec<&str> = version.split('.').take(2).collect();
     let docker = std::fs::read_to_string(root().join("deploy/Dockerfile")).unwrap();
-    let from = format!("FROM rust:{}-bookworm AS build", minor.join("."));
+    let from = format!("FROM rust:{version}-bookworm AS build");
     assert!(
         docker.lines().any(|l| l.trim() == from),
         "want {from:?} in deploy/Dockerfile"
