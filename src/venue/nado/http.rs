@@ -37,7 +37,9 @@ pub struct RestClient {
     http: reqwest::Client,
     base: String,
     id: Identity,
-    products: Arc<RwLock<Products>>,
+    /// The product table as last read, shared whole: a read takes the
+    /// `Arc`, never a copy of the table.
+    products: Arc<RwLock<Arc<Products>>>,
     /// Oracle prices from the last `subaccount_info`, by symbol.
     marks: Arc<Mutex<BTreeMap<String, Decimal>>>,
     budget: Arc<Mutex<RateBudget>>,
@@ -72,7 +74,7 @@ impl RestClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
             id,
-            products: Arc::new(RwLock::new(Products::default())),
+            products: Arc::new(RwLock::new(Arc::new(Products::default()))),
             marks: Arc::new(Mutex::new(BTreeMap::new())),
             budget: Arc::new(Mutex::new(RateBudget::new(&limits))),
             contracts_ok: Arc::new(AtomicBool::new(false)),
@@ -91,7 +93,7 @@ impl RestClient {
     }
 
     /// The product table this client (and the stream) maps ids with.
-    pub fn products(&self) -> Arc<RwLock<Products>> {
+    pub fn products(&self) -> Arc<RwLock<Arc<Products>>> {
         self.products.clone()
     }
 
@@ -195,11 +197,11 @@ impl RestClient {
             .await?;
         let products = parse::symbols(&text).map_err(rest_error)?;
         let markets = products.markets();
-        *self.products.write().unwrap_or_else(|p| p.into_inner()) = products;
+        *self.products.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(products);
         Ok(markets)
     }
 
-    fn table(&self) -> Result<Products, RestError> {
+    fn table(&self) -> Result<Arc<Products>, RestError> {
         if !self.contracts_ok.load(Ordering::Relaxed) {
             return Err(RestError::Decode("contracts not confirmed yet".into()));
         }

@@ -36,7 +36,7 @@ pub struct StreamParams {
     pub subaccount: String,
     pub timing: StreamConfig,
     /// Shared with the REST client, which loads and refreshes it.
-    pub products: Arc<RwLock<Products>>,
+    pub products: Arc<RwLock<Arc<Products>>>,
     /// Notified to drop the connection and start over.
     pub resync: Arc<tokio::sync::Notify>,
 }
@@ -72,7 +72,7 @@ where
     }
 }
 
-fn products_loaded(p: &RwLock<Products>) -> bool {
+fn products_loaded(p: &RwLock<Arc<Products>>) -> bool {
     !p.read().unwrap_or_else(|e| e.into_inner()).by_id.is_empty()
 }
 

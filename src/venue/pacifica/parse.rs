@@ -54,7 +54,7 @@ fn envelope_data(status: u16, body: &[u8]) -> Result<(Value, Option<u64>), RestE
             }
         }
     })?;
-    let obj = match value {
+    let mut obj = match value {
         Value::Array(_) if (200..300).contains(&status) => return Ok((value, None)),
         Value::Object(map) => map,
         _ => return Err(RestError::Decode("body is neither an object nor an array".into())),
@@ -70,9 +70,10 @@ fn envelope_data(status: u16, body: &[u8]) -> Result<(Value, Option<u64>), RestE
         });
     }
     let seq = obj.get("last_order_id").and_then(Value::as_u64);
-    match obj.get("data") {
+    // Taken out, not copied: at 1,000 positions a copy is ~0.6 MB at once.
+    match obj.remove("data") {
         Some(Value::Null) | None => Err(RestError::Decode("success without data".into())),
-        Some(data) => Ok((data.clone(), seq)),
+        Some(data) => Ok((data, seq)),
     }
 }
 
