@@ -437,7 +437,9 @@ fn binary() -> String {
 /// `None` without `nm`.
 fn layout(binary: &str) -> Option<String> {
     let order = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/text-order.txt")).ok()?;
-    let wanted: std::collections::HashSet<&str> = order.lines().collect();
+    // The first line is a comment (the linker skips `#` lines too).
+    let wanted: std::collections::HashSet<&str> =
+        order.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     let out = Command::new("nm")
         .args(["-S", "--defined-only"])
         .arg(binary)
