@@ -36,7 +36,7 @@ impl RestClient {
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<(u16, Vec<u8>), RestError> {
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<(u16, bytes::Bytes), RestError> {
         let mut req = self.http.get(format!("{}{path}", self.base)).query(query);
         if let Some(key) = &self.api_key {
             req = req.header("PF-API-KEY", key.expose());
@@ -61,7 +61,7 @@ impl RestClient {
                 RestError::Transport(e.without_url().to_string())
             }
         })?;
-        Ok((status, body.to_vec()))
+        Ok((status, body))
     }
 
     /// The account's open positions and `last_order_id`.

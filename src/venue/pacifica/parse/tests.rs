@@ -76,6 +76,41 @@ fn failures_never_read_as_flat() {
 }
 
 #[test]
+fn envelope_fields_read_as_leniently_as_json_values_and_a_field_twice_is_refused() {
+    // A code, error or success of another type is no such field, as before.
+    let snap = positions_response(
+        200,
+        br#"{"success":true,"code":"x","error":null,"last_order_id":"7","data":[{"symbol":"BTC","side":"ask","amount":"0.5"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(snap.positions[0].size, d("-0.5"));
+    assert_eq!(snap.seq, None);
+    match positions_response(200, br#"{"success":false,"code":"x","error":"Denied","data":null}"#) {
+        Err(RestError::Http { status: 200, message }) => assert_eq!(message, "Denied"),
+        other => panic!("{other:?}"),
+    }
+    // Two `data` fields: which one is meant is not known, so neither is read.
+    match positions_response(
+        200,
+        br#"{"success":true,"data":[],"data":[{"symbol":"BTC","side":"bid","amount":"1"}]}"#,
+    ) {
+        Err(RestError::Decode(m)) => assert!(m.contains("duplicate field"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // JSON of another kind, and an array with an error status.
+    for (status, body) in [(200, &b"5"[..]), (200, b" \"x\""), (500, b"[]")] {
+        match positions_response(status, body) {
+            Err(RestError::Decode(m)) => assert_eq!(m, "body is neither an object nor an array"),
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+        }
+    }
+    match positions_response(502, b"Bad Gateway") {
+        Err(RestError::Http { status: 502, message }) => assert_eq!(message, "Bad Gateway"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn bare_error_body_of_the_observed_422_is_an_error() {
     let body =
         br#"{"error":"No position found for reduce-only order: HVXrj9PFN5sLqkvWhs5quGsQHKsbaeb75sroPtTiCUWU WLFI"}"#;
