@@ -11,8 +11,8 @@
 //! FOOTPRINT_RATE, FOOTPRINT_VENUES (comma-separated: nado,pacifica,hyperliquid,binance),
 //! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak),
 //! FOOTPRINT_WRAPPER (a profiler to run the child under),
-//! FOOTPRINT_MALLOC_ARENA_MAX (1, as the deploy shapes set it; "" for
-//! glibc's default) and FOOTPRINT_BIN (the binary to run; by default the
+//! FOOTPRINT_MALLOC_ARENA_MAX (1) and FOOTPRINT_MALLOC_MMAP_THRESHOLD
+//! (131072), as the deploy shapes set them ("" for glibc's default), and FOOTPRINT_BIN (the binary to run; by default the
 //! one this bench was built with, which `cargo bench` builds with the
 //! dev-dependencies' features, so its function names differ from the
 //! deployed build's and `deploy/text-order.txt` finds only part of them:
@@ -24,6 +24,7 @@
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -287,11 +288,20 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let mut argv: Vec<String> = wrapper.split_whitespace().map(str::to_owned).collect();
     argv.push(binary());
     // As deployed: the container image and the systemd unit set one malloc
-    // arena. FOOTPRINT_MALLOC_ARENA_MAX overrides it ("" leaves glibc's default).
-    let arenas: String = env_or("FOOTPRINT_MALLOC_ARENA_MAX", "1".to_owned());
+    // arena and a fixed threshold for mapping large blocks.
+    // FOOTPRINT_MALLOC_ARENA_MAX and FOOTPRINT_MALLOC_MMAP_THRESHOLD override
+    // them ("" leaves glibc's default).
     let mut command = Command::new(&argv[0]);
-    if !arenas.is_empty() {
-        command.env("MALLOC_ARENA_MAX", &arenas);
+    for (knob, variable, deployed) in [
+        ("FOOTPRINT_MALLOC_ARENA_MAX", "MALLOC_ARENA_MAX", "1"),
+        ("FOOTPRINT_MALLOC_MMAP_THRESHOLD", "MALLOC_MMAP_THRESHOLD_", "131072"),
+    ] {
+        let value: String = env_or(knob, deployed.to_owned());
+        if value.is_empty() {
+            command.env_remove(variable);
+        } else {
+            command.env(variable, &value);
+        }
     }
     let mut child: Child = command
         .args(&argv[1..])
@@ -299,6 +309,8 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
         .arg(&config_path)
         .stdout(Stdio::null())
         .stderr(log)
+        // Its own process group, so a wrapper's child is stopped with it.
+        .process_group(0)
         .spawn()
         .expect("driftwatch runs");
     let pid = child.id();
@@ -380,13 +392,15 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     let anon_kib = status_kib(pid, "RssAnon:").unwrap_or(0);
     let file_kib = status_kib(pid, "RssFile:").unwrap_or(0);
     let threads = status_kib(pid, "Threads:").unwrap_or(0);
-    // SIGTERM first (a profiler wrapping the child writes its report on the way out).
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    // SIGTERM first (a profiler wrapping the child writes its report on the
+    // way out), to the child's process group: a wrapper's own child too.
+    let group = format!("-{pid}");
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
     let stop_by = Instant::now() + Duration::from_secs(20);
     while Instant::now() < stop_by && matches!(child.try_wait(), Ok(None)) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
     let _ = child.wait();
     let window = 60.0f64.min(elapsed / 3.0);
     let (first, last) = first_and_last(
