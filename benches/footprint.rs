@@ -395,12 +395,19 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     // SIGTERM first (a profiler wrapping the child writes its report on the
     // way out), to the child's process group: a wrapper's own child too.
     let group = format!("-{pid}");
-    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args([signal, "--", &group])
+            .stderr(Stdio::null())
+            .status()
+    };
+    let _ = kill("-TERM");
     let stop_by = Instant::now() + Duration::from_secs(20);
     while Instant::now() < stop_by && matches!(child.try_wait(), Ok(None)) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    // Gone already, as a rule: then there is no group to kill.
+    let _ = kill("-KILL");
     let _ = child.wait();
     let window = 60.0f64.min(elapsed / 3.0);
     let (first, last) = first_and_last(
