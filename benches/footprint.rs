@@ -12,14 +12,14 @@
 //! FOOTPRINT_CORRECT (`off`, or `apply` for the safety soak),
 //! FOOTPRINT_WRAPPER (a profiler to run the child under),
 //! FOOTPRINT_MALLOC_ARENA_MAX (1) and FOOTPRINT_MALLOC_MMAP_THRESHOLD
-//! (131072), as the deploy shapes set them ("" for glibc's default), and FOOTPRINT_BIN (the binary to run; by default the
-//! one this bench was built with, which `cargo bench` builds with the
-//! dev-dependencies' features, so its function names differ from the
-//! deployed build's and `deploy/text-order.txt` finds only part of them:
-//! for the deployed layout, `cargo build --release` and name a copy of
-//! `target/release/driftwatch` here, a copy because `cargo bench` puts its
-//! own build there). The driver scrapes
-//! `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
+//! (131072), as the deploy shapes set them ("" for glibc's default), and
+//! FOOTPRINT_BIN (the binary to run; by default the one this bench was
+//! built with, which `cargo bench` builds with the dev-dependencies'
+//! features, so its function names differ from the deployed build's and
+//! `deploy/text-order.txt` finds only part of them: for the deployed layout,
+//! `cargo build --release` and name a copy of `target/release/driftwatch`
+//! here, a copy because `cargo bench` puts its own build there). The driver
+//! scrapes `/metrics` every FOOTPRINT_SCRAPE_SECS (15) as Prometheus would.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a
 //! 3-second smoke run. Results go to BENCHMARKS.md; nothing is asserted.
 
