@@ -45,8 +45,8 @@ fn held(symbol: &str, side: &str, amount: Decimal, entry: Option<Decimal>) -> Re
 
 /// A REST envelope's fields, each as leniently as a JSON value reads them
 /// (a code that is not an integer is no code), and `data` as its text, read
-/// once into its type: at 1,000 positions a tree of JSON values was ~1 MB
-/// at once, for a list that is a tenth of that typed.
+/// once into its type, not first into a tree of JSON values (a map of
+/// strings per position).
 #[derive(serde::Deserialize)]
 struct RestEnvelope<'a> {
     #[serde(default)]
