@@ -406,8 +406,11 @@ async fn measure(venue_name: &'static str, symbols: usize, rate: u32, secs: u64,
     while Instant::now() < stop_by && matches!(child.try_wait(), Ok(None)) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Gone already, as a rule: then there is no group to kill.
-    let _ = kill("-KILL");
+    // Still there after 20 s: killed. Only while the child is unreaped, so
+    // its pid (the group's id) cannot have been given to another process.
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = kill("-KILL");
+    }
     let _ = child.wait();
     let window = 60.0f64.min(elapsed / 3.0);
     let (first, last) = first_and_last(
