@@ -31,7 +31,7 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
-use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Timestamp};
+use driftwatch::domain::{DbRow, DbSnapshot, PositionKey, Symbol, Timestamp};
 use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler, State, Touched};
 use driftwatch::replay::AccountSources;
 use driftwatch::rules::{AccountState, Engine, Focus, RuleSet};
@@ -138,7 +138,7 @@ fn nado_products() -> Products {
                     id,
                     Product {
                         product_id: id,
-                        symbol: s.to_string(),
+                        symbol: (*s).into(),
                         size_increment: Decimal::new(1, 3),
                         price_increment: Decimal::new(1, 2),
                         min_size: Decimal::TEN,
@@ -180,8 +180,8 @@ impl Pipeline {
         // A lot of 0.1: the frames move sizes by less than a lot between
         // REST polls, so the stream and REST agree (one lot is the one
         // tolerance) while the database drifts: the trusted path.
-        let lots: std::collections::BTreeMap<String, Decimal> =
-            SYMBOLS.iter().map(|s| (s.to_string(), Decimal::new(1, 1))).collect();
+        let lots: std::collections::BTreeMap<Symbol, Decimal> =
+            SYMBOLS.iter().map(|s| (Symbol::new(s), Decimal::new(1, 1))).collect();
         let agreeing = RestSnapshot {
             positions: view.positions().values().cloned().collect(),
             seq: None,
@@ -215,7 +215,7 @@ impl Pipeline {
                 rest,
                 db,
                 lots,
-                marks: SYMBOLS.iter().map(|s| (s.to_string(), Decimal::ONE_HUNDRED)).collect(),
+                marks: SYMBOLS.iter().map(|s| (Symbol::new(s), Decimal::ONE_HUNDRED)).collect(),
             },
             policy: common::policy(),
             rec: Reconciler::new(),

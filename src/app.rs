@@ -27,7 +27,7 @@ use crate::actions::{self, CorrectionRequest, CycleReport};
 use crate::botdb::{BotDb, DbError};
 use crate::clock;
 use crate::config::{AccountConfig, Config};
-use crate::domain::{DbSnapshot, Leg, PositionKey, Timestamp};
+use crate::domain::{DbSnapshot, Leg, PositionKey, Symbol, Timestamp};
 use crate::http::{self, HttpState};
 use crate::journal::Status;
 use crate::metrics::{AccountLabels, Channel, FrameOutcome, Metrics, PageResult};
@@ -1218,7 +1218,7 @@ impl Core {
                     .conflict_keys()
                     .iter()
                     .filter(|k| k.leg == crate::domain::Leg::Net)
-                    .map(|k| k.symbol.clone())
+                    .map(|k| k.symbol.to_string())
                     .collect();
                 a.corroborate.send_if_modified(|w| {
                     let changed = *w != want;
@@ -1337,7 +1337,7 @@ impl Core {
     /// Runs the rules over every account's latest report (or only over the
     /// symbols of one account an input touched) and carries out their
     /// decisions: pages, resyncs, correction cycles and closes.
-    fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, BTreeSet<String>)>) {
+    fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, BTreeSet<Symbol>)>) {
         // A standby neither fires rules nor starts their cooldowns: the
         // leader pages and acts, and a standby that takes over decides
         // afresh (its holds start when it does).

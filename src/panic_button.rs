@@ -115,7 +115,7 @@ pub async fn run(
     };
     let mut ok = true;
     for key in &targets {
-        let symbol = &key.symbol;
+        let symbol = key.symbol.as_str();
         let Some(lot) = lots.get(symbol).copied() else {
             eprintln!("{key}: unknown market (not in the venue's market list); skipped");
             ok = false;
@@ -129,7 +129,7 @@ pub async fn run(
             kind: crate::journal::Kind::EmergencyClose,
             venue: acc.link.venue.as_str().into(),
             account: acc.name.clone(),
-            symbol: symbol.clone(),
+            symbol: symbol.to_string(),
             op: "close_position".into(),
             status: journal::Status::Pending,
             detail:
@@ -164,7 +164,7 @@ async fn dry_without_journal(
 ) -> ExitCode {
     let mut ok = true;
     for key in targets {
-        let lot = lots.get(&key.symbol).copied().unwrap_or(Decimal::ZERO);
+        let lot = lots.get(key.symbol.as_str()).copied().unwrap_or(Decimal::ZERO);
         let outcome = close_account(
             params,
             key,

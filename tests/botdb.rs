@@ -33,7 +33,7 @@ fn mapping(yaml: &str) -> driftwatch::botdb::mapping::Mapping {
 fn sizes(snap: &DbSnapshot) -> BTreeMap<String, String> {
     snap.sizes()
         .into_iter()
-        .map(|(k, v): (PositionKey, Decimal)| (k.symbol, v.normalize().to_string()))
+        .map(|(k, v): (PositionKey, Decimal)| (k.symbol.to_string(), v.normalize().to_string()))
         .collect()
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Timestamp};
+use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Symbol, Timestamp};
 use driftwatch::reconcile::{AccountReport, Policy, Polled, Reconciler};
 use driftwatch::replay::AccountSources;
 use driftwatch::rules::RuleSet;
@@ -21,7 +21,7 @@ pub fn world(n: usize) -> AccountSources {
     let sym = |i: usize| format!("S{i:06}");
     let pos = |i: usize| Position {
         key: PositionKey {
-            symbol: sym(i),
+            symbol: sym(i).into(),
             leg: Leg::Net,
         },
         size: Decimal::new(1 + i as i64 % 7, 1),
@@ -39,7 +39,7 @@ pub fn world(n: usize) -> AccountSources {
     );
     let mut rest = Polled::default();
     let snap = RestSnapshot { positions, seq: None };
-    let lots: BTreeMap<String, Decimal> = (0..n).map(|i| (sym(i), Decimal::new(1, 2))).collect();
+    let lots: BTreeMap<Symbol, Decimal> = (0..n).map(|i| (sym(i).into(), Decimal::new(1, 2))).collect();
     view.verify_with_rest(&snap, |s| lots.get(s).copied(), Timestamp(0));
     rest.succeeded(snap, Timestamp(0));
     let mut db = Polled::default();
@@ -64,7 +64,7 @@ pub fn world(n: usize) -> AccountSources {
         },
         Timestamp(0),
     );
-    let marks = (0..n).map(|i| (sym(i), Decimal::new(100, 0))).collect();
+    let marks = (0..n).map(|i| (sym(i).into(), Decimal::new(100, 0))).collect();
     AccountSources {
         view,
         rest,

@@ -269,7 +269,7 @@ fn prepare(ctx: &Context<'_>, d: Dialect, c: &Correction) -> Result<Prepared, Db
     let side = word.as_deref().map(|w| side_bind(m, side_kind, d, w)).transpose()?;
     let amount = if word.is_some() { target.abs() } else { target };
     let spelt = m.db_symbol(&c.key.symbol);
-    let db_symbol = spelt.clone().unwrap_or_else(|| c.key.symbol.clone());
+    let db_symbol = spelt.clone().unwrap_or_else(|| c.key.symbol.to_string());
     match c.op {
         Op::Closed => {
             let row = c
@@ -531,7 +531,7 @@ macro_rules! run_cycle {
                     Some(c.op.as_str().to_owned()),
                     Some(ctx.venue.to_owned()),
                     Some(ctx.account.to_owned()),
-                    Some(c.key.symbol.clone()),
+                    Some(c.key.symbol.to_string()),
                     Some(m.table.quoted(Dialect::Postgres)),
                     c.row.as_ref().map(|r| r.row_key.clone()),
                     std::mem::take(&mut befores[*i]),

@@ -251,7 +251,7 @@ impl Corrections {
             kind: journal::Kind::DbCorrection,
             venue: t.venue.clone(),
             account: t.account.clone(),
-            symbol: c.key.symbol.clone(),
+            symbol: c.key.symbol.to_string(),
             op: c.op.as_str().into(),
             status,
             detail: detail(c),
@@ -670,7 +670,7 @@ impl Closes {
                 kind: journal::Kind::EmergencyClose,
                 venue: a.venue.clone(),
                 account: a.account.clone(),
-                symbol: req.key.symbol.clone(),
+                symbol: req.key.symbol.to_string(),
                 op: match req.target {
                     crate::plan::close::CloseTarget::Flatten => "close_position".into(),
                     crate::plan::close::CloseTarget::ReduceTo(_) => "reduce_to_bot".into(),
@@ -788,7 +788,7 @@ async fn resume_pending(
         // Still running here (this replica led before, lost it briefly and
         // leads again): that task finishes it, now allowed to send again.
         let key = crate::domain::PositionKey {
-            symbol: e.symbol.clone(),
+            symbol: e.symbol.as_str().into(),
             leg: detail.leg,
         };
         if busy.contains(&(account, key)) {
@@ -830,7 +830,7 @@ async fn resume_pending(
         let req = CloseRequest {
             account,
             key: crate::domain::PositionKey {
-                symbol: e.symbol.clone(),
+                symbol: e.symbol.as_str().into(),
                 leg: detail.leg,
             },
             target: detail.target,

@@ -49,7 +49,7 @@ pub fn status_rows(body: &[u8], mapping: &Mapping) -> Result<DbSnapshot, String>
         out.rows.push(DbRow {
             row_key,
             key: PositionKey {
-                symbol,
+                symbol: symbol.into(),
                 leg: mapping.leg.of_side(if t.is_short { -1 } else { 1 }),
             },
             size: if t.is_short { -amount } else { amount },
@@ -90,7 +90,7 @@ mod tests {
         let rows: Vec<(String, String, String, bool)> = snap
             .rows
             .iter()
-            .map(|r| (r.row_key.clone(), r.key.symbol.clone(), r.size.to_string(), r.busy))
+            .map(|r| (r.row_key.clone(), r.key.symbol.to_string(), r.size.to_string(), r.busy))
             .collect();
         assert_eq!(
             rows,

@@ -144,7 +144,7 @@ impl BotDb {
             };
             rows.push(DbRow {
                 key: PositionKey {
-                    symbol: venue_symbol,
+                    symbol: venue_symbol.into(),
                     leg: mapping.leg.of_side(sign),
                 },
                 row_key,

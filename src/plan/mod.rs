@@ -39,7 +39,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Timestamp};
+use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
 use crate::rules::RuleHold;
 
@@ -352,9 +352,9 @@ pub struct Exchange<'a> {
     pub positions: &'a BTreeMap<PositionKey, Position>,
     /// Lot sizes by symbol: the venue's list of markets. A row whose symbol
     /// is not in it is never corrected (empty until market info loads).
-    pub lots: &'a BTreeMap<String, Decimal>,
+    pub lots: &'a BTreeMap<Symbol, Decimal>,
     /// Mark prices by symbol (what a close writes as the exit price).
-    pub marks: &'a BTreeMap<String, Decimal>,
+    pub marks: &'a BTreeMap<Symbol, Decimal>,
 }
 
 /// Plans one correction cycle for one account. `holds` says, by symbol,
@@ -449,7 +449,7 @@ pub fn corrections(
             State::DbMismatch => adopts(row.db.believed().unwrap_or(Decimal::ZERO), target),
             _ => false,
         };
-        match holds.get(&row.key.symbol) {
+        match holds.get(row.key.symbol.as_str()) {
             Some(h @ RuleHold::Pending) => {
                 plan.skipped.push((row.key.clone(), Skip::RuleHolds(*h)));
                 continue;
@@ -512,7 +512,7 @@ pub fn corrections(
                 if policy
                     .mapped_symbols
                     .as_ref()
-                    .is_some_and(|m| !m.contains(&row.key.symbol)) =>
+                    .is_some_and(|m| !m.contains(row.key.symbol.as_str())) =>
             {
                 plan.skipped.push((row.key.clone(), Skip::UnmappedSymbol))
             }

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use super::*;
-use crate::domain::Source;
+use crate::domain::{Source, Symbol};
 use crate::reconcile::{Reading, SourceHealth};
 
 fn d(s: &str) -> Decimal {
@@ -75,8 +75,8 @@ const NOW: Timestamp = Timestamp(1_000_000);
 
 /// Every symbol the tests use is a venue market, with a mark price.
 struct Markets {
-    lots: BTreeMap<String, Decimal>,
-    marks: BTreeMap<String, Decimal>,
+    lots: BTreeMap<Symbol, Decimal>,
+    marks: BTreeMap<Symbol, Decimal>,
 }
 
 impl Markets {
@@ -90,7 +90,7 @@ impl Markets {
 }
 
 fn all_markets() -> Markets {
-    let symbols = ["BTC", "ETH", "PUMP", "SOL", "VIRTUAL", "WLFI", "ZEC"].map(str::to_owned);
+    let symbols = ["BTC", "ETH", "PUMP", "SOL", "VIRTUAL", "WLFI", "ZEC"].map(Symbol::new);
     Markets {
         lots: symbols.clone().map(|s| (s, Decimal::new(1, 2))).into(),
         marks: symbols.map(|s| (s, Decimal::from(100))).into(),
@@ -719,7 +719,7 @@ fn stale_rows_are_closed_at_the_mark_or_left_to_the_operator() {
     assert_eq!(plan.corrections[0].mark_price, Some(Decimal::from(100)));
     assert_eq!(plan.corrections[0].row.as_ref().unwrap().row_key, "7");
 
-    let lots: BTreeMap<String, Decimal> = [("BTC".to_string(), Decimal::ONE)].into();
+    let lots: BTreeMap<Symbol, Decimal> = [(Symbol::new("BTC"), Decimal::ONE)].into();
     let (no_marks, no_positions) = (BTreeMap::new(), BTreeMap::new());
     let market = Exchange {
         positions: &no_positions,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Timestamp};
+use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
 
@@ -124,7 +124,7 @@ pub struct AccountInputs<'a> {
     pub view: &'a StreamView,
     pub rest: &'a Polled<RestSnapshot>,
     pub db: &'a Polled<DbSnapshot>,
-    pub lot_sizes: &'a BTreeMap<String, Decimal>,
+    pub lot_sizes: &'a BTreeMap<Symbol, Decimal>,
 }
 
 /// A source's size for one key: `size` is the last known value (possibly
@@ -269,7 +269,7 @@ impl Touched {
     }
 
     /// The symbols touched, or `None` for the whole account (for [`crate::rules::Focus`]).
-    pub fn symbols(self) -> Option<BTreeSet<String>> {
+    pub fn symbols(self) -> Option<BTreeSet<Symbol>> {
         match self {
             Touched::All => None,
             Touched::Keys(keys) => Some(keys.into_iter().map(|k| k.symbol).collect()),

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use super::*;
-use crate::domain::{DbRow, Leg, Position};
+use crate::domain::{DbRow, Leg, Position, Symbol};
 use crate::venue::types::{StreamEvent, StreamStyle};
 
 fn d(s: &str) -> Decimal {
@@ -131,7 +131,7 @@ struct World {
     view: StreamView,
     rest: Polled<RestSnapshot>,
     db: Polled<DbSnapshot>,
-    lots: BTreeMap<String, Decimal>,
+    lots: BTreeMap<Symbol, Decimal>,
 }
 
 impl World {
@@ -416,7 +416,7 @@ mod incremental {
         );
         world.lots = [("ETH", "1"), ("SOL", "2"), ("DOGE", "1"), ("XRP", "1")]
             .into_iter()
-            .map(|(s, l)| (s.to_owned(), d(l)))
+            .map(|(s, l)| (Symbol::new(s), d(l)))
             .collect();
         world
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DbSnapshot, Timestamp};
+use crate::domain::{DbSnapshot, Symbol, Timestamp};
 use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
 use crate::rules::{AccountState, Decision, Engine, Focus, RuleSet};
 use crate::venue::types::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
@@ -106,9 +106,9 @@ pub struct AccountSources {
     pub rest: Polled<RestSnapshot>,
     pub db: Polled<DbSnapshot>,
     /// Lot sizes by symbol, from the venue's market info.
-    pub lots: BTreeMap<String, Decimal>,
+    pub lots: BTreeMap<Symbol, Decimal>,
     /// Mark prices by symbol.
-    pub marks: BTreeMap<String, Decimal>,
+    pub marks: BTreeMap<Symbol, Decimal>,
 }
 
 /// What an observation did, for the caller's logs and metrics.
@@ -173,11 +173,11 @@ impl AccountSources {
             }
             Observed::Corroborated(Err(_)) => Effect::Other,
             Observed::Markets(Ok(markets)) => {
-                self.lots = markets.iter().map(|m| (m.symbol.clone(), m.lot_size)).collect();
+                self.lots = markets.iter().map(|m| (Symbol::new(&m.symbol), m.lot_size)).collect();
                 Effect::Other
             }
             Observed::Prices(Ok(marks)) => {
-                self.marks = marks.clone();
+                self.marks = marks.iter().map(|(s, m)| (Symbol::new(s), *m)).collect();
                 Effect::Other
             }
             Observed::Markets(Err(_)) | Observed::Prices(Err(_)) => Effect::Other,
@@ -209,7 +209,7 @@ impl AccountSources {
             } else {
                 out.unmapped.push(crate::domain::UnmappedRow {
                     row_key: row.row_key.clone(),
-                    symbol: row.key.symbol.clone(),
+                    symbol: row.key.symbol.to_string(),
                 });
             }
         }
@@ -313,7 +313,7 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
     let mut evaluate = |reports: &[Option<AccountReport>],
                         sources: &[AccountSources],
                         now: Timestamp,
-                        focus: Option<(usize, BTreeSet<String>)>| {
+                        focus: Option<(usize, BTreeSet<Symbol>)>| {
         let states: Vec<AccountState<'_>> = header
             .accounts
             .iter()

@@ -27,7 +27,7 @@ use super::{Action, Condition, DriftPair, Rule, RuleSet, Scope, Severity, Thresh
 use crate::config::duration::Dur;
 use crate::config::error::ConfigError;
 use crate::config::position::PositionIndex;
-use crate::domain::{Leg, PositionKey, Source};
+use crate::domain::{Leg, PositionKey, Source, Symbol};
 
 /// A rule-file problem, located.
 pub type RuleError = ConfigError;
@@ -165,7 +165,7 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         index: PositionIndex::build(text),
         errors: Vec::new(),
     };
-    let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, BTreeSet<Symbol>> = BTreeMap::new();
     for (name, members) in &raw.groups {
         if members.is_empty() {
             c.error(&format!("groups.{name}"), "a group needs at least one symbol");
@@ -176,7 +176,7 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
                 "a group's name cannot end in :long, :short or :isolated (it would read as a hedge leg)",
             );
         }
-        groups.insert(name.clone(), members.iter().cloned().collect());
+        groups.insert(name.clone(), members.iter().map(|m| Symbol::new(m)).collect());
     }
     let mut rules = Vec::new();
     let mut ids = BTreeSet::new();
@@ -197,7 +197,7 @@ pub fn compile(text: &str, path: &Path) -> Result<RuleSet, Vec<RuleError>> {
         let mut symbols: BTreeSet<String> = r.scope.symbols.iter().cloned().collect();
         for (gi, g) in r.scope.groups.iter().enumerate() {
             match groups.get(g) {
-                Some(members) => symbols.extend(members.iter().cloned()),
+                Some(members) => symbols.extend(members.iter().map(Symbol::to_string)),
                 None => c.error(&format!("{p}.scope.groups[{gi}]"), format!("unknown group {g:?}")),
             }
         }

@@ -25,7 +25,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Leg, Pair, PositionKey, Source, Timestamp};
+use crate::domain::{Leg, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
 use names::{Id, Names, TrackKey};
 
@@ -142,7 +142,7 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    pub groups: BTreeMap<String, BTreeSet<String>>,
+    pub groups: BTreeMap<String, BTreeSet<Symbol>>,
 }
 
 /// One account as the rules see it.
@@ -151,7 +151,7 @@ pub struct AccountState<'a> {
     pub account: &'a str,
     pub report: &'a AccountReport,
     /// Mark prices by symbol (for notional thresholds).
-    pub marks: &'a BTreeMap<String, Decimal>,
+    pub marks: &'a BTreeMap<Symbol, Decimal>,
 }
 
 /// The part of the accounts an evaluation looks at: one account's
@@ -160,7 +160,7 @@ pub struct AccountState<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Focus<'a> {
     pub account: &'a str,
-    pub symbols: &'a BTreeSet<String>,
+    pub symbols: &'a BTreeSet<Symbol>,
 }
 
 /// What a rule decided.
@@ -183,6 +183,8 @@ pub struct Decision {
 /// A condition that holds now, borrowed from the rules and the reports.
 struct Held<'r> {
     rule: usize,
+    /// The account's place in the evaluation's accounts.
+    at: usize,
     account: &'r str,
     venue: &'r str,
     /// A symbol, a group or a source.
@@ -298,11 +300,11 @@ pub struct Fired {
     pub at: Timestamp,
 }
 
-fn notional(size: Decimal, symbol: &str, marks: &BTreeMap<String, Decimal>) -> Option<Decimal> {
+fn notional(size: Decimal, symbol: &Symbol, marks: &BTreeMap<Symbol, Decimal>) -> Option<Decimal> {
     marks.get(symbol).map(|m| size.abs() * m)
 }
 
-fn above(value: Decimal, t: Threshold, symbol: &str, marks: &BTreeMap<String, Decimal>) -> bool {
+fn above(value: Decimal, t: Threshold, symbol: &Symbol, marks: &BTreeMap<Symbol, Decimal>) -> bool {
     match t {
         Threshold::Size(s) => value.abs() > s,
         // Zero is above no limit of zero or more, whatever the mark: no
@@ -313,8 +315,8 @@ fn above(value: Decimal, t: Threshold, symbol: &str, marks: &BTreeMap<String, De
 }
 
 /// Whether `cond` holds for `row`: why, and the size to keep if it closes.
-fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<String, Decimal>) -> Option<(Why, Option<Decimal>)> {
-    let sym = row.key.symbol.as_str();
+fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<Symbol, Decimal>) -> Option<(Why, Option<Decimal>)> {
+    let sym = &row.key.symbol;
     match cond {
         Condition::Drift { pair, above: t } => {
             let p = match pair {
@@ -440,16 +442,17 @@ impl Engine {
             })
             .collect();
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held = |a: &AccountState<'r>, subject: &'r str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
+            let held = |at: usize, subject: &'r str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
                 rule: ri,
-                account: a.account,
-                venue: a.venue,
+                at,
+                account: accounts[at].account,
+                venue: accounts[at].venue,
                 subject,
                 leg,
                 why,
                 keep,
             };
-            for (a, in_view) in accounts.iter().zip(&in_view) {
+            for (at, (a, in_view)) in accounts.iter().zip(&in_view).enumerate() {
                 if matches!(in_view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
                     continue;
                 }
@@ -464,7 +467,7 @@ impl Engine {
                                     source: *source,
                                     reason: h.reason.clone().unwrap_or_default(),
                                 };
-                                out.push(held(a, source.as_str(), Leg::Net, why, None));
+                                out.push(held(at, source.as_str(), Leg::Net, why, None));
                             }
                         }
                     }
@@ -507,7 +510,7 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(a, group.as_str(), Leg::Net, Why::Exposure(net), None));
+                            out.push(held(at, group.as_str(), Leg::Net, Why::Exposure(net), None));
                         }
                     }
                     cond => {
@@ -520,7 +523,7 @@ impl Engine {
                                 continue;
                             }
                             if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                out.push(held(a, &row.key.symbol, row.key.leg, why, keep));
+                                out.push(held(at, &row.key.symbol, row.key.leg, why, keep));
                             }
                         }
                     }
@@ -545,9 +548,13 @@ impl Engine {
         now: Timestamp,
         focus: Option<Focus<'_>>,
     ) -> Vec<Decision> {
-        for a in accounts {
-            let key = (self.names.id(a.venue), self.names.id(a.account));
-            self.first_seen.entry(key).or_insert(now);
+        // Each account's and venue's number, found once per evaluation.
+        let ids: Vec<(Id, Id)> = accounts
+            .iter()
+            .map(|a| (self.names.id(a.account), self.names.id(a.venue)))
+            .collect();
+        for &(account, venue) in &ids {
+            self.first_seen.entry((venue, account)).or_insert(now);
         }
         if focus.is_none() {
             // A firing older than every cooldown restrains nothing.
@@ -560,11 +567,11 @@ impl Engine {
         let keys: Vec<TrackKey> = holding
             .iter()
             .map(|h| TrackKey {
-                account: self.names.id(h.account),
+                account: ids[h.at].0,
                 subject: self.names.id(h.subject),
                 leg: h.leg,
                 rule: *rule_ids[h.rule].get_or_insert_with(|| self.names.id(&rules.rules[h.rule].id)),
-                venue: self.names.id(h.venue),
+                venue: ids[h.at].1,
             })
             .collect();
         let mut live = keys.clone();
@@ -575,12 +582,12 @@ impl Engine {
             None => self.tracks.keys().filter(|k| !is_live(k)).copied().collect(),
             // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
-                let mut subjects: BTreeSet<&str> = f.symbols.iter().map(String::as_str).collect();
+                let mut subjects: Vec<&str> = f.symbols.iter().map(Symbol::as_str).collect();
                 let venue = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue);
                 let in_scope = |r: &&Rule| venue.is_some_and(|v| r.scope.matches_account(v, f.account));
                 for r in rules.rules.iter().filter(in_scope) {
                     match &r.condition {
-                        Condition::StaleSource { source, .. } => subjects.insert(source.as_str()),
+                        Condition::StaleSource { source, .. } => subjects.push(source.as_str()),
                         // A group is evaluated when a member is in focus.
                         Condition::NetExposure { group, .. }
                             if rules
@@ -588,11 +595,14 @@ impl Engine {
                                 .get(group)
                                 .is_some_and(|m| m.iter().any(|s| f.symbols.contains(s))) =>
                         {
-                            subjects.insert(group.as_str())
+                            subjects.push(group.as_str())
                         }
-                        _ => false,
-                    };
+                        _ => {}
+                    }
                 }
+                // In name order, each once (a set, without a set's nodes).
+                subjects.sort_unstable();
+                subjects.dedup();
                 let mut out = Vec::new();
                 if let Some(account) = self.names.find(f.account) {
                     // A name never met has no conditions.
@@ -690,7 +700,11 @@ impl Engine {
             // A group's members, or the symbol of the leg the subject names.
             let subject = self.names.name(k.subject);
             let subjects: Vec<String> = match rules.groups.get(subject) {
-                Some(members) => members.iter().cloned().chain([subject.to_owned()]).collect(),
+                Some(members) => members
+                    .iter()
+                    .map(Symbol::to_string)
+                    .chain([subject.to_owned()])
+                    .collect(),
                 None => vec![subject.to_owned()],
             };
             for s in subjects {

@@ -76,7 +76,7 @@ impl Names {
     /// leg (the rule files refuse them), so the two are exact.
     pub(super) fn subject(&self, subject: Id, leg: Leg) -> String {
         PositionKey {
-            symbol: self.name(subject).to_owned(),
+            symbol: self.name(subject).into(),
             leg,
         }
         .to_string()

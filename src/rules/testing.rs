@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 use super::{AccountState, Engine, RuleSet};
 use crate::config::duration::Dur;
-use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Timestamp};
+use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountInputs, Policy, Polled, Reconciler};
 use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::StreamView;
@@ -49,7 +49,7 @@ struct RawTest {
     #[serde(default = "default_account")]
     account: String,
     #[serde(default)]
-    marks: BTreeMap<String, Decimal>,
+    marks: BTreeMap<Symbol, Decimal>,
     steps: Vec<RawStep>,
     #[serde(default)]
     expect: Vec<Expected>,

@@ -102,7 +102,7 @@ mod focus {
         engine: &mut Engine,
         rules: &RuleSet,
         r: &AccountReport,
-        marks: &BTreeMap<String, Decimal>,
+        marks: &BTreeMap<Symbol, Decimal>,
         at: i64,
         focus: &[&str],
     ) -> Vec<String> {
@@ -112,7 +112,7 @@ mod focus {
             report: r,
             marks,
         };
-        let symbols: BTreeSet<String> = focus.iter().map(|s| s.to_string()).collect();
+        let symbols: BTreeSet<Symbol> = focus.iter().map(|s| Symbol::new(s)).collect();
         let focus = (!focus.is_empty()).then_some(Focus {
             account: "main",
             symbols: &symbols,
@@ -152,7 +152,7 @@ mod focus {
         let mut pair = report(&[("ETH", "1"), ("SOL", "1"), ("SOL", "-2")]);
         pair.rows[1].key.leg = Leg::Long;
         pair.rows[2].key.leg = Leg::Short;
-        let marks: BTreeMap<String, Decimal> = [("ETH".to_owned(), d("150")), ("SOL".to_owned(), d("100"))].into();
+        let marks: BTreeMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
         let state = AccountState {
             venue: "binance",
             account: "main",
@@ -173,10 +173,10 @@ mod focus {
             Path::new("r.yaml"),
         )
         .unwrap();
-        let marks: BTreeMap<String, Decimal> = [
-            ("ETH".to_owned(), d("100")),
-            ("SOL".to_owned(), d("100")),
-            ("BTC".to_owned(), d("100")),
+        let marks: BTreeMap<Symbol, Decimal> = [
+            (Symbol::new("ETH"), d("100")),
+            (Symbol::new("SOL"), d("100")),
+            (Symbol::new("BTC"), d("100")),
         ]
         .into();
         let mut engine = Engine::new();
@@ -357,7 +357,7 @@ rules:
             )
         ) {
             let rules = compile(RULES, Path::new("r.yaml")).unwrap();
-            let marks: BTreeMap<String, Decimal> = [("ETH".to_owned(), d("150")), ("SOL".to_owned(), d("100"))].into();
+            let marks: BTreeMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
             let (mut focused, mut full) = (Engine::new(), Engine::new());
             let mut sizes: BTreeMap<usize, &str> = BTreeMap::new();
             let mut now = 0;
@@ -370,7 +370,7 @@ rules:
                 }
                 let r = report(&sizes);
                 let state = || [AccountState { venue: "binance", account: "main", report: &r, marks: &marks }];
-                let symbols: BTreeSet<String> = [KEYS[key].0.to_owned()].into();
+                let symbols: BTreeSet<Symbol> = [Symbol::new(KEYS[key].0)].into();
                 let focus = (!tick).then_some(Focus { account: "main", symbols: &symbols });
                 focused.evaluate_focused(&rules, &state(), Timestamp(now), focus);
                 full.evaluate(&rules, &state(), Timestamp(now));

@@ -78,7 +78,7 @@ pub fn position_risk(status: u16, body: &[u8]) -> Result<RestSnapshot, RestError
         };
         positions.push(Position {
             key: PositionKey {
-                symbol: symbol.to_owned(),
+                symbol: symbol.into(),
                 leg: leg(ps)?,
             },
             size,
@@ -218,7 +218,7 @@ pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
                 events.push(StreamEvent::Update {
                     position: Position {
                         key: PositionKey {
-                            symbol: symbol.to_owned(),
+                            symbol: symbol.into(),
                             leg: leg(ps)?,
                         },
                         size,
@@ -400,7 +400,7 @@ mod tests {
         let got: Vec<(String, Leg, Decimal)> = snap
             .positions
             .iter()
-            .map(|p| (p.key.symbol.clone(), p.key.leg, p.size))
+            .map(|p| (p.key.symbol.to_string(), p.key.leg, p.size))
             .collect();
         assert_eq!(
             got,
@@ -458,7 +458,9 @@ mod tests {
         let sizes: Vec<(String, Leg, Decimal)> = events
             .iter()
             .map(|e| match e {
-                StreamEvent::Update { position, .. } => (position.key.symbol.clone(), position.key.leg, position.size),
+                StreamEvent::Update { position, .. } => {
+                    (position.key.symbol.to_string(), position.key.leg, position.size)
+                }
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -553,7 +553,7 @@ mod tests {
         let got: Vec<(String, String)> = snap
             .positions
             .iter()
-            .map(|p| (p.key.symbol.clone(), p.size.normalize().to_string()))
+            .map(|p| (p.key.symbol.to_string(), p.size.normalize().to_string()))
             .collect();
         assert_eq!(
             got,

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::models::{self, Envelope, Event};
-use crate::domain::{Leg, Position, PositionKey};
+use crate::domain::{Leg, Position, PositionKey, Symbol};
 use crate::venue::types::{MarketInfo, OrderFailure, RestSnapshot, StreamEvent};
 
 /// One perp market, from the `symbols` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Product {
     pub product_id: u32,
-    pub symbol: String,
+    pub symbol: Symbol,
     pub size_increment: Decimal,
     pub price_increment: Decimal,
     /// Quote notional.
@@ -30,8 +30,8 @@ pub struct Products {
 }
 
 impl Products {
-    pub fn symbol(&self, id: u32) -> Option<&str> {
-        self.by_id.get(&id).map(|p| p.symbol.as_str())
+    pub fn symbol(&self, id: u32) -> Option<&Symbol> {
+        self.by_id.get(&id).map(|p| &p.symbol)
     }
 
     pub fn id(&self, symbol: &str) -> Option<u32> {
@@ -42,7 +42,7 @@ impl Products {
         self.by_id
             .values()
             .map(|p| MarketInfo {
-                symbol: p.symbol.clone(),
+                symbol: p.symbol.to_string(),
                 lot_size: p.size_increment,
                 tick_size: p.price_increment,
             })
@@ -117,7 +117,7 @@ pub fn symbols(text: &str) -> Result<Products, NadoError> {
             info.product_id,
             Product {
                 product_id: info.product_id,
-                symbol: info.symbol,
+                symbol: info.symbol.into(),
                 size_increment: x18(&info.size_increment)?,
                 price_increment: x18(&info.price_increment_x18)?,
                 min_size: x18(&info.min_size)?,
@@ -145,7 +145,7 @@ pub fn subaccount_info(
     let name = |id: u32| {
         products
             .symbol(id)
-            .map(str::to_owned)
+            .cloned()
             .ok_or_else(|| NadoError::Parse(format!("unknown perp product {id}: refresh symbols")))
     };
     let mut positions = Vec::new();
@@ -163,7 +163,7 @@ pub fn subaccount_info(
     let mut marks = BTreeMap::new();
     for p in info.perp_products {
         if let Some(sym) = products.symbol(p.product_id) {
-            marks.insert(sym.to_owned(), x18(&p.oracle_price_x18)?);
+            marks.insert(sym.to_string(), x18(&p.oracle_price_x18)?);
         }
     }
     Ok((positions, marks))
@@ -184,7 +184,7 @@ pub fn isolated_positions(text: &str, products: &Products) -> Result<Vec<Positio
             .ok_or_else(|| NadoError::Parse(format!("unknown perp product {}", p.base_balance.product_id)))?;
         out.push(Position {
             key: PositionKey {
-                symbol: symbol.to_owned(),
+                symbol: symbol.clone(),
                 leg: Leg::Isolated,
             },
             size,
@@ -291,7 +291,7 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
             Ok(WsFrame::Event(StreamEvent::Update {
                 position: Position {
                     key: PositionKey {
-                        symbol: symbol.to_owned(),
+                        symbol: symbol.clone(),
                         leg: if pc.isolated { Leg::Isolated } else { Leg::Net },
                     },
                     size: x18(&pc.amount)?,
@@ -308,7 +308,7 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
             let symbols: Vec<String> = l
                 .product_ids
                 .iter()
-                .filter_map(|id| products.symbol(*id).map(str::to_owned))
+                .filter_map(|id| products.symbol(*id).map(Symbol::to_string))
                 .collect();
             if symbols.is_empty() {
                 return Ok(WsFrame::Ignored);
@@ -405,7 +405,7 @@ mod tests {
             (57073, "0x05ec92D78ED421f3D3Ada77FFdE167106565974E".to_owned())
         );
         let p = products();
-        assert_eq!(p.symbol(4), Some("ETH-PERP"));
+        assert_eq!(p.symbol(4).map(Symbol::as_str), Some("ETH-PERP"));
         assert_eq!(p.id("SOL-PERP"), Some(8));
         assert_eq!(p.by_id[&4].size_increment, d("0.001"));
         assert_eq!(p.by_id[&4].price_increment, d("0.1"));

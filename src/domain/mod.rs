@@ -12,6 +12,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod symbol;
+
+pub use symbol::Symbol;
+
 /// Milliseconds since the Unix epoch. Pure code receives it as `now`; only
 /// [`crate::clock`] reads the wall clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -117,12 +121,12 @@ pub enum Leg {
 /// case-sensitive) and a leg.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PositionKey {
-    pub symbol: String,
+    pub symbol: Symbol,
     pub leg: Leg,
 }
 
 impl PositionKey {
-    pub fn net(symbol: impl Into<String>) -> Self {
+    pub fn net(symbol: impl Into<Symbol>) -> Self {
         PositionKey {
             symbol: symbol.into(),
             leg: Leg::Net,
@@ -189,7 +193,7 @@ impl std::str::FromStr for PositionKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (symbol, leg) = PositionKey::split(s);
         Ok(PositionKey {
-            symbol: symbol.to_owned(),
+            symbol: Symbol::new(symbol),
             leg,
         })
     }
