@@ -118,9 +118,17 @@ impl PartialOrd for Symbol {
 }
 
 impl Hash for Symbol {
-    /// The text's hash, so a map keyed by symbols is looked up by `&str`.
+    /// The text's hash, so a map keyed by symbols is looked up by `&str`:
+    /// its bytes, then `0xff`, as `str` hashes (written out here, so a
+    /// short symbol is hashed without checking its bytes again as text).
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        match &self.0 {
+            Repr::Short { bytes, len } => {
+                state.write(&bytes[..usize::from(*len)]);
+                state.write_u8(0xff);
+            }
+            Repr::Long(text) => text.hash(state),
+        }
     }
 }
 

@@ -120,8 +120,8 @@ impl Scope {
             && (self.accounts.is_empty() || self.accounts.contains(account))
     }
 
-    fn matches_symbol(&self, symbol: &str) -> bool {
-        self.symbols.is_empty() || self.symbols.contains(symbol)
+    fn matches_symbol(&self, symbol: &Symbol) -> bool {
+        self.symbols.is_empty() || self.symbols.contains(symbol.as_str())
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 
-use crate::domain::{same_size, Position, PositionKey, Timestamp};
+use crate::domain::{same_size, Position, PositionKey, Symbol, Timestamp};
 use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 
 /// The state of the link behind the view.
@@ -370,7 +370,7 @@ impl StreamView {
     pub fn verify_with_rest(
         &mut self,
         rest: &RestSnapshot,
-        lot_size: impl Fn(&str) -> Option<Decimal>,
+        lot_size: impl Fn(&Symbol) -> Option<Decimal>,
         now: Timestamp,
     ) -> Verification {
         if self.style == StreamStyle::PerKeyUpdates && self.link == Link::AwaitingBaseline {

@@ -1,7 +1,7 @@
 use std::str::FromStr;
 
 use super::*;
-use crate::domain::{Position, PositionKey};
+use crate::domain::{Position, PositionKey, Symbol};
 
 const SILENCE: Duration = Duration::from_secs(30);
 
@@ -27,7 +27,7 @@ fn rest(positions: Vec<Position>, seq: u64) -> RestSnapshot {
     }
 }
 
-fn no_lots(_: &str) -> Option<Decimal> {
+fn no_lots(_: &Symbol) -> Option<Decimal> {
     None
 }
 
@@ -139,7 +139,7 @@ fn agreement_uses_the_lot_size() {
     let mut v = StreamView::new(StreamStyle::FullSnapshots);
     v.apply(&StreamEvent::Connected, Timestamp(0));
     v.apply(&snap(vec![pos("BTC", "1.000")], 1), Timestamp(0));
-    let lots = |_: &str| Some(Decimal::from_str("0.01").unwrap());
+    let lots = |_: &Symbol| Some(Decimal::from_str("0.01").unwrap());
     assert_eq!(
         v.verify_with_rest(&rest(vec![pos("BTC", "1.004")], 1), lots, Timestamp(0)),
         Verification::Agreed
