@@ -322,11 +322,22 @@ impl Sizes {
 #[derive(Debug, Default)]
 pub struct Reconciler {
     /// account → key → how long its state has held.
-    trackers: BTreeMap<usize, BTreeMap<PositionKey, Tracker>>,
+    trackers: BTreeMap<usize, Trackers>,
     /// account → the context of its last pass.
     contexts: BTreeMap<usize, Context>,
     /// account → REST and DB sizes by key.
     sizes: BTreeMap<usize, Sizes>,
+}
+
+/// One account's trackers, in key order, each key once: a full pass writes
+/// them in order into the buffer the pass before it left (no map rebuilt,
+/// no memory asked for once the account's size is reached); an input's
+/// keys find theirs by halving.
+#[derive(Debug, Default)]
+struct Trackers {
+    by_key: Vec<(PositionKey, Tracker)>,
+    /// Empty; kept for its capacity.
+    spare: Vec<(PositionKey, Tracker)>,
 }
 
 /// The three sources' sizes for one key, trusted or not.
@@ -396,24 +407,27 @@ impl Reconciler {
         let sources = Self::sources(input, policy, now);
         let context = Self::context(input, &sources);
         let (Touched::Keys(keys), Some(r)) = (touched, report.as_mut()) else {
-            *report = Some(self.reconcile(account, input, policy, now));
+            // The last report's rows hand their memory to the new ones.
+            let rows = report.take().map(|r| r.rows).unwrap_or_default();
+            *report = Some(self.full_pass(account, input, policy, now, rows));
             return Touched::All;
         };
         if self.contexts.get(&account) != Some(&context) {
-            *report = Some(self.reconcile(account, input, policy, now));
+            let rows = std::mem::take(&mut r.rows);
+            *report = Some(self.full_pass(account, input, policy, now, rows));
             return Touched::All;
         }
         r.sources = sources;
-        let trackers = self.trackers.entry(account).or_default();
+        let trackers = &mut self.trackers.entry(account).or_default().by_key;
         // The last full pass had this context, so its sizes are these reads'.
         let sizes = self.sizes.entry(account).or_insert_with(|| Sizes::of(input));
         for key in &keys {
             let readings = Readings::of(key, input, sizes, &context);
             let lot = input.lot_sizes.get(&key.symbol).copied();
             // One search for the tracker, whatever becomes of it.
-            let held = trackers.get_mut(key);
+            let at = trackers.binary_search_by(|e| e.0.cmp(key));
             let next = advance(
-                held.as_deref().copied(),
+                at.ok().map(|i| trackers[i].1),
                 key,
                 readings,
                 lot,
@@ -421,20 +435,20 @@ impl Reconciler {
                 now,
                 input.rest.reads,
             );
-            let row = match (held, next) {
-                (Some(held), Some((tracker, row))) => {
-                    *held = tracker;
+            let row = match (at, next) {
+                (Ok(i), Some((tracker, row))) => {
+                    trackers[i].1 = tracker;
                     Some(row)
                 }
-                (None, Some((tracker, row))) => {
-                    trackers.insert(key.clone(), tracker);
+                (Err(i), Some((tracker, row))) => {
+                    trackers.insert(i, (key.clone(), tracker));
                     Some(row)
                 }
-                (Some(_), None) => {
-                    trackers.remove(key);
+                (Ok(i), None) => {
+                    trackers.remove(i);
                     None
                 }
-                (None, None) => None,
+                (Err(_), None) => None,
             };
             match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
                 (Ok(i), Some(row)) => r.rows[i] = row,
@@ -456,6 +470,19 @@ impl Reconciler {
         input: &AccountInputs<'_>,
         policy: &Policy,
         now: Timestamp,
+    ) -> AccountReport {
+        self.full_pass(account, input, policy, now, Vec::new())
+    }
+
+    /// [`Reconciler::reconcile`], writing the rows into `rows` (emptied
+    /// first; its memory reused).
+    fn full_pass(
+        &mut self,
+        account: usize,
+        input: &AccountInputs<'_>,
+        policy: &Policy,
+        now: Timestamp,
+        mut rows: Vec<Row>,
     ) -> AccountReport {
         let sources = Self::sources(input, policy, now);
         let context = Self::context(input, &sources);
@@ -479,11 +506,14 @@ impl Reconciler {
         let mut db = sizes.db.iter().peekable();
         let mut changes = input.view.changes().iter().peekable();
         let mut lots = input.lot_sizes.iter().peekable();
-        let mut tracked = std::mem::take(self.trackers.entry(account).or_default())
-            .into_iter()
-            .peekable();
-        let mut trackers = Vec::with_capacity(tracked.len());
-        let mut rows = Vec::with_capacity(sizes.db.len().max(sizes.rest.len()));
+        let held = self.trackers.entry(account).or_default();
+        let mut last = std::mem::take(&mut held.by_key);
+        let mut trackers = std::mem::take(&mut held.spare);
+        trackers.clear();
+        trackers.reserve(last.len());
+        let mut tracked = last.drain(..).peekable();
+        rows.clear();
+        rows.reserve(sizes.db.len().max(sizes.rest.len()));
         loop {
             let read = [ws.peek().map(|e| e.0), rest.peek().map(|e| e.0), db.peek().map(|e| e.0)]
                 .into_iter()
@@ -516,8 +546,11 @@ impl Reconciler {
                 trackers.push((key, tracker));
             }
         }
-        // Built from keys in order: no sorting, no search.
-        self.trackers.insert(account, trackers.into_iter().collect());
+        drop(tracked);
+        // Written in key order: no sorting, no search.
+        let held = self.trackers.entry(account).or_default();
+        held.by_key = trackers;
+        held.spare = last;
         self.sizes.insert(account, sizes);
         self.contexts.insert(account, context);
         AccountReport { rows, sources }
