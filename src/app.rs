@@ -1337,7 +1337,7 @@ impl Core {
     /// Runs the rules over every account's latest report (or only over the
     /// symbols of one account an input touched) and carries out their
     /// decisions: pages, resyncs, correction cycles and closes.
-    fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, BTreeSet<Symbol>)>) {
+    fn evaluate_rules(&mut self, now: Timestamp, focus: Option<(usize, Vec<Symbol>)>) {
         // A standby neither fires rules nor starts their cooldowns: the
         // leader pages and acts, and a standby that takes over decides
         // afresh (its holds start when it does).

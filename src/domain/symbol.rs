@@ -47,6 +47,12 @@ impl Symbol {
         }
     }
 
+    /// Two symbols' order as texts: a long one's (the short ones' is inline).
+    #[inline(never)]
+    fn cmp_text(&self, other: &Symbol) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Made from a `&str` (`new`), so always UTF-8.
@@ -83,6 +89,7 @@ impl Borrow<str> for Symbol {
 }
 
 impl PartialEq for Symbol {
+    #[inline]
     fn eq(&self, other: &Symbol) -> bool {
         match (&self.0, &other.0) {
             (Repr::Short { bytes: a, len: la }, Repr::Short { bytes: b, len: lb }) => {
@@ -101,17 +108,19 @@ impl Ord for Symbol {
     /// The texts' order: the padded bytes as a big-endian integer order
     /// them as the texts do (a text before any longer one it begins), the
     /// length settling a tie (a text and itself with zero bytes added).
+    #[inline]
     fn cmp(&self, other: &Symbol) -> Ordering {
         match (&self.0, &other.0) {
             (Repr::Short { bytes: a, len: la }, Repr::Short { bytes: b, len: lb }) => {
                 u128::from_be_bytes(*a).cmp(&u128::from_be_bytes(*b)).then(la.cmp(lb))
             }
-            _ => self.as_str().cmp(other.as_str()),
+            _ => self.cmp_text(other),
         }
     }
 }
 
 impl PartialOrd for Symbol {
+    #[inline]
     fn partial_cmp(&self, other: &Symbol) -> Option<Ordering> {
         Some(self.cmp(other))
     }

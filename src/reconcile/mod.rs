@@ -11,7 +11,7 @@
 //!   `confirm_polls` distinct source reads or for `confirm_after`, whichever
 //!   comes first. The hysteresis lives in [`Reconciler`], not in timers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -268,11 +268,17 @@ impl Touched {
         }
     }
 
-    /// The symbols touched, or `None` for the whole account (for [`crate::rules::Focus`]).
-    pub fn symbols(self) -> Option<BTreeSet<Symbol>> {
+    /// The symbols touched, in order, each once, or `None` for the whole
+    /// account (for [`crate::rules::Focus`]).
+    pub fn symbols(self) -> Option<Vec<Symbol>> {
         match self {
             Touched::All => None,
-            Touched::Keys(keys) => Some(keys.into_iter().map(|k| k.symbol).collect()),
+            Touched::Keys(keys) => {
+                let mut symbols: Vec<Symbol> = keys.into_iter().map(|k| k.symbol).collect();
+                symbols.sort_unstable();
+                symbols.dedup();
+                Some(symbols)
+            }
         }
     }
 }

@@ -313,7 +313,7 @@ pub fn replay(header: &Header, observations: &[Observation], rules: &RuleSet) ->
     let mut evaluate = |reports: &[Option<AccountReport>],
                         sources: &[AccountSources],
                         now: Timestamp,
-                        focus: Option<(usize, BTreeSet<Symbol>)>| {
+                        focus: Option<(usize, Vec<Symbol>)>| {
         let states: Vec<AccountState<'_>> = header
             .accounts
             .iter()

@@ -160,7 +160,14 @@ pub struct AccountState<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Focus<'a> {
     pub account: &'a str,
-    pub symbols: &'a BTreeSet<Symbol>,
+    /// In order, each once ([`Focus::has`] halves it).
+    pub symbols: &'a [Symbol],
+}
+
+impl Focus<'_> {
+    fn has(&self, symbol: &Symbol) -> bool {
+        self.symbols.binary_search(symbol).is_ok()
+    }
 }
 
 /// What a rule decided.
@@ -477,7 +484,7 @@ impl Engine {
                         };
                         // Focused on other symbols: the exposure has not moved.
                         if matches!(in_view, InView::Rows(_))
-                            && focus.is_some_and(|f| !members.iter().any(|m| f.symbols.contains(m)))
+                            && focus.is_some_and(|f| !members.iter().any(|m| f.has(m)))
                         {
                             continue;
                         }
@@ -590,10 +597,7 @@ impl Engine {
                         Condition::StaleSource { source, .. } => subjects.push(source.as_str()),
                         // A group is evaluated when a member is in focus.
                         Condition::NetExposure { group, .. }
-                            if rules
-                                .groups
-                                .get(group)
-                                .is_some_and(|m| m.iter().any(|s| f.symbols.contains(s))) =>
+                            if rules.groups.get(group).is_some_and(|m| m.iter().any(|s| f.has(s))) =>
                         {
                             subjects.push(group.as_str())
                         }

@@ -112,7 +112,9 @@ mod focus {
             report: r,
             marks,
         };
-        let symbols: BTreeSet<Symbol> = focus.iter().map(|s| Symbol::new(s)).collect();
+        let mut symbols: Vec<Symbol> = focus.iter().map(|s| Symbol::new(s)).collect();
+        symbols.sort_unstable();
+        symbols.dedup();
         let focus = (!focus.is_empty()).then_some(Focus {
             account: "main",
             symbols: &symbols,
@@ -370,7 +372,7 @@ rules:
                 }
                 let r = report(&sizes);
                 let state = || [AccountState { venue: "binance", account: "main", report: &r, marks: &marks }];
-                let symbols: BTreeSet<Symbol> = [Symbol::new(KEYS[key].0)].into();
+                let symbols = [Symbol::new(KEYS[key].0)];
                 let focus = (!tick).then_some(Focus { account: "main", symbols: &symbols });
                 focused.evaluate_focused(&rules, &state(), Timestamp(now), focus);
                 full.evaluate(&rules, &state(), Timestamp(now));
