@@ -553,6 +553,10 @@ impl Reconciler {
             }
         }
         drop(tracked);
+        // An account that shrank gives back what it no longer needs: the
+        // buffers keep at most twice what this pass wrote.
+        last.shrink_to(2 * trackers.len());
+        rows.shrink_to(2 * rows.len());
         // Written in key order: no sorting, no search.
         let held = self.trackers.entry(account).or_default();
         held.by_key = trackers;

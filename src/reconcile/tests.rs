@@ -530,3 +530,51 @@ mod incremental {
         assert!(report.unwrap().rows.iter().all(|r| r.state == State::SourceUntrusted));
     }
 }
+
+#[test]
+fn a_full_pass_keeps_its_trackers_in_key_order_and_an_account_that_shrank_gives_memory_back() {
+    let symbols: Vec<String> = (0..1000).map(|i| format!("S{i:04}")).collect();
+    let mut world = World::new(
+        symbols.iter().rev().map(|s| pos(s, "1")).collect(),
+        symbols.iter().map(|s| row(s, "1")).collect(),
+    );
+    let mut rec = Reconciler::new();
+    let mut report = None;
+    rec.refresh(0, &world.inputs(), &policy(), Timestamp(1), Touched::All, &mut report);
+    let held = &rec.trackers[&0];
+    assert_eq!(held.by_key.len(), 1000);
+    assert!(
+        held.by_key.windows(2).all(|w| w[0].0 < w[1].0),
+        "trackers out of key order"
+    );
+    // All but one closed: the stream, REST and the database say so.
+    let one = vec![pos("S0001", "1")];
+    world.view.apply(
+        &StreamEvent::Snapshot {
+            positions: one.clone(),
+            seq: Some(2),
+        },
+        Timestamp(2),
+    );
+    let snap = RestSnapshot {
+        positions: one,
+        seq: Some(2),
+    };
+    world.view.verify_with_rest(&snap, |_| None, Timestamp(2));
+    world.rest.succeeded(snap, Timestamp(2));
+    world.db.succeeded(
+        DbSnapshot {
+            rows: vec![row("S0001", "1")],
+            ..Default::default()
+        },
+        Timestamp(2),
+    );
+    // The next tick's full pass, as the core makes it.
+    rec.refresh(0, &world.inputs(), &policy(), Timestamp(3), Touched::All, &mut report);
+    let held = &rec.trackers[&0];
+    assert_eq!(held.by_key.len(), 1);
+    assert!(held.spare.capacity() <= 2, "spare kept {}", held.spare.capacity());
+    let rows = &report.as_ref().expect("refreshed").rows;
+    assert_eq!(rows.len(), 1);
+    assert!(rows.capacity() <= 2, "rows kept {}", rows.capacity());
+}
