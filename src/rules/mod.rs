@@ -160,7 +160,7 @@ pub struct AccountState<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Focus<'a> {
     pub account: &'a str,
-    /// In order, each once ([`Focus::has`] halves it).
+    /// In order, each once (a symbol is found by halving).
     pub symbols: &'a [Symbol],
 }
 
