@@ -190,10 +190,8 @@ pub struct Decision {
 /// A condition that holds now, borrowed from the rules and the reports.
 struct Held<'r> {
     rule: usize,
-    /// The account's place in the evaluation's accounts.
+    /// The account's place in the evaluation's accounts (its name and venue).
     at: usize,
-    account: &'r str,
-    venue: &'r str,
     /// A symbol, a group or a source.
     subject: &'r str,
     leg: Leg,
@@ -452,8 +450,6 @@ impl Engine {
             let held = |at: usize, subject: &'r str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
                 rule: ri,
                 at,
-                account: accounts[at].account,
-                venue: accounts[at].venue,
                 subject,
                 leg,
                 why,
@@ -655,8 +651,8 @@ impl Engine {
             let subject = self.names.subject(key.subject, key.leg);
             self.newly_fired.push(Fired {
                 rule: rule.id.clone(),
-                venue: h.venue.to_owned(),
-                account: h.account.to_owned(),
+                venue: accounts[h.at].venue.to_owned(),
+                account: accounts[h.at].account.to_owned(),
                 subject: subject.clone(),
                 at: now,
             });
@@ -668,8 +664,8 @@ impl Engine {
                     rule: rule.id.clone(),
                     severity: rule.severity,
                     action: *action,
-                    venue: h.venue.to_owned(),
-                    account: h.account.to_owned(),
+                    venue: accounts[h.at].venue.to_owned(),
+                    account: accounts[h.at].account.to_owned(),
                     subject: subject.clone(),
                     keep: h.keep,
                     since: track.since,
