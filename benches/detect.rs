@@ -2,8 +2,10 @@
 //! breaks a rule (`for: 0s`) to its socket, to the simulator having read the
 //! signed reduce-only close (before it verifies the signature or applies its
 //! speed bump), on loopback. The path includes the fresh REST read every
-//! close is sized from (and, on Nado, the cancel of resting orders and the
-//! top-of-book read that prices the IOC). driftwatch runs as `run` runs it:
+//! close is sized from (and, on Nado, the top-of-book read that prices the
+//! IOC and the resting-orders read, both beside it; with
+//! `DETECT_NADO_RESTING=1` each round leaves a resting order, which the
+//! close cancels before its order). driftwatch runs as `run` runs it:
 //! its own thread, a current-thread runtime. Run: `cargo bench --bench
 //! detect` (`DETECT_VENUES=pacifica,nado,hyperliquid,binance`; Pacifica
 //! alone by default, Nado's rounds are paced by its query budget and take
@@ -51,7 +53,14 @@ impl Venue {
     fn open_btc(&self) {
         match self {
             Venue::Pacifica(s) => s.open(ACCOUNT, "BTC", "bid", "1", "90000"),
-            Venue::Nado(s) => s.set_position(NADO_SUB, "BTC-PERP", "1"),
+            Venue::Nado(s) => {
+                // The bot's resting order, when asked for: the close then
+                // cancels it before its order (else no cancel is sent).
+                if std::env::var_os("DETECT_NADO_RESTING").is_some() {
+                    s.rest_order(NADO_SUB, "BTC-PERP", "0.1");
+                }
+                s.set_position(NADO_SUB, "BTC-PERP", "1")
+            }
             Venue::Hyperliquid(s) => s.open(hl_master(), "BTC", rust_decimal::Decimal::ONE),
             Venue::Binance(s) => s.set_position(BN_KEY, "BTCUSDT", "BOTH", rust_decimal::Decimal::ONE),
         }

@@ -366,6 +366,8 @@ async fn a_long_is_closed_with_a_signed_reduce_only_ioc_inside_the_band() {
     let g = gateway(SimConfig::default()).await;
     g.sim.set_position(SUB, "SOL-PERP", "1.5");
     g.sim.set_book("SOL-PERP", Some("139.5"), Some("140.5"), None);
+    // The bot's resting buy could reopen the position: it is cancelled first.
+    g.sim.rest_order(SUB, "SOL-PERP", "0.4");
     let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
     match &out {
         CloseOutcome::Verified {
@@ -393,6 +395,7 @@ async fn a_long_is_closed_with_a_signed_reduce_only_ioc_inside_the_band() {
         all[0].body["cancel_product_orders"]["tx"]["productIds"],
         serde_json::json!([8])
     );
+    assert_eq!(g.sim.resting_orders(SUB, "SOL-PERP"), 0, "the resting order is gone");
     assert!(all.iter().all(|o| o.verified && o.error_code.is_none()), "{all:?}");
     let o = &place_orders(&g)[0].body["place_order"];
     assert_eq!(o["product_id"], 8);
@@ -408,6 +411,66 @@ async fn a_long_is_closed_with_a_signed_reduce_only_ioc_inside_the_band() {
         recv > now && recv - now <= 100_000,
         "receive time inside the venue's window"
     );
+}
+
+/// The kinds of the queries and executes the simulator received, in order.
+fn request_kinds(g: &Gateway) -> Vec<String> {
+    g.sim
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+            match v.get("type").and_then(|t| t.as_str()) {
+                Some(t) => Some(t.to_owned()),
+                None => v.as_object()?.keys().next().cloned(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_nothing_resting_no_cancel_is_sent_and_the_first_order_is_priced_off_the_book_read_beside_the_position() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1.5");
+    g.sim.set_book("SOL-PERP", Some("139.5"), Some("140.5"), None);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { attempts: 1, .. }), "{out:?}");
+    assert_eq!(g.sim.position(SUB, "SOL-PERP"), Decimal::ZERO);
+    let kinds = request_kinds(&g);
+    let order = kinds.iter().position(|k| k == "place_order").expect("an order");
+    let before = &kinds[..order];
+    assert!(
+        !kinds.iter().any(|k| k == "cancel_product_orders"),
+        "nothing to cancel: {kinds:?}"
+    );
+    // Three reads side by side, then the order: no book read after them.
+    let first = before.iter().position(|k| k == "subaccount_info").unwrap();
+    let mut side_by_side = before[first..].to_vec();
+    side_by_side.sort();
+    assert_eq!(
+        side_by_side,
+        ["market_price", "subaccount_info", "subaccount_orders"],
+        "{kinds:?}"
+    );
+    // Priced off that book: 1 % under the bid, floored to the tick.
+    assert_eq!(
+        place_orders(&g)[0].body["place_order"]["order"]["priceX18"],
+        "138100000000000000000"
+    );
+}
+
+#[tokio::test]
+async fn resting_orders_that_cannot_be_read_are_cancelled_unseen() {
+    let g = gateway(SimConfig::default()).await;
+    g.sim.set_position(SUB, "SOL-PERP", "1.5");
+    g.sim.set_book("SOL-PERP", Some("139.5"), Some("140.5"), None);
+    g.sim.rest_order(SUB, "SOL-PERP", "0.4");
+    g.sim.set_orders_query_down(true);
+    let out = close(&g, KEY, "SOL-PERP", CloseTarget::Flatten, "0.01").await;
+    assert!(matches!(out, CloseOutcome::Verified { .. }), "{out:?}");
+    let all = g.sim.orders();
+    assert_eq!(all[0].kind, "cancel_product_orders", "{all:?}");
+    assert_eq!(g.sim.resting_orders(SUB, "SOL-PERP"), 0);
 }
 
 #[tokio::test]
@@ -708,6 +771,11 @@ async fn the_sol_accumulation_on_a_delta_neutral_pair_is_trimmed_back_to_the_bot
     );
     let orders = place_orders(&g);
     assert_eq!(orders.len(), 1, "one close: {orders:?}");
+    // The process's close read the bot's resting orders beside the
+    // position, found none, and sent no cancel.
+    let kinds = request_kinds(&g);
+    assert!(kinds.iter().any(|k| k == "subaccount_orders"), "{kinds:?}");
+    assert!(!kinds.iter().any(|k| k == "cancel_product_orders"), "{kinds:?}");
     let o = &orders[0].body["place_order"];
     assert_eq!(o["product_id"], 8);
     assert_eq!(

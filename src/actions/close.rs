@@ -145,9 +145,22 @@ struct Fresh<R> {
 /// [`FRESH_READ_WAIT`] in all; any other failure, or a longer wait, is no
 /// read (and so no order).
 async fn fresh_read<V: CloseVenue>(venue: &V, key: &PositionKey) -> Result<Fresh<V::Read>, String> {
+    waiting_out_rate_limits(|| venue.read(key)).await
+}
+
+/// The fresh read a close starts from ([`CloseVenue::read_to_send`]).
+async fn first_read<V: CloseVenue>(venue: &V, key: &PositionKey) -> Result<Fresh<V::Read>, String> {
+    waiting_out_rate_limits(|| venue.read_to_send(key)).await
+}
+
+/// A read, retried after a rate limit while the wait fits [`FRESH_READ_WAIT`].
+async fn waiting_out_rate_limits<R, F>(read: impl Fn() -> F) -> Result<Fresh<R>, String>
+where
+    F: std::future::Future<Output = Result<(Decimal, R), RestError>>,
+{
     let deadline = tokio::time::Instant::now() + FRESH_READ_WAIT;
     loop {
-        match venue.read(key).await {
+        match read().await {
             Err(RestError::RateLimited { retry_after }) if tokio::time::Instant::now() + retry_after <= deadline => {
                 tokio::time::sleep(retry_after).await;
             }
@@ -214,6 +227,10 @@ impl<V: CloseVenue> CloseVenue for Fenced<'_, V> {
 
     async fn read(&self, key: &PositionKey) -> Result<(Decimal, V::Read), RestError> {
         self.venue.read(key).await
+    }
+
+    async fn read_to_send(&self, key: &PositionKey) -> Result<(Decimal, V::Read), RestError> {
+        self.venue.read_to_send(key).await
     }
 
     async fn prepare(&self, read: &V::Read) {
@@ -378,7 +395,7 @@ pub async fn close_capped<V: CloseVenue>(
     cap: Option<Decimal>,
 ) -> CloseOutcome {
     let symbol = key.symbol.as_str();
-    let (read, gate) = tokio::join!(fresh_read(venue, key), gate);
+    let (read, gate) = tokio::join!(first_read(venue, key), gate);
     if let Err(e) = gate {
         return CloseOutcome::Failed(format!("not sent: {e}"));
     }
@@ -416,8 +433,9 @@ pub async fn close_capped<V: CloseVenue>(
             Err(e) => CloseOutcome::Failed(e),
         };
     }
-    // The first request is built (Nado: priced from the book) while the
-    // resting orders are cancelled; it is sent only after both.
+    // The first request is built (Nado: priced off the book read beside the
+    // position) while any resting orders are cancelled; it is sent only
+    // after both.
     let (_, first) = tokio::join!(
         venue.prepare(&fresh.read),
         venue.request(&order, &fresh.read, client_order_id, 1)

@@ -311,6 +311,14 @@ pub trait CloseVenue: Sync {
         &self,
         key: &crate::domain::PositionKey,
     ) -> impl std::future::Future<Output = Result<(Decimal, Self::Read), RestError>> + Send;
+    /// The read a close starts from: [`CloseVenue::read`], with whatever
+    /// the first order needs read at the same moment beside it (Nado: the
+    /// top of book, and whether resting orders are there to cancel). No
+    /// default: a wrapper that forgot it would lose it silently.
+    fn read_to_send(
+        &self,
+        key: &crate::domain::PositionKey,
+    ) -> impl std::future::Future<Output = Result<(Decimal, Self::Read), RestError>> + Send;
     /// Before the first send (Nado: cancel the product's resting orders).
     fn prepare(&self, read: &Self::Read) -> impl std::future::Future<Output = ()> + Send;
     /// The exact signed request for `attempt` (1-based).

@@ -23,7 +23,7 @@ use super::parse::{self, Market};
 use super::sign::{self, Action, Body, Network, Signing};
 use crate::venue::evm::Signer;
 use crate::venue::lost_reply::{self, Seen};
-use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
+use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError, RestSnapshot};
 
 /// How to send closes for one Hyperliquid account.
 pub struct HyperliquidCloseParams<'a> {
@@ -65,10 +65,6 @@ pub struct HyperliquidCloser<'a> {
     seen: Seen,
     /// The coin's market, read once per intent (it does not change in one).
     market: tokio::sync::OnceCell<Market>,
-    /// The mid read beside the intent's first position read, for its first
-    /// request: the order follows its fresh read without another round
-    /// trip between them. Later attempts read the mid again.
-    first_mid: std::sync::Mutex<Option<Decimal>>,
     /// The last nonce used (nonces are per signer and must not repeat).
     last_nonce: AtomicU64,
 }
@@ -80,7 +76,6 @@ impl<'a> HyperliquidCloser<'a> {
             params,
             seen: Seen::default(),
             market: tokio::sync::OnceCell::new(),
-            first_mid: std::sync::Mutex::new(None),
             last_nonce: AtomicU64::new(0),
         }
     }
@@ -114,9 +109,39 @@ impl<'a> HyperliquidCloser<'a> {
     }
 }
 
-impl CloseVenue for HyperliquidCloser<'_> {
+/// What a close's read brings beside the position.
+pub struct CloseRead {
     /// The coin's market.
-    type Read = Market;
+    market: Market,
+    /// The mid read beside the intent's first position read, for its first
+    /// request: the order follows its fresh read without another round
+    /// trip between them. `None` on later reads (and when that mid read
+    /// failed): an order then reads the mid itself.
+    mid: Option<Decimal>,
+}
+
+impl HyperliquidCloser<'_> {
+    /// The position in `symbol` from `snap`, with the coin's market (read
+    /// once per intent).
+    async fn position(
+        &self,
+        symbol: &str,
+        snap: RestSnapshot,
+        mid: Option<Decimal>,
+    ) -> Result<(Decimal, CloseRead), RestError> {
+        let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
+        let position = snap
+            .positions
+            .iter()
+            .filter(|p| p.key.symbol == symbol)
+            .map(|p| p.size)
+            .sum();
+        Ok((position, CloseRead { market, mid }))
+    }
+}
+
+impl CloseVenue for HyperliquidCloser<'_> {
+    type Read = CloseRead;
 
     fn run(&self) -> CloseRun {
         self.params.run
@@ -131,51 +156,38 @@ impl CloseVenue for HyperliquidCloser<'_> {
         true
     }
 
-    /// The position (`clearinghouseState`, weight 2); the market and the
-    /// mid only the first time: the verification's reads stay cheap.
-    async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, Market), RestError> {
+    /// The position (`clearinghouseState`, weight 2); the market only the
+    /// first time: the verification's reads stay cheap.
+    async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, CloseRead), RestError> {
         let symbol = crate::venue::types::net_leg(key)?;
-        let snap = if self.market.initialized() {
-            self.rest.positions().await?
-        } else {
-            // The intent's first read: its mid (weight 2, as the first
-            // request would spend) is read at the same moment.
-            let (snap, mid) = tokio::join!(self.rest.positions(), self.rest.mid(symbol));
-            if let Ok(m) = mid {
-                *self.first_mid.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
-            }
-            snap?
-        };
-        let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
-        let position = snap
-            .positions
-            .iter()
-            .filter(|p| p.key.symbol == symbol)
-            .map(|p| p.size)
-            .sum();
-        Ok((position, market))
+        let snap = self.rest.positions().await?;
+        self.position(symbol, snap, None).await
+    }
+
+    /// The intent's first read: its mid (weight 2, as the first request
+    /// would spend) is read at the same moment as the position.
+    async fn read_to_send(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, CloseRead), RestError> {
+        let symbol = crate::venue::types::net_leg(key)?;
+        let (snap, mid) = tokio::join!(self.rest.positions(), self.rest.mid(symbol));
+        self.position(symbol, snap?, mid.ok()).await
     }
 
     /// Resting orders are left alone: reduce-only ones that no longer
     /// reduce are canceled by the venue (`reduceOnlyCanceled`).
-    async fn prepare(&self, _: &Market) {}
+    async fn prepare(&self, _: &CloseRead) {}
 
     async fn request(
         &self,
         order: &CloseOrder,
-        market: &Market,
+        read: &CloseRead,
         client_order_id: &str,
         attempt: u32,
     ) -> Result<Value, String> {
         let p = self.params;
+        let market = &read.market;
         // The first attempt is priced from the mid read with its fresh read;
         // a retry (or a first read whose mid failed) from the mid now.
-        let first = if attempt <= 1 {
-            self.first_mid.lock().unwrap_or_else(|e| e.into_inner()).take()
-        } else {
-            None
-        };
-        let mid = match first {
+        let mid = match read.mid.filter(|_| attempt <= 1) {
             Some(m) => m,
             None => self
                 .rest

@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::http::{CloseRead, RestClient};
+use super::http::{CloseRead, RestClient, Resting};
 use super::price::{worst_price, NADO_BAND};
 use crate::venue::types::{CloseOrder, CloseRun, CloseVenue, OrderFailure, OrderSide, RestError};
 
@@ -55,9 +55,20 @@ impl CloseVenue for NadoCloser<'_> {
         Ok((read.position, read))
     }
 
+    async fn read_to_send(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, CloseRead), RestError> {
+        let symbol = crate::venue::types::net_leg(key)?;
+        let orders = self.params.cancel_orders_first && self.params.run.armed;
+        let read = self.rest.close_read_to_send(symbol, orders).await?;
+        Ok((read.position, read))
+    }
+
     async fn prepare(&self, read: &CloseRead) {
         let (rest, params) = (self.rest, self.params);
         if !params.cancel_orders_first {
+            return;
+        }
+        if read.resting == Resting::Nothing {
+            tracing::debug!(product = read.product.product_id, "No resting orders to cancel.");
             return;
         }
         let nonce = super::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF);
@@ -82,7 +93,12 @@ impl CloseVenue for NadoCloser<'_> {
 
     async fn request(&self, order: &CloseOrder, read: &CloseRead, _: &str, attempt: u32) -> Result<Value, String> {
         let (rest, params) = (self.rest, self.params);
-        let (bid, ask) = rest.market_price(read.product.product_id).await.unwrap_or((None, None));
+        // The first order is priced off the book read beside the position;
+        // a retry (or an order after a re-read) reads the book again.
+        let (bid, ask) = match read.book.filter(|_| attempt == 1) {
+            Some(book) => book,
+            None => rest.market_price(read.product.product_id).await.unwrap_or((None, None)),
+        };
         let reference = match order.side {
             OrderSide::Ask => bid,
             OrderSide::Bid => ask,

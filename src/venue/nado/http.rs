@@ -55,6 +55,24 @@ pub struct CloseRead {
     /// Cross-margin (`Net`) size; isolated legs are not closed here.
     pub position: Decimal,
     pub oracle: Decimal,
+    /// Top of book (bid, ask) read beside the position, for the first
+    /// order; `None` when it was not (a re-read, or the book read failed):
+    /// an order then reads the book itself.
+    pub book: Option<(Option<Decimal>, Option<Decimal>)>,
+    /// The product's resting orders, as read beside the position.
+    pub resting: Resting,
+}
+
+/// Whether the subaccount had resting orders on the product when the
+/// close's first read was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resting {
+    /// None rest there: there is nothing to cancel.
+    Nothing,
+    /// This many rest there.
+    Orders(usize),
+    /// Not read, or the read failed: cancel as if some did.
+    Unknown,
 }
 
 impl RestClient {
@@ -273,7 +291,49 @@ impl RestClient {
             product: products.by_id[&id].clone(),
             position,
             oracle,
+            book: None,
+            resting: Resting::Unknown,
         })
+    }
+
+    /// The read a close starts from, with what its first order needs read
+    /// at the same moment beside it: the top of book and, when `orders`,
+    /// whether resting orders are there to cancel. Either of those failing
+    /// leaves it unread (the order reads the book itself; unknown resting
+    /// orders are cancelled); only the position read failing fails this.
+    pub async fn close_read_to_send(&self, symbol: &str, orders: bool) -> Result<CloseRead, RestError> {
+        let id = perp_id(&*self.table()?, symbol)?;
+        let resting = async {
+            if !orders {
+                return Resting::Unknown;
+            }
+            match self.resting_orders(id).await {
+                Ok(0) => Resting::Nothing,
+                Ok(n) => Resting::Orders(n),
+                Err(e) => {
+                    tracing::warn!(product = id, error = %e, "Cannot read resting orders; cancelling them unseen.");
+                    Resting::Unknown
+                }
+            }
+        };
+        // Polled in this order: the position read spends its weight first.
+        let (read, book, resting) = tokio::join!(self.close_read(symbol), self.market_price(id), resting);
+        Ok(CloseRead {
+            book: book.ok(),
+            resting,
+            ..read?
+        })
+    }
+
+    /// How many orders the subaccount has resting on the product.
+    pub async fn resting_orders(&self, product_id: u32) -> Result<usize, RestError> {
+        let text = self
+            .query(
+                weight::SUBACCOUNT_ORDERS,
+                serde_json::json!({"type": "subaccount_orders", "sender": self.id.subaccount, "product_id": product_id}),
+            )
+            .await?;
+        parse::resting_orders(&text, product_id).map_err(rest_error)
     }
 
     /// A second reading of each symbol's cross size from an endpoint other

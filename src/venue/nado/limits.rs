@@ -18,6 +18,7 @@ pub mod weight {
     pub const CONTRACTS: u32 = 1;
     pub const MARKET_PRICE: u32 = 1;
     pub const MAX_ORDER_SIZE: u32 = 5;
+    pub const SUBACCOUNT_ORDERS: u32 = 2;
     /// One position read: `subaccount_info` and `isolated_positions`.
     pub const POSITIONS: u32 = SUBACCOUNT_INFO + ISOLATED_POSITIONS;
 }

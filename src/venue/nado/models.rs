@@ -97,6 +97,19 @@ pub struct MaxOrderSize {
     pub max_order_size: String,
 }
 
+/// `subaccount_orders`: the subaccount's resting orders on one product
+/// (only whether there are any is used).
+#[derive(Debug, Deserialize)]
+pub struct SubaccountOrders {
+    pub orders: Vec<OpenOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OpenOrder {
+    pub product_id: u32,
+    pub unfilled_amount: String,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct MarketPrice {
     pub product_id: u32,

@@ -216,6 +216,26 @@ pub fn market_price(text: &str) -> Result<(Option<Decimal>, Option<Decimal>), Na
     Ok((side(bid)?, side(ask)?))
 }
 
+/// `subaccount_orders` for `product_id`: how many of its orders still rest
+/// (a nonzero unfilled amount). An order of another product is an error:
+/// the answer is not the one asked for.
+pub fn resting_orders(text: &str, product_id: u32) -> Result<usize, NadoError> {
+    let m: models::SubaccountOrders = envelope(text)?;
+    let mut resting = 0;
+    for o in &m.orders {
+        if o.product_id != product_id {
+            return Err(NadoError::Parse(format!(
+                "subaccount_orders for product {product_id} lists product {}",
+                o.product_id
+            )));
+        }
+        if !x18(&o.unfilled_amount)?.is_zero() {
+            resting += 1;
+        }
+    }
+    Ok(resting)
+}
+
 /// `max_order_size`: the size (x18, never negative).
 pub fn max_order_size(text: &str) -> Result<Decimal, NadoError> {
     let m: models::MaxOrderSize = envelope(text)?;
@@ -396,6 +416,26 @@ mod tests {
 
     fn products() -> Products {
         symbols(&fixture("rest_symbols.json")).unwrap()
+    }
+
+    #[test]
+    fn resting_orders_count_what_is_unfilled_and_refuse_another_products_answer() {
+        let answer = |orders: &str| {
+            format!(
+                r#"{{"status":"success","data":{{"sender":"0xab","orders":[{orders}]}},"request_type":"query_subaccount_orders"}}"#
+            )
+        };
+        let order = |pid: u32, unfilled: &str| {
+            format!(
+                r#"{{"product_id":{pid},"sender":"0xab","price_x18":"1","amount":"-1","expiration":"1","nonce":"1","unfilled_amount":"{unfilled}","digest":"0x01","placed_at":"1"}}"#
+            )
+        };
+        assert_eq!(resting_orders(&answer(""), 4).unwrap(), 0);
+        let two = [order(4, "-1000000000000000000"), order(4, "0"), order(4, "5")].join(",");
+        assert_eq!(resting_orders(&answer(&two), 4).unwrap(), 2);
+        assert!(resting_orders(&answer(&order(8, "1")), 4).is_err());
+        assert!(resting_orders(&answer(&order(4, "x")), 4).is_err());
+        assert!(resting_orders(r#"{"status":"failure","error":"e","error_code":1}"#, 4).is_err());
     }
 
     #[test]

@@ -217,6 +217,8 @@ struct Faults {
     lose_next_order_response: bool,
     /// (subaccount, product, amount) set before the next order is decided.
     next_order_position: Option<(String, u32, Decimal)>,
+    /// Answer `subaccount_orders` with HTTP 500.
+    orders_query_down: bool,
 }
 
 struct State {
@@ -234,6 +236,9 @@ struct State {
     refused_uncompressed: u64,
     faults: Faults,
     orders: Vec<ReceivedOrder>,
+    /// (subaccount, product) → the signed amounts of its resting orders
+    /// (placed by the script; the simulator does not match them).
+    resting: BTreeMap<(String, u32), Vec<Decimal>>,
     digests: BTreeSet<B256>,
     requests: Vec<Recorded>,
     budget: RateBudget,
@@ -327,6 +332,7 @@ impl NadoSim {
                     refused_uncompressed: 0,
                     faults: Faults::default(),
                     orders: Vec::new(),
+                    resting: BTreeMap::new(),
                     digests: BTreeSet::new(),
                     requests: Vec::new(),
                     budget: RateBudget::new(&crate::venue::nado::limits::QUERY_LIMITS),
@@ -469,6 +475,21 @@ impl NadoSim {
         }
     }
 
+    /// A resting (unmatched) order of the subaccount on `symbol`, as the
+    /// bot would leave one: listed by `subaccount_orders` until
+    /// `cancel_product_orders` cancels it.
+    pub fn rest_order(&self, subaccount: &str, symbol: &str, amount: &str) {
+        if let Some(p) = self.product_by_symbol(symbol) {
+            let key = (lower(subaccount), p.id);
+            self.lock().resting.entry(key).or_default().push(dec(amount));
+        }
+    }
+
+    /// Answer `subaccount_orders` with HTTP 500 while `down`.
+    pub fn set_orders_query_down(&self, down: bool) {
+        self.lock().faults.orders_query_down = down;
+    }
+
     /// While silent, no data frame is sent (WebSocket pongs still are).
     pub fn set_silent(&self, silent: bool) {
         self.lock().faults.silent = silent;
@@ -511,6 +532,13 @@ impl NadoSim {
 
     pub fn orders(&self) -> Vec<ReceivedOrder> {
         self.lock().orders.clone()
+    }
+
+    /// How many resting orders the subaccount has on `symbol`.
+    pub fn resting_orders(&self, subaccount: &str, symbol: &str) -> usize {
+        self.product_by_symbol(symbol).map_or(0, |p| {
+            self.lock().resting.get(&(lower(subaccount), p.id)).map_or(0, Vec::len)
+        })
     }
 
     /// The signed cross position (zero when none).
@@ -851,7 +879,7 @@ impl NadoSim {
         let kind = q.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
         let request_type = format!("query_{kind}");
         let weight = match kind.as_str() {
-            "subaccount_info" | "symbols" | "nonces" => 2,
+            "subaccount_info" | "symbols" | "nonces" | "subaccount_orders" => 2,
             "isolated_positions" => 10,
             "all_products" | "linked_signer" | "max_order_size" => 5,
             _ => 1,
@@ -982,6 +1010,37 @@ impl NadoSim {
                     _ => return failure(StatusCode::OK, "direction must be long or short", 1, &request_type),
                 };
                 success(json!({"max_order_size": x18(size)}), &request_type)
+            }
+            "subaccount_orders" => {
+                let pid = q
+                    .get("product_id")
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                    .unwrap_or(u64::MAX) as u32;
+                let Some(sender) = q.get("sender").and_then(Value::as_str).map(lower) else {
+                    return failure(StatusCode::OK, "missing sender", 1, &request_type);
+                };
+                if self.product(pid).is_none() {
+                    return failure(StatusCode::OK, "invalid product", 2, &request_type);
+                }
+                let st = self.lock();
+                if st.faults.orders_query_down {
+                    return reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "Internal Server Error".into(),
+                    );
+                }
+                let orders: Vec<Value> = st
+                    .resting
+                    .get(&(sender.clone(), pid))
+                    .map(|v| {
+                        v.iter()
+                            .enumerate()
+                            .map(|(i, a)| resting_json(&sender, pid, i, *a))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                success(json!({"sender": sender, "orders": orders}), &request_type)
             }
             "market_price" => {
                 let pid = q
@@ -1325,9 +1384,20 @@ impl NadoSim {
         if let Err((code, msg)) = Self::check_nonce(nonce) {
             return fail_env(StatusCode::OK, msg, code, RT, Some(&sig));
         }
+        let mut st = self.lock();
+        let cancelled: Vec<Value> = ids
+            .iter()
+            .flat_map(|pid| {
+                let gone = st.resting.remove(&(sender_s.clone(), *pid)).unwrap_or_default();
+                gone.into_iter()
+                    .enumerate()
+                    .map(|(i, a)| resting_json(&sender_s, *pid, i, a))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         (
             StatusCode::OK,
-            json!({"status": "success", "signature": sig, "data": {"cancelled_orders": []}, "request_type": RT}),
+            json!({"status": "success", "signature": sig, "data": {"cancelled_orders": cancelled}, "request_type": RT}),
         )
     }
 
@@ -1442,6 +1512,14 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
         .header("content-type", content_type)
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// A resting order as `subaccount_orders` lists it (nado.md §3; the
+/// Python SDK's `OrderData`), at a placeholder price and expiration.
+fn resting_json(sender: &str, product_id: u32, index: usize, amount: Decimal) -> Value {
+    json!({"product_id": product_id, "sender": sender, "price_x18": x18(Decimal::ONE),
+        "amount": x18(amount), "expiration": "4294967295", "nonce": index.to_string(),
+        "unfilled_amount": x18(amount), "digest": format!("0x{:064x}", index + 1), "placed_at": "0"})
 }
 
 fn success(data: Value, request_type: &str) -> Response<Full<Bytes>> {

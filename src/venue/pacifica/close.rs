@@ -91,6 +91,11 @@ impl CloseVenue for PacificaCloser<'_> {
         true
     }
 
+    /// No more than [`CloseVenue::read`]: the first order needs nothing else.
+    async fn read_to_send(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, ()), RestError> {
+        self.read(key).await
+    }
+
     async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, ()), RestError> {
         let symbol = crate::venue::types::net_leg(key)?;
         let snap = self.rest.positions().await?;
