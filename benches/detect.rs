@@ -304,11 +304,6 @@ async fn run(venue_name: &str, n: usize) {
     };
     let dir = std::env::temp_dir().join(format!("driftwatch-bench-detect-{}-{venue_name}", std::process::id()));
     std::fs::create_dir_all(dir.join("rules")).unwrap();
-    std::fs::write(
-        dir.join("rules/r.yaml"),
-        format!("rules:\n  - id: btc-limit\n    scope: {{symbols: [{symbol}]}}\n    condition: {{position_limit: {{size: 0.5}}}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n"),
-    )
-    .unwrap();
     std::fs::write(dir.join("key"), key).unwrap();
     let db = dir.join("bot.db");
     driftwatch::demo::seed_sqlite(&db).await.unwrap();
@@ -326,6 +321,19 @@ async fn run(venue_name: &str, n: usize) {
         Venue::Binance(_) => ("5s", Duration::from_millis(600)),
         Venue::Pacifica(_) => ("1s", Duration::ZERO),
     };
+    // The rule's cooldown: none on Pacifica, whose rounds follow each other
+    // at once; on the paced venues two thirds of the pace. A rule without
+    // one fires again on the stream's view of the position right after its
+    // close is verified, before the stream has shown the fill; that close's
+    // fresh read finds the position flat, and the symbol's one-second
+    // back-off after a close that did nothing would delay the next round's
+    // close: a figure of the back-off, not of detection.
+    let cooldown_ms = pace.as_millis() * 2 / 3;
+    std::fs::write(
+        dir.join("rules/r.yaml"),
+        format!("rules:\n  - id: btc-limit\n    scope: {{symbols: [{symbol}]}}\n    condition: {{position_limit: {{size: 0.5}}}}\n    cooldown: {cooldown_ms}ms\n    severity: critical\n    actions: [close_position]\n"),
+    )
+    .unwrap();
     let mut share = match venue {
         Venue::Pacifica(_) => String::new(),
         _ => "\n    query_share: 1".to_owned(),
@@ -365,9 +373,17 @@ async fn run(venue_name: &str, n: usize) {
     // still be waiting for the REST read that verifies it, and no close is
     // sent on an unverified stream (the next poll, up to a second later, lets
     // it through).
+    // The last round's order: the rule fired just before it, so the next
+    // round opens once its cooldown has passed, or its frame would be held
+    // to the next tick.
+    let mut last_order: Option<tokio::time::Instant> = None;
+    let cooldown = Duration::from_millis(cooldown_ms as u64);
     for i in 0..=n {
         if let Some(last) = round_started {
             tokio::time::sleep_until(last + pace).await;
+        }
+        if let Some(order) = last_order {
+            tokio::time::sleep_until(order + cooldown + Duration::from_millis(20)).await;
         }
         let before = venue.orders_taken();
         let opened = tokio::time::Instant::now();
@@ -385,6 +401,7 @@ async fn run(venue_name: &str, n: usize) {
                 let sent = venue.next_frame_written().unwrap_or(opened);
                 let after = |times: Vec<tokio::time::Instant>| times.into_iter().filter(|t| *t >= sent);
                 let order = after(venue.order_times()).min().expect("the order taken was received");
+                last_order = Some(order);
                 let read = after(venue.read_times()).filter(|t| *t <= order).max();
                 if i > 0 {
                     lat.push(order.duration_since(sent));
