@@ -85,6 +85,17 @@ pub struct RestSnapshot {
     pub seq: Option<u64>,
 }
 
+impl RestSnapshot {
+    /// The summed size of `symbol`'s positions (zero when it has none).
+    pub fn size_of(&self, symbol: &str) -> Decimal {
+        self.positions
+            .iter()
+            .filter(|p| p.key.symbol == symbol)
+            .map(|p| p.size)
+            .sum()
+    }
+}
+
 /// Lot and tick size of one market, from the venue's market-info endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MarketInfo {

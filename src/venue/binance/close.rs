@@ -94,14 +94,14 @@ impl CloseVenue for BinanceCloser<'_> {
         true
     }
 
-    /// The leg's own size: in hedge mode the other leg of the symbol may be
-    /// open beside it and is left alone. A net close on a symbol whose
-    /// hedge legs are open (the account is in hedge mode) is refused.
     /// No more than [`CloseVenue::read`]: the first order needs nothing else.
     async fn read_to_send(&self, key: &PositionKey) -> Result<(Decimal, BinanceRead), RestError> {
         self.read(key).await
     }
 
+    /// The leg's own size: in hedge mode the other leg of the symbol may be
+    /// open beside it and is left alone. A net close on a symbol whose
+    /// hedge legs are open (the account is in hedge mode) is refused.
     async fn read(&self, key: &PositionKey) -> Result<(Decimal, BinanceRead), RestError> {
         let symbol = key.symbol.as_str();
         let snap = self.rest.positions().await?;

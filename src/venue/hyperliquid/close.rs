@@ -130,13 +130,7 @@ impl HyperliquidCloser<'_> {
         mid: Option<Decimal>,
     ) -> Result<(Decimal, CloseRead), RestError> {
         let market = self.market.get_or_try_init(|| self.rest.market(symbol)).await?.clone();
-        let position = snap
-            .positions
-            .iter()
-            .filter(|p| p.key.symbol == symbol)
-            .map(|p| p.size)
-            .sum();
-        Ok((position, CloseRead { market, mid }))
+        Ok((snap.size_of(symbol), CloseRead { market, mid }))
     }
 }
 

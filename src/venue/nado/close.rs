@@ -67,9 +67,19 @@ impl CloseVenue for NadoCloser<'_> {
         if !params.cancel_orders_first {
             return;
         }
-        if read.resting == Resting::Nothing {
-            tracing::debug!(product = read.product.product_id, "No resting orders to cancel.");
-            return;
+        match read.resting {
+            Resting::Nothing => {
+                tracing::debug!(product = read.product.product_id, "No resting orders to cancel.");
+                return;
+            }
+            Resting::Orders(n) => {
+                tracing::info!(
+                    product = read.product.product_id,
+                    orders = n,
+                    "Cancelling resting orders before the close."
+                )
+            }
+            Resting::Unknown => {}
         }
         let nonce = super::sign::nonce(rest.venue_now_ms() + 90_000, rand::random::<u32>() & 0xF_FFFF);
         let body = match super::sign::sign_cancel_product_orders(

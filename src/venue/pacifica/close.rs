@@ -98,14 +98,7 @@ impl CloseVenue for PacificaCloser<'_> {
 
     async fn read(&self, key: &crate::domain::PositionKey) -> Result<(Decimal, ()), RestError> {
         let symbol = crate::venue::types::net_leg(key)?;
-        let snap = self.rest.positions().await?;
-        let position = snap
-            .positions
-            .iter()
-            .filter(|p| p.key.symbol == symbol)
-            .map(|p| p.size)
-            .sum();
-        Ok((position, ()))
+        Ok((self.rest.positions().await?.size_of(symbol), ()))
     }
 
     async fn prepare(&self, _: &()) {}
