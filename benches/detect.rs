@@ -369,15 +369,15 @@ async fn run(venue_name: &str, n: usize) {
     let mut round_started: Option<tokio::time::Instant> = None;
     // Where the time goes: frame sent -> fresh read received -> order received.
     let (mut to_read, mut read_to_order) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    // Round 0 is a warm-up, not counted: right after start-up the stream may
-    // still be waiting for the REST read that verifies it, and no close is
-    // sent on an unverified stream (the next poll, up to a second later, lets
-    // it through).
     // The last round's order: the rule fired just before it, so the next
     // round opens once its cooldown has passed, or its frame would be held
     // to the next tick.
     let mut last_order: Option<tokio::time::Instant> = None;
     let cooldown = Duration::from_millis(cooldown_ms as u64);
+    // Round 0 is a warm-up, not counted: right after start-up the stream may
+    // still be waiting for the REST read that verifies it, and no close is
+    // sent on an unverified stream (the next poll, up to a second later, lets
+    // it through).
     for i in 0..=n {
         if let Some(last) = round_started {
             tokio::time::sleep_until(last + pace).await;
