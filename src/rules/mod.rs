@@ -187,26 +187,60 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// A condition that holds now, borrowed from the rules and the reports.
-struct Held<'r> {
+/// A condition that holds now: its rule, its account's place in the
+/// evaluation's accounts (its name and venue), its key, and its figures.
+#[derive(Debug)]
+struct Held {
     rule: usize,
-    /// The account's place in the evaluation's accounts (its name and venue).
     at: usize,
-    /// A symbol, a group or a source.
-    subject: &'r str,
-    leg: Leg,
+    key: TrackKey,
     why: Why,
     keep: Option<Decimal>,
 }
 
 /// Which rows of one account an evaluation looks at.
-enum InView<'r> {
+#[derive(Debug, Clone)]
+enum InView {
     /// Every row (a full evaluation).
     All,
-    /// Only the rows of the symbols in focus.
-    Rows(Vec<&'r Row>),
+    /// Only the rows of the symbols in focus: [`Scratch::rows`]`[range]`.
+    Rows(std::ops::Range<usize>),
     /// None: the focus is on another account.
     Nothing,
+}
+
+/// The buffers one evaluation fills, kept between evaluations for their
+/// memory: an evaluation on every frame asks the allocator for nothing
+/// once they have grown to the account's size. Empty between calls.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Each account's number and its venue's.
+    ids: Vec<(Id, Id)>,
+    /// What each account shows this evaluation.
+    in_view: Vec<InView>,
+    /// The rows in focus: each one's place in its report, and its
+    /// symbol's mark (looked up once, not once per rule).
+    rows: Vec<(usize, Option<Decimal>)>,
+    /// The conditions that hold.
+    held: Vec<Held>,
+    /// Their keys, in order (found by halving).
+    live: Vec<TrackKey>,
+    /// The subjects in focus, in name order, each once.
+    subjects: Vec<Id>,
+    /// Conditions in view that stopped holding.
+    ended: Vec<TrackKey>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.in_view.clear();
+        self.rows.clear();
+        self.held.clear();
+        self.live.clear();
+        self.subjects.clear();
+        self.ended.clear();
+    }
 }
 
 /// Why a condition holds: the figures, put into words only when its rule
@@ -293,6 +327,8 @@ pub struct Engine {
     fired: BTreeMap<TrackKey, Timestamp>,
     /// Firings since the last [`Engine::take_fired`], for the journal.
     newly_fired: Vec<Fired>,
+    /// Memory for the next evaluation.
+    scratch: Scratch,
 }
 
 /// A rule that fired for one subject, as the journal keeps it.
@@ -305,23 +341,24 @@ pub struct Fired {
     pub at: Timestamp,
 }
 
-fn notional(size: Decimal, symbol: &Symbol, marks: &BTreeMap<Symbol, Decimal>) -> Option<Decimal> {
-    marks.get(symbol).map(|m| size.abs() * m)
-}
-
-fn above(value: Decimal, t: Threshold, symbol: &Symbol, marks: &BTreeMap<Symbol, Decimal>) -> bool {
+/// Whether `value` is above `t`; `mark` (the symbol's mark price) is
+/// asked for only by a notional threshold, and only for a nonzero value.
+fn above(value: Decimal, t: Threshold, mark: impl FnOnce() -> Option<Decimal>) -> bool {
     match t {
         Threshold::Size(s) => value.abs() > s,
         // Zero is above no limit of zero or more, whatever the mark: no
         // lookup for the rows in sync, most rows on most frames.
         Threshold::NotionalUsd(n) if value.is_zero() && !n.is_sign_negative() => false,
-        Threshold::NotionalUsd(n) => notional(value, symbol, marks).is_some_and(|v| v > n),
+        Threshold::NotionalUsd(n) => mark().is_some_and(|m| value.abs() * m > n),
     }
 }
 
 /// Whether `cond` holds for `row`: why, and the size to keep if it closes.
-fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<Symbol, Decimal>) -> Option<(Why, Option<Decimal>)> {
-    let sym = &row.key.symbol;
+fn row_condition(
+    cond: &Condition,
+    row: &Row,
+    mark: impl FnOnce() -> Option<Decimal>,
+) -> Option<(Why, Option<Decimal>)> {
     match cond {
         Condition::Drift { pair, above: t } => {
             let p = match pair {
@@ -329,7 +366,7 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<Symbol, Decimal>)
                 DriftPair::ExchangeDb => Pair::WsDb,
             };
             let d = row.drift(p)?;
-            above(d, *t, sym, marks).then_some((Why::Drift(p, d), None))
+            above(d, *t, mark).then_some((Why::Drift(p, d), None))
         }
         Condition::UntrackedPosition { above: t } => {
             let ex = row.ws.believed()?;
@@ -341,7 +378,7 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<Symbol, Decimal>)
                 Decimal::ZERO
             };
             let unexplained = ex - explained;
-            (!unexplained.is_zero() && above(unexplained, *t, sym, marks)).then_some((
+            (!unexplained.is_zero() && above(unexplained, *t, mark)).then_some((
                 Why::Untracked {
                     exchange: ex,
                     explained,
@@ -354,7 +391,7 @@ fn row_condition(cond: &Condition, row: &Row, marks: &BTreeMap<Symbol, Decimal>)
         }
         Condition::PositionLimit { above: t } => {
             let ex = row.ws.believed()?;
-            above(ex, *t, sym, marks).then_some((Why::OverLimit(ex), Some(Decimal::ZERO)))
+            above(ex, *t, mark).then_some((Why::OverLimit(ex), Some(Decimal::ZERO)))
         }
         _ => None,
     }
@@ -412,65 +449,85 @@ impl Engine {
         std::mem::take(&mut self.newly_fired)
     }
 
-    /// When `venue`/`account` was first evaluated.
-    fn first_seen(&self, venue: &str, account: &str) -> Option<Timestamp> {
-        let key = (self.names.find(venue)?, self.names.find(account)?);
-        self.first_seen.get(&key).copied()
-    }
-
-    /// Conditions that hold now, per (rule, venue, account, subject).
-    fn holding<'r>(
-        &self,
-        rules: &'r RuleSet,
-        accounts: &[AccountState<'r>],
+    /// Fills `scratch.held` with the conditions that hold now, per (rule,
+    /// venue, account, subject); `scratch.ids` holds the accounts' numbers.
+    fn holding(
+        names: &mut Names,
+        first_seen: &BTreeMap<(Id, Id), Timestamp>,
+        scratch: &mut Scratch,
+        rules: &RuleSet,
+        accounts: &[AccountState<'_>],
         now: Timestamp,
         focus: Option<Focus<'_>>,
-    ) -> Vec<Held<'r>> {
-        let mut out = Vec::new();
+    ) {
+        let Scratch {
+            ids,
+            in_view,
+            rows: focused,
+            held: out,
+            ..
+        } = scratch;
         // What each account shows this evaluation, found once per account
         // rather than once per rule.
-        let in_view: Vec<InView<'_>> = accounts
-            .iter()
-            .map(|a| match focus {
+        for a in accounts {
+            in_view.push(match focus {
                 None => InView::All,
                 Some(f) if f.account != a.account => InView::Nothing,
-                // Rows are sorted by key, so a symbol's legs are adjacent.
-                Some(f) => InView::Rows(
-                    f.symbols
-                        .iter()
-                        .flat_map(|sym| {
-                            let start = a.report.rows.partition_point(|r| r.key.symbol < *sym);
-                            a.report.rows[start..].iter().take_while(move |r| r.key.symbol == *sym)
-                        })
-                        .collect(),
-                ),
-            })
-            .collect();
+                Some(f) => {
+                    let start = focused.len();
+                    // Rows are sorted by key, so a symbol's legs are
+                    // adjacent, and the focus is sorted too: each symbol is
+                    // searched for after the last one's rows.
+                    let rows = &a.report.rows;
+                    let mut from = 0;
+                    for sym in f.symbols {
+                        let mut i = from + rows[from..].partition_point(|r| r.key.symbol < *sym);
+                        let mark = (i < rows.len() && rows[i].key.symbol == *sym)
+                            .then(|| a.marks.get(sym).copied())
+                            .flatten();
+                        while i < rows.len() && rows[i].key.symbol == *sym {
+                            focused.push((i, mark));
+                            i += 1;
+                        }
+                        from = i;
+                    }
+                    InView::Rows(start..focused.len())
+                }
+            });
+        }
         for (ri, rule) in rules.rules.iter().enumerate() {
-            let held = |at: usize, subject: &'r str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
-                rule: ri,
-                at,
-                subject,
-                leg,
-                why,
-                keep,
-            };
-            for (at, (a, in_view)) in accounts.iter().zip(&in_view).enumerate() {
-                if matches!(in_view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
+            // The rule's number, found once it holds somewhere.
+            let mut rule_id = None;
+            for (at, (a, view)) in accounts.iter().zip(in_view.iter()).enumerate() {
+                if matches!(view, InView::Nothing) || !rule.scope.matches_account(a.venue, a.account) {
                     continue;
                 }
+                let (account, venue) = ids[at];
+                let mut held = |subject: &str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
+                    rule: ri,
+                    at,
+                    key: TrackKey {
+                        account,
+                        subject: names.id(subject),
+                        leg,
+                        rule: *rule_id.get_or_insert_with(|| names.id(&rule.id)),
+                        venue,
+                    },
+                    why,
+                    keep,
+                };
                 match &rule.condition {
                     Condition::StaleSource { source, longer_than } => {
                         let h = a.report.sources.iter().find(|s| s.source == *source);
                         if let Some(h) = h.filter(|h| !h.trusted) {
-                            let since = h.last_good_at.or_else(|| self.first_seen(a.venue, a.account));
+                            let since = h.last_good_at.or_else(|| first_seen.get(&(venue, account)).copied());
                             let for_ = since.map_or(Duration::MAX, |t| now.since(t));
                             if for_ > *longer_than {
                                 let why = Why::Untrusted {
                                     source: *source,
                                     reason: h.reason.clone().unwrap_or_default(),
                                 };
-                                out.push(held(at, source.as_str(), Leg::Net, why, None));
+                                out.push(held(source.as_str(), Leg::Net, why, None));
                             }
                         }
                     }
@@ -479,9 +536,7 @@ impl Engine {
                             continue;
                         };
                         // Focused on other symbols: the exposure has not moved.
-                        if matches!(in_view, InView::Rows(_))
-                            && focus.is_some_and(|f| !members.iter().any(|m| f.has(m)))
-                        {
+                        if matches!(view, InView::Rows(_)) && focus.is_some_and(|f| !members.iter().any(|m| f.has(m))) {
                             continue;
                         }
                         let mut net = Decimal::ZERO;
@@ -513,27 +568,33 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(at, group.as_str(), Leg::Net, Why::Exposure(net), None));
+                            out.push(held(group.as_str(), Leg::Net, Why::Exposure(net), None));
                         }
                     }
                     cond => {
-                        let rows: Box<dyn Iterator<Item = &Row>> = match in_view {
-                            InView::Rows(rows) => Box::new(rows.iter().copied()),
-                            _ => Box::new(a.report.rows.iter()),
-                        };
-                        for row in rows {
-                            if !rule.scope.matches_symbol(&row.key.symbol) {
-                                continue;
+                        let mut consider = |row: &Row, mark: &dyn Fn() -> Option<Decimal>| {
+                            if rule.scope.matches_symbol(&row.key.symbol) {
+                                if let Some((why, keep)) = row_condition(cond, row, mark) {
+                                    out.push(held(&row.key.symbol, row.key.leg, why, keep));
+                                }
                             }
-                            if let Some((why, keep)) = row_condition(cond, row, a.marks) {
-                                out.push(held(at, &row.key.symbol, row.key.leg, why, keep));
+                        };
+                        match view {
+                            InView::Rows(range) => {
+                                for &(i, mark) in &focused[range.clone()] {
+                                    consider(&a.report.rows[i], &|| mark);
+                                }
+                            }
+                            _ => {
+                                for row in &a.report.rows {
+                                    consider(row, &|| a.marks.get(&row.key.symbol).copied());
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        out
     }
 
     /// The decisions due at `now`. Firing state is kept between calls;
@@ -551,12 +612,26 @@ impl Engine {
         now: Timestamp,
         focus: Option<Focus<'_>>,
     ) -> Vec<Decision> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let decisions = self.evaluate_into(&mut scratch, rules, accounts, now, focus);
+        scratch.clear();
+        self.scratch = scratch;
+        decisions
+    }
+
+    fn evaluate_into(
+        &mut self,
+        scratch: &mut Scratch,
+        rules: &RuleSet,
+        accounts: &[AccountState<'_>],
+        now: Timestamp,
+        focus: Option<Focus<'_>>,
+    ) -> Vec<Decision> {
         // Each account's and venue's number, found once per evaluation.
-        let ids: Vec<(Id, Id)> = accounts
-            .iter()
-            .map(|a| (self.names.id(a.account), self.names.id(a.venue)))
-            .collect();
-        for &(account, venue) in &ids {
+        for a in accounts {
+            scratch.ids.push((self.names.id(a.account), self.names.id(a.venue)));
+        }
+        for &(account, venue) in &scratch.ids {
             self.first_seen.entry((venue, account)).or_insert(now);
         }
         if focus.is_none() {
@@ -564,50 +639,46 @@ impl Engine {
             let longest = rules.rules.iter().map(|r| r.cooldown).max().unwrap_or_default();
             self.fired.retain(|_, at| now.since(*at) < longest);
         }
-        let holding = self.holding(rules, accounts, now, focus);
-        // Each holding condition's key, its rule's number found once.
-        let mut rule_ids: Vec<Option<Id>> = vec![None; rules.rules.len()];
-        let keys: Vec<TrackKey> = holding
-            .iter()
-            .map(|h| TrackKey {
-                account: ids[h.at].0,
-                subject: self.names.id(h.subject),
-                leg: h.leg,
-                rule: *rule_ids[h.rule].get_or_insert_with(|| self.names.id(&rules.rules[h.rule].id)),
-                venue: ids[h.at].1,
-            })
-            .collect();
-        let mut live = keys.clone();
+        Self::holding(&mut self.names, &self.first_seen, scratch, rules, accounts, now, focus);
+        let Scratch {
+            held,
+            live,
+            subjects,
+            ended,
+            ..
+        } = scratch;
+        live.extend(held.iter().map(|h| h.key));
         live.sort_unstable();
         let is_live = |k: &TrackKey| live.binary_search(k).is_ok();
         // A condition that stopped holding starts over; an alerted one is cleared.
-        let ended: Vec<TrackKey> = match focus {
-            None => self.tracks.keys().filter(|k| !is_live(k)).copied().collect(),
+        match focus {
+            None => ended.extend(self.tracks.keys().filter(|k| !is_live(k)).copied()),
             // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
-                let mut subjects: Vec<&str> = f.symbols.iter().map(Symbol::as_str).collect();
                 let venue = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue);
                 let in_scope = |r: &&Rule| venue.is_some_and(|v| r.scope.matches_account(v, f.account));
+                // A name never met has no conditions.
+                let names = &self.names;
+                subjects.extend(f.symbols.iter().filter_map(|s| names.find(s.as_str())));
                 for r in rules.rules.iter().filter(in_scope) {
-                    match &r.condition {
-                        Condition::StaleSource { source, .. } => subjects.push(source.as_str()),
+                    let subject = match &r.condition {
+                        Condition::StaleSource { source, .. } => source.as_str(),
                         // A group is evaluated when a member is in focus.
                         Condition::NetExposure { group, .. }
                             if rules.groups.get(group).is_some_and(|m| m.iter().any(|s| f.has(s))) =>
                         {
-                            subjects.push(group.as_str())
+                            group.as_str()
                         }
-                        _ => {}
-                    }
+                        _ => continue,
+                    };
+                    subjects.extend(names.find(subject));
                 }
-                // In name order, each once (a set, without a set's nodes).
-                subjects.sort_unstable();
+                // In name order, each once.
+                subjects.sort_unstable_by(|a, b| names.name(*a).cmp(names.name(*b)));
                 subjects.dedup();
-                let mut out = Vec::new();
-                if let Some(account) = self.names.find(f.account) {
-                    // A name never met has no conditions.
-                    for subject in subjects.into_iter().filter_map(|s| self.names.find(s)) {
-                        out.extend(
+                if let Some(account) = names.find(f.account) {
+                    for &subject in subjects.iter() {
+                        ended.extend(
                             self.tracks
                                 .range(TrackKey::subject_range(account, subject))
                                 .map(|(k, _)| *k)
@@ -615,10 +686,9 @@ impl Engine {
                         );
                     }
                 }
-                out
             }
-        };
-        for k in ended {
+        }
+        for k in ended.drain(..) {
             if let Some(Track {
                 alerted: Some(severity),
                 ..
@@ -634,8 +704,8 @@ impl Engine {
             }
         }
         let mut decisions = Vec::new();
-        for (h, key) in holding.iter().zip(keys) {
-            let rule = &rules.rules[h.rule];
+        for h in held.drain(..) {
+            let (rule, key) = (&rules.rules[h.rule], h.key);
             // A condition still within its `for` costs one look.
             let track = self.tracks.entry(key).or_insert(Track {
                 since: now,
