@@ -511,6 +511,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         engine,
         close_tx,
         in_flight: BTreeSet::new(),
+        deferred: BTreeMap::new(),
         backing_off: BTreeMap::new(),
         guards: config.closes.clone(),
         pages: pages.clone(),
@@ -950,6 +951,12 @@ struct Core {
     close_tx: mpsc::Sender<actions::CloseRequest>,
     /// (account, leg) with a close in flight: never two at once.
     in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
+    /// (account, leg) with a close in flight → the (rule, subject) of each
+    /// close decision that came meanwhile and was left to that close. Its
+    /// rule fired (its cooldown began) without acting; when the close ends,
+    /// the rule may decide again at once (or when a back-off ends), so a
+    /// second rule about the leg is not silenced for its whole cooldown.
+    deferred: BTreeMap<(usize, crate::domain::PositionKey), BTreeSet<(String, String)>>,
     /// (account, subject: a leg as its rules name it, or a group) whose last
     /// close did not complete: no new close before the wait ends. Cleared by
     /// a close that ends otherwise.
@@ -1001,22 +1008,30 @@ impl Core {
                 }
                 Some(closed) = closes_done.recv() => {
                     self.in_flight.remove(&(closed.account, closed.key.clone()));
+                    let deferred = self.deferred.remove(&(closed.account, closed.key.clone())).unwrap_or_default();
                     let subject = closed.key.to_string();
                     let key = (closed.account, subject.clone());
+                    let rules = self.rules.borrow().clone();
+                    let account = &self.accounts[closed.account].cfg.name;
+                    let now = clock::now();
                     // Not completed: failed, unverified, refused, or its fresh read
                     // found nothing the stream shows (REST broken, or lagging).
-                    if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
-                        let now = clock::now();
+                    let retry_at = if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
                         let r = Retry::after(self.backing_off.get(&key).copied(), now);
                         tracing::warn!(symbol = %closed.key, failures = r.failures, until = %r.until.to_utc_string(),
                             "The close did not complete; the next one for this symbol waits.");
                         self.backing_off.insert(key, r);
                         // Its rule may decide again when the back-off ends, not only after its cooldown.
-                        let rules = self.rules.borrow().clone();
-                        let account = &self.accounts[closed.account].cfg.name;
                         self.engine.retry_at(&rules, &closed.rule, account, &subject, r.until);
+                        r.until
                     } else {
                         self.backing_off.remove(&key);
+                        now
+                    };
+                    // The decisions left to this close may be made again (below,
+                    // on the state the close left), or when its back-off ends.
+                    for (rule, subject) in &deferred {
+                        self.engine.retry_at(&rules, rule, account, subject, retry_at);
                     }
                     let a = &mut self.accounts[closed.account];
                     // Retries and resumed closes count toward max_per_hour too.
@@ -1499,10 +1514,11 @@ impl Core {
         let subject_leg: Option<PositionKey> = group
             .is_none()
             .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
-        if subject_leg
+        if let Some(leg) = subject_leg
             .as_ref()
-            .is_some_and(|leg| self.in_flight.contains(&(account, leg.clone())))
+            .filter(|leg| self.in_flight.contains(&(account, (*leg).clone())))
         {
+            self.defer(account, leg, d);
             return;
         }
         // Nothing is closed in an account whose exchange views disagree. A
@@ -1581,9 +1597,11 @@ impl Core {
         }
         for (leg, target, notional) in requests {
             let sym = leg.to_string();
-            if self.in_flight.contains(&(account, leg.clone()))
-                || waiting(self.backing_off.get(&(account, sym.clone())).copied(), now)
-            {
+            if self.in_flight.contains(&(account, leg.clone())) {
+                self.defer(account, &leg, d);
+                continue;
+            }
+            if waiting(self.backing_off.get(&(account, sym.clone())).copied(), now) {
                 continue;
             }
             let hour_ago = Timestamp(now.0 - 3_600_000);
@@ -1664,6 +1682,16 @@ impl Core {
                 Err(e) => tracing::error!(error = %e, "The closes task is not taking requests."),
             }
         }
+    }
+
+    /// Leaves close decision `d` about `leg` to the close in flight there:
+    /// neither sent nor refused (that close pages its own outcome), and its
+    /// rule may decide again when that close ends.
+    fn defer(&mut self, account: usize, leg: &PositionKey, d: &crate::rules::Decision) {
+        self.deferred
+            .entry((account, leg.clone()))
+            .or_default()
+            .insert((d.rule.clone(), d.subject.clone()));
     }
 
     fn publish(&mut self, now: Timestamp) {

@@ -753,3 +753,50 @@ async fn a_rule_asking_again_while_its_close_is_in_flight_is_left_to_that_close(
     sim.sim.set_rest_fault(None, None);
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// A second rule about a leg whose close is in flight is left to that close
+/// (neither sent nor refused), and decides again when the close ends, on
+/// what the close left: here `trim` reduces SOL to what the bot's database
+/// explains, and `cap`, whose decision came while that close ran, then
+/// closes the rest. Before, `cap`'s cooldown (an hour) began with the
+/// decision left to the other close, and the rest stayed open for the hour.
+#[tokio::test]
+async fn a_second_rules_decision_left_to_a_close_in_flight_is_made_again_when_it_ends() {
+    let sim = start_sim(fast_sim()).await;
+    sim.sim.set_mark("SOL", "125");
+    let dir = TempDir::new("deferred");
+    // The bot's database explains 1 SOL.
+    let db = sqlite_db(&dir, &[("SOL", "bid", 1.0)]).await;
+    let rules = "rules:
+  - id: trim
+    condition: {untracked_position: {size: 0.1}}
+    cooldown: 1h
+    severity: critical
+    actions: [reduce_to_bot]
+  - id: cap
+    condition: {position_limit: {size: 0.5}}
+    cooldown: 1h
+    severity: critical
+    actions: [close_position]
+";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    // Both rules hold on the frame that opens 2 SOL; `trim` comes first.
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    let orders = sim.sim.orders();
+    let amounts: Vec<&str> = orders
+        .iter()
+        .map(|o| o.body["amount"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(amounts, ["1", "1"], "trim's 1 (to the bot's 1), then cap's 1");
+    assert!(orders.iter().all(|o| o.body["reduce_only"] == true));
+    let m = app.metrics.render();
+    let refused = sample(
+        &m,
+        r#"driftwatch_emergency_closes_total{account="main",result="refused",symbol="SOL",venue="pacifica"}"#,
+    )
+    .unwrap_or(0.0);
+    assert_eq!(refused, 0.0, "the decision left to the close in flight was not refused");
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
