@@ -512,6 +512,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         close_tx,
         in_flight: BTreeSet::new(),
         deferred: BTreeMap::new(),
+        settling: BTreeMap::new(),
         backing_off: BTreeMap::new(),
         guards: config.closes.clone(),
         pages: pages.clone(),
@@ -957,6 +958,11 @@ struct Core {
     /// the rule may decide again at once (or when a back-off ends), so a
     /// second rule about the leg is not silenced for its whole cooldown.
     deferred: BTreeMap<(usize, crate::domain::PositionKey), BTreeSet<(String, String)>>,
+    /// (account, leg) whose close a fresh read verified and whose stream
+    /// view may still lag that read (`plan::settle`): a close decision about
+    /// the leg is left to the close already made (deferred, as above) until
+    /// the stream shows it or the wait runs out.
+    settling: BTreeMap<(usize, crate::domain::PositionKey), plan::settle::Settling>,
     /// (account, subject: a leg as its rules name it, or a group) whose last
     /// close did not complete: no new close before the wait ends. Cleared by
     /// a close that ends otherwise.
@@ -1032,6 +1038,14 @@ impl Core {
                     // on the state the close left), or when its back-off ends.
                     for (rule, subject) in &deferred {
                         self.engine.retry_at(&rules, rule, account, subject, retry_at);
+                    }
+                    match closed.verified {
+                        Some(seen) => {
+                            self.settling.insert((closed.account, closed.key.clone()), plan::settle::Settling::after(seen, now));
+                        }
+                        None => {
+                            self.settling.remove(&(closed.account, closed.key.clone()));
+                        }
                     }
                     let a = &mut self.accounts[closed.account];
                     // Retries and resumed closes count toward max_per_hour too.
@@ -1362,6 +1376,7 @@ impl Core {
         // Evaluated even with no rules: a reload that removed an alerting
         // rule clears (and resolves) its open problems.
         let rules = self.rules.borrow().clone();
+        self.settle(&rules, now);
         let states: Vec<crate::rules::AccountState<'_>> = self
             .accounts
             .iter()
@@ -1516,7 +1531,7 @@ impl Core {
             .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
         if let Some(leg) = subject_leg
             .as_ref()
-            .filter(|leg| self.in_flight.contains(&(account, (*leg).clone())))
+            .filter(|leg| self.in_flight.contains(&(account, (*leg).clone())) || self.lags_its_close(account, leg, now))
         {
             self.defer(account, leg, d);
             return;
@@ -1597,7 +1612,7 @@ impl Core {
         }
         for (leg, target, notional) in requests {
             let sym = leg.to_string();
-            if self.in_flight.contains(&(account, leg.clone())) {
+            if self.in_flight.contains(&(account, leg.clone())) || self.lags_its_close(account, &leg, now) {
                 self.defer(account, &leg, d);
                 continue;
             }
@@ -1680,6 +1695,44 @@ impl Core {
                     self.accounts[account].closes_sent.push_back(now);
                 }
                 Err(e) => tracing::error!(error = %e, "The closes task is not taking requests."),
+            }
+        }
+    }
+
+    /// Whether the stream's view of `leg` still lags the fresh read that
+    /// verified the leg's last close (`plan::settle`).
+    fn lags_its_close(&self, account: usize, leg: &PositionKey, now: Timestamp) -> bool {
+        let Some(s) = self.settling.get(&(account, leg.clone())) else {
+            return false;
+        };
+        let src = &self.accounts[account].src;
+        let stream = src.view.positions().get(leg).map_or(Decimal::ZERO, |p| p.size);
+        s.lags(
+            stream,
+            src.view.changed_at(leg),
+            src.lots.get(&leg.symbol).copied(),
+            now,
+        )
+    }
+
+    /// Legs whose stream has shown their verified close, or whose wait ran
+    /// out, settle: the decisions left to them may be made again now.
+    fn settle(&mut self, rules: &crate::rules::RuleSet, now: Timestamp) {
+        let settled: Vec<(usize, PositionKey)> = self
+            .settling
+            .keys()
+            .filter(|(account, leg)| !self.lags_its_close(*account, leg, now))
+            .cloned()
+            .collect();
+        for key in settled {
+            self.settling.remove(&key);
+            if self.in_flight.contains(&key) {
+                // A new close's to finish; it retries them when it ends.
+                continue;
+            }
+            for (rule, subject) in self.deferred.remove(&key).unwrap_or_default() {
+                let account = &self.accounts[key.0].cfg.name;
+                self.engine.retry_at(rules, &rule, account, &subject, now);
             }
         }
     }

@@ -191,6 +191,7 @@ fn report(symbol: &str, outcome: &CloseOutcome, print_request: bool) -> bool {
             order_id,
             attempts,
             closed,
+            ..
         } => {
             println!(
                 "{symbol}: closed {} {} reduce-only (order {}, {attempts} attempt(s)); verified by a fresh REST read",

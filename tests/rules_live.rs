@@ -800,3 +800,56 @@ async fn a_second_rules_decision_left_to_a_close_in_flight_is_made_again_when_it
     assert_eq!(refused, 0.0, "the decision left to the close in flight was not refused");
     app.shutdown_within(Duration::from_secs(5)).await;
 }
+
+/// A rule without cooldown does not fire a second close on a stream that
+/// lags its verified close: the fresh read that verified it is newer than
+/// the stream's view of the leg, so the leg waits (at most
+/// `plan::settle::SETTLE_WITHIN`) for the stream to show it. Before, the
+/// rule fired again at once; that close's fresh read found SOL flat
+/// ("nothing to do"), and SOL's back-off then held the next real close.
+#[tokio::test]
+async fn a_rule_without_cooldown_waits_for_the_stream_to_show_its_verified_close() {
+    let sim = start_sim(fast_sim()).await;
+    let dir = TempDir::new("settle");
+    let db = sqlite_db(&dir, &[]).await;
+    let rules = "rules:\n  - id: flat\n    scope: {symbols: [SOL]}\n    condition: {position_limit: {size: 0.01}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n";
+    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    eventually("SOL's order sent", T, || async { !sim.sim.orders().is_empty() }).await;
+    // From here every frame reaches the process 600 ms late (within its
+    // 1 s silence timeout): the close is verified by REST first.
+    sim.sim.set_frame_delay(Duration::from_millis(600));
+    let closes = |result: driftwatch::journal::Status| {
+        sample(
+            &app.metrics.render(),
+            &format!(
+                r#"driftwatch_emergency_closes_total{{account="main",result="{}",symbol="SOL",venue="pacifica"}}"#,
+                result.as_str()
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    eventually("the close verified", T, || async {
+        closes(driftwatch::journal::Status::Verified) == 1.0
+    })
+    .await;
+    // The stream then shows SOL flat.
+    wait_for(&app, "the stream shows SOL flat", T, |s| {
+        s.accounts[0]
+            .report
+            .rows
+            .iter()
+            .filter(|r| r.key.symbol.as_str() == "SOL")
+            .all(|r| r.ws.size.is_none_or(|x| x.is_zero()))
+    })
+    .await;
+    sim.sim.set_frame_delay(Duration::ZERO);
+    assert_eq!(
+        closes(driftwatch::journal::Status::NothingToDo),
+        0.0,
+        "no second close on the lagging stream"
+    );
+    assert_eq!(sim.sim.orders().len(), 1, "one order");
+    app.shutdown_within(Duration::from_secs(5)).await;
+}

@@ -58,6 +58,8 @@ pub enum CloseOutcome {
         /// How much the position came down, over every order of the intent
         /// (partial fills included), from the first fresh read to the last.
         closed: Decimal,
+        /// The read that saw it done: when it was sent, and the position it saw.
+        seen: (crate::domain::Timestamp, Decimal),
     },
     /// Sent, but the position had not reached its target within the timeout.
     Unverified {
@@ -91,6 +93,7 @@ impl CloseOutcome {
                 order_id,
                 attempts,
                 closed,
+                ..
             } => format!(
                 "closed {} {} {} reduce-only (order {}, {attempts} attempt(s)), verified by a fresh REST read",
                 order.side.as_str(),
@@ -560,6 +563,7 @@ pub async fn close_capped<V: CloseVenue>(
     let deadline = tokio::time::Instant::now() + venue.run().verify_timeout;
     let mut last = expected;
     loop {
+        let read_at = crate::clock::now();
         if let Ok(f) = fresh_read(venue, key).await {
             last = f.position;
             // Done when it is at (or nearer zero than) what the order leaves.
@@ -569,6 +573,7 @@ pub async fn close_capped<V: CloseVenue>(
                     order_id,
                     attempts,
                     closed: (initial.abs() - last.abs()).max(Decimal::ZERO),
+                    seen: (read_at, last),
                 };
             }
         }

@@ -523,6 +523,10 @@ pub struct CloseDone {
     /// After an unverified close: what a retry may still send (`Some(None)`:
     /// unbounded, a flatten).
     pub room: Option<Option<rust_decimal::Decimal>>,
+    /// After a verified close: when the read that saw it done was sent, and
+    /// the position it saw. A stream that shows another size, and has not
+    /// changed the leg since that read, has not shown the close yet.
+    pub verified: Option<(crate::domain::Timestamp, rust_decimal::Decimal)>,
 }
 
 /// What the closes task needs per account.
@@ -633,6 +637,7 @@ impl Closes {
                 rule: req.rule.clone(),
                 uncounted: req.uncounted_intents(),
                 room: None,
+                verified: None,
             }
         };
         let Some((cfg, keys)) = &a.close else {
@@ -747,8 +752,13 @@ impl Closes {
             close::CloseOutcome::Unverified { room, .. } => Some(*room),
             _ => None,
         };
+        let verified = match &outcome {
+            close::CloseOutcome::Verified { seen, .. } => Some(*seen),
+            _ => None,
+        };
         CloseDone {
             room,
+            verified,
             ..done(result, summary)
         }
     }
@@ -929,6 +939,7 @@ pub async fn run_closes(
                             rule: req.rule.clone(),
                             uncounted: 0,
                             room: None,
+                            verified: None,
                         })
                         .await;
                 }

@@ -32,6 +32,7 @@
 
 pub mod close;
 pub mod retry;
+pub mod settle;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
