@@ -321,17 +321,15 @@ async fn run(venue_name: &str, n: usize) {
         Venue::Binance(_) => ("5s", Duration::from_millis(600)),
         Venue::Pacifica(_) => ("1s", Duration::ZERO),
     };
-    // The rule's cooldown: none on Pacifica, whose rounds follow each other
-    // at once; on the paced venues two thirds of the pace. A rule without
-    // one fires again on the stream's view of the position right after its
-    // close is verified, before the stream has shown the fill; that close's
-    // fresh read finds the position flat, and the symbol's one-second
-    // back-off after a close that did nothing would delay the next round's
-    // close: a figure of the back-off, not of detection.
-    let cooldown_ms = pace.as_millis() * 2 / 3;
+    // The rule has no cooldown: each round's frame fires it. Right after a
+    // close is verified, before the stream has shown the fill, the leg
+    // settles (`plan::settle`): the rule firing on the stream's stale view
+    // sends nothing (before, that close's fresh read found the position
+    // flat, and the symbol's one-second back-off then held the next
+    // round's close: a figure of the back-off, not of detection).
     std::fs::write(
         dir.join("rules/r.yaml"),
-        format!("rules:\n  - id: btc-limit\n    scope: {{symbols: [{symbol}]}}\n    condition: {{position_limit: {{size: 0.5}}}}\n    cooldown: {cooldown_ms}ms\n    severity: critical\n    actions: [close_position]\n"),
+        format!("rules:\n  - id: btc-limit\n    scope: {{symbols: [{symbol}]}}\n    condition: {{position_limit: {{size: 0.5}}}}\n    cooldown: 0s\n    severity: critical\n    actions: [close_position]\n"),
     )
     .unwrap();
     let mut share = match venue {
@@ -369,11 +367,6 @@ async fn run(venue_name: &str, n: usize) {
     let mut round_started: Option<tokio::time::Instant> = None;
     // Where the time goes: frame sent -> fresh read received -> order received.
     let (mut to_read, mut read_to_order) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    // The last round's order: the rule fired just before it, so the next
-    // round opens once its cooldown has passed, or its frame would be held
-    // to the next tick.
-    let mut last_order: Option<tokio::time::Instant> = None;
-    let cooldown = Duration::from_millis(cooldown_ms as u64);
     // Round 0 is a warm-up, not counted: right after start-up the stream may
     // still be waiting for the REST read that verifies it, and no close is
     // sent on an unverified stream (the next poll, up to a second later, lets
@@ -381,9 +374,6 @@ async fn run(venue_name: &str, n: usize) {
     for i in 0..=n {
         if let Some(last) = round_started {
             tokio::time::sleep_until(last + pace).await;
-        }
-        if let Some(order) = last_order {
-            tokio::time::sleep_until(order + cooldown + Duration::from_millis(20)).await;
         }
         let before = venue.orders_taken();
         let opened = tokio::time::Instant::now();
@@ -401,7 +391,6 @@ async fn run(venue_name: &str, n: usize) {
                 let sent = venue.next_frame_written().unwrap_or(opened);
                 let after = |times: Vec<tokio::time::Instant>| times.into_iter().filter(|t| *t >= sent);
                 let order = after(venue.order_times()).min().expect("the order taken was received");
-                last_order = Some(order);
                 let read = after(venue.read_times()).filter(|t| *t <= order).max();
                 if i > 0 {
                     lat.push(order.duration_since(sent));

@@ -952,8 +952,9 @@ struct Core {
     close_tx: mpsc::Sender<actions::CloseRequest>,
     /// (account, leg) with a close in flight: never two at once.
     in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
-    /// (account, leg) with a close in flight → the (rule, subject) of each
-    /// close decision that came meanwhile and was left to that close. Its
+    /// (account, leg) with a close in flight, or settling → the (rule,
+    /// subject) of each close decision that came meanwhile and was left to
+    /// that close. Its
     /// rule fired (its cooldown began) without acting; when the close ends,
     /// the rule may decide again at once (or when a back-off ends), so a
     /// second rule about the leg is not silenced for its whole cooldown.
@@ -1737,9 +1738,10 @@ impl Core {
         }
     }
 
-    /// Leaves close decision `d` about `leg` to the close in flight there:
-    /// neither sent nor refused (that close pages its own outcome), and its
-    /// rule may decide again when that close ends.
+    /// Leaves close decision `d` about `leg` to the close in flight there, or
+    /// to the verified close the stream has not shown yet: neither sent nor
+    /// refused (that close pages its own outcome), and its rule may decide
+    /// again when that close ends or the leg settles.
     fn defer(&mut self, account: usize, leg: &PositionKey, d: &crate::rules::Decision) {
         self.deferred
             .entry((account, leg.clone()))
