@@ -954,10 +954,10 @@ struct Core {
     in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
     /// (account, leg) with a close in flight, or settling → the (rule,
     /// subject) of each close decision that came meanwhile and was left to
-    /// that close. Its
-    /// rule fired (its cooldown began) without acting; when the close ends,
-    /// the rule may decide again at once (or when a back-off ends), so a
-    /// second rule about the leg is not silenced for its whole cooldown.
+    /// that close. Its rule fired (its cooldown began) without acting; when
+    /// the close ends or the leg settles, the rule may decide again at once
+    /// (or when a back-off ends), so a second rule about the leg is not
+    /// silenced for its whole cooldown.
     deferred: BTreeMap<(usize, crate::domain::PositionKey), BTreeSet<(String, String)>>,
     /// (account, leg) whose close a fresh read verified and whose stream
     /// view may still lag that read (`plan::settle`): a close decision about
@@ -1015,7 +1015,6 @@ impl Core {
                 }
                 Some(closed) = closes_done.recv() => {
                     self.in_flight.remove(&(closed.account, closed.key.clone()));
-                    let deferred = self.deferred.remove(&(closed.account, closed.key.clone())).unwrap_or_default();
                     let subject = closed.key.to_string();
                     let key = (closed.account, subject.clone());
                     let rules = self.rules.borrow().clone();
@@ -1037,9 +1036,7 @@ impl Core {
                     };
                     // The decisions left to this close may be made again (below,
                     // on the state the close left), or when its back-off ends.
-                    for (rule, subject) in &deferred {
-                        self.engine.retry_at(&rules, rule, account, subject, retry_at);
-                    }
+                    self.undefer(&rules, &(closed.account, closed.key.clone()), retry_at);
                     match closed.verified {
                         Some(seen) => {
                             self.settling.insert((closed.account, closed.key.clone()), plan::settle::Settling::after(seen, now));
@@ -1530,10 +1527,7 @@ impl Core {
         let subject_leg: Option<PositionKey> = group
             .is_none()
             .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
-        if let Some(leg) = subject_leg
-            .as_ref()
-            .filter(|leg| self.in_flight.contains(&(account, (*leg).clone())) || self.lags_its_close(account, leg, now))
-        {
+        if let Some(leg) = subject_leg.as_ref().filter(|leg| self.leg_taken(account, leg, now)) {
             self.defer(account, leg, d);
             return;
         }
@@ -1613,7 +1607,7 @@ impl Core {
         }
         for (leg, target, notional) in requests {
             let sym = leg.to_string();
-            if self.in_flight.contains(&(account, leg.clone())) || self.lags_its_close(account, &leg, now) {
+            if self.leg_taken(account, &leg, now) {
                 self.defer(account, &leg, d);
                 continue;
             }
@@ -1731,10 +1725,21 @@ impl Core {
                 // A new close's to finish; it retries them when it ends.
                 continue;
             }
-            for (rule, subject) in self.deferred.remove(&key).unwrap_or_default() {
-                let account = &self.accounts[key.0].cfg.name;
-                self.engine.retry_at(rules, &rule, account, &subject, now);
-            }
+            self.undefer(rules, &key, now);
+        }
+    }
+
+    /// Whether a close decision about `leg` is left to a close already made:
+    /// one in flight, or a verified one the stream has not shown yet.
+    fn leg_taken(&self, account: usize, leg: &PositionKey, now: Timestamp) -> bool {
+        self.in_flight.contains(&(account, leg.clone())) || self.lags_its_close(account, leg, now)
+    }
+
+    /// The decisions left to the close of `leg` may be made again from `at`.
+    fn undefer(&mut self, rules: &crate::rules::RuleSet, leg: &(usize, PositionKey), at: Timestamp) {
+        let account = &self.accounts[leg.0].cfg.name;
+        for (rule, subject) in self.deferred.remove(leg).unwrap_or_default() {
+            self.engine.retry_at(rules, &rule, account, &subject, at);
         }
     }
 
