@@ -1014,25 +1014,39 @@ impl Core {
                     self.db_poll_now.notify_one();
                 }
                 Some(closed) = closes_done.recv() => {
-                    self.in_flight.remove(&(closed.account, closed.key.clone()));
+                    let leg = (closed.account, closed.key.clone());
                     let subject = closed.key.to_string();
+                    if closed.ended == actions::Ended::LeftToRunning {
+                        // A close resumed after a failover runs for the leg: it is
+                        // that close's until it ends (its report follows on this
+                        // channel), and the decision is made again then.
+                        tracing::info!(symbol = %closed.key, rule = %closed.rule, "Close decision left to the close resumed for this leg.");
+                        self.in_flight.insert(leg.clone());
+                        self.deferred.entry(leg).or_default().insert((closed.rule, subject));
+                        continue;
+                    }
+                    self.in_flight.remove(&leg);
                     let key = (closed.account, subject.clone());
                     let rules = self.rules.borrow().clone();
                     let account = &self.accounts[closed.account].cfg.name;
                     let now = clock::now();
-                    // Not completed: failed, unverified, refused, or its fresh read
-                    // found nothing the stream shows (REST broken, or lagging).
-                    let retry_at = if matches!(closed.result, Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo) {
-                        let r = Retry::after(self.backing_off.get(&key).copied(), now);
-                        tracing::warn!(symbol = %closed.key, failures = r.failures, until = %r.until.to_utc_string(),
-                            "The close did not complete; the next one for this symbol waits.");
-                        self.backing_off.insert(key, r);
-                        // Its rule may decide again when the back-off ends, not only after its cooldown.
-                        self.engine.retry_at(&rules, &closed.rule, account, &subject, r.until);
-                        r.until
-                    } else {
-                        self.backing_off.remove(&key);
-                        now
+                    let retry_at = match closed.ended {
+                        actions::Ended::NotCompleted => {
+                            let r = Retry::after(self.backing_off.get(&key).copied(), now);
+                            tracing::warn!(symbol = %closed.key, failures = r.failures, until = %r.until.to_utc_string(),
+                                "The close did not complete; the next one for this symbol waits.");
+                            self.backing_off.insert(key, r);
+                            // Its rule may decide again when the back-off ends, not only after its cooldown.
+                            self.engine.retry_at(&rules, &closed.rule, account, &subject, r.until);
+                            r.until
+                        }
+                        actions::Ended::Completed => {
+                            self.backing_off.remove(&key);
+                            now
+                        }
+                        // The leader resumes it: what became of it is not this
+                        // replica's evidence, and no back-off starts.
+                        actions::Ended::HandedOver | actions::Ended::LeftToRunning => now,
                     };
                     // The decisions left to this close may be made again (below,
                     // on the state the close left), or when its back-off ends.
@@ -1611,7 +1625,9 @@ impl Core {
                 self.defer(account, &leg, d);
                 continue;
             }
-            if waiting(self.backing_off.get(&(account, sym.clone())).copied(), now) {
+            if let Some(r) = self.backing_off.get(&(account, sym.clone())).filter(|r| r.waiting(now)) {
+                tracing::debug!(rule = %d.rule, symbol = %sym, failures = r.failures, until = %r.until.to_utc_string(),
+                    "Close withheld: the symbol's last close did not complete and its wait holds.");
                 continue;
             }
             let hour_ago = Timestamp(now.0 - 3_600_000);
@@ -1748,6 +1764,7 @@ impl Core {
     /// refused (that close pages its own outcome), and its rule may decide
     /// again when that close ends or the leg settles.
     fn defer(&mut self, account: usize, leg: &PositionKey, d: &crate::rules::Decision) {
+        tracing::debug!(rule = %d.rule, symbol = %leg, "Close decision left to the close already made for this leg.");
         self.deferred
             .entry((account, leg.clone()))
             .or_default()

@@ -34,9 +34,15 @@ impl Replica {
             config_text.replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}")),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_driftwatch"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_driftwatch"));
+        command
             .args(["run", "--config", path.to_str().unwrap()])
-            .env_remove("RUST_LOG")
+            .env_remove("RUST_LOG");
+        // DRIFTWATCH_TEST_REPLICA_LOG (a RUST_LOG filter), to debug a failure.
+        if let Ok(filter) = std::env::var("DRIFTWATCH_TEST_REPLICA_LOG") {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command
             .stdout(Stdio::null())
             // The replica's log, for when a test fails.
             .stderr(std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap())
@@ -646,6 +652,19 @@ async fn twenty_failovers_never_apply_a_correction_or_a_close_twice() {
     .await;
     let epoch: i64 = epoch[0][0].as_deref().unwrap().parse().unwrap();
     assert!(epoch >= 21, "a new epoch per failover at least: {epoch}");
+    // Every close completed or was handed over: none backed off. A replica
+    // that counted its handed-over closes as failures carried a back-off
+    // into its next term as leader, and held a real close past 30 s.
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "log") {
+            let log = std::fs::read_to_string(e.path()).unwrap();
+            let backed_off: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("The close did not complete"))
+                .collect();
+            assert!(backed_off.is_empty(), "{}: {backed_off:#?}", e.path().display());
+        }
+    }
 }
 
 /// A close in flight when its leader is killed (-9) is resumed by the new

@@ -509,12 +509,46 @@ impl CloseRequest {
 /// read, so an order that landed late leaves nothing to send) this many times.
 pub const UNVERIFIED_RETRIES: u32 = 2;
 
+/// What the end of a close leaves for the next decision about its leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It completed, had nothing to send by design (disarmed), or was a
+    /// close resumed after a failover that found its leg already flat (the
+    /// earlier try filled): the rules decide again at once.
+    Completed,
+    /// It did not complete: failed, unverified, refused, or its fresh read
+    /// found nothing the stream shows (REST broken, or lagging). The leg's
+    /// next close waits (back-off).
+    NotCompleted,
+    /// This replica stopped leading mid-close: the leader resumes the intent
+    /// with its client order id. Not a failure of the close: nothing backs
+    /// off, here or in this replica's next term as leader.
+    HandedOver,
+    /// A close resumed after a failover already runs for the leg: the
+    /// decision is left to it (made again when it ends). Not a failure.
+    LeftToRunning,
+}
+
+impl Ended {
+    /// How a close that ran ends, from its outcome; `resumed`: a close a
+    /// failover or restart left pending, not one the core asked for.
+    pub fn of(result: Status, resumed: bool) -> Ended {
+        match result {
+            Status::NothingToDo if resumed => Ended::Completed,
+            Status::Failed | Status::Unverified | Status::Refused | Status::NothingToDo => Ended::NotCompleted,
+            _ => Ended::Completed,
+        }
+    }
+}
+
 /// A close that finished, reported back to the core.
 #[derive(Debug, Clone)]
 pub struct CloseDone {
     pub account: usize,
     pub key: crate::domain::PositionKey,
     pub result: Status,
+    /// What its end leaves for the leg's next decision.
+    pub ended: Ended,
     pub summary: String,
     /// The rule whose decision this was.
     pub rule: String,
@@ -611,8 +645,18 @@ pub fn resume(created_at: crate::domain::Timestamp, armed_then: bool, now: crate
 
 impl Closes {
     /// Runs one close to completion (journal before and after).
-    async fn execute(&self, journal: Option<&Journal>, req: &CloseRequest, cloid: String, resumed: bool) -> CloseDone {
+    async fn execute(
+        &self,
+        journal: Option<&Journal>,
+        req: &CloseRequest,
+        cloid: String,
+        resumed: bool,
+        term: &crate::leader::Leadership,
+    ) -> CloseDone {
         let a = &self.accounts[req.account];
+        // Journaled only while this replica leads in the close's term.
+        let journal = journal.map(|j| j.clone().fenced(term.clone()));
+        let journal = journal.as_ref();
         let page = |severity, summary: String, detail: String| {
             let _ = self.pages.send(Page {
                 status: crate::notify::Status::Firing,
@@ -633,6 +677,7 @@ impl Closes {
                 account: req.account,
                 key: req.key.clone(),
                 result,
+                ended: Ended::of(result, resumed),
                 summary,
                 rule: req.rule.clone(),
                 uncounted: req.uncounted_intents(),
@@ -693,16 +738,20 @@ impl Closes {
             close: cfg,
             armed: cfg.armed,
             cap: req.cap,
-            leadership: self.leadership.scope().is_some().then_some(&self.leadership),
+            leadership: term.scope().is_some().then_some(term),
         };
         let outcome = close::close_account(&target, &req.key, req.target, req.lot, &cloid, journaled).await;
-        // Leadership lost mid-close (stopped, cut off): what became of the
-        // intent is the new leader's to say, which resumes it with this
-        // client order id. No page, no outcome from here.
-        if self.leadership.acting().is_none() {
+        // Leadership lost mid-close (stopped, cut off), even if won again
+        // since under a new epoch: what became of the intent is the next
+        // leader's to say, which resumes it with this client order id. No
+        // page, no outcome from here.
+        if term.acting().is_none() {
             tracing::warn!(rule = %req.rule, account = %a.account, symbol = %req.key, client_order_id = %cloid,
                 outcome = %outcome.describe(), "Leadership lost during the close: left to the leader, which resumes it.");
-            return done(Status::Refused, "leadership lost: left to the leader".into());
+            return CloseDone {
+                ended: Ended::HandedOver,
+                ..done(Status::Refused, "leadership lost: left to the leader".into())
+            };
         }
         let result = outcome.result();
         let summary = outcome.describe();
@@ -782,7 +831,9 @@ async fn resume_pending(
     j: &Journal,
     busy: &mut std::collections::BTreeSet<(usize, crate::domain::PositionKey)>,
     running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
-) {
+) -> bool {
+    // Whether some were skipped: their leg's close still runs here.
+    let mut left = false;
     for e in j
         .pending(journal::Kind::EmergencyClose)
         .await
@@ -795,13 +846,16 @@ async fn resume_pending(
         ) else {
             continue;
         };
-        // Still running here (this replica led before, lost it briefly and
-        // leads again): that task finishes it, now allowed to send again.
+        // The leg's close still runs here, from an earlier term of this
+        // replica's (it led, was stopped or cut off, and leads again): that
+        // close sends nothing more (its term is over), and this intent is
+        // resumed when it ends.
         let key = crate::domain::PositionKey {
             symbol: e.symbol.as_str().into(),
             leg: detail.leg,
         };
         if busy.contains(&(account, key)) {
+            left = true;
             continue;
         }
         let fate = resume(e.created_at, detail.armed, clock::now());
@@ -851,17 +905,21 @@ async fn resume_pending(
             resumed: true,
         };
         busy.insert((req.account, req.key.clone()));
-        let (c2, j2) = (c.clone(), j.clone());
-        running.spawn(async move {
-            let d = c2.execute(Some(&j2), &req, detail.client_order_id, true).await;
-            (req, d)
-        });
+        running.spawn(run_request(
+            c.clone(),
+            req,
+            Some(j.clone()),
+            detail.client_order_id,
+            true,
+        ));
     }
+    left
 }
 
 /// The `closes` task: runs close requests (several symbols at once; the core
-/// never sends two for one symbol), and first resumes closes a restart left
-/// `pending`, with their own client order ids.
+/// never sends two for one symbol), and, each time this replica starts
+/// acting, first resumes the closes earlier terms left `pending`, with their
+/// own client order ids.
 pub async fn run_closes(
     c: Closes,
     mut requests: mpsc::Receiver<CloseRequest>,
@@ -869,20 +927,13 @@ pub async fn run_closes(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let c = Arc::new(c);
-    let closing = c.accounts.iter().any(|a| a.close.is_some());
     let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
     // One close per (account, symbol) at a time, resumed ones included (the
-    // core does not know what this task resumed).
+    // core learns of a resumed one when it asks for that leg).
     let mut busy: std::collections::BTreeSet<(usize, crate::domain::PositionKey)> = std::collections::BTreeSet::new();
     let mut leadership = c.leadership.clone();
-    // The epoch whose pending closes were resumed (a standby resumes none).
-    let mut resumed_for = None;
-    if let (true, Some(epoch)) = (closing, leadership.acting()) {
-        if let Some(j) = open_closes_journal(&c).await {
-            resume_pending(&c, &j, &mut busy, &mut running).await;
-            resumed_for = Some(epoch);
-        }
-    }
+    let mut resumes = Resumes::default();
+    resumes.catch_up(&c, &mut busy, &mut running).await;
     // False once the core is gone: no new closes, but those in flight finish.
     let mut accepting = true;
     loop {
@@ -893,70 +944,136 @@ pub async fn run_closes(
             // Shutdown waits for closes in flight (they are not cancel-safe).
             _ = shutdown.changed(), if running.is_empty() => break,
             // Became the leader: what the last one left pending is this one's.
-            _ = leadership.changed() => {
-                if let (true, Some(epoch)) = (closing, leadership.acting()) {
-                    if resumed_for != Some(epoch) {
-                        if let Some(j) = open_closes_journal(&c).await {
-                            resume_pending(&c, &j, &mut busy, &mut running).await;
-                            resumed_for = Some(epoch);
-                        }
-                    }
-                }
-            }
+            _ = leadership.changed() => resumes.catch_up(&c, &mut busy, &mut running).await,
             Some(r) = running.join_next(), if !running.is_empty() => {
                 if let Ok((req, d)) = r {
-                    // What the decision still allows: unbounded, some, or nothing.
-                    let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
-                    if let (Some(cap), true) = (room, d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) {
-                        tracing::warn!(symbol = %req.key, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
-                            "Close unverified; trying again from a fresh read, within what the decision allows.");
-                        let req = CloseRequest { retry: req.retry + 1, cap, ..req };
-                        let (c2, j2) = (c.clone(), open_closes_journal(&c).await);
-                        let cloid = journal::new_correlation_id();
-                        running.spawn(async move {
-                            let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
-                            (req, d)
-                        });
-                        continue;
-                    }
                     busy.remove(&(req.account, req.key.clone()));
+                    // A pending intent left for this leg's close to end is resumed
+                    // now, before the core hears of the end and asks again.
+                    resumes.catch_up(&c, &mut busy, &mut running).await;
                     // The core may already be gone at shutdown; the journal has the outcome.
                     let _ = done.send(d).await;
                 }
             }
-            req = requests.recv(), if accepting && !*shutdown.borrow() => match req {
-                Some(req) if busy.contains(&(req.account, req.key.clone())) => {
-                    tracing::warn!(symbol = %req.key, rule = %req.rule,
-                        "A close for this symbol is already running (resumed after a restart); this one is refused.");
-                    let a = &c.accounts[req.account];
-                    c.metrics.close_finished(&a.venue, &a.account, &req.key.to_string(), Status::Refused);
-                    let _ = done
-                        .send(CloseDone {
-                            account: req.account,
-                            key: req.key.clone(),
-                            result: Status::Refused,
-                            summary: "a close for this symbol is already running".into(),
-                            rule: req.rule.clone(),
-                            uncounted: 0,
-                            room: None,
-                            verified: None,
-                        })
-                        .await;
+            req = requests.recv(), if accepting && !*shutdown.borrow() => {
+                // A term's own closes come after what earlier terms left.
+                resumes.catch_up(&c, &mut busy, &mut running).await;
+                match req {
+                    Some(req) if busy.contains(&(req.account, req.key.clone())) => {
+                        // Not a close of its own (nothing is journaled or counted):
+                        // the core leaves the decision to the running one.
+                        tracing::info!(symbol = %req.key, rule = %req.rule,
+                            "A close resumed after a failover or restart already runs for this symbol; the decision is left to it.");
+                        let _ = done
+                            .send(CloseDone {
+                                account: req.account,
+                                key: req.key.clone(),
+                                result: Status::Refused,
+                                ended: Ended::LeftToRunning,
+                                summary: "a close for this symbol is already running".into(),
+                                rule: req.rule.clone(),
+                                uncounted: 0,
+                                room: None,
+                                verified: None,
+                            })
+                            .await;
+                    }
+                    Some(req) => {
+                        // A journal that was unavailable is tried again for each
+                        // close (without it, nothing is sent).
+                        busy.insert((req.account, req.key.clone()));
+                        let journal = open_closes_journal(&c).await;
+                        running.spawn(run_request(c.clone(), req, journal, journal::new_correlation_id(), false));
+                    }
+                    None => accepting = false,
                 }
-                Some(req) => {
-                    // A journal that was unavailable is tried again for each
-                    // close (without it, nothing is sent).
-                    busy.insert((req.account, req.key.clone()));
-                    let (c2, j2) = (c.clone(), open_closes_journal(&c).await);
-                    let cloid = journal::new_correlation_id();
-                    running.spawn(async move {
-                        let d = c2.execute(j2.as_ref(), &req, cloid, false).await;
-                        (req, d)
-                    });
-                }
-                None => accepting = false,
-            },
+            }
         }
     }
     Ok(())
+}
+
+/// Which term's pending closes were resumed, and whether some wait for a
+/// close of their leg still running here (from an earlier term) to end.
+#[derive(Default)]
+struct Resumes {
+    /// The term (`acting()`) whose pending closes were resumed.
+    term: Option<Option<i64>>,
+    /// Some were skipped: their leg was busy.
+    left: bool,
+}
+
+impl Resumes {
+    /// Resumes what is pending, once per term (and again while some wait
+    /// for a busy leg). A standby, or a process that never closes, resumes
+    /// nothing.
+    async fn catch_up(
+        &mut self,
+        c: &Arc<Closes>,
+        busy: &mut std::collections::BTreeSet<(usize, crate::domain::PositionKey)>,
+        running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
+    ) {
+        let Some(term) = c.leadership.acting() else {
+            return;
+        };
+        if !c.accounts.iter().any(|a| a.close.is_some()) || (self.term == Some(term) && !self.left) {
+            return;
+        }
+        if let Some(j) = open_closes_journal(c).await {
+            self.left = resume_pending(c, &j, busy, running).await;
+            self.term = Some(term);
+        }
+    }
+}
+
+/// One close request run to its end in the term it starts in: the close,
+/// then, while it is unverified (at most [`UNVERIFIED_RETRIES`] times), a
+/// new intent sized from a fresh read within what the decision still
+/// allows. If this replica stops leading under that term meanwhile, nothing
+/// more is sent or journaled for it: it ends handed over.
+async fn run_request(
+    c: Arc<Closes>,
+    mut req: CloseRequest,
+    mut journal: Option<Journal>,
+    mut cloid: String,
+    mut resumed: bool,
+) -> (CloseRequest, CloseDone) {
+    let term = c.leadership.pinned();
+    loop {
+        let d = c.execute(journal.as_ref(), &req, cloid, resumed, &term).await;
+        // What the decision still allows: unbounded, some, or nothing.
+        let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
+        let Some(cap) = room.filter(|_| d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) else {
+            return (req, d);
+        };
+        tracing::warn!(symbol = %req.key, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
+            "Close unverified; trying again from a fresh read, within what the decision allows.");
+        req = CloseRequest {
+            retry: req.retry + 1,
+            cap,
+            ..req
+        };
+        journal = open_closes_journal(&c).await;
+        cloid = journal::new_correlation_id();
+        resumed = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A close the core asked for backs off unless it completed; a resumed
+    /// one that finds its leg already flat completed (the earlier try filled).
+    #[test]
+    fn what_a_close_end_leaves_for_the_next_decision() {
+        for s in [Status::Failed, Status::Unverified, Status::Refused, Status::NothingToDo] {
+            assert_eq!(Ended::of(s, false), Ended::NotCompleted, "{s:?}");
+        }
+        for s in [Status::Verified, Status::Disarmed, Status::BelowLot] {
+            assert_eq!(Ended::of(s, false), Ended::Completed, "{s:?}");
+        }
+        assert_eq!(Ended::of(Status::NothingToDo, true), Ended::Completed);
+        assert_eq!(Ended::of(Status::Failed, true), Ended::NotCompleted);
+    }
 }

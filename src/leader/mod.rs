@@ -48,23 +48,59 @@ pub struct Leadership {
     rx: watch::Receiver<Role>,
     /// The lock's scope, when leadership is configured.
     scope: Option<String>,
+    /// Pinned to one term ([`Leadership::pinned`]), or following the role.
+    term: Term,
+}
+
+/// Which terms a [`Leadership`] acts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Term {
+    /// Whatever the role is now.
+    Any,
+    /// Only as the leader of this epoch.
+    Epoch(i64),
+    /// Never: pinned while not leading.
+    None,
 }
 
 impl Leadership {
     /// A process that acts alone.
     pub fn solo() -> Leadership {
         let (_, rx) = watch::channel(Role::Solo);
-        Leadership { rx, scope: None }
+        Leadership {
+            rx,
+            scope: None,
+            term: Term::Any,
+        }
+    }
+
+    /// This view pinned to the term it acts in now: it acts only while this
+    /// replica leads under the same epoch. A close runs in one term: a
+    /// leader stopped or cut off mid-close, whose intent the next leader
+    /// resumed, must not send nor journal for it even if it leads again
+    /// later under a new epoch. (Alone, nothing changes.)
+    pub fn pinned(&self) -> Leadership {
+        let term = match self.acting() {
+            Some(Some(epoch)) => Term::Epoch(epoch),
+            Some(None) => Term::Any,
+            None => Term::None,
+        };
+        Leadership { term, ..self.clone() }
     }
 
     /// Whether this replica may act now: `Some(None)` alone, `Some(Some(epoch))`
     /// as the leader of `epoch`, `None` as a standby (or a leader whose
     /// renewal is overdue).
     pub fn acting(&self) -> Option<Option<i64>> {
-        match *self.rx.borrow() {
+        let now = match *self.rx.borrow() {
             Role::Solo => Some(None),
             Role::Leader { epoch, until } if Instant::now() < until => Some(Some(epoch)),
             _ => None,
+        };
+        match self.term {
+            Term::Any => now,
+            Term::Epoch(pinned) => now.filter(|a| *a == Some(pinned)),
+            Term::None => None,
         }
     }
 
@@ -158,6 +194,7 @@ pub fn start(
     let handle = Leadership {
         rx,
         scope: Some(cfg.scope.clone()),
+        term: Term::Any,
     };
     (handle, run(cfg, tx, report, shutdown))
 }
@@ -257,11 +294,38 @@ async fn step(cfg: &LeaderConfig, holder: &str, links: &mut Links, role: Role) -
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A view pinned to a term acts only in that term: not as a standby, and
+    /// not when this replica leads again under a later epoch.
+    #[test]
+    fn a_pinned_view_acts_only_in_its_own_term() {
+        let until = Instant::now() + std::time::Duration::from_secs(60);
+        let (tx, rx) = watch::channel(Role::Leader { epoch: 5, until });
+        let live = Leadership {
+            rx,
+            scope: Some("s".into()),
+            term: Term::Any,
+        };
+        let pinned = live.pinned();
+        assert_eq!(pinned.acting(), Some(Some(5)));
+        tx.send(Role::Standby).unwrap();
+        assert_eq!((live.acting(), pinned.acting()), (None, None));
+        let standby_pin = live.pinned();
+        tx.send(Role::Leader { epoch: 7, until }).unwrap();
+        assert_eq!(live.acting(), Some(Some(7)));
+        assert_eq!(pinned.acting(), None, "a later term is not the pinned one's");
+        assert_eq!(standby_pin.acting(), None, "pinned while not leading: never acts");
+        assert_eq!(live.pinned().acting(), Some(Some(7)));
+        // Alone, pinning changes nothing.
+        assert_eq!(Leadership::solo().pinned().acting(), Some(None));
+    }
+
     /// A coordination failure that lasts is logged once a minute, not at
     /// every round; a new one at once; after a success, again at once.
     #[test]
     fn a_lasting_failure_is_not_logged_at_every_round() {
-        let mut links = super::Links::default();
+        let mut links = Links::default();
         assert!(links.worth_logging(Some("forbidden (403)")));
         assert!(!links.worth_logging(Some("forbidden (403)")));
         assert!(links.worth_logging(Some("the database: refused")));

@@ -103,6 +103,12 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // Kept after a failure when asked, to read every log whole.
+        let keep = std::env::var("DRIFTWATCH_KEEP_FAILED_TEST_DIRS").ok();
+        if keep.as_deref() == Some("always") || (std::thread::panicking() && keep.is_some()) {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
