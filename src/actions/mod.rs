@@ -826,12 +826,7 @@ async fn open_closes_journal(c: &Closes) -> Option<Journal> {
 
 /// Resumes (or settles) the closes a crash or a failover left `pending`:
 /// run when this replica starts acting.
-async fn resume_pending(
-    c: &Arc<Closes>,
-    j: &Journal,
-    busy: &mut std::collections::BTreeSet<(usize, crate::domain::PositionKey)>,
-    running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
-) -> bool {
+async fn resume_pending(c: &Arc<Closes>, j: &Journal, running: &mut Running) -> bool {
     // Whether some were skipped: their leg's close still runs here.
     let mut left = false;
     for e in j
@@ -854,7 +849,7 @@ async fn resume_pending(
             symbol: e.symbol.as_str().into(),
             leg: detail.leg,
         };
-        if busy.contains(&(account, key)) {
+        if running.has(account, &key) {
             left = true;
             continue;
         }
@@ -904,14 +899,7 @@ async fn resume_pending(
             cap: detail.cap,
             resumed: true,
         };
-        busy.insert((req.account, req.key.clone()));
-        running.spawn(run_request(
-            c.clone(),
-            req,
-            Some(j.clone()),
-            detail.client_order_id,
-            true,
-        ));
+        running.spawn(c, req, Some(j.clone()), detail.client_order_id, true);
     }
     left
 }
@@ -927,13 +915,10 @@ pub async fn run_closes(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let c = Arc::new(c);
-    let mut running: tokio::task::JoinSet<(CloseRequest, CloseDone)> = tokio::task::JoinSet::new();
-    // One close per (account, symbol) at a time, resumed ones included (the
-    // core learns of a resumed one when it asks for that leg).
-    let mut busy: std::collections::BTreeSet<(usize, crate::domain::PositionKey)> = std::collections::BTreeSet::new();
+    let mut running = Running::default();
     let mut leadership = c.leadership.clone();
     let mut resumes = Resumes::default();
-    resumes.catch_up(&c, &mut busy, &mut running).await;
+    resumes.catch_up(&c, &mut running).await;
     // False once the core is gone: no new closes, but those in flight finish.
     let mut accepting = true;
     loop {
@@ -944,22 +929,19 @@ pub async fn run_closes(
             // Shutdown waits for closes in flight (they are not cancel-safe).
             _ = shutdown.changed(), if running.is_empty() => break,
             // Became the leader: what the last one left pending is this one's.
-            _ = leadership.changed() => resumes.catch_up(&c, &mut busy, &mut running).await,
-            Some(r) = running.join_next(), if !running.is_empty() => {
-                if let Ok((req, d)) = r {
-                    busy.remove(&(req.account, req.key.clone()));
-                    // A pending intent left for this leg's close to end is resumed
-                    // now, before the core hears of the end and asks again.
-                    resumes.catch_up(&c, &mut busy, &mut running).await;
-                    // The core may already be gone at shutdown; the journal has the outcome.
-                    let _ = done.send(d).await;
-                }
+            _ = leadership.changed() => resumes.catch_up(&c, &mut running).await,
+            Some(d) = running.next(), if !running.is_empty() => {
+                // A pending intent left for this leg's close to end is resumed
+                // now, before the core hears of the end and asks again.
+                resumes.catch_up(&c, &mut running).await;
+                // The core may already be gone at shutdown; the journal has the outcome.
+                let _ = done.send(d).await;
             }
             req = requests.recv(), if accepting && !*shutdown.borrow() => {
                 // A term's own closes come after what earlier terms left.
-                resumes.catch_up(&c, &mut busy, &mut running).await;
+                resumes.catch_up(&c, &mut running).await;
                 match req {
-                    Some(req) if busy.contains(&(req.account, req.key.clone())) => {
+                    Some(req) if running.has(req.account, &req.key) => {
                         // Not a close of its own (nothing is journaled or counted):
                         // the core leaves the decision to the running one.
                         tracing::info!(symbol = %req.key, rule = %req.rule,
@@ -981,9 +963,8 @@ pub async fn run_closes(
                     Some(req) => {
                         // A journal that was unavailable is tried again for each
                         // close (without it, nothing is sent).
-                        busy.insert((req.account, req.key.clone()));
                         let journal = open_closes_journal(&c).await;
-                        running.spawn(run_request(c.clone(), req, journal, journal::new_correlation_id(), false));
+                        running.spawn(&c, req, journal, journal::new_correlation_id(), false);
                     }
                     None => accepting = false,
                 }
@@ -1007,12 +988,7 @@ impl Resumes {
     /// Resumes what is pending, once per term (and again while some wait
     /// for a busy leg). A standby, or a process that never closes, resumes
     /// nothing.
-    async fn catch_up(
-        &mut self,
-        c: &Arc<Closes>,
-        busy: &mut std::collections::BTreeSet<(usize, crate::domain::PositionKey)>,
-        running: &mut tokio::task::JoinSet<(CloseRequest, CloseDone)>,
-    ) {
+    async fn catch_up(&mut self, c: &Arc<Closes>, running: &mut Running) {
         let Some(term) = c.leadership.acting() else {
             return;
         };
@@ -1020,9 +996,66 @@ impl Resumes {
             return;
         }
         if let Some(j) = open_closes_journal(c).await {
-            self.left = resume_pending(c, &j, busy, running).await;
+            self.left = resume_pending(c, &j, running).await;
             self.term = Some(term);
         }
+    }
+}
+
+/// The closes running in the closes task: at most one per (account, leg),
+/// resumed ones included (the core learns of a resumed one when it asks for
+/// that leg).
+#[derive(Default)]
+struct Running {
+    tasks: tokio::task::JoinSet<CloseDone>,
+    /// Each task's request: its leg, and what to report if the task fails.
+    legs: std::collections::BTreeMap<tokio::task::Id, CloseRequest>,
+}
+
+impl Running {
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Whether a close of `key` in `account` runs.
+    fn has(&self, account: usize, key: &crate::domain::PositionKey) -> bool {
+        self.legs.values().any(|r| r.account == account && r.key == *key)
+    }
+
+    fn spawn(&mut self, c: &Arc<Closes>, req: CloseRequest, journal: Option<Journal>, cloid: String, resumed: bool) {
+        let close = run_request(c.clone(), req.clone(), journal, cloid, resumed);
+        self.run(req, close);
+    }
+
+    /// Runs `close`, the close of `req`'s leg.
+    fn run(&mut self, req: CloseRequest, close: impl std::future::Future<Output = CloseDone> + Send + 'static) {
+        let task = self.tasks.spawn(close);
+        self.legs.insert(task.id(), req);
+    }
+
+    /// The next close to end, its leg free again. A task that panicked
+    /// (a bug) ends as failed: its leg is not held forever, and its intent,
+    /// still pending in the journal, is resumed at the next term or restart.
+    async fn next(&mut self) -> Option<CloseDone> {
+        let (id, ended) = match self.tasks.join_next_with_id().await? {
+            Ok((id, d)) => (id, Ok(d)),
+            Err(e) => (e.id(), Err(e)),
+        };
+        let req = self.legs.remove(&id)?;
+        Some(ended.unwrap_or_else(|e| {
+            tracing::error!(symbol = %req.key, rule = %req.rule, error = %e, "A close task failed; its intent stays pending.");
+            CloseDone {
+                account: req.account,
+                key: req.key.clone(),
+                result: Status::Failed,
+                ended: Ended::NotCompleted,
+                summary: format!("the close task failed: {e}"),
+                rule: req.rule.clone(),
+                uncounted: req.uncounted_intents(),
+                room: None,
+                verified: None,
+            }
+        }))
     }
 }
 
@@ -1037,14 +1070,14 @@ async fn run_request(
     mut journal: Option<Journal>,
     mut cloid: String,
     mut resumed: bool,
-) -> (CloseRequest, CloseDone) {
+) -> CloseDone {
     let term = c.leadership.pinned();
     loop {
         let d = c.execute(journal.as_ref(), &req, cloid, resumed, &term).await;
         // What the decision still allows: unbounded, some, or nothing.
         let room = d.room.filter(|r| r.is_none_or(|r| !r.is_zero()));
         let Some(cap) = room.filter(|_| d.result == Status::Unverified && req.retry < UNVERIFIED_RETRIES) else {
-            return (req, d);
+            return d;
         };
         tracing::warn!(symbol = %req.key, retry = req.retry + 1, room = %cap.map_or_else(|| "unbounded (flatten)".to_owned(), |r| r.to_string()),
             "Close unverified; trying again from a fresh read, within what the decision allows.");
@@ -1075,5 +1108,28 @@ mod tests {
         }
         assert_eq!(Ended::of(Status::NothingToDo, true), Ended::Completed);
         assert_eq!(Ended::of(Status::Failed, true), Ended::NotCompleted);
+    }
+
+    /// A close task that panics (a bug) ends as failed and frees its leg:
+    /// the core is told, and the leg is never held forever.
+    #[tokio::test]
+    async fn a_close_task_that_panics_ends_failed_and_frees_its_leg() {
+        let req = CloseRequest {
+            account: 0,
+            key: "SOL".parse().unwrap_or_else(|e| match e {}),
+            target: crate::plan::close::CloseTarget::Flatten,
+            rule: "r".into(),
+            lot: rust_decimal::Decimal::ONE,
+            retry: 0,
+            cap: None,
+            resumed: false,
+        };
+        let mut running = Running::default();
+        running.run(req.clone(), async { panic!("a bug") });
+        assert!(running.has(0, &req.key));
+        let d = running.next().await.expect("a report");
+        assert_eq!((d.result, d.ended), (Status::Failed, Ended::NotCompleted));
+        assert!(d.summary.contains("a bug"), "{}", d.summary);
+        assert!(!running.has(0, &req.key) && running.is_empty());
     }
 }
