@@ -330,6 +330,42 @@ async fn a_restart_mid_close_does_not_send_a_second_order() {
     assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO);
 }
 
+/// The venue executes a reduce-only order against the position it finds
+/// after the speed bump: two closes of one position, both accepted, close
+/// it once; the second is trimmed to nothing (pacifica.md: reduce-only
+/// "can't flip the position"), and the simulator counts it, so the tests
+/// can say no two closes of one position ever overlapped.
+#[tokio::test]
+async fn two_reduce_only_orders_of_one_position_close_it_once_and_the_second_is_counted() {
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let key = main_key();
+    let p = params(&key, false, true);
+    let order = driftwatch::plan::close::CloseOrder {
+        symbol: "SOL".into(),
+        side: OrderSide::Ask,
+        amount: d("0.5"),
+    };
+    for id in [cloid(), cloid()] {
+        let body = driftwatch::venue::pacifica::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64)
+            .unwrap();
+        client(&sim).create_market_order(&body).await.unwrap();
+    }
+    assert_eq!(sim.sim.reduce_only_trimmed(), 0, "nothing executed yet");
+    let started = std::time::Instant::now();
+    while sim.sim.reduce_only_trimmed() == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.sim.reduce_only_trimmed(), 1);
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ZERO, "flat, not short");
+    let filled: Vec<Decimal> = sim.sim.orders().iter().map(|o| o.filled).collect();
+    assert_eq!(filled, vec![d("0.5"), Decimal::ZERO]);
+}
+
 #[tokio::test]
 async fn a_429_backs_off_then_sends() {
     let sim = start_sim(fast_sim()).await;

@@ -619,6 +619,9 @@ async fn twenty_failovers_never_apply_a_correction_or_a_close_twice() {
         *filled.entry(id).or_default() += o.filled;
     }
     filled.retain(|_, f| !f.is_zero());
+    // No two closes of one position overlapped: the venue never had to trim
+    // a reduce-only order to the position it found.
+    assert_eq!(sim.sim.reduce_only_trimmed(), 0, "{filled:?}");
     assert_eq!(filled.len(), 20, "one executing id per round: {filled:?}");
     assert!(filled.values().all(|f| *f == Decimal::new(5, 1)), "{filled:?}");
     let journaled = closes_in("IS NOT NULL").await;

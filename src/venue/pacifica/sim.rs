@@ -256,6 +256,20 @@ struct State {
     marks: BTreeMap<String, Decimal>,
     /// Accept the next order but never fill it.
     skip_next_fill: bool,
+    /// Reduce-only orders the venue trimmed when they executed: they asked
+    /// for more than the position then held (two closes of one position).
+    reduce_only_trimmed: u64,
+}
+
+/// An accepted market order, to execute after the speed bump.
+struct Fill {
+    account: String,
+    symbol: String,
+    /// Signed: positive buys.
+    delta: Decimal,
+    cloid: Option<String>,
+    order_id: u64,
+    reduce_only: bool,
 }
 
 struct Inner {
@@ -327,6 +341,7 @@ impl Sim {
                     rate_limit_next_order: false,
                     marks: BTreeMap::new(),
                     skip_next_fill: false,
+                    reduce_only_trimmed: 0,
                 }),
                 cfg,
                 clock_ms: wall_ms,
@@ -509,6 +524,12 @@ impl Sim {
     /// Answer the next market order with 429 (`t=2`).
     pub fn rate_limit_next_order(&self) {
         self.lock().rate_limit_next_order = true;
+    }
+
+    /// Reduce-only orders trimmed when they executed: each asked for more
+    /// than the position held by then. Zero when no two closes overlapped.
+    pub fn reduce_only_trimmed(&self) -> u64 {
+        self.lock().reduce_only_trimmed
     }
 
     /// Every order received, in order.
@@ -904,16 +925,16 @@ impl Sim {
                 verified: status != StatusCode::BAD_REQUEST || !body.contains("Verification failed"),
                 status: status.as_u16(),
                 response: body.clone(),
-                filled: fill.as_ref().map_or(Decimal::ZERO, |f| f.2.abs()),
+                filled: fill.as_ref().map_or(Decimal::ZERO, |f| f.delta.abs()),
             });
             lose
         };
-        if let Some((account, symbol, signed_delta, cloid, order_id)) = fill {
+        if let Some(fill) = fill {
             let sim = self.clone();
             let bump = self.inner.cfg.speed_bump;
             tokio::spawn(async move {
                 tokio::time::sleep(bump).await;
-                sim.fill(&account, &symbol, signed_delta, cloid, order_id);
+                sim.fill(fill);
             });
         }
         (status, body, lose)
@@ -960,14 +981,7 @@ impl Sim {
     }
 
     #[allow(clippy::type_complexity)]
-    fn order_decision(
-        &self,
-        raw: &[u8],
-    ) -> (
-        StatusCode,
-        String,
-        Option<(String, String, Decimal, Option<String>, u64)>,
-    ) {
+    fn order_decision(&self, raw: &[u8]) -> (StatusCode, String, Option<Fill>) {
         let err = |status: StatusCode, message: String, code: Option<i64>| {
             (
                 status,
@@ -1120,20 +1134,61 @@ impl Sim {
         (
             StatusCode::OK,
             json!({"success": true, "data": {"order_id": order_id}, "error": null, "code": null}).to_string(),
-            Some((account, symbol, delta, cloid, order_id)),
+            Some(Fill {
+                account,
+                symbol,
+                delta,
+                cloid,
+                order_id,
+                reduce_only,
+            }),
         )
     }
 
-    /// Applies a fill after the speed bump, and streams what changed.
-    fn fill(&self, account: &str, symbol: &str, delta: Decimal, cloid: Option<String>, order_id: u64) {
+    /// Applies a fill after the speed bump, and streams what changed. A
+    /// reduce-only order executes against the position as it is then: at
+    /// most down to flat, never through it (nothing, if the position is gone
+    /// or on its side). Each one so trimmed is counted.
+    fn fill(&self, fill: Fill) {
+        let Fill {
+            account,
+            symbol,
+            delta,
+            cloid,
+            order_id,
+            reduce_only,
+        } = fill;
+        let (account, symbol) = (account.as_str(), symbol.as_str());
         let now = (self.inner.clock_ms)();
         let mut st = self.lock();
+        let held = st
+            .accounts
+            .get(account)
+            .and_then(|a| a.get(symbol))
+            .map_or(Decimal::ZERO, |p| if p.side == "ask" { -p.amount } else { p.amount });
+        let asked = delta;
+        let delta = match reduce_only {
+            true if held.is_zero() || held.is_sign_negative() == asked.is_sign_negative() => Decimal::ZERO,
+            true if asked.abs() > held.abs() => -held,
+            _ => asked,
+        };
+        if delta != asked {
+            st.reduce_only_trimmed += 1;
+            if let Some(o) =
+                st.orders.iter_mut().rev().find(|o| {
+                    o.status == 200 && cloid.is_some() && o.body["client_order_id"].as_str() == cloid.as_deref()
+                })
+            {
+                o.filled = delta.abs();
+            }
+        }
+        if delta.is_zero() {
+            return;
+        }
         st.li += 1;
         let li = st.li;
         let positions = st.accounts.entry(account.to_owned()).or_default();
-        let before = positions
-            .get(symbol)
-            .map_or(Decimal::ZERO, |p| if p.side == "ask" { -p.amount } else { p.amount });
+        let before = held;
         let after = before + delta;
         let entry_price = positions.get(symbol).map_or(Decimal::ONE, |p| p.entry_price);
         if after.is_zero() {
