@@ -1361,7 +1361,8 @@ impl Core {
         } else {
             a.last_unapplied = None;
         }
-        match self.correct_tx.try_send(CorrectionRequest { account, plan }) {
+        let term = self.leadership.acting();
+        match self.correct_tx.try_send(CorrectionRequest { account, plan, term }) {
             Ok(()) => a.correcting = true,
             Err(e) => tracing::warn!(account = %a.cfg.name, error = %e, "Correction task busy; will plan again."),
         }

@@ -36,6 +36,9 @@ use correct::{Context, RowOutcome};
 pub struct CorrectionRequest {
     pub account: usize,
     pub plan: CorrectionPlan,
+    /// The term the plan was made in (`Leadership::acting`): it is applied
+    /// in that term or not at all.
+    pub term: Option<Option<i64>>,
 }
 
 /// What became of a cycle, reported back to the core.
@@ -172,9 +175,11 @@ impl Corrections {
     }
 
     /// The journal (fenced by leadership), or `None` with the reason logged.
-    async fn open_journal(&self) -> Option<Journal> {
+    /// The journal, fenced by `term` (this replica's leadership, or a view
+    /// of it pinned to one term).
+    async fn open_journal(&self, term: &crate::leader::Leadership) -> Option<Journal> {
         match self.journal.get().await {
-            Ok(j) => Some(j.fenced(self.leadership.clone())),
+            Ok(j) => Some(j.fenced(term.clone())),
             Err(e) => {
                 tracing::error!(error = %e, "The action journal is unavailable; no correction is applied without it.");
                 None
@@ -449,7 +454,7 @@ pub async fn run_corrections(
     loop {
         if let (true, Some(epoch)) = (correcting, leadership.acting()) {
             if recovered_for != Some(epoch) {
-                if let Some(j) = c.open_journal().await {
+                if let Some(j) = c.open_journal(&leadership.pinned()).await {
                     c.recover(&j).await;
                     recovered_for = Some(epoch);
                 }
@@ -463,7 +468,27 @@ pub async fn run_corrections(
             _ = leadership.changed() => continue,
             r = requests.recv() => match r { Some(r) => r, None => break },
         };
-        let j = c.open_journal().await;
+        // A plan is applied in the term it was made in. One made before this
+        // replica lost the lead (and perhaps won it again) is dropped: the
+        // next leader judged those rows on its own reads, and the core plans
+        // again on a fresh read.
+        let term = leadership.pinned();
+        if term.acting() != req.term || req.term.is_none() {
+            tracing::warn!(account = %c.accounts[req.account].account,
+                "A correction planned in an earlier term is dropped; nothing changed.");
+            let report = CycleReport {
+                account: req.account,
+                correlation_id: journal::new_correlation_id(),
+                summary: "dropped: planned in an earlier term".into(),
+                changed_anything: false,
+                outcome: CycleOutcome::Refused,
+            };
+            if done.send(report).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        let j = c.open_journal(&term).await;
         let report = c.cycle(j, &mut infos, req).await;
         match &report.outcome {
             CycleOutcome::Failed(f) => c.page_failure(&mut failing, report.account, Some(f.clone())),
