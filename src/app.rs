@@ -1020,9 +1020,8 @@ impl Core {
                         // A close resumed after a failover runs for the leg: it is
                         // that close's until it ends (its report follows on this
                         // channel), and the decision is made again then.
-                        tracing::info!(symbol = %closed.key, rule = %closed.rule, "Close decision left to the close resumed for this leg.");
                         self.in_flight.insert(leg.clone());
-                        self.deferred.entry(leg).or_default().insert((closed.rule, subject));
+                        self.defer(closed.account, &closed.key, (&closed.rule, &subject));
                         continue;
                     }
                     self.in_flight.remove(&leg);
@@ -1543,7 +1542,7 @@ impl Core {
             .is_none()
             .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
         if let Some(leg) = subject_leg.as_ref().filter(|leg| self.leg_taken(account, leg, now)) {
-            self.defer(account, leg, d);
+            self.defer(account, leg, (&d.rule, &d.subject));
             return;
         }
         // Nothing is closed in an account whose exchange views disagree. A
@@ -1623,7 +1622,7 @@ impl Core {
         for (leg, target, notional) in requests {
             let sym = leg.to_string();
             if self.leg_taken(account, &leg, now) {
-                self.defer(account, &leg, d);
+                self.defer(account, &leg, (&d.rule, &d.subject));
                 continue;
             }
             if let Some(r) = self.backing_off.get(&(account, sym.clone())).filter(|r| r.waiting(now)) {
@@ -1760,16 +1759,17 @@ impl Core {
         }
     }
 
-    /// Leaves close decision `d` about `leg` to the close in flight there, or
-    /// to the verified close the stream has not shown yet: neither sent nor
-    /// refused (that close pages its own outcome), and its rule may decide
-    /// again when that close ends or the leg settles.
-    fn defer(&mut self, account: usize, leg: &PositionKey, d: &crate::rules::Decision) {
-        tracing::debug!(rule = %d.rule, symbol = %leg, "Close decision left to the close already made for this leg.");
+    /// Leaves a close decision of `rule` about `subject` to the close in
+    /// flight on `leg` (its own, or one resumed after a failover), or to the
+    /// verified close the stream has not shown yet: neither sent nor refused
+    /// (that close pages its own outcome), and the rule may decide again when
+    /// that close ends or the leg settles.
+    fn defer(&mut self, account: usize, leg: &PositionKey, (rule, subject): (&str, &str)) {
+        tracing::debug!(rule, symbol = %leg, "Close decision left to the close already made for this leg.");
         self.deferred
             .entry((account, leg.clone()))
             .or_default()
-            .insert((d.rule.clone(), d.subject.clone()));
+            .insert((rule.to_owned(), subject.to_owned()));
     }
 
     fn publish(&mut self, now: Timestamp) {

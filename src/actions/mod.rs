@@ -174,9 +174,8 @@ impl Corrections {
         self.metrics.correction(&t.venue, &t.account, c.op, result);
     }
 
-    /// The journal (fenced by leadership), or `None` with the reason logged.
     /// The journal, fenced by `term` (this replica's leadership, or a view
-    /// of it pinned to one term).
+    /// of it pinned to one term), or `None` with the reason logged.
     async fn open_journal(&self, term: &crate::leader::Leadership) -> Option<Journal> {
         match self.journal.get().await {
             Ok(j) => Some(j.fenced(term.clone())),
@@ -850,9 +849,9 @@ async fn open_closes_journal(c: &Closes) -> Option<Journal> {
 }
 
 /// Resumes (or settles) the closes a crash or a failover left `pending`:
-/// run when this replica starts acting.
+/// run when this replica starts acting. True when some were left for later:
+/// their leg's close still runs here.
 async fn resume_pending(c: &Arc<Closes>, j: &Journal, running: &mut Running) -> bool {
-    // Whether some were skipped: their leg's close still runs here.
     let mut left = false;
     for e in j
         .pending(journal::Kind::EmergencyClose)
