@@ -936,6 +936,15 @@ async fn fitting(db: &BotDb, acc: &crate::config::AccountConfig, timeout: Durati
     }
 }
 
+/// What became of a close decision the core was asked to carry out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// Sent, refused, withheld by a back-off, or nothing to close.
+    Done,
+    /// Left, on every leg, to a close already made there.
+    Left,
+}
+
 struct Core {
     /// Whether this replica acts (plans corrections, evaluates rules, closes).
     leadership: crate::leader::Leadership,
@@ -1409,9 +1418,6 @@ impl Core {
         let decisions = self.engine.evaluate_focused(&rules, &states, now, focus);
         drop(states);
         let fired = self.engine.take_fired();
-        if !fired.is_empty() && self.fired.try_send(fired).is_err() {
-            tracing::warn!("The rule-state writer is behind; a firing was not journaled.");
-        }
         // The gauge goes with full evaluations (at least every tick): it
         // walks every held condition, which an input's focus does not need.
         if full {
@@ -1424,8 +1430,12 @@ impl Core {
             }
         }
         let mut triggered = BTreeSet::new();
+        // Firings (rule, account, subject) with an action that did something,
+        // and those with a close left to a close already made.
+        let (mut acted, mut left) = (BTreeSet::new(), BTreeSet::new());
         for d in decisions {
-            if triggered.insert((d.rule.clone(), d.account.clone(), d.subject.clone())) {
+            let firing = (d.rule.clone(), d.account.clone(), d.subject.clone());
+            if triggered.insert(firing.clone()) {
                 self.metrics.rule_triggers_total.with_label_values(&[&d.rule]).inc();
             }
             let Some(account) = self.accounts.iter().position(|a| a.cfg.name == d.account) else {
@@ -1471,9 +1481,27 @@ impl Core {
                     }
                 }
                 crate::rules::Action::ReduceToBot | crate::rules::Action::ClosePosition => {
-                    self.request_closes(account, &rules, &d, now);
+                    if self.request_closes(account, &rules, &d, now) == Asked::Left {
+                        left.insert(firing);
+                        continue;
+                    }
                 }
             }
+            acted.insert(firing);
+        }
+        // A firing whose only action was a close left to one already made is
+        // not journaled: its rule decides again when that close ends, and after
+        // a restart it decides afresh instead of waiting out a cooldown it
+        // never acted on.
+        let fired: Vec<_> = fired
+            .into_iter()
+            .filter(|f| {
+                let k = (f.rule.clone(), f.account.clone(), f.subject.clone());
+                acted.contains(&k) || !left.contains(&k)
+            })
+            .collect();
+        if !fired.is_empty() && self.fired.try_send(fired).is_err() {
+            tracing::warn!("The rule-state writer is behind; a firing was not journaled.");
         }
         self.resolve_alerts(now);
     }
@@ -1528,10 +1556,12 @@ impl Core {
         rules: &crate::rules::RuleSet,
         d: &crate::rules::Decision,
         now: Timestamp,
-    ) {
+    ) -> Asked {
         use crate::plan::close::CloseTarget;
         let a = &self.accounts[account];
-        let Some(report) = &a.last_report else { return };
+        let Some(report) = &a.last_report else {
+            return Asked::Done;
+        };
         // A group (net exposure) closes each leg's unexplained part.
         let group = rules.groups.get(&d.subject);
         // A leg whose close is in flight is that close's to finish (it pages
@@ -1543,7 +1573,7 @@ impl Core {
             .then(|| d.subject.parse().unwrap_or_else(|e| match e {}));
         if let Some(leg) = subject_leg.as_ref().filter(|leg| self.leg_taken(account, leg, now)) {
             self.defer(account, leg, (&d.rule, &d.subject));
-            return;
+            return Asked::Left;
         }
         // Nothing is closed in an account whose exchange views disagree. A
         // rule that keeps asking is refused (and paged) on the failed-close
@@ -1551,7 +1581,7 @@ impl Core {
         if let Some(b) = crate::plan::exchange_blocked(report) {
             let key = (account, d.subject.clone());
             if waiting(self.backing_off.get(&key).copied(), now) {
-                return;
+                return Asked::Done;
             }
             let r = Retry::after(self.backing_off.get(&key).copied(), now);
             self.backing_off.insert(key, r);
@@ -1559,7 +1589,7 @@ impl Core {
             self.engine.retry_at(rules, &d.rule, &d.account, &d.subject, r.until);
             let why = format!("no close while {}", b.describe());
             self.refuse_close(account, &d.subject, d, why, now);
-            return;
+            return Asked::Done;
         }
         // The legs a decision closes: each open leg of a group's members
         // (each closes its unexplained part), or the leg its subject names.
@@ -1616,6 +1646,8 @@ impl Core {
             let notional = a.src.marks.get(&key.symbol).map(|m| ex.abs() * m);
             requests.push((key.clone(), target, notional));
         }
+        // Whether every leg was left to a close already made.
+        let (mut left, mut done) = (false, !refused.is_empty());
         for (key, why) in refused {
             self.refuse_close(account, &key.to_string(), d, why, now);
         }
@@ -1623,8 +1655,10 @@ impl Core {
             let sym = leg.to_string();
             if self.leg_taken(account, &leg, now) {
                 self.defer(account, &leg, (&d.rule, &d.subject));
+                left = true;
                 continue;
             }
+            done = true;
             if let Some(r) = self.backing_off.get(&(account, sym.clone())).filter(|r| r.waiting(now)) {
                 tracing::debug!(rule = %d.rule, symbol = %sym, failures = r.failures, until = %r.until.to_utc_string(),
                     "Close withheld: the symbol's last close did not complete and its wait holds.");
@@ -1707,6 +1741,11 @@ impl Core {
                 }
                 Err(e) => tracing::error!(error = %e, "The closes task is not taking requests."),
             }
+        }
+        if left && !done {
+            Asked::Left
+        } else {
+            Asked::Done
         }
     }
 

@@ -801,6 +801,59 @@ async fn a_second_rules_decision_left_to_a_close_in_flight_is_made_again_when_it
     app.shutdown_within(Duration::from_secs(5)).await;
 }
 
+/// A firing whose only action was a close left to a close in flight is not
+/// journaled as a firing: after a restart its rule decides afresh, rather
+/// than waiting out a cooldown it never acted on. `cap` (cooldown 1 h)
+/// decides on the frame `trim` does, and is left to `trim`'s close; the
+/// process stops (after that close) and starts again: `cap` then closes
+/// the rest. Before, its journaled firing held it for the hour.
+#[tokio::test]
+async fn a_decision_left_to_a_close_in_flight_is_made_after_a_restart() {
+    // trim's order waits a second in the venue's speed bump: the process is
+    // told to stop while its close is in flight.
+    let sim = start_sim(SimConfig {
+        speed_bump: Duration::from_secs(1),
+        ..fast_sim()
+    })
+    .await;
+    sim.sim.set_mark("SOL", "125");
+    let dir = TempDir::new("deferred-restart");
+    let db = sqlite_db(&dir, &[("SOL", "bid", 1.0)]).await;
+    let rules = "rules:
+  - id: trim
+    condition: {untracked_position: {size: 0.1}}
+    cooldown: 1h
+    severity: critical
+    actions: [reduce_to_bot]
+  - id: cap
+    condition: {position_limit: {size: 0.5}}
+    cooldown: 1h
+    severity: critical
+    actions: [close_position]
+";
+    let text = config(&sim, &dir, &db, rules, true, "");
+    let app = start_app(&text, false).await;
+    wait_for(&app, "trusted", T, ws_trusted).await;
+    sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
+    // trim's order reached the venue: the evaluation that sent it had
+    // already left cap's decision to it.
+    eventually("trim's order", T, || async { !sim.sim.orders().is_empty() }).await;
+    // Stopping waits for trim's close; cap has not acted.
+    app.shutdown_within(Duration::from_secs(10)).await;
+    assert_eq!(sim.sim.position(ACCOUNT, "SOL"), Decimal::ONE, "trim's close, alone");
+    assert_eq!(sim.sim.orders().len(), 1);
+    let app = start_app(&text, false).await;
+    eventually_flat(&sim, "SOL", Decimal::ZERO).await;
+    let amounts: Vec<String> = sim
+        .sim
+        .orders()
+        .iter()
+        .map(|o| o.body["amount"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(amounts, ["1", "1"], "trim's 1, then cap's 1 after the restart");
+    app.shutdown_within(Duration::from_secs(5)).await;
+}
+
 /// A rule without cooldown does not fire a second close on a stream that
 /// lags its verified close: the fresh read that verified it is newer than
 /// the stream's view of the leg, so the leg waits (at most
