@@ -299,26 +299,37 @@ async fn a_lost_response_is_retried_with_the_same_id_and_code_36_confirms_it() {
     );
 }
 
-#[tokio::test]
-async fn a_restart_mid_close_does_not_send_a_second_order() {
+/// A simulator whose orders wait 300 ms in the speed bump, holding 0.5 SOL.
+async fn sol_behind_a_speed_bump() -> SimHandle {
     let sim = start_sim(SimConfig {
         speed_bump: Duration::from_millis(300),
         ..SimConfig::default()
     })
     .await;
     sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
-    let key = main_key();
-    let p = params(&key, false, true);
-    let id = cloid();
-    // The first run signed and sent it, then died before hearing back.
+    sim
+}
+
+/// Signs and sends a reduce-only ask of 0.5 SOL under `id`, as a close does.
+async fn send_sol_close(sim: &SimHandle, p: &CloseParams<'_>, id: &str) {
     let order = driftwatch::plan::close::CloseOrder {
         symbol: "SOL".into(),
         side: OrderSide::Ask,
         amount: d("0.5"),
     };
     let body =
-        driftwatch::venue::pacifica::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64).unwrap();
-    client(&sim).create_market_order(&body).await.unwrap();
+        driftwatch::venue::pacifica::close::signed_body(p, &order, id, driftwatch::clock::now().0 as u64).unwrap();
+    client(sim).create_market_order(&body).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_mid_close_does_not_send_a_second_order() {
+    let sim = sol_behind_a_speed_bump().await;
+    let key = main_key();
+    let p = params(&key, false, true);
+    let id = cloid();
+    // The first run signed and sent it, then died before hearing back.
+    send_sol_close(&sim, &p, &id).await;
     // The next run finds the intent's id in the journal and carries on with it.
     let out = close_position(&client(&sim), &p, "SOL", CloseTarget::Flatten, d("0.01"), &id).await;
     assert!(
@@ -337,23 +348,11 @@ async fn a_restart_mid_close_does_not_send_a_second_order() {
 /// can say no two closes of one position ever overlapped.
 #[tokio::test]
 async fn two_reduce_only_orders_of_one_position_close_it_once_and_the_second_is_counted() {
-    let sim = start_sim(SimConfig {
-        speed_bump: Duration::from_millis(300),
-        ..SimConfig::default()
-    })
-    .await;
-    sim.sim.open(ACCOUNT, "SOL", "bid", "0.5", "150");
+    let sim = sol_behind_a_speed_bump().await;
     let key = main_key();
     let p = params(&key, false, true);
-    let order = driftwatch::plan::close::CloseOrder {
-        symbol: "SOL".into(),
-        side: OrderSide::Ask,
-        amount: d("0.5"),
-    };
     for id in [cloid(), cloid()] {
-        let body = driftwatch::venue::pacifica::close::signed_body(&p, &order, &id, driftwatch::clock::now().0 as u64)
-            .unwrap();
-        client(&sim).create_market_order(&body).await.unwrap();
+        send_sol_close(&sim, &p, &id).await;
     }
     assert_eq!(sim.sim.reduce_only_trimmed(), 0, "nothing executed yet");
     let started = std::time::Instant::now();

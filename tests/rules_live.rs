@@ -754,6 +754,21 @@ async fn a_rule_asking_again_while_its_close_is_in_flight_is_left_to_that_close(
     app.shutdown_within(Duration::from_secs(5)).await;
 }
 
+/// `trim` reduces SOL to what the bot explains; `cap` closes any SOL over
+/// 0.5; both with an hour's cooldown.
+const TRIM_AND_CAP: &str = "rules:
+  - id: trim
+    condition: {untracked_position: {size: 0.1}}
+    cooldown: 1h
+    severity: critical
+    actions: [reduce_to_bot]
+  - id: cap
+    condition: {position_limit: {size: 0.5}}
+    cooldown: 1h
+    severity: critical
+    actions: [close_position]
+";
+
 /// A second rule about a leg whose close is in flight is left to that close
 /// (neither sent nor refused), and decides again when the close ends, on
 /// what the close left: here `trim` reduces SOL to what the bot's database
@@ -767,19 +782,7 @@ async fn a_second_rules_decision_left_to_a_close_in_flight_is_made_again_when_it
     let dir = TempDir::new("deferred");
     // The bot's database explains 1 SOL.
     let db = sqlite_db(&dir, &[("SOL", "bid", 1.0)]).await;
-    let rules = "rules:
-  - id: trim
-    condition: {untracked_position: {size: 0.1}}
-    cooldown: 1h
-    severity: critical
-    actions: [reduce_to_bot]
-  - id: cap
-    condition: {position_limit: {size: 0.5}}
-    cooldown: 1h
-    severity: critical
-    actions: [close_position]
-";
-    let app = start_app(&config(&sim, &dir, &db, rules, true, ""), false).await;
+    let app = start_app(&config(&sim, &dir, &db, TRIM_AND_CAP, true, ""), false).await;
     wait_for(&app, "trusted", T, ws_trusted).await;
     // Both rules hold on the frame that opens 2 SOL; `trim` comes first.
     sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
@@ -819,19 +822,7 @@ async fn a_decision_left_to_a_close_in_flight_is_made_after_a_restart() {
     sim.sim.set_mark("SOL", "125");
     let dir = TempDir::new("deferred-restart");
     let db = sqlite_db(&dir, &[("SOL", "bid", 1.0)]).await;
-    let rules = "rules:
-  - id: trim
-    condition: {untracked_position: {size: 0.1}}
-    cooldown: 1h
-    severity: critical
-    actions: [reduce_to_bot]
-  - id: cap
-    condition: {position_limit: {size: 0.5}}
-    cooldown: 1h
-    severity: critical
-    actions: [close_position]
-";
-    let text = config(&sim, &dir, &db, rules, true, "");
+    let text = config(&sim, &dir, &db, TRIM_AND_CAP, true, "");
     let app = start_app(&text, false).await;
     wait_for(&app, "trusted", T, ws_trusted).await;
     sim.sim.open(ACCOUNT, "SOL", "bid", "2", "123");
