@@ -1429,13 +1429,13 @@ impl Core {
                     .set(if firing.contains(&r.id) { 1.0 } else { 0.0 });
             }
         }
-        let mut triggered = BTreeSet::new();
-        // Firings (rule, account, subject) with an action that did something,
-        // and those with a close left to a close already made.
-        let (mut acted, mut left) = (BTreeSet::new(), BTreeSet::new());
+        // Each firing (rule, account, subject) → whether an action of it did
+        // something (false: its only action was a close left to one already made).
+        let mut firings: BTreeMap<(String, String, String), bool> = BTreeMap::new();
         for d in decisions {
             let firing = (d.rule.clone(), d.account.clone(), d.subject.clone());
-            if triggered.insert(firing.clone()) {
+            if !firings.contains_key(&firing) {
+                firings.insert(firing.clone(), false);
                 self.metrics.rule_triggers_total.with_label_values(&[&d.rule]).inc();
             }
             let Some(account) = self.accounts.iter().position(|a| a.cfg.name == d.account) else {
@@ -1482,12 +1482,11 @@ impl Core {
                 }
                 crate::rules::Action::ReduceToBot | crate::rules::Action::ClosePosition => {
                     if self.request_closes(account, &rules, &d, now) == Asked::Left {
-                        left.insert(firing);
                         continue;
                     }
                 }
             }
-            acted.insert(firing);
+            firings.insert(firing, true);
         }
         // A firing whose only action was a close left to one already made is
         // not journaled: its rule decides again when that close ends, and after
@@ -1495,10 +1494,7 @@ impl Core {
         // never acted on.
         let fired: Vec<_> = fired
             .into_iter()
-            .filter(|f| {
-                let k = (f.rule.clone(), f.account.clone(), f.subject.clone());
-                acted.contains(&k) || !left.contains(&k)
-            })
+            .filter(|f| firings.get(&(f.rule.clone(), f.account.clone(), f.subject.clone())) != Some(&false))
             .collect();
         if !fired.is_empty() && self.fired.try_send(fired).is_err() {
             tracing::warn!("The rule-state writer is behind; a firing was not journaled.");

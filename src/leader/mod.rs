@@ -60,7 +60,7 @@ enum Term {
     /// Only as the leader of this epoch.
     Epoch(i64),
     /// Never: pinned while not leading.
-    None,
+    Never,
 }
 
 impl Leadership {
@@ -83,7 +83,7 @@ impl Leadership {
         let term = match self.acting() {
             Some(Some(epoch)) => Term::Epoch(epoch),
             Some(None) => Term::Any,
-            None => Term::None,
+            None => Term::Never,
         };
         Leadership { term, ..self.clone() }
     }
@@ -100,7 +100,7 @@ impl Leadership {
         match self.term {
             Term::Any => now,
             Term::Epoch(pinned) => now.filter(|a| *a == Some(pinned)),
-            Term::None => None,
+            Term::Never => None,
         }
     }
 
