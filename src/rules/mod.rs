@@ -18,6 +18,7 @@
 pub mod file;
 mod names;
 pub mod testing;
+mod tracks;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Leg, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
 use names::{Id, Names, TrackKey};
+use tracks::Tracks;
 
 pub use file::{compile, compile_files, RuleError};
 
@@ -315,7 +317,7 @@ pub struct Cleared {
 pub struct Engine {
     /// The names the keys below number.
     names: Names,
-    tracks: BTreeMap<TrackKey, Track>,
+    tracks: Tracks,
     /// Alerted conditions that stopped holding since the last `take_cleared`.
     cleared: Vec<Cleared>,
     /// When each (venue, account) was first evaluated: a source never read
@@ -649,16 +651,18 @@ impl Engine {
         } = scratch;
         live.extend(held.iter().map(|h| h.key));
         live.sort_unstable();
+        live.dedup();
+        let decisions = self.decide(held, rules, accounts, now);
         let is_live = |k: &TrackKey| live.binary_search(k).is_ok();
-        // A condition that stopped holding starts over; an alerted one is cleared.
+        // A condition that stopped holding starts over; an alerted one is
+        // cleared. Every condition that holds is tracked by now.
         match focus {
             None => ended.extend(self.tracks.keys().filter(|k| !is_live(k)).copied()),
-            // Only the conditions in view, found by range: O(symbols · log n), not O(n).
             Some(f) => {
+                let names = &self.names;
                 let venue = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue);
                 let in_scope = |r: &&Rule| venue.is_some_and(|v| r.scope.matches_account(v, f.account));
-                // A name never met has no conditions.
-                let names = &self.names;
+                // The subjects in view. A name never met has no conditions.
                 subjects.extend(f.symbols.iter().filter_map(|s| names.find(s.as_str())));
                 for r in rules.rules.iter().filter(in_scope) {
                     let subject = match &r.condition {
@@ -673,17 +677,22 @@ impl Engine {
                     };
                     subjects.extend(names.find(subject));
                 }
-                // In name order, each once.
-                subjects.sort_unstable_by(|a, b| names.name(*a).cmp(names.name(*b)));
+                subjects.sort_unstable();
                 subjects.dedup();
                 if let Some(account) = names.find(f.account) {
-                    for &subject in subjects.iter() {
-                        ended.extend(
-                            self.tracks
-                                .range(TrackKey::subject_range(account, subject))
-                                .map(|(k, _)| *k)
-                                .filter(|k| !is_live(k)),
-                        );
+                    // Tracked in view, against holding in view: equal, and
+                    // none stopped (most frames); no range is searched.
+                    let tracked: u32 = subjects.iter().map(|s| self.tracks.count(account, *s)).sum();
+                    let holding = live
+                        .iter()
+                        .filter(|k| k.account == account && subjects.binary_search(&k.subject).is_ok())
+                        .count();
+                    if tracked as usize != holding {
+                        // In name order, as the pages go out.
+                        subjects.sort_unstable_by(|a, b| names.name(*a).cmp(names.name(*b)));
+                        for &subject in subjects.iter() {
+                            ended.extend(self.tracks.of_subject(account, subject).filter(|k| !is_live(k)));
+                        }
                     }
                 }
             }
@@ -703,11 +712,23 @@ impl Engine {
                 });
             }
         }
+        decisions
+    }
+
+    /// Tracks each condition that holds (`held`, emptied) and decides on
+    /// those past their `for` and out of their cooldown.
+    fn decide(
+        &mut self,
+        held: &mut Vec<Held>,
+        rules: &RuleSet,
+        accounts: &[AccountState<'_>],
+        now: Timestamp,
+    ) -> Vec<Decision> {
         let mut decisions = Vec::new();
         for h in held.drain(..) {
             let (rule, key) = (&rules.rules[h.rule], h.key);
             // A condition still within its `for` costs one look.
-            let track = self.tracks.entry(key).or_insert(Track {
+            let track = self.tracks.get_or_insert(key, || Track {
                 since: now,
                 alerted: None,
             });
