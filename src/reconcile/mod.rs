@@ -20,6 +20,9 @@ use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Symbol, Ti
 use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
 
+mod walk;
+use walk::Walk;
+
 /// The last outcome of a polled source (REST or DB).
 ///
 /// A reading is stamped with when its request was *sent* (when the caller
@@ -412,7 +415,7 @@ impl Reconciler {
     ) -> Touched {
         let sources = Self::sources(input, policy, now);
         let context = Self::context(input, &sources);
-        let (Touched::Keys(keys), Some(r)) = (touched, report.as_mut()) else {
+        let (Touched::Keys(mut keys), Some(r)) = (touched, report.as_mut()) else {
             // The last report's rows hand their memory to the new ones.
             let rows = report.take().map(|r| r.rows).unwrap_or_default();
             *report = Some(self.full_pass(account, input, policy, now, rows));
@@ -427,9 +430,25 @@ impl Reconciler {
         let trackers = &mut self.trackers.entry(account).or_default().by_key;
         // The last full pass had this context, so its sizes are these reads'.
         let sizes = self.sizes.entry(account).or_insert_with(|| Sizes::of(input));
+        // In key order, each once (a frame's keys come so): every source
+        // is walked, not searched from its root for each key.
+        keys.sort_unstable();
+        keys.dedup();
+        let mut ws = Walk::new(input.view.positions());
+        let mut rest = Walk::new(&sizes.rest);
+        let mut db = Walk::new(&sizes.db);
+        let mut changes = Walk::new(input.view.changes());
+        let mut lots = Walk::new(input.lot_sizes);
         for key in &keys {
-            let readings = Readings::of(key, input, sizes, &context);
-            let lot = input.lot_sizes.get(&key.symbol).copied();
+            let readings = Readings::new(
+                input,
+                &context,
+                ws.find(key).map(|p| p.size),
+                rest.find(key).copied(),
+                db.find(key).copied(),
+                changes.find(key).copied(),
+            );
+            let lot = lots.find(&key.symbol).copied();
             // One search for the tracker, whatever becomes of it.
             let at = trackers.binary_search_by(|e| e.0.cmp(key));
             let next = advance(
@@ -568,18 +587,6 @@ impl Reconciler {
 }
 
 impl Readings {
-    /// One key's readings, looked up directly (the incremental path).
-    fn of(key: &PositionKey, input: &AccountInputs<'_>, sizes: &Sizes, context: &Context) -> Readings {
-        Readings::new(
-            input,
-            context,
-            input.view.positions().get(key).map(|p| p.size),
-            sizes.rest.get(key).copied(),
-            sizes.db.get(key).copied(),
-            input.view.changed_at(key),
-        )
-    }
-
     /// One key's readings from what each source holds for it (`None`: no
     /// entry), and when the stream last changed it. Sizes are the last
     /// known, trusted or not, so the table can show them.
