@@ -40,3 +40,4 @@ pub mod status;
 pub mod table;
 pub mod venue;
 pub mod view;
+pub(crate) mod walk;

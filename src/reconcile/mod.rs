@@ -19,9 +19,7 @@ use rust_decimal::Decimal;
 use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
-
-mod walk;
-use walk::Walk;
+use crate::walk::{search_from, Walk};
 
 /// The last outcome of a polled source (REST or DB).
 ///
@@ -439,6 +437,8 @@ impl Reconciler {
         let mut db = Walk::new(&sizes.db);
         let mut changes = Walk::new(input.view.changes());
         let mut lots = Walk::new(input.lot_sizes);
+        // Where the last key's tracker and row were: the next are at or after.
+        let (mut t_from, mut r_from) = (0, 0);
         for key in &keys {
             let readings = Readings::new(
                 input,
@@ -450,7 +450,7 @@ impl Reconciler {
             );
             let lot = lots.find(&key.symbol).copied();
             // One search for the tracker, whatever becomes of it.
-            let at = trackers.binary_search_by(|e| e.0.cmp(key));
+            let at = search_from(trackers, t_from, key, |e| &e.0);
             let next = advance(
                 at.ok().map(|i| trackers[i].1),
                 key,
@@ -463,26 +463,39 @@ impl Reconciler {
             let row = match (at, next) {
                 (Ok(i), Some((tracker, row))) => {
                     trackers[i].1 = tracker;
+                    t_from = i + 1;
                     Some(row)
                 }
                 (Err(i), Some((tracker, row))) => {
                     trackers.insert(i, (key.clone(), tracker));
+                    t_from = i + 1;
                     Some(row)
                 }
                 (Ok(i), None) => {
                     trackers.remove(i);
+                    t_from = i;
                     None
                 }
-                (Err(_), None) => None,
+                (Err(i), None) => {
+                    t_from = i;
+                    None
+                }
             };
-            match (r.rows.binary_search_by(|x| x.key.cmp(key)), row) {
-                (Ok(i), Some(row)) => r.rows[i] = row,
-                (Err(i), Some(row)) => r.rows.insert(i, row),
+            r_from = match (search_from(&r.rows, r_from, key, |x| &x.key), row) {
+                (Ok(i), Some(row)) => {
+                    r.rows[i] = row;
+                    i + 1
+                }
+                (Err(i), Some(row)) => {
+                    r.rows.insert(i, row);
+                    i + 1
+                }
                 (Ok(i), None) => {
                     r.rows.remove(i);
+                    i
                 }
-                (Err(_), None) => {}
-            }
+                (Err(i), None) => i,
+            };
         }
         Touched::Keys(keys)
     }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Leg, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
+use crate::walk::{search_from, Walk};
 use names::{Id, Names, TrackKey};
 use tracks::Tracks;
 
@@ -481,11 +482,16 @@ impl Engine {
                     // adjacent, and the focus is sorted too: each symbol is
                     // searched for after the last one's rows.
                     let rows = &a.report.rows;
+                    let mut marks = Walk::new(a.marks);
                     let mut from = 0;
                     for sym in f.symbols {
-                        let mut i = from + rows[from..].partition_point(|r| r.key.symbol < *sym);
+                        let mut i = match search_from(rows, from, sym, |r| &r.key.symbol) {
+                            // Any leg's row: the first of them.
+                            Ok(i) => from + rows[from..i].partition_point(|r| r.key.symbol < *sym),
+                            Err(i) => i,
+                        };
                         let mark = (i < rows.len() && rows[i].key.symbol == *sym)
-                            .then(|| a.marks.get(sym).copied())
+                            .then(|| marks.find(sym).copied())
                             .flatten();
                         while i < rows.len() && rows[i].key.symbol == *sym {
                             focused.push((i, mark));
