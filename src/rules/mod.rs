@@ -221,14 +221,15 @@ struct Scratch {
     ids: Vec<(Id, Id)>,
     /// What each account shows this evaluation.
     in_view: Vec<InView>,
-    /// The rows in focus: each one's place in its report, and its
-    /// symbol's mark (looked up once, not once per rule).
-    rows: Vec<(usize, Option<Decimal>)>,
+    /// The rows in focus: each one's place in its report, its symbol's
+    /// number and its mark (each looked up once, not once per rule).
+    rows: Vec<(usize, Id, Option<Decimal>)>,
     /// The conditions that hold.
     held: Vec<Held>,
     /// Their keys, in order (found by halving).
     live: Vec<TrackKey>,
-    /// The subjects in focus, in name order, each once.
+    /// The subjects in focus (the focused account's symbols met so far,
+    /// then the rules' sources and groups in focus), each once.
     subjects: Vec<Id>,
     /// Conditions in view that stopped holding.
     ended: Vec<TrackKey>,
@@ -468,6 +469,7 @@ impl Engine {
             in_view,
             rows: focused,
             held: out,
+            subjects,
             ..
         } = scratch;
         // What each account shows this evaluation, found once per account
@@ -490,12 +492,16 @@ impl Engine {
                             Ok(i) => from + rows[from..i].partition_point(|r| r.key.symbol < *sym),
                             Err(i) => i,
                         };
-                        let mark = (i < rows.len() && rows[i].key.symbol == *sym)
-                            .then(|| marks.find(sym).copied())
-                            .flatten();
-                        while i < rows.len() && rows[i].key.symbol == *sym {
-                            focused.push((i, mark));
-                            i += 1;
+                        if i < rows.len() && rows[i].key.symbol == *sym {
+                            let (id, mark) = (names.id(sym), marks.find(sym).copied());
+                            subjects.push(id);
+                            while i < rows.len() && rows[i].key.symbol == *sym {
+                                focused.push((i, id, mark));
+                                i += 1;
+                            }
+                        } else {
+                            // No row: its conditions, if any, have ended.
+                            subjects.extend(names.find(sym));
                         }
                         from = i;
                     }
@@ -511,12 +517,12 @@ impl Engine {
                     continue;
                 }
                 let (account, venue) = ids[at];
-                let mut held = |subject: &str, leg: Leg, why: Why, keep: Option<Decimal>| Held {
+                let mut held = |names: &mut Names, subject: Id, leg: Leg, why: Why, keep: Option<Decimal>| Held {
                     rule: ri,
                     at,
                     key: TrackKey {
                         account,
-                        subject: names.id(subject),
+                        subject,
                         leg,
                         rule: *rule_id.get_or_insert_with(|| names.id(&rule.id)),
                         venue,
@@ -535,7 +541,8 @@ impl Engine {
                                     source: *source,
                                     reason: h.reason.clone().unwrap_or_default(),
                                 };
-                                out.push(held(source.as_str(), Leg::Net, why, None));
+                                let subject = names.id(source.as_str());
+                                out.push(held(names, subject, Leg::Net, why, None));
                             }
                         }
                     }
@@ -576,30 +583,33 @@ impl Engine {
                             }
                         }
                         if known && net.abs() > *above_usd {
-                            out.push(held(group.as_str(), Leg::Net, Why::Exposure(net), None));
+                            let subject = names.id(group);
+                            out.push(held(names, subject, Leg::Net, Why::Exposure(net), None));
                         }
                     }
-                    cond => {
-                        let mut consider = |row: &Row, mark: &dyn Fn() -> Option<Decimal>| {
-                            if rule.scope.matches_symbol(&row.key.symbol) {
-                                if let Some((why, keep)) = row_condition(cond, row, mark) {
-                                    out.push(held(&row.key.symbol, row.key.leg, why, keep));
-                                }
-                            }
-                        };
-                        match view {
-                            InView::Rows(range) => {
-                                for &(i, mark) in &focused[range.clone()] {
-                                    consider(&a.report.rows[i], &|| mark);
-                                }
-                            }
-                            _ => {
-                                for row in &a.report.rows {
-                                    consider(row, &|| a.marks.get(&row.key.symbol).copied());
+                    cond => match view {
+                        InView::Rows(range) => {
+                            for &(i, subject, mark) in &focused[range.clone()] {
+                                let row = &a.report.rows[i];
+                                if rule.scope.matches_symbol(&row.key.symbol) {
+                                    if let Some((why, keep)) = row_condition(cond, row, || mark) {
+                                        out.push(held(names, subject, row.key.leg, why, keep));
+                                    }
                                 }
                             }
                         }
-                    }
+                        _ => {
+                            for row in &a.report.rows {
+                                if rule.scope.matches_symbol(&row.key.symbol) {
+                                    let mark = || a.marks.get(&row.key.symbol).copied();
+                                    if let Some((why, keep)) = row_condition(cond, row, mark) {
+                                        let subject = names.id(&row.key.symbol);
+                                        out.push(held(names, subject, row.key.leg, why, keep));
+                                    }
+                                }
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -668,8 +678,12 @@ impl Engine {
                 let names = &self.names;
                 let venue = accounts.iter().find(|a| a.account == f.account).map(|a| a.venue);
                 let in_scope = |r: &&Rule| venue.is_some_and(|v| r.scope.matches_account(v, f.account));
-                // The subjects in view. A name never met has no conditions.
-                subjects.extend(f.symbols.iter().filter_map(|s| names.find(s.as_str())));
+                // The subjects in view: the symbols (found while looking for
+                // their rows), and the sources and groups in focus. A name
+                // never met has no conditions.
+                if venue.is_none() {
+                    subjects.extend(f.symbols.iter().filter_map(|s| names.find(s.as_str())));
+                }
                 for r in rules.rules.iter().filter(in_scope) {
                     let subject = match &r.condition {
                         Condition::StaleSource { source, .. } => source.as_str(),
