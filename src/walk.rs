@@ -16,31 +16,32 @@ const STEPS: usize = 4;
 
 pub(crate) struct Walk<'a, K, V> {
     map: &'a BTreeMap<K, V>,
-    at: Peekable<Range<'a, K, V>>,
+    /// From the first key asked for on (none asked for yet: `None`), so a
+    /// walk that finds one key costs one search, as a lookup does.
+    at: Option<Peekable<Range<'a, K, V>>>,
 }
 
 impl<'a, K: Ord, V> Walk<'a, K, V> {
     pub(crate) fn new(map: &'a BTreeMap<K, V>) -> Self {
-        Walk {
-            map,
-            at: map.range::<K, _>(..).peekable(),
-        }
+        Walk { map, at: None }
     }
 
     /// `key`'s value. Keys asked for must not decrease: an entry before
     /// the last key asked for is not found.
     pub(crate) fn find(&mut self, key: &K) -> Option<&'a V> {
-        for _ in 0..STEPS {
-            match self.at.peek() {
-                Some((k, v)) if *k == key => return Some(*v),
-                Some((k, _)) if *k < key => {
-                    self.at.next();
+        if let Some(at) = &mut self.at {
+            for _ in 0..STEPS {
+                match at.peek() {
+                    Some((k, v)) if *k == key => return Some(*v),
+                    Some((k, _)) if *k < key => {
+                        at.next();
+                    }
+                    _ => return None,
                 }
-                _ => return None,
             }
         }
-        self.at = self.map.range(key..).peekable();
-        self.at.peek().filter(|(k, _)| *k == key).map(|(_, v)| *v)
+        let at = self.at.insert(self.map.range(key..).peekable());
+        at.peek().filter(|(k, _)| *k == key).map(|(_, v)| *v)
     }
 }
 
