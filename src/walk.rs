@@ -16,32 +16,50 @@ const STEPS: usize = 4;
 
 pub(crate) struct Walk<'a, K, V> {
     map: &'a BTreeMap<K, V>,
-    /// From the first key asked for on (none asked for yet: `None`), so a
-    /// walk that finds one key costs one search, as a lookup does.
-    at: Option<Peekable<Range<'a, K, V>>>,
+    at: Place<'a, K, V>,
+}
+
+/// Where a walk is. A walk that finds one key costs one lookup; a second
+/// key starts the walk at it.
+enum Place<'a, K, V> {
+    Unstarted,
+    OneLooked,
+    At(Peekable<Range<'a, K, V>>),
 }
 
 impl<'a, K: Ord, V> Walk<'a, K, V> {
     pub(crate) fn new(map: &'a BTreeMap<K, V>) -> Self {
-        Walk { map, at: None }
+        Walk {
+            map,
+            at: Place::Unstarted,
+        }
     }
 
     /// `key`'s value. Keys asked for must not decrease: an entry before
     /// the last key asked for is not found.
     pub(crate) fn find(&mut self, key: &K) -> Option<&'a V> {
-        if let Some(at) = &mut self.at {
-            for _ in 0..STEPS {
-                match at.peek() {
-                    Some((k, v)) if *k == key => return Some(*v),
-                    Some((k, _)) if *k < key => {
-                        at.next();
+        match &mut self.at {
+            Place::Unstarted => {
+                self.at = Place::OneLooked;
+                return self.map.get(key);
+            }
+            Place::OneLooked => {}
+            Place::At(at) => {
+                for _ in 0..STEPS {
+                    match at.peek() {
+                        Some((k, v)) if *k == key => return Some(*v),
+                        Some((k, _)) if *k < key => {
+                            at.next();
+                        }
+                        _ => return None,
                     }
-                    _ => return None,
                 }
             }
         }
-        let at = self.at.insert(self.map.range(key..).peekable());
-        at.peek().filter(|(k, _)| *k == key).map(|(_, v)| *v)
+        let mut at = self.map.range(key..).peekable();
+        let found = at.peek().filter(|(k, _)| *k == key).map(|(_, v)| *v);
+        self.at = Place::At(at);
+        found
     }
 }
 

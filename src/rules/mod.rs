@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Leg, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
-use crate::walk::{search_from, Walk};
+use crate::walk::Walk;
 use names::{Id, Names, TrackKey};
 use tracks::Tracks;
 
@@ -487,10 +487,11 @@ impl Engine {
                     let mut marks = Walk::new(a.marks);
                     let mut from = 0;
                     for sym in f.symbols {
-                        let mut i = match search_from(rows, from, sym, |r| &r.key.symbol) {
-                            // Any leg's row: the first of them.
-                            Ok(i) => from + rows[from..i].partition_point(|r| r.key.symbol < *sym),
-                            Err(i) => i,
+                        // Its first row: the next one (every symbol of a
+                        // frame that moved them all), or found by halving.
+                        let mut i = match rows.get(from) {
+                            Some(r) if r.key.symbol == *sym => from,
+                            _ => from + rows[from..].partition_point(|r| r.key.symbol < *sym),
                         };
                         if i < rows.len() && rows[i].key.symbol == *sym {
                             let (id, mark) = (names.id(sym), marks.find(sym).copied());
