@@ -64,6 +64,8 @@ pub enum CycleOutcome {
     DryRun,
     /// Refused whole by the mass-change guard.
     Refused,
+    /// Not tried: planned in a term this replica no longer acts in.
+    Dropped,
     /// Changed nothing when it should have (a failure that will likely
     /// recur: permission, constraint, schema, journal): the core backs off,
     /// and the task pages once per reason.
@@ -484,7 +486,7 @@ pub async fn run_corrections(
                 correlation_id: journal::new_correlation_id(),
                 summary: "dropped: planned in an earlier term".into(),
                 changed_anything: false,
-                outcome: CycleOutcome::Refused,
+                outcome: CycleOutcome::Dropped,
             };
             if done.send(report).await.is_err() {
                 break;
@@ -496,7 +498,7 @@ pub async fn run_corrections(
         match &report.outcome {
             CycleOutcome::Failed(f) => c.page_failure(&mut failing, report.account, Some(f.clone())),
             CycleOutcome::Applied => c.page_failure(&mut failing, report.account, None),
-            CycleOutcome::DryRun | CycleOutcome::Refused => {}
+            CycleOutcome::DryRun | CycleOutcome::Refused | CycleOutcome::Dropped => {}
         }
         if done.send(report).await.is_err() {
             break;
