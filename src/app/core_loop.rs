@@ -1,95 +1,33 @@
-//! Starts and supervises driftwatch's tasks, and owns the core loop.
-//!
-//! Tasks, each named (a task that dies stops the process with its name):
-//! - `stream/<account>`: the venue's WebSocket, reporting [`StreamEvent`]s;
-//! - `rest/<account>`: REST position polls (on a timer, and on demand after
-//!   a reconnect or a liquidation);
-//! - `markets/<account>`: lot and tick sizes, refreshed;
-//! - `db`: reads of the bot's database, for every account's mapping;
-//! - `core`: the only owner of the views; applies inputs, reconciles,
-//!   publishes metrics and the table;
-//! - `http`: `/metrics`, `/healthz`, `/readyz`, `/`.
-//!
-//! The core reads the clock once per input and hands `now` to pure code.
+//! The core: the only owner of the views. It applies inputs, reconciles,
+//! asks the pure decision what to do, hands corrections and closes to their
+//! tasks, and publishes metrics and the table.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, watch, Notify};
-use tokio::task::JoinSet;
 
 use crate::actions::{self, CorrectionRequest, CycleReport};
-use crate::botdb::{BotDb, DbError};
 use crate::clock;
-use crate::config::{AccountConfig, Config};
-use crate::domain::{DbSnapshot, Leg, PositionKey, Symbol, Timestamp};
-use crate::http::{self, HttpState};
+use crate::config::AccountConfig;
+use crate::domain::{Leg, PositionKey, Symbol, Timestamp};
+use crate::http::HttpState;
 use crate::journal::Status;
-use crate::metrics::{AccountLabels, Channel, FrameOutcome, Metrics, PageResult};
+use crate::metrics::{FrameOutcome, Metrics};
 use crate::notify::Page;
 use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
 use crate::reconcile::{AccountReport, Policy, Reconciler, Touched};
 use crate::replay::{AccountSources, Burst, Effect, Observation, Observed};
-use crate::venue::types::{MarketInfo, RestError, RestSnapshot, StreamEvent};
+use crate::snapshot::{AccountSnapshot, Snapshot};
+use crate::venue::types::StreamEvent;
 use crate::view::{Applied, Verification};
 
-/// What the tasks send the core.
-#[derive(Debug)]
-pub enum Input {
-    Stream {
-        account: usize,
-        event: StreamEvent,
-    },
-    /// A REST positions request is about to be sent.
-    RestRequested {
-        account: usize,
-    },
-    Rest {
-        account: usize,
-        result: Result<RestSnapshot, RestError>,
-    },
-    /// A second endpoint's reading of the symbols whose baseline was refused.
-    Corroborated {
-        account: usize,
-        result: Result<Vec<crate::domain::Position>, RestError>,
-    },
-    Markets {
-        account: usize,
-        result: Result<Vec<MarketInfo>, RestError>,
-    },
-    Db {
-        account: usize,
-        result: Result<DbSnapshot, DbError>,
-    },
-    Prices {
-        account: usize,
-        result: Result<BTreeMap<String, Decimal>, RestError>,
-    },
-}
+use super::Input;
 
-impl Input {
-    /// The account and what it observed, as recordings hold it.
-    fn observed(self) -> (usize, Observed) {
-        let err = |e: &dyn std::fmt::Display| e.to_string();
-        match self {
-            Input::Stream { account, event } => (account, Observed::Stream(event)),
-            Input::RestRequested { account } => (account, Observed::RestRequested),
-            Input::Rest { account, result } => (account, Observed::Rest(result.map_err(|e| err(&e)))),
-            Input::Corroborated { account, result } => (account, Observed::Corroborated(result.map_err(|e| err(&e)))),
-            Input::Markets { account, result } => (account, Observed::Markets(result.map_err(|e| err(&e)))),
-            Input::Prices { account, result } => (account, Observed::Prices(result.map_err(|e| err(&e)))),
-            Input::Db { account, result } => (account, Observed::Db(result.map_err(|e| err(&e)))),
-        }
-    }
-}
-
-/// Rules say info, warning or critical; a page is critical or a warning.
 fn page_severity(s: crate::rules::Severity) -> crate::notify::Severity {
     match s {
         crate::rules::Severity::Critical => crate::notify::Severity::Critical,
@@ -97,844 +35,42 @@ fn page_severity(s: crate::rules::Severity) -> crate::notify::Severity {
     }
 }
 
-pub use crate::snapshot::{AccountSnapshot, Snapshot};
-
-/// How to start.
-pub struct Options {
-    /// Serve HTTP on this address (`None`: no HTTP, as for `snapshot`).
-    pub http: Option<SocketAddr>,
-    /// Record every observation the core receives (`run --record`).
-    pub record: Option<crate::record::RecordConfig>,
-}
-
-/// A running driftwatch.
-pub struct Running {
-    pub snapshots: watch::Receiver<Arc<Snapshot>>,
-    pub http_addr: Option<SocketAddr>,
-    pub metrics: Arc<Metrics>,
-    /// Pages as they happen (subscribe to hear them).
-    pub pages: tokio::sync::broadcast::Sender<Page>,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<(String, anyhow::Result<()>)>,
-    /// Closed once the tasks are done with it.
-    journal: crate::journal::Shared,
-}
-
-struct AccountState {
-    cfg: AccountConfig,
-    policy: Policy,
+pub(super) struct AccountState {
+    pub(super) cfg: AccountConfig,
+    pub(super) policy: Policy,
     /// The account's sources; changed only through `AccountSources::observe`.
-    src: AccountSources,
-    poll_now: Arc<Notify>,
+    pub(super) src: AccountSources,
+    pub(super) poll_now: Arc<Notify>,
     /// The symbols whose REST baseline the view refused: each REST poll
     /// also reads them from a second endpoint until the conflict settles.
-    corroborate: watch::Sender<Vec<String>>,
-    correct: CorrectionPolicy,
+    pub(super) corroborate: watch::Sender<Vec<String>>,
+    pub(super) correct: CorrectionPolicy,
     /// A correction cycle is with the corrections task.
-    correcting: bool,
+    pub(super) correcting: bool,
     /// When the last cycle finished: the next plan needs a DB read after it.
-    corrected_at: Option<Timestamp>,
+    pub(super) corrected_at: Option<Timestamp>,
     /// After a failed cycle: no new cycle before its end.
-    correction_retry: Option<Retry>,
+    pub(super) correction_retry: Option<Retry>,
     /// After a resubscribe for a missing baseline: no new one before its end.
-    stream_retry: Option<Retry>,
-    last_corrections: Option<String>,
+    pub(super) stream_retry: Option<Retry>,
+    pub(super) last_corrections: Option<String>,
     /// The last dry-run or refused plan sent: an identical one is not sent
     /// again (no repeated journal entries, counts or pages for one situation).
-    last_unapplied: Option<Vec<String>>,
-    last_close: Option<String>,
-    last_report: Option<AccountReport>,
-    resync: Arc<Notify>,
+    pub(super) last_unapplied: Option<Vec<String>>,
+    pub(super) last_close: Option<String>,
+    pub(super) last_report: Option<AccountReport>,
+    pub(super) resync: Arc<Notify>,
     /// When closes were sent, for the per-hour guard.
-    closes_sent: std::collections::VecDeque<Timestamp>,
+    pub(super) closes_sent: std::collections::VecDeque<Timestamp>,
     /// `--record`: a frame of this account's was not recorded (the recorder
     /// was behind), so the next applied frame is recorded whole.
-    frame_unrecorded: bool,
+    pub(super) frame_unrecorded: bool,
 }
-
-/// Installs the TLS crypto provider (ring) once per process.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Starts every task. Fails only on what the operator must fix (an address
-/// already in use, an unusable database URL); outages are handled inside.
-pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> {
-    install_crypto();
-    let labels: Vec<AccountLabels<'_>> = config
-        .accounts
-        .iter()
-        .map(|a| AccountLabels {
-            venue: a.link.venue.as_str(),
-            account: &a.name,
-        })
-        .collect();
-    let metrics = Arc::new(Metrics::new(&labels));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (tx, rx) = mpsc::channel::<Input>(4096);
-    let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
-    // With `leadership:`, only the leader acts; every replica watches.
-    let leadership = match &config.leadership {
-        None => crate::leader::Leadership::solo(),
-        Some(l) => {
-            let m = metrics.clone();
-            let (handle, task) = crate::leader::start(l.clone(), move |epoch| m.leadership(epoch), shutdown_rx.clone());
-            metrics.leadership(None);
-            tasks.spawn(named("leadership".to_owned(), task));
-            handle
-        }
-    };
-
-    let db = match &config.bot_db {
-        Some(cfg) => Some(
-            BotDb::connect_lazy(cfg.url.expose(), cfg.max_connections, cfg.timeout)
-                .map_err(|e| anyhow!("bot database: {e}"))?,
-        ),
-        None => None,
-    };
-
-    let mut accounts = Vec::new();
-    let mut close_accounts = Vec::new();
-    for (i, acc) in config.accounts.iter().enumerate() {
-        let poll_now = Arc::new(Notify::new());
-        let (corroborate, corroborate_rx) = watch::channel(Vec::new());
-        let rest =
-            crate::venue::registry::Rest::for_account(&acc.link).map_err(|e| anyhow!("account {}: {e}", acc.name))?;
-        let resync = Arc::new(Notify::new());
-        // stream/<account>
-        {
-            let tx = tx.clone();
-            let (name, link, rest, resync) = (acc.name.clone(), acc.link.clone(), rest.clone(), resync.clone());
-            let shutdown = shutdown_rx.clone();
-            // The stream's own lines (Stream lost, ...) carry the account's configured name.
-            let span = tracing::info_span!("stream", account = %name);
-            tasks.spawn(named(format!("stream/{name}"), async move {
-                tracing::Instrument::instrument(
-                    crate::venue::registry::run_stream(
-                        &link,
-                        &rest,
-                        resync,
-                        |event| {
-                            let tx = tx.clone();
-                            async move { tx.send(Input::Stream { account: i, event }).await.is_ok() }
-                        },
-                        shutdown,
-                    ),
-                    span,
-                )
-                .await;
-                Ok(())
-            }));
-        }
-        // rest/<account>
-        tasks.spawn(named(
-            format!("rest/{}", acc.name),
-            rest_poller(
-                i,
-                rest.clone(),
-                config.intervals.rest_poll,
-                poll_now.clone(),
-                corroborate_rx,
-                tx.clone(),
-                metrics.clone(),
-                acc.link.venue.as_str(),
-                acc.name.clone(),
-                shutdown_rx.clone(),
-            ),
-        ));
-        // markets/<account>
-        tasks.spawn(named(
-            format!("markets/{}", acc.name),
-            markets_poller(
-                i,
-                rest.clone(),
-                config.intervals.markets_refresh,
-                config.intervals.rest_poll,
-                tx.clone(),
-                shutdown_rx.clone(),
-            ),
-        ));
-        accounts.push(AccountState {
-            cfg: acc.clone(),
-            policy: config.policy_for(acc),
-            src: AccountSources::new(crate::venue::registry::stream_style(acc.link.venue)),
-            poll_now,
-            corroborate,
-            correct: acc.correct.clone(),
-            correcting: false,
-            corrected_at: None,
-            correction_retry: None,
-            stream_retry: None,
-            last_corrections: None,
-            last_unapplied: None,
-            last_close: None,
-            last_report: None,
-            resync,
-            closes_sent: std::collections::VecDeque::new(),
-            frame_unrecorded: false,
-        });
-        let close = match &acc.close {
-            Some(c) => {
-                let keys = crate::venue::registry::CloseKeys::load(&acc.link, &c.key)
-                    .map_err(|e| anyhow::anyhow!("accounts.{}.close: {e}", acc.name))?;
-                Some((c.clone(), keys))
-            }
-            None => None,
-        };
-        close_accounts.push(actions::CloseAccount {
-            venue: acc.link.venue.as_str().to_owned(),
-            account: acc.name.clone(),
-            rest,
-            address: acc.link.address.clone(),
-            close,
-        });
-    }
-
-    let (pages, _) = tokio::sync::broadcast::channel::<Page>(256);
-    let db_poll_now = Arc::new(Notify::new());
-    tasks.spawn(named(
-        "db".to_owned(),
-        db_poller(
-            db.clone(),
-            config.clone(),
-            tx.clone(),
-            metrics.clone(),
-            pages.clone(),
-            db_poll_now.clone(),
-            shutdown_rx.clone(),
-        ),
-    ));
-    drop(tx);
-
-    // The one journal every task writes to and reads from.
-    let journal = crate::journal::Shared::new(config.journal_url.expose());
-    // corrections: the only writer to the bot's database.
-    let (correct_tx, correct_rx) = mpsc::channel::<CorrectionRequest>(16);
-    let (done_tx, done_rx) = mpsc::channel::<CycleReport>(16);
-    let targets = config
-        .accounts
-        .iter()
-        .map(|a| actions::AccountTarget {
-            venue: a.link.venue.as_str().to_owned(),
-            account: a.name.clone(),
-            mapping: a.mapping.clone(),
-            archive: a.archive_table.clone(),
-            mode: a.correct.mode,
-        })
-        .collect();
-    tasks.spawn(named(
-        "corrections".to_owned(),
-        actions::run_corrections(
-            actions::Corrections {
-                leadership: leadership.clone(),
-                db: db.clone(),
-                journal: journal.clone(),
-                accounts: targets,
-                metrics: metrics.clone(),
-                pages: pages.clone(),
-            },
-            correct_rx,
-            done_tx,
-            shutdown_rx.clone(),
-        ),
-    ));
-    // pager: every page is logged; with notify.email, the pager decides
-    // what is mailed and the mailer delivers it off this path.
-    {
-        let mut rx = pages.subscribe();
-        let mut shutdown = shutdown_rx.clone();
-        let mut email = None;
-        if let Some(cfg) = config.email.clone() {
-            let (mail_tx, mail_rx) = mpsc::channel::<crate::notify::Mail>(cfg.queue);
-            let pager = crate::notify::Pager::new(cfg.policy);
-            let mailer = crate::notify::email::Mailer::new(cfg)?;
-            metrics.email_enabled();
-            tasks.spawn(named(
-                "mailer".to_owned(),
-                mailer.run(mail_rx, metrics.clone(), shutdown_rx.clone()),
-            ));
-            email = Some((pager, mail_tx));
-        }
-        let metrics = metrics.clone();
-        tasks.spawn(named("pager".to_owned(), async move {
-            loop {
-                let page = tokio::select! {
-                    biased;
-                    _ = shutdown.changed() => return Ok(()),
-                    page = rx.recv() => match page {
-                        Ok(p) => p,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::error!(missed = n, "Pages were dropped.");
-                            continue;
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-                    },
-                };
-                match page.status {
-                    crate::notify::Status::Firing => {
-                        tracing::error!(page = %page.id, severity = page.severity.as_str(),
-                        venue = %page.venue, account = %page.account, subject = %page.subject,
-                        summary = %page.summary, detail = %page.detail, "Page.")
-                    }
-                    crate::notify::Status::Resolved => tracing::info!(page = %page.id, venue = %page.venue,
-                        account = %page.account, subject = %page.subject, summary = %page.summary, "Page resolved."),
-                }
-                metrics.paged(Channel::Log, PageResult::Sent);
-                let Some((pager, mail_tx)) = email.as_mut() else {
-                    continue;
-                };
-                let result = match pager.offer(&page, clock::now()) {
-                    crate::notify::Verdict::Send(mail) => match mail_tx.try_send(mail) {
-                        // Counted as sent or failed by the mailer.
-                        Ok(()) => None,
-                        Err(_) => Some(PageResult::Dropped),
-                    },
-                    crate::notify::Verdict::Deduplicated => Some(PageResult::Deduplicated),
-                    crate::notify::Verdict::RateLimited => Some(PageResult::RateLimited),
-                };
-                if let Some(result) = result {
-                    metrics.paged(Channel::Email, result);
-                    if result == PageResult::Dropped {
-                        tracing::error!(page = %page.id, "The mail queue is full: page not mailed.");
-                    }
-                }
-            }
-        }));
-    }
-
-    // closes: reduce-only emergency closes, one per (account, symbol) at a time.
-    let (close_tx, close_rx) = mpsc::channel::<actions::CloseRequest>(64);
-    let (close_done_tx, close_done_rx) = mpsc::channel::<actions::CloseDone>(64);
-    tasks.spawn(named(
-        "closes".to_owned(),
-        actions::run_closes(
-            actions::Closes {
-                leadership: leadership.clone(),
-                journal: journal.clone(),
-                accounts: close_accounts,
-                metrics: metrics.clone(),
-                pages: pages.clone(),
-            },
-            close_rx,
-            close_done_tx,
-            shutdown_rx.clone(),
-        ),
-    ));
-    // rules: reloaded on SIGHUP and when a file changes; a bad file keeps the old rules.
-    let ids: Vec<String> = config.rules.rules.iter().map(|r| r.id.clone()).collect();
-    metrics.rules_loaded(&ids);
-    let (rules_tx, rules_rx) = watch::channel(Arc::new(config.rules.clone()));
-    if let Some(dir) = config.rules_dir.clone() {
-        tasks.spawn(named(
-            "rules".to_owned(),
-            rules_reloader(
-                fingerprint(&dir),
-                dir,
-                config.rules_reload_interval,
-                rules_tx,
-                metrics.clone(),
-                shutdown_rx.clone(),
-            ),
-        ));
-    }
-
-    let http_state = HttpState::with_journal(metrics.clone(), Some(journal.clone()));
-    let mut http_addr = None;
-    if let Some(addr) = options.http {
-        let (listener, local) = http::bind(addr).await.with_context(|| format!("binding {addr}"))?;
-        http_addr = Some(local);
-        tasks.spawn(named(
-            "http".to_owned(),
-            http::serve(listener, http_state.clone(), shutdown_rx.clone()),
-        ));
-        tracing::info!(address = %local, "Serving /metrics, /healthz, /readyz and /.");
-    }
-
-    let empty = Arc::new(Snapshot {
-        at: clock::now(),
-        acting: crate::snapshot::Acting::Alone,
-        accounts: Vec::new(),
-    });
-    let (snap_tx, snap_rx) = watch::channel(empty);
-    let recorder = match options.record {
-        None => None,
-        Some(rc) => {
-            let header = crate::replay::Header {
-                driftwatch_recording: crate::replay::FORMAT_VERSION,
-                started_at: clock::now(),
-                tick: config.intervals.reconcile,
-                accounts: config
-                    .accounts
-                    .iter()
-                    .map(|a| crate::replay::RecordedAccount {
-                        name: a.name.clone(),
-                        venue: a.link.venue.as_str().to_owned(),
-                        style: crate::venue::registry::stream_style(a.link.venue),
-                        policy: config.policy_for(a),
-                    })
-                    .collect(),
-            };
-            let (tx, rx) = mpsc::channel::<String>(4096);
-            tracing::info!(path = %rc.path.display(), max_bytes = rc.max_bytes, keep = rc.keep, "Recording observations.");
-            let writer = crate::record::start(rc, &header, rx, shutdown_rx.clone())?;
-            tasks.spawn(named("recorder".to_owned(), writer));
-            Some(tx)
-        }
-    };
-    // rule-state: when rules fired, kept in the journal so a cooldown
-    // outlives a restart. Loaded before the core starts.
-    let mut engine = crate::rules::Engine::new();
-    let (fired_tx, fired_rx) = mpsc::channel::<Vec<crate::rules::Fired>>(256);
-    match journal.get().await {
-        Ok(j) => {
-            match j.fired().await {
-                Ok(fired) => engine.restore(fired),
-                Err(e) => tracing::error!(error = %e, "Cannot read when rules last fired; cooldowns start afresh."),
-            }
-            tasks.spawn(named("rule-state".to_owned(), rule_state_writer(j, fired_rx)));
-        }
-        Err(e) => tracing::error!(error = %e, "The journal is unavailable: rule cooldowns will not survive a restart."),
-    }
-    let core = Core {
-        leadership,
-        recorder,
-        fired: fired_tx,
-        accounts,
-        reconciler: Reconciler::new(),
-        metrics: metrics.clone(),
-        http: http_state,
-        snapshots: snap_tx,
-        tick: config.intervals.reconcile,
-        correct_tx,
-        db_poll_now,
-        rules: rules_rx,
-        engine,
-        close_tx,
-        in_flight: BTreeSet::new(),
-        deferred: BTreeMap::new(),
-        settling: BTreeMap::new(),
-        backing_off: BTreeMap::new(),
-        guards: config.closes.clone(),
-        pages: pages.clone(),
-    };
-    tasks.spawn(named(
-        "core".to_owned(),
-        core.run(rx, done_rx, close_done_rx, shutdown_rx.clone()),
-    ));
-
-    Ok(Running {
-        snapshots: snap_rx,
-        http_addr,
-        metrics,
-        pages,
-        shutdown: shutdown_tx,
-        tasks,
-        journal,
-    })
-}
-
-/// How long the rule-state writer lets a firing's close go first: a rule
-/// fires and its close is journaled at the same moment, and the close's
-/// entry is on its way to the wire while the firing's is not. A crash in
-/// this window loses the cooldown's start, never the close's intent.
-pub const FIRED_WRITE_DELAY: Duration = Duration::from_millis(50);
 
 /// The most inputs the core takes as one burst: a decision waits for at most
 /// this many inputs to be applied before it, each cheaper than the decision
 /// it saves (tens of microseconds in all at ten open positions).
 const BURST: usize = 64;
-
-/// Journals rule firings as the core reports them, [`FIRED_WRITE_DELAY`]
-/// after each (what arrives meanwhile is written with it). It ends when
-/// the core does (the channel closes), after writing what it was given.
-async fn rule_state_writer(
-    journal: crate::journal::Journal,
-    mut rx: mpsc::Receiver<Vec<crate::rules::Fired>>,
-) -> anyhow::Result<()> {
-    while let Some(mut fired) = rx.recv().await {
-        tokio::time::sleep(FIRED_WRITE_DELAY).await;
-        while let Ok(more) = rx.try_recv() {
-            fired.extend(more);
-        }
-        if let Err(e) = journal.record_fired(&fired).await {
-            tracing::error!(error = %e, "Cannot journal when rules fired; their cooldowns may not survive a restart.");
-        }
-    }
-    Ok(())
-}
-
-async fn named(
-    name: String,
-    fut: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> (String, anyhow::Result<()>) {
-    (name, fut.await)
-}
-
-impl Running {
-    /// Waits until a task stops on its own (an error: driftwatch must not
-    /// silently stop watching) or `stop` resolves, then shuts everything down
-    /// within `grace`.
-    pub async fn supervise(
-        mut self,
-        stop: impl std::future::Future<Output = ()>,
-        grace: Duration,
-    ) -> anyhow::Result<()> {
-        tokio::pin!(stop);
-        let outcome = tokio::select! {
-            _ = &mut stop => Ok(()),
-            joined = self.tasks.join_next() => Err(match joined {
-                Some(Ok((name, Ok(())))) => anyhow!("task {name} stopped unexpectedly"),
-                Some(Ok((name, Err(e)))) => anyhow!("task {name} failed: {e:#}"),
-                Some(Err(e)) if e.is_panic() => anyhow!("a task panicked: {e}"),
-                Some(Err(e)) => anyhow!("a task was cancelled: {e}"),
-                None => anyhow!("no tasks are running"),
-            }),
-        };
-        self.shutdown_within(grace).await;
-        outcome
-    }
-
-    /// Asks every task to stop and waits up to `grace` for them.
-    pub async fn shutdown_within(mut self, grace: Duration) {
-        let _ = self.shutdown.send(true);
-        let drained = tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
-            tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "Tasks did not stop within the grace period; aborting them."
-            );
-            self.tasks.abort_all();
-        }
-        self.journal.close().await;
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn rest_poller(
-    account: usize,
-    client: crate::venue::registry::Rest,
-    every: Duration,
-    poll_now: Arc<Notify>,
-    corroborate: watch::Receiver<Vec<String>>,
-    tx: mpsc::Sender<Input>,
-    metrics: Arc<Metrics>,
-    venue: &'static str,
-    name: String,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    // However often a poll is asked for (reconnects, liquidations), polls
-    // stay at least MIN_GAP apart, and a 429's back-off is always honoured.
-    const MIN_GAP: Duration = Duration::from_secs(1);
-    // Never faster than the venue's budget sustains (Nado: the client's
-    // share of the per-IP query limit): a drained budget would delay the
-    // first read after an outage, and a close's fresh read.
-    let floor = client.poll_floor();
-    if floor > every {
-        tracing::info!(account = %name, every_ms = floor.as_millis() as u64,
-            "REST polls spaced to fit the venue's rate limit (shorter than intervals.rest_poll allows).");
-    }
-    let every = every.max(floor);
-    let mut next_at = tokio::time::Instant::now();
-    let mut not_before = next_at;
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep_until(next_at) => {}
-            _ = poll_now.notified() => {}
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep_until(not_before) => {}
-        }
-        // The core stamps the reading with this moment, and stops trusting
-        // REST if no answer comes within the poll interval.
-        if tx.send(Input::RestRequested { account }).await.is_err() {
-            return Ok(());
-        }
-        let started = tokio::time::Instant::now();
-        let read = client.positions();
-        tokio::pin!(read);
-        let result = tokio::select! {
-            r = &mut read => r,
-            _ = tokio::time::sleep(every.max(Duration::from_secs(2))) => {
-                tracing::warn!(account = %name, waited_s = every.max(Duration::from_secs(2)).as_secs(),
-                    "REST read has not answered within the poll interval; REST is untrusted until it does.");
-                read.await
-            }
-        };
-        metrics
-            .rest_request_duration_seconds
-            .with_label_values(&[venue, "positions"])
-            .observe(started.elapsed().as_secs_f64());
-        let now = tokio::time::Instant::now();
-        next_at = now + every;
-        not_before = now + MIN_GAP.min(every).max(floor);
-        if let Err(RestError::RateLimited { retry_after }) = &result {
-            not_before = now + *retry_after;
-            next_at = next_at.max(not_before);
-        }
-        if let Err(e) = &result {
-            metrics.rest_errors_total.with_label_values(&[venue, e.kind()]).inc();
-        }
-        // A refused baseline: the same poll reads those symbols from a second
-        // endpoint, handed over first so this reading is judged with it.
-        let symbols = corroborate.borrow().clone();
-        if result.is_ok() && !symbols.is_empty() {
-            let corroborated = client.corroborate(&symbols).await;
-            if tx
-                .send(Input::Corroborated {
-                    account,
-                    result: corroborated,
-                })
-                .await
-                .is_err()
-            {
-                return Ok(());
-            }
-        }
-        if tx.send(Input::Rest { account, result }).await.is_err() {
-            return Ok(());
-        }
-    }
-}
-
-async fn markets_poller(
-    account: usize,
-    client: crate::venue::registry::Rest,
-    every: Duration,
-    prices_every: Duration,
-    tx: mpsc::Sender<Input>,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    // Lot sizes every `every`; mark prices every `prices_every`.
-    let mut next_markets = tokio::time::Instant::now();
-    loop {
-        if tokio::time::Instant::now() >= next_markets {
-            let result = client.markets().await;
-            next_markets = tokio::time::Instant::now()
-                + if result.is_ok() {
-                    every
-                } else {
-                    Duration::from_secs(10).min(every)
-                };
-            if tx.send(Input::Markets { account, result }).await.is_err() {
-                return Ok(());
-            }
-        }
-        let result = client.prices().await;
-        if tx.send(Input::Prices { account, result }).await.is_err() {
-            return Ok(());
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(prices_every) => {}
-        }
-    }
-}
-
-type Fingerprint = Vec<(std::path::PathBuf, Option<std::time::SystemTime>, u64)>;
-
-fn fingerprint(dir: &std::path::Path) -> Fingerprint {
-    crate::rules::file::rule_files(dir)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let modified = meta.as_ref().and_then(|m| m.modified().ok());
-            let len = meta.map_or(0, |m| m.len());
-            (p, modified, len)
-        })
-        .collect()
-}
-
-/// Watches the rules directory (every `every`, and on SIGHUP) and publishes
-/// each good new rule set; a bad one is reported and the old one kept.
-async fn rules_reloader(
-    // Taken when the rules were loaded, so a change made before this task
-    // first runs is still seen.
-    mut last: Fingerprint,
-    dir: std::path::PathBuf,
-    every: Duration,
-    tx: watch::Sender<Arc<crate::rules::RuleSet>>,
-    metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    loop {
-        #[cfg(unix)]
-        let forced = tokio::select! {
-            biased;
-            _ = shutdown.changed() => return Ok(()),
-            _ = hup.recv() => true,
-            _ = tokio::time::sleep(every) => false,
-        };
-        #[cfg(not(unix))]
-        let forced = tokio::select! {
-            biased;
-            _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep(every) => false,
-        };
-        let now = fingerprint(&dir);
-        if !forced && now == last {
-            continue;
-        }
-        last = now;
-        let files = crate::rules::file::rule_files(&dir).unwrap_or_default();
-        match crate::rules::compile_files(&files) {
-            Ok(set) => {
-                metrics.rules_reloaded(true);
-                let ids: Vec<String> = set.rules.iter().map(|r| r.id.clone()).collect();
-                metrics.rules_loaded(&ids);
-                tracing::info!(rules = ids.len(), dir = %dir.display(), "Rules reloaded.");
-                let _ = tx.send(Arc::new(set));
-            }
-            Err(errors) => {
-                metrics.rules_reloaded(false);
-                for e in &errors {
-                    tracing::error!(error = %e, "Rule reload failed; the previous rules stay in force.");
-                }
-            }
-        }
-    }
-}
-
-/// How one account's bot is read: its table in the bot's database, or its
-/// HTTP API.
-enum BotSource {
-    Table(BotDb, Duration),
-    Api(crate::botdb::api::BotApi),
-}
-
-async fn db_poller(
-    db: Option<BotDb>,
-    config: Config,
-    tx: mpsc::Sender<Input>,
-    metrics: Arc<Metrics>,
-    pages: tokio::sync::broadcast::Sender<Page>,
-    poll_now: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    // A mapping that does not fit its table pages once per reason, and
-    // again (resolved) when it fits.
-    let page = |acc: &crate::config::AccountConfig, status: crate::notify::Status, summary: String, detail: String| {
-        let _ = pages.send(Page {
-            id: "mapping_invalid".to_owned(),
-            severity: crate::notify::Severity::Critical,
-            status,
-            venue: acc.link.venue.as_str().to_owned(),
-            account: acc.name.clone(),
-            subject: String::new(),
-            summary,
-            detail,
-            at: clock::now(),
-        });
-    };
-    let mut sources = Vec::new();
-    for acc in &config.accounts {
-        sources.push(match (&acc.bot_api, &db, &config.bot_db) {
-            (Some(api), _, _) => BotSource::Api(
-                crate::botdb::api::BotApi::new(api.clone()).map_err(|e| anyhow!("account {}: {e}", acc.name))?,
-            ),
-            (None, Some(db), Some(cfg)) => BotSource::Table(db.clone(), cfg.timeout),
-            (None, _, _) => anyhow::bail!("account {} reads its bot's database, and there is no bot_db", acc.name),
-        });
-    }
-    // Per account: whether its mapping was found to fit the table, and the
-    // last problems logged (each set once, not every poll).
-    let mut fits = vec![false; config.accounts.len()];
-    let mut logged: Vec<Option<String>> = vec![None; config.accounts.len()];
-    let close = |db: &Option<BotDb>| {
-        let db = db.clone();
-        async move {
-            if let Some(db) = db {
-                db.close().await;
-            }
-        }
-    };
-    loop {
-        for (account, acc) in config.accounts.iter().enumerate() {
-            let started = tokio::time::Instant::now();
-            let labels = [acc.link.venue.as_str(), acc.name.as_str()];
-            let result = match &sources[account] {
-                BotSource::Api(api) => api.read(&acc.mapping).await,
-                BotSource::Table(db, timeout) if !fits[account] => match fitting(db, acc, *timeout).await {
-                    Ok(()) => {
-                        fits[account] = true;
-                        if logged[account].take().is_some() {
-                            page(
-                                acc,
-                                crate::notify::Status::Resolved,
-                                format!("{}: the mapping fits the bot's table again", acc.name),
-                                String::new(),
-                            );
-                        }
-                        metrics.db_mapping_problems.with_label_values(&labels).set(0.0);
-                        db.read(&acc.mapping, *timeout).await
-                    }
-                    Err((n, e)) => {
-                        metrics.db_mapping_problems.with_label_values(&labels).set(n as f64);
-                        let text = e.to_string();
-                        if n > 0 && logged[account].as_ref() != Some(&text) {
-                            tracing::error!(account = %acc.name, problems = %text,
-                                "The mapping cannot work on the bot's table as it is; the database is untrusted until it is fixed.");
-                            page(
-                                acc,
-                                crate::notify::Status::Firing,
-                                format!(
-                                    "{}: the mapping does not fit the bot's table; nothing is watched",
-                                    acc.name
-                                ),
-                                text.clone(),
-                            );
-                            logged[account] = Some(text);
-                        }
-                        Err(e)
-                    }
-                },
-                BotSource::Table(db, timeout) => db.read(&acc.mapping, *timeout).await,
-            };
-            metrics
-                .db_poll_duration_seconds
-                .observe(started.elapsed().as_secs_f64());
-            if result.is_err() {
-                metrics.db_errors_total.inc();
-            }
-            if tx.send(Input::Db { account, result }).await.is_err() {
-                close(&db).await;
-                return Ok(());
-            }
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                close(&db).await;
-                return Ok(());
-            }
-            _ = tokio::time::sleep(config.intervals.db_poll) => {}
-            _ = poll_now.notified() => {}
-        }
-    }
-}
-
-/// Introspects the account's table and checks the mapping against it:
-/// `Err((problems, why))`; zero problems means the table could not be read.
-async fn fitting(db: &BotDb, acc: &crate::config::AccountConfig, timeout: Duration) -> Result<(), (usize, DbError)> {
-    let info = match tokio::time::timeout(timeout, db.introspect(&acc.mapping.table)).await {
-        Ok(Ok(info)) => info,
-        Ok(Err(e)) => return Err((0, e)),
-        Err(_) => return Err((0, DbError::Timeout(timeout))),
-    };
-    let problems = crate::botdb::schema::problems(&acc.mapping, &info, acc.correct.insert);
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err((problems.len(), DbError::Mapping(problems.join("; "))))
-    }
-}
 
 /// What became of a close decision the core was asked to carry out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -945,48 +81,48 @@ enum Asked {
     Left,
 }
 
-struct Core {
+pub(super) struct Core {
     /// Whether this replica acts (plans corrections, evaluates rules, closes).
-    leadership: crate::leader::Leadership,
-    accounts: Vec<AccountState>,
-    reconciler: Reconciler,
-    metrics: Arc<Metrics>,
-    http: Arc<HttpState>,
-    snapshots: watch::Sender<Arc<Snapshot>>,
-    tick: Duration,
-    correct_tx: mpsc::Sender<CorrectionRequest>,
-    db_poll_now: Arc<Notify>,
-    rules: watch::Receiver<Arc<crate::rules::RuleSet>>,
-    engine: crate::rules::Engine,
-    close_tx: mpsc::Sender<actions::CloseRequest>,
+    pub(super) leadership: crate::leader::Leadership,
+    pub(super) accounts: Vec<AccountState>,
+    pub(super) reconciler: Reconciler,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) http: Arc<HttpState>,
+    pub(super) snapshots: watch::Sender<Arc<Snapshot>>,
+    pub(super) tick: Duration,
+    pub(super) correct_tx: mpsc::Sender<CorrectionRequest>,
+    pub(super) db_poll_now: Arc<Notify>,
+    pub(super) rules: watch::Receiver<Arc<crate::rules::RuleSet>>,
+    pub(super) engine: crate::rules::Engine,
+    pub(super) close_tx: mpsc::Sender<actions::CloseRequest>,
     /// (account, leg) with a close in flight: never two at once.
-    in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
+    pub(super) in_flight: BTreeSet<(usize, crate::domain::PositionKey)>,
     /// (account, leg) with a close in flight, or settling → the (rule,
     /// subject) of each close decision that came meanwhile and was left to
     /// that close. Its rule fired (its cooldown began) without acting; when
     /// the close ends or the leg settles, the rule may decide again at once
     /// (or when a back-off ends), so a second rule about the leg is not
     /// silenced for its whole cooldown.
-    deferred: BTreeMap<(usize, crate::domain::PositionKey), BTreeSet<(String, String)>>,
+    pub(super) deferred: BTreeMap<(usize, crate::domain::PositionKey), BTreeSet<(String, String)>>,
     /// (account, leg) whose close a fresh read verified and whose stream
     /// view may still lag that read (`plan::settle`): a close decision about
     /// the leg is left to the close already made (deferred, as above) until
     /// the stream shows it or the wait runs out.
-    settling: BTreeMap<(usize, crate::domain::PositionKey), plan::settle::Settling>,
+    pub(super) settling: BTreeMap<(usize, crate::domain::PositionKey), plan::settle::Settling>,
     /// (account, subject: a leg as its rules name it, or a group) whose last
     /// close did not complete: no new close before the wait ends. Cleared by
     /// a close that ends otherwise.
-    backing_off: BTreeMap<(usize, String), Retry>,
-    guards: crate::config::CloseGuards,
-    pages: tokio::sync::broadcast::Sender<Page>,
+    pub(super) backing_off: BTreeMap<(usize, String), Retry>,
+    pub(super) guards: crate::config::CloseGuards,
+    pub(super) pages: tokio::sync::broadcast::Sender<Page>,
     /// Where observations go when `--record` is on.
-    recorder: Option<mpsc::Sender<String>>,
+    pub(super) recorder: Option<mpsc::Sender<String>>,
     /// Rule firings, to the journal (cooldowns that survive a restart).
-    fired: mpsc::Sender<Vec<crate::rules::Fired>>,
+    pub(super) fired: mpsc::Sender<Vec<crate::rules::Fired>>,
 }
 
 impl Core {
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut rx: mpsc::Receiver<Input>,
         mut done: mpsc::Receiver<CycleReport>,
