@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::plan::Mode;
 
 const ADDR: &str = "9C6hybhQ6Aycep9jaUnP6uL9ZYvDjUp1aSkFWPUFJtpj";
 
