@@ -41,16 +41,24 @@ pub struct LastFrame {
     anchors: bool,
     /// The highest sequence number told on this connection.
     seq: Option<u64>,
+    /// Empty; kept for its capacity: the next frame's items are read into
+    /// it. A frame of a thousand positions is a block of ~100 KB, and one
+    /// asked for anew at every frame left the allocator's heap growing
+    /// (BENCHMARKS.md, the twenty-first session).
+    spare: Vec<Item<Position>>,
 }
 
-/// An array of items: `read` reads each, except one whose text is `last`'s
-/// item at the same place, which is stepped over.
+/// An array of items, written into `items` (emptied first; its memory
+/// reused): `read` reads each, except one whose text is `last`'s item at the
+/// same place, which is stepped over.
 pub fn items<'a, T>(
     c: &mut Cursor<'a>,
     last: &LastFrame,
+    mut items: Vec<Item<T>>,
     mut read: impl FnMut(&mut Cursor<'a>) -> Option<T>,
 ) -> Option<Vec<Item<T>>> {
-    let mut items = Vec::with_capacity(last.items.len());
+    items.clear();
+    items.reserve(last.items.len());
     c.elements(|c| {
         c.peek()?;
         let start = c.offset();
@@ -72,6 +80,7 @@ impl LastFrame {
         items: Vec::new(),
         anchors: false,
         seq: None,
+        spare: Vec::new(),
     };
 
     fn item_text(&self, i: usize) -> Option<&str> {
@@ -83,11 +92,12 @@ impl LastFrame {
     /// as the last frame. `None`: the frame is not this one's keys in the
     /// same places and some items went unread; read it again against
     /// [`LastFrame::NONE`].
-    pub fn tell(&mut self, text: &str, items: Vec<Item<Position>>, seq: Option<u64>) -> Option<StreamEvent> {
+    /// `items` is left empty.
+    fn tell(&mut self, text: &str, items: &mut Vec<Item<Position>>, seq: Option<u64>) -> Option<StreamEvent> {
         if matches!((seq, self.seq), (Some(s), Some(last)) if s < last) {
             // Older than a frame already told: the view drops it, so it is
             // told whole and the next frame is told against the last one still.
-            let whole: Option<Vec<Position>> = items.into_iter().map(|i| i.read).collect();
+            let whole: Option<Vec<Position>> = items.drain(..).map(|i| i.read).collect();
             let positions = whole?.into_iter().filter(|p| !p.size.is_zero()).collect();
             return Some(StreamEvent::Snapshot { positions, seq });
         }
@@ -104,12 +114,12 @@ impl LastFrame {
             for (item, (span, _)) in items.iter().zip(&mut self.items) {
                 span.clone_from(&item.span);
             }
-            let positions = items.into_iter().filter_map(|i| i.read).collect();
+            let positions = items.drain(..).filter_map(|i| i.read).collect();
             return Some(StreamEvent::Changes { positions, seq });
         }
         self.anchors = false;
         let mut whole = Vec::with_capacity(items.len());
-        for item in items {
+        for item in items.drain(..) {
             whole.push((item.span, item.read?));
         }
         self.text.clear();
@@ -129,19 +139,25 @@ impl LastFrame {
     /// Reads `text` with `scan` against this frame, then, if it is not this
     /// frame's keys in the same places, against none. `None` where `scan`
     /// leaves the frame to serde: the next frame is then read whole.
+    /// `scan` reads the frame into the items it is given (emptied; their
+    /// memory this connection's, reused from frame to frame).
     pub fn read<E>(
         &mut self,
         text: &str,
-        mut scan: impl FnMut(&LastFrame) -> Option<Result<(Vec<Item<Position>>, Option<u64>), E>>,
+        mut scan: impl FnMut(&LastFrame, Vec<Item<Position>>) -> Option<Result<(Vec<Item<Position>>, Option<u64>), E>>,
     ) -> Option<Result<StreamEvent, E>> {
         for against_none in [false, true] {
+            let spare = std::mem::take(&mut self.spare);
             let last = if against_none { LastFrame::NONE } else { &*self };
-            let (items, seq) = match scan(last) {
+            let (mut items, seq) = match scan(last, spare) {
                 Some(Ok(read)) => read,
                 Some(Err(e)) => return Some(Err(e)),
                 None => break,
             };
-            if let Some(told) = self.tell(text, items, seq) {
+            let told = self.tell(text, &mut items, seq);
+            items.clear();
+            self.spare = items;
+            if let Some(told) = told {
                 return Some(Ok(told));
             }
         }
@@ -269,5 +285,61 @@ pub mod check {
             }
             frames
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    /// A frame of `"SYMBOL:size"` strings, read with [`items`].
+    fn scan(text: &str, last: &LastFrame, buffer: Vec<Item<Position>>) -> Option<Vec<Item<Position>>> {
+        let mut c = Cursor::new(text);
+        items(&mut c, last, buffer, |c| {
+            let (symbol, size) = c.string()?.split_once(':')?;
+            Some(Position {
+                key: PositionKey::net(symbol),
+                size: Decimal::from_str(size).ok()?,
+                entry_price: None,
+            })
+        })
+    }
+
+    fn frame(sizes: &[u32]) -> String {
+        let items: Vec<String> = sizes.iter().enumerate().map(|(i, s)| format!("\"S{i}:{s}\"")).collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// A connection reads each frame into the memory the last one was read
+    /// into: a thousand items are not asked for anew at every frame.
+    #[test]
+    fn a_connection_reads_every_frame_into_the_same_memory() {
+        let mut last = LastFrame::default();
+        let mut sizes = vec![1u32; 1_000];
+        let read = |last: &mut LastFrame, text: &str| {
+            last.read(text, |l, buffer| Some(Ok::<_, ()>((scan(text, l, buffer)?, None))))
+                .expect("read by the scanner")
+                .expect("no error")
+        };
+        assert!(matches!(read(&mut last, &frame(&sizes)), StreamEvent::Snapshot { .. }));
+        let (at, capacity) = (last.spare.as_ptr(), last.spare.capacity());
+        assert!(capacity >= 1_000, "the first frame's memory is kept: {capacity}");
+        for i in 0..10 {
+            sizes[i * 7] += 1;
+            match read(&mut last, &frame(&sizes)) {
+                StreamEvent::Changes { positions, .. } => assert_eq!(positions.len(), 1),
+                other => panic!("frame {i} not told as a change: {other:?}"),
+            }
+            assert!(last.spare.is_empty());
+            assert_eq!(
+                (last.spare.as_ptr(), last.spare.capacity()),
+                (at, capacity),
+                "frame {i}"
+            );
+        }
     }
 }

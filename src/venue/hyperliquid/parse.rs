@@ -216,7 +216,7 @@ pub enum WsFrame {
 /// The hot frame is read first by the one-pass scanner (`scan.rs`), which
 /// leaves to this reading anything it does not fully understand.
 pub fn ws_frame(text: &str) -> Result<WsFrame, RestError> {
-    if let Some(items) = super::scan::clearinghouse_state(text, LastFrame::NONE) {
+    if let Some(items) = super::scan::clearinghouse_state(text, LastFrame::NONE, Vec::new()) {
         let positions = items
             .into_iter()
             .filter_map(|i| i.read)
@@ -243,9 +243,9 @@ impl Decoder {
     /// Reads one text frame of this connection.
     pub fn frame(&mut self, text: &str) -> Result<WsFrame, RestError> {
         if text.starts_with(r#"{"channel":"clearinghouseState","#) {
-            let scan = |last: &LastFrame| {
+            let scan = |last: &LastFrame, items| {
                 Some(Ok::<_, RestError>((
-                    super::scan::clearinghouse_state(text, last)?,
+                    super::scan::clearinghouse_state(text, last, items)?,
                     None,
                 )))
             };

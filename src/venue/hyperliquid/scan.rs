@@ -20,16 +20,20 @@ use crate::venue::changes::{self, Item, LastFrame};
 use crate::venue::scan::Cursor;
 
 /// The main dex's positions, flat ones included (size zero), those whose
-/// text is `last`'s at the same place left unread; or `None` for "let serde
-/// decide".
-pub(super) fn clearinghouse_state(text: &str, last: &LastFrame) -> Option<Vec<Item<Position>>> {
+/// text is `last`'s at the same place left unread, in `items` (emptied
+/// first; its memory reused); or `None` for "let serde decide".
+pub(super) fn clearinghouse_state(
+    text: &str,
+    last: &LastFrame,
+    items: Vec<Item<Position>>,
+) -> Option<Vec<Item<Position>>> {
     let mut c = Cursor::new(text);
     c.eat(b'{')?;
     (c.key()? == "channel" && c.string()? == "clearinghouseState").then_some(())?;
-    let mut positions = None;
+    let (mut items, mut positions) = (Some(items), None);
     while c.eat(b',').is_some() {
         match c.key()? {
-            "data" if positions.is_none() => positions = Some(data(&mut c, last)?),
+            "data" if positions.is_none() => positions = Some(data(&mut c, last, items.take()?)?),
             "data" | "channel" => return None,
             _ => c.skip_any()?,
         }
@@ -40,8 +44,8 @@ pub(super) fn clearinghouse_state(text: &str, last: &LastFrame) -> Option<Vec<It
 }
 
 /// `{"dex": "", "user": …, "clearinghouseState": {…}}`.
-fn data(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
-    let (mut dex, mut state) = (false, None);
+fn data(c: &mut Cursor<'_>, last: &LastFrame, items: Vec<Item<Position>>) -> Option<Vec<Item<Position>>> {
+    let (mut dex, mut state, mut items) = (false, None, Some(items));
     c.members(|c| {
         match c.key()? {
             "dex" if !dex => {
@@ -49,7 +53,7 @@ fn data(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
                 // Another dex's frame is not this watcher's: serde says so.
                 c.string_or_null()?.is_none_or(str::is_empty).then_some(())?;
             }
-            "clearinghouseState" if state.is_none() => state = Some(asset_positions(c, last)?),
+            "clearinghouseState" if state.is_none() => state = Some(asset_positions(c, last, items.take()?)?),
             "dex" | "clearinghouseState" => return None,
             _ => c.skip_any()?,
         }
@@ -59,11 +63,13 @@ fn data(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
 }
 
 /// The state object: its `assetPositions`, everything else skipped.
-fn asset_positions(c: &mut Cursor<'_>, last: &LastFrame) -> Option<Vec<Item<Position>>> {
-    let mut positions = None;
+fn asset_positions(c: &mut Cursor<'_>, last: &LastFrame, items: Vec<Item<Position>>) -> Option<Vec<Item<Position>>> {
+    let (mut items, mut positions) = (Some(items), None);
     c.members(|c| {
         match c.key()? {
-            "assetPositions" if positions.is_none() => positions = Some(changes::items(c, last, asset_position)?),
+            "assetPositions" if positions.is_none() => {
+                positions = Some(changes::items(c, last, items.take()?, asset_position)?)
+            }
             "assetPositions" => return None,
             _ => c.skip_any()?,
         }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::models::{RestMarket, RestPosition, WsPosition, WsTrade};
 use crate::domain::{Position, PositionKey};
-use crate::venue::changes::{Item, LastFrame};
+use crate::venue::changes::LastFrame;
 use crate::venue::types::{MarketInfo, ParseError, RestError, RestSnapshot, StreamEvent};
 
 /// `bid` is long, `ask` is short; the amount is always positive on the wire.
@@ -294,9 +294,16 @@ impl Decoder {
     /// Parses one text frame of this connection.
     pub fn frame(&mut self, text: &str) -> Result<WsFrame, ParseError> {
         if text.starts_with(r#"{"channel":"account_positions","#) {
-            let scan = |last: &LastFrame| {
-                let (items, li) = super::scan::account_positions(text, last)?;
-                Some(Self::held(items).map(|items| (items, li)))
+            // An item that is no position (an unknown side) is left to serde,
+            // which refuses the frame as `ws_frame` does.
+            let scan = |last: &LastFrame, items| {
+                let to_position = |p: WsPosition<'_>| held(&p.s, &p.d, p.a, p.p).ok();
+                Some(Ok::<_, ParseError>(super::scan::account_positions(
+                    text,
+                    last,
+                    items,
+                    to_position,
+                )?))
             };
             if let Some(told) = self.last.read(text, scan) {
                 return Ok(WsFrame::Event(told?));
@@ -309,26 +316,13 @@ impl Decoder {
         }
         Ok(frame)
     }
-
-    fn held(items: Vec<Item<WsPosition<'_>>>) -> Result<Vec<Item<Position>>, ParseError> {
-        items
-            .into_iter()
-            .map(|i| {
-                let read = match i.read {
-                    Some(p) => Some(held(&p.s, &p.d, p.a, p.p)?),
-                    None => None,
-                };
-                Ok(Item { span: i.span, read })
-            })
-            .collect()
-    }
 }
 
 /// Parses one text frame from `wss://.../ws`.
 pub fn ws_frame(text: &str) -> Result<WsFrame, ParseError> {
     // Fast paths for the hot channel: the venue writes `channel` first.
     if text.starts_with(r#"{"channel":"account_positions","#) {
-        if let Some((items, li)) = super::scan::account_positions(text, LastFrame::NONE) {
+        if let Some((items, li)) = super::scan::account_positions(text, LastFrame::NONE, Vec::new(), Some) {
             return positions_event(items.into_iter().filter_map(|i| i.read).collect(), li);
         }
         if let Ok(f) = serde_json::from_str::<PositionsFrame<'_>>(text) {

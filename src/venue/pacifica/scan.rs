@@ -19,16 +19,21 @@ use crate::venue::changes::{self, Item, LastFrame};
 use crate::venue::scan::Cursor;
 
 /// The frame's items (those whose text is `last`'s at the same place left
-/// unread) and `li`, or `None` for "let serde decide".
-pub(super) fn account_positions<'a>(
+/// unread), each as `to` makes it, in `items` (emptied first; its memory
+/// reused), and `li`; or `None` for "let serde decide", which is also what
+/// an item `to` refuses gets.
+pub(super) fn account_positions<'a, T>(
     text: &'a str,
     last: &LastFrame,
-) -> Option<(Vec<Item<WsPosition<'a>>>, Option<u64>)> {
+    items: Vec<Item<T>>,
+    to: impl FnMut(WsPosition<'a>) -> Option<T>,
+) -> Option<(Vec<Item<T>>, Option<u64>)> {
     let mut c = Cursor::new(text);
     let (mut data, mut li, mut seen_li) = (None, None, false);
+    let (mut buffer, mut to) = (Some(items), to);
     c.members(|c| {
         match c.key()? {
-            "data" if data.is_none() => data = Some(items(c, last)?),
+            "data" if data.is_none() => data = Some(read_items(c, last, buffer.take()?, &mut to)?),
             "li" if !seen_li => {
                 seen_li = true;
                 li = match c.scalar()? {
@@ -46,11 +51,17 @@ pub(super) fn account_positions<'a>(
 }
 
 /// `null` (no items) or an array of position objects.
-fn items<'a>(c: &mut Cursor<'a>, last: &LastFrame) -> Option<Vec<Item<WsPosition<'a>>>> {
+fn read_items<'a, T>(
+    c: &mut Cursor<'a>,
+    last: &LastFrame,
+    mut items: Vec<Item<T>>,
+    to: &mut impl FnMut(WsPosition<'a>) -> Option<T>,
+) -> Option<Vec<Item<T>>> {
     if c.peek()? != b'[' {
-        return (c.scalar()? == "null").then(Vec::new);
+        items.clear();
+        return (c.scalar()? == "null").then_some(items);
     }
-    changes::items(c, last, item)
+    changes::items(c, last, items, |c| to(item(c)?))
 }
 
 /// One position: `s`, `d` and `a` required, `p` optional, every other

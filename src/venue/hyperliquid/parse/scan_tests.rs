@@ -8,7 +8,7 @@ use crate::venue::changes::LastFrame;
 use crate::venue::types::StreamEvent;
 
 fn scanned(text: &str) -> Option<WsFrame> {
-    super::super::scan::clearinghouse_state(text, LastFrame::NONE).map(|items| {
+    super::super::scan::clearinghouse_state(text, LastFrame::NONE, Vec::new()).map(|items| {
         let positions = items
             .into_iter()
             .filter_map(|i| i.read)

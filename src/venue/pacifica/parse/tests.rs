@@ -221,7 +221,7 @@ fn serde_reading(text: &str) -> Option<Result<WsFrame, ParseError>> {
 }
 
 fn scanned(text: &str) -> Option<Result<WsFrame, ParseError>> {
-    super::super::scan::account_positions(text, LastFrame::NONE)
+    super::super::scan::account_positions(text, LastFrame::NONE, Vec::new(), Some)
         .map(|(items, li)| positions_event(items.into_iter().filter_map(|i| i.read).collect(), li))
 }
 
@@ -461,5 +461,22 @@ mod told_as_changes {
                 seq: Some(3),
             }
         );
+    }
+
+    /// An item that is no position (an unknown side) is refused by a
+    /// connection's decoder as `ws_frame` refuses it, first frame or not, and
+    /// the frame after it is told whole.
+    #[test]
+    fn a_frame_with_an_unknown_side_is_refused_as_serde_refuses_it() {
+        let mut items: Items = vec![("BTC", "bid", "1", 0), ("ETH", "ask", "2", 0)];
+        let good = text(&items, 1);
+        items[1].1 = "sideways";
+        let bad = text(&items, 2);
+        let refused = ws_frame(&bad).expect_err("serde refuses an unknown side");
+        assert_eq!(Decoder::default().frame(&bad).expect_err("refused"), refused);
+        let mut decoder = Decoder::default();
+        assert!(matches!(event(decoder.frame(&good)), StreamEvent::Snapshot { .. }));
+        assert_eq!(decoder.frame(&bad).expect_err("refused"), refused);
+        assert!(matches!(event(decoder.frame(&good)), StreamEvent::Snapshot { .. }));
     }
 }
