@@ -368,6 +368,7 @@ async fn fitting(db: &BotDb, acc: &crate::config::AccountConfig, timeout: Durati
         Err((problems.len(), DbError::Mapping(problems.join("; "))))
     }
 }
+
 /// Logs every page and, with `notify.email` (`email`: the pager that decides
 /// what is mailed, and the mailer's queue), offers it to be mailed; the
 /// mailer delivers it off this path.

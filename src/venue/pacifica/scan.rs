@@ -26,11 +26,11 @@ pub(super) fn account_positions<'a, T>(
     text: &'a str,
     last: &LastFrame,
     items: Vec<Item<T>>,
-    to: impl FnMut(WsPosition<'a>) -> Option<T>,
+    mut to: impl FnMut(WsPosition<'a>) -> Option<T>,
 ) -> Option<(Vec<Item<T>>, Option<u64>)> {
     let mut c = Cursor::new(text);
     let (mut data, mut li, mut seen_li) = (None, None, false);
-    let (mut buffer, mut to) = (Some(items), to);
+    let mut buffer = Some(items);
     c.members(|c| {
         match c.key()? {
             "data" if data.is_none() => data = Some(read_items(c, last, buffer.take()?, &mut to)?),
