@@ -16,7 +16,7 @@ use crate::config::AccountConfig;
 use crate::domain::{Leg, PositionKey, Symbol, Timestamp};
 use crate::http::HttpState;
 use crate::journal::Status;
-use crate::metrics::{FrameOutcome, Metrics};
+use crate::metrics::{FrameOutcome, Metrics, StreamSeries};
 use crate::notify::Page;
 use crate::plan::retry::{waiting, Retry};
 use crate::plan::{self, CorrectionPolicy, Mode, SourceTimes};
@@ -65,6 +65,8 @@ pub(super) struct AccountState {
     /// `--record`: a frame of this account's was not recorded (the recorder
     /// was behind), so the next applied frame is recorded whole.
     pub(super) frame_unrecorded: bool,
+    /// Its per-frame metric series.
+    pub(super) series: StreamSeries,
 }
 
 /// The most inputs the core takes as one burst: a decision waits for at most
@@ -361,23 +363,21 @@ impl Core {
                     _ => {}
                 }
                 if !matches!(event, StreamEvent::Connected | StreamEvent::Disconnected { .. }) {
-                    m.ws_last_event_timestamp_seconds
-                        .with_label_values(&[venue, name])
-                        .set(now.as_secs_f64());
+                    a.series.event(now);
                 }
                 match effect {
                     Effect::Stream(Applied::Replaced | Applied::Updated) => {
-                        m.frame(venue, name, FrameOutcome::Applied);
+                        a.series.frame(FrameOutcome::Applied);
                         if a.src.view.trust(now, a.policy.stream_silence_after).is_err() {
                             a.poll_now.notify_one();
                         }
                     }
                     Effect::Stream(Applied::DroppedOutOfOrder) => {
-                        m.frame(venue, name, FrameOutcome::OutOfOrder);
+                        a.series.frame(FrameOutcome::OutOfOrder);
                         tracing::debug!(account = %name, "Dropped a position frame older than the last applied.");
                     }
                     Effect::Stream(Applied::Unanchored) => {
-                        m.frame(venue, name, FrameOutcome::Unanchored);
+                        a.series.frame(FrameOutcome::Unanchored);
                         tracing::warn!(account = %name,
                             "A frame's changes have no complete set from this connection to apply to; the view is untrusted and the stream resyncs.");
                         a.resync.notify_one();

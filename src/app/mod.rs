@@ -238,6 +238,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             resync,
             closes_sent: std::collections::VecDeque::new(),
             frame_unrecorded: false,
+            series: metrics.stream_series(acc.link.venue.as_str(), &acc.name),
         });
         let close = match &acc.close {
             Some(c) => {

@@ -159,6 +159,28 @@ impl FrameOutcome {
     }
 }
 
+/// An account's stream series (`driftwatch_ws_last_event_timestamp_seconds`
+/// and `driftwatch_ws_frames_total`), held by the core: a frame sets them
+/// without a label lookup.
+#[derive(Clone)]
+pub struct StreamSeries {
+    last_event: Gauge,
+    /// By [`FrameOutcome::ALL`]'s order.
+    frames: [IntCounter; FrameOutcome::ALL.len()],
+}
+
+impl StreamSeries {
+    /// A stream event (other than a connect or disconnect) arrived at `now`.
+    pub fn event(&self, now: Timestamp) {
+        self.last_event.set(now.as_secs_f64());
+    }
+
+    /// Counts one position frame.
+    pub fn frame(&self, outcome: FrameOutcome) {
+        self.frames[outcome as usize].inc();
+    }
+}
+
 /// Registers collectors and remembers the name of every family, so tests can
 /// check that dashboards and alerts only name metrics that exist.
 struct Families {
@@ -437,11 +459,16 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one position frame of an account.
-    pub fn frame(&self, venue: &str, account: &str, outcome: FrameOutcome) {
-        self.ws_frames_total
-            .with_label_values(&[venue, account, outcome.as_str()])
-            .inc();
+    /// One account's per-frame series, looked up once: a label lookup
+    /// hashes the values and takes a lock, and at every frame two of them
+    /// were about 1 % of the process's work (BENCHMARKS.md).
+    pub fn stream_series(&self, venue: &str, account: &str) -> StreamSeries {
+        StreamSeries {
+            last_event: self
+                .ws_last_event_timestamp_seconds
+                .with_label_values(&[venue, account]),
+            frames: FrameOutcome::ALL.map(|o| self.ws_frames_total.with_label_values(&[venue, account, o.as_str()])),
+        }
     }
 
     /// Counts one reload of the rule files: `ok` when the new set took over.
@@ -771,6 +798,38 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn an_accounts_held_series_count_under_its_own_labels() {
+        let m = Metrics::new(&[]);
+        let main = m.stream_series("nado", "main");
+        let other = m.stream_series("nado", "other");
+        main.event(Timestamp(1_500));
+        for (n, outcome) in FrameOutcome::ALL.into_iter().enumerate() {
+            for _ in 0..=n {
+                main.frame(outcome);
+            }
+        }
+        other.frame(FrameOutcome::Applied);
+        let text = m.render();
+        let at = |labels: &str| value(&text, &format!("driftwatch_ws_frames_total{{{labels}}}"));
+        for (n, outcome) in FrameOutcome::ALL.into_iter().enumerate() {
+            let labels = format!(r#"account="main",outcome="{}",venue="nado""#, outcome.as_str());
+            assert_eq!(at(&labels), Some((n + 1).to_string()), "{labels}");
+        }
+        assert_eq!(
+            at(r#"account="other",outcome="applied",venue="nado""#).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"driftwatch_ws_last_event_timestamp_seconds{account="main",venue="nado"}"#
+            )
+            .as_deref(),
+            Some("1.5")
+        );
     }
 
     #[test]
