@@ -4,6 +4,7 @@
 //! may exceed 2^53): parsed as integers, never floats.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The envelope of every query and execute response.
 #[derive(Debug, Deserialize)]
@@ -122,15 +123,30 @@ pub struct PlaceOrderData {
     pub digest: String,
 }
 
-/// A subscriptions-socket event (has `type`).
+/// A subscriptions-socket frame's `type` member, read while the rest of the
+/// frame is stepped over: an event has one (`position_change`, `fill`,
+/// `liquidation`, others), a reply has none. The frame is then read once,
+/// as the struct its type names (no `serde_json::Value` in between, and no
+/// internally tagged enum, which buffers the whole frame).
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    PositionChange(PositionChange),
-    Fill(Fill),
-    Liquidation(Liquidation),
-    #[serde(other)]
-    Other,
+pub struct Kind<'a> {
+    #[serde(rename = "type", default, borrow)]
+    pub tag: Tag<'a>,
+}
+
+/// Whether a frame has a `type` member, and its text as written (a `null`
+/// type is a type, as it was when frames were read into a `Value`).
+#[derive(Debug, Default)]
+pub enum Tag<'a> {
+    #[default]
+    Absent,
+    Present(&'a RawValue),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Tag<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(Tag::Present)
+    }
 }
 
 #[derive(Debug, Deserialize)]

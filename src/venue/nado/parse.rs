@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::models::{self, Envelope, Event};
+use super::models::{self, Envelope, Kind, Tag};
 use crate::domain::{Leg, Position, PositionKey, Symbol};
 use crate::venue::types::{MarketInfo, OrderFailure, RestSnapshot, StreamEvent};
 
@@ -287,9 +287,10 @@ pub enum WsFrame {
 /// `products` (spot, quote) is ignored; for a perp it becomes an `Update`
 /// of the `Net` or `Isolated` leg.
 pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| NadoError::Parse(e.to_string()))?;
-    if v.get("type").is_none() {
-        let r: models::Reply = serde_json::from_value(v).map_err(|e| NadoError::Parse(e.to_string()))?;
+    let parse = |e: serde_json::Error| NadoError::Parse(e.to_string());
+    let Kind { tag } = serde_json::from_str(text).map_err(parse)?;
+    let Tag::Present(tag) = tag else {
+        let r: models::Reply = serde_json::from_str(text).map_err(parse)?;
         if let Some(message) = r.error {
             return Ok(WsFrame::Error {
                 code: r.error_code,
@@ -297,10 +298,11 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
             });
         }
         return Ok(WsFrame::Reply { id: r.id });
-    }
-    let event: Event = serde_json::from_value(v).map_err(|e| NadoError::Parse(e.to_string()))?;
-    match event {
-        Event::PositionChange(pc) => {
+    };
+    let tag: std::borrow::Cow<'_, str> = serde_json::from_str(tag.get()).map_err(parse)?;
+    match tag.as_ref() {
+        "position_change" => {
+            let pc: models::PositionChange = serde_json::from_str(text).map_err(parse)?;
             let Some(symbol) = products.symbol(pc.product_id) else {
                 return Ok(WsFrame::Ignored);
             };
@@ -324,7 +326,8 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
                 seq: Some((ts / 1_000) as u64),
             }))
         }
-        Event::Liquidation(l) => {
+        "liquidation" => {
+            let l: models::Liquidation = serde_json::from_str(text).map_err(parse)?;
             let symbols: Vec<String> = l
                 .product_ids
                 .iter()
@@ -338,7 +341,10 @@ pub fn ws_frame(text: &str, products: &Products) -> Result<WsFrame, NadoError> {
                 cause: "liquidation".into(),
             }))
         }
-        Event::Fill(_) | Event::Other => Ok(WsFrame::Ignored),
+        "fill" => serde_json::from_str::<models::Fill>(text)
+            .map(|_| WsFrame::Ignored)
+            .map_err(parse),
+        _ => Ok(WsFrame::Ignored),
     }
 }
 
@@ -542,6 +548,36 @@ mod tests {
             }
         );
         assert!(ws_frame("not json", &p).is_err());
+    }
+
+    #[test]
+    fn a_frame_is_read_as_the_struct_its_type_names() {
+        let p = products();
+        let change = fixture("ws_position_change.json");
+        // Where `type` stands does not matter; a frame without one is a reply.
+        let rest = change
+            .trim_end()
+            .trim_end_matches('}')
+            .replacen(r#""type":"position_change","#, "", 1);
+        let moved = format!(r#"{rest},"type":"position_change"}}"#);
+        assert_ne!(moved, change);
+        assert_eq!(ws_frame(&moved, &p).unwrap(), ws_frame(&change, &p).unwrap());
+        assert_eq!(ws_frame(r#"{"id":7}"#, &p).unwrap(), WsFrame::Reply { id: Some(7) });
+        assert_eq!(
+            ws_frame(r#"{"type":"best_bid_offer","x":[1]}"#, &p).unwrap(),
+            WsFrame::Ignored
+        );
+        for bad in [
+            // a type that is no text, a fill or a change missing what it must carry
+            r#"{"type":null}"#.to_owned(),
+            r#"{"type":7}"#.to_owned(),
+            r#"{"type":"fill","timestamp":"1"}"#.to_owned(),
+            change.replacen(r#""amount""#, r#""amount_x""#, 1),
+            // two sizes for one change: which one is meant is not guessed
+            change.replacen(r#""amount":"#, r#""amount":"1","amount":"#, 1),
+        ] {
+            assert!(ws_frame(&bad, &p).is_err(), "{bad}");
+        }
     }
 
     #[test]
