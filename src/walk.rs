@@ -63,6 +63,33 @@ impl<'a, K: Ord, V> Walk<'a, K, V> {
     }
 }
 
+/// [`Walk`] over a slice of `(key, value)` sorted by key, each key once:
+/// each key is looked for from where the last one was.
+pub(crate) struct SliceWalk<'a, K, V> {
+    items: &'a [(K, V)],
+    from: usize,
+}
+
+impl<'a, K: Ord, V> SliceWalk<'a, K, V> {
+    pub(crate) fn new(items: &'a [(K, V)]) -> Self {
+        SliceWalk { items, from: 0 }
+    }
+
+    /// `key`'s value. Keys asked for must not decrease.
+    pub(crate) fn find(&mut self, key: &K) -> Option<&'a V> {
+        match search_from(self.items, self.from, key, |e| &e.0) {
+            Ok(i) => {
+                self.from = i;
+                Some(&self.items[i].1)
+            }
+            Err(i) => {
+                self.from = i;
+                None
+            }
+        }
+    }
+}
+
 /// Where `key` is (`Ok`) or would go (`Err`) in `items`, sorted by `key_of`,
 /// knowing every item before `from` is smaller: the item at `from` is
 /// tested first, then the rest halved.
@@ -99,6 +126,21 @@ mod tests {
             let mut walk = Walk::new(&map);
             for k in &keys {
                 // Twice: a key asked for again (a symbol's legs share its lot).
+                prop_assert_eq!(walk.find(k), map.get(k));
+                prop_assert_eq!(walk.find(k), map.get(k));
+            }
+        }
+
+        /// Whatever the sorted entries and the increasing keys, a slice
+        /// walk finds what a lookup finds.
+        #[test]
+        fn a_slice_walk_finds_what_a_lookup_finds(
+            map in prop::collection::btree_map(0u16..200, any::<u8>(), 0..60),
+            keys in prop::collection::btree_set(0u16..200, 0..40),
+        ) {
+            let items: Vec<(u16, u8)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+            let mut walk = SliceWalk::new(&items);
+            for k in &keys {
                 prop_assert_eq!(walk.find(k), map.get(k));
                 prop_assert_eq!(walk.find(k), map.get(k));
             }

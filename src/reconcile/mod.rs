@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
-use crate::walk::{search_from, Walk};
+use crate::walk::{search_from, SliceWalk, Walk};
 
 /// The last outcome of a polled source (REST or DB).
 ///
@@ -296,11 +296,13 @@ struct Context {
 
 /// The REST and DB sizes by key, built when a full pass sees new reads
 /// (`reads`: REST's and the DB's read counts), looked up by every pass.
+/// Sorted by key, each key once: a pass reads them front to back, in
+/// memory order, however many there are.
 #[derive(Debug, Default)]
 struct Sizes {
     reads: (u64, u64),
-    rest: BTreeMap<PositionKey, Decimal>,
-    db: BTreeMap<PositionKey, Decimal>,
+    rest: Vec<(PositionKey, Decimal)>,
+    db: Vec<(PositionKey, Decimal)>,
 }
 
 impl Sizes {
@@ -310,18 +312,37 @@ impl Sizes {
             .last()
             .map(|(r, _)| r.positions.iter().map(|p| (p.key.clone(), p.size)).collect())
             .unwrap_or_default();
-        let mut db: BTreeMap<PositionKey, Decimal> = BTreeMap::new();
-        if let Some((d, _)) = input.db.last() {
-            for row in &d.rows {
-                *db.entry(row.key.clone()).or_insert(Decimal::ZERO) += row.size;
-            }
-        }
+        let db = input
+            .db
+            .last()
+            .map(|(d, _)| d.rows.iter().map(|row| (row.key.clone(), row.size)).collect())
+            .unwrap_or_default();
         Sizes {
             reads: (input.rest.reads, input.db.reads),
-            rest,
-            db,
+            // A key read twice from REST: the later one.
+            rest: by_key(rest, |earlier, later| *earlier = later),
+            // A position kept in several DB rows: their sum.
+            db: by_key(db, |earlier, later| *earlier += later),
         }
     }
+}
+
+/// `entries` sorted by key, each key once: `merge` folds a later entry's
+/// value into the earlier one's. The sort is stable, so "later" is the
+/// order read.
+fn by_key(
+    mut entries: Vec<(PositionKey, Decimal)>,
+    merge: impl Fn(&mut Decimal, Decimal),
+) -> Vec<(PositionKey, Decimal)> {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            merge(&mut earlier.1, later.1);
+        }
+        same
+    });
+    entries
 }
 
 /// Holds the hysteresis between calls, and what the incremental pass needs
@@ -433,8 +454,8 @@ impl Reconciler {
         keys.sort_unstable();
         keys.dedup();
         let mut ws = Walk::new(input.view.positions());
-        let mut rest = Walk::new(&sizes.rest);
-        let mut db = Walk::new(&sizes.db);
+        let mut rest = SliceWalk::new(&sizes.rest);
+        let mut db = SliceWalk::new(&sizes.db);
         let mut changes = Walk::new(input.view.changes());
         let mut lots = Walk::new(input.lot_sizes);
         // Where the last key's tracker and row were: the next are at or after.
@@ -540,8 +561,8 @@ impl Reconciler {
             .iter()
             .filter(|_| context.has_baseline)
             .peekable();
-        let mut rest = sizes.rest.iter().peekable();
-        let mut db = sizes.db.iter().peekable();
+        let mut rest = sizes.rest.iter().map(|(k, v)| (k, v)).peekable();
+        let mut db = sizes.db.iter().map(|(k, v)| (k, v)).peekable();
         let mut changes = input.view.changes().iter().peekable();
         let mut lots = input.lot_sizes.iter().peekable();
         let held = self.trackers.entry(account).or_default();

@@ -578,3 +578,38 @@ fn a_full_pass_keeps_its_trackers_in_key_order_and_an_account_that_shrank_gives_
     assert_eq!(rows.len(), 1);
     assert!(rows.capacity() <= 2, "rows kept {}", rows.capacity());
 }
+
+mod sizes {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever the reads (keys repeated, in any order), the sorted
+        /// sizes hold what a map built entry by entry holds: REST's last
+        /// size of a key, the DB's sum of a key's rows.
+        #[test]
+        fn sorted_sizes_hold_what_a_map_holds(
+            entries in prop::collection::vec((0..6usize, any::<bool>(), -50..50i64), 0..40)
+        ) {
+            let entries: Vec<(PositionKey, Decimal)> = entries
+                .into_iter()
+                .map(|(s, long, n)| {
+                    let leg = if long { Leg::Long } else { Leg::Net };
+                    (PositionKey { symbol: Symbol::new(&format!("S{s}")), leg }, Decimal::new(n, 1))
+                })
+                .collect();
+            let mut last: BTreeMap<PositionKey, Decimal> = BTreeMap::new();
+            let mut sum: BTreeMap<PositionKey, Decimal> = BTreeMap::new();
+            for (k, v) in &entries {
+                last.insert(k.clone(), *v);
+                *sum.entry(k.clone()).or_insert(Decimal::ZERO) += *v;
+            }
+            let as_vec = |m: BTreeMap<PositionKey, Decimal>| m.into_iter().collect::<Vec<_>>();
+            prop_assert_eq!(by_key(entries.clone(), |e, l| *e = l), as_vec(last));
+            prop_assert_eq!(by_key(entries, |e, l| *e += l), as_vec(sum));
+        }
+    }
+}
