@@ -36,6 +36,7 @@ pub mod replay;
 pub mod rules;
 pub mod secret;
 pub mod snapshot;
+pub mod sorted;
 pub mod status;
 pub mod table;
 pub mod venue;

@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
 use crate::rules::RuleHold;
+use crate::sorted::SortedMap;
 
 /// What a mapping may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -350,7 +351,7 @@ pub fn adopts(db: Decimal, ex: Decimal) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange<'a> {
     /// The stream's positions (entry prices for inserts).
-    pub positions: &'a BTreeMap<PositionKey, Position>,
+    pub positions: &'a SortedMap<PositionKey, Position>,
     /// Lot sizes by symbol: the venue's list of markets. A row whose symbol
     /// is not in it is never corrected (empty until market info loads).
     pub lots: &'a BTreeMap<Symbol, Decimal>,

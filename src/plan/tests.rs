@@ -80,7 +80,7 @@ struct Markets {
 }
 
 impl Markets {
-    fn with<'a>(&'a self, positions: &'a BTreeMap<PositionKey, Position>) -> Exchange<'a> {
+    fn with<'a>(&'a self, positions: &'a SortedMap<PositionKey, Position>) -> Exchange<'a> {
         Exchange {
             positions,
             lots: &self.lots,
@@ -107,7 +107,7 @@ fn plan_of(r: &AccountReport, db: &DbSnapshot, p: &CorrectionPolicy) -> Correcti
     corrections(
         r,
         db,
-        &markets.with(&BTreeMap::new()),
+        &markets.with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         p,
@@ -160,7 +160,7 @@ fn a_single_observation_never_acts() {
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 1)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -188,7 +188,7 @@ fn untrusted_drifting_and_in_sync_rows_are_never_touched() {
         let plan = corrections(
             &report(vec![row("BTC", "0", "1", true, state, 9)]),
             &db,
-            &all_markets().with(&BTreeMap::new()),
+            &all_markets().with(&SortedMap::new()),
             fresh(),
             &BTreeMap::new(),
             &policy(),
@@ -207,7 +207,7 @@ fn the_settle_window_after_the_bots_write_is_respected() {
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 3)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -226,7 +226,7 @@ fn the_settle_window_after_the_bots_write_is_respected() {
 
 #[test]
 fn inserts_can_be_turned_off_and_carry_the_entry_price() {
-    let exchange: BTreeMap<PositionKey, Position> = [(
+    let exchange: SortedMap<PositionKey, Position> = [(
         PositionKey::net("SOL"),
         Position {
             key: PositionKey::net("SOL"),
@@ -234,7 +234,8 @@ fn inserts_can_be_turned_off_and_carry_the_entry_price() {
             entry_price: Some(d("123.45")),
         },
     )]
-    .into();
+    .into_iter()
+    .collect();
     let r = report(vec![row("SOL", "0.5", "0", false, State::DbMissing, 3)]);
     let plan = corrections(
         &r,
@@ -272,7 +273,7 @@ fn an_ambiguous_update_is_skipped() {
     let plan = corrections(
         &report(vec![row("ETH", "1", "2", true, State::DbMismatch, 3)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -327,7 +328,7 @@ fn mode_off_plans_nothing() {
     let plan = corrections(
         &report(vec![row("BTC", "0", "1", true, State::DbStale, 9)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &off,
@@ -356,7 +357,7 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
     let plan = corrections(
         &r,
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         before,
         &BTreeMap::new(),
         &policy(),
@@ -388,7 +389,7 @@ fn a_rest_reading_taken_before_the_mismatch_began_is_not_evidence() {
     let plan = corrections(
         &r,
         &written,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         after_since,
         &BTreeMap::new(),
         &quick,
@@ -426,7 +427,7 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let plan = corrections(
         &r,
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &pending,
         &policy(),
@@ -441,7 +442,7 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let plan = corrections(
         &r,
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &fired,
         &policy(),
@@ -460,7 +461,7 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let plan = corrections(
         &missing,
         &DbSnapshot::default(),
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &sol,
         &eager,
@@ -478,7 +479,7 @@ fn a_pending_rule_goes_first_and_exposure_is_never_adopted_while_a_rule_holds() 
     let plan = corrections(
         &grown,
         &sol_db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &sol,
         &eager,
@@ -497,7 +498,7 @@ fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
     let plan = corrections(
         &report(vec![row("SOL", "0.2", "1.237", true, State::DbMismatch, 3)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -512,7 +513,7 @@ fn a_row_is_brought_down_to_the_exchange_but_never_up_by_default() {
     let plan = corrections(
         &report(vec![row("SOL", "1.237", "0.2", true, State::DbMismatch, 3)]),
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -551,7 +552,7 @@ fn an_isolated_leg_beside_the_bots_row_moves_nothing() {
         let plan = corrections(
             &report(vec![net.clone(), iso.clone()]),
             &db,
-            &all_markets().with(&BTreeMap::new()),
+            &all_markets().with(&SortedMap::new()),
             fresh(),
             &BTreeMap::new(),
             &eager,
@@ -678,7 +679,7 @@ fn a_row_for_a_market_the_venue_does_not_list_is_left_alone() {
     let plan = corrections(
         &r,
         &db,
-        &all_markets().with(&BTreeMap::new()),
+        &all_markets().with(&SortedMap::new()),
         fresh(),
         &BTreeMap::new(),
         &policy(),
@@ -689,7 +690,7 @@ fn a_row_for_a_market_the_venue_does_not_list_is_left_alone() {
         plan.skipped,
         vec![(PositionKey::net("BTC/USDC:USDC"), Skip::UnknownMarket)]
     );
-    let (none, no_positions) = (BTreeMap::new(), BTreeMap::new());
+    let (none, no_positions) = (BTreeMap::new(), SortedMap::new());
     let unknown = Exchange {
         positions: &no_positions,
         lots: &none,
@@ -720,7 +721,7 @@ fn stale_rows_are_closed_at_the_mark_or_left_to_the_operator() {
     assert_eq!(plan.corrections[0].row.as_ref().unwrap().row_key, "7");
 
     let lots: BTreeMap<Symbol, Decimal> = [(Symbol::new("BTC"), Decimal::ONE)].into();
-    let (no_marks, no_positions) = (BTreeMap::new(), BTreeMap::new());
+    let (no_marks, no_positions) = (BTreeMap::new(), SortedMap::new());
     let market = Exchange {
         positions: &no_positions,
         lots: &lots,

@@ -453,10 +453,10 @@ impl Reconciler {
         // is walked, not searched from its root for each key.
         keys.sort_unstable();
         keys.dedup();
-        let mut ws = Walk::new(input.view.positions());
+        let mut ws = SliceWalk::new(input.view.positions().as_slice());
         let mut rest = SliceWalk::new(&sizes.rest);
         let mut db = SliceWalk::new(&sizes.db);
-        let mut changes = Walk::new(input.view.changes());
+        let mut changes = SliceWalk::new(input.view.changes().as_slice());
         let mut lots = Walk::new(input.lot_sizes);
         // Where the last key's tracker and row were: the next are at or after.
         let (mut t_from, mut r_from) = (0, 0);

@@ -299,7 +299,7 @@ fn after_a_frame_the_recording_lacks_the_next_is_recorded_whole() {
     }
     assert_eq!(replayed.view.positions(), live.view.positions());
     assert_eq!(
-        live.view.positions()[&PositionKey::net("SOL")].size,
+        live.view.positions().get(&PositionKey::net("SOL")).unwrap().size,
         "3".parse().unwrap()
     );
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use crate::domain::{same_size, Position, PositionKey, Symbol, Timestamp};
+use crate::sorted::SortedMap;
 use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 
 /// The state of the link behind the view.
@@ -94,7 +95,7 @@ pub enum Verification {
 #[derive(Debug, Clone)]
 pub struct StreamView {
     style: StreamStyle,
-    positions: BTreeMap<PositionKey, Position>,
+    positions: SortedMap<PositionKey, Position>,
     last_seq: Option<u64>,
     link: Link,
     verified: bool,
@@ -112,7 +113,7 @@ pub struct StreamView {
     /// [`StreamEvent::Changes`] is told against.
     complete: bool,
     /// When the stream last changed each key's size.
-    changed_at: BTreeMap<PositionKey, Timestamp>,
+    changed_at: SortedMap<PositionKey, Timestamp>,
     /// A REST read has agreed with the view since the last connect.
     agreed_since_connect: bool,
     /// Per-key venues: what the view knew when its link last dropped, kept
@@ -138,7 +139,7 @@ impl StreamView {
     pub fn new(style: StreamStyle) -> Self {
         StreamView {
             style,
-            positions: BTreeMap::new(),
+            positions: SortedMap::new(),
             last_seq: None,
             link: Link::Down,
             verified: false,
@@ -149,7 +150,7 @@ impl StreamView {
             reconnects: 0,
             changed: Vec::new(),
             complete: false,
-            changed_at: BTreeMap::new(),
+            changed_at: SortedMap::new(),
             agreed_since_connect: false,
             judge: None,
             judge_complete: false,
@@ -279,10 +280,11 @@ impl StreamView {
     }
 
     /// Makes the open set exactly `positions` (zero sizes dropped; of two
-    /// items for one key the later wins), updating kept entries in place:
-    /// one merge of the sorted frame with the sorted view, no allocation for
-    /// a key that stays open. `changed` gets the keys whose size changed or
-    /// that appeared, in key order, then the keys that closed.
+    /// items for one key the later wins). When no key opens or closes (most
+    /// frames) the entries are updated in place, nothing allocated; else the
+    /// sorted frame and the view are merged into a new set, in one pass.
+    /// `changed` gets the keys whose size changed or that appeared, in key
+    /// order, then the keys that closed.
     fn replace_all(&mut self, positions: &[Position]) {
         let mut next: Vec<&Position> = positions.iter().filter(|p| !p.size.is_zero()).collect();
         next.sort_by(|a, b| a.key.cmp(&b.key));
@@ -293,41 +295,55 @@ impl StreamView {
             }
             same
         });
-        let mut next = next.into_iter().peekable();
-        let (mut opened, mut closed) = (Vec::new(), Vec::new());
-        for (key, held) in self.positions.iter_mut() {
-            while let Some(p) = next.next_if(|p| p.key < *key) {
-                self.changed.push(p.key.clone());
-                opened.push(p);
+        let same_keys =
+            next.len() == self.positions.len() && next.iter().zip(self.positions.keys()).all(|(p, k)| p.key == *k);
+        if same_keys {
+            for ((key, held), p) in self.positions.iter_mut().zip(next) {
+                Self::update(&mut self.changed, key, held, p);
             }
-            match next.next_if(|p| p.key == *key) {
+            return;
+        }
+        // The held and the new merged in key order into a new set: one
+        // pass, however many opened or closed.
+        let mut merged = Vec::with_capacity(next.len());
+        let mut next = next.into_iter().peekable();
+        let mut closed = Vec::new();
+        for (key, mut held) in std::mem::take(&mut self.positions) {
+            while let Some(p) = next.next_if(|p| p.key < key) {
+                self.changed.push(p.key.clone());
+                merged.push((p.key.clone(), p.clone()));
+            }
+            match next.next_if(|p| p.key == key) {
                 Some(p) => {
-                    // Every field but the key, so a new field cannot be missed.
-                    let Position {
-                        key: _,
-                        size,
-                        entry_price,
-                    } = *p;
-                    if held.size != size {
-                        self.changed.push(key.clone());
-                    }
-                    held.size = size;
-                    held.entry_price = entry_price;
+                    Self::update(&mut self.changed, &key, &mut held, p);
+                    merged.push((key, held));
                 }
-                None => closed.push(key.clone()),
+                None => closed.push(key),
             }
         }
         for p in next {
             self.changed.push(p.key.clone());
-            opened.push(p);
+            merged.push((p.key.clone(), p.clone()));
         }
-        for key in closed {
-            self.positions.remove(&key);
-            self.changed.push(key);
+        self.changed.extend(closed);
+        // In order already: collecting checks it in one pass.
+        self.positions = merged.into_iter().collect();
+    }
+
+    /// Sets a held position's figures to the frame's (`changed` gets its key
+    /// if its size moved).
+    fn update(changed: &mut Vec<PositionKey>, key: &PositionKey, held: &mut Position, p: &Position) {
+        // Every field but the key, so a new field cannot be missed.
+        let Position {
+            key: _,
+            size,
+            entry_price,
+        } = *p;
+        if held.size != size {
+            changed.push(key.clone());
         }
-        for p in opened {
-            self.positions.insert(p.key.clone(), p.clone());
-        }
+        held.size = size;
+        held.entry_price = entry_price;
     }
 
     /// Applies a full-snapshot frame's changes: each key's new size (zero
@@ -474,7 +490,7 @@ impl StreamView {
     }
 
     /// The last known open positions (believe them only if [`Self::trust`] says so).
-    pub fn positions(&self) -> &BTreeMap<PositionKey, Position> {
+    pub fn positions(&self) -> &SortedMap<PositionKey, Position> {
         &self.positions
     }
 
@@ -548,7 +564,7 @@ impl StreamView {
 
     /// When the stream last changed each key's size, in key order (the
     /// reconciler's full pass walks it beside the other sources).
-    pub fn changes(&self) -> &BTreeMap<PositionKey, Timestamp> {
+    pub fn changes(&self) -> &SortedMap<PositionKey, Timestamp> {
         &self.changed_at
     }
 

@@ -1,0 +1,204 @@
+//! A map kept as one vector sorted by key, each key once.
+//!
+//! The reconciler's full pass walks the stream view's positions and their
+//! change times beside REST's and the DB's sizes, every key in order, on
+//! every tick. A `BTreeMap`'s entries lie in nodes scattered over the heap:
+//! past the caches (100,000 positions) each node is a wait on memory, and
+//! walking one cost four times what walking a vector does. Here the entries
+//! lie end to end, so a walk reads memory in order. A key is found by
+//! halving; adding or removing one moves the entries after it (a position
+//! opened or closed, not a size changed).
+
+use std::borrow::Borrow;
+
+/// Entries sorted by key, each key once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SortedMap<K, V> {
+    fn default() -> Self {
+        SortedMap { entries: Vec::new() }
+    }
+}
+
+impl<K: Ord, V> SortedMap<K, V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Where `key` is (`Ok`) or would go (`Err`).
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
+    }
+
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Sets `key`'s value; the value it had, if any.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// In key order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// In key order; the keys cannot change.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
+        self.entries.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// The entries, in key order (for a walk: `crate::walk::SliceWalk`).
+    pub fn as_slice(&self) -> &[(K, V)] {
+        &self.entries
+    }
+}
+
+/// In key order.
+impl<K, V> IntoIterator for SortedMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std::vec::IntoIter<(K, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+/// As a `BTreeMap` collects: a key given twice keeps its later value.
+impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut entries: Vec<(K, V)> = iter.into_iter().collect();
+        // Stable, so of equal keys the later stays later; linear when the
+        // entries come in order already.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        SortedMap { entries }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What may be done to a map.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u16),
+        Remove(u8),
+        Set(u8, u16),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..40, any::<u16>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            3 => (0u8..40).prop_map(Op::Remove),
+            2 => (0u8..40, any::<u16>()).prop_map(|(k, v)| Op::Set(k, v)),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        /// Whatever is done to it, the map holds what a `BTreeMap` given
+        /// the same holds, in the same order, and answers as it answers.
+        #[test]
+        fn a_sorted_map_holds_what_a_btree_map_holds(
+            first in prop::collection::vec((0u8..40, any::<u16>()), 0..30),
+            ops in prop::collection::vec(op(), 0..60),
+        ) {
+            let mut ours: SortedMap<u8, u16> = first.iter().copied().collect();
+            let mut theirs: BTreeMap<u8, u16> = first.iter().copied().collect();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => prop_assert_eq!(ours.insert(k, v), theirs.insert(k, v)),
+                    Op::Remove(k) => prop_assert_eq!(ours.remove(&k), theirs.remove(&k)),
+                    Op::Set(k, v) => {
+                        if let (Some(a), Some(b)) = (ours.get_mut(&k), theirs.get_mut(&k)) {
+                            *a = v;
+                            *b = v;
+                        }
+                    }
+                    Op::Clear => {
+                        ours.clear();
+                        theirs.clear();
+                    }
+                }
+                for k in 0u8..40 {
+                    prop_assert_eq!(ours.get(&k), theirs.get(&k));
+                    prop_assert_eq!(ours.contains_key(&k), theirs.contains_key(&k));
+                }
+                prop_assert_eq!(ours.len(), theirs.len());
+                prop_assert!(ours.iter().eq(theirs.iter()));
+                prop_assert!(ours.as_slice().windows(2).all(|w| w[0].0 < w[1].0));
+            }
+            prop_assert!(ours.into_iter().eq(theirs.into_iter()));
+        }
+    }
+}
