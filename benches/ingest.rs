@@ -180,7 +180,7 @@ impl Pipeline {
         // A lot of 0.1: the frames move sizes by less than a lot between
         // REST polls, so the stream and REST agree (one lot is the one
         // tolerance) while the database drifts: the trusted path.
-        let lots: std::collections::BTreeMap<Symbol, Decimal> =
+        let lots: driftwatch::sorted::SortedMap<Symbol, Decimal> =
             SYMBOLS.iter().map(|s| (Symbol::new(s), Decimal::new(1, 1))).collect();
         let agreeing = RestSnapshot {
             positions: view.positions().values().cloned().collect(),

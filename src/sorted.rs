@@ -105,7 +105,7 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.entries.iter().map(|(_, v)| v)
     }
 
-    /// The entries, in key order (for a walk: `crate::walk::SliceWalk`).
+    /// The entries, in key order (for a walk: `crate::walk::Walk`).
     pub fn as_slice(&self) -> &[(K, V)] {
         &self.entries
     }
@@ -136,6 +136,13 @@ impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
             same
         });
         SortedMap { entries }
+    }
+}
+
+/// As a `BTreeMap` is made from an array: a key given twice keeps its later value.
+impl<K: Ord, V, const N: usize> From<[(K, V); N]> for SortedMap<K, V> {
+    fn from(entries: [(K, V); N]) -> Self {
+        entries.into_iter().collect()
     }
 }
 

@@ -5,7 +5,6 @@
 // Each bench binary uses a part of this module.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use driftwatch::domain::{DbRow, DbSnapshot, Leg, Position, PositionKey, Symbol, Timestamp};
@@ -39,7 +38,8 @@ pub fn world(n: usize) -> AccountSources {
     );
     let mut rest = Polled::default();
     let snap = RestSnapshot { positions, seq: None };
-    let lots: BTreeMap<Symbol, Decimal> = (0..n).map(|i| (sym(i).into(), Decimal::new(1, 2))).collect();
+    let lots: driftwatch::sorted::SortedMap<Symbol, Decimal> =
+        (0..n).map(|i| (sym(i).into(), Decimal::new(1, 2))).collect();
     view.verify_with_rest(&snap, |s| lots.get(s).copied(), Timestamp(0));
     rest.succeeded(snap, Timestamp(0));
     let mut db = Polled::default();

@@ -354,9 +354,9 @@ pub struct Exchange<'a> {
     pub positions: &'a SortedMap<PositionKey, Position>,
     /// Lot sizes by symbol: the venue's list of markets. A row whose symbol
     /// is not in it is never corrected (empty until market info loads).
-    pub lots: &'a BTreeMap<Symbol, Decimal>,
+    pub lots: &'a SortedMap<Symbol, Decimal>,
     /// Mark prices by symbol (what a close writes as the exit price).
-    pub marks: &'a BTreeMap<Symbol, Decimal>,
+    pub marks: &'a SortedMap<Symbol, Decimal>,
 }
 
 /// Plans one correction cycle for one account. `holds` says, by symbol,

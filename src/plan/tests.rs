@@ -3,6 +3,7 @@ use std::str::FromStr;
 use super::*;
 use crate::domain::{Source, Symbol};
 use crate::reconcile::{Reading, SourceHealth};
+use crate::sorted::SortedMap;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -75,8 +76,8 @@ const NOW: Timestamp = Timestamp(1_000_000);
 
 /// Every symbol the tests use is a venue market, with a mark price.
 struct Markets {
-    lots: BTreeMap<Symbol, Decimal>,
-    marks: BTreeMap<Symbol, Decimal>,
+    lots: SortedMap<Symbol, Decimal>,
+    marks: SortedMap<Symbol, Decimal>,
 }
 
 impl Markets {
@@ -690,7 +691,7 @@ fn a_row_for_a_market_the_venue_does_not_list_is_left_alone() {
         plan.skipped,
         vec![(PositionKey::net("BTC/USDC:USDC"), Skip::UnknownMarket)]
     );
-    let (none, no_positions) = (BTreeMap::new(), SortedMap::new());
+    let (none, no_positions) = (SortedMap::new(), SortedMap::new());
     let unknown = Exchange {
         positions: &no_positions,
         lots: &none,
@@ -720,8 +721,8 @@ fn stale_rows_are_closed_at_the_mark_or_left_to_the_operator() {
     assert_eq!(plan.corrections[0].mark_price, Some(Decimal::from(100)));
     assert_eq!(plan.corrections[0].row.as_ref().unwrap().row_key, "7");
 
-    let lots: BTreeMap<Symbol, Decimal> = [(Symbol::new("BTC"), Decimal::ONE)].into();
-    let (no_marks, no_positions) = (BTreeMap::new(), SortedMap::new());
+    let lots: SortedMap<Symbol, Decimal> = [(Symbol::new("BTC"), Decimal::ONE)].into();
+    let (no_marks, no_positions) = (SortedMap::new(), SortedMap::new());
     let market = Exchange {
         positions: &no_positions,
         lots: &lots,

@@ -17,9 +17,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use crate::domain::{same_size, DbSnapshot, Pair, PositionKey, Source, Symbol, Timestamp};
+use crate::sorted::SortedMap;
 use crate::venue::types::RestSnapshot;
 use crate::view::StreamView;
-use crate::walk::{search_from, SliceWalk, Walk};
+use crate::walk::{search_from, Walk};
 
 /// The last outcome of a polled source (REST or DB).
 ///
@@ -125,7 +126,7 @@ pub struct AccountInputs<'a> {
     pub view: &'a StreamView,
     pub rest: &'a Polled<RestSnapshot>,
     pub db: &'a Polled<DbSnapshot>,
-    pub lot_sizes: &'a BTreeMap<Symbol, Decimal>,
+    pub lot_sizes: &'a SortedMap<Symbol, Decimal>,
 }
 
 /// A source's size for one key: `size` is the last known value (possibly
@@ -453,11 +454,11 @@ impl Reconciler {
         // is walked, not searched from its root for each key.
         keys.sort_unstable();
         keys.dedup();
-        let mut ws = SliceWalk::new(input.view.positions().as_slice());
-        let mut rest = SliceWalk::new(&sizes.rest);
-        let mut db = SliceWalk::new(&sizes.db);
-        let mut changes = SliceWalk::new(input.view.changes().as_slice());
-        let mut lots = Walk::new(input.lot_sizes);
+        let mut ws = Walk::new(input.view.positions().as_slice());
+        let mut rest = Walk::new(&sizes.rest);
+        let mut db = Walk::new(&sizes.db);
+        let mut changes = Walk::new(input.view.changes().as_slice());
+        let mut lots = Walk::new(input.lot_sizes.as_slice());
         // Where the last key's tracker and row were: the next are at or after.
         let (mut t_from, mut r_from) = (0, 0);
         for key in &keys {

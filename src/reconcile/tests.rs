@@ -3,6 +3,7 @@ use std::str::FromStr;
 
 use super::*;
 use crate::domain::{DbRow, Leg, Position, Symbol};
+use crate::sorted::SortedMap;
 use crate::venue::types::{StreamEvent, StreamStyle};
 
 fn d(s: &str) -> Decimal {
@@ -132,7 +133,7 @@ struct World {
     view: StreamView,
     rest: Polled<RestSnapshot>,
     db: Polled<DbSnapshot>,
-    lots: BTreeMap<Symbol, Decimal>,
+    lots: SortedMap<Symbol, Decimal>,
 }
 
 impl World {
@@ -165,7 +166,7 @@ impl World {
             view,
             rest,
             db,
-            lots: BTreeMap::new(),
+            lots: SortedMap::new(),
         }
     }
 

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{DbSnapshot, Symbol, Timestamp};
 use crate::reconcile::{AccountInputs, AccountReport, Policy, Polled, Reconciler, Touched};
 use crate::rules::{AccountState, Decision, Engine, Focus, RuleSet};
+use crate::sorted::SortedMap;
 use crate::venue::types::{MarketInfo, RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::{Applied, StreamView, Verification};
 
@@ -106,9 +107,9 @@ pub struct AccountSources {
     pub rest: Polled<RestSnapshot>,
     pub db: Polled<DbSnapshot>,
     /// Lot sizes by symbol, from the venue's market info.
-    pub lots: BTreeMap<Symbol, Decimal>,
+    pub lots: SortedMap<Symbol, Decimal>,
     /// Mark prices by symbol.
-    pub marks: BTreeMap<Symbol, Decimal>,
+    pub marks: SortedMap<Symbol, Decimal>,
 }
 
 /// What an observation did, for the caller's logs and metrics.
@@ -125,8 +126,8 @@ impl AccountSources {
             view: StreamView::new(style),
             rest: Polled::default(),
             db: Polled::default(),
-            lots: BTreeMap::new(),
-            marks: BTreeMap::new(),
+            lots: SortedMap::new(),
+            marks: SortedMap::new(),
         }
     }
 

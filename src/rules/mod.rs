@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Leg, Pair, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountReport, Row, State};
+use crate::sorted::SortedMap;
 use crate::walk::Walk;
 use names::{Id, Names, TrackKey};
 use tracks::Tracks;
@@ -154,7 +155,7 @@ pub struct AccountState<'a> {
     pub account: &'a str,
     pub report: &'a AccountReport,
     /// Mark prices by symbol (for notional thresholds).
-    pub marks: &'a BTreeMap<Symbol, Decimal>,
+    pub marks: &'a SortedMap<Symbol, Decimal>,
 }
 
 /// The part of the accounts an evaluation looks at: one account's
@@ -484,7 +485,7 @@ impl Engine {
                     // adjacent, and the focus is sorted too: each symbol is
                     // searched for after the last one's rows.
                     let rows = &a.report.rows;
-                    let mut marks = Walk::new(a.marks);
+                    let mut marks = Walk::new(a.marks.as_slice());
                     let mut from = 0;
                     for sym in f.symbols {
                         // Its first row: the next one (every symbol of a

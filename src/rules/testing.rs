@@ -30,6 +30,7 @@ use super::{AccountState, Engine, RuleSet};
 use crate::config::duration::Dur;
 use crate::domain::{DbRow, DbSnapshot, Position, PositionKey, Source, Symbol, Timestamp};
 use crate::reconcile::{AccountInputs, Policy, Polled, Reconciler};
+use crate::sorted::SortedMap;
 use crate::venue::types::{RestSnapshot, StreamEvent, StreamStyle};
 use crate::view::StreamView;
 
@@ -144,7 +145,8 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
     let mut db: Polled<DbSnapshot> = Polled::default();
     let mut reconciler = Reconciler::new();
     let mut engine = Engine::new();
-    let lots = BTreeMap::new();
+    let lots = SortedMap::new();
+    let marks: SortedMap<Symbol, Decimal> = t.marks.iter().map(|(s, m)| (s.clone(), *m)).collect();
     let mut exchange: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut rest_override: Option<BTreeMap<String, Decimal>> = None;
     let mut db_rows: BTreeMap<String, Decimal> = BTreeMap::new();
@@ -229,7 +231,7 @@ fn run_test(rules: &RuleSet, t: &RawTest) -> String {
             venue: &t.venue,
             account: &t.account,
             report: &report,
-            marks: &t.marks,
+            marks: &marks,
         };
         for d in engine.evaluate(rules, &[account], now) {
             got.push(Expected {

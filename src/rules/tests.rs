@@ -2,6 +2,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use super::*;
+use crate::sorted::SortedMap;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -94,7 +95,7 @@ mod focus {
 ";
 
     fn evaluate(engine: &mut Engine, rules: &RuleSet, r: &AccountReport, at: i64, focus: &[&str]) -> Vec<String> {
-        evaluate_at(engine, rules, r, &BTreeMap::new(), at, focus)
+        evaluate_at(engine, rules, r, &SortedMap::new(), at, focus)
     }
 
     /// [`evaluate`] with mark prices.
@@ -102,7 +103,7 @@ mod focus {
         engine: &mut Engine,
         rules: &RuleSet,
         r: &AccountReport,
-        marks: &BTreeMap<Symbol, Decimal>,
+        marks: &SortedMap<Symbol, Decimal>,
         at: i64,
         focus: &[&str],
     ) -> Vec<String> {
@@ -154,7 +155,7 @@ mod focus {
         let mut pair = report(&[("ETH", "1"), ("SOL", "1"), ("SOL", "-2")]);
         pair.rows[1].key.leg = Leg::Long;
         pair.rows[2].key.leg = Leg::Short;
-        let marks: BTreeMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
+        let marks: SortedMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
         let state = AccountState {
             venue: "binance",
             account: "main",
@@ -175,7 +176,7 @@ mod focus {
             Path::new("r.yaml"),
         )
         .unwrap();
-        let marks: BTreeMap<Symbol, Decimal> = [
+        let marks: SortedMap<Symbol, Decimal> = [
             (Symbol::new("ETH"), d("100")),
             (Symbol::new("SOL"), d("100")),
             (Symbol::new("BTC"), d("100")),
@@ -359,7 +360,7 @@ rules:
             )
         ) {
             let rules = compile(RULES, Path::new("r.yaml")).unwrap();
-            let marks: BTreeMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
+            let marks: SortedMap<Symbol, Decimal> = [(Symbol::new("ETH"), d("150")), (Symbol::new("SOL"), d("100"))].into();
             let (mut focused, mut full) = (Engine::new(), Engine::new());
             let mut sizes: BTreeMap<usize, &str> = BTreeMap::new();
             let mut now = 0;
