@@ -121,21 +121,27 @@ impl<K, V> IntoIterator for SortedMap<K, V> {
     }
 }
 
+impl<K: Ord, V> SortedMap<K, V> {
+    /// `entries` in key order, each key once: `merge` folds a later
+    /// entry's value into the earlier one's ("later": the order given; the
+    /// sort is stable, and linear when the entries come in order already).
+    pub fn merged(mut entries: Vec<(K, V)>, mut merge: impl FnMut(&mut V, V)) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(K, V)> = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == k => merge(&mut last.1, v),
+                _ => out.push((k, v)),
+            }
+        }
+        SortedMap { entries: out }
+    }
+}
+
 /// As a `BTreeMap` collects: a key given twice keeps its later value.
 impl<K: Ord, V> FromIterator<(K, V)> for SortedMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut entries: Vec<(K, V)> = iter.into_iter().collect();
-        // Stable, so of equal keys the later stays later; linear when the
-        // entries come in order already.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        SortedMap { entries }
+        Self::merged(iter.into_iter().collect(), |earlier, later| *earlier = later)
     }
 }
 

@@ -21,9 +21,9 @@ impl<'a, K: Ord, V> Walk<'a, K, V> {
     /// `key`'s value. Keys asked for must not decrease; the same key may be
     /// asked for again (a symbol's legs share its lot).
     pub(crate) fn find(&mut self, key: &K) -> Option<&'a V> {
-        let at = match self.items.get(self.from..self.from + 2) {
-            Some([same, _]) if same.0 == *key => Ok(self.from),
-            Some([_, next]) if next.0 == *key => Ok(self.from + 1),
+        // The next entry first; `search_from` tests the last one's place.
+        let at = match self.items.get(self.from + 1) {
+            Some(next) if next.0 == *key => Ok(self.from + 1),
             _ => search_from(self.items, self.from, key, |e| &e.0),
         };
         match at {

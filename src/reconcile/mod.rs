@@ -297,22 +297,24 @@ struct Context {
 
 /// The REST and DB sizes by key, built when a full pass sees new reads
 /// (`reads`: REST's and the DB's read counts), looked up by every pass.
-/// Sorted by key, each key once: a pass reads them front to back, in
-/// memory order, however many there are.
+/// Sorted vectors: a pass reads them front to back, in memory order,
+/// however many there are.
 #[derive(Debug, Default)]
 struct Sizes {
     reads: (u64, u64),
-    rest: Vec<(PositionKey, Decimal)>,
-    db: Vec<(PositionKey, Decimal)>,
+    rest: SortedMap<PositionKey, Decimal>,
+    db: SortedMap<PositionKey, Decimal>,
 }
 
 impl Sizes {
     fn of(input: &AccountInputs<'_>) -> Sizes {
+        // A key read twice from REST: the later one.
         let rest = input
             .rest
             .last()
             .map(|(r, _)| r.positions.iter().map(|p| (p.key.clone(), p.size)).collect())
             .unwrap_or_default();
+        // A position kept in several DB rows: their sum.
         let db = input
             .db
             .last()
@@ -320,30 +322,10 @@ impl Sizes {
             .unwrap_or_default();
         Sizes {
             reads: (input.rest.reads, input.db.reads),
-            // A key read twice from REST: the later one.
-            rest: by_key(rest, |earlier, later| *earlier = later),
-            // A position kept in several DB rows: their sum.
-            db: by_key(db, |earlier, later| *earlier += later),
+            rest,
+            db: SortedMap::merged(db, |earlier, later| *earlier += later),
         }
     }
-}
-
-/// `entries` sorted by key, each key once: `merge` folds a later entry's
-/// value into the earlier one's. The sort is stable, so "later" is the
-/// order read.
-fn by_key(
-    mut entries: Vec<(PositionKey, Decimal)>,
-    merge: impl Fn(&mut Decimal, Decimal),
-) -> Vec<(PositionKey, Decimal)> {
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.dedup_by(|later, earlier| {
-        let same = later.0 == earlier.0;
-        if same {
-            merge(&mut earlier.1, later.1);
-        }
-        same
-    });
-    entries
 }
 
 /// Holds the hysteresis between calls, and what the incremental pass needs
@@ -455,8 +437,8 @@ impl Reconciler {
         keys.sort_unstable();
         keys.dedup();
         let mut ws = Walk::new(input.view.positions().as_slice());
-        let mut rest = Walk::new(&sizes.rest);
-        let mut db = Walk::new(&sizes.db);
+        let mut rest = Walk::new(sizes.rest.as_slice());
+        let mut db = Walk::new(sizes.db.as_slice());
         let mut changes = Walk::new(input.view.changes().as_slice());
         let mut lots = Walk::new(input.lot_sizes.as_slice());
         // Where the last key's tracker and row were: the next are at or after.
@@ -562,8 +544,8 @@ impl Reconciler {
             .iter()
             .filter(|_| context.has_baseline)
             .peekable();
-        let mut rest = sizes.rest.iter().map(|(k, v)| (k, v)).peekable();
-        let mut db = sizes.db.iter().map(|(k, v)| (k, v)).peekable();
+        let mut rest = sizes.rest.iter().peekable();
+        let mut db = sizes.db.iter().peekable();
         let mut changes = input.view.changes().iter().peekable();
         let mut lots = input.lot_sizes.iter().peekable();
         let held = self.trackers.entry(account).or_default();
@@ -606,7 +588,7 @@ impl Reconciler {
                 trackers.push((key, tracker));
             }
         }
-        drop(tracked);
+        drop((tracked, rest, db));
         // An account that shrank gives back what it no longer needs: the
         // buffers keep at most twice what this pass wrote.
         last.shrink_to(2 * trackers.len());

@@ -609,8 +609,10 @@ mod sizes {
                 *sum.entry(k.clone()).or_insert(Decimal::ZERO) += *v;
             }
             let as_vec = |m: BTreeMap<PositionKey, Decimal>| m.into_iter().collect::<Vec<_>>();
-            prop_assert_eq!(by_key(entries.clone(), |e, l| *e = l), as_vec(last));
-            prop_assert_eq!(by_key(entries, |e, l| *e += l), as_vec(sum));
+            let rest: SortedMap<PositionKey, Decimal> = entries.iter().cloned().collect();
+            prop_assert_eq!(rest.into_iter().collect::<Vec<_>>(), as_vec(last));
+            let db = SortedMap::merged(entries, |e, l| *e += l);
+            prop_assert_eq!(db.into_iter().collect::<Vec<_>>(), as_vec(sum));
         }
     }
 }
