@@ -6,10 +6,13 @@
 //! IOC and the resting-orders read, both beside it; with
 //! `DETECT_NADO_RESTING=1` each round leaves a resting order, which the
 //! close cancels before its order). driftwatch runs as `run` runs it:
-//! its own thread, a current-thread runtime. Run: `cargo bench --bench
-//! detect` (`DETECT_VENUES=pacifica,nado,hyperliquid,binance`; Pacifica
-//! alone by default, Nado's rounds are paced by its query budget and take
-//! three minutes).
+//! its own thread, a current-thread runtime. The simulator and the rounds
+//! share one other thread (the bench's own current-thread runtime): the
+//! venue stands in for a gateway on other machines, so it takes no pool of
+//! threads from the two cores the measured process runs on. Run: `cargo
+//! bench --bench detect` (`DETECT_VENUES=pacifica,nado,hyperliquid,binance`;
+//! Pacifica alone by default, Nado's rounds are paced by its query budget
+//! and take three minutes).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -150,7 +153,7 @@ fn hl_master() -> alloy_primitives::Address {
 
 /// The process under test, run as `driftwatch run` runs it: on its own
 /// thread, on a current-thread runtime; the simulator and the rounds run on
-/// the bench's runtime.
+/// the bench's, one thread too.
 struct Process {
     snapshots: watch::Receiver<std::sync::Arc<app::Snapshot>>,
     metrics: std::sync::Arc<driftwatch::metrics::Metrics>,
@@ -237,7 +240,10 @@ fn state(running: &Process, symbol: &str) -> String {
         .join("; ")
 }
 
-#[tokio::main]
+// One thread for the venue and the rounds: a pool of workers beside the
+// process measured, on two cores, was most of its tail (BENCHMARKS.md, the
+// twenty-fourth session).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
         driftwatch::cli::init_logging(config::LogFormat::Text, "warn");
