@@ -241,8 +241,8 @@ fn state(running: &Process, symbol: &str) -> String {
 }
 
 // One thread for the venue and the rounds: a pool of workers beside the
-// process measured, on two cores, was a fifth to two fifths of its p99
-// (BENCHMARKS.md, the twenty-fourth session).
+// process measured, on two cores, added to its latency (BENCHMARKS.md, the
+// twenty-fourth session).
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
