@@ -211,6 +211,16 @@ impl BinanceSim {
         });
     }
 
+    /// The account's user data streams open on a live listenKey (one a
+    /// connection made after [`BinanceSim::expire_listen_key`] is on a new key).
+    pub fn streams(&self, api_key: &str) -> usize {
+        let st = self.lock();
+        st.subscribers
+            .iter()
+            .filter(|(key, tx)| key == api_key && !tx.is_closed())
+            .count()
+    }
+
     /// Serves the user data stream (`/private/ws/<listenKey>`) on its own
     /// port until `shutdown`.
     pub async fn start_ws(&self, addr: SocketAddr, shutdown: watch::Receiver<bool>) -> std::io::Result<SocketAddr> {
