@@ -127,6 +127,11 @@ impl<K: Ord, V> SortedMap<K, V> {
     /// sort is stable, and linear when the entries come in order already).
     pub fn merged(mut entries: Vec<(K, V)>, mut merge: impl FnMut(&mut V, V)) -> Self {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // Each key once already (the view's merged set, a REST read): kept
+        // as given, not moved into a second vector.
+        if entries.windows(2).all(|w| w[0].0 != w[1].0) {
+            return SortedMap { entries };
+        }
         let mut out: Vec<(K, V)> = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             match out.last_mut() {
