@@ -626,14 +626,22 @@ fn escape(v: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A sample value as the text format wants it.
-fn number(v: f64) -> String {
+/// A sample value as the text format wants it, written onto `out`: zero
+/// and one (most of the per-position samples) as themselves, any other
+/// finite value as Rust writes an `f64` (the shortest text that reads back
+/// the same).
+fn push_number(out: &mut String, v: f64) {
+    use std::fmt::Write;
     if v.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v == 0.0 && v.is_sign_positive() {
+        out.push('0');
+    } else if v == 1.0 {
+        out.push('1');
     } else {
-        v.to_string()
+        let _ = write!(out, "{v}");
     }
 }
 
@@ -683,18 +691,44 @@ impl Pages {
     const ROWS: usize = 200;
 }
 
-/// One sample line; labels in name order, as the registry's own families
-/// write them (every extra label — pair, result, source, state — sorts
-/// before `symbol`).
-fn sample(out: &mut String, family: usize, venue: &str, account: &str, symbol: &str, extra: Option<&str>, v: f64) {
-    use std::fmt::Write;
-    let (name, _, _, label) = POSITION_FAMILIES[family];
-    let _ = write!(out, "{name}{{account=\"{}\",", escape(account));
-    if let Some(x) = extra {
-        let _ = write!(out, "{label}=\"{x}\",");
+/// One row's labels as its sample lines write them, in name order, as the
+/// registry's own families write theirs: `account="…",` before the extra
+/// label (every one of them — pair, result, source, state — sorts between
+/// `account` and `symbol`) and `symbol="…",venue="…"} ` after it. Escaped
+/// and written once a row, not once a line (a row has twenty lines).
+#[derive(Default)]
+struct RowLabels {
+    head: String,
+    tail: String,
+}
+
+impl RowLabels {
+    fn set(&mut self, venue: &str, account: &str, symbol: &str) {
+        self.head.clear();
+        for text in ["account=\"", &escape(account), "\","] {
+            self.head.push_str(text);
+        }
+        self.tail.clear();
+        for text in ["symbol=\"", &escape(symbol), "\",venue=\"", &escape(venue), "\"} "] {
+            self.tail.push_str(text);
+        }
     }
-    let _ = write!(out, "symbol=\"{}\"", escape(symbol));
-    let _ = writeln!(out, ",venue=\"{}\"}} {}", escape(venue), number(v));
+}
+
+/// One sample line of family number `family`.
+fn sample(out: &mut String, family: usize, labels: &RowLabels, extra: Option<&str>, v: f64) {
+    let (name, _, _, label) = POSITION_FAMILIES[family];
+    out.push_str(name);
+    out.push('{');
+    out.push_str(&labels.head);
+    if let Some(x) = extra {
+        for text in [label, "=\"", x, "\","] {
+            out.push_str(text);
+        }
+    }
+    out.push_str(&labels.tail);
+    push_number(out, v);
+    out.push('\n');
 }
 
 impl Iterator for Pages {
@@ -713,9 +747,11 @@ impl Iterator for Pages {
             let (venue, account) = (a.venue.as_str(), a.account.as_str());
             let rows = &a.report.rows[self.row.min(a.report.rows.len())..];
             let rows = &rows[..rows.len().min(Pages::ROWS)];
+            let mut labels = RowLabels::default();
             for row in rows {
                 let symbol = row.key.to_string();
-                let mut line = |extra: Option<&str>, v: f64| sample(&mut out, i, venue, account, &symbol, extra, v);
+                labels.set(venue, account, &symbol);
+                let mut line = |extra: Option<&str>, v: f64| sample(&mut out, i, &labels, extra, v);
                 match i {
                     0 => {
                         for source in Source::ALL {
@@ -753,13 +789,12 @@ impl Iterator for Pages {
         }
         if i == 4 {
             // Closes of symbols no longer watched still count.
+            let mut labels = RowLabels::default();
             for (key, counts) in &self.closes {
                 if !self.shown.contains(key) {
                     let (venue, account, symbol) = key;
-                    close_results(
-                        &mut |extra, v| sample(&mut out, i, venue, account, symbol, extra, v),
-                        Some(counts),
-                    );
+                    labels.set(venue, account, symbol);
+                    close_results(&mut |extra, v| sample(&mut out, i, &labels, extra, v), Some(counts));
                 }
             }
         }
@@ -798,6 +833,43 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    proptest::proptest! {
+        /// A value is written as the text format spells NaN and the
+        /// infinities, and any other as Rust writes an `f64`.
+        #[test]
+        fn a_value_is_written_as_the_text_format_and_rust_spell_it(v in proptest::prop_oneof![
+            proptest::num::f64::ANY,
+            proptest::sample::select(vec![0.0, -0.0, 1.0, -1.0, 0.1, 1e21, 2.5e-8, f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
+        ]) {
+            let want = if v.is_nan() {
+                "NaN".to_owned()
+            } else if v == f64::INFINITY {
+                "+Inf".to_owned()
+            } else if v == f64::NEG_INFINITY {
+                "-Inf".to_owned()
+            } else {
+                v.to_string()
+            };
+            let mut out = String::from("x ");
+            push_number(&mut out, v);
+            proptest::prop_assert_eq!(out, format!("x {want}"));
+        }
+    }
+
+    #[test]
+    fn a_rows_lines_spell_its_labels_in_name_order_escaped() {
+        let mut labels = RowLabels::default();
+        labels.set("nado", "ma\"in", "BTC");
+        let mut out = String::new();
+        sample(&mut out, 0, &labels, Some("ws"), 1.5);
+        sample(&mut out, 2, &labels, None, 0.0);
+        assert_eq!(
+            out,
+            "driftwatch_position_size{account=\"ma\\\"in\",source=\"ws\",symbol=\"BTC\",venue=\"nado\"} 1.5\n\
+             driftwatch_position_in_sync{account=\"ma\\\"in\",symbol=\"BTC\",venue=\"nado\"} 0\n"
+        );
     }
 
     #[test]
