@@ -37,7 +37,12 @@ impl<'a> Cursor<'a> {
 
     /// Consumes `byte` if it is next.
     pub fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
+        // Most punctuation follows a value with no whitespace.
+        if self.text.as_bytes().get(self.at) != Some(&byte) {
+            (self.peek()? == byte).then_some(())?;
+        }
+        self.at += 1;
+        Some(())
     }
 
     /// How far into the text the cursor is.
@@ -62,9 +67,14 @@ impl<'a> Cursor<'a> {
 
     /// A string without escapes or control characters: its contents.
     pub fn string(&mut self) -> Option<&'a str> {
-        self.eat(b'"')?;
-        let start = self.at;
-        let rest = &self.text.as_bytes()[start..];
+        let b = self.text.as_bytes();
+        // Most strings follow their colon or comma with no whitespace.
+        if b.get(self.at) != Some(&b'"') {
+            self.skip_ws();
+            (b.get(self.at) == Some(&b'"')).then_some(())?;
+        }
+        let start = self.at + 1;
+        let rest = b.get(start..)?;
         let len = plain_len(rest)?;
         (rest[len] == b'"').then_some(())?;
         self.at = start + len + 1;
@@ -89,18 +99,26 @@ impl<'a> Cursor<'a> {
         Some(key)
     }
 
-    /// `true`, `false`, `null` or a JSON number: its text.
+    /// `true`, `false`, `null` or a JSON number: its text. The token is the
+    /// longest run of letters, digits, `-`, `+` and `.`, and all of it must
+    /// be one of those (`truex` and `01` are refused, not split); it is read
+    /// in one pass.
     pub fn scalar(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let start = self.at;
         let rest = &self.text.as_bytes()[start..];
-        let len = rest
-            .iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')))
-            .unwrap_or(rest.len());
-        let token = &self.text[start..start + len];
+        let len = match rest.first()? {
+            b't' => literal(rest, b"true"),
+            b'f' => literal(rest, b"false"),
+            b'n' => literal(rest, b"null"),
+            _ => number_len(rest),
+        }?;
+        if rest.get(len).is_some_and(|&b| in_token(b)) {
+            return None;
+        }
         self.at = start + len;
-        (matches!(token, "true" | "false" | "null") || is_json_number(token)).then_some(token)
+        // The token is ASCII, so both ends are character boundaries.
+        self.text.get(start..start + len)
     }
 
     /// A string or a scalar (no arrays or objects).
@@ -186,9 +204,24 @@ fn plain_len(bytes: &[u8]) -> Option<usize> {
     Some(at + tail)
 }
 
+/// A byte of a scalar's token (see [`Cursor::scalar`]).
+fn in_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')
+}
+
+/// `word`'s length if `bytes` starts with it.
+fn literal(bytes: &[u8], word: &[u8]) -> Option<usize> {
+    bytes.starts_with(word).then_some(word.len())
+}
+
 /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 pub fn is_json_number(t: &str) -> bool {
-    let b = t.as_bytes();
+    number_len(t.as_bytes()) == Some(t.len())
+}
+
+/// The length of the JSON number `bytes` starts with (RFC 8259 §6), or
+/// `None` if it starts with none.
+fn number_len(b: &[u8]) -> Option<usize> {
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {
         let start = *i;
@@ -202,12 +235,12 @@ pub fn is_json_number(t: &str) -> bool {
         Some(b'1'..=b'9') => {
             digits(&mut i);
         }
-        _ => return false,
+        _ => return None,
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
         if !digits(&mut i) {
-            return false;
+            return None;
         }
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
@@ -216,10 +249,10 @@ pub fn is_json_number(t: &str) -> bool {
             i += 1;
         }
         if !digits(&mut i) {
-            return false;
+            return None;
         }
     }
-    i == b.len()
+    Some(i)
 }
 
 #[cfg(test)]
@@ -235,6 +268,24 @@ mod tests {
         )) {
             let want = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
             proptest::prop_assert_eq!(plain_len(&bytes), want);
+        }
+    }
+
+    proptest::proptest! {
+        /// A scalar is the longest run of token bytes after any whitespace,
+        /// and all of it is `true`, `false`, `null` or an RFC 8259 number
+        /// (checked here by a regular expression of the grammar).
+        #[test]
+        fn scalar_is_the_whole_token(text in "[ tfrueanls0-9eE+.x,-]{0,12}") {
+            let number = regex::Regex::new(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$").unwrap();
+            let trimmed = text.trim_start_matches(' ');
+            let token = &trimmed[..trimmed.bytes().position(|b| !in_token(b)).unwrap_or(trimmed.len())];
+            let want = (matches!(token, "true" | "false" | "null") || number.is_match(token)).then_some(token);
+            let mut c = Cursor::new(&text);
+            proptest::prop_assert_eq!(c.scalar(), want);
+            if want.is_some() {
+                proptest::prop_assert_eq!(c.offset(), text.len() - trimmed.len() + token.len());
+            }
         }
     }
 
