@@ -214,13 +214,8 @@ fn literal(bytes: &[u8], word: &[u8]) -> Option<usize> {
     bytes.starts_with(word).then_some(word.len())
 }
 
-/// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-pub fn is_json_number(t: &str) -> bool {
-    number_len(t.as_bytes()) == Some(t.len())
-}
-
-/// The length of the JSON number `bytes` starts with (RFC 8259 §6), or
-/// `None` if it starts with none.
+/// The length of the JSON number `b` starts with, or `None` if it starts
+/// with none. RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 fn number_len(b: &[u8]) -> Option<usize> {
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {
