@@ -495,7 +495,7 @@ impl Engine {
                             _ => from + rows[from..].partition_point(|r| r.key.symbol < *sym),
                         };
                         if i < rows.len() && rows[i].key.symbol == *sym {
-                            let (id, mark) = (names.id(sym), marks.find(sym).copied());
+                            let (id, mark) = (names.symbol(sym), marks.find(sym).copied());
                             subjects.push(id);
                             while i < rows.len() && rows[i].key.symbol == *sym {
                                 focused.push((i, id, mark));
@@ -605,7 +605,7 @@ impl Engine {
                                 if rule.scope.matches_symbol(&row.key.symbol) {
                                     let mark = || a.marks.get(&row.key.symbol).copied();
                                     if let Some((why, keep)) = row_condition(cond, row, mark) {
-                                        let subject = names.id(&row.key.symbol);
+                                        let subject = names.symbol(&row.key.symbol);
                                         out.push(held(names, subject, row.key.leg, why, keep));
                                     }
                                 }

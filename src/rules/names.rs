@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::domain::{Leg, PositionKey};
+use crate::domain::{Leg, PositionKey, Symbol};
 
 /// A name's number.
 pub(super) type Id = u32;
@@ -20,6 +20,9 @@ pub(super) type Id = u32;
 pub(super) struct Names {
     ids: HashMap<Box<str>, Id, BuildHasherDefault<Fnv>>,
     names: Vec<Box<str>>,
+    /// The symbols' numbers again, keyed by the symbol itself: found
+    /// without reading it as text (a symbol compares as one integer).
+    symbols: HashMap<Symbol, Id, BuildHasherDefault<Fnv>>,
 }
 
 /// FNV-1a. The names are a few bytes each and come from the configuration
@@ -56,6 +59,16 @@ impl Names {
         let id = Id::try_from(self.names.len()).expect("fewer than 2^32 names");
         self.names.push(name.into());
         self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// `symbol`'s number: the one [`Names::id`] gives its text.
+    pub(super) fn symbol(&mut self, symbol: &Symbol) -> Id {
+        if let Some(&id) = self.symbols.get(symbol) {
+            return id;
+        }
+        let id = self.id(symbol.as_str());
+        self.symbols.insert(symbol.clone(), id);
         id
     }
 
@@ -132,6 +145,10 @@ mod tests {
         }
         assert_eq!(names.find("SOL"), Some(0));
         assert_eq!(names.find("BTC"), None);
+        // A symbol has its text's number, whichever is met first.
+        assert_eq!(names.symbol(&Symbol::new("SOL")), 0);
+        let btc = names.symbol(&Symbol::new("BTC"));
+        assert_eq!((names.id("BTC"), names.name(btc)), (btc, "BTC"));
     }
 
     /// The published FNV-1a 64-bit values.

@@ -114,7 +114,9 @@ impl LastFrame {
             for (item, (span, _)) in items.iter().zip(&mut self.items) {
                 span.clone_from(&item.span);
             }
-            let positions = items.drain(..).filter_map(|i| i.read).collect();
+            // One block of the size the frame needs, not grown as it fills.
+            let mut positions = Vec::with_capacity(items.iter().filter(|i| i.read.is_some()).count());
+            positions.extend(items.drain(..).filter_map(|i| i.read));
             return Some(StreamEvent::Changes { positions, seq });
         }
         self.anchors = false;
