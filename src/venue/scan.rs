@@ -66,37 +66,69 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string without escapes or control characters: its contents.
+    #[inline]
     pub fn string(&mut self) -> Option<&'a str> {
-        let b = self.text.as_bytes();
         // Most strings follow their colon or comma with no whitespace.
-        if b.get(self.at) != Some(&b'"') {
+        if self.text.as_bytes().get(self.at) != Some(&b'"') {
             self.skip_ws();
-            (b.get(self.at) == Some(&b'"')).then_some(())?;
         }
-        let start = self.at + 1;
-        let rest = b.get(start..)?;
-        let len = plain_len(rest)?;
-        (rest[len] == b'"').then_some(())?;
-        self.at = start + len + 1;
+        let contents = self.string_span()?;
         // Both ends are ASCII quotes, so both are character boundaries.
-        self.text.get(start..start + len)
+        self.text.get(contents)
+    }
+
+    /// A string that is not read: only checked, as [`Cursor::string`] checks it.
+    fn skip_string(&mut self) -> Option<()> {
+        self.string_span().map(drop)
+    }
+
+    /// The string at the cursor (its opening quote there, no whitespace
+    /// first): where its contents are. The cursor moves past its closing quote.
+    fn string_span(&mut self) -> Option<std::ops::Range<usize>> {
+        let b = self.text.as_bytes();
+        (b.get(self.at) == Some(&b'"')).then_some(())?;
+        let start = self.at + 1;
+        let end = start + plain_len(&b[start..])?;
+        (b.get(end) == Some(&b'"')).then_some(())?;
+        self.at = end + 1;
+        Some(start..end)
     }
 
     /// An object key: one-letter keys (`"s":`, the compact frames') are read
-    /// in place, any other through [`Cursor::string`]. The colon after the
-    /// key is consumed.
+    /// in place, any other as [`Cursor::string`] reads a string. The colon
+    /// after the key is consumed.
     pub fn key(&mut self) -> Option<&'a str> {
-        self.skip_ws();
         let b = self.text.as_bytes();
+        if b.get(self.at) != Some(&b'"') {
+            self.skip_ws();
+        }
         if let [b'"', k, b'"', b':', ..] = b[self.at..] {
             if k.is_ascii_alphanumeric() {
                 self.at += 4;
                 return self.text.get(self.at - 3..self.at - 2);
             }
         }
-        let key = self.string()?;
+        self.long_key()
+    }
+
+    /// A key of any length, its opening quote at the cursor; apart from
+    /// [`Cursor::key`], so the one-letter case does not set up its search.
+    #[inline(never)]
+    fn long_key(&mut self) -> Option<&'a str> {
+        let key = self.string_span()?;
         self.eat(b':')?;
-        Some(key)
+        // Both ends are ASCII quotes, so both are character boundaries.
+        self.text.get(key)
+    }
+
+    /// An object key that is not read: only checked, as [`Cursor::key`]
+    /// checks it, the colon after it consumed.
+    fn skip_key(&mut self) -> Option<()> {
+        if self.text.as_bytes().get(self.at) != Some(&b'"') {
+            self.skip_ws();
+        }
+        self.skip_string()?;
+        self.eat(b':')
     }
 
     /// `true`, `false`, `null` or a JSON number: its text. The token is the
@@ -107,12 +139,12 @@ impl<'a> Cursor<'a> {
         self.skip_ws();
         let start = self.at;
         let rest = &self.text.as_bytes()[start..];
-        let len = match rest.first()? {
-            b't' => literal(rest, b"true"),
-            b'f' => literal(rest, b"false"),
-            b'n' => literal(rest, b"null"),
-            _ => number_len(rest),
-        }?;
+        // The literals byte by byte (a call to compare memory costs more).
+        let len = match rest {
+            [b't', b'r', b'u', b'e', ..] | [b'n', b'u', b'l', b'l', ..] => 4,
+            [b'f', b'a', b'l', b's', b'e', ..] => 5,
+            _ => number_len(rest)?,
+        };
         if rest.get(len).is_some_and(|&b| in_token(b)) {
             return None;
         }
@@ -124,7 +156,7 @@ impl<'a> Cursor<'a> {
     /// A string or a scalar (no arrays or objects).
     pub fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             _ => self.scalar().map(drop),
         }
     }
@@ -138,11 +170,12 @@ impl<'a> Cursor<'a> {
         match self.peek()? {
             b'{' | b'[' if depth >= MAX_DEPTH => None,
             b'{' => self.members(|c| {
-                c.key()?;
+                c.skip_key()?;
                 c.skip_nested(depth + 1)
             }),
             b'[' => self.elements(|c| c.skip_nested(depth + 1)),
-            _ => self.skip_value(),
+            b'"' => self.skip_string(),
+            _ => self.scalar().map(drop),
         }
     }
 
@@ -207,11 +240,6 @@ fn plain_len(bytes: &[u8]) -> Option<usize> {
 /// A byte of a scalar's token (see [`Cursor::scalar`]).
 fn in_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')
-}
-
-/// `word`'s length if `bytes` starts with it.
-fn literal(bytes: &[u8], word: &[u8]) -> Option<usize> {
-    bytes.starts_with(word).then_some(word.len())
 }
 
 /// The length of the JSON number `b` starts with, or `None` if it starts
