@@ -7,7 +7,8 @@
 //! walking one cost four times what walking a vector does. Here the entries
 //! lie end to end, so a walk reads memory in order. A key is found by
 //! halving; adding or removing one moves the entries after it (a position
-//! opened or closed, not a size changed).
+//! opened or closed, not a size changed). Keys that come in order (a
+//! frame's changes, sorted) are found with a [`Cursor`], each from the last.
 
 use std::borrow::Borrow;
 
@@ -108,6 +109,71 @@ impl<K: Ord, V> SortedMap<K, V> {
     /// The entries, in key order (for a walk: `crate::walk::Walk`).
     pub fn as_slice(&self) -> &[(K, V)] {
         &self.entries
+    }
+
+    /// A cursor for keys asked for in increasing order ([`Cursor`]).
+    pub fn cursor(&mut self) -> Cursor<'_, K, V> {
+        Cursor { map: self, at: Err(0) }
+    }
+}
+
+/// Finds, changes, adds and removes entries for keys that come in
+/// increasing order (a frame's keys, sorted), each found from where the
+/// last one was: the entry after it is tried first, the usual answer when
+/// a frame moves every key, else the rest is halved. A key out of order is
+/// found from the start, so any order gives the right answer.
+pub struct Cursor<'m, K, V> {
+    map: &'m mut SortedMap<K, V>,
+    /// Where the last key sought is (`Ok`) or would go (`Err`).
+    at: Result<usize, usize>,
+}
+
+impl<K: Ord, V> Cursor<'_, K, V> {
+    /// Steps to `key`: its value, if the map holds it.
+    pub fn seek(&mut self, key: &K) -> Option<&mut V> {
+        let entries = &self.map.entries;
+        let last = match self.at {
+            Ok(i) | Err(i) => i,
+        };
+        // Every entry before `from` is smaller than `key`.
+        let from = match last.checked_sub(1).map(|i| &entries[i].0) {
+            Some(before) if before >= key => 0,
+            _ => last,
+        };
+        self.at = match entries.get(from + 1) {
+            Some((next, _)) if next == key => Ok(from + 1),
+            _ => crate::walk::search_from(entries, from, key, |e| &e.0),
+        };
+        self.at.ok().map(|i| &mut self.map.entries[i].1)
+    }
+
+    /// Sets the key last sought to `value` (`key` must be that key: any
+    /// other is inserted where it belongs).
+    pub fn insert(&mut self, key: K, value: V) {
+        match self.at {
+            Ok(i) if self.map.entries[i].0 == key => self.map.entries[i].1 = value,
+            Err(i) if self.fits(i, &key) => {
+                self.map.entries.insert(i, (key, value));
+                self.at = Ok(i);
+            }
+            _ => {
+                self.map.insert(key, value);
+                self.at = Err(0);
+            }
+        }
+    }
+
+    /// Removes the key last sought: its value, if the map held it.
+    pub fn remove(&mut self) -> Option<V> {
+        let i = self.at.ok()?;
+        self.at = Err(i);
+        Some(self.map.entries.remove(i).1)
+    }
+
+    /// `key` goes at `i`: between the entries either side of it.
+    fn fits(&self, i: usize, key: &K) -> bool {
+        let entries = &self.map.entries;
+        i.checked_sub(1).is_none_or(|b| entries[b].0 < *key) && entries.get(i).is_none_or(|(after, _)| after > key)
     }
 }
 
@@ -217,6 +283,43 @@ mod tests {
                 prop_assert!(ours.as_slice().windows(2).all(|w| w[0].0 < w[1].0));
             }
             prop_assert!(ours.into_iter().eq(theirs.into_iter()));
+        }
+    }
+
+    proptest! {
+        /// Keys sought in any order (mostly increasing, as frames come),
+        /// each value then read, set or removed through the cursor: the map
+        /// holds and answers what a `BTreeMap` given the same does.
+        #[test]
+        fn a_cursor_changes_what_a_btree_map_would(
+            first in prop::collection::vec((0u8..40, any::<u16>()), 0..30),
+            mut steps in prop::collection::vec((0u8..40, 0u8..4, any::<u16>()), 0..40),
+            sorted in any::<bool>(),
+        ) {
+            if sorted {
+                steps.sort_by_key(|s| s.0);
+            }
+            let mut ours: SortedMap<u8, u16> = first.iter().copied().collect();
+            let mut theirs: BTreeMap<u8, u16> = first.iter().copied().collect();
+            let mut cursor = ours.cursor();
+            for (k, what, v) in steps {
+                prop_assert_eq!(cursor.seek(&k).copied(), theirs.get(&k).copied());
+                match what {
+                    0 => {}
+                    1 => {
+                        cursor.insert(k, v);
+                        theirs.insert(k, v);
+                    }
+                    2 => prop_assert_eq!(cursor.remove(), theirs.remove(&k)),
+                    // Another key than the one sought: set where it belongs.
+                    _ => {
+                        let other = (v % 40) as u8;
+                        cursor.insert(other, v);
+                        theirs.insert(other, v);
+                    }
+                }
+            }
+            prop_assert_eq!(ours.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>(), theirs.into_iter().collect::<Vec<_>>());
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct StreamView {
     reconnects: u64,
     /// Keys whose size the last applied event changed.
     changed: Vec<PositionKey>,
+    /// Empty; kept for its memory: a frame's changes in key order.
+    order: Vec<usize>,
     /// Full-snapshot venues: the view holds a complete set from this
     /// connection, and every frame since that anchors anything: what a
     /// [`StreamEvent::Changes`] is told against.
@@ -149,6 +151,7 @@ impl StreamView {
             dirty: BTreeSet::new(),
             reconnects: 0,
             changed: Vec::new(),
+            order: Vec::new(),
             complete: false,
             changed_at: SortedMap::new(),
             agreed_since_connect: false,
@@ -164,12 +167,12 @@ impl StreamView {
     /// Applies one stream event received at `now`.
     pub fn apply(&mut self, event: &StreamEvent, now: Timestamp) -> Applied {
         let applied = self.apply_event(event, now);
+        // Mostly in key order: each found from the last.
+        let mut changed_at = self.changed_at.cursor();
         for k in &self.changed {
-            match self.changed_at.get_mut(k) {
+            match changed_at.seek(k) {
                 Some(at) => *at = now,
-                None => {
-                    self.changed_at.insert(k.clone(), now);
-                }
+                None => changed_at.insert(k.clone(), now),
             }
         }
         if !self.changed.is_empty() && self.verified {
@@ -350,29 +353,41 @@ impl StreamView {
     /// closes it), the other keys as they are. `changed` gets the keys whose
     /// size changed, opened or closed, in key order.
     fn change_some(&mut self, positions: &[Position]) {
-        for p in positions {
-            let moved = if p.size.is_zero() {
-                self.positions.remove(&p.key).is_some()
-            } else if let Some(held) = self.positions.get_mut(&p.key) {
-                // Every field but the key, so a new field cannot be missed.
-                let Position {
-                    key: _,
-                    size,
-                    entry_price,
-                } = *p;
-                let moved = held.size != size;
-                held.size = size;
-                held.entry_price = entry_price;
-                moved
-            } else {
-                self.positions.insert(p.key.clone(), p.clone());
-                true
+        // In key order (of two items for one key the later wins), so each
+        // key is found from where the last one was and `changed` comes out
+        // sorted: a frame that moves every key costs a comparison or two a
+        // key, not a search.
+        let order = &mut self.order;
+        order.clear();
+        order.extend(0..positions.len());
+        order.sort_by(|&a, &b| positions[a].key.cmp(&positions[b].key));
+        let mut view = self.positions.cursor();
+        for &i in order.iter() {
+            let p = &positions[i];
+            let moved = match view.seek(&p.key) {
+                Some(_) if p.size.is_zero() => view.remove().is_some(),
+                Some(held) => {
+                    // Every field but the key, so a new field cannot be missed.
+                    let Position {
+                        key: _,
+                        size,
+                        entry_price,
+                    } = *p;
+                    let moved = held.size != size;
+                    held.size = size;
+                    held.entry_price = entry_price;
+                    moved
+                }
+                None if p.size.is_zero() => false,
+                None => {
+                    view.insert(p.key.clone(), p.clone());
+                    true
+                }
             };
             if moved {
                 self.changed.push(p.key.clone());
             }
         }
-        self.changed.sort_unstable();
         self.changed.dedup();
     }
 
