@@ -29,6 +29,15 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Skips whitespace unless `byte` is already under the cursor: most
+    /// strings follow their colon or comma directly.
+    #[inline]
+    fn skip_ws_before(&mut self, byte: u8) {
+        if self.text.as_bytes().get(self.at) != Some(&byte) {
+            self.skip_ws();
+        }
+    }
+
     /// The next byte that is not whitespace, not consumed.
     pub fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
@@ -68,10 +77,7 @@ impl<'a> Cursor<'a> {
     /// A string without escapes or control characters: its contents.
     #[inline]
     pub fn string(&mut self) -> Option<&'a str> {
-        // Most strings follow their colon or comma with no whitespace.
-        if self.text.as_bytes().get(self.at) != Some(&b'"') {
-            self.skip_ws();
-        }
+        self.skip_ws_before(b'"');
         let contents = self.string_span()?;
         // Both ends are ASCII quotes, so both are character boundaries.
         self.text.get(contents)
@@ -98,10 +104,8 @@ impl<'a> Cursor<'a> {
     /// in place, any other as [`Cursor::string`] reads a string. The colon
     /// after the key is consumed.
     pub fn key(&mut self) -> Option<&'a str> {
+        self.skip_ws_before(b'"');
         let b = self.text.as_bytes();
-        if b.get(self.at) != Some(&b'"') {
-            self.skip_ws();
-        }
         if let [b'"', k, b'"', b':', ..] = b[self.at..] {
             if k.is_ascii_alphanumeric() {
                 self.at += 4;
@@ -124,9 +128,7 @@ impl<'a> Cursor<'a> {
     /// An object key that is not read: only checked, as [`Cursor::key`]
     /// checks it, the colon after it consumed.
     fn skip_key(&mut self) -> Option<()> {
-        if self.text.as_bytes().get(self.at) != Some(&b'"') {
-            self.skip_ws();
-        }
+        self.skip_ws_before(b'"');
         self.skip_string()?;
         self.eat(b':')
     }
