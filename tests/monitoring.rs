@@ -525,11 +525,17 @@ async fn a_down_instance_mutes_only_its_own_alerts_and_never_a_close() {
         .await
         .unwrap();
     assert!(posted.status().is_success(), "{}", posted.text().await.unwrap());
-    // Inhibition is evaluated as the alerts are read back: wait until all four are in.
+    // Alertmanager marks inhibitions after it takes the alerts in: wait
+    // until all four are in and an inhibition has been marked (the positive
+    // signal), then check which.
     let mut seen = Value::Null;
     for _ in 0..100 {
         seen = get_json(&format!("{am}/api/v2/alerts")).await;
-        if seen.as_array().is_some_and(|a| a.len() == 4) {
+        let marked = |a: &Vec<Value>| {
+            a.iter()
+                .any(|a| a["status"]["inhibitedBy"].as_array().is_some_and(|i| !i.is_empty()))
+        };
+        if seen.as_array().is_some_and(|a| a.len() == 4 && marked(a)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
