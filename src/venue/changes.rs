@@ -6,7 +6,8 @@
 //! position moved. A connection keeps its last frame ([`LastFrame`]): an
 //! item of the next frame whose text is the last frame's item at the same
 //! place, byte for byte, is stepped over unread ([`items`]); the others are
-//! read. When every read item is the same key as before at its place, and
+//! read. A run of such items is found with one comparison from the first
+//! (the text they and everything between them repeat), not item by item. When every read item is the same key as before at its place, and
 //! there are as many items, the frame is the last set with those items
 //! changed, and is told as [`StreamEvent::Changes`]. Anything else (the
 //! first frame, a position opened or closed, items reordered, a key twice)
@@ -62,15 +63,55 @@ pub fn items<'a, T>(
     c.elements(|c| {
         c.peek()?;
         let start = c.offset();
-        let same = last.item_text(items.len()).is_some_and(|text| c.skip_text(text));
-        let read = if same { None } else { Some(read(c)?) };
+        let i = items.len();
+        // The items from here on that this frame repeats, each stepped over
+        // unread, at the place the text before it puts it (at one
+        // thousand positions, most of a frame: one comparison, no loop).
+        let repeated = last.repeated(i, c.rest());
+        if let Some(((first, _), run)) = last.items.get(i..i + repeated).and_then(<[_]>::split_first) {
+            let placed = |span: &Range<usize>| span.start - first.start + start..span.end - first.start + start;
+            items.push(Item {
+                span: placed(first),
+                read: None,
+            });
+            items.extend(run.iter().map(|(span, _)| Item {
+                span: placed(span),
+                read: None,
+            }));
+            let end = items.last().map_or(start, |item| item.span.end);
+            return c.skip_checked(end);
+        }
+        let read = read(c)?;
         items.push(Item {
             span: start..c.offset(),
-            read,
+            read: Some(read),
         });
         Some(())
     })?;
     Some(items)
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    // Blocks by the library's comparison (wide loads), then words, then bytes.
+    const BLOCK: usize = 256;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut at = 0;
+    while at + BLOCK <= n && a[at..at + BLOCK] == b[at..at + BLOCK] {
+        at += BLOCK;
+    }
+    for (x, y) in a[at..].chunks_exact(8).zip(b[at..].chunks_exact(8)) {
+        // Eight bytes each (`chunks_exact`): the conversion cannot fail.
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let differ = word(x) ^ word(y);
+        if differ != 0 {
+            // The first byte is the word's lowest.
+            return at + (differ.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + a[at..].iter().zip(&b[at..]).take_while(|(x, y)| x == y).count()
 }
 
 impl LastFrame {
@@ -83,9 +124,22 @@ impl LastFrame {
         spare: Vec::new(),
     };
 
-    fn item_text(&self, i: usize) -> Option<&str> {
-        let (span, _) = self.items.get(i).filter(|_| self.anchors)?;
-        self.text.get(span.clone())
+    /// How many of this frame's items from the `i`th on `rest` (the next
+    /// frame's text from where its `i`th item starts) begins with, byte for
+    /// byte, with the same text between them.
+    fn repeated(&self, i: usize, rest: &[u8]) -> usize {
+        let old = self.text.as_bytes();
+        let Some((first, _)) = self.items.get(i).filter(|_| self.anchors) else {
+            return 0;
+        };
+        // The `i`th item first, alone: when it changed (every item, when
+        // every size moves) that is the one comparison, as short as it can be.
+        let Some(item) = old.get(first.clone()).filter(|item| rest.starts_with(item)) else {
+            return 0;
+        };
+        let shared = common_prefix(&old[first.end..], &rest[item.len()..]);
+        // Spans are in text order: the items wholly within the shared part.
+        1 + self.items[i + 1..].partition_point(|(span, _)| span.end - first.end <= shared)
     }
 
     /// Tells `items`, read from `text` against this frame, and keeps `text`
@@ -314,6 +368,52 @@ mod tests {
     fn frame(sizes: &[u32]) -> String {
         let items: Vec<String> = sizes.iter().enumerate().map(|(i, s)| format!("\"S{i}:{s}\"")).collect();
         format!("[{}]", items.join(","))
+    }
+
+    proptest::proptest! {
+        /// The shared beginning is found exactly, wherever the first
+        /// difference falls (in a block, a word or the bytes after them).
+        #[test]
+        fn common_prefix_is_where_the_bytes_first_differ(
+            a in proptest::collection::vec(0u8..3, 0..700),
+            cut in 0usize..700,
+            b in proptest::collection::vec(0u8..3, 0..700),
+        ) {
+            let cut = cut.min(a.len());
+            let other: Vec<u8> = a[..cut].iter().chain(&b).copied().collect();
+            let naive = a.iter().zip(&other).take_while(|(x, y)| x == y).count();
+            proptest::prop_assert_eq!(common_prefix(&a, &other), naive);
+            proptest::prop_assert_eq!(common_prefix(&other, &a), naive);
+        }
+    }
+
+    /// Items repeated after a changed one that moved them (a longer size)
+    /// are stepped over at their new places; the changed one is read.
+    #[test]
+    fn repeated_items_are_found_at_their_new_places() {
+        let mut last = LastFrame::default();
+        let read = |last: &mut LastFrame, text: &str| {
+            last.read(text, |l, buffer| Some(Ok::<_, ()>((scan(text, l, buffer)?, None))))
+                .expect("read by the scanner")
+                .expect("no error")
+        };
+        let mut sizes = vec![1u32; 50];
+        read(&mut last, &frame(&sizes));
+        for (i, size) in [(3, 1_000), (49, 7), (0, 123_456), (20, 2)] {
+            sizes[i] = size;
+            let text = frame(&sizes);
+            match read(&mut last, &text) {
+                StreamEvent::Changes { positions, .. } => {
+                    let told: Vec<_> = positions.iter().map(|p| (p.key.symbol.to_string(), p.size)).collect();
+                    assert_eq!(told, [(format!("S{i}"), Decimal::from(size))], "after {text}");
+                }
+                other => panic!("{text} not told as a change: {other:?}"),
+            }
+            // Every kept span is its item's text in this frame.
+            for (k, (span, _)) in last.items.iter().enumerate() {
+                assert_eq!(&text[span.clone()], format!("\"S{k}:{}\"", sizes[k]));
+            }
+        }
     }
 
     /// A connection reads each frame into the memory the last one was read

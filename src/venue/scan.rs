@@ -59,13 +59,16 @@ impl<'a> Cursor<'a> {
         self.at
     }
 
-    /// Steps over `text` if the input continues with it, byte for byte.
-    pub fn skip_text(&mut self, text: &str) -> bool {
-        let same = self.text.as_bytes()[self.at..].starts_with(text.as_bytes());
-        if same {
-            self.at += text.len();
-        }
-        same
+    /// The text from the cursor on, as bytes.
+    pub fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.at..).unwrap_or_default()
+    }
+
+    /// Moves to `to`, at or after the cursor, without reading what lies
+    /// between: only for text the caller has checked byte for byte against
+    /// text this cursor read before (a repeated item). `None` past the end.
+    pub fn skip_checked(&mut self, to: usize) -> Option<()> {
+        (self.at..=self.text.len()).contains(&to).then(|| self.at = to)
     }
 
     /// Only whitespace is left.
