@@ -6,8 +6,9 @@
 //! position moved. A connection keeps its last frame ([`LastFrame`]): an
 //! item of the next frame whose text is the last frame's item at the same
 //! place, byte for byte, is stepped over unread ([`items`]); the others are
-//! read. A run of such items is found with one comparison from the first
-//! (the text they and everything between them repeat), not item by item. When every read item is the same key as before at its place, and
+//! read. A run of such items is found with one comparison from its first
+//! (they and the text between them repeat the last frame's), not item by
+//! item. When every read item is the same key as before at its place, and
 //! there are as many items, the frame is the last set with those items
 //! changed, and is told as [`StreamEvent::Changes`]. Anything else (the
 //! first frame, a position opened or closed, items reordered, a key twice)
@@ -124,9 +125,9 @@ impl LastFrame {
         spare: Vec::new(),
     };
 
-    /// How many of this frame's items from the `i`th on `rest` (the next
-    /// frame's text from where its `i`th item starts) begins with, byte for
-    /// byte, with the same text between them.
+    /// How many of this frame's items, from the `i`th on, `rest` (the next
+    /// frame's text from where its `i`th item starts) repeats byte for byte,
+    /// the text between them included.
     fn repeated(&self, i: usize, rest: &[u8]) -> usize {
         let old = self.text.as_bytes();
         let Some((first, _)) = self.items.get(i).filter(|_| self.anchors) else {
