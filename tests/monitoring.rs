@@ -531,9 +531,12 @@ async fn a_down_instance_mutes_only_its_own_alerts_and_never_a_close() {
     let mut seen = Value::Null;
     for _ in 0..100 {
         seen = get_json(&format!("{am}/api/v2/alerts")).await;
-        let marked = |a: &Vec<Value>| {
-            a.iter()
-                .any(|a| a["status"]["inhibitedBy"].as_array().is_some_and(|i| !i.is_empty()))
+        let marked = |alerts: &Vec<Value>| {
+            alerts.iter().any(|alert| {
+                alert["status"]["inhibitedBy"]
+                    .as_array()
+                    .is_some_and(|by| !by.is_empty())
+            })
         };
         if seen.as_array().is_some_and(|a| a.len() == 4 && marked(a)) {
             break;

@@ -68,15 +68,11 @@ pub fn items<'a, T>(
         // The items from here on that this frame repeats, each stepped over
         // unread, at the place the text before it puts it (at one
         // thousand positions, most of a frame: one comparison, no loop).
-        let repeated = last.repeated(i, c.rest());
-        if let Some(((first, _), run)) = last.items.get(i..i + repeated).and_then(<[_]>::split_first) {
-            let placed = |span: &Range<usize>| span.start - first.start + start..span.end - first.start + start;
-            items.push(Item {
-                span: placed(first),
-                read: None,
-            });
+        let run = last.items.get(i..i + last.repeated(i, c.rest())).unwrap_or_default();
+        if let Some((first, _)) = run.first() {
+            let placed = |at: usize| at - first.start + start;
             items.extend(run.iter().map(|(span, _)| Item {
-                span: placed(span),
+                span: placed(span.start)..placed(span.end),
                 read: None,
             }));
             let end = items.last().map_or(start, |item| item.span.end);
